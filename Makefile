@@ -1,0 +1,96 @@
+# daemonproxy - a proxy for process management.
+#
+#   make              build ./daemonproxy (optimised, strict warnings)
+#   make test         build with -Werror and run unit + integration tests
+#   make asan-test    the same suite against an ASan+UBSan build
+#   make static       fully static binary with musl-gcc (daemonproxy-static)
+#   make install      PREFIX=/usr/local DESTDIR= : binary and man page
+#   make clean
+
+VERSION   := 0.1.0
+CC        ?= cc
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man/man1
+PYTHON    ?= python3
+
+WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
+             -Wpointer-arith -Wformat=2 -Wno-unused-parameter
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 $(WARN)
+CPPFLAGS  += -D_GNU_SOURCE -DDP_VERSION='"$(VERSION)"' \
+             -DDP_BUILD_TS='"$(BUILD_TS)"' -DDP_GIT_HEAD='"$(GIT_HEAD)"'
+BUILD_TS  := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+GIT_HEAD  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+SRCS      := $(wildcard src/*.c)
+LIBSRCS   := $(filter-out src/main.c,$(SRCS))
+B         ?= build
+OBJS      := $(patsubst src/%.c,$(B)/%.o,$(SRCS))
+LIBOBJS   := $(patsubst src/%.c,$(B)/%.o,$(LIBSRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/%,$(UNIT_SRCS))
+
+.PHONY: all test unit integration asan-test static install clean check-build
+
+all: daemonproxy
+
+daemonproxy: $(B)/daemonproxy
+	cp $< $@
+
+$(B)/daemonproxy: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS)
+
+$(B)/%.o: src/%.c $(wildcard src/*.h) | $(B)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+
+$(B):
+	mkdir -p $(B)
+
+$(B)/libdp.a: $(LIBOBJS)
+	rm -f $@ && ar rcs $@ $(LIBOBJS)
+
+$(B)/test_%: tests/unit/test_%.c tests/unit/unit.h $(B)/libdp.a
+	$(CC) $(CPPFLAGS) -Isrc $(CFLAGS) -o $@ $< $(B)/libdp.a
+
+# --- tests ---------------------------------------------------------------
+# The test build adds -Werror; the suite drives $(B)/daemonproxy.
+TESTFLAGS := CFLAGS="-O1 -g -Werror"
+
+test:
+	$(MAKE) --no-print-directory B=build-test $(TESTFLAGS) check-build
+	$(MAKE) --no-print-directory B=build-test unit integration
+
+asan-test:
+	$(MAKE) --no-print-directory B=build-asan \
+	    CFLAGS="-O1 -g -Werror -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" check-build
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(MAKE) --no-print-directory B=build-asan unit integration
+
+check-build: $(B)/daemonproxy $(UNIT_BINS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do $$t; done
+
+integration: $(B)/daemonproxy
+	DAEMONPROXY=$(abspath $(B)/daemonproxy) $(PYTHON) tests/run.py $(TESTS)
+
+# --- static musl build -----------------------------------------------------
+static: daemonproxy-static
+daemonproxy-static: $(SRCS) $(wildcard src/*.h)
+	$(MAKE) --no-print-directory B=build-static CC=musl-gcc \
+	    CFLAGS="-Os -ffunction-sections -fdata-sections" \
+	    LDFLAGS="-static -Wl,--gc-sections -s" build-static/daemonproxy
+	cp build-static/daemonproxy $@
+
+# --- install ---------------------------------------------------------------
+install: daemonproxy
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	install -m 0755 daemonproxy $(DESTDIR)$(BINDIR)/daemonproxy
+	install -m 0644 docs/daemonproxy.1 $(DESTDIR)$(MANDIR)/daemonproxy.1
+
+clean:
+	rm -rf build build-test build-asan build-static daemonproxy daemonproxy-static

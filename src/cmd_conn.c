@@ -1,0 +1,74 @@
+/* cmd_conn.c - commands about the controller connection and the process:
+ * echo, exit, conn.event_timeout, chdir, socket.create, socket.delete. */
+#include "cmd.h"
+#include "controller.h"
+#include "ctlsock.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+int cmd_echo(struct ctl *c, int argc, char **argv)
+{
+    if (argc < 2)
+        return 0;
+    /* The fields are consecutive in the split line: rejoin them. */
+    char buf[PROTO_LINE_MAX + 1];
+    const char *end = argv[argc - 1] + strlen(argv[argc - 1]);
+    size_t n = (size_t)(end - argv[1]);
+    memcpy(buf, argv[1], n);
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == '\0')
+            buf[i] = '\t';
+    buf[n++] = '\n';
+    ctl_reply(c, buf, n);
+    return 0;
+}
+
+int cmd_exit(struct ctl *c, int argc, char **argv)
+{
+    ctl_end_input(c);
+    return 0;
+}
+
+int cmd_conn_event_timeout(struct ctl *c, int argc, char **argv)
+{
+    int64_t reset, close_s;
+    if (!sys_parse_int(argv[1], 0, INT32_MAX, &reset) ||
+        !sys_parse_int(argv[2], 0, INT32_MAX, &close_s)) {
+        ctl_error(c, "invalid timeout: expected integers 0..2147483647");
+        return 0;
+    }
+    if (reset > close_s) {
+        ctl_error(c, "invalid timeout: RESET must not exceed CLOSE");
+        return 0;
+    }
+    ctl_set_timeouts(c, reset, close_s);
+    return 0;
+}
+
+int cmd_chdir(struct ctl *c, int argc, char **argv)
+{
+    if (chdir(argv[1]) < 0)
+        ctl_error(c, "chdir failed: %s", strerror(errno));
+    return 0;
+}
+
+int cmd_socket_create(struct ctl *c, int argc, char **argv)
+{
+    if (argv[1][0] && strcmp(argv[1], "-") != 0) {
+        ctl_error(c, "invalid options '%s' (must be empty or -)", argv[1]);
+        return 0;
+    }
+    const char *err;
+    if (ctlsock_create(argv[2], &err) < 0)
+        ctl_error(c, "socket.create failed: %s: %s", err, strerror(errno));
+    return 0;
+}
+
+int cmd_socket_delete(struct ctl *c, int argc, char **argv)
+{
+    ctlsock_delete();
+    return 0;
+}

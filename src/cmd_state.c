@@ -1,0 +1,65 @@
+/* cmd_state.c - statedump: every handle, then every service, then every
+ * signal with a nonzero count.
+ *
+ * The dump is resumable: it emits whole objects while the controller's
+ * output has room, remembers the last object's name, and returns CMD_WAIT;
+ * the controller calls it again once its reader has drained some output.
+ * Objects are listed in name order, so objects created or deleted in the
+ * meantime are simply found or not found by "next after name".
+ */
+#include "cmd.h"
+#include "controller.h"
+#include "handle.h"
+#include "signals.h"
+
+#include <string.h>
+
+enum { PHASE_HANDLES, PHASE_SIGNALS, PHASE_DONE };
+
+static void remember(struct ctl_dump *d, const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= sizeof d->last)
+        n = sizeof d->last - 1;
+    memcpy(d->last, name, n);
+    d->last[n] = '\0';
+}
+
+int cmd_statedump(struct ctl *c, int argc, char **argv)
+{
+    /* Output that would be discarded anyway (no stream, or overflowed: the
+     * controller must dump again after "overflow") is not produced. */
+    if (!ctl_has_output(c) || ctl_overflowed(c))
+        return 0;
+    struct ctl_dump *d = ctl_dump_state(c);
+    struct proto_line l;
+    while (d->phase == PHASE_HANDLES) {
+        struct handle *h = handle_next_after(d->last);
+        if (!h) {
+            d->phase = PHASE_SIGNALS;
+            d->sub = 0;
+            break;
+        }
+        handle_format_state(h, &l);
+        size_t n = proto_line_end(&l);
+        if (n > ctl_out_room(c))
+            return CMD_WAIT;
+        ctl_reply(c, l.buf, n);
+        remember(d, handle_name(h));
+    }
+    for (; d->phase == PHASE_SIGNALS; d->sub++) {
+        int signo = sig_control_nth(d->sub);
+        if (!signo) {
+            d->phase = PHASE_DONE;
+            break;
+        }
+        if (sig_count(signo) == 0)
+            continue;
+        char line[64];
+        size_t n = sig_format_event(signo, line, sizeof line);
+        if (n > ctl_out_room(c))
+            return CMD_WAIT;
+        ctl_reply(c, line, n);
+    }
+    return 0;
+}

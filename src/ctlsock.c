@@ -1,0 +1,120 @@
+/* ctlsock.c - the listening control socket (see ctlsock.h).
+ *
+ * Accepting stops while the process is out of fds (EMFILE/ENFILE) and is
+ * retried from a timer, so a full fd table never turns into a busy loop on
+ * a permanently readable listening socket.
+ */
+#include "ctlsock.h"
+#include "controller.h"
+#include "log.h"
+#include "loop.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define ACCEPT_BATCH 32
+#define ACCEPT_RETRY_MS 250
+
+static int ls_fd = -1;
+static char *ls_path;
+static loop_watch ls_watch;
+static loop_timer ls_retry;
+
+const char *ctlsock_path(void) { return ls_path; }
+
+static void accept_ready(void *ctx, uint32_t ev);
+
+static void accept_resume(void *ctx)
+{
+    (void)ctx;
+    if (ls_fd >= 0 && loop_watch_set(&ls_watch, LOOP_IN) == 0)
+        accept_ready(NULL, LOOP_IN);
+}
+
+static void accept_ready(void *ctx, uint32_t ev)
+{
+    (void)ctx;
+    (void)ev;
+    for (int i = 0; i < ACCEPT_BATCH && ls_fd >= 0; i++) {
+        int fd = accept4(ls_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                log_errno(LOG_ERROR, "control socket: accept");
+                loop_watch_set(&ls_watch, 0);
+                loop_timer_at(&ls_retry, loop_now_update() + ACCEPT_RETRY_MS);
+            }
+            return;     /* EAGAIN, ECONNABORTED, ...: nothing now */
+        }
+        if (!ctl_new(CTL_CLIENT, fd, fd)) {
+            log_errno(LOG_ERROR, "control socket: new client");
+            sys_close(fd);
+        }
+    }
+}
+
+void ctlsock_delete(void)
+{
+    if (ls_fd < 0)
+        return;
+    loop_watch_del(&ls_watch);
+    loop_timer_cancel(&ls_retry);
+    sys_close(ls_fd);
+    ls_fd = -1;
+    if (ls_path) {
+        unlink(ls_path);
+        free(ls_path);
+        ls_path = NULL;
+    }
+}
+
+int ctlsock_create(const char *path, const char **err)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof sa.sun_path) {
+        *err = "socket path too long";
+        return -1;
+    }
+    memcpy(sa.sun_path, path, len + 1);
+    char *copy = strdup(path);
+    if (!copy) {
+        *err = "out of memory";
+        return -1;
+    }
+    ctlsock_delete();
+    /* A leftover socket file of ours (from a previous run) is replaced;
+     * anything else at the path makes bind() fail. */
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid())
+        unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *err = "socket failed";
+        free(copy);
+        return -1;
+    }
+    mode_t old = umask(077);
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (r < 0 || listen(fd, 128) < 0) {
+        *err = r < 0 ? "bind failed" : "listen failed";
+        int e = errno;
+        sys_close(fd);
+        free(copy);
+        errno = e;
+        return -1;
+    }
+    ls_fd = fd;
+    ls_path = copy;
+    loop_watch_init(&ls_watch, fd, accept_ready, NULL);
+    loop_timer_init(&ls_retry, accept_resume, NULL);
+    loop_watch_set(&ls_watch, LOOP_IN);
+    log_info("listening on %s", path);
+    return 0;
+}

@@ -1,0 +1,15 @@
+/* ctlsock.h - the single listening control socket (-S, socket.create).
+ * Each accepted connection becomes a CTL_CLIENT controller. */
+#ifndef CTLSOCK_H
+#define CTLSOCK_H
+
+/* Create the socket at path, replacing a previous one (closed and
+ * unlinked) and a stale socket file at path.  Returns 0, or -1 with a
+ * message in *err (static storage). */
+int ctlsock_create(const char *path, const char **err);
+/* Close and unlink; no-op if none. */
+void ctlsock_delete(void);
+/* Path of the current socket, or NULL. */
+const char *ctlsock_path(void);
+
+#endif

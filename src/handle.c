@@ -1,0 +1,323 @@
+/* handle.c - the named-handle registry (see handle.h).
+ *
+ * One allocation per handle holds the struct and its strings (name, flags,
+ * description), so a --fd-pool block is the whole cost of a handle.
+ */
+#include "handle.h"
+#include "controller.h"
+#include "log.h"
+#include "pool.h"
+#include "protocol.h"
+#include "sys.h"
+#include "tree.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HANDLE_MIN_POOL 7
+
+struct handle {
+    struct tree_node node;          /* by name */
+    struct handle *peer;            /* other end of a pipe, or NULL */
+    int fd;
+    unsigned char type;             /* enum handle_type */
+    unsigned char control;          /* enum handle_control */
+    bool is_const;
+    const char *flags, *desc;       /* point into data[] */
+    char data[];                    /* name \0 flags \0 desc \0 */
+};
+
+static struct tree handles;
+static struct pool handle_mem;
+static void (*watch_cb)(const char *name, int fd);
+
+static const char *node_key(const struct tree_node *n)
+{
+    return ((const struct handle *)n)->data;
+}
+
+const char *handle_name(const struct handle *h) { return h->data; }
+int handle_fd(const struct handle *h) { return h->fd; }
+bool handle_is_const(const struct handle *h) { return h->is_const; }
+enum handle_control handle_control(const struct handle *h) { return h->control; }
+unsigned handle_count(void) { return (unsigned)handles.count; }
+void handle_set_watch_cb(void (*fn)(const char *name, int fd)) { watch_cb = fn; }
+
+bool handle_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > HANDLE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+struct handle *handle_by_name(const char *name)
+{
+    return (struct handle *)tree_find(&handles, name);
+}
+
+struct handle *handle_next_after(const char *name)
+{
+    return (struct handle *)tree_next_after(&handles, name);
+}
+
+void handle_pool(int64_t n, int64_t size)
+{
+    if (n < HANDLE_MIN_POOL) {
+        log_warn("fd pool of %lld is below the minimum of %d; using %d",
+                 (long long)n, HANDLE_MIN_POOL, HANDLE_MIN_POOL);
+        n = HANDLE_MIN_POOL;
+    }
+    if (size == 0)
+        size = 128;
+    if (size < 32) {
+        log_warn("fd pool object size %lld is below the minimum of 32; using 32",
+                 (long long)size);
+        size = 32;
+    }
+    if (size > PATH_MAX) {
+        log_warn("fd pool object size %lld is above the maximum of %d; using %d",
+                 (long long)size, PATH_MAX, PATH_MAX);
+        size = PATH_MAX;
+    }
+    /* The block holds the struct and its strings. */
+    if (!pool_init(&handle_mem, (size_t)n, sizeof(struct handle) + (size_t)size))
+        log_error("cannot allocate fd pool of %lld x %lld", (long long)n, (long long)size);
+}
+
+void handle_format_state(const struct handle *h, struct proto_line *l)
+{
+    proto_line_begin(l, "fd.state");
+    proto_line_add(l, h->data);
+    static const char *const type_names[] = { "special", "file", "pipe", "socket" };
+    proto_line_add(l, type_names[h->type]);
+    proto_line_add(l, h->flags);
+    if (h->type == HANDLE_PIPE)
+        proto_line_add(l, h->peer ? h->peer->data : "?");
+    else
+        proto_line_add(l, h->desc);
+}
+
+static void broadcast_state(const struct handle *h)
+{
+    struct proto_line l;
+    handle_format_state(h, &l);
+    size_t n = proto_line_end(&l);
+    ctl_broadcast(l.buf, n);
+}
+
+static void handle_free(struct handle *h)
+{
+    if (h->peer)
+        h->peer->peer = NULL;
+    if (h->fd >= 0)
+        sys_close(h->fd);
+    pool_free(&handle_mem, h);
+}
+
+static struct handle *handle_alloc(const char *name, const char *flags, const char *desc,
+                                   const char **err)
+{
+    size_t ln = strlen(name) + 1, lf = strlen(flags) + 1, ld = strlen(desc) + 1;
+    struct handle *h = pool_alloc(&handle_mem, sizeof *h + ln + lf + ld);
+    if (!h) {
+        *err = pool_active(&handle_mem) && handle_mem.free_list
+            ? "handle description too long for the fd pool object size"
+            : "unable to allocate file descriptor object";
+        return NULL;
+    }
+    memset(h, 0, sizeof *h);
+    memcpy(h->data, name, ln);
+    memcpy(h->data + ln, flags, lf);
+    memcpy(h->data + ln + lf, desc, ld);
+    h->flags = h->data + ln;
+    h->desc = h->data + ln + lf;
+    h->fd = -1;
+    return h;
+}
+
+struct handle *handle_set(const char *name, int fd, enum handle_type type,
+                          const char *flags, const char *desc, const char **err)
+{
+    struct handle *old = handle_by_name(name);
+    if (!handle_name_valid(name)) {
+        *err = "invalid handle name";
+    } else if (old && old->is_const) {
+        *err = "cannot replace a constant handle";
+    } else {
+        struct handle *h = handle_alloc(name, flags, desc, err);
+        if (h) {
+            h->fd = fd;
+            h->type = (unsigned char)type;
+            if (old) {
+                tree_remove(&handles, &old->node);
+                handle_free(old);
+            }
+            tree_insert(&handles, &h->node);
+            broadcast_state(h);
+            if (watch_cb)
+                watch_cb(name, fd);
+            return h;
+        }
+    }
+    sys_close(fd);
+    return NULL;
+}
+
+void handle_link_peers(struct handle *a, struct handle *b)
+{
+    a->peer = b;
+    b->peer = a;
+}
+
+bool handle_delete(struct handle *h)
+{
+    if (h->is_const)
+        return false;
+    struct proto_line l;
+    proto_line_begin(&l, "fd.state");
+    proto_line_add(&l, h->data);
+    proto_line_add(&l, "deleted");
+    size_t n = proto_line_end(&l);
+    tree_remove(&handles, &h->node);
+    char name[HANDLE_NAME_MAX + 1];
+    memcpy(name, h->data, strlen(h->data) + 1);
+    handle_free(h);
+    ctl_broadcast(l.buf, n);
+    if (watch_cb)
+        watch_cb(name, -1);
+    return true;
+}
+
+/* --- start-time handles ---------------------------------------------------- */
+
+static struct handle *add_special(const char *name, int fd, const char *flags,
+                                  const char *desc, bool is_const, enum handle_control ctl)
+{
+    const char *err;
+    struct handle *h = handle_alloc(name, flags, desc, &err);
+    if (!h) {
+        log_error("handle %s: %s", name, err);
+        sys_close(fd);
+        return NULL;
+    }
+    h->fd = fd;
+    h->type = HANDLE_SPECIAL;
+    h->is_const = is_const;
+    h->control = (unsigned char)ctl;
+    tree_insert(&handles, &h->node);
+    return h;
+}
+
+static const char *access_flags(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    switch (fl < 0 ? -1 : fl & O_ACCMODE) {
+    case O_RDONLY: return "read";
+    case O_WRONLY: return "write";
+    case O_RDWR: return "read,write";
+    default: return "-";
+    }
+}
+
+static void describe(int fd, char *buf, size_t size)
+{
+    char path[40];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, buf, size - 1);
+    if (n <= 0)
+        snprintf(buf, size, "fd %d", fd);
+    else
+        buf[n] = '\0';
+}
+
+/* An inherited standard fd as a private close-on-exec dup (a closed one
+ * becomes /dev/null). */
+static void add_std(const char *name, int stdfd, int nullfd, bool redirect)
+{
+    int fd = -1;
+    if (!redirect && fcntl(stdfd, F_GETFD) >= 0)
+        fd = sys_dup_cloexec(stdfd, 3);
+    if (fd < 0)
+        fd = sys_dup_cloexec(nullfd, 3);
+    char desc[PATH_MAX];
+    describe(fd, desc, sizeof desc);
+    add_special(name, fd, access_flags(fd), desc, false, HCTL_NONE);
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* Every fd > 2 open right now (before daemonproxy opened anything). */
+static size_t inherited_fds(int *out, size_t max)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        int self = dirfd(d);
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL && n < max) {
+            int64_t v;
+            if (sys_parse_int(e->d_name, 3, INT_MAX, &v) && v != self)
+                out[n++] = (int)v;
+        }
+        closedir(d);
+    } else {
+        for (int fd = 3; fd < 1024 && n < max; fd++)
+            if (fcntl(fd, F_GETFD) >= 0)
+                out[n++] = fd;
+    }
+    qsort(out, n, sizeof *out, cmp_int);
+    return n;
+}
+
+int handle_init(bool redirect_stdin, bool redirect_stdout)
+{
+    tree_init(&handles, node_key);
+    int fds[256];
+    size_t nfds = inherited_fds(fds, sizeof fds / sizeof fds[0]);
+    for (size_t i = 0; i < nfds; i++)
+        sys_set_cloexec(fds[i], true);
+
+    int nullfd = sys_open("/dev/null", O_RDWR, 0);
+    if (nullfd < 0)
+        return -1;
+    /* A closed standard fd must not be reused by the next open(). */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && fd != nullfd)
+            dup2(nullfd, fd);
+    if (nullfd <= 2) {
+        int moved = sys_dup_cloexec(nullfd, 3);
+        nullfd = moved;     /* the low copy stays as the standard fd */
+        if (nullfd < 0)
+            return -1;
+    }
+    add_special("null", nullfd, "read,write", "/dev/null", true, HCTL_NONE);
+    add_special("control.event", -1, "-", "controller event stream", true, HCTL_EVENT);
+    add_special("control.cmd", -1, "-", "controller command stream", true, HCTL_CMD);
+    add_special("control.socket", -1, "-", "controller socket", true, HCTL_SOCKET);
+    add_std("stdin", 0, nullfd, redirect_stdin);
+    add_std("stdout", 1, nullfd, redirect_stdout);
+    add_std("stderr", 2, nullfd, false);
+    for (size_t i = 0; i < nfds; i++) {
+        char name[16], desc[PATH_MAX];
+        snprintf(name, sizeof name, "fd_%d", fds[i]);
+        describe(fds[i], desc, sizeof desc);
+        add_special(name, fds[i], access_flags(fds[i]), desc, false, HCTL_NONE);
+    }
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* handle.h - named file handles: the registry, lookup by name, ordered
+ * iteration for statedump, and the fd.state event of each.
+ *
+ * A handle owns one close-on-exec fd.  Names are 1-31 bytes of
+ * [A-Za-z0-9._-].  The constants (null, control.event, control.cmd,
+ * control.socket) can be neither replaced nor deleted.
+ */
+#ifndef HANDLE_H
+#define HANDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HANDLE_NAME_MAX 31
+
+struct handle;
+
+enum handle_type {
+    HANDLE_SPECIAL,     /* null, control.*, stdin/stdout/stderr, fd_N */
+    HANDLE_FILE,
+    HANDLE_PIPE,
+    HANDLE_SOCKET,
+};
+
+/* Placeholder handles for service controllers (fd -1). */
+enum handle_control { HCTL_NONE = 0, HCTL_EVENT, HCTL_CMD, HCTL_SOCKET };
+
+/* True if name is a valid handle name. */
+bool handle_name_valid(const char *name);
+
+/* Register the start-time handles: null, control.*, stdin, stdout, stderr
+ * and fd_N for every other inherited fd (made close-on-exec).
+ * `redirect_stdin`/`redirect_stdout` point those at /dev/null (-i, -c -).
+ * Returns 0 or -1 (cannot open /dev/null). */
+int handle_init(bool redirect_stdin, bool redirect_stdout);
+
+/* Preallocate a pool of n handles of `size` bytes; no allocation after. */
+void handle_pool(int64_t n, int64_t size);
+
+struct handle *handle_by_name(const char *name);
+/* First handle whose name sorts after `name` ("" = the first). */
+struct handle *handle_next_after(const char *name);
+const char *handle_name(const struct handle *h);
+int handle_fd(const struct handle *h);
+bool handle_is_const(const struct handle *h);
+enum handle_control handle_control(const struct handle *h);
+
+/* Create or replace handle name with fd (taken over).  type/flags/desc
+ * describe it for fd.state; peer names the other end of a pipe.  On
+ * failure the fd is closed and -1 returned with *err set. */
+struct handle *handle_set(const char *name, int fd, enum handle_type type,
+                          const char *flags, const char *desc,
+                          const char **err);
+/* Link two pipe ends so each names the other in fd.state. */
+void handle_link_peers(struct handle *a, struct handle *b);
+/* Delete (close) a handle; broadcasts fd.state NAME deleted.
+ * Constants are refused (returns false). */
+bool handle_delete(struct handle *h);
+
+/* Format the fd.state event of h into l (see protocol.h). */
+struct proto_line;
+void handle_format_state(const struct handle *h, struct proto_line *l);
+
+/* Called when a handle with this name appears, is replaced or deleted
+ * (fd -1), so the log destination can follow it. */
+void handle_set_watch_cb(void (*fn)(const char *name, int fd));
+
+unsigned handle_count(void);
+
+#endif

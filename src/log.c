@@ -1,0 +1,235 @@
+/* log.c - bounded, non-blocking log buffer with paced retries.
+ *
+ * Lines are appended whole to one fixed buffer and written out in as few
+ * write() calls as possible, at the end of the loop iteration that produced
+ * them.  When the destination refuses (EAGAIN, ENOSPC, EPIPE...) nothing is
+ * retried until the fd is reported writable (pollable fds that said EAGAIN)
+ * or a 0.5 s timer fires (everything else), so a dead destination costs a
+ * couple of syscalls per second, never a busy loop.
+ */
+#include "log.h"
+#include "loop.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOG_BUF_SIZE (16 * 1024)
+#define LOG_LINE_MAX 1024
+#define LOG_RETRY_MS 500
+
+int log_filter_level = LOG_FILTER_DEFAULT;
+
+static char log_buf[LOG_BUF_SIZE];
+static size_t log_len;
+static unsigned long log_lost, log_lost_total;
+static int log_fd = -1;
+static bool log_blocked;
+static loop_watch log_watch;
+static loop_timer log_timer;
+static loop_task log_task;
+static bool log_ready;
+
+static const char *const level_names[] = {
+    "none", "trace", "debug", "info", "warning", "error", "fatal",
+};
+
+const char *log_level_name(int level)
+{
+    if (level < LOG_NONE || level > LOG_FATAL)
+        return "?";
+    return level_names[level];
+}
+
+int log_level_parse(const char *name)
+{
+    for (int i = LOG_NONE; i <= LOG_FATAL; i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int log_filter(void) { return log_filter_level; }
+unsigned long log_lost_count(void) { return log_lost_total; }
+
+void log_set_filter(int level)
+{
+    if (level < LOG_NONE)
+        level = LOG_NONE;
+    if (level > LOG_FATAL)
+        level = LOG_FATAL;
+    log_filter_level = level;
+}
+
+static int log_flush(void);
+
+static void log_wake(void *ctx, uint32_t events)
+{
+    (void)ctx;
+    (void)events;
+    loop_watch_del(&log_watch);
+    log_blocked = false;
+    log_flush();
+}
+
+static void log_retry(void *ctx)
+{
+    (void)ctx;
+    log_blocked = false;
+    log_flush();
+}
+
+static void log_task_fn(void *ctx)
+{
+    (void)ctx;
+    log_flush();
+}
+
+static void log_setup(void)
+{
+    if (log_ready)
+        return;
+    loop_timer_init(&log_timer, log_retry, NULL);
+    loop_task_init(&log_task, log_task_fn, NULL);
+    log_ready = true;
+}
+
+/* Append bytes of one whole line if they fit; else count it as lost. */
+static bool log_append(const char *s, size_t n)
+{
+    if (n > LOG_BUF_SIZE - log_len) {
+        log_lost++;
+        log_lost_total++;
+        return false;
+    }
+    memcpy(log_buf + log_len, s, n);
+    log_len += n;
+    return true;
+}
+
+static void log_block(bool pollable)
+{
+    log_blocked = true;
+    if (pollable) {
+        loop_watch_init(&log_watch, log_fd, log_wake, NULL);
+        if (loop_watch_set(&log_watch, LOOP_OUT) == 0)
+            return;
+    }
+    loop_timer_at(&log_timer, loop_now_update() + LOG_RETRY_MS);
+}
+
+/* One write attempt of everything queued.  Returns 0, or the errno of a
+ * failed write. */
+static int log_flush(void)
+{
+    loop_task_cancel(&log_task);
+    if (log_blocked || log_fd < 0 || log_len == 0)
+        return 0;
+    ssize_t n = sys_write(log_fd, log_buf, log_len);
+    if (n < 0) {
+        int e = errno;
+        log_block(e == EAGAIN);
+        return e;
+    }
+    memmove(log_buf, log_buf + n, log_len - (size_t)n);
+    log_len -= (size_t)n;
+    if (log_lost && log_len == 0) {
+        char line[80];
+        int k = snprintf(line, sizeof line, "warning: lost %lu log messages\n", log_lost);
+        log_lost = 0;
+        log_append(line, (size_t)k);
+        loop_task_queue(&log_task);
+    } else if (log_len) {
+        /* Partial write: the fd is full for now; wait until it says so. */
+        log_block(true);
+    }
+    return 0;
+}
+
+void log_vmsg(int level, const char *fmt, va_list ap)
+{
+    if (!log_enabled(level))
+        return;
+    log_setup();
+    char line[LOG_LINE_MAX];
+    int h = snprintf(line, sizeof line, "%s: ", log_level_name(level));
+    int k = vsnprintf(line + h, sizeof line - (size_t)h - 1, fmt, ap);
+    size_t n = (size_t)h + (k < 0 ? 0 : (size_t)k);
+    if (n > sizeof line - 2)
+        n = sizeof line - 2;
+    /* One message is one line, whatever the caller formatted into it. */
+    for (size_t i = (size_t)h; i < n; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    line[n++] = '\n';
+    if (log_append(line, n) && !log_blocked)
+        loop_task_queue(&log_task);
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, fmt, ap);
+    va_end(ap);
+}
+
+void log_errno(int level, const char *fmt, ...)
+{
+    int e = errno;
+    if (!log_enabled(level))
+        return;
+    char msg[LOG_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_msg(level, "%s: %s", msg, strerror(e));
+    errno = e;
+}
+
+void log_set_fd(int fd)
+{
+    log_setup();
+    loop_watch_del(&log_watch);
+    loop_timer_cancel(&log_timer);
+    log_blocked = false;
+    if (log_fd >= 0)
+        sys_close(log_fd);
+    log_fd = fd >= 0 ? sys_private_nonblock(fd, true) : -1;
+    if (log_len || log_lost)
+        loop_task_queue(&log_task);
+}
+
+void log_init(int fd)
+{
+    log_set_fd(fd);
+}
+
+void log_flush_final(int timeout_ms)
+{
+    int64_t end = sys_mono_ms() + timeout_ms;
+    loop_watch_del(&log_watch);
+    loop_timer_cancel(&log_timer);
+    log_blocked = false;
+    while (log_fd >= 0 && (log_len || log_lost)) {
+        size_t before = log_len;
+        int e = log_flush();
+        loop_watch_del(&log_watch);
+        loop_timer_cancel(&log_timer);
+        log_blocked = false;
+        int64_t left = end - sys_mono_ms();
+        if (left <= 0)
+            break;
+        if (e && e != EAGAIN)
+            break;
+        if (log_len && log_len == before) {
+            struct pollfd p = { .fd = log_fd, .events = POLLOUT };
+            if (poll(&p, 1, (int)left) <= 0 || (p.revents & (POLLERR | POLLNVAL)))
+                break;
+        }
+    }
+}

@@ -1,0 +1,68 @@
+/* log.h - daemonproxy's own log: "LEVEL: message" lines into a bounded,
+ * non-blocking buffer.
+ *
+ * Logging never blocks and never fails the caller: lines that do not fit
+ * the buffer are counted and later reported as "lost N log messages".
+ * A destination that refuses writes is retried only when it is reported
+ * writable or after a pacing timer, never once per loop iteration.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+/* Message levels, in increasing severity.  The filter is one of these (or
+ * LOG_NONE): a message is shown when its level is above the filter. */
+enum log_level {
+    LOG_NONE = 0,   /* as a filter: show everything */
+    LOG_TRACE,
+    LOG_DEBUG,
+    LOG_INFO,
+    LOG_WARN,
+    LOG_ERROR,
+    LOG_FATAL,
+};
+
+#define LOG_FILTER_DEFAULT LOG_DEBUG
+
+/* Start logging to fd (a private non-blocking copy is made). */
+void log_init(int fd);
+
+/* Level names: "none", "trace", "debug", "info", "warning", "error", "fatal". */
+const char *log_level_name(int level);
+/* Parse a level name; returns -1 if unknown. */
+int log_level_parse(const char *name);
+
+int log_filter(void);
+void log_set_filter(int level);   /* clamped to [LOG_NONE, LOG_FATAL] */
+static inline bool log_enabled(int level);
+
+/* Append one line.  Never blocks; drops (and counts) when the buffer is full. */
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(int level, const char *fmt, va_list ap);
+/* Like log_msg with ": strerror(errno)" appended. */
+void log_errno(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_trace(...) log_msg(LOG_TRACE, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/* Switch the destination to fd (-1: hold lines until a destination is set).
+ * What is still queued goes to the new destination.  The fd is not owned:
+ * a private non-blocking copy is made. */
+void log_set_fd(int fd);
+
+/* Try to write out everything queued, blocking for at most timeout_ms
+ * (used once at exit). */
+void log_flush_final(int timeout_ms);
+
+/* Counters for tests and statistics. */
+unsigned long log_lost_count(void);
+
+extern int log_filter_level;
+static inline bool log_enabled(int level) { return level > log_filter_level; }
+
+#endif

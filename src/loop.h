@@ -1,0 +1,80 @@
+/* loop.h - the event loop: fd watches (epoll), deadlines (a binary heap)
+ * and deferred tasks.  Nothing else.
+ *
+ * Watches and timers are small structs embedded in their owner's object so
+ * that arming them never allocates; treat their members as private.  All
+ * times are CLOCK_MONOTONIC milliseconds.
+ */
+#ifndef LOOP_H
+#define LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LOOP_IN  0x001u  /* EPOLLIN */
+#define LOOP_OUT 0x004u  /* EPOLLOUT */
+#define LOOP_ERR 0x008u  /* EPOLLERR */
+#define LOOP_HUP 0x010u  /* EPOLLHUP */
+
+typedef void (*loop_fd_fn)(void *ctx, uint32_t events);
+typedef void (*loop_fn)(void *ctx);
+
+typedef struct loop_watch {
+    int fd;
+    uint32_t events;
+    bool added;
+    loop_fd_fn fn;
+    void *ctx;
+} loop_watch;
+
+typedef struct loop_timer {
+    int64_t when;        /* deadline, ms */
+    uint32_t heap_idx;   /* 0 = not armed; else index+1 in the heap */
+    loop_fn fn;
+    void *ctx;
+} loop_timer;
+
+typedef struct loop_task {
+    struct loop_task *next;
+    bool queued;
+    loop_fn fn;
+    void *ctx;
+} loop_task;
+
+/* Create the epoll instance.  Returns 0 or -1 with errno. */
+int loop_init(void);
+
+/* Initialise a watch for fd.  Does not register it. */
+void loop_watch_init(loop_watch *w, int fd, loop_fd_fn fn, void *ctx);
+/* Set the interest set (LOOP_IN|LOOP_OUT; 0 = none).  Registers the fd on
+ * first use.  Returns 0, or -1 with errno (EPERM: fd cannot be polled,
+ * e.g. a regular file). */
+int loop_watch_set(loop_watch *w, uint32_t events);
+/* Unregister (must be called before the fd is closed or reused). */
+void loop_watch_del(loop_watch *w);
+
+void loop_timer_init(loop_timer *t, loop_fn fn, void *ctx);
+/* Arm (or re-arm) t to fire once at absolute time `when` ms. */
+void loop_timer_at(loop_timer *t, int64_t when);
+void loop_timer_cancel(loop_timer *t);
+static inline bool loop_timer_armed(const loop_timer *t) { return t->heap_idx != 0; }
+
+void loop_task_init(loop_task *k, loop_fn fn, void *ctx);
+/* Run k once at the end of this (or the start of the next) iteration,
+ * before the loop sleeps again.  Idempotent while queued. */
+void loop_task_queue(loop_task *k);
+void loop_task_cancel(loop_task *k);
+
+/* Time cached at the start of the current iteration. */
+int64_t loop_now(void);
+/* Re-read the clock (after something slow). */
+int64_t loop_now_update(void);
+
+/* One iteration: wait for fds/timers (no wait when tasks are queued),
+ * dispatch everything ready. */
+void loop_run_once(void);
+
+/* Number of registered watches and armed timers (for tests/statistics). */
+unsigned loop_watch_count(void);
+
+#endif

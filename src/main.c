@@ -1,0 +1,200 @@
+/* main.c - start-up order, the loop, and the decisions about exiting.
+ *
+ * Start-up order matters: inherited fds are registered as handles before
+ * daemonproxy opens anything of its own, the config file and control
+ * socket are opened before --daemonize forks (so their failures reach the
+ * caller as exit codes), and the loop only starts once everything exists.
+ */
+#include "controller.h"
+#include "ctlsock.h"
+#include "handle.h"
+#include "log.h"
+#include "loop.h"
+#include "options.h"
+#include "signals.h"
+#include "sys.h"
+#include "term.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef DP_VERSION
+#define DP_VERSION "0.0.0"
+#endif
+#ifndef DP_BUILD_TS
+#define DP_BUILD_TS "unknown"
+#endif
+#ifndef DP_GIT_HEAD
+#define DP_GIT_HEAD "unknown"
+#endif
+
+#define DEFAULT_PID1_CONFIG "/etc/daemonproxy.conf"
+
+static void print_version(void)
+{
+    printf("daemonproxy version %s\n"
+           "build timestamp: %s\n"
+           "git HEAD: %s\n"
+           "Copyright (C) 2014-2026 Michael Conrad and the daemonproxy developers\n"
+           "This is free software; see the LICENSE file in the source distribution\n"
+           "for copying conditions.  There is NO warranty.\n",
+           DP_VERSION, DP_BUILD_TS, DP_GIT_HEAD);
+    fflush(stdout);
+}
+
+/* Reap every exited child; services look their pid up (services issue). */
+static void reap_children(void)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        log_debug("reaped pid %d", (int)pid);
+}
+
+static void interactive_closed(void *owner, struct ctl *c)
+{
+    (void)owner;
+    (void)c;
+    if (term_guarded()) {
+        log_info("end of interactive input; exit guard set, continuing");
+        return;
+    }
+    term_exit(EXIT_NORMAL, "end of interactive input");
+}
+
+static void daemonize(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_errno(LOG_ERROR, "daemonize: fork");
+        return;
+    }
+    if (pid > 0) {
+        printf("%d\n", (int)pid);
+        fflush(stdout);
+        _exit(0);
+    }
+    setsid();
+    int nullfd = sys_open("/dev/null", O_RDWR, 0);
+    if (nullfd >= 0) {
+        for (int fd = 0; fd <= 2; fd++)
+            if (fd != nullfd)
+                dup2(nullfd, fd);
+        if (nullfd > 2)
+            sys_close(nullfd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    bool pid1 = getpid() == 1;
+    umask(077);
+    term_set_pid1(pid1);
+    term_init_fatal();
+
+    struct options o;
+    char err[256];
+    enum opt_result r = opt_parse(argc, argv, &o, err, sizeof err);
+    if (o.exit_exec && !term_set_exec_tsv(o.exit_exec))
+        fprintf(stderr, "daemonproxy: cannot store --exit-exec args\n");
+    if (r != OPT_OK) {
+        fprintf(stderr, "daemonproxy: %s\nTry 'daemonproxy --help'.\n", err);
+        term_exit(EXIT_BADOPT, err);
+    }
+    if (o.help) {
+        fputs(opt_usage(), stdout);
+        fflush(stdout);
+        term_exit(EXIT_HELP, "help requested");
+    }
+    if (o.version) {
+        print_version();
+        term_exit(EXIT_HELP, "version requested");
+    }
+    if (!o.interactive && !o.config && !o.socket_path) {
+        if (!pid1) {
+            static const char msg[] = "one of --interactive, --config or --socket is required";
+            fprintf(stderr, "daemonproxy: %s\nTry 'daemonproxy --help'.\n", msg);
+            term_exit(EXIT_BADOPT, msg);
+        }
+        o.config = DEFAULT_PID1_CONFIG;
+    }
+    log_set_filter(LOG_FILTER_DEFAULT - o.verbosity);
+    if (o.exit_guard_set)
+        term_guard_set(o.exit_guard);
+    if (o.daemonize && (pid1 || o.interactive)) {
+        log_warn("--daemonize ignored %s", pid1 ? "when running as PID 1" : "with --interactive");
+        o.daemonize = false;
+    }
+
+    /* Preallocate before registering the start-time handles. */
+    if (o.fd_pool_set)
+        handle_pool(o.fd_pool_count, o.fd_pool_size);
+    bool cfg_stdin = o.config && strcmp(o.config, "-") == 0;
+    if (o.daemonize)
+        daemonize();
+    if (handle_init(o.interactive || cfg_stdin, o.interactive) < 0) {
+        fprintf(stderr, "daemonproxy: cannot open /dev/null: %s\n", strerror(errno));
+        term_exit(EXIT_ENV, "cannot open /dev/null");
+    }
+    log_init(o.daemonize ? -1 : 2);
+    if (loop_init() < 0 || sig_init(reap_children) < 0) {
+        log_errno(LOG_FATAL, "cannot set up the event loop");
+        term_exit(EXIT_ENV, "cannot set up the event loop");
+    }
+
+    if (o.config) {
+        int fd = cfg_stdin ? sys_private_nonblock(0, false) : sys_open(o.config, O_RDONLY, 0);
+        if (fd < 0 || !ctl_new(CTL_CONFIG, fd, -1)) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "cannot open config file %s: %s", o.config, strerror(errno));
+            sys_close(fd);
+            if (!term_guarded()) {
+                if (!o.daemonize)
+                    fprintf(stderr, "daemonproxy: %s\n", msg);
+                term_exit(EXIT_ENV, msg);
+            }
+            log_error("%s", msg);
+        }
+    }
+    if (o.interactive) {
+        int in = sys_private_nonblock(0, false), out = sys_private_nonblock(1, true);
+        struct ctl *c = (in < 0 || out < 0) ? NULL : ctl_new(CTL_INTERACTIVE, in, out);
+        if (!c) {
+            log_errno(LOG_FATAL, "cannot set up interactive controller");
+            term_exit(EXIT_ENV, "cannot set up interactive controller");
+        }
+        ctl_set_closed_cb(c, interactive_closed, NULL);
+    }
+    if (o.interactive || cfg_stdin) {
+        /* The controller owns private copies; the process's own stdin (and
+         * stdout with -i) no longer point at the controller's streams. */
+        struct handle *nul = handle_by_name("null");
+        dup2(handle_fd(nul), 0);
+        if (o.interactive)
+            dup2(handle_fd(nul), 1);
+    }
+    if (o.socket_path) {
+        const char *e;
+        if (ctlsock_create(o.socket_path, &e) < 0) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "cannot create control socket %s: %s: %s",
+                     o.socket_path, e, strerror(errno));
+            if (!o.daemonize)
+                fprintf(stderr, "daemonproxy: %s\n", msg);
+            term_exit(EXIT_ENV, msg);
+        }
+    }
+    if (o.mlockall && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+        log_errno(LOG_WARN, "mlockall");
+
+    for (;;)
+        loop_run_once();
+}

@@ -1,0 +1,216 @@
+/* protocol.c - framing, field splitting, event line building and command
+ * lookup.  Pure: no I/O, no globals beyond the constant command table. */
+#include "protocol.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* --- framing ------------------------------------------------------------- */
+
+void proto_in_init(struct proto_in *in)
+{
+    in->start = in->len = in->scanned = 0;
+    in->discarding = in->discard_comment = false;
+}
+
+char *proto_in_space(struct proto_in *in, size_t *room)
+{
+    if (in->start) {
+        /* Move the incomplete line to the front; it is < PROTO_LINE_MAX. */
+        memmove(in->buf, in->buf + in->start, in->len - in->start);
+        in->len -= in->start;
+        in->start = 0;
+    }
+    *room = sizeof in->buf - in->len;
+    return in->buf + in->len;
+}
+
+void proto_in_commit(struct proto_in *in, size_t n)
+{
+    in->len += n;
+}
+
+bool proto_in_pending(const struct proto_in *in)
+{
+    return in->len > in->start || in->discarding;
+}
+
+enum proto_next proto_in_next(struct proto_in *in, char **line, size_t *len)
+{
+    char *l = in->buf + in->start;
+    size_t held = in->len - in->start;
+    char *nl = memchr(l + in->scanned, '\n', held - in->scanned);
+    if (!nl) {
+        if (in->discarding) {
+            /* Still inside the over-long line: drop what we have. */
+            in->start = in->len = in->scanned = 0;
+        } else if (held == sizeof in->buf) {
+            in->discarding = true;
+            in->discard_comment = (l[0] == '#');
+            in->start = in->len = in->scanned = 0;
+        } else {
+            in->scanned = held;
+        }
+        return PROTO_NONE;
+    }
+    size_t n = (size_t)(nl - l);
+    in->start += n + 1;
+    in->scanned = 0;
+    if (in->start == in->len)
+        in->start = in->len = 0;   /* the line's bytes stay until next write */
+    if (in->discarding) {
+        in->discarding = false;
+        return in->discard_comment ? PROTO_TOO_LONG_COMMENT : PROTO_TOO_LONG;
+    }
+    *nl = '\0';
+    *line = l;
+    *len = n;
+    return PROTO_LINE;
+}
+
+bool proto_in_final(struct proto_in *in, char **line, size_t *len)
+{
+    size_t held = in->len - in->start;
+    if (in->discarding || held == 0 || held >= sizeof in->buf) {
+        proto_in_init(in);
+        return false;
+    }
+    char *l = in->buf + in->start;
+    l[held] = '\0';
+    *line = l;
+    *len = held;
+    proto_in_init(in);
+    return true;
+}
+
+/* --- fields -------------------------------------------------------------- */
+
+bool proto_line_ignored(const char *line, size_t len)
+{
+    if (len && line[0] == '#')
+        return true;
+    for (size_t i = 0; i < len; i++)
+        if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r' &&
+            line[i] != '\v' && line[i] != '\f')
+            return false;
+    return true;
+}
+
+int proto_split(char *line, size_t len, char **fields, int max)
+{
+    int n = 0;
+    char *f = line;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char ch = (unsigned char)line[i];
+        if (i == len || ch == '\t') {
+            if (n == max)
+                return -2;
+            line[i] = '\0';
+            fields[n++] = f;
+            f = line + i + 1;
+        } else if (ch < 0x20) {
+            return -1;
+        }
+    }
+    return n;
+}
+
+/* --- event lines --------------------------------------------------------- */
+
+static void line_put(struct proto_line *l, const char *s, size_t n)
+{
+    size_t room = sizeof l->buf - 1 - l->len;   /* keep room for '\n' */
+    if (n > room)
+        n = room;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        l->buf[l->len++] = ch < 0x20 ? '?' : (char)ch;
+    }
+}
+
+static void line_sep(struct proto_line *l)
+{
+    if (l->nfields && l->len < sizeof l->buf - 1)
+        l->buf[l->len++] = '\t';
+    l->nfields = true;
+}
+
+void proto_line_begin(struct proto_line *l, const char *first)
+{
+    l->len = 0;
+    l->nfields = false;
+    if (first)
+        proto_line_add(l, first);
+}
+
+void proto_line_addn(struct proto_line *l, const char *field, size_t n)
+{
+    line_sep(l);
+    line_put(l, field, n);
+}
+
+void proto_line_add(struct proto_line *l, const char *field)
+{
+    proto_line_addn(l, field, strlen(field));
+}
+
+void proto_line_addi(struct proto_line *l, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    proto_line_addn(l, tmp, (size_t)n);
+}
+
+void proto_line_addf(struct proto_line *l, const char *fmt, ...)
+{
+    char tmp[PROTO_EVENT_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof tmp)
+        n = sizeof tmp - 1;
+    proto_line_addn(l, tmp, (size_t)n);
+}
+
+void proto_line_cat(struct proto_line *l, const char *text)
+{
+    l->nfields = true;
+    line_put(l, text, strlen(text));
+}
+
+size_t proto_line_end(struct proto_line *l)
+{
+    l->buf[l->len++] = '\n';
+    return l->len;
+}
+
+/* --- command lookup ------------------------------------------------------ */
+
+extern const struct cmd_def cmd_table[];
+extern const size_t cmd_table_len;
+
+const struct cmd_def *proto_cmd_find(const char *name)
+{
+    size_t lo = 0, hi = cmd_table_len;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(name, cmd_table[mid].name);
+        if (c == 0)
+            return &cmd_table[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+const struct cmd_def *proto_cmd_table(size_t *n)
+{
+    *n = cmd_table_len;
+    return cmd_table;
+}

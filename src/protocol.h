@@ -1,0 +1,108 @@
+/* protocol.h - pure parts of the line protocol: framing a byte stream into
+ * lines, splitting a line into TAB-separated fields, building event lines,
+ * and the command table.  No I/O and no global state (this is the fuzz
+ * target's entry surface).
+ */
+#ifndef PROTOCOL_H
+#define PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest accepted line, newline included. */
+#define PROTO_LINE_MAX 4096
+/* Most fields a command line can carry (4096 bytes of single-byte fields). */
+#define PROTO_FIELDS_MAX (PROTO_LINE_MAX / 2 + 1)
+/* Longest event line daemonproxy produces (paths up to PATH_MAX and a prefix). */
+#define PROTO_EVENT_MAX 8192
+
+/* --- framing --------------------------------------------------------- */
+
+/* Input framer: a fixed buffer of PROTO_LINE_MAX bytes.  Feed it bytes with
+ * proto_in_space() and proto_in_commit(), take lines with proto_in_next(). */
+struct proto_in {
+    size_t start;       /* first unconsumed byte */
+    size_t len;         /* bytes held (from 0) */
+    size_t scanned;     /* bytes from start already searched for '\n' */
+    bool discarding;    /* inside an over-long line */
+    bool discard_comment;   /* the over-long line is a comment */
+    char buf[PROTO_LINE_MAX];
+};
+
+enum proto_next {
+    PROTO_NONE = 0,     /* no complete line yet */
+    PROTO_LINE,         /* *line and *len hold one line (no '\n', NUL-terminated) */
+    PROTO_TOO_LONG,     /* an over-long line was discarded */
+    PROTO_TOO_LONG_COMMENT, /* ... and it was a comment (report silently) */
+};
+
+void proto_in_init(struct proto_in *in);
+/* Where to read into, and how much room there is (never 0 after
+ * proto_in_next() returned PROTO_NONE). */
+char *proto_in_space(struct proto_in *in, size_t *room);
+void proto_in_commit(struct proto_in *in, size_t n);
+/* Extract the next line.  The returned line lives in the framer's buffer
+ * and is valid until the next proto_in_* call. */
+enum proto_next proto_in_next(struct proto_in *in, char **line, size_t *len);
+/* At EOF: a partial final line, if any (for config files).  Returns false
+ * when there is none or it was part of an over-long line. */
+bool proto_in_final(struct proto_in *in, char **line, size_t *len);
+/* True if bytes of an incomplete line are held. */
+bool proto_in_pending(const struct proto_in *in);
+
+/* --- fields ---------------------------------------------------------- */
+
+/* True for comment lines ('#' first) and lines of only whitespace. */
+bool proto_line_ignored(const char *line, size_t len);
+
+/* Split line (NUL-terminated, no newline) in place at TABs into at most max
+ * fields.  Returns the field count, or -1 if a byte < 0x20 other than TAB
+ * is present, or -2 if there are more than max fields. */
+int proto_split(char *line, size_t len, char **fields, int max);
+
+/* --- event lines ----------------------------------------------------- */
+
+/* Builder for one outgoing line.  Fields are joined by TABs; the result is
+ * always one line: control characters in fields are replaced by '?', and a
+ * line that would exceed PROTO_EVENT_MAX is truncated. */
+struct proto_line {
+    size_t len;
+    bool nfields;       /* false until the first field */
+    char buf[PROTO_EVENT_MAX];
+};
+
+void proto_line_begin(struct proto_line *l, const char *first);
+void proto_line_add(struct proto_line *l, const char *field);
+void proto_line_addn(struct proto_line *l, const char *field, size_t n);
+void proto_line_addi(struct proto_line *l, int64_t v);
+/* Append a formatted field. */
+void proto_line_addf(struct proto_line *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Append raw text to the current field (no TAB). */
+void proto_line_cat(struct proto_line *l, const char *text);
+/* Terminate with '\n'; returns the length including it. */
+size_t proto_line_end(struct proto_line *l);
+
+/* --- commands -------------------------------------------------------- */
+
+struct ctl;
+/* A handler gets the controller and the fields; argv[0] is the command
+ * name, argc counts it.  Returns 0 when done, or CMD_WAIT to be called
+ * again with the same line later (output full, e.g. statedump). */
+typedef int (*cmd_fn)(struct ctl *c, int argc, char **argv);
+#define CMD_WAIT 1
+
+struct cmd_def {
+    const char *name;
+    cmd_fn fn;
+    int min_args;       /* not counting the command name */
+    int max_args;       /* -1 = unlimited */
+};
+
+/* Find a command by name (binary search over the sorted table). */
+const struct cmd_def *proto_cmd_find(const char *name);
+/* The table, for tests. */
+const struct cmd_def *proto_cmd_table(size_t *n);
+
+#endif

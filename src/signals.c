@@ -1,0 +1,172 @@
+/* signals.c - signal intake through a signalfd (see signals.h).
+ *
+ * The signals are blocked, so they only ever arrive as readable data on the
+ * signalfd: there is no handler and nothing async-signal-unsafe to avoid.
+ * Children get their mask reset in spawn.
+ */
+#include "signals.h"
+#include "log.h"
+#include "loop.h"
+#include "sys.h"
+#include "controller.h"
+#include "protocol.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+
+static const int control_sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 };
+#define NCONTROL (int)(sizeof control_sigs / sizeof control_sigs[0])
+
+static int64_t sig_counts[NCONTROL];
+static int64_t sig_ts[NCONTROL];
+static int sig_fd = -1;
+static loop_watch sig_watch;
+static sigset_t sig_blocked;
+static void (*sig_on_child)(void);
+static void (*sig_on_count)(int);
+
+static const struct { int no; const char *name; } sig_names[] = {
+    { SIGHUP, "SIGHUP" }, { SIGINT, "SIGINT" }, { SIGQUIT, "SIGQUIT" },
+    { SIGILL, "SIGILL" }, { SIGTRAP, "SIGTRAP" }, { SIGABRT, "SIGABRT" },
+    { SIGBUS, "SIGBUS" }, { SIGFPE, "SIGFPE" }, { SIGKILL, "SIGKILL" },
+    { SIGUSR1, "SIGUSR1" }, { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" },
+    { SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" },
+    { SIGSTKFLT, "SIGSTKFLT" }, { SIGCHLD, "SIGCHLD" }, { SIGCONT, "SIGCONT" },
+    { SIGSTOP, "SIGSTOP" }, { SIGTSTP, "SIGTSTP" }, { SIGTTIN, "SIGTTIN" },
+    { SIGTTOU, "SIGTTOU" }, { SIGURG, "SIGURG" }, { SIGXCPU, "SIGXCPU" },
+    { SIGXFSZ, "SIGXFSZ" }, { SIGVTALRM, "SIGVTALRM" }, { SIGPROF, "SIGPROF" },
+    { SIGWINCH, "SIGWINCH" }, { SIGIO, "SIGIO" }, { SIGPWR, "SIGPWR" },
+    { SIGSYS, "SIGSYS" },
+};
+
+int sig_control_index(int signo)
+{
+    for (int i = 0; i < NCONTROL; i++)
+        if (control_sigs[i] == signo)
+            return i;
+    return -1;
+}
+
+int sig_control_nth(int i)
+{
+    return i >= 0 && i < NCONTROL ? control_sigs[i] : 0;
+}
+
+int64_t sig_count(int signo)
+{
+    int i = sig_control_index(signo);
+    return i < 0 ? 0 : sig_counts[i];
+}
+
+int64_t sig_last_ts(int signo)
+{
+    int i = sig_control_index(signo);
+    return i < 0 ? 0 : sig_ts[i];
+}
+
+bool sig_clear(int signo, int64_t n)
+{
+    int i = sig_control_index(signo);
+    if (i < 0)
+        return false;
+    sig_counts[i] = n >= sig_counts[i] ? 0 : sig_counts[i] - n;
+    if (sig_on_count)
+        sig_on_count(signo);
+    return true;
+}
+
+void sig_set_count_cb(void (*fn)(int signo)) { sig_on_count = fn; }
+
+const char *sig_name(int signo)
+{
+    static char buf[16];
+    for (size_t i = 0; i < sizeof sig_names / sizeof sig_names[0]; i++)
+        if (sig_names[i].no == signo)
+            return sig_names[i].name;
+    if (signo >= SIGRTMIN && signo <= SIGRTMAX)
+        snprintf(buf, sizeof buf, "SIGRTMIN+%d", signo - SIGRTMIN);
+    else
+        snprintf(buf, sizeof buf, "SIG%d", signo);
+    return buf;
+}
+
+int sig_parse(const char *s)
+{
+    int64_t v;
+    if (sys_parse_int(s, 1, SIGRTMAX, &v))
+        return (int)v;
+    const char *bare = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
+    for (size_t i = 0; i < sizeof sig_names / sizeof sig_names[0]; i++)
+        if (strcasecmp(sig_names[i].name + 3, bare) == 0)
+            return sig_names[i].no;
+    return 0;
+}
+
+size_t sig_format_event(int signo, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "signal\t%s\t%lld\t%lld\n", sig_name(signo),
+                     (long long)sig_last_ts(signo), (long long)sig_count(signo));
+    return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
+}
+
+static void sig_readable(void *ctx, uint32_t ev)
+{
+    (void)ctx;
+    (void)ev;
+    struct signalfd_siginfo si[16];
+    bool child = false;
+    for (;;) {
+        ssize_t n = sys_read(sig_fd, si, sizeof si);
+        if (n <= 0)
+            break;
+        for (size_t k = 0; k < (size_t)n / sizeof si[0]; k++) {
+            int signo = (int)si[k].ssi_signo;
+            if (signo == SIGCHLD) {
+                child = true;
+                continue;
+            }
+            int i = sig_control_index(signo);
+            if (i < 0)
+                continue;
+            sig_counts[i]++;
+            sig_ts[i] = loop_now() / 1000;
+            log_info("received %s", sig_name(signo));
+            char line[64];
+            size_t len = sig_format_event(signo, line, sizeof line);
+            ctl_broadcast(line, len);
+            if (sig_on_count)
+                sig_on_count(signo);
+        }
+        if ((size_t)n < sizeof si)
+            break;
+    }
+    if (child && sig_on_child)
+        sig_on_child();
+}
+
+int sig_init(void (*on_child)(void))
+{
+    sig_on_child = on_child;
+    sigemptyset(&sig_blocked);
+    for (int i = 0; i < NCONTROL; i++)
+        sigaddset(&sig_blocked, control_sigs[i]);
+    sigaddset(&sig_blocked, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &sig_blocked, NULL) < 0)
+        return -1;
+    /* Writes to a vanished reader must fail with EPIPE, not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    sig_fd = signalfd(-1, &sig_blocked, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sig_fd < 0)
+        return -1;
+    loop_watch_init(&sig_watch, sig_fd, sig_readable, NULL);
+    return loop_watch_set(&sig_watch, LOOP_IN);
+}
+
+void sig_blocked_set(void *sigset_out)
+{
+    memcpy(sigset_out, &sig_blocked, sizeof sig_blocked);
+}

@@ -1,0 +1,147 @@
+/* sys.c - EINTR-safe syscall wrappers and fd helpers (see sys.h). */
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+ssize_t sys_read(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = read(fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+ssize_t sys_write(int fd, const void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = write(fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+void sys_close(int fd)
+{
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    errno = e;
+}
+
+int sys_open(const char *path, int flags, mode_t mode)
+{
+    int fd;
+    do
+        fd = open(path, flags | O_CLOEXEC, mode);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+int sys_dup_cloexec(int fd, int min)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, min);
+}
+
+int sys_set_nonblock(int fd, bool on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -1;
+    int nfl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+    if (nfl != fl && fcntl(fd, F_SETFL, nfl) < 0)
+        return -1;
+    return 0;
+}
+
+int sys_set_cloexec(int fd, bool on)
+{
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0)
+        return -1;
+    int nfl = on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC);
+    if (nfl != fl && fcntl(fd, F_SETFD, nfl) < 0)
+        return -1;
+    return 0;
+}
+
+int sys_private_nonblock(int fd, bool wr)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))) {
+        /* A pipe or tty reopened through /proc gets its own file
+         * description, so O_NONBLOCK does not leak to whoever else shares
+         * the original (a shell's terminal, a child given "stderr"). */
+        char path[40];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        int nfd = sys_open(path, (wr ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_NOCTTY, 0);
+        if (nfd >= 0) {
+            struct stat nst;
+            if (fstat(nfd, &nst) == 0 && nst.st_ino == st.st_ino && nst.st_dev == st.st_dev)
+                return nfd;
+            sys_close(nfd);
+        }
+    }
+    int nfd = sys_dup_cloexec(fd, 3);
+    if (nfd < 0)
+        return -1;
+    if (!S_ISREG(st.st_mode))
+        sys_set_nonblock(nfd, true);
+    return nfd;
+}
+
+int64_t sys_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t sys_mono_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+bool sys_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    const char *p = s;
+    bool neg = false;
+    if (*p == '-' || *p == '+')
+        neg = (*p++ == '-');
+    if (*p < '0' || *p > '9')
+        return false;
+    uint64_t v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    int64_t r;
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1)
+            return false;
+        r = (v == (uint64_t)INT64_MAX + 1) ? INT64_MIN : -(int64_t)v;
+    } else {
+        if (v > (uint64_t)INT64_MAX)
+            return false;
+        r = (int64_t)v;
+    }
+    if (r < min || r > max)
+        return false;
+    *out = r;
+    return true;
+}

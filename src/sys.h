@@ -1,0 +1,46 @@
+/* sys.h - EINTR-safe syscall wrappers and fd helpers.
+ *
+ * Every retry-on-EINTR loop in daemonproxy lives in sys.c.  The wrappers
+ * return what the syscall returned and leave errno as the syscall set it.
+ */
+#ifndef SYS_H
+#define SYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* read()/write() retried on EINTR. */
+ssize_t sys_read(int fd, void *buf, size_t len);
+ssize_t sys_write(int fd, const void *buf, size_t len);
+
+/* close() that preserves errno and ignores EINTR (Linux always closes). */
+void sys_close(int fd);
+
+/* open() with O_CLOEXEC added, retried on EINTR. */
+int sys_open(const char *path, int flags, mode_t mode);
+
+/* Duplicate fd to the lowest free number >= min, close-on-exec. */
+int sys_dup_cloexec(int fd, int min);
+
+/* Set or clear O_NONBLOCK / FD_CLOEXEC.  Return 0 or -1 with errno. */
+int sys_set_nonblock(int fd, bool on);
+int sys_set_cloexec(int fd, bool on);
+
+/* Make a private non-blocking copy of fd when the kernel allows it (pipes,
+ * FIFOs and character devices reopened through /proc/self/fd, so the
+ * caller's shared file description keeps its blocking mode); otherwise a
+ * close-on-exec dup with O_NONBLOCK set on the shared description.
+ * `wr` selects the access mode of the reopened copy.  Returns the new fd or -1. */
+int sys_private_nonblock(int fd, bool wr);
+
+/* Monotonic clock. */
+int64_t sys_mono_ms(void);
+int64_t sys_mono_sec(void);
+
+/* Parse a whole decimal integer (optional sign) into *out.
+ * Returns false on any junk, empty string or overflow of [min,max]. */
+bool sys_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif
