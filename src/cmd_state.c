@@ -10,11 +10,15 @@
 #include "cmd.h"
 #include "controller.h"
 #include "handle.h"
+#include "service.h"
 #include "signals.h"
 
 #include <string.h>
 
-enum { PHASE_HANDLES, PHASE_SIGNALS, PHASE_DONE };
+enum { PHASE_HANDLES, PHASE_SERVICES, PHASE_SIGNALS, PHASE_DONE };
+
+/* Room for the five lines of one service. */
+static char dump_buf[5 * PROTO_EVENT_MAX];
 
 static void remember(struct ctl_dump *d, const char *name)
 {
@@ -36,8 +40,8 @@ int cmd_statedump(struct ctl *c, int argc, char **argv)
     while (d->phase == PHASE_HANDLES) {
         struct handle *h = handle_next_after(d->last);
         if (!h) {
-            d->phase = PHASE_SIGNALS;
-            d->sub = 0;
+            d->phase = PHASE_SERVICES;
+            d->last[0] = '\0';
             break;
         }
         handle_format_state(h, &l);
@@ -46,6 +50,19 @@ int cmd_statedump(struct ctl *c, int argc, char **argv)
             return CMD_WAIT;
         ctl_reply(c, l.buf, n);
         remember(d, handle_name(h));
+    }
+    while (d->phase == PHASE_SERVICES) {
+        struct service *s = svc_next_after(d->last);
+        if (!s) {
+            d->phase = PHASE_SIGNALS;
+            d->sub = 0;
+            break;
+        }
+        size_t n = svc_format_dump(s, dump_buf, sizeof dump_buf);
+        if (n > ctl_out_room(c))
+            return CMD_WAIT;
+        ctl_reply(c, dump_buf, n);
+        remember(d, svc_name(s));
     }
     for (; d->phase == PHASE_SIGNALS; d->sub++) {
         int signo = sig_control_nth(d->sub);

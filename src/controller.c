@@ -41,6 +41,7 @@ struct ctl {
     bool overflowed;
     bool out_blocked;               /* the last write could not finish */
     bool waiting;                   /* a handler returned CMD_WAIT */
+    bool lingering;                 /* event-only: lives until the reader hangs up */
     loop_watch in_w, out_w;
     loop_task task;
     loop_timer reset_t, close_t;
@@ -169,8 +170,10 @@ struct ctl *ctl_new(enum ctl_kind kind, int in_fd, int out_fd)
     } else {
         c->out_pollable = c->in_pollable;
     }
-    if (in_fd < 0)
+    if (in_fd < 0) {
         c->in_eof = c->in_done = true;
+        c->lingering = true;
+    }
 
     c->next = ctl_head;
     if (ctl_head)
@@ -582,6 +585,7 @@ static void finish_input(struct ctl *c)
 void ctl_end_input(struct ctl *c)
 {
     c->in_eof = c->in_done = true;
+    c->lingering = false;
     loop_watch_del(&c->in_w);
 }
 
@@ -625,7 +629,7 @@ static void ctl_work(struct ctl *c)
     }
     if (!out_flush(c))
         return;
-    if (c->in_done && !c->waiting && out_pending(c) == 0) {
+    if (c->in_done && !c->lingering && !c->waiting && out_pending(c) == 0) {
         ctl_close(c);
         return;
     }

@@ -148,38 +148,78 @@ static struct handle *handle_alloc(const char *name, const char *flags, const ch
     return h;
 }
 
-struct handle *handle_set(const char *name, int fd, enum handle_type type,
-                          const char *flags, const char *desc, const char **err)
+const char *handle_check_name(const char *name)
 {
+    if (!handle_name_valid(name))
+        return "invalid handle name";
     struct handle *old = handle_by_name(name);
-    if (!handle_name_valid(name)) {
-        *err = "invalid handle name";
-    } else if (old && old->is_const) {
-        *err = "cannot replace a constant handle";
-    } else {
-        struct handle *h = handle_alloc(name, flags, desc, err);
-        if (h) {
-            h->fd = fd;
-            h->type = (unsigned char)type;
-            if (old) {
-                tree_remove(&handles, &old->node);
-                handle_free(old);
-            }
-            tree_insert(&handles, &h->node);
-            broadcast_state(h);
-            if (watch_cb)
-                watch_cb(name, fd);
-            return h;
-        }
-    }
-    sys_close(fd);
+    if (old && old->is_const)
+        return "cannot replace a constant handle";
     return NULL;
 }
 
-void handle_link_peers(struct handle *a, struct handle *b)
+/* Put h in the registry in place of any handle of the same name. */
+static void install(struct handle *h)
 {
-    a->peer = b;
-    b->peer = a;
+    struct handle *old = handle_by_name(h->data);
+    if (old) {
+        tree_remove(&handles, &old->node);
+        handle_free(old);
+    }
+    tree_insert(&handles, &h->node);
+}
+
+static void announce(struct handle *h)
+{
+    broadcast_state(h);
+    if (watch_cb)
+        watch_cb(h->data, h->fd);
+}
+
+struct handle *handle_set(const char *name, int fd, enum handle_type type,
+                          const char *flags, const char *desc, const char **err)
+{
+    struct handle *h = NULL;
+    if ((*err = handle_check_name(name)) == NULL)
+        h = handle_alloc(name, flags, desc, err);
+    if (!h) {
+        sys_close(fd);
+        return NULL;
+    }
+    h->fd = fd;
+    h->type = (unsigned char)type;
+    install(h);
+    announce(h);
+    return h;
+}
+
+bool handle_set_pair(const char *rname, int rfd, const char *rflags,
+                     const char *wname, int wfd, const char *wflags, const char **err)
+{
+    struct handle *r = NULL, *w = NULL;
+    if (strcmp(rname, wname) == 0)
+        *err = "the two ends need different names";
+    else if ((*err = handle_check_name(rname)) == NULL &&
+             (*err = handle_check_name(wname)) == NULL &&
+             (r = handle_alloc(rname, rflags, "", err)) != NULL)
+        w = handle_alloc(wname, wflags, "", err);
+    if (!r || !w) {
+        if (r)
+            pool_free(&handle_mem, r);
+        sys_close(rfd);
+        sys_close(wfd);
+        return false;
+    }
+    r->fd = rfd;
+    w->fd = wfd;
+    r->type = w->type = HANDLE_PIPE;
+    install(r);
+    install(w);
+    r->peer = w;
+    w->peer = r;
+    announce(r);
+    announce(w);
+    return true;
 }
 
 bool handle_delete(struct handle *h)

@@ -46,14 +46,19 @@ int handle_fd(const struct handle *h);
 bool handle_is_const(const struct handle *h);
 enum handle_control handle_control(const struct handle *h);
 
-/* Create or replace handle name with fd (taken over).  type/flags/desc
- * describe it for fd.state; peer names the other end of a pipe.  On
- * failure the fd is closed and -1 returned with *err set. */
+/* Check that name may be (re)defined; NULL if so, else the reason. */
+const char *handle_check_name(const char *name);
+/* Create or replace handle name with fd (taken over) and broadcast its
+ * fd.state.  type/flags/desc describe it.  On failure the fd is closed and
+ * NULL returned with *err set. */
 struct handle *handle_set(const char *name, int fd, enum handle_type type,
                           const char *flags, const char *desc,
                           const char **err);
-/* Link two pipe ends so each names the other in fd.state. */
-void handle_link_peers(struct handle *a, struct handle *b);
+/* Both ends of a pipe or socketpair at once (all or nothing), linked so
+ * each names the other in fd.state. */
+bool handle_set_pair(const char *rname, int rfd, const char *rflags,
+                     const char *wname, int wfd, const char *wflags,
+                     const char **err);
 /* Delete (close) a handle; broadcasts fd.state NAME deleted.
  * Constants are refused (returns false). */
 bool handle_delete(struct handle *h);

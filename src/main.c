@@ -5,12 +5,14 @@
  * socket are opened before --daemonize forks (so their failures reach the
  * caller as exit codes), and the loop only starts once everything exists.
  */
+#include "cmd.h"
 #include "controller.h"
 #include "ctlsock.h"
 #include "handle.h"
 #include "log.h"
 #include "loop.h"
 #include "options.h"
+#include "service.h"
 #include "signals.h"
 #include "sys.h"
 #include "term.h"
@@ -47,15 +49,6 @@ static void print_version(void)
            "for copying conditions.  There is NO warranty.\n",
            DP_VERSION, DP_BUILD_TS, DP_GIT_HEAD);
     fflush(stdout);
-}
-
-/* Reap every exited child; services look their pid up (services issue). */
-static void reap_children(void)
-{
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-        log_debug("reaped pid %d", (int)pid);
 }
 
 static void interactive_closed(void *owner, struct ctl *c)
@@ -137,6 +130,8 @@ int main(int argc, char **argv)
     /* Preallocate before registering the start-time handles. */
     if (o.fd_pool_set)
         handle_pool(o.fd_pool_count, o.fd_pool_size);
+    if (o.svc_pool_set)
+        svc_pool(o.svc_pool_count, o.svc_pool_size);
     bool cfg_stdin = o.config && strcmp(o.config, "-") == 0;
     if (o.daemonize)
         daemonize();
@@ -145,7 +140,10 @@ int main(int argc, char **argv)
         term_exit(EXIT_ENV, "cannot open /dev/null");
     }
     log_init(o.daemonize ? -1 : 2);
-    if (loop_init() < 0 || sig_init(reap_children) < 0) {
+    handle_set_watch_cb(cmd_log_handle_changed);
+    sig_set_count_cb(svc_signal_changed);
+    term_set_atexit(svc_log_running);
+    if (loop_init() < 0 || sig_init(svc_reap) < 0) {
         log_errno(LOG_FATAL, "cannot set up the event loop");
         term_exit(EXIT_ENV, "cannot set up the event loop");
     }

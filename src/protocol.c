@@ -118,20 +118,26 @@ int proto_split(char *line, size_t len, char **fields, int max)
 
 /* --- event lines --------------------------------------------------------- */
 
-static void line_put(struct proto_line *l, const char *s, size_t n)
+static void line_put_tabs(struct proto_line *l, const char *s, size_t n, bool tabs)
 {
-    size_t room = sizeof l->buf - 1 - l->len;   /* keep room for '\n' */
+    size_t room = sizeof l->buf - 2 - l->len;   /* keep room for "\n\0" */
     if (n > room)
         n = room;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
-        l->buf[l->len++] = ch < 0x20 ? '?' : (char)ch;
+        l->buf[l->len++] = (ch < 0x20 && !(tabs && ch == '\t')) ? '?' : (char)ch;
     }
+    l->buf[l->len] = '\0';
+}
+
+static void line_put(struct proto_line *l, const char *s, size_t n)
+{
+    line_put_tabs(l, s, n, false);
 }
 
 static void line_sep(struct proto_line *l)
 {
-    if (l->nfields && l->len < sizeof l->buf - 1)
+    if (l->nfields && l->len < sizeof l->buf - 2)
         l->buf[l->len++] = '\t';
     l->nfields = true;
 }
@@ -139,6 +145,7 @@ static void line_sep(struct proto_line *l)
 void proto_line_begin(struct proto_line *l, const char *first)
 {
     l->len = 0;
+    l->buf[0] = '\0';
     l->nfields = false;
     if (first)
         proto_line_add(l, first);
@@ -153,6 +160,12 @@ void proto_line_addn(struct proto_line *l, const char *field, size_t n)
 void proto_line_add(struct proto_line *l, const char *field)
 {
     proto_line_addn(l, field, strlen(field));
+}
+
+void proto_line_addtsv(struct proto_line *l, const char *tsv)
+{
+    line_sep(l);
+    line_put_tabs(l, tsv, strlen(tsv), true);
 }
 
 void proto_line_addi(struct proto_line *l, int64_t v)
@@ -185,6 +198,7 @@ void proto_line_cat(struct proto_line *l, const char *text)
 size_t proto_line_end(struct proto_line *l)
 {
     l->buf[l->len++] = '\n';
+    l->buf[l->len] = '\0';
     return l->len;
 }
 

@@ -75,6 +75,9 @@ struct proto_line {
 void proto_line_begin(struct proto_line *l, const char *first);
 void proto_line_add(struct proto_line *l, const char *field);
 void proto_line_addn(struct proto_line *l, const char *field, size_t n);
+/* Append a field that may itself contain TABs (a TAB-joined list), so it
+ * becomes several fields; other control characters are replaced. */
+void proto_line_addtsv(struct proto_line *l, const char *tsv);
 void proto_line_addi(struct proto_line *l, int64_t v);
 /* Append a formatted field. */
 void proto_line_addf(struct proto_line *l, const char *fmt, ...)

@@ -157,6 +157,16 @@ int sig_init(void (*on_child)(void))
     sigaddset(&sig_blocked, SIGCHLD);
     if (sigprocmask(SIG_BLOCK, &sig_blocked, NULL) < 0)
         return -1;
+    /* Ignored dispositions survive exec: reset any we inherited so that
+     * children start with defaults (spawn resets only what we set). */
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction sa;
+        if (s != SIGKILL && s != SIGSTOP && sigaction(s, NULL, &sa) == 0 &&
+            sa.sa_handler == SIG_IGN) {
+            sa.sa_handler = SIG_DFL;
+            sigaction(s, &sa, NULL);
+        }
+    }
     /* Writes to a vanished reader must fail with EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
     sig_fd = signalfd(-1, &sig_blocked, SFD_NONBLOCK | SFD_CLOEXEC);

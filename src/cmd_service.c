@@ -1,0 +1,153 @@
+/* cmd_service.c - service.args, service.fds, service.tags,
+ * service.auto_up, service.start, service.signal, service.delete. */
+#include "cmd.h"
+#include "controller.h"
+#include "handle.h"
+#include "loop.h"
+#include "service.h"
+#include "signals.h"
+#include "sys.h"
+
+#include <string.h>
+
+/* How far in the past a start timestamp may lie before it is a mistake. */
+#define START_TS_PAST_MAX 100000
+
+static struct service *existing(struct ctl *c, const char *name)
+{
+    struct service *s = svc_by_name(name);
+    if (!s)
+        ctl_error(c, "no such service '%s'", name);
+    return s;
+}
+
+static struct service *get_or_create(struct ctl *c, const char *name)
+{
+    const char *err;
+    struct service *s = svc_get_or_create(name, &err);
+    if (!s)
+        ctl_error(c, "%s", err);
+    return s;
+}
+
+int cmd_service_args(struct ctl *c, int argc, char **argv)
+{
+    const char *err;
+    struct service *s = get_or_create(c, argv[1]);
+    if (s && !svc_set_args(s, argc - 2, argv + 2, &err))
+        ctl_error(c, "%s", err);
+    return 0;
+}
+
+int cmd_service_fds(struct ctl *c, int argc, char **argv)
+{
+    const char *err;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "-") == 0)
+            continue;
+        if (!handle_name_valid(argv[i])) {
+            ctl_error(c, "invalid handle name '%s'", argv[i]);
+            return 0;
+        }
+    }
+    struct service *s = get_or_create(c, argv[1]);
+    if (!s || !svc_set_fds(s, argc - 2, argv + 2, &err)) {
+        if (s)
+            ctl_error(c, "%s", err);
+        return 0;
+    }
+    /* Unknown names are allowed (they may be created before the start). */
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "-") != 0 && !handle_by_name(argv[i]))
+            ctl_warning(c, "service %s: no handle named '%s' (yet)", argv[1], argv[i]);
+    return 0;
+}
+
+int cmd_service_tags(struct ctl *c, int argc, char **argv)
+{
+    const char *err;
+    struct service *s = get_or_create(c, argv[1]);
+    if (s && !svc_set_tags(s, argc - 2, argv + 2, &err))
+        ctl_error(c, "%s", err);
+    return 0;
+}
+
+int cmd_service_auto_up(struct ctl *c, int argc, char **argv)
+{
+    int64_t interval = -1;
+    if (strcmp(argv[2], "-") != 0 && !sys_parse_int(argv[2], 1, UINT32_MAX, &interval)) {
+        ctl_error(c, "invalid interval '%s' (an integer >= 1, or -)", argv[2]);
+        return 0;
+    }
+    unsigned triggers = 0;
+    for (int i = 3; i < argc; i++) {
+        unsigned t = svc_trigger_parse(argv[i]);
+        if (!t) {
+            ctl_error(c, "invalid trigger '%s' (always, SIGINT, SIGHUP, SIGTERM, SIGUSR1, "
+                         "SIGUSR2 or SIGQUIT)", argv[i]);
+            return 0;
+        }
+        triggers |= t;
+    }
+    struct service *s = get_or_create(c, argv[1]);
+    if (s)
+        svc_set_auto_up(s, interval, triggers);
+    return 0;
+}
+
+int cmd_service_start(struct ctl *c, int argc, char **argv)
+{
+    struct service *s = existing(c, argv[1]);
+    if (!s)
+        return 0;
+    if (argc > 2 && strcmp(argv[2], "-") == 0) {
+        const char *err;
+        if (!svc_cancel_start(s, &err))
+            ctl_error(c, "%s", err);
+        return 0;
+    }
+    int64_t when_ms = 0;
+    if (argc > 2) {
+        int64_t ts, now = loop_now_update() / 1000;
+        if (!sys_parse_int(argv[2], 0, INT64_MAX / 1000, &ts) || ts < now - START_TS_PAST_MAX) {
+            ctl_error(c, "invalid timestamp '%s'", argv[2]);
+            return 0;
+        }
+        when_ms = ts * 1000;
+    }
+    svc_start(s, when_ms, c);
+    return 0;
+}
+
+int cmd_service_signal(struct ctl *c, int argc, char **argv)
+{
+    struct service *s = existing(c, argv[1]);
+    if (!s)
+        return 0;
+    int signo = sig_parse(argv[2]);
+    if (!signo) {
+        ctl_error(c, "invalid signal '%s'", argv[2]);
+        return 0;
+    }
+    bool group = false;
+    if (argc > 3) {
+        if (strcmp(argv[3], "group") != 0) {
+            ctl_error(c, "invalid flag '%s' (expected group)", argv[3]);
+            return 0;
+        }
+        group = true;
+    }
+    const char *err;
+    if (!svc_signal(s, signo, group, &err))
+        ctl_error(c, "%s", err);
+    return 0;
+}
+
+int cmd_service_delete(struct ctl *c, int argc, char **argv)
+{
+    struct service *s = existing(c, argv[1]);
+    const char *err;
+    if (s && !svc_delete(s, &err))
+        ctl_error(c, "%s", err);
+    return 0;
+}

@@ -1,0 +1,112 @@
+/* spawn.c - child setup between clone and exec (see spawn.h).
+ *
+ * Everything here runs in the child while it shares the parent's memory:
+ * only syscalls, no allocation, no stdio, no locks.  Results are passed
+ * back through the request struct, which the parent reads after the
+ * child has exec'd or exited.
+ */
+#include "spawn.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define SPAWN_STACK (128 * 1024)
+#define SPAWN_MAX_FDS 1024
+
+/* One stack serves every spawn: the parent is suspended (CLONE_VFORK)
+ * until the child no longer uses it. */
+static char spawn_stack[SPAWN_STACK] __attribute__((aligned(64)));
+
+static int fail(struct spawn_req *r, const char *step)
+{
+    r->err = errno;
+    r->step = step;
+    _exit(127);
+}
+
+static void close_from(int lo)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)lo, ~0U, 0) == 0)
+        return;
+#endif
+    struct rlimit rl;
+    long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+             ? (long)rl.rlim_cur : 65536;
+    for (long fd = lo; fd < max; fd++)
+        close((int)fd);
+}
+
+static int child_main(void *arg)
+{
+    struct spawn_req *r = arg;
+    /* Default dispositions for what the parent handles or ignores (exec
+     * would reset handlers, but not before a fault in this window; inherited
+     * ignores were reset at start-up), then an empty mask: the parent
+     * blocked all signals around clone. */
+    static const int handled[] = { SIGPIPE, SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGTRAP };
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
+    for (size_t k = 0; k < sizeof handled / sizeof handled[0]; k++)
+        sigaction(handled[k], &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setsid();
+
+    int n = r->nfds;
+    int src[SPAWN_MAX_FDS];
+    for (int i = 0; i < n; i++)
+        src[i] = r->fds[i];
+    /* Move sources that sit inside the target range out of the way, so
+     * placing fd i never clobbers a source still needed for fd j > i. */
+    for (int i = 0; i < n; i++) {
+        if (src[i] < 0 || src[i] >= n || src[i] == i)
+            continue;
+        int moved = fcntl(src[i], F_DUPFD_CLOEXEC, n);
+        if (moved < 0)
+            fail(r, "dup");
+        int old = src[i];
+        for (int j = i; j < n; j++)
+            if (src[j] == old)
+                src[j] = moved;
+    }
+    for (int i = 0; i < n; i++) {
+        if (src[i] < 0) {
+            close(i);
+        } else if (src[i] == i) {
+            if (fcntl(i, F_SETFD, 0) < 0)
+                fail(r, "fcntl");
+        } else if (dup2(src[i], i) < 0) {
+            fail(r, "dup2");
+        }
+    }
+    close_from(n);
+    execvp(r->argv[0], r->argv);
+    return fail(r, "exec");
+}
+
+pid_t spawn_start(struct spawn_req *r)
+{
+    r->err = 0;
+    r->step = NULL;
+    if (r->nfds > SPAWN_MAX_FDS) {
+        errno = EMFILE;
+        return -1;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(child_main, spawn_stack + sizeof spawn_stack,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, r);
+    int e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return pid;
+}

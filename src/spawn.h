@@ -1,0 +1,29 @@
+/* spawn.h - create a service's process.
+ *
+ * The child is made with clone(CLONE_VM|CLONE_VFORK) on a private stack,
+ * like posix_spawn: no page tables are copied, so the cost of a spawn does
+ * not grow with daemonproxy's memory, and the parent resumes only once the
+ * child has exec'd or failed, which lets an exec failure be reported
+ * synchronously.  Between clone and exec the child only makes
+ * async-signal-safe syscalls.
+ */
+#ifndef SPAWN_H
+#define SPAWN_H
+
+#include <sys/types.h>
+
+struct spawn_req {
+    char *const *argv;  /* NULL-terminated; argv[0] is searched in PATH */
+    const int *fds;     /* fds[i] becomes the child's fd i; -1 = closed */
+    int nfds;
+    /* results */
+    int err;            /* errno of the failed step in the child, or 0 */
+    const char *step;   /* which step failed ("exec", "dup2", ...) */
+};
+
+/* Start the child.  Returns its pid (also when exec failed: then r->err is
+ * set and the child has already _exit(127)ed), or -1 with errno if no
+ * process could be created. */
+pid_t spawn_start(struct spawn_req *r);
+
+#endif
