@@ -99,7 +99,8 @@ int ctlsock_create(const char *path, const char **err)
         free(copy);
         return -1;
     }
-    mode_t old = umask(077);
+    /* The socket file is created 0600: only our uid (and root) may connect. */
+    mode_t old = umask(0177);
     int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
     if (r < 0 || listen(fd, 128) < 0) {

@@ -150,6 +150,12 @@ int main(int argc, char **argv)
 
     if (o.config) {
         int fd = cfg_stdin ? sys_private_nonblock(0, false) : sys_open(o.config, O_RDONLY, 0);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            sys_close(fd);
+            fd = -1;
+            errno = EISDIR;
+        }
         if (fd < 0 || !ctl_new(CTL_CONFIG, fd, -1)) {
             char msg[300];
             snprintf(msg, sizeof msg, "cannot open config file %s: %s", o.config, strerror(errno));
