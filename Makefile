@@ -17,9 +17,10 @@ PYTHON    ?= python3
 WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
              -Wpointer-arith -Wformat=2 -Wno-unused-parameter
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=gnu11 $(WARN)
-CPPFLAGS  += -D_GNU_SOURCE -DDP_VERSION='"$(VERSION)"' \
-             -DDP_BUILD_TS='"$(BUILD_TS)"' -DDP_GIT_HEAD='"$(GIT_HEAD)"'
+# CFLAGS is the user's (and the test targets') to set; these always apply.
+DP_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS)
+DP_CPPFLAGS = -D_GNU_SOURCE -DDP_VERSION='"$(VERSION)"' \
+             -DDP_BUILD_TS='"$(BUILD_TS)"' -DDP_GIT_HEAD='"$(GIT_HEAD)"' $(CPPFLAGS)
 BUILD_TS  := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 GIT_HEAD  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
@@ -39,10 +40,11 @@ daemonproxy: $(B)/daemonproxy
 	cp $< $@
 
 $(B)/daemonproxy: $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS)
+	$(CC) $(DP_CFLAGS) $(LDFLAGS) -o $@ $(OBJS)
 
 $(B)/%.o: src/%.c $(wildcard src/*.h) | $(B)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC $<"
+	@$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) -c -o $@ $<
 
 
 $(B):
@@ -52,7 +54,7 @@ $(B)/libdp.a: $(LIBOBJS)
 	rm -f $@ && ar rcs $@ $(LIBOBJS)
 
 $(B)/test_%: tests/unit/test_%.c tests/unit/unit.h $(B)/libdp.a
-	$(CC) $(CPPFLAGS) -Isrc $(CFLAGS) -o $@ $< $(B)/libdp.a
+	$(CC) $(DP_CPPFLAGS) -Isrc $(DP_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libdp.a
 
 # --- tests ---------------------------------------------------------------
 # The test build adds -Werror; the suite drives $(B)/daemonproxy.

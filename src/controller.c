@@ -351,6 +351,7 @@ static void excerpt(const struct ctl *c, char *buf, size_t size)
     buf[i] = '\0';
 }
 
+__attribute__((format(printf, 4, 0)))
 static void ctl_vnotify(struct ctl *c, const char *kind, int level,
                         const char *fmt, va_list ap)
 {

@@ -40,7 +40,7 @@ static inline bool log_enabled(int level);
 
 /* Append one line.  Never blocks; drops (and counts) when the buffer is full. */
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void log_vmsg(int level, const char *fmt, va_list ap);
+void log_vmsg(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Like log_msg with ": strerror(errno)" appended. */
 void log_errno(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
