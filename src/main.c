@@ -14,6 +14,7 @@
 #include "options.h"
 #include "service.h"
 #include "signals.h"
+#include "spawn.h"
 #include "sys.h"
 #include "term.h"
 
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
         term_exit(EXIT_ENV, "cannot open /dev/null");
     }
     log_init(o.daemonize ? -1 : 2);
+    spawn_raise_nofile();
     handle_set_watch_cb(cmd_log_handle_changed);
     sig_set_count_cb(svc_signal_changed);
     term_set_atexit(svc_log_running);

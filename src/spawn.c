@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -23,6 +24,20 @@
 /* One stack serves every spawn: the parent is suspended (CLONE_VFORK)
  * until the child no longer uses it. */
 static char spawn_stack[SPAWN_STACK] __attribute__((aligned(64)));
+
+static struct rlimit child_nofile;
+static bool nofile_raised;
+
+void spawn_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    child_nofile = rl;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        nofile_raised = true;
+}
 
 static int fail(struct spawn_req *r, const char *step)
 {
@@ -88,6 +103,8 @@ static int child_main(void *arg)
         }
     }
     close_from(n);
+    if (nofile_raised)
+        setrlimit(RLIMIT_NOFILE, &child_nofile);
     execvp(r->argv[0], r->argv);
     return fail(r, "exec");
 }

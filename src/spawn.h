@@ -21,6 +21,11 @@ struct spawn_req {
     const char *step;   /* which step failed ("exec", "dup2", ...) */
 };
 
+/* Raise daemonproxy's own soft RLIMIT_NOFILE to the hard limit (it may hold
+ * tens of thousands of handles) while children keep getting the soft limit
+ * daemonproxy was started with, as systemd does.  Call once at start. */
+void spawn_raise_nofile(void);
+
 /* Start the child.  Returns its pid (also when exec failed: then r->err is
  * set and the child has already _exit(127)ed), or -1 with errno if no
  * process could be created. */
