@@ -501,18 +501,18 @@ static void report(struct service *s, struct ctl *c, const char *fmt, ...)
     emit(&l);
 }
 
-/* Enter SVC_START for a start at when_ms. */
+/* Enter SVC_START for a start at when_ms (again, if the time changed). */
 static void schedule(struct service *s, int64_t when_ms, bool automatic)
 {
+    bool same = s->state == SVC_START && sec(s->start_at_ms) == sec(when_ms);
     s->start_at_ms = when_ms;
     s->start_auto = automatic;
     s->start_t.fn = start_timer_cb;
     s->start_t.ctx = s;
     loop_timer_at(&s->start_t, when_ms);
-    if (s->state != SVC_START) {
-        s->state = SVC_START;
+    s->state = SVC_START;
+    if (!same)
         emit_state(s);
-    }
 }
 
 static void service_ctl_closed(void *owner, struct ctl *c)
@@ -599,6 +599,7 @@ static bool start_now(struct service *s, struct ctl *c)
 {
     int64_t now = loop_now_update();
     loop_timer_cancel(&s->start_t);
+    s->attempt_ms = now;
     const char *args = svc_args(s);
     size_t alen = strlen(args);
     memcpy(spawn_argbuf, args, alen + 1);
@@ -613,10 +614,16 @@ static bool start_now(struct service *s, struct ctl *c)
     int nfds = resolve_fds(s, &ctl_fd, &ctl_end, &kinds, err, sizeof err);
     if (nfds < 0) {
         report(s, c, "%s", err);
+        /* Not started: leave a pending start, and let auto-up try again
+         * after MIN_INTERVAL (the handle may be created meanwhile). */
+        if (s->state != SVC_DOWN) {
+            s->state = SVC_DOWN;
+            emit_state(s);
+        }
+        auto_up_eval(s);
         return false;
     }
     struct spawn_req r = { .argv = spawn_argv, .fds = spawn_fds, .nfds = nfds };
-    s->attempt_ms = now;
     pid_t pid = spawn_start(&r);
     sys_close(ctl_end);
     if (pid < 0) {
@@ -674,21 +681,14 @@ static void start_timer_cb(void *ctx)
     struct service *s = ctx;
     if (s->state != SVC_START)
         return;
-    if (s->start_auto && !trigger_true(s)) {
-        /* The trigger went away while we waited (signal.clear). */
+    if ((s->start_auto && !trigger_true(s)) || !svc_args(s)[0]) {
+        /* The trigger went away while we waited (signal.clear), or the
+         * args were unset. */
         s->state = SVC_DOWN;
         emit_state(s);
         return;
     }
-    if (!svc_args(s)[0]) {
-        s->state = SVC_DOWN;
-        report(s, NULL, "no args configured");
-        emit_state(s);
-        return;
-    }
-    s->state = SVC_DOWN;    /* start_now emits the new state */
-    if (!start_now(s, NULL) && s->state == SVC_DOWN && !s->down_ms)
-        emit_state(s);
+    start_now(s, NULL);
 }
 
 static void auto_up_eval(struct service *s)
