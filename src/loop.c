@@ -22,7 +22,7 @@ static loop_timer **heap;
 static uint32_t heap_len, heap_cap;
 
 static loop_task *task_head, **task_tail = &task_head;
-static unsigned task_n;
+static unsigned task_gen;
 
 int loop_init(void)
 {
@@ -175,9 +175,9 @@ void loop_task_queue(loop_task *k)
         return;
     k->queued = true;
     k->next = NULL;
+    k->gen = task_gen;
     *task_tail = k;
     task_tail = &k->next;
-    task_n++;
 }
 
 void loop_task_cancel(loop_task *k)
@@ -194,20 +194,19 @@ void loop_task_cancel(loop_task *k)
     }
     k->queued = false;
     k->next = NULL;
-    task_n--;
 }
 
 static void run_tasks(void)
 {
-    /* Run about as many tasks as were queued on entry: a task that
-     * re-queues itself runs again next iteration, after fds had a turn. */
-    unsigned n = task_n;
-    while (n-- && task_head) {
+    /* Run only the tasks queued before this pass (the list is FIFO, so
+     * they are at its head): a task that re-queues itself runs again next
+     * iteration, after fds had a turn. */
+    unsigned gen = task_gen++;
+    while (task_head && task_head->gen == gen) {
         loop_task *k = task_head;
         task_head = k->next;
         if (!task_head)
             task_tail = &task_head;
-        task_n--;
         k->queued = false;
         k->next = NULL;
         k->fn(k->ctx);

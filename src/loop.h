@@ -36,6 +36,7 @@ typedef struct loop_timer {
 
 typedef struct loop_task {
     struct loop_task *next;
+    unsigned gen;        /* run pass it was queued for */
     bool queued;
     loop_fn fn;
     void *ctx;

@@ -179,7 +179,9 @@ enum opt_result opt_parse(int argc, char **argv, struct options *o,
                 return fail(errbuf, errlen, "Option --%s takes no argument%s",
                             d->long_name, "");
             }
-            if (apply(d, arg, a, o, errbuf, errlen) != OPT_OK)
+            char shown[32];
+            snprintf(shown, sizeof shown, "--%s", d->long_name);
+            if (apply(d, arg, shown, o, errbuf, errlen) != OPT_OK)
                 return OPT_ERROR;
             continue;
         }

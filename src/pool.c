@@ -5,6 +5,8 @@
 
 bool pool_init(struct pool *p, size_t n, size_t size)
 {
+    if (size < sizeof(void *))
+        size = sizeof(void *);     /* a free block holds the list link */
     size = (size + 15) & ~(size_t)15;
     char *mem = calloc(n ? n : 1, size);
     if (!mem)

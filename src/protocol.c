@@ -76,7 +76,10 @@ bool proto_in_final(struct proto_in *in, char **line, size_t *len)
         proto_in_init(in);
         return false;
     }
-    char *l = in->buf + in->start;
+    /* Move the partial line to the front so its terminator fits. */
+    memmove(in->buf, in->buf + in->start, held);
+    in->start = 0;
+    char *l = in->buf;
     l[held] = '\0';
     *line = l;
     *len = held;

@@ -12,8 +12,8 @@
 
 /* Longest accepted line, newline included. */
 #define PROTO_LINE_MAX 4096
-/* Most fields a command line can carry (4096 bytes of single-byte fields). */
-#define PROTO_FIELDS_MAX (PROTO_LINE_MAX / 2 + 1)
+/* Most fields a command line can carry: 4095 TABs make 4096 empty fields. */
+#define PROTO_FIELDS_MAX PROTO_LINE_MAX
 /* Longest event line daemonproxy produces (paths up to PATH_MAX and a prefix). */
 #define PROTO_EVENT_MAX 8192
 

@@ -1,0 +1,195 @@
+/* test_sys.c - sys_parse_int() boundaries, and the small fd helpers of
+ * sys.h on pipes. */
+#include "sys.h"
+#include "unit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static bool parse(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    return sys_parse_int(s, min, max, out);
+}
+
+static void test_parse_valid(void)
+{
+    struct { const char *s; int64_t v; } cases[] = {
+        { "0", 0 },
+        { "-0", 0 },
+        { "+0", 0 },
+        { "1", 1 },
+        { "+5", 5 },
+        { "-5", -5 },
+        { "007", 7 },
+        { "-007", -7 },
+        { "00000000000000000000000000000042", 42 },
+        { "2147483647", 2147483647 },
+        { "2147483648", 2147483648LL },
+        { "-2147483649", -2147483649LL },
+        { "4294967296", 4294967296LL },
+        { "9223372036854775806", INT64_MAX - 1 },
+        { "9223372036854775807", INT64_MAX },
+        { "+9223372036854775807", INT64_MAX },
+        { "-9223372036854775807", INT64_MIN + 1 },
+        { "-9223372036854775808", INT64_MIN },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int64_t v = 12345;
+        bool ok = parse(cases[i].s, INT64_MIN, INT64_MAX, &v);
+        bool all = CHECK(ok);
+        all &= CHECK(v == cases[i].v);
+        if (!all)
+            fprintf(stderr, "  for \"%s\": ok=%d v=%lld\n", cases[i].s, ok, (long long)v);
+    }
+}
+
+static void test_parse_invalid(void)
+{
+    const char *bad[] = {
+        "", "-", "+", "--1", "++1", "+-1", "-+1", " 1", "1 ", "\t1", "1\n", " ",
+        "0x10", "0X10", "x", "1e3", "1.0", "1,000", "1_000", "abc", "12a", "a12",
+        "9223372036854775808", "+9223372036854775808", "-9223372036854775809",
+        "18446744073709551615", "18446744073709551616", "-18446744073709551616",
+        "99999999999999999999", "-99999999999999999999",
+        "184467440737095516150",    /* overflows uint64 in the last step */
+        "100000000000000000000000000000000000000",
+        "\xd9\xa1",                 /* ARABIC-INDIC DIGIT ONE */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int64_t v = 12345;
+        if (!CHECK(!parse(bad[i], INT64_MIN, INT64_MAX, &v)))
+            fprintf(stderr, "  accepted \"%s\" as %lld\n", bad[i], (long long)v);
+    }
+    int64_t v = 1;
+    CHECK(!sys_parse_int(NULL, INT64_MIN, INT64_MAX, &v));
+}
+
+static void test_parse_limits(void)
+{
+    int64_t v;
+    CHECK(parse("10", 0, 10, &v) && v == 10);
+    CHECK(parse("0", 0, 10, &v) && v == 0);
+    CHECK(!parse("11", 0, 10, &v));
+    CHECK(!parse("-1", 0, 10, &v));
+    CHECK(parse("-0", 0, 10, &v) && v == 0);
+    CHECK(!parse("0", 1, 10, &v));
+    CHECK(parse("5", 5, 5, &v) && v == 5);
+    CHECK(!parse("4", 5, 5, &v));
+    CHECK(!parse("6", 5, 5, &v));
+    CHECK(parse("-3", -3, -1, &v) && v == -3);
+    CHECK(parse("-1", -3, -1, &v) && v == -1);
+    CHECK(!parse("0", -3, -1, &v));
+    CHECK(!parse("-4", -3, -1, &v));
+    CHECK(parse("-9223372036854775808", INT64_MIN, INT64_MIN, &v) && v == INT64_MIN);
+    CHECK(!parse("-9223372036854775807", INT64_MIN, INT64_MIN, &v));
+    CHECK(parse("9223372036854775807", INT64_MAX, INT64_MAX, &v) && v == INT64_MAX);
+    CHECK(!parse("9223372036854775806", INT64_MAX, INT64_MAX, &v));
+    CHECK(parse("2147483647", 0, INT32_MAX, &v) && v == INT32_MAX);
+    CHECK(!parse("2147483648", 0, INT32_MAX, &v));
+    CHECK(parse("-2147483648", INT32_MIN, INT32_MAX, &v) && v == INT32_MIN);
+    CHECK(!parse("-2147483649", INT32_MIN, INT32_MAX, &v));
+    /* An empty range accepts nothing. */
+    CHECK(!parse("0", 1, 0, &v));
+
+    /* Every value around the int64 edges, by construction. */
+    bool ok = true;
+    char buf[32];
+    for (int64_t d = 0; d < 1000; d++) {
+        int64_t hi = INT64_MAX - d, lo = INT64_MIN + d;
+        snprintf(buf, sizeof buf, "%lld", (long long)hi);
+        ok &= parse(buf, INT64_MIN, INT64_MAX, &v) && v == hi;
+        snprintf(buf, sizeof buf, "%lld", (long long)lo);
+        ok &= parse(buf, INT64_MIN, INT64_MAX, &v) && v == lo;
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)INT64_MAX + 1 + (uint64_t)d);
+        ok &= !parse(buf, INT64_MIN, INT64_MAX, &v);
+        snprintf(buf, sizeof buf, "-%llu", (unsigned long long)INT64_MAX + 2 + (uint64_t)d);
+        ok &= !parse(buf, INT64_MIN, INT64_MAX, &v);
+    }
+    CHECK(ok);
+}
+
+static void test_fd_helpers(void)
+{
+    int p[2];
+    if (!CHECK(pipe(p) == 0))
+        return;
+
+    CHECK(!(fcntl(p[0], F_GETFL) & O_NONBLOCK));
+    CHECK_EQ(sys_set_nonblock(p[0], true), 0);
+    CHECK(fcntl(p[0], F_GETFL) & O_NONBLOCK);
+    CHECK_EQ(sys_set_nonblock(p[0], true), 0);   /* idempotent */
+    CHECK_EQ(sys_set_nonblock(p[0], false), 0);
+    CHECK(!(fcntl(p[0], F_GETFL) & O_NONBLOCK));
+
+    CHECK(!(fcntl(p[1], F_GETFD) & FD_CLOEXEC));
+    CHECK_EQ(sys_set_cloexec(p[1], true), 0);
+    CHECK(fcntl(p[1], F_GETFD) & FD_CLOEXEC);
+    CHECK_EQ(sys_set_cloexec(p[1], false), 0);
+    CHECK(!(fcntl(p[1], F_GETFD) & FD_CLOEXEC));
+
+    errno = 0;
+    CHECK_EQ(sys_set_nonblock(-1, true), -1);
+    CHECK_EQ(errno, EBADF);
+    CHECK_EQ(sys_set_cloexec(-1, true), -1);
+
+    int d = sys_dup_cloexec(p[1], 20);
+    CHECK(d >= 20);
+    CHECK(fcntl(d, F_GETFD) & FD_CLOEXEC);
+
+    /* read/write through the wrappers. */
+    CHECK_EQ(sys_write(d, "abc", 3), 3);
+    char buf[8];
+    CHECK_EQ(sys_read(p[0], buf, sizeof buf), 3);
+    CHECK(memcmp(buf, "abc", 3) == 0);
+    CHECK_EQ(sys_set_nonblock(p[0], true), 0);
+    errno = 0;
+    CHECK_EQ(sys_read(p[0], buf, sizeof buf), -1);
+    CHECK_EQ(errno, EAGAIN);
+    CHECK_EQ(sys_set_nonblock(p[0], false), 0);
+
+    /* A private non-blocking copy leaves the original blocking. */
+    int nb = sys_private_nonblock(p[0], false);
+    CHECK(nb >= 0);
+    CHECK(fcntl(nb, F_GETFL) & O_NONBLOCK);
+    CHECK(fcntl(nb, F_GETFD) & FD_CLOEXEC);
+    CHECK(!(fcntl(p[0], F_GETFL) & O_NONBLOCK));
+    CHECK_EQ(sys_write(p[1], "x", 1), 1);
+    CHECK_EQ(sys_read(nb, buf, 1), 1);          /* same pipe */
+    CHECK_EQ(buf[0], 'x');
+    errno = 0;
+    CHECK_EQ(sys_read(nb, buf, 1), -1);
+    CHECK_EQ(errno, EAGAIN);
+
+    /* sys_close keeps errno, and tolerates -1. */
+    errno = ENOENT;
+    sys_close(nb);
+    sys_close(d);
+    sys_close(-1);
+    CHECK_EQ(errno, ENOENT);
+    CHECK(fcntl(d, F_GETFD) == -1);
+
+    /* sys_open adds O_CLOEXEC. */
+    int fd = sys_open("/dev/null", O_RDONLY, 0);
+    CHECK(fd >= 0);
+    CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    sys_close(fd);
+    errno = 0;
+    CHECK_EQ(sys_open("/nonexistent/dir/file", O_RDONLY, 0), -1);
+    CHECK_EQ(errno, ENOENT);
+
+    sys_close(p[0]);
+    sys_close(p[1]);
+}
+
+static void test_clock(void)
+{
+    int64_t a = sys_mono_ms(), s = sys_mono_sec();
+    int64_t b = sys_mono_ms();
+    CHECK(a > 0);
+    CHECK(b >= a);
+    CHECK(s >= a / 1000 && s <= b / 1000 + 1);
+}
+
+UNIT_MAIN(test_parse_valid, test_parse_invalid, test_parse_limits, test_fd_helpers,
+          test_clock)
