@@ -63,7 +63,7 @@ int cmd_socket_create(struct ctl *c, int argc, char **argv)
     }
     const char *err;
     if (ctlsock_create(argv[2], &err) < 0)
-        ctl_error(c, "socket.create failed: %s: %s", err, strerror(errno));
+        ctl_error(c, "%s: %s", err, strerror(errno));
     return 0;
 }
 

@@ -318,6 +318,14 @@ static bool out_flush(struct ctl *c)
     return true;
 }
 
+void ctl_flush_all(void)
+{
+    for (struct ctl *c = ctl_head, *next; c; c = next) {
+        next = c->next;     /* out_flush may close c */
+        out_flush(c);
+    }
+}
+
 void ctl_reply(struct ctl *c, const char *line, size_t len)
 {
     out_append(c, line, len);
@@ -325,8 +333,13 @@ void ctl_reply(struct ctl *c, const char *line, size_t len)
 
 void ctl_broadcast(const char *line, size_t len)
 {
+    ctl_broadcast_except(line, len, NULL);
+}
+
+void ctl_broadcast_except(const char *line, size_t len, const struct ctl *skip)
+{
     for (struct ctl *c = ctl_head; c; c = c->next) {
-        if (c->out_fd < 0)
+        if (c->out_fd < 0 || c == skip)
             continue;
         out_append(c, line, len);
         loop_task_queue(&c->task);
@@ -534,6 +547,7 @@ static bool out_full(const struct ctl *c)
  * false when the controller must wait (output full or a waiting command). */
 static bool process_lines(struct ctl *c)
 {
+    int rounds = 0;
     while (!c->closing) {
         if (out_full(c)) {
             if (c->out_blocked || !out_flush(c) || out_full(c))
@@ -541,8 +555,18 @@ static bool process_lines(struct ctl *c)
         }
         if (c->waiting) {
             resume_command(c);
-            if (c->waiting)
+            if (!c->waiting)
+                continue;
+            /* Still waiting for room: write now; if the reader took it all,
+             * go on (a socket may swallow the whole buffer, and then no
+             * writability event would ever come).  A bounded number of
+             * rounds per wakeup keeps a huge dump from starving others. */
+            if (c->out_blocked || !out_flush(c) || c->out_blocked)
                 return false;
+            if (++rounds >= 16) {
+                loop_task_queue(&c->task);
+                return false;
+            }
             continue;
         }
         if (c->in_done)

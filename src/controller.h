@@ -72,6 +72,9 @@ bool ctl_has_output(const struct ctl *c);
  * stream. */
 void ctl_broadcast(const char *line, size_t len);
 
+/* The same to every controller except `skip` (which got a reply instead). */
+void ctl_broadcast_except(const char *line, size_t len, const struct ctl *skip);
+
 /* conn.event_timeout for the running controller. */
 void ctl_set_timeouts(struct ctl *c, int64_t reset_s, int64_t close_s);
 
@@ -83,6 +86,10 @@ struct ctl_dump {
     bool started;
 };
 struct ctl_dump *ctl_dump_state(struct ctl *c);
+
+/* One last non-blocking write of every controller's pending output (on
+ * exit, so that replies to the commands before `terminate` are not lost). */
+void ctl_flush_all(void);
 
 /* Number of live controllers (for statistics and tests). */
 unsigned ctl_count(void);

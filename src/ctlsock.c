@@ -79,6 +79,7 @@ int ctlsock_create(const char *path, const char **err)
     size_t len = strlen(path);
     if (len == 0 || len >= sizeof sa.sun_path) {
         *err = "socket path too long";
+        errno = ENAMETOOLONG;
         return -1;
     }
     memcpy(sa.sun_path, path, len + 1);
@@ -87,15 +88,15 @@ int ctlsock_create(const char *path, const char **err)
         *err = "out of memory";
         return -1;
     }
-    ctlsock_delete();
-    /* A leftover socket file of ours (from a previous run) is replaced;
-     * anything else at the path makes bind() fail. */
+    /* A leftover socket file of ours (a previous run, or the socket being
+     * replaced) is removed; anything else at the path makes bind() fail.
+     * The old socket keeps working until the new one is bound elsewhere. */
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid())
         unlink(path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        *err = "socket failed";
+        *err = "socket";
         free(copy);
         return -1;
     }
@@ -104,13 +105,18 @@ int ctlsock_create(const char *path, const char **err)
     int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
     if (r < 0 || listen(fd, 128) < 0) {
-        *err = r < 0 ? "bind failed" : "listen failed";
+        *err = r < 0 ? "bind" : "listen";
         int e = errno;
         sys_close(fd);
         free(copy);
         errno = e;
         return -1;
     }
+    if (ls_fd >= 0 && ls_path && strcmp(ls_path, path) == 0) {
+        free(ls_path);          /* same path: the file is already the new one */
+        ls_path = NULL;
+    }
+    ctlsock_delete();
     ls_fd = fd;
     ls_path = copy;
     loop_watch_init(&ls_watch, fd, accept_ready, NULL);

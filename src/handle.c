@@ -302,40 +302,59 @@ static int cmp_int(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
-/* Every fd > 2 open right now (before daemonproxy opened anything). */
-static size_t inherited_fds(int *out, size_t max)
+static void push_fd(int **out, size_t *n, size_t *cap, int fd)
 {
-    size_t n = 0;
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        int *a = realloc(*out, ncap * sizeof *a);
+        if (!a)
+            return;     /* not registered; still closed in children */
+        *out = a;
+        *cap = ncap;
+    }
+    (*out)[(*n)++] = fd;
+}
+
+/* Every fd > 2 open right now (before daemonproxy opened anything), sorted;
+ * *out is malloc'd. */
+static size_t inherited_fds(int **out, int skip)
+{
+    size_t n = 0, cap = 0;
+    *out = NULL;
     DIR *d = opendir("/proc/self/fd");
     if (d) {
         int self = dirfd(d);
         struct dirent *e;
-        while ((e = readdir(d)) != NULL && n < max) {
+        while ((e = readdir(d)) != NULL) {
             int64_t v;
-            if (sys_parse_int(e->d_name, 3, INT_MAX, &v) && v != self)
-                out[n++] = (int)v;
+            if (sys_parse_int(e->d_name, 3, INT_MAX, &v) && v != self && v != skip)
+                push_fd(out, &n, &cap, (int)v);
         }
         closedir(d);
     } else {
-        for (int fd = 3; fd < 1024 && n < max; fd++)
-            if (fcntl(fd, F_GETFD) >= 0)
-                out[n++] = fd;
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != skip && fcntl(fd, F_GETFD) >= 0)
+                push_fd(out, &n, &cap, fd);
     }
-    qsort(out, n, sizeof *out, cmp_int);
+    if (n)
+        qsort(*out, n, sizeof **out, cmp_int);
     return n;
 }
 
-int handle_init(bool redirect_stdin, bool redirect_stdout)
+int handle_init(bool redirect_stdin, bool redirect_stdout, bool redirect_stderr,
+                int private_fd)
 {
     tree_init(&handles, node_key);
-    int fds[256];
-    size_t nfds = inherited_fds(fds, sizeof fds / sizeof fds[0]);
+    int *fds;
+    size_t nfds = inherited_fds(&fds, private_fd);
     for (size_t i = 0; i < nfds; i++)
         sys_set_cloexec(fds[i], true);
 
     int nullfd = sys_open("/dev/null", O_RDWR, 0);
-    if (nullfd < 0)
+    if (nullfd < 0) {
+        free(fds);
         return -1;
+    }
     /* A closed standard fd must not be reused by the next open(). */
     for (int fd = 0; fd <= 2; fd++)
         if (fcntl(fd, F_GETFD) < 0 && fd != nullfd)
@@ -343,8 +362,10 @@ int handle_init(bool redirect_stdin, bool redirect_stdout)
     if (nullfd <= 2) {
         int moved = sys_dup_cloexec(nullfd, 3);
         nullfd = moved;     /* the low copy stays as the standard fd */
-        if (nullfd < 0)
+        if (nullfd < 0) {
+            free(fds);
             return -1;
+        }
     }
     add_special("null", nullfd, "read,write", "/dev/null", true, HCTL_NONE);
     add_special("control.event", -1, "-", "controller event stream", true, HCTL_EVENT);
@@ -352,12 +373,13 @@ int handle_init(bool redirect_stdin, bool redirect_stdout)
     add_special("control.socket", -1, "-", "controller socket", true, HCTL_SOCKET);
     add_std("stdin", 0, nullfd, redirect_stdin);
     add_std("stdout", 1, nullfd, redirect_stdout);
-    add_std("stderr", 2, nullfd, false);
+    add_std("stderr", 2, nullfd, redirect_stderr);
     for (size_t i = 0; i < nfds; i++) {
         char name[16], desc[PATH_MAX];
         snprintf(name, sizeof name, "fd_%d", fds[i]);
         describe(fds[i], desc, sizeof desc);
         add_special(name, fds[i], access_flags(fds[i]), desc, false, HCTL_NONE);
     }
+    free(fds);
     return 0;
 }

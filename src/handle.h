@@ -30,10 +30,12 @@ enum handle_control { HCTL_NONE = 0, HCTL_EVENT, HCTL_CMD, HCTL_SOCKET };
 bool handle_name_valid(const char *name);
 
 /* Register the start-time handles: null, control.*, stdin, stdout, stderr
- * and fd_N for every other inherited fd (made close-on-exec).
- * `redirect_stdin`/`redirect_stdout` point those at /dev/null (-i, -c -).
+ * and fd_N for every other inherited fd (made close-on-exec).  The
+ * redirect flags point those standard handles at /dev/null (-i, -c -,
+ * --daemonize).  private_fd (or -1) is daemonproxy's own and not registered.
  * Returns 0 or -1 (cannot open /dev/null). */
-int handle_init(bool redirect_stdin, bool redirect_stdout);
+int handle_init(bool redirect_stdin, bool redirect_stdout, bool redirect_stderr,
+                int private_fd);
 
 /* Preallocate a pool of n handles of `size` bytes; no allocation after. */
 void handle_pool(int64_t n, int64_t size);

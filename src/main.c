@@ -63,28 +63,69 @@ static void interactive_closed(void *owner, struct ctl *c)
     term_exit(EXIT_NORMAL, "end of interactive input");
 }
 
-static void daemonize(void)
+/* --daemonize: the write end of the pipe on which the child tells the
+ * waiting parent how its start-up went (one byte: 0 = ready, else the
+ * exit code), so that a failure still reaches the caller as an exit code. */
+static int daemon_fd = -1;
+
+static void daemon_report(int code)
 {
+    if (daemon_fd < 0)
+        return;
+    unsigned char b = (unsigned char)code;
+    if (sys_write(daemon_fd, &b, 1) < 0)
+        log_errno(LOG_WARN, "daemonize: report to parent");
+    sys_close(daemon_fd);
+    daemon_fd = -1;
+}
+
+static void daemonize_begin(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        fprintf(stderr, "daemonproxy: daemonize: pipe: %s\n", strerror(errno));
+        term_exit(EXIT_ENV, "daemonize: pipe failed");
+    }
     fflush(stdout);
+    fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
-        log_errno(LOG_ERROR, "daemonize: fork");
-        return;
+        fprintf(stderr, "daemonproxy: daemonize: fork: %s\n", strerror(errno));
+        term_exit(EXIT_ENV, "daemonize: fork failed");
     }
     if (pid > 0) {
-        printf("%d\n", (int)pid);
-        fflush(stdout);
-        _exit(0);
+        sys_close(p[1]);
+        unsigned char code = EXIT_ENV;
+        ssize_t n = sys_read(p[0], &code, 1);
+        if (n == 1 && code == 0) {
+            printf("%d\n", (int)pid);
+            fflush(stdout);
+            _exit(0);
+        }
+        _exit(n == 1 ? code : EXIT_ENV);
     }
+    sys_close(p[0]);
+    daemon_fd = p[1];
     setsid();
-    int nullfd = sys_open("/dev/null", O_RDWR, 0);
-    if (nullfd >= 0) {
-        for (int fd = 0; fd <= 2; fd++)
-            if (fd != nullfd)
-                dup2(nullfd, fd);
-        if (nullfd > 2)
-            sys_close(nullfd);
-    }
+}
+
+/* The child is set up: release the parent, leave the caller's terminal or
+ * pipes alone, and hold the log until a log.dest names a handle. */
+static void daemonize_done(void)
+{
+    daemon_report(0);
+    int nullfd = handle_fd(handle_by_name("null"));
+    for (int fd = 0; fd <= 2; fd++)
+        dup2(nullfd, fd);
+    log_set_fd(-1);
+}
+
+/* Last words before exit or exec-on-exit. */
+static void before_exit(int code)
+{
+    daemon_report(code ? code : EXIT_ENV);
+    ctl_flush_all();
+    svc_log_running();
 }
 
 int main(int argc, char **argv)
@@ -93,6 +134,7 @@ int main(int argc, char **argv)
     umask(077);
     term_set_pid1(pid1);
     term_init_fatal();
+    term_set_atexit(before_exit);
 
     struct options o;
     char err[256];
@@ -135,16 +177,16 @@ int main(int argc, char **argv)
         svc_pool(o.svc_pool_count, o.svc_pool_size);
     bool cfg_stdin = o.config && strcmp(o.config, "-") == 0;
     if (o.daemonize)
-        daemonize();
-    if (handle_init(o.interactive || cfg_stdin, o.interactive) < 0) {
+        daemonize_begin();
+    if (handle_init(o.interactive || cfg_stdin || o.daemonize,
+                    o.interactive || o.daemonize, o.daemonize, daemon_fd) < 0) {
         fprintf(stderr, "daemonproxy: cannot open /dev/null: %s\n", strerror(errno));
         term_exit(EXIT_ENV, "cannot open /dev/null");
     }
-    log_init(o.daemonize ? -1 : 2);
+    log_init(2);
     spawn_raise_nofile();
     handle_set_watch_cb(cmd_log_handle_changed);
     sig_set_count_cb(svc_signal_changed);
-    term_set_atexit(svc_log_running);
     if (loop_init() < 0 || sig_init(svc_reap) < 0) {
         log_errno(LOG_FATAL, "cannot set up the event loop");
         term_exit(EXIT_ENV, "cannot set up the event loop");
@@ -163,8 +205,7 @@ int main(int argc, char **argv)
             snprintf(msg, sizeof msg, "cannot open config file %s: %s", o.config, strerror(errno));
             sys_close(fd);
             if (!term_guarded()) {
-                if (!o.daemonize)
-                    fprintf(stderr, "daemonproxy: %s\n", msg);
+                fprintf(stderr, "daemonproxy: %s\n", msg);
                 term_exit(EXIT_ENV, msg);
             }
             log_error("%s", msg);
@@ -193,11 +234,12 @@ int main(int argc, char **argv)
             char msg[300];
             snprintf(msg, sizeof msg, "cannot create control socket %s: %s: %s",
                      o.socket_path, e, strerror(errno));
-            if (!o.daemonize)
-                fprintf(stderr, "daemonproxy: %s\n", msg);
+            fprintf(stderr, "daemonproxy: %s\n", msg);
             term_exit(EXIT_ENV, msg);
         }
     }
+    if (o.daemonize)
+        daemonize_done();
     if (o.mlockall && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
         log_errno(LOG_WARN, "mlockall");
 

@@ -481,24 +481,28 @@ static struct service *pid_remove(pid_t pid)
 
 static void start_timer_cb(void *ctx);
 
-static void report(struct service *s, struct ctl *c, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void report(struct service *s, struct ctl *c, const char *fmt, ...)
+/* A problem with service s.  Command errors go back to the controller c
+ * that asked (or to everyone when nobody asked); start failures (`event`)
+ * concern every controller, so the others get them as an error event. */
+__attribute__((format(printf, 4, 5)))
+static void report(struct service *s, struct ctl *c, bool event, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (c) {
+    if (c)
         ctl_error(c, "service %s: %s", s->str, msg);
+    else
+        log_error("service %s: %s", s->str, msg);
+    if (c && !event)
         return;
-    }
-    log_error("service %s: %s", s->str, msg);
     struct proto_line l;
     proto_line_begin(&l, "error");
     proto_line_addf(&l, "service %s: %s", s->str, msg);
-    emit(&l);
+    size_t n = proto_line_end(&l);
+    ctl_broadcast_except(l.buf, n, c);
 }
 
 /* Enter SVC_START for a start at when_ms (again, if the time changed). */
@@ -613,7 +617,7 @@ static bool start_now(struct service *s, struct ctl *c)
     unsigned kinds;
     int nfds = resolve_fds(s, &ctl_fd, &ctl_end, &kinds, err, sizeof err);
     if (nfds < 0) {
-        report(s, c, "%s", err);
+        report(s, c, true, "%s", err);
         /* Not started: leave a pending start, and let auto-up try again
          * after MIN_INTERVAL (the handle may be created meanwhile). */
         if (s->state != SVC_DOWN) {
@@ -629,7 +633,7 @@ static bool start_now(struct service *s, struct ctl *c)
     if (pid < 0) {
         int e = errno;
         sys_close(ctl_fd);
-        report(s, c, "fork failed: %s", strerror(e));
+        report(s, c, true, "fork failed: %s", strerror(e));
         /* Retry: a transient process limit must not lose the service. */
         schedule(s, now + 1000 * (int64_t)(s->interval ? s->interval : 1), s->start_auto);
         return false;
@@ -643,7 +647,7 @@ static bool start_now(struct service *s, struct ctl *c)
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
         sys_close(ctl_fd);
-        report(s, c, "%s %s failed: %s", r.step, spawn_argv[0], strerror(r.err));
+        report(s, c, true, "%s %s failed: %s", r.step, spawn_argv[0], strerror(r.err));
         s->status = st;
         s->down_ms = now;
         s->state = SVC_DOWN;
@@ -662,11 +666,11 @@ static bool start_now(struct service *s, struct ctl *c)
 bool svc_start(struct service *s, int64_t when_ms, struct ctl *c)
 {
     if (s->state == SVC_UP) {
-        report(s, c, "already running");
+        report(s, c, false, "already running");
         return false;
     }
     if (!svc_args(s)[0]) {
-        report(s, c, "no args configured");
+        report(s, c, false, "no args configured");
         return false;
     }
     if (when_ms > loop_now_update()) {

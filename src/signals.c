@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static const int control_sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 };
 #define NCONTROL (int)(sizeof control_sigs / sizeof control_sigs[0])
@@ -148,6 +150,31 @@ static void sig_readable(void *ctx, uint32_t ev)
         sig_on_child();
 }
 
+/* The kernel's struct sigaction (x86-64 and arm64 layout). */
+struct ksigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+/* Ignored dispositions survive exec: reset any we inherited so that
+ * children start with defaults (spawn resets only what we set).  The raw
+ * syscall reaches the signals libc reserves for itself (32, 33, ...),
+ * which a parent may still have left ignored. */
+static void reset_ignored(void)
+{
+    for (int s = 1; s < NSIG; s++) {
+        struct ksigaction old, dfl;
+        memset(&dfl, 0, sizeof dfl);    /* SIG_DFL, no flags, empty mask */
+        if (s == SIGKILL || s == SIGSTOP ||
+            syscall(SYS_rt_sigaction, s, NULL, &old, sizeof old.mask) != 0)
+            continue;
+        if (old.handler == (void *)SIG_IGN)
+            syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
+    }
+}
+
 int sig_init(void (*on_child)(void))
 {
     sig_on_child = on_child;
@@ -157,16 +184,7 @@ int sig_init(void (*on_child)(void))
     sigaddset(&sig_blocked, SIGCHLD);
     if (sigprocmask(SIG_BLOCK, &sig_blocked, NULL) < 0)
         return -1;
-    /* Ignored dispositions survive exec: reset any we inherited so that
-     * children start with defaults (spawn resets only what we set). */
-    for (int s = 1; s < NSIG; s++) {
-        struct sigaction sa;
-        if (s != SIGKILL && s != SIGSTOP && sigaction(s, NULL, &sa) == 0 &&
-            sa.sa_handler == SIG_IGN) {
-            sa.sa_handler = SIG_DFL;
-            sigaction(s, &sa, NULL);
-        }
-    }
+    reset_ignored();
     /* Writes to a vanished reader must fail with EPIPE, not kill us. */
     signal(SIGPIPE, SIG_IGN);
     sig_fd = signalfd(-1, &sig_blocked, SFD_NONBLOCK | SFD_CLOEXEC);

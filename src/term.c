@@ -24,9 +24,9 @@ static char env_code[40];
 static char env_err[512];
 static bool guard_on, guard_code_set, pid1;
 static int64_t guard_code;
-static void (*term_hook)(void);
+static void (*term_hook)(int code);
 
-void term_set_atexit(void (*fn)(void)) { term_hook = fn; }
+void term_set_atexit(void (*fn)(int code)) { term_hook = fn; }
 bool term_exec_set(void) { return exec_argv != NULL; }
 
 void term_set_pid1(bool p) { pid1 = p; }
@@ -159,7 +159,7 @@ static void do_exec(int code, const char *msg)
 void term_exit(int code, const char *msg)
 {
     if (term_hook)
-        term_hook();
+        term_hook(code);
     if (exec_argv) {
         log_info("exec-on-exit (code %d%s%s): %s", code, msg ? ": " : "",
                  msg ? msg : "", exec_argv[0]);

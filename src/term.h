@@ -43,7 +43,8 @@ void term_guard_clear(void);
  * Flushes the log (briefly) and logs services still running. */
 __attribute__((noreturn)) void term_exit(int code, const char *msg);
 
-/* Hook run by term_exit before leaving (e.g. list running services). */
-void term_set_atexit(void (*fn)(void));
+/* Hook run by term_exit before leaving, with the exit code (e.g. list
+ * running services). */
+void term_set_atexit(void (*fn)(int code));
 
 #endif
