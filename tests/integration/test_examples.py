@@ -1,0 +1,149 @@
+"""PROTOCOL.md §9, the seed's examples, end to end with real processes:
+a service with a logger that survives restarts of either side, and a
+controller script (from a -c config) that daemonproxy restarts if it dies."""
+
+import os
+import subprocess
+
+from dp import TIMEOUT, wait_for
+from svc_util import SvcTest, PY, CTL, comparable
+
+TOTAL = 2000
+
+# The "mysqld": writes numbered lines "SEQ PID" to stdout (the pipe), one
+# write per line (atomic: < PIPE_BUF), and after each one appends the same
+# line to its own record.  A restarted writer continues after the last
+# recorded SEQ.  So a kill between the two writes leaves exactly one line
+# that reached the pipe without being recorded: "LAST+1 OLDPID".
+WRITER = r'''
+import os, sys, time
+d, total = sys.argv[1], int(sys.argv[2])
+pid = os.getpid()
+rec = os.path.join(d, 'written.txt')
+last = -1
+try:
+    with open(rec) as f:
+        for line in f:
+            if line.endswith('\n'):
+                last = max(last, int(line.split()[0]))
+except FileNotFoundError:
+    pass
+rfd = os.open(rec, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+seq = last + 1
+while seq < total:
+    line = ('%06d %d\n' % (seq, pid)).encode()
+    os.write(1, line)
+    os.write(rfd, line)
+    seq += 1
+    time.sleep(0.001)
+os.close(os.open(os.path.join(d, 'writer-done'), os.O_WRONLY | os.O_CREAT, 0o600))
+time.sleep(60)
+'''
+
+# The "sissylog": moves stdin (the pipe's read end) to its file with
+# splice(2), so bytes leave the pipe only when they are in the file: a
+# SIGKILL at any moment loses nothing that was in the pipe.
+LOGGER = r'''
+import os, sys
+d = sys.argv[1]
+out = os.open(os.path.join(d, 'received.txt'), os.O_WRONLY | os.O_CREAT, 0o600)
+os.lseek(out, 0, os.SEEK_END)
+with open(os.path.join(d, 'loggers.txt'), 'a') as f:
+    f.write('%d\n' % os.getpid())
+while True:
+    if os.splice(0, out, 65536) == 0:
+        break
+'''
+
+
+class Examples(SvcTest):
+    def lines(self, name):
+        t = self.read_text(name) or ''
+        return t.split('\n')[:-1]      # complete lines only
+
+    def test_logger_survives_restarts_of_either_side(self):
+        d = self.start()
+        writer = self.script('writer.py', WRITER)
+        logger = self.script('logger.py', LOGGER)
+        d.cmd('fd.pipe\tmysql-log.r\tmysql-log.w')
+        d.cmd('service.args\tmysql-log\t%s\t%s\t%s' % (PY, logger, self.tmp),
+              'service.fds\tmysql-log\tmysql-log.r\tstderr\tstderr')
+        out = d.cmd('service.auto_up\tmysql-log\t1\talways')
+        self.assertTrue([l for l in out if l.startswith('service.state\tmysql-log\tup\t')], out)
+        d.cmd('service.args\tmysql\t%s\t%s\t%s\t%d' % (PY, writer, self.tmp, TOTAL),
+              'service.fds\tmysql\tnull\tmysql-log.w\tmysql-log.w')
+        out = d.cmd('service.auto_up\tmysql\t1\talways')
+        self.assertTrue([l for l in out if l.startswith('service.state\tmysql\tup\t')], out)
+
+        # kill the logger mid-stream
+        wait_for(lambda: len(self.lines('received.txt')) >= 200, msg='logger receiving')
+        d.send('service.signal\tmysql-log\tSIGKILL')
+        down = self.expect_state(d, 'mysql-log', 'down')
+        self.assertEqual(down[5:7], ['signal', 'SIGKILL'])
+        self.assertLess(len(self.lines('written.txt')), TOTAL, 'logger killed mid-stream')
+        self.expect_state(d, 'mysql-log', 'up')
+
+        # then the writer
+        target = max(1000, len(self.lines('written.txt')) + 100)
+        wait_for(lambda: len(self.lines('written.txt')) >= target, msg='writer progressing')
+        d.send('service.signal\tmysql\tSIGKILL')
+        down = self.expect_state(d, 'mysql', 'down')
+        self.assertEqual(down[5:7], ['signal', 'SIGKILL'])
+        self.expect_state(d, 'mysql', 'up')
+
+        wait_for(lambda: os.path.exists(self.path('writer-done')), TIMEOUT + 5, 'writer finished')
+        written = self.lines('written.txt')
+        wset = set(written)
+        wait_for(lambda: wset <= set(self.lines('received.txt')), msg='all written lines received')
+        received = self.lines('received.txt')
+
+        self.assertEqual(len(self.lines('loggers.txt')), 2)
+        writers = []
+        for l in written:
+            pid = l.split()[1]
+            if pid not in writers:
+                writers.append(pid)
+        self.assertEqual(len(writers), 2, 'the writer was killed mid-stream and restarted')
+        self.assertEqual(len(written), len(wset))
+        self.assertEqual(sorted(int(l.split()[0]) for l in written), list(range(TOTAL)))
+        # nothing lost, nothing duplicated
+        self.assertEqual(len(received), len(set(received)), 'duplicated lines')
+        self.assertEqual(sorted(wset - set(received)), [])
+        extra = set(received) - wset
+        # the only allowed extra: the line the first writer had put in the
+        # pipe when it was killed, before it could record it
+        first_last = max(int(l.split()[0]) for l in written if l.split()[1] == writers[0])
+        self.assertLessEqual(extra, {'%06d %s' % (first_last + 1, writers[0])})
+        # and the stream is in order per writer
+        for w in writers:
+            seqs = [int(l.split()[0]) for l in received if l.split()[1] == w]
+            self.assertEqual(seqs, sorted(seqs))
+
+    def test_controller_from_config_restarted(self):
+        prog = self.write_file('my-controller.py', '#!%s\n%s' % (PY, CTL))
+        os.chmod(prog, 0o755)
+        sock = self.path('ctl.sock')
+        conf = self.write_file('dp.conf', '\n'.join([
+            'socket.create\t-\t' + sock,
+            'service.args\tmy_controller\t./my-controller.py\tdump\t' + self.tmp,
+            'service.fds\tmy_controller\tcontrol.event\tcontrol.cmd\tstderr',
+            'service.auto_up\tmy_controller\t1\talways',
+            'service.args\tmysql\tsleep\t30',
+            'service.fds\tmysql\tnull\tstdout\tstdout',
+            'service.auto_up\tmysql\t2\talways',
+        ]) + '\n')
+        d = self.start('-c', conf, interactive=False, stdin=subprocess.DEVNULL, cwd=self.tmp)
+        c = self.connect(sock)
+        # the config file plus a controller service (plus us) at once
+        pid1 = int(wait_for(lambda: [l.split('\t')[4] for l in c.cmd('statedump')
+                                     if l.startswith('service.state\tmy_controller\tup\t')],
+                            msg='controller up')[0])
+        dump1 = self.wait_text('dump-%d.txt' % pid1).splitlines()
+        self.assertTrue([l for l in dump1 if l.startswith('service.state\tmysql\tup\t')], dump1)
+        c.send('service.signal\tmy_controller\tSIGKILL')
+        down = self.expect_state(c, 'my_controller', 'down')
+        self.assertEqual(down[4:7], [str(pid1), 'signal', 'SIGKILL'])
+        pid2 = int(self.expect_state(c, 'my_controller', 'up', timeout=TIMEOUT + 1)[4])
+        dump2 = self.wait_text('dump-%d.txt' % pid2).splitlines()
+        self.assertEqual(comparable(dump2), comparable(c.cmd('statedump')))
+        self.assertTrue(d.alive())

@@ -1,0 +1,234 @@
+"""PROTOCOL.md §8: the log (format, log.filter, never blocking)."""
+
+import fcntl
+import os
+import shutil
+import select
+import subprocess
+import time
+
+from dp import DPTest, LOG_LINE_RE, TIMEOUT
+
+
+class Filter(DPTest):
+    def test_show_default(self):
+        d = self.start()
+        self.assertEqual(d.cmd1('log.filter'), 'log.filter\tdebug')
+
+    def test_plus_minus(self):
+        d = self.start()
+        self.assertEqual(d.cmd1('log.filter\t+'), 'log.filter\tinfo')
+        self.assertEqual(d.cmd1('log.filter\t+'), 'log.filter\twarning')
+        self.assertEqual(d.cmd1('log.filter\t-'), 'log.filter\tinfo')
+        self.assertEqual(d.cmd1('log.filter\t-'), 'log.filter\tdebug')
+        self.assertEqual(d.cmd1('log.filter\t-'), 'log.filter\ttrace')
+        self.assertEqual(d.cmd1('log.filter\t-'), 'log.filter\tnone')
+        self.assertEqual(d.cmd1('log.filter\t-'), 'log.filter\tnone')
+        self.assertEqual(d.cmd1('log.filter'), 'log.filter\tnone')
+
+    def test_set_each_level(self):
+        d = self.start()
+        for lvl in ('none', 'trace', 'debug', 'info', 'warning', 'error', 'fatal'):
+            with self.subTest(level=lvl):
+                self.assertEqual(d.cmd1('log.filter\t' + lvl), 'log.filter\t' + lvl)
+                self.assertEqual(d.cmd1('log.filter'), 'log.filter\t' + lvl)
+        self.assertEqual(d.cmd1('log.filter\t+'), 'log.filter\tfatal')
+
+    def test_bad_level_is_error(self):
+        d = self.start()
+        for bad in ('bogus', 'INFOX', '++', ''):
+            with self.subTest(arg=bad):
+                self.assertCmdError(d, 'log.filter\t' + bad)
+        self.assertEqual(d.cmd1('log.filter'), 'log.filter\tdebug')
+
+    def test_filter_suppresses_level_and_below(self):
+        d = self.start()
+        d.cmd('log.filter\terror')
+        d.cmd('zz_hidden_cmd')              # logged at error: suppressed
+        d.cmd('log.filter\twarning')
+        d.cmd('zz_shown_cmd')               # shown
+        i = d.log.expect(lambda l: 'zz_shown_cmd' in l)
+        self.assertTrue(d.log.snapshot()[i].startswith('error: '))
+        self.assertEqual(d.log.find(lambda l: 'zz_hidden_cmd' in l), -1)
+
+    def test_filter_none_shows_debug(self):
+        d = self.start()
+        d.cmd('log.filter\tnone')
+        d.cmd('echo\tdebug-visible-marker')
+        d.log.expect(lambda l: l.startswith('debug: ') and 'debug-visible-marker' in l)
+
+    def test_log_line_format(self):
+        d = self.start('-vv')
+        d.cmd('echo\tx', 'bad_cmd_fmt', 'chdir\t/nonexistent-dp', 'log.filter\tbogus')
+        d.close_stdin()
+        self.assertEqual(d.wait(), 0)
+        lines = d.log.wait_eof()
+        self.assertTrue(lines)
+        for l in lines:
+            self.assertRegex(l, LOG_LINE_RE)
+
+
+class NonBlocking(DPTest):
+    def flood_errors(self, c, count, name_len=1000):
+        """count unknown commands (each logged at error level) in batches,
+        reading the replies."""
+        name = 'q' * name_len
+        batch = 50
+        for start in range(0, count, batch):
+            n = min(batch, count - start)
+            c.send(*['%s%d' % (name, start + i) for i in range(n)])
+            for i in range(n):
+                line = c.readline()
+                self.assertTrue(line.startswith('error\t'), line[:100])
+
+    def test_full_stderr_pipe_never_blocks_and_counts_lost(self):
+        r, w = os.pipe()
+        self.on_cleanup(lambda: os.close(r))
+        try:
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+        except OSError:
+            pass
+        sock = self.path('nb.sock')
+        d = self.start('-S', sock, interactive=False, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=w)
+        os.close(w)
+        c = self.connect(sock)
+        c.ping()
+        self.flood_errors(c, 2000)
+        t0 = time.monotonic()
+        c.ping()
+        self.assertLess(time.monotonic() - t0, 3.0, 'echo must be prompt while the log is blocked')
+        self.assertTrue(d.alive())
+        # drain the pipe: eventually daemonproxy reports the lost messages
+        os.set_blocking(r, False)
+        data = b''
+        deadline = time.monotonic() + TIMEOUT
+        found = None
+        while time.monotonic() < deadline and not found:
+            sel, _, _ = select.select([r], [], [], 0.2)
+            if sel:
+                try:
+                    chunk = os.read(r, 65536)
+                except BlockingIOError:
+                    chunk = b''
+                data += chunk
+            for line in data.split(b'\n'):
+                if b'lost' in line and b'log messages' in line:
+                    found = line
+                    break
+        self.assertTrue(found, 'no "lost N log messages" line; tail %r' % data[-500:])
+        self.assertRegex(found.decode('latin-1'), r'lost \d+ log messages')
+        c.ping()
+
+    def test_dev_full_keeps_working_without_spinning(self):
+        full = os.open('/dev/full', os.O_WRONLY)
+        sock = self.path('full.sock')
+        d = self.start('-S', sock, interactive=False, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=full)
+        os.close(full)
+        c = self.connect(sock)
+        c.ping()
+        cpu0 = d.cpu_seconds()
+        self.flood_errors(c, 300, name_len=100)
+        # a couple of seconds of light activity while writes keep failing
+        t_end = time.monotonic() + 2.0
+        n = 0
+        while time.monotonic() < t_end:
+            self.assertEqual(c.cmd1('bad_cmd_%d' % n)[:6], 'error\t')
+            n += 1
+            time.sleep(0.05)
+        cpu = d.cpu_seconds() - cpu0
+        self.assertLess(cpu, 0.5, 'daemonproxy used %.2fs CPU with stderr on /dev/full' % cpu)
+        self.assertTrue(d.alive())
+
+
+STRACE = shutil.which('strace')
+
+
+class WritePacing(DPTest):
+    """§8: a refused log write is retried only when the fd is writable or
+    after ~0.5 s, never once per loop iteration; counted with strace."""
+
+    def setUp(self):
+        super().setUp()
+        if not STRACE:
+            self.skipTest('strace not installed')
+        self.trace = self.path('trace.txt')
+
+    def start_traced(self, stderr):
+        sock = self.path('trace.sock')
+        # LeakSanitizer cannot run under ptrace: in a sanitizer build it
+        # would abort at exit and turn a clean exit into code 4.
+        env = dict(os.environ)
+        env['ASAN_OPTIONS'] = ':'.join(filter(None, [env.get('ASAN_OPTIONS'), 'detect_leaks=0']))
+        d = self.start('-S', sock, interactive=False, stdin=subprocess.DEVNULL, env=env,
+                       stdout=subprocess.DEVNULL, stderr=stderr,
+                       prefix=[STRACE, '-y', '-qq', '-e', 'trace=write,writev,pwrite64,pwritev',
+                               '-o', self.trace])
+        c = self.connect(sock)
+        self.track_pid(c.peer_pid())   # the traced daemonproxy itself
+        c.ping()
+        return d, c
+
+    def finish(self, d, c):
+        c.send('terminate\t0')
+        self.assertEqual(d.wait(), 0)
+        with open(self.trace) as f:
+            return f.read().splitlines()
+
+    def test_dev_full_retry_paced(self):
+        full = os.open('/dev/full', os.O_WRONLY)
+        d, c = self.start_traced(full)
+        os.close(full)
+        t_end = time.monotonic() + 2.0
+        n = 0
+        while time.monotonic() < t_end:
+            c.cmd1('paced_bad_cmd_%d' % n)
+            n += 1
+            time.sleep(0.02)
+        lines = self.finish(d, c)
+        attempts = [l for l in lines if '</dev/full>' in l]
+        self.assertGreater(n, 20)
+        # about one attempt per 0.5 s (plus one per new burst at most a few)
+        self.assertLessEqual(len(attempts), 10,
+                             '%d write attempts to /dev/full for %d commands in 2 s:\n%s'
+                             % (len(attempts), n, '\n'.join(attempts[:20])))
+
+    def test_blocked_then_drained_pipe_few_writes(self):
+        r, w = os.pipe()
+        self.on_cleanup(lambda: os.close(r))
+        ino = os.fstat(r).st_ino
+        # fill the pipe completely before daemonproxy starts
+        os.set_blocking(w, False)
+        try:
+            while True:
+                os.write(w, b'#' * 4096)
+        except BlockingIOError:
+            pass
+        try:
+            while True:
+                os.write(w, b'#')
+        except BlockingIOError:
+            pass
+        os.set_blocking(w, True)
+        d, c = self.start_traced(w)
+        os.close(w)
+        # many log lines while blocked, spread over many loop iterations
+        for i in range(40):
+            c.cmd('blocked_cmd_%d_%s' % (i, 'b' * 500))
+        for i in range(10):
+            c.send(*['overflowing_cmd_%d_%s' % (j, 'o' * 1000) for j in range(20)])
+            for j in range(20):
+                c.readline()
+        # drain everything in big reads until the lost-messages line shows
+        data = b''
+        deadline = time.monotonic() + TIMEOUT
+        while b'log messages' not in data:
+            self.assertLess(time.monotonic(), deadline, 'no lost-messages line; tail %r' % data[-300:])
+            if select.select([r], [], [], 0.2)[0]:
+                data += os.read(r, 1 << 20)
+        lines = self.finish(d, c)
+        tag = '<pipe:[%d]>' % ino
+        writes = [l for l in lines if tag in l]
+        self.assertLess(len(writes), 6, '%d writes to the log pipe:\n%s'
+                        % (len(writes), '\n'.join(w[:120] for w in writes)))
