@@ -4,6 +4,7 @@
 #   make test         build with -Werror and run unit + integration tests
 #   make asan-test    the same suite against an ASan+UBSan build
 #   make static       fully static binary with musl-gcc (daemonproxy-static)
+#   make bench        benchmarks with baselines measured in the same run
 #   make install      PREFIX=/usr/local DESTDIR= : binary and man page
 #   make clean
 
@@ -32,7 +33,7 @@ LIBOBJS   := $(patsubst src/%.c,$(B)/%.o,$(LIBSRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/%,$(UNIT_SRCS))
 
-.PHONY: all test unit integration asan-test static install clean check-build
+.PHONY: all test unit integration asan-test static install clean check-build bench
 
 all: daemonproxy
 
@@ -87,6 +88,14 @@ daemonproxy-static: $(SRCS) $(wildcard src/*.h)
 	    CFLAGS="-Os -ffunction-sections -fdata-sections" \
 	    LDFLAGS="-static -Wl,--gc-sections -s" build-static/daemonproxy
 	cp build-static/daemonproxy $@
+
+# --- benchmarks (never part of the test suite) ------------------------------
+$(B)/dpbench: bench/dpbench.c | $(B)
+	$(CC) -O2 -std=gnu11 $(WARN) -pthread -o $@ $<
+
+bench: daemonproxy $(B)/dpbench
+	-$(MAKE) --no-print-directory static
+	DPBENCH=$(abspath $(B)/dpbench) $(PYTHON) bench/run.py
 
 # --- install ---------------------------------------------------------------
 install: daemonproxy

@@ -1,0 +1,609 @@
+/* dpbench.c - measuring instrument for daemonproxy (see bench/run.py).
+ *
+ * Each subcommand measures one figure once and prints "key value" lines;
+ * run.py repeats them, takes medians and computes the ratios against the
+ * baselines, which are measured by the same program in the same run.
+ *
+ *   dpbench forkexec N PROG              N children started at once, then all reaped
+ *   dpbench spawn DP N PROG DEFINED HANDLES
+ *                                        the same through daemonproxy: N starts,
+ *                                        N "down" events (DEFINED extra services and
+ *                                        HANDLES handles defined beforehand)
+ *   dpbench tput CMD... -- N             N "echo\tx" lines through CMD, all replies read
+ *   dpbench rtt CMD... -- N              one-at-a-time round trips (pinned to CPU 0)
+ *   dpbench exitlat DP N                 child exit -> "down" event latency
+ *   dpbench waitlat N                    child exit -> waitpid() latency (baseline)
+ *   dpbench dump DP NSVC NHANDLE         statedump time until the last line is read
+ *   dpbench up DP N                      N long-running services -> N "up" events
+ *   dpbench bareup N                     N posix_spawn()s of the same (baseline)
+ *   dpbench mem DP                       VmRSS / private memory at several sizes
+ *   dpbench stamp FILE                   (helper) write CLOCK_MONOTONIC ns to FILE, exit
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dpbench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+/* --- a child process on two pipes ------------------------------------------ */
+
+struct peer {
+    pid_t pid;
+    int in, out;        /* we write to in, read from out */
+    char buf[1 << 16];
+    size_t start, len;
+    /* Commands are queued and written by a thread, so that the reader
+     * never deadlocks against a peer whose replies fill the pipe. */
+    char *wbuf;
+    size_t wlen, wcap;
+    pthread_t writer;
+    bool writing;
+};
+
+static void peer_start(struct peer *p, char **argv, int cpu)
+{
+    int a[2], b[2];
+    if (pipe2(a, O_CLOEXEC) < 0 || pipe2(b, O_CLOEXEC) < 0)
+        die("pipe: %s", strerror(errno));
+    p->pid = fork();
+    if (p->pid < 0)
+        die("fork: %s", strerror(errno));
+    if (p->pid == 0) {
+        if (cpu >= 0) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(cpu, &set);
+            sched_setaffinity(0, sizeof set, &set);
+        }
+        dup2(a[0], 0);
+        dup2(b[1], 1);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(a[0]);
+    close(b[1]);
+    p->in = a[1];
+    p->out = b[0];
+    p->start = p->len = 0;
+    p->wbuf = NULL;
+    p->wlen = p->wcap = 0;
+    p->writing = false;
+}
+
+static void write_all(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, s, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            die("write: %s", strerror(errno));
+        }
+        s += k;
+        n -= (size_t)k;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct peer *p = arg;
+    write_all(p->in, p->wbuf, p->wlen);
+    return NULL;
+}
+
+static void peer_join(struct peer *p)
+{
+    if (p->writing) {
+        pthread_join(p->writer, NULL);
+        p->writing = false;
+        p->wlen = 0;
+    }
+}
+
+/* Queue bytes; peer_flush() sends them. */
+static void peer_queue(struct peer *p, const char *s, size_t n)
+{
+    peer_join(p);
+    if (p->wlen + n > p->wcap) {
+        p->wcap = (p->wlen + n) * 2;
+        p->wbuf = realloc(p->wbuf, p->wcap);
+    }
+    memcpy(p->wbuf + p->wlen, s, n);
+    p->wlen += n;
+}
+
+/* Start writing what is queued, in the background. */
+static void peer_flush(struct peer *p)
+{
+    peer_join(p);
+    if (p->wlen && pthread_create(&p->writer, NULL, writer_main, p) == 0)
+        p->writing = true;
+}
+
+static void peer_printf(struct peer *p, const char *fmt, ...)
+{
+    char line[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    peer_queue(p, line, (size_t)n);
+}
+
+/* Send queued commands and wait until they are written (small batches). */
+static void peer_write(struct peer *p, const char *s, size_t n)
+{
+    peer_queue(p, s, n);
+    peer_flush(p);
+    peer_join(p);
+}
+
+/* Next line (without '\n', NUL-terminated), blocking. */
+static char *peer_line(struct peer *p)
+{
+    for (;;) {
+        char *nl = memchr(p->buf + p->start, '\n', p->len - p->start);
+        if (nl) {
+            char *l = p->buf + p->start;
+            *nl = '\0';
+            p->start = (size_t)(nl - p->buf) + 1;
+            return l;
+        }
+        if (p->start) {
+            memmove(p->buf, p->buf + p->start, p->len - p->start);
+            p->len -= p->start;
+            p->start = 0;
+        }
+        if (p->len == sizeof p->buf)
+            die("line too long");
+        ssize_t k = read(p->out, p->buf + p->len, sizeof p->buf - p->len);
+        if (k <= 0)
+            die("peer closed its output");
+        p->len += (size_t)k;
+    }
+}
+
+static void peer_sync(struct peer *p, const char *mark)
+{
+    peer_printf(p, "echo\t%s\n", mark);
+    peer_flush(p);
+    while (strcmp(peer_line(p), mark) != 0)
+        ;
+    peer_join(p);
+}
+
+static void peer_end(struct peer *p)
+{
+    peer_join(p);
+    free(p->wbuf);
+    close(p->in);
+    close(p->out);
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+}
+
+static void dp_start(struct peer *p, const char *dp, int cpu)
+{
+    char *argv[] = { (char *)dp, "-i", "-q", "-q", NULL };
+    peer_start(p, argv, cpu);
+}
+
+static int has_prefix(const char *s, const char *pre) { return strncmp(s, pre, strlen(pre)) == 0; }
+
+/* Count "service.state NAME STATE" lines with the given state. */
+static int is_state(const char *line, const char *state)
+{
+    if (!has_prefix(line, "service.state\t"))
+        return 0;
+    const char *t = strchr(line + 14, '\t');
+    return t && has_prefix(t + 1, state) && t[1 + strlen(state)] == '\t';
+}
+
+/* Define extra idle services and handles, as ballast. */
+static void ballast(struct peer *p, int defined, int handles)
+{
+    for (int i = 0; i < defined; i++)
+        peer_printf(p, "service.args\tidle%06d\tsleep\t1000\n", i);
+    for (int i = 0; i < handles; i++)
+        peer_printf(p, "fd.open\th%06d\tread\t/dev/null\n", i);
+    peer_sync(p, "ballast-done");
+}
+
+/* --- figures ----------------------------------------------------------------- */
+
+static int cmd_forkexec(int n, const char *prog)
+{
+    int64_t t0 = now_ns();
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            die("fork: %s", strerror(errno));
+        if (pid == 0) {
+            execl(prog, prog, (char *)NULL);
+            _exit(127);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        if (wait(NULL) < 0)
+            die("wait: %s", strerror(errno));
+    printf("seconds %.6f\n", (now_ns() - t0) / 1e9);
+    return 0;
+}
+
+static int cmd_spawn(const char *dp, int n, const char *prog, int defined, int handles)
+{
+    struct peer p;
+    dp_start(&p, dp, -1);
+    ballast(&p, defined, handles);
+    for (int i = 0; i < n; i++)
+        peer_printf(&p, "service.args\ts%06d\t%s\n", i, prog);
+    peer_sync(&p, "defined");
+    int64_t t0 = now_ns();
+    char *batch = malloc((size_t)n * 32);
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)sprintf(batch + len, "service.start\ts%06d\n", i);
+    peer_queue(&p, batch, len);
+    peer_flush(&p);
+    int down = 0;
+    while (down < n)
+        down += is_state(peer_line(&p), "down");
+    printf("seconds %.6f\n", (now_ns() - t0) / 1e9);
+    free(batch);
+    peer_end(&p);
+    return 0;
+}
+
+static int cmd_tput(char **argv, long n)
+{
+    struct peer p;
+    peer_start(&p, argv, -1);
+    static const char line[] = "echo\tx\n";
+    size_t ll = sizeof line - 1, total = (size_t)n * ll, off = 0;
+    char *all = malloc(total);
+    for (long i = 0; i < n; i++)
+        memcpy(all + (size_t)i * ll, line, ll);
+    fcntl(p.in, F_SETFL, O_NONBLOCK);
+    long got = 0;
+    int64_t t0 = now_ns();
+    while (got < n) {
+        struct pollfd pf[2] = { { p.out, POLLIN, 0 }, { p.in, POLLOUT, 0 } };
+        poll(pf, off < total ? 2 : 1, -1);
+        if (pf[0].revents) {
+            ssize_t k = read(p.out, p.buf, sizeof p.buf);
+            if (k <= 0)
+                die("peer closed");
+            for (char *q = p.buf; (q = memchr(q, '\n', (size_t)(p.buf + k - q))) != NULL; q++)
+                got++;
+        }
+        if (off < total && (pf[1].revents & POLLOUT)) {
+            ssize_t k = write(p.in, all + off, total - off);
+            if (k > 0)
+                off += (size_t)k;
+        }
+    }
+    double s = (now_ns() - t0) / 1e9;
+    printf("seconds %.6f\nlines_per_sec %.0f\n", s, n / s);
+    free(all);
+    peer_end(&p);
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void print_pcts(const char *what, int64_t *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_i64);
+    printf("%s_p50_us %.2f\n%s_p99_us %.2f\n", what, v[n / 2] / 1e3, what, v[n * 99 / 100] / 1e3);
+}
+
+static int cmd_rtt(char **argv, int n)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    sched_setaffinity(0, sizeof set, &set);
+    struct peer p;
+    peer_start(&p, argv, 0);
+    int64_t *lat = malloc(sizeof *lat * (size_t)n);
+    for (int i = -100; i < n; i++) {    /* 100 warm-up round trips */
+        int64_t t0 = now_ns();
+        peer_write(&p, "echo\tx\n", 7);
+        peer_line(&p);
+        if (i >= 0)
+            lat[i] = now_ns() - t0;
+    }
+    print_pcts("rtt", lat, n);
+    free(lat);
+    peer_end(&p);
+    return 0;
+}
+
+static int64_t read_stamp(const char *file)
+{
+    char buf[64] = "";
+    int fd = open(file, O_RDONLY);
+    if (fd < 0)
+        die("stamp file %s: %s", file, strerror(errno));
+    ssize_t k = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (k <= 0)
+        die("empty stamp file");
+    buf[k] = '\0';
+    return strtoll(buf, NULL, 10);
+}
+
+static int cmd_exitlat(const char *dp, const char *self, int n)
+{
+    struct peer p;
+    dp_start(&p, dp, -1);
+    char file[] = "/tmp/dpbench-stamp-XXXXXX";
+    int fd = mkstemp(file);
+    close(fd);
+    peer_printf(&p, "service.args\tst\t%s\tstamp\t%s\n", self, file);
+    peer_sync(&p, "ready");
+    int64_t *lat = malloc(sizeof *lat * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        peer_write(&p, "service.start\tst\n", 17);
+        while (!is_state(peer_line(&p), "down"))
+            ;
+        lat[i] = now_ns() - read_stamp(file);
+    }
+    unlink(file);
+    print_pcts("exit", lat, n);
+    free(lat);
+    peer_end(&p);
+    return 0;
+}
+
+static int cmd_waitlat(const char *self, int n)
+{
+    char file[] = "/tmp/dpbench-stamp-XXXXXX";
+    int fd = mkstemp(file);
+    close(fd);
+    int64_t *lat = malloc(sizeof *lat * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        char *argv[] = { (char *)self, "stamp", file, NULL };
+        pid_t pid;
+        if (posix_spawn(&pid, self, NULL, NULL, argv, environ) != 0)
+            die("posix_spawn");
+        waitpid(pid, NULL, 0);
+        lat[i] = now_ns() - read_stamp(file);
+    }
+    unlink(file);
+    print_pcts("exit", lat, n);
+    free(lat);
+    return 0;
+}
+
+static int cmd_stamp(const char *file)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%lld", (long long)now_ns());
+    int fd = open(file, O_WRONLY | O_TRUNC);
+    if (fd < 0 || write(fd, buf, (size_t)n) != n)
+        _exit(1);
+    /* No close(): exit now, the stamp is the moment of exit. */
+    _exit(0);
+}
+
+static int cmd_dump(const char *dp, int nsvc, int nhandle)
+{
+    struct peer p;
+    dp_start(&p, dp, -1);
+    for (int i = 0; i < nsvc; i++)
+        peer_printf(&p, "service.args\tsvc%06d\tsleep\t1000\nservice.tags\tsvc%06d\tt\n", i, i);
+    for (int i = 0; i < nhandle; i++)
+        peer_printf(&p, "fd.open\th%06d\tread\t/dev/null\n", i);
+    peer_sync(&p, "loaded");
+    int64_t t0 = now_ns();
+    peer_write(&p, "statedump\necho\tdump-end\n", 24);
+    long lines = 0;
+    while (strcmp(peer_line(&p), "dump-end") != 0)
+        lines++;
+    printf("seconds %.6f\nlines %ld\n", (now_ns() - t0) / 1e9, lines);
+    peer_end(&p);
+    return 0;
+}
+
+static int cmd_up(const char *dp, int n)
+{
+    struct peer p;
+    dp_start(&p, dp, -1);
+    for (int i = 0; i < n; i++)
+        peer_printf(&p, "service.args\tu%06d\tsleep\t1000\n", i);
+    peer_sync(&p, "defined");
+    int64_t t0 = now_ns();
+    for (int i = 0; i < n; i++)
+        peer_printf(&p, "service.start\tu%06d\n", i);
+    peer_flush(&p);
+    int up = 0;
+    while (up < n)
+        up += is_state(peer_line(&p), "up");
+    printf("seconds %.6f\n", (now_ns() - t0) / 1e9);
+    /* Stop them: SIGKILL to each (not counted). */
+    for (int i = 0; i < n; i++)
+        peer_printf(&p, "service.signal\tu%06d\tSIGKILL\n", i);
+    peer_flush(&p);
+    int down = 0;
+    while (down < n)
+        down += is_state(peer_line(&p), "down");
+    peer_end(&p);
+    return 0;
+}
+
+static int cmd_bareup(int n)
+{
+    pid_t *pids = malloc(sizeof *pids * (size_t)n);
+    char *argv[] = { "sleep", "1000", NULL };
+    int64_t t0 = now_ns();
+    for (int i = 0; i < n; i++)
+        if (posix_spawnp(&pids[i], "sleep", NULL, NULL, argv, environ) != 0)
+            die("posix_spawnp");
+    printf("seconds %.6f\n", (now_ns() - t0) / 1e9);
+    for (int i = 0; i < n; i++)
+        kill(pids[i], SIGKILL);
+    for (int i = 0; i < n; i++)
+        waitpid(pids[i], NULL, 0);
+    free(pids);
+    return 0;
+}
+
+/* VmRSS (kB) and private bytes (Private_Clean + Private_Dirty, kB). */
+static void mem_of(pid_t pid, long *rss, long *priv)
+{
+    char path[64], line[256];
+    *rss = *priv = 0;
+    snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        long v;
+        if (sscanf(line, "Rss: %ld", &v) == 1)
+            *rss = v;
+        else if (sscanf(line, "Private_Clean: %ld", &v) == 1 ||
+                 sscanf(line, "Private_Dirty: %ld", &v) == 1)
+            *priv += v;
+    }
+    fclose(f);
+}
+
+static int cmd_mem(const char *dp)
+{
+    struct peer p;
+    long rss, priv, priv0;
+    dp_start(&p, dp, -1);
+    peer_sync(&p, "idle");
+    mem_of(p.pid, &rss, &priv0);
+    printf("idle_rss_kb %ld\nidle_private_kb %ld\n", rss, priv0);
+    int done = 0;
+    long strings = 0;
+    static const int steps[] = { 1000, 10000 };
+    for (size_t k = 0; k < 2; k++) {
+        for (; done < steps[k]; done++) {
+            peer_printf(&p, "service.args\tm%06d\tsleep\t1000\n", done);
+            /* name + args + default fds + tags, NUL-terminated */
+            strings += 8 + 11 + 15 + 1;
+        }
+        peer_sync(&p, "defined");
+        mem_of(p.pid, &rss, &priv);
+        printf("defined%d_rss_kb %ld\ndefined%d_private_kb %ld\n", steps[k], rss, steps[k], priv);
+        printf("defined%d_private_bytes_per_service %.1f\n", steps[k],
+               ((priv - priv0) * 1024.0 - strings) / steps[k]);
+    }
+    peer_end(&p);
+    /* 1,000 running: a fresh instance, so the figure is not hidden by the
+     * 10,000 above. */
+    dp_start(&p, dp, -1);
+    for (int i = 0; i < 1000; i++)
+        peer_printf(&p, "service.args\tr%04d\tsleep\t1000\n", i);
+    peer_sync(&p, "defined");
+    mem_of(p.pid, &rss, &priv0);
+    for (int i = 0; i < 1000; i++)
+        peer_printf(&p, "service.start\tr%04d\n", i);
+    peer_flush(&p);
+    int up = 0;
+    while (up < 1000)
+        up += is_state(peer_line(&p), "up");
+    mem_of(p.pid, &rss, &priv);
+    printf("running1000_rss_kb %ld\nrunning1000_added_private_kb %ld\n", rss, priv - priv0);
+    for (int i = 0; i < 1000; i++)
+        peer_printf(&p, "service.signal\tr%04d\tSIGKILL\n", i);
+    peer_flush(&p);
+    int down = 0;
+    while (down < 1000)
+        down += is_state(peer_line(&p), "down");
+    peer_end(&p);
+    return 0;
+}
+
+static char **split_cmd(char **argv, int argc, int *n_after)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            argv[i] = NULL;
+            *n_after = i + 1;
+            return argv;
+        }
+    }
+    die("missing --");
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2)
+        die("usage: see the comment at the top of bench/dpbench.c");
+    const char *c = argv[1];
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[sl > 0 ? sl : 0] = '\0';
+    if (!strcmp(c, "forkexec") && argc == 4)
+        return cmd_forkexec(atoi(argv[2]), argv[3]);
+    if (!strcmp(c, "spawn") && argc == 7)
+        return cmd_spawn(argv[2], atoi(argv[3]), argv[4], atoi(argv[5]), atoi(argv[6]));
+    if (!strcmp(c, "tput") || !strcmp(c, "rtt")) {
+        int k;
+        char **cmd = split_cmd(argv + 2, argc - 2, &k);
+        long n = atol(argv[2 + k]);
+        return !strcmp(c, "tput") ? cmd_tput(cmd, n) : cmd_rtt(cmd, (int)n);
+    }
+    if (!strcmp(c, "exitlat") && argc == 4)
+        return cmd_exitlat(argv[2], self, atoi(argv[3]));
+    if (!strcmp(c, "waitlat") && argc == 3)
+        return cmd_waitlat(self, atoi(argv[2]));
+    if (!strcmp(c, "stamp") && argc == 3)
+        return cmd_stamp(argv[2]);
+    if (!strcmp(c, "dump") && argc == 5)
+        return cmd_dump(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if (!strcmp(c, "up") && argc == 4)
+        return cmd_up(argv[2], atoi(argv[3]));
+    if (!strcmp(c, "bareup") && argc == 3)
+        return cmd_bareup(atoi(argv[2]));
+    if (!strcmp(c, "mem") && argc == 3)
+        return cmd_mem(argv[2]);
+    die("bad arguments for %s", c);
+    return 1;
+}

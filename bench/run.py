@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""make bench: run bench/dpbench for every figure, print one table and write
+bench/out/results.json.
+
+Every figure is measured several times and reported as median (min..max).
+Ratios compare medians measured in this same run against a baseline measured
+by the same instrument (a bare fork/exec loop, cat, a direct waitpid), since
+only ratios carry across noisy machines.  A benchmark never fails the build.
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DPBENCH = os.environ.get('DPBENCH', os.path.join(ROOT, 'build', 'dpbench'))
+DP = os.environ.get('DAEMONPROXY', os.path.join(ROOT, 'daemonproxy'))
+DP_STATIC = os.path.join(ROOT, 'daemonproxy-static')
+QUICK = os.environ.get('BENCH_QUICK') == '1'
+REPS = 3 if QUICK else 5
+
+
+def run(*args):
+    out = subprocess.run([DPBENCH] + [str(a) for a in args], check=True,
+                         stdout=subprocess.PIPE, text=True, timeout=300).stdout
+    vals = {}
+    for line in out.splitlines():
+        k, v = line.split()
+        vals[k] = float(v)
+    return vals
+
+
+def rep(key, *args, reps=REPS):
+    return [run(*args)[key] for _ in range(reps)]
+
+
+def summary(vals):
+    return {'median': statistics.median(vals), 'min': min(vals), 'max': max(vals), 'n': len(vals)}
+
+
+rows = []
+results = {}
+
+
+def fmt(v, unit):
+    if unit == 's':
+        return '%.3f s' % v
+    if unit == 'ms':
+        return '%.1f ms' % (v * 1e3)
+    if unit == 'us':
+        return '%.1f us' % v
+    if unit == 'l/s':
+        return '%.2fM/s' % (v / 1e6)
+    if unit == 'kB':
+        return '%d kB' % v
+    if unit == 'B':
+        return '%d B' % v
+    return '%g' % v
+
+
+def figure(name, vals, unit, base=None, target=None, higher_is_better=False):
+    s = summary(vals)
+    results[name] = {'unit': unit, **s}
+    ratio = None
+    if base is not None:
+        b = statistics.median(base)
+        ratio = s['median'] / b
+        results[name]['baseline_median'] = b
+        results[name]['ratio'] = ratio
+    met = None
+    if target is not None:
+        kind, lim = target
+        v = ratio if kind == 'ratio' else s['median']
+        met = v >= lim if higher_is_better else v <= lim
+        results[name]['target'] = '%s %s %g' % (kind, '>=' if higher_is_better else '<=', lim)
+        results[name]['met'] = met
+    spread = '%s (%s..%s)' % (fmt(s['median'], unit), fmt(s['min'], unit), fmt(s['max'], unit))
+    rows.append((name, spread,
+                 fmt(statistics.median(base), unit) if base is not None else '-',
+                 '%.2f' % ratio if ratio is not None else '-',
+                 results[name].get('target', '-'),
+                 '-' if met is None else ('yes' if met else 'NO')))
+    sys.stderr.write('  %s: %s\n' % (name, spread))
+
+
+def main():
+    t0 = time.monotonic()
+    n = 2000
+    sys.stderr.write('running benchmarks (%d repetitions)...\n' % REPS)
+    base_spawn = rep('seconds', 'forkexec', n, '/bin/true')
+    dp_spawn = rep('seconds', 'spawn', DP, n, '/bin/true', 0, 0)
+    figure('spawn+reap 2000 /bin/true', dp_spawn, 's', base_spawn, ('ratio', 1.10))
+    big = rep('seconds', 'spawn', DP, n, '/bin/true', 20000, 5000)
+    figure('  same, 20k services + 5k handles held', big, 's', dp_spawn, ('ratio', 1.05))
+
+    lines = 200000 if QUICK else 1000000
+    cat = rep('lines_per_sec', 'tput', 'cat', '--', lines)
+    dpt = rep('lines_per_sec', 'tput', DP, '-i', '-q', '-q', '--', lines)
+    figure('pipelined echo, %d lines' % lines, dpt, 'l/s', cat, ('ratio', 0.40), True)
+
+    rtt_n = 5000 if QUICK else 20000
+    cat_rtt = [run('rtt', 'cat', '--', rtt_n) for _ in range(REPS)]
+    dp_rtt = [run('rtt', DP, '-i', '-q', '-q', '--', rtt_n) for _ in range(REPS)]
+    figure('echo round trip p50 (pinned)', [r['rtt_p50_us'] for r in dp_rtt], 'us',
+           [r['rtt_p50_us'] for r in cat_rtt], ('ratio', 1.2))
+    figure('echo round trip p99 (pinned)', [r['rtt_p99_us'] for r in dp_rtt], 'us',
+           [r['rtt_p99_us'] for r in cat_rtt])
+
+    lat_n = 300 if QUICK else 1000
+    wl = [run('waitlat', lat_n) for _ in range(REPS)]
+    dl = [run('exitlat', DP, lat_n) for _ in range(REPS)]
+    figure('child exit -> down event p50', [r['exit_p50_us'] for r in dl], 'us',
+           [r['exit_p50_us'] for r in wl], ('ratio', 1.1))
+    figure('child exit -> down event p99', [r['exit_p99_us'] for r in dl], 'us',
+           [r['exit_p99_us'] for r in wl])
+
+    dump = rep('seconds', 'dump', DP, 10000, 10000, reps=3)
+    figure('statedump 10k services + 10k handles', dump, 'ms', None, ('value', 0.050))
+
+    up_n = 2000 if QUICK else 10000
+    bare = rep('seconds', 'bareup', up_n, reps=3)
+    up = rep('seconds', 'up', DP, up_n, reps=3)
+    figure('%d long-running services -> up' % up_n, up, 's', bare, ('ratio', 1.1))
+
+    mem_bin = DP_STATIC if os.path.exists(DP_STATIC) else DP
+    mem = run('mem', mem_bin)
+    which = 'static' if mem_bin == DP_STATIC else 'dynamic'
+    figure('idle VmRSS (%s build)' % which, [mem['idle_rss_kb']], 'kB', None, ('value', 300))
+    figure('idle private memory', [mem['idle_private_kb']], 'kB')
+    figure('1k services defined: RSS', [mem['defined1000_rss_kb']], 'kB')
+    figure('10k services defined: RSS', [mem['defined10000_rss_kb']], 'kB')
+    figure('private bytes per defined service', [mem['defined10000_private_bytes_per_service']],
+           'B', None, ('value', 200))
+    figure('1k running: added private memory', [mem['running1000_added_private_kb']], 'kB')
+    if os.path.exists(DP_STATIC):
+        figure('static musl binary size', [os.path.getsize(DP_STATIC) / 1024], 'kB', None,
+               ('value', 100))
+
+    header = ('figure', 'median (min..max)', 'baseline', 'ratio', 'target', 'met')
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    print()
+    print('machine: %s, %d cpus, %s; %d repetitions' % (
+        platform.node(), os.cpu_count(), platform.release(), REPS))
+    for r in [header] + rows:
+        print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    os.makedirs(os.path.join(HERE, 'out'), exist_ok=True)
+    out = os.path.join(HERE, 'out', 'results.json')
+    with open(out, 'w') as f:
+        json.dump({'machine': {'node': platform.node(), 'cpus': os.cpu_count(),
+                               'kernel': platform.release()},
+                   'repetitions': REPS, 'figures': results}, f, indent=2)
+    print('\nwritten %s in %.0f s' % (os.path.relpath(out, ROOT), time.monotonic() - t0))
+
+
+if __name__ == '__main__':
+    main()
