@@ -1,0 +1,80 @@
+"""Scale (PROTOCOL.md §5 statedump, the services issue): 20,000 services
+defined, 10,000 of them running at once, 10,000 handles; statedump lists
+everything sorted by name and completes through a slow reader."""
+
+import re
+
+from dp import TIMEOUT
+from svc_util import SvcTest, children
+
+N_DEFINED = 20000
+N_RUNNING = 10000
+N_HANDLES = 10000
+CHUNK = 1000
+
+
+class Scale(SvcTest):
+
+    def test_20k_defined_10k_running_10k_handles(self):
+        # The config file defines everything before any controller exists,
+        # so no events are generated for it.
+        lines = []
+        for i in range(N_DEFINED):
+            lines.append('service.args\ts%05d\tsleep\t1000' % i)
+        for i in range(N_HANDLES):
+            lines.append('fd.open\th%05d\tread\t/dev/null' % i)
+        conf = self.write_file('scale.conf', '\n'.join(lines) + '\n')
+        sock = self.path('ctl.sock')
+        d = self.start('-q', '-c', conf, '-S', sock, interactive=False)
+        c = self.connect(sock)
+        # The config is read in the loop, in chunks: wait until it is done.
+        c.ping(timeout=60)
+        out = c.cmd('service.args\ts%05d' % (N_DEFINED - 1), timeout=60)
+        self.assertEqual([l for l in out if l.startswith('error')], [])
+
+        # Start 10,000 at once (in chunks, reading events as they come).
+        ups = 0
+        for base in range(0, N_RUNNING, CHUNK):
+            out = c.cmd(*['service.start\ts%05d' % i for i in range(base, base + CHUNK)],
+                        timeout=120)
+            self.assertEqual([l for l in out if l.startswith('error') or l == 'overflow'], [])
+            ups += sum(1 for l in out if re.match(r'service\.state\ts\d+\tup\t', l))
+        self.assertEqual(ups, N_RUNNING)
+        self.assertEqual(len(children(d.pid)), N_RUNNING)
+
+        # statedump through a reader with a tiny socket buffer.
+        slow = self.connect(sock, rcvbuf=4096)
+        slow.send('statedump', 'echo\tdump-end')
+        handles, services, states = [], [], {}
+        n = 0
+        while True:
+            line = slow.readline(timeout=TIMEOUT * 6)
+            self.assertIsNotNone(line, 'EOF during statedump')
+            if line == 'dump-end':
+                break
+            n += 1
+            f = line.split('\t')
+            if f[0] == 'fd.state':
+                handles.append(f[1])
+            elif f[0] == 'service.state':
+                services.append(f[1])
+                states[f[2]] = states.get(f[2], 0) + 1
+        self.assertEqual(handles, sorted(handles))
+        self.assertEqual(services, sorted(services))
+        self.assertEqual(len(services), N_DEFINED)
+        self.assertEqual(len([h for h in handles if h.startswith('h')]), N_HANDLES)
+        self.assertEqual(states.get('up'), N_RUNNING)
+        self.assertEqual(states.get('down'), N_DEFINED - N_RUNNING)
+        self.assertGreaterEqual(n, len(handles) + 5 * N_DEFINED)
+
+        # Stop them all again; every pid is looked up as it is reaped.
+        downs = 0
+        for base in range(0, N_RUNNING, CHUNK):
+            out = c.cmd(*['service.signal\ts%05d\tSIGKILL' % i
+                          for i in range(base, base + CHUNK)], timeout=120)
+            self.assertEqual([l for l in out if l.startswith('error')], [])
+            downs += sum(1 for l in out if '\tdown\t' in l)
+        while downs < N_RUNNING:
+            line = c.expect(re.compile(r'^service\.state\ts\d+\tdown\t'), timeout=120)
+            downs += 1
+        self.assertEqual(downs, N_RUNNING)
