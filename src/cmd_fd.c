@@ -85,6 +85,20 @@ static const char *each_flag(char *list, bool (*fn)(void *ctx, const char *w), v
 
 static bool sock_flag_cb(void *ctx, const char *w) { return sock_flag(ctx, w); }
 
+/* The checks every handle-creating command starts with: its flag list and
+ * the name it defines.  Replies with the error and returns false. */
+static bool check_args(struct ctl *c, char *flags, bool (*fn)(void *, const char *),
+                       void *ctx, const char *name)
+{
+    const char *bad = flags ? each_flag(flags, fn, ctx) : NULL;
+    const char *err = handle_check_name(name);
+    if (bad)
+        ctl_error(c, "invalid flag '%s'", bad);
+    else if (err)
+        ctl_error(c, "%s", err);
+    return !bad && !err;
+}
+
 static const char *domain_name(int d)
 {
     return d == AF_INET ? "inet" : d == AF_INET6 ? "inet6" : "unix";
@@ -182,16 +196,9 @@ static bool open_flag_cb(void *ctx, const char *w)
 int cmd_fd_open(struct ctl *c, int argc, char **argv)
 {
     struct open_flags o = { 0 };
-    const char *bad = each_flag(argv[2], open_flag_cb, &o);
-    if (bad) {
-        ctl_error(c, "invalid flag '%s'", bad);
+    const char *err;
+    if (!check_args(c, argv[2], open_flag_cb, &o, argv[1]))
         return 0;
-    }
-    const char *err = handle_check_name(argv[1]);
-    if (err) {
-        ctl_error(c, "%s", err);
-        return 0;
-    }
     if (!o.read && !o.write)
         o.read = !o.append;
     if (o.append)
@@ -274,16 +281,9 @@ static socklen_t parse_addr(const struct sock_flags *f, const char *addr,
 int cmd_fd_socket(struct ctl *c, int argc, char **argv)
 {
     struct sock_flags f = { 0 };
-    const char *bad = each_flag(argv[2], sock_flag_cb, &f);
-    if (bad) {
-        ctl_error(c, "invalid flag '%s'", bad);
+    const char *err;
+    if (!check_args(c, argv[2], sock_flag_cb, &f, argv[1]))
         return 0;
-    }
-    const char *err = handle_check_name(argv[1]);
-    if (err) {
-        ctl_error(c, "%s", err);
-        return 0;
-    }
     if (!f.domain)
         f.domain = AF_UNIX;
     if (!f.type)
@@ -333,11 +333,9 @@ int cmd_fd_socket(struct ctl *c, int argc, char **argv)
 
 int cmd_fd_take(struct ctl *c, int argc, char **argv)
 {
-    const char *err = handle_check_name(argv[1]);
-    if (err) {
-        ctl_error(c, "%s", err);
+    const char *err;
+    if (!check_args(c, NULL, NULL, NULL, argv[1]))
         return 0;
-    }
     int fd = ctl_take_fd(c);
     if (fd < 0) {
         ctl_error(c, "no file descriptor was received (send one with SCM_RIGHTS)");

@@ -30,18 +30,24 @@ static struct service *get_or_create(struct ctl *c, const char *name)
     return s;
 }
 
-int cmd_service_args(struct ctl *c, int argc, char **argv)
+/* service.args / service.tags: set a list, creating the service. */
+static int set_list(struct ctl *c, enum svc_field f, int argc, char **argv)
 {
     const char *err;
     struct service *s = get_or_create(c, argv[1]);
-    if (s && !svc_set_args(s, argc - 2, argv + 2, &err))
+    if (s && !svc_set(s, f, argc - 2, argv + 2, &err))
         ctl_error(c, "%s", err);
+    return s ? 0 : -1;
+}
+
+int cmd_service_args(struct ctl *c, int argc, char **argv)
+{
+    set_list(c, SVC_ARGS, argc, argv);
     return 0;
 }
 
 int cmd_service_fds(struct ctl *c, int argc, char **argv)
 {
-    const char *err;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "-") == 0)
             continue;
@@ -50,12 +56,8 @@ int cmd_service_fds(struct ctl *c, int argc, char **argv)
             return 0;
         }
     }
-    struct service *s = get_or_create(c, argv[1]);
-    if (!s || !svc_set_fds(s, argc - 2, argv + 2, &err)) {
-        if (s)
-            ctl_error(c, "%s", err);
+    if (set_list(c, SVC_FDS, argc, argv) < 0)
         return 0;
-    }
     /* Unknown names are allowed (they may be created before the start). */
     for (int i = 2; i < argc; i++)
         if (strcmp(argv[i], "-") != 0 && !handle_by_name(argv[i]))
@@ -65,10 +67,7 @@ int cmd_service_fds(struct ctl *c, int argc, char **argv)
 
 int cmd_service_tags(struct ctl *c, int argc, char **argv)
 {
-    const char *err;
-    struct service *s = get_or_create(c, argv[1]);
-    if (s && !svc_set_tags(s, argc - 2, argv + 2, &err))
-        ctl_error(c, "%s", err);
+    set_list(c, SVC_TAGS, argc, argv);
     return 0;
 }
 

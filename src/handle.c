@@ -51,16 +51,7 @@ void handle_set_watch_cb(void (*fn)(const char *name, int fd)) { watch_cb = fn; 
 
 bool handle_name_valid(const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n > HANDLE_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
+    return proto_name_valid(name, HANDLE_NAME_MAX);
 }
 
 struct handle *handle_by_name(const char *name)

@@ -89,6 +89,20 @@ bool proto_in_final(struct proto_in *in, char **line, size_t *len)
 
 /* --- fields -------------------------------------------------------------- */
 
+bool proto_name_valid(const char *name, size_t max)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 bool proto_line_ignored(const char *line, size_t len)
 {
     if (len && line[0] == '#')

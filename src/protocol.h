@@ -53,6 +53,10 @@ bool proto_in_pending(const struct proto_in *in);
 
 /* --- fields ---------------------------------------------------------- */
 
+/* True if name is 1..max bytes of [A-Za-z0-9._-] (handle and service
+ * names). */
+bool proto_name_valid(const char *name, size_t max);
+
 /* True for comment lines ('#' first) and lines of only whitespace. */
 bool proto_line_ignored(const char *line, size_t len);
 

@@ -104,16 +104,7 @@ void svc_pool(int64_t n, int64_t size)
 
 bool svc_name_valid(const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n > SVC_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
+    return proto_name_valid(name, SVC_NAME_MAX);
 }
 
 struct service *svc_by_name(const char *name)
@@ -358,32 +349,14 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
 
 /* --- setters ----------------------------------------------------------------- */
 
-bool svc_set_args(struct service *s, int n, char **args, const char **err)
+bool svc_set(struct service *s, enum svc_field f, int n, char **vals, const char **err)
 {
-    if (!set_strings(s, 0, n, args, err))
+    static const char *const events[] = { "service.args", "service.fds", "service.tags" };
+    static const char *(*const get[])(const struct service *) = { svc_args, svc_fds, svc_tags };
+    if (!set_strings(s, (int)f, n, vals, err))
         return false;
     struct proto_line l;
-    format_field(s, &l, "service.args", svc_args(s));
-    emit(&l);
-    return true;
-}
-
-bool svc_set_fds(struct service *s, int n, char **fds, const char **err)
-{
-    if (!set_strings(s, 1, n, fds, err))
-        return false;
-    struct proto_line l;
-    format_field(s, &l, "service.fds", svc_fds(s));
-    emit(&l);
-    return true;
-}
-
-bool svc_set_tags(struct service *s, int n, char **tags, const char **err)
-{
-    if (!set_strings(s, 2, n, tags, err))
-        return false;
-    struct proto_line l;
-    format_field(s, &l, "service.tags", svc_tags(s));
+    format_field(s, &l, events[f], get[f](s));
     emit(&l);
     return true;
 }

@@ -42,11 +42,12 @@ enum svc_state svc_state(const struct service *s);
 unsigned svc_count(void);
 unsigned svc_running(void);
 
-/* Setters take the fields after NAME; each broadcasts its event.  On
- * failure they return false with *err set and change nothing. */
-bool svc_set_args(struct service *s, int n, char **args, const char **err);
-bool svc_set_fds(struct service *s, int n, char **fds, const char **err);
-bool svc_set_tags(struct service *s, int n, char **tags, const char **err);
+/* The TAB-joined lists of a service, in the order they are stored. */
+enum svc_field { SVC_ARGS, SVC_FDS, SVC_TAGS };
+/* Set one list from the n fields after NAME and broadcast its event
+ * (service.args, service.fds or service.tags).  On failure returns false
+ * with *err set and changes nothing. */
+bool svc_set(struct service *s, enum svc_field f, int n, char **vals, const char **err);
 /* interval < 0 keeps the current one; triggers is a bit set from
  * svc_trigger_parse(); 0 disables auto-up. */
 void svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers);

@@ -79,9 +79,12 @@ class Pid1Reap(SvcTest):
         d.cmd('service.args\tmany\tsh\t-c\tfor i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.5 & done; exit 0')
         d.send('service.start\tmany')
         self.expect_state(d, 'many', 'down')
-        wait_for(lambda: len([c for c in children(host) if cmdline(c) == [b'sleep', b'0.5']]) == 0
-                 and not [c for c in children(host) if state(c) == 'Z'],
-                 TIMEOUT + 2, 'all orphans reaped')
+        # Until each orphan has exec'd sleep, it is a forked `sh`: wait until
+        # only the keeper is left (nothing else, and no zombie).
+        def only_keeper():
+            kids = children(host)
+            return len(kids) == 1 and cmdline(kids[0]) == [b'sleep', b'30']
+        wait_for(only_keeper, TIMEOUT + 2, 'all orphans reaped')
         # the service is untouched
         kids = children(host)
         self.assertEqual(len(kids), 1, [(k, cmdline(k), state(k)) for k in kids])
