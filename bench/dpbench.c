@@ -235,6 +235,29 @@ static int is_state(const char *line, const char *state)
     return t && has_prefix(t + 1, state) && t[1 + strlen(state)] == '\t';
 }
 
+/* SIGKILL services fmt % 0..n-1, in chunks whose "down" events fit the
+ * 64 KiB event buffer (they come from the reaper, not throttled by our
+ * commands, so a burst of 10,000 would overflow by design). */
+static void kill_all(struct peer *p, const char *fmt, int n)
+{
+    char line[64], name[32];
+    for (int base = 0; base < n; base += 500) {
+        int end = base + 500 < n ? base + 500 : n;
+        for (int i = base; i < end; i++) {
+            snprintf(name, sizeof name, fmt, i);
+            snprintf(line, sizeof line, "service.signal\t%s\tSIGKILL\n", name);
+            peer_queue(p, line, strlen(line));
+        }
+        peer_flush(p);
+        for (int down = base; down < end;) {
+            const char *l = peer_line(p);
+            if (strcmp(l, "overflow") == 0)
+                die("overflow while killing");
+            down += is_state(l, "down");
+        }
+    }
+}
+
 /* Define extra idle services and handles, as ballast. */
 static void ballast(struct peer *p, int defined, int handles)
 {
@@ -461,13 +484,8 @@ static int cmd_up(const char *dp, int n)
     while (up < n)
         up += is_state(peer_line(&p), "up");
     printf("seconds %.6f\n", (now_ns() - t0) / 1e9);
-    /* Stop them: SIGKILL to each (not counted). */
-    for (int i = 0; i < n; i++)
-        peer_printf(&p, "service.signal\tu%06d\tSIGKILL\n", i);
-    peer_flush(&p);
-    int down = 0;
-    while (down < n)
-        down += is_state(peer_line(&p), "down");
+    /* Stop them (not counted). */
+    kill_all(&p, "u%06d", n);
     peer_end(&p);
     return 0;
 }
@@ -548,12 +566,7 @@ static int cmd_mem(const char *dp)
         up += is_state(peer_line(&p), "up");
     mem_of(p.pid, &rss, &priv);
     printf("running1000_rss_kb %ld\nrunning1000_added_private_kb %ld\n", rss, priv - priv0);
-    for (int i = 0; i < 1000; i++)
-        peer_printf(&p, "service.signal\tr%04d\tSIGKILL\n", i);
-    peer_flush(&p);
-    int down = 0;
-    while (down < 1000)
-        down += is_state(peer_line(&p), "down");
+    kill_all(&p, "r%04d", 1000);
     peer_end(&p);
     return 0;
 }

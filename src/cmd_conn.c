@@ -13,16 +13,9 @@ int cmd_echo(struct ctl *c, int argc, char **argv)
 {
     if (argc < 2)
         return 0;
-    /* The fields are consecutive in the split line: rejoin them. */
-    char buf[PROTO_LINE_MAX + 1];
+    /* The fields are consecutive in the split line. */
     const char *end = argv[argc - 1] + strlen(argv[argc - 1]);
-    size_t n = (size_t)(end - argv[1]);
-    memcpy(buf, argv[1], n);
-    for (size_t i = 0; i < n; i++)
-        if (buf[i] == '\0')
-            buf[i] = '\t';
-    buf[n++] = '\n';
-    ctl_reply(c, buf, n);
+    ctl_reply_fields(c, argv[1], (size_t)(end - argv[1]));
     return 0;
 }
 

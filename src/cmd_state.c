@@ -36,6 +36,10 @@ int cmd_statedump(struct ctl *c, int argc, char **argv)
     if (!ctl_has_output(c) || ctl_overflowed(c))
         return 0;
     struct ctl_dump *d = ctl_dump_state(c);
+    if (!d->started) {
+        memset(d, 0, sizeof *d);
+        d->started = true;
+    }
     struct proto_line l;
     while (d->phase == PHASE_HANDLES) {
         struct handle *h = handle_next_after(d->last);

@@ -221,16 +221,17 @@ void ctl_close(struct ctl *c)
 
 /* --- output -------------------------------------------------------------- */
 
-/* Append one whole line, or drop it and flag the overflow. */
-static void out_append(struct ctl *c, const char *line, size_t len)
+/* Append one whole line, or drop it and flag the overflow.  Returns true
+ * if it was appended (it then ends the buffer). */
+static bool out_append(struct ctl *c, const char *line, size_t len)
 {
     if (c->out_fd < 0 || c->closing || c->overflowed)
-        return;
+        return false;
     size_t pend = out_pending(c);
     if (pend + len > CTL_OUT_MAX) {
         c->overflowed = true;
         log_debug("%s: event stream overflowed", c->name);
-        return;
+        return false;
     }
     if (c->out_len + len > c->out_cap) {
         if (c->out_off) {
@@ -247,7 +248,7 @@ static void out_append(struct ctl *c, const char *line, size_t len)
             char *n = realloc(c->out, ncap);
             if (!n) {
                 c->overflowed = true;
-                return;
+                return false;
             }
             c->out = n;
             c->out_cap = ncap;
@@ -255,6 +256,7 @@ static void out_append(struct ctl *c, const char *line, size_t len)
     }
     memcpy(c->out + c->out_len, line, len);
     c->out_len += len;
+    return true;
 }
 
 /* The RESET/CLOSE clocks run while output is pending and the reader makes
@@ -329,6 +331,19 @@ void ctl_flush_all(void)
 void ctl_reply(struct ctl *c, const char *line, size_t len)
 {
     out_append(c, line, len);
+}
+
+void ctl_reply_fields(struct ctl *c, const char *fields, size_t len)
+{
+    /* Append "fields\n" whole, then turn the NULs of the split back into
+     * TABs in place: no intermediate copy. */
+    if (!out_append(c, fields, len + 1))
+        return;
+    char *p = c->out + c->out_len - (len + 1);
+    for (size_t i = 0; i < len; i++)
+        if (p[i] == '\0')
+            p[i] = '\t';
+    p[len] = '\n';
 }
 
 void ctl_broadcast(const char *line, size_t len)
@@ -512,7 +527,7 @@ static void run_command(struct ctl *c, char *line, size_t len)
                       d->max_args == 1 ? "" : "s");
         goto done;
     }
-    memset(&c->dump, 0, sizeof c->dump);
+    c->dump.started = false;    /* a new command: statedump starts over */
     if (d->fn(c, argc, ctl_fields) == CMD_WAIT) {
         c->cmd = d;
         c->cur_argc = argc;

@@ -57,6 +57,9 @@ int ctl_take_fd(struct ctl *c);
 
 /* Replies to the controller whose command is running. */
 void ctl_reply(struct ctl *c, const char *line, size_t len);
+/* Reply with consecutive NUL-separated fields of a split command line
+ * (len bytes from `fields`), as one TAB-joined line. */
+void ctl_reply_fields(struct ctl *c, const char *fields, size_t len);
 /* "error\tMSG, for command \"...\"" for the running command; also logged. */
 void ctl_error(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "warning\tMSG" for the running command; also logged at warning level. */
@@ -83,7 +86,7 @@ struct ctl_dump {
     int phase;          /* which object class is being listed */
     int sub;            /* line within the object */
     char last[256];     /* name of the last object fully listed */
-    bool started;
+    bool started;       /* false when a new statedump command begins */
 };
 struct ctl_dump *ctl_dump_state(struct ctl *c);
 

@@ -16,8 +16,9 @@ void proto_in_init(struct proto_in *in)
 
 char *proto_in_space(struct proto_in *in, size_t *room)
 {
-    if (in->start) {
-        /* Move the incomplete line to the front; it is < PROTO_LINE_MAX. */
+    if (in->start && sizeof in->buf - in->len < PROTO_LINE_MAX) {
+        /* Move the incomplete line (< PROTO_LINE_MAX bytes) to the front,
+         * only when the room behind it could no longer finish a line. */
         memmove(in->buf, in->buf + in->start, in->len - in->start);
         in->len -= in->start;
         in->start = 0;
@@ -45,7 +46,7 @@ enum proto_next proto_in_next(struct proto_in *in, char **line, size_t *len)
         if (in->discarding) {
             /* Still inside the over-long line: drop what we have. */
             in->start = in->len = in->scanned = 0;
-        } else if (held == sizeof in->buf) {
+        } else if (held >= PROTO_LINE_MAX) {
             in->discarding = true;
             in->discard_comment = (l[0] == '#');
             in->start = in->len = in->scanned = 0;
@@ -63,6 +64,8 @@ enum proto_next proto_in_next(struct proto_in *in, char **line, size_t *len)
         in->discarding = false;
         return in->discard_comment ? PROTO_TOO_LONG_COMMENT : PROTO_TOO_LONG;
     }
+    if (n >= PROTO_LINE_MAX)
+        return l[0] == '#' ? PROTO_TOO_LONG_COMMENT : PROTO_TOO_LONG;
     *nl = '\0';
     *line = l;
     *len = n;
@@ -72,7 +75,7 @@ enum proto_next proto_in_next(struct proto_in *in, char **line, size_t *len)
 bool proto_in_final(struct proto_in *in, char **line, size_t *len)
 {
     size_t held = in->len - in->start;
-    if (in->discarding || held == 0 || held >= sizeof in->buf) {
+    if (in->discarding || held == 0 || held >= PROTO_LINE_MAX) {
         proto_in_init(in);
         return false;
     }
@@ -224,18 +227,42 @@ size_t proto_line_end(struct proto_line *l)
 extern const struct cmd_def cmd_table[];
 extern const size_t cmd_table_len;
 
+/* Command lookup runs once per line, so it is a hash probe rather than a
+ * binary search of strcmp()s: FNV-1a into a small open-addressed index
+ * over the sorted table, built on first use. */
+#define CMD_HASH_SLOTS 128
+
+static uint32_t name_hash(const char *s, size_t *len)
+{
+    uint32_t h = 2166136261u;
+    const char *p = s;
+    for (; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    *len = (size_t)(p - s);
+    return h;
+}
+
 const struct cmd_def *proto_cmd_find(const char *name)
 {
-    size_t lo = 0, hi = cmd_table_len;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(name, cmd_table[mid].name);
-        if (c == 0)
-            return &cmd_table[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
+    static unsigned char slots[CMD_HASH_SLOTS];     /* table index + 1 */
+    static unsigned char lens[CMD_HASH_SLOTS];
+    static bool built;
+    size_t len;
+    if (!built) {
+        for (size_t i = 0; i < cmd_table_len && i < 255; i++) {
+            uint32_t k = name_hash(cmd_table[i].name, &len) % CMD_HASH_SLOTS;
+            while (slots[k])
+                k = (k + 1) % CMD_HASH_SLOTS;
+            slots[k] = (unsigned char)(i + 1);
+            lens[k] = (unsigned char)len;
+        }
+        built = true;
+    }
+    uint32_t k = name_hash(name, &len) % CMD_HASH_SLOTS;
+    for (; slots[k]; k = (k + 1) % CMD_HASH_SLOTS) {
+        const struct cmd_def *d = &cmd_table[slots[k] - 1];
+        if (lens[k] == len && memcmp(d->name, name, len) == 0)
+            return d;
     }
     return NULL;
 }

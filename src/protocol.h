@@ -19,15 +19,22 @@
 
 /* --- framing --------------------------------------------------------- */
 
-/* Input framer: a fixed buffer of PROTO_LINE_MAX bytes.  Feed it bytes with
- * proto_in_space() and proto_in_commit(), take lines with proto_in_next(). */
+/* Bytes an input framer reads at once.  Larger than a line, so that a
+ * pipelined burst of short commands costs one read() per 16 KiB rather
+ * than per line. */
+#define PROTO_IN_BUF (16 * 1024)
+
+/* Input framer: a fixed buffer of PROTO_IN_BUF bytes.  Feed it bytes with
+ * proto_in_space() and proto_in_commit(), take lines with proto_in_next().
+ * Lines longer than PROTO_LINE_MAX (newline included) are reported as
+ * over-long, whatever the buffer size. */
 struct proto_in {
     size_t start;       /* first unconsumed byte */
     size_t len;         /* bytes held (from 0) */
     size_t scanned;     /* bytes from start already searched for '\n' */
     bool discarding;    /* inside an over-long line */
     bool discard_comment;   /* the over-long line is a comment */
-    char buf[PROTO_LINE_MAX];
+    char buf[PROTO_IN_BUF];
 };
 
 enum proto_next {
