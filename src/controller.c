@@ -26,6 +26,10 @@
  * command's replies always fit. */
 #define CTL_CMD_ROOM (PROTO_EVENT_MAX + 1024)
 #define CTL_EXCERPT 30
+/* Lines executed per wakeup before the loop gets a turn: keeps other
+ * controllers responsive and lets the reaper and signals interleave their
+ * events with a burst of commands instead of piling up behind it. */
+#define CTL_LINES_PER_WAKEUP 256
 
 struct ctl {
     struct ctl *next, *prev;        /* live controllers */
@@ -450,6 +454,8 @@ static ssize_t in_read(struct ctl *c)
     size_t room;
     char *p = proto_in_space(c->in, &room);
     ssize_t n;
+    if (room == 0)
+        return -1;      /* lines still buffered: nothing to read into now */
     if (c->is_socket) {
         union {
             char buf[CMSG_SPACE(sizeof(int) * 4)];
@@ -559,10 +565,11 @@ static bool out_full(const struct ctl *c)
 }
 
 /* Execute buffered lines until none is left or output is full.  Returns
- * false when the controller must wait (output full or a waiting command). */
+ * false when the controller must wait (output full, a waiting command, or
+ * its share of this wakeup used up: then its task is queued). */
 static bool process_lines(struct ctl *c)
 {
-    int rounds = 0;
+    int rounds = 0, lines = 0;
     while (!c->closing) {
         if (out_full(c)) {
             if (c->out_blocked || !out_flush(c) || out_full(c))
@@ -586,6 +593,10 @@ static bool process_lines(struct ctl *c)
         }
         if (c->in_done)
             return true;
+        if (++lines > CTL_LINES_PER_WAKEUP) {
+            loop_task_queue(&c->task);
+            return false;
+        }
         char *line;
         size_t len;
         switch (proto_in_next(c->in, &line, &len)) {
@@ -631,7 +642,8 @@ void ctl_end_input(struct ctl *c)
 
 static void update_watches(struct ctl *c)
 {
-    bool want_in = !c->in_eof && !c->waiting && !out_full(c);
+    /* No reading while lines are still buffered (task queued). */
+    bool want_in = !c->in_eof && !c->waiting && !out_full(c) && !c->task.queued;
     bool want_out = c->out_blocked && out_pending(c) > 0;
     if (c->in_fd >= 0 && c->in_fd == c->out_fd) {
         if (c->in_pollable)
@@ -667,7 +679,10 @@ static void ctl_work(struct ctl *c)
         if (!c->closing && !c->waiting)
             more = process_lines(c);
     }
-    if (!out_flush(c))
+    /* Yielded with lines left: write only once there is a good amount, so
+     * a long burst still costs one write per half buffer. */
+    bool yielded = c->task.queued && !c->in_eof;
+    if ((!yielded || out_pending(c) > CTL_OUT_MAX / 2) && !out_flush(c))
         return;
     if (c->in_done && !c->lingering && !c->waiting && out_pending(c) == 0) {
         ctl_close(c);
@@ -687,7 +702,8 @@ static void ctl_in_cb(void *ctx, uint32_t ev)
     }
     if ((ev & LOOP_OUT) && c->in_fd == c->out_fd)
         c->out_blocked = false;
-    if ((ev & (LOOP_IN | LOOP_HUP | LOOP_ERR)) && !c->in_eof && !c->waiting && !out_full(c)) {
+    if ((ev & (LOOP_IN | LOOP_HUP | LOOP_ERR)) && !c->in_eof && !c->waiting && !out_full(c) &&
+        !c->task.queued) {
         ssize_t n = in_read(c);
         if (n == 0) {
             c->in_eof = true;
