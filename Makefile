@@ -85,8 +85,8 @@ integration: $(B)/daemonproxy
 static: daemonproxy-static
 daemonproxy-static: $(SRCS) $(wildcard src/*.h)
 	$(MAKE) --no-print-directory B=build-static CC=musl-gcc \
-	    CFLAGS="-Os -ffunction-sections -fdata-sections" \
-	    LDFLAGS="-static -Wl,--gc-sections -s" build-static/daemonproxy
+	    CFLAGS="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" \
+	    LDFLAGS="-static -Wl,--gc-sections -Wl,--build-id=none -s" build-static/daemonproxy
 	cp build-static/daemonproxy $@
 
 # --- benchmarks (never part of the test suite) ------------------------------

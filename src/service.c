@@ -45,7 +45,6 @@ struct service {
     int64_t up_ms;              /* start of the current/last run */
     int64_t down_ms;            /* end of the last run; 0 = never ran */
     int64_t attempt_ms;         /* last start attempt (MIN_INTERVAL base) */
-    int64_t start_at_ms;        /* pending start time */
     pid_t pid;                  /* running pid, or the last one */
     int status;                 /* wait status of the last run */
     uint32_t interval;          /* auto-up MIN_INTERVAL, seconds */
@@ -62,6 +61,8 @@ static size_t pid_tab_size, n_running, n_sig_triggered;
 static char spawn_argbuf[PROTO_LINE_MAX + 1];
 static char *spawn_argv[PROTO_FIELDS_MAX + 1];
 static int spawn_fds[PROTO_FIELDS_MAX];
+
+static bool pid_tab_reserve(size_t want);
 
 static const char *node_key(const struct tree_node *n)
 {
@@ -97,7 +98,8 @@ void svc_pool(int64_t n, int64_t size)
                  (long long)size);
         size = 65535;
     }
-    if (!pool_init(&svc_mem, (size_t)n, sizeof(struct service) + (size_t)size))
+    if (!pool_init(&svc_mem, (size_t)n, sizeof(struct service) + (size_t)size) ||
+        !pid_tab_reserve((size_t)n))
         log_error("cannot allocate service pool of %lld x %lld", (long long)n, (long long)size);
     svc_mem.size = sizeof(struct service) + (size_t)size;
 }
@@ -197,6 +199,10 @@ struct service *svc_get_or_create(const char *name, const char **err)
         *err = "invalid service name";
         return NULL;
     }
+    if (!pid_tab_reserve(services.count + 1)) {
+        *err = "unable to allocate service (pid index)";
+        return NULL;
+    }
     size_t nl = strlen(name) + 1;
     size_t need = nl + 1 + sizeof SVC_DEFAULT_FDS + 1;
     if (pool_active(&svc_mem)) {
@@ -267,7 +273,7 @@ static void format_state(const struct service *s, struct proto_line *l, bool del
         return;
     case SVC_START:
         proto_line_add(l, "start");
-        proto_line_addi(l, sec(s->start_at_ms));
+        proto_line_addi(l, sec(s->start_t.when));   /* the pending start time */
         for (int i = 0; i < 5; i++)
             proto_line_add(l, "-");
         return;
@@ -401,33 +407,43 @@ void svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers)
     auto_up_eval(s);
 }
 
-/* --- pid index: chained hash, grown to keep chains short ---------------------- */
+/* --- pid index: chained hash ---------------------------------------------------
+ *
+ * The table is sized by the number of *defined* services (one slot each,
+ * rounded up to a power of two) and grown when services are created, so
+ * starting a service never allocates: running adds nothing. */
 
 static size_t pid_slot(pid_t pid) { return ((size_t)pid * 2654435761u) & (pid_tab_size - 1); }
 
-static void pid_insert(struct service *s)
+/* Make room for `want` services; false if the allocation failed. */
+static bool pid_tab_reserve(size_t want)
 {
-    if (n_running + 1 > pid_tab_size / 2 || !pid_tab) {
-        size_t nsize = pid_tab_size ? pid_tab_size * 2 : 64;
-        struct service **nt = calloc(nsize, sizeof *nt);
-        if (nt) {
-            struct service **old = pid_tab;
-            size_t osize = pid_tab_size;
-            pid_tab = nt;
-            pid_tab_size = nsize;
-            for (size_t i = 0; i < osize; i++) {
-                for (struct service *e = old[i], *next; e; e = next) {
-                    next = e->pid_next;
-                    size_t k = pid_slot(e->pid);
-                    e->pid_next = pid_tab[k];
-                    pid_tab[k] = e;
-                }
-            }
-            free(old);
-        } else if (!pid_tab) {
-            abort();    /* cannot track children at all */
+    if (want <= pid_tab_size)
+        return true;
+    size_t nsize = pid_tab_size ? pid_tab_size : 64;
+    while (nsize < want)
+        nsize *= 2;
+    struct service **nt = calloc(nsize, sizeof *nt);
+    if (!nt)
+        return false;
+    struct service **old = pid_tab;
+    size_t osize = pid_tab_size;
+    pid_tab = nt;
+    pid_tab_size = nsize;
+    for (size_t i = 0; i < osize; i++) {
+        for (struct service *e = old[i], *next; e; e = next) {
+            next = e->pid_next;
+            size_t k = pid_slot(e->pid);
+            e->pid_next = pid_tab[k];
+            pid_tab[k] = e;
         }
     }
+    free(old);
+    return true;
+}
+
+static void pid_insert(struct service *s)
+{
     size_t k = pid_slot(s->pid);
     s->pid_next = pid_tab[k];
     pid_tab[k] = s;
@@ -481,8 +497,7 @@ static void report(struct service *s, struct ctl *c, bool event, const char *fmt
 /* Enter SVC_START for a start at when_ms (again, if the time changed). */
 static void schedule(struct service *s, int64_t when_ms, bool automatic)
 {
-    bool same = s->state == SVC_START && sec(s->start_at_ms) == sec(when_ms);
-    s->start_at_ms = when_ms;
+    bool same = s->state == SVC_START && sec(s->start_t.when) == sec(when_ms);
     s->start_auto = automatic;
     s->start_t.fn = start_timer_cb;
     s->start_t.ctx = s;
