@@ -185,6 +185,7 @@ int main(int argc, char **argv)
     }
     log_init(2);
     spawn_raise_nofile();
+    spawn_init(handle_fd(handle_by_name("null")));
     handle_set_watch_cb(cmd_log_handle_changed);
     sig_set_count_cb(svc_signal_changed);
     if (loop_init() < 0 || sig_init(svc_reap) < 0) {

@@ -9,6 +9,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -20,6 +21,11 @@
 
 #define SPAWN_STACK (128 * 1024)
 #define SPAWN_MAX_FDS 1024
+/* Low fd slots reserved for the fast path (see spawn_init). */
+#define SPAWN_SLOTS 32
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 
 /* One stack serves every spawn: the parent is suspended (CLONE_VFORK)
  * until the child no longer uses it. */
@@ -27,6 +33,37 @@ static char spawn_stack[SPAWN_STACK] __attribute__((aligned(64)));
 
 static struct rlimit child_nofile;
 static bool nofile_raised;
+
+/* Fast path.  A plain clone copies daemonproxy's whole fd table (and the
+ * child then closes it all), so with thousands of handles every spawn
+ * would pay for all of them.  Instead the sources of a spawn are dup'd
+ * into a few reserved low slots, the child is cloned sharing the table
+ * (CLONE_FILES: no copy), and its first act is
+ * close_range(top+1, ~0, CLOSE_RANGE_UNSHARE), which gives it a private
+ * copy of only the fds below the slots' top. */
+static int slots[SPAWN_SLOTS];
+static int slot_top = -1;       /* highest slot fd, -1 = no fast path */
+static int slot_filler = -1;    /* /dev/null: what a slot holds when idle */
+
+void spawn_init(int nullfd)
+{
+    /* close_range with UNSHARE on a range above every fd is a no-op that
+     * only tells whether the kernel supports it (Linux >= 5.9). */
+    if (syscall(SYS_close_range, (unsigned)INT_MAX - 1, (unsigned)INT_MAX - 1,
+                CLOSE_RANGE_UNSHARE) != 0)
+        return;
+    for (int i = 0; i < SPAWN_SLOTS; i++) {
+        slots[i] = fcntl(nullfd, F_DUPFD_CLOEXEC, 3);
+        if (slots[i] < 0) {
+            while (i-- > 0)
+                sys_close(slots[i]);
+            return;
+        }
+        if (slots[i] > slot_top)
+            slot_top = slots[i];
+    }
+    slot_filler = nullfd;
+}
 
 void spawn_raise_nofile(void)
 {
@@ -62,6 +99,13 @@ static void close_from(int lo)
 static int child_main(void *arg)
 {
     struct spawn_req *r = arg;
+    /* Fast path: stop sharing the parent's fd table before touching it. */
+    if (r->shared_files &&
+        syscall(SYS_close_range, (unsigned)r->unshare_from, ~0U, CLOSE_RANGE_UNSHARE) != 0) {
+        r->err = errno;
+        r->step = "close_range";
+        _exit(127);
+    }
     /* Default dispositions for what the parent handles or ignores (exec
      * would reset handlers, but not before a fault in this window; inherited
      * ignores were reset at start-up), then an empty mask: the parent
@@ -109,6 +153,19 @@ static int child_main(void *arg)
     return fail(r, "exec");
 }
 
+static pid_t spawn_start_plain(struct spawn_req *r)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(child_main, spawn_stack + sizeof spawn_stack,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, r);
+    int e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return pid;
+}
+
 pid_t spawn_start(struct spawn_req *r)
 {
     r->err = 0;
@@ -117,13 +174,43 @@ pid_t spawn_start(struct spawn_req *r)
         errno = EMFILE;
         return -1;
     }
+    /* Fast path when the sources fit the slots: the child then sees them
+     * at slots[i] instead of fds[i]. */
+    const int *orig = r->fds;
+    int moved[SPAWN_SLOTS];
+    r->shared_files = slot_top >= 0 && r->nfds <= SPAWN_SLOTS;
+    if (r->shared_files) {
+        for (int i = 0; i < r->nfds; i++) {
+            moved[i] = -1;
+            if (orig[i] >= 0 && dup3(orig[i], slots[i], O_CLOEXEC) >= 0)
+                moved[i] = slots[i];
+            else if (orig[i] >= 0)
+                r->shared_files = false;
+        }
+        r->fds = moved;
+        r->unshare_from = slot_top + 1;
+    }
+    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (r->shared_files ? CLONE_FILES : 0);
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
-    pid_t pid = clone(child_main, spawn_stack + sizeof spawn_stack,
-                      CLONE_VM | CLONE_VFORK | SIGCHLD, r);
+    pid_t pid = r->fds == moved && !r->shared_files ? -2 : 0;
+    if (pid == 0)
+        pid = clone(child_main, spawn_stack + sizeof spawn_stack, flags, r);
     int e = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
+    if (r->fds == moved) {
+        /* Drop the slots' references to the sources again. */
+        for (int i = 0; i < r->nfds; i++)
+            if (moved[i] >= 0)
+                dup3(slot_filler, slots[i], O_CLOEXEC);
+        r->fds = orig;
+        if (pid == -2) {
+            /* A dup into a slot failed: take the ordinary path. */
+            r->shared_files = false;
+            return spawn_start_plain(r);
+        }
+    }
     errno = e;
     return pid;
 }

@@ -16,6 +16,9 @@ struct spawn_req {
     char *const *argv;  /* NULL-terminated; argv[0] is searched in PATH */
     const int *fds;     /* fds[i] becomes the child's fd i; -1 = closed */
     int nfds;
+    /* internal */
+    int shared_files;   /* cloned with CLONE_FILES (fast path) */
+    int unshare_from;   /* the child unshares fds below this */
     /* results */
     int err;            /* errno of the failed step in the child, or 0 */
     const char *step;   /* which step failed ("exec", "dup2", ...) */
@@ -25,6 +28,10 @@ struct spawn_req {
  * tens of thousands of handles) while children keep getting the soft limit
  * daemonproxy was started with, as systemd does.  Call once at start. */
 void spawn_raise_nofile(void);
+
+/* Reserve the low fd slots of the fast spawn path (dups of nullfd).  Call
+ * once at start, after the inherited fds are registered. */
+void spawn_init(int nullfd);
 
 /* Start the child.  Returns its pid (also when exec failed: then r->err is
  * set and the child has already _exit(127)ed), or -1 with errno if no
