@@ -97,6 +97,21 @@ class Spawn(SvcTest):
         ia, ib = os.stat(a).st_ino, os.stat(b).st_ino
         self.assertEqual([rec['info'][str(i)]['ino'] for i in range(4)], [ib, ia, ib, ia])
 
+    def test_many_fds_plain_spawn_path(self):
+        # More fds than the fast path's 32 reserved slots: the plain clone
+        # path must map them just as exactly (with 300 handles held).
+        d = self.start()
+        files = []
+        for i in range(40):
+            files.append(self.write_file('f%02d.txt' % i, str(i)))
+        d.cmd(*['fd.open\tf%02d\tread\t%s' % (i, f) for i, f in enumerate(files)])
+        d.cmd(*['fd.open\tx%03d\tread\t/dev/null' % i for i in range(300)])
+        order = ['f%02d' % i for i in reversed(range(40))]
+        rec = self.run_probe(d, 'many', order)
+        self.assertEqual(rec['fds'], list(range(40)))
+        inos = [os.stat(files[39 - i]).st_ino for i in range(40)]
+        self.assertEqual([rec['info'][str(i)]['ino'] for i in range(40)], inos)
+
     def test_no_handles_no_fds(self):
         d = self.start()
         rec = self.run_probe(d, 'bare', [], args=['/usr/bin/python3', self.probe, self.path('probe.json')])
