@@ -44,7 +44,7 @@ int cmd_conn_event_timeout(struct ctl *c, int argc, char **argv)
 int cmd_chdir(struct ctl *c, int argc, char **argv)
 {
     if (chdir(argv[1]) < 0)
-        ctl_error(c, "chdir failed: %s", strerror(errno));
+        ctl_error(c, "chdir failed: %s", sys_strerror(errno));
     return 0;
 }
 
@@ -56,7 +56,7 @@ int cmd_socket_create(struct ctl *c, int argc, char **argv)
     }
     const char *err;
     if (ctlsock_create(argv[2], &err) < 0)
-        ctl_error(c, "%s: %s", err, strerror(errno));
+        ctl_error(c, "%s: %s", err, sys_strerror(errno));
     return 0;
 }
 

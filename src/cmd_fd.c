@@ -155,14 +155,14 @@ int cmd_fd_pipe(struct ctl *c, int argc, char **argv)
     if (f.any_socket) {
         int domain = f.domain ? f.domain : AF_UNIX, type = f.type ? f.type : SOCK_STREAM;
         if (socketpair(domain, type | SOCK_CLOEXEC | (f.nonblock ? SOCK_NONBLOCK : 0), 0, fds) < 0) {
-            ctl_error(c, "socketpair: %s", strerror(errno));
+            ctl_error(c, "socketpair: %s", sys_strerror(errno));
             return 0;
         }
         snprintf(rflags, sizeof rflags, "%s,%s,%sto", domain_name(domain), type_name(type), nb);
         memcpy(wflags, rflags, sizeof rflags);
     } else {
         if (pipe2(fds, O_CLOEXEC | (f.nonblock ? O_NONBLOCK : 0)) < 0) {
-            ctl_error(c, "pipe: %s", strerror(errno));
+            ctl_error(c, "pipe: %s", sys_strerror(errno));
             return 0;
         }
         snprintf(rflags, sizeof rflags, "%sfrom", nb);
@@ -205,7 +205,7 @@ int cmd_fd_open(struct ctl *c, int argc, char **argv)
         o.write = true;
     const char *path = argv[3];
     if (o.mkdir && mkdir_parents(path) < 0) {
-        ctl_error(c, "mkdir failed: %s", strerror(errno));
+        ctl_error(c, "mkdir failed: %s", sys_strerror(errno));
         return 0;
     }
     int fl = (o.read && o.write) ? O_RDWR : o.write ? O_WRONLY : O_RDONLY;
@@ -213,7 +213,7 @@ int cmd_fd_open(struct ctl *c, int argc, char **argv)
           (o.nonblock ? O_NONBLOCK : 0) | O_NOCTTY;
     int fd = sys_open(path, fl, 0600);
     if (fd < 0) {
-        ctl_error(c, "open failed: %s", strerror(errno));
+        ctl_error(c, "open failed: %s", sys_strerror(errno));
         return 0;
     }
     char flags[80];
@@ -299,7 +299,7 @@ int cmd_fd_socket(struct ctl *c, int argc, char **argv)
     }
     int fd = socket(f.domain, f.type | SOCK_CLOEXEC | (f.nonblock ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0) {
-        ctl_error(c, "socket: %s", strerror(errno));
+        ctl_error(c, "socket: %s", sys_strerror(errno));
         return 0;
     }
     const char *step = NULL;
@@ -315,7 +315,7 @@ int cmd_fd_socket(struct ctl *c, int argc, char **argv)
             step = "listen";
     }
     if (step) {
-        ctl_error(c, "%s: %s", step, strerror(errno));
+        ctl_error(c, "%s: %s", step, sys_strerror(errno));
         sys_close(fd);
         return 0;
     }

@@ -301,7 +301,7 @@ static bool out_flush(struct ctl *c)
                 c->out_blocked = true;
                 break;
             }
-            log_debug("%s: write: %s", c->name, strerror(errno));
+            log_debug("%s: write: %s", c->name, sys_strerror(errno));
             ctl_close(c);
             return false;
         }
@@ -494,7 +494,7 @@ static ssize_t in_read(struct ctl *c)
         return 0;
     if (errno == EAGAIN)
         return -1;
-    log_debug("%s: read: %s", c->name, strerror(errno));
+    log_debug("%s: read: %s", c->name, sys_strerror(errno));
     return 0;
 }
 

@@ -187,7 +187,7 @@ void log_errno(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    log_msg(level, "%s: %s", msg, strerror(e));
+    log_msg(level, "%s: %s", msg, sys_strerror(e));
     errno = e;
 }
 

@@ -83,14 +83,14 @@ static void daemonize_begin(void)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0) {
-        fprintf(stderr, "daemonproxy: daemonize: pipe: %s\n", strerror(errno));
+        fprintf(stderr, "daemonproxy: daemonize: pipe: %s\n", sys_strerror(errno));
         term_exit(EXIT_ENV, "daemonize: pipe failed");
     }
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
-        fprintf(stderr, "daemonproxy: daemonize: fork: %s\n", strerror(errno));
+        fprintf(stderr, "daemonproxy: daemonize: fork: %s\n", sys_strerror(errno));
         term_exit(EXIT_ENV, "daemonize: fork failed");
     }
     if (pid > 0) {
@@ -180,7 +180,7 @@ int main(int argc, char **argv)
         daemonize_begin();
     if (handle_init(o.interactive || cfg_stdin || o.daemonize,
                     o.interactive || o.daemonize, o.daemonize, daemon_fd) < 0) {
-        fprintf(stderr, "daemonproxy: cannot open /dev/null: %s\n", strerror(errno));
+        fprintf(stderr, "daemonproxy: cannot open /dev/null: %s\n", sys_strerror(errno));
         term_exit(EXIT_ENV, "cannot open /dev/null");
     }
     log_init(2);
@@ -203,7 +203,7 @@ int main(int argc, char **argv)
         }
         if (fd < 0 || !ctl_new(CTL_CONFIG, fd, -1)) {
             char msg[300];
-            snprintf(msg, sizeof msg, "cannot open config file %s: %s", o.config, strerror(errno));
+            snprintf(msg, sizeof msg, "cannot open config file %s: %s", o.config, sys_strerror(errno));
             sys_close(fd);
             if (!term_guarded()) {
                 fprintf(stderr, "daemonproxy: %s\n", msg);
@@ -234,7 +234,7 @@ int main(int argc, char **argv)
         if (ctlsock_create(o.socket_path, &e) < 0) {
             char msg[300];
             snprintf(msg, sizeof msg, "cannot create control socket %s: %s: %s",
-                     o.socket_path, e, strerror(errno));
+                     o.socket_path, e, sys_strerror(errno));
             fprintf(stderr, "daemonproxy: %s\n", msg);
             term_exit(EXIT_ENV, msg);
         }

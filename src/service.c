@@ -546,7 +546,7 @@ static int resolve_fds(struct service *s, int *ctl_fd, int *ctl_end,
                 if (*ctl_fd < 0) {
                     int sv[2];
                     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-                        snprintf(err, errlen, "socketpair: %s", strerror(errno));
+                        snprintf(err, errlen, "socketpair: %s", sys_strerror(errno));
                         return -1;
                     }
                     *ctl_fd = sv[0];
@@ -621,7 +621,7 @@ static bool start_now(struct service *s, struct ctl *c)
     if (pid < 0) {
         int e = errno;
         sys_close(ctl_fd);
-        report(s, c, true, "fork failed: %s", strerror(e));
+        report(s, c, true, "fork failed: %s", sys_strerror(e));
         /* Retry: a transient process limit must not lose the service. */
         schedule(s, now + 1000 * (int64_t)(s->interval ? s->interval : 1), s->start_auto);
         return false;
@@ -635,7 +635,7 @@ static bool start_now(struct service *s, struct ctl *c)
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
         sys_close(ctl_fd);
-        report(s, c, true, "%s %s failed: %s", r.step, spawn_argv[0], strerror(r.err));
+        report(s, c, true, "%s %s failed: %s", r.step, spawn_argv[0], sys_strerror(r.err));
         s->status = st;
         s->down_ms = now;
         s->state = SVC_DOWN;
@@ -718,7 +718,7 @@ bool svc_signal(struct service *s, int signo, bool group, const char **err)
         return false;
     }
     if (kill(group ? -s->pid : s->pid, signo) < 0) {
-        *err = strerror(errno);
+        *err = sys_strerror(errno);
         return false;
     }
     return true;

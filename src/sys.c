@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,6 +96,17 @@ int sys_private_nonblock(int fd, bool wr)
     if (!S_ISREG(st.st_mode))
         sys_set_nonblock(nfd, true);
     return nfd;
+}
+
+const char *sys_strerror(int err)
+{
+    switch (err) {
+    case EADDRINUSE: return "Address already in use";
+    case EADDRNOTAVAIL: return "Cannot assign requested address";
+    case EAGAIN: return "Resource temporarily unavailable";
+    case ENOTEMPTY: return "Directory not empty";
+    default: return strerror(err);
+    }
 }
 
 int64_t sys_mono_ms(void)

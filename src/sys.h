@@ -35,6 +35,11 @@ int sys_set_cloexec(int fd, bool on);
  * `wr` selects the access mode of the reopened copy.  Returns the new fd or -1. */
 int sys_private_nonblock(int fd, bool wr);
 
+/* strerror() with the wording of glibc wherever musl words it differently,
+ * so that error events read the same with either libc (PROTOCOL.md quotes
+ * "bind: Address already in use"). */
+const char *sys_strerror(int err);
+
 /* Monotonic clock. */
 int64_t sys_mono_ms(void);
 int64_t sys_mono_sec(void);
