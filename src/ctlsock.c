@@ -11,6 +11,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +23,8 @@
 #define ACCEPT_RETRY_MS 250
 
 static int ls_fd = -1;
+static bool group_set;
+static gid_t group_gid;
 static char *ls_path;
 static loop_watch ls_watch;
 static loop_timer ls_retry;
@@ -29,6 +32,44 @@ static loop_timer ls_retry;
 const char *ctlsock_path(void) { return ls_path; }
 
 static void accept_ready(void *ctx, uint32_t ev);
+
+bool ctlsock_allow_group(const char *group)
+{
+    int64_t n;
+    struct group *gr = getgrnam(group);
+    if (gr)
+        group_gid = gr->gr_gid;
+    else if (sys_parse_int(group, 0, UINT32_MAX - 1, &n))
+        group_gid = (gid_t)n;
+    else
+        return false;
+    group_set = true;
+    return true;
+}
+
+/* Access control: only our own uid, root, and (with --socket-group) members
+ * of that group may command daemonproxy.  The socket file's mode already
+ * keeps others out; this holds even if someone loosens it. */
+static bool peer_allowed(int fd, struct ucred *cr)
+{
+    socklen_t len = sizeof *cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &len) < 0)
+        return false;
+    if (cr->uid == 0 || cr->uid == geteuid())
+        return true;
+    if (!group_set)
+        return false;
+    if (cr->gid == group_gid)
+        return true;
+    gid_t groups[256];
+    len = sizeof groups;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+        return false;
+    for (size_t i = 0; i < len / sizeof groups[0]; i++)
+        if (groups[i] == group_gid)
+            return true;
+    return false;
+}
 
 static void accept_resume(void *ctx)
 {
@@ -50,6 +91,13 @@ static void accept_ready(void *ctx, uint32_t ev)
                 loop_timer_at(&ls_retry, loop_now_update() + ACCEPT_RETRY_MS);
             }
             return;     /* EAGAIN, ECONNABORTED, ...: nothing now */
+        }
+        struct ucred cr = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+        if (!peer_allowed(fd, &cr)) {
+            log_warn("control socket: refused connection from uid %u gid %u pid %d",
+                     (unsigned)cr.uid, (unsigned)cr.gid, (int)cr.pid);
+            sys_close(fd);
+            continue;
         }
         if (!ctl_new(CTL_CLIENT, fd, fd)) {
             log_errno(LOG_ERROR, "control socket: new client");
@@ -104,6 +152,15 @@ int ctlsock_create(const char *path, const char **err)
     mode_t old = umask(0177);
     int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
+    if (r == 0 && group_set && (chown(path, (uid_t)-1, group_gid) < 0 || chmod(path, 0660) < 0)) {
+        *err = "chown/chmod for --socket-group";
+        int e = errno;
+        unlink(path);
+        sys_close(fd);
+        free(copy);
+        errno = e;
+        return -1;
+    }
     if (r < 0 || listen(fd, 128) < 0) {
         *err = r < 0 ? "bind" : "listen";
         int e = errno;

@@ -3,10 +3,17 @@
 #ifndef CTLSOCK_H
 #define CTLSOCK_H
 
+#include <stdbool.h>
+
 /* Create the socket at path, replacing a previous one (closed and
  * unlinked) and a stale socket file at path.  Returns 0, or -1 with a
  * message in *err (static storage). */
 int ctlsock_create(const char *path, const char **err);
+/* Besides daemonproxy's own uid and root, let peers whose group (primary
+ * or supplementary) is gid connect; the socket file becomes 0660 with that
+ * group.  Resolve a group name or number; returns false if unknown. */
+bool ctlsock_allow_group(const char *group);
+
 /* Close and unlink; no-op if none. */
 void ctlsock_delete(void);
 /* Path of the current socket, or NULL. */

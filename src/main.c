@@ -165,6 +165,12 @@ int main(int argc, char **argv)
     log_set_filter(LOG_FILTER_DEFAULT - o.verbosity);
     if (o.exit_guard_set)
         term_guard_set(o.exit_guard);
+    if (o.socket_group && !ctlsock_allow_group(o.socket_group)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "unknown group '%s' for --socket-group", o.socket_group);
+        fprintf(stderr, "daemonproxy: %s\n", msg);
+        term_exit(EXIT_BADOPT, msg);
+    }
     if (o.daemonize && (pid1 || o.interactive)) {
         log_warn("--daemonize ignored %s", pid1 ? "when running as PID 1" : "with --interactive");
         o.daemonize = false;

@@ -16,6 +16,7 @@ static const struct opt_def opt_defs[] = {
     { 'c', "config", true },
     { 'i', "interactive", false },
     { 'S', "socket", true },
+    { 0,   "socket-group", true },
     { 'D', "daemonize", false },
     { 0,   "exit-guard", true },
     { 'E', "exit-exec", true },
@@ -44,6 +45,7 @@ const char *opt_usage(void)
     "  -c, --config FILE        read commands from FILE at start (- = stdin)\n"
     "  -i, --interactive        stdin/stdout are a controller; exit at EOF\n"
     "  -S, --socket PATH        listen for controllers on a unix socket\n"
+    "      --socket-group GROUP also let members of GROUP use the control socket\n"
     "  -D, --daemonize          fork to the background, print the PID\n"
     "      --exit-guard N       refuse to exit unless given the nonzero code N\n"
     "  -E, --exit-exec ARGS     exec ARGS (TAB-separated) instead of exiting\n"
@@ -125,7 +127,9 @@ static enum opt_result apply(const struct opt_def *d, const char *arg,
     case 'V': o->version = true; return OPT_OK;
     default: break;
     }
-    if (strcmp(d->long_name, "exit-guard") == 0) {
+    if (strcmp(d->long_name, "socket-group") == 0) {
+        o->socket_group = arg;
+    } else if (strcmp(d->long_name, "exit-guard") == 0) {
         if (!sys_parse_int(arg, INT64_MIN, INT64_MAX, &o->exit_guard) || o->exit_guard == 0)
             return fail(errbuf, errlen, "Option %s requires a nonzero integer, not '%s'",
                         shown, arg);

@@ -13,6 +13,7 @@
 struct options {
     const char *config;         /* -c FILE ("-" = stdin), or NULL */
     const char *socket_path;    /* -S PATH, or NULL */
+    const char *socket_group;   /* --socket-group GROUP (extension), or NULL */
     bool interactive;           /* -i */
     bool daemonize;             /* -D */
     bool mlockall;              /* -M */
