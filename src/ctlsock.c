@@ -24,6 +24,7 @@
 
 static int ls_fd = -1;
 static bool group_set;
+static bool accept_failing;     /* log an fd shortage once, not per retry */
 static gid_t group_gid;
 static char *ls_path;
 static loop_watch ls_watch;
@@ -86,12 +87,18 @@ static void accept_ready(void *ctx, uint32_t ev)
         int fd = accept4(ls_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_errno(LOG_ERROR, "control socket: accept");
+                if (!accept_failing)
+                    log_errno(LOG_ERROR, "control socket: accept (retrying every %d ms)",
+                              ACCEPT_RETRY_MS);
+                accept_failing = true;
                 loop_watch_set(&ls_watch, 0);
                 loop_timer_at(&ls_retry, loop_now_update() + ACCEPT_RETRY_MS);
             }
             return;     /* EAGAIN, ECONNABORTED, ...: nothing now */
         }
+        if (accept_failing)
+            log_info("control socket: accepting again");
+        accept_failing = false;
         struct ucred cr = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
         if (!peer_allowed(fd, &cr)) {
             log_warn("control socket: refused connection from uid %u gid %u pid %d",

@@ -105,6 +105,8 @@ const char *sys_strerror(int err)
     case EADDRNOTAVAIL: return "Cannot assign requested address";
     case EAGAIN: return "Resource temporarily unavailable";
     case ENOTEMPTY: return "Directory not empty";
+    case EMFILE: return "Too many open files";
+    case ENFILE: return "Too many open files in system";
     default: return strerror(err);
     }
 }

@@ -7,9 +7,11 @@ and its state is exact."""
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import time
 
 from dp import TIMEOUT, wait_for
 from svc_util import SvcTest
@@ -108,3 +110,37 @@ time.sleep(60)
         wait_for(lambda: d.fd_count() == fds_before, msg='client fds closed')
         c = self.connect(sock)
         c.ping()
+
+
+class FdExhaustion(SvcTest):
+    """A low RLIMIT_NOFILE: creating handles and accepting clients fail with
+    clear errors, nothing spins, and everything recovers once fds are freed."""
+
+    def test_fd_exhaustion_and_recovery(self):
+        if not shutil.which('prlimit'):
+            self.skipTest('prlimit not installed')
+        sock = self.path('s.sock')
+        d = self.start('-S', sock, prefix=['prlimit', '--nofile=80:80'])
+        d.ping()
+        out = d.cmd(*['fd.pipe\tr%d\tw%d' % (i, i) for i in range(40)])
+        errs = [l for l in out if l.startswith('error\t')]
+        self.assertTrue(errs, 'some fd.pipe must fail')
+        for e in errs:
+            self.assertIn('pipe: Too many open files', e)
+        # a client cannot be accepted now; its connect still succeeds (backlog)
+        c = self.connect(sock)
+        c.send('echo\tqueued')
+        d.log.expect(re.compile(r'control socket: accept .*Too many open files'))
+        # no busy loop while the listening socket stays readable
+        cpu0, t0 = d.cpu_seconds(), time.monotonic()
+        wait_for(lambda: time.monotonic() - t0 >= 1.0, msg='one second of fd shortage')
+        self.assertLess(d.cpu_seconds() - cpu0, 0.3)
+        # services still start (they need no new fd in daemonproxy)
+        d.cmd('service.args\tx\ttrue')
+        self.start_svc(d, 'x')
+        # free fds: the queued client is served, handles can be made again
+        d.cmd(*['fd.delete\tr%d' % i for i in range(10)])
+        c.expect('queued')
+        out = d.cmd('fd.pipe\tnr\tnw')
+        self.assertIn('fd.state\tnr\tpipe\tfrom\tnw', out)
+        self.assertEqual(len(re.findall('accept .*Too many open files', d.log.text())), 1)
