@@ -9,8 +9,10 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 from dp import TIMEOUT, wait_for
@@ -144,3 +146,47 @@ class FdExhaustion(SvcTest):
         out = d.cmd('fd.pipe\tnr\tnw')
         self.assertIn('fd.state\tnr\tpipe\tfrom\tnw', out)
         self.assertEqual(len(re.findall('accept .*Too many open files', d.log.text())), 1)
+
+
+class Flood(SvcTest):
+    """One client floods 1,000,000 commands; another client's echo keeps
+    answering promptly, and the flood is answered completely."""
+
+    def test_flood_does_not_starve_others(self):
+        sock = self.path('s.sock')
+        d = self.start('-q', '-S', sock)
+        d.ping()
+        n = 1000000
+        flood = socket.socket(socket.AF_UNIX)
+        flood.connect(sock)
+        self.on_cleanup(flood.close)
+        got = [0]
+
+        def writer():
+            flood.sendall(b'echo\tf\n' * n)
+
+        def reader():
+            while got[0] < n:
+                b = flood.recv(1 << 16)
+                if not b:
+                    break
+                got[0] += b.count(b'\n')
+
+        tw = threading.Thread(target=writer, daemon=True)
+        tr = threading.Thread(target=reader, daemon=True)
+        tw.start()
+        tr.start()
+        other = self.connect(sock)
+        worst = 0.0
+        rounds = 0
+        while tr.is_alive() and rounds < 2000:
+            t0 = time.monotonic()
+            other.ping()
+            worst = max(worst, time.monotonic() - t0)
+            rounds += 1
+        tr.join(TIMEOUT * 6)
+        tw.join(TIMEOUT)
+        print('flood: %d echo round trips, worst %.1f ms' % (rounds, worst * 1e3))
+        self.assertEqual(got[0], n, 'every flooded command answered')
+        self.assertGreater(rounds, 0)
+        self.assertLess(worst, 1.0, 'worst echo round trip during the flood: %.3f s' % worst)
