@@ -68,25 +68,15 @@ struct ctl {
 static struct ctl *ctl_head;
 static struct ctl *ctl_dead;
 static loop_task ctl_reaper;
-static unsigned ctl_live, ctl_next_id;
+static unsigned ctl_next_id;
 static char *ctl_fields[PROTO_FIELDS_MAX];
 
 static void ctl_work(struct ctl *c);
 
-unsigned ctl_count(void) { return ctl_live; }
-enum ctl_kind ctl_kind(const struct ctl *c) { return c->kind; }
 const char *ctl_name(const struct ctl *c) { return c->name; }
 bool ctl_has_output(const struct ctl *c) { return c->out_fd >= 0 && !c->closing; }
 struct ctl_dump *ctl_dump_state(struct ctl *c) { return &c->dump; }
 bool ctl_overflowed(const struct ctl *c) { return c->overflowed; }
-
-bool ctl_any_of_kind(enum ctl_kind kind)
-{
-    for (struct ctl *c = ctl_head; c; c = c->next)
-        if (c->kind == kind)
-            return true;
-    return false;
-}
 
 void ctl_set_closed_cb(struct ctl *c, ctl_closed_fn fn, void *owner)
 {
@@ -183,7 +173,6 @@ struct ctl *ctl_new(enum ctl_kind kind, int in_fd, int out_fd)
     if (ctl_head)
         ctl_head->prev = c;
     ctl_head = c;
-    ctl_live++;
     if (!c->in_pollable && in_fd >= 0)
         loop_task_queue(&c->task);
     log_debug("%s: controller connected", c->name);
@@ -215,7 +204,6 @@ void ctl_close(struct ctl *c)
         ctl_head = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    ctl_live--;
     c->dead_next = ctl_dead;
     ctl_dead = c;
     loop_task_queue(&ctl_reaper);

@@ -48,7 +48,6 @@ void ctl_close(struct ctl *c);
 void ctl_end_input(struct ctl *c);
 
 void ctl_set_closed_cb(struct ctl *c, ctl_closed_fn fn, void *owner);
-enum ctl_kind ctl_kind(const struct ctl *c);
 /* A short name for log lines ("config", "stdin", "client 5", ...). */
 const char *ctl_name(const struct ctl *c);
 /* The most recent fd received with SCM_RIGHTS on this controller (owned by
@@ -94,11 +93,5 @@ struct ctl_dump *ctl_dump_state(struct ctl *c);
  * exit, so that replies to the commands before `terminate` are not lost). */
 void ctl_flush_all(void);
 
-/* Number of live controllers (for statistics and tests). */
-unsigned ctl_count(void);
-
-/* Called once all config controllers are done (used by main for PID-1 and
- * exit decisions): true while any CTL_CONFIG or CTL_INTERACTIVE exists. */
-bool ctl_any_of_kind(enum ctl_kind kind);
 
 #endif

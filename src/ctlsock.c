@@ -30,8 +30,6 @@ static char *ls_path;
 static loop_watch ls_watch;
 static loop_timer ls_retry;
 
-const char *ctlsock_path(void) { return ls_path; }
-
 static void accept_ready(void *ctx, uint32_t ev);
 
 bool ctlsock_allow_group(const char *group)

@@ -16,7 +16,5 @@ bool ctlsock_allow_group(const char *group);
 
 /* Close and unlink; no-op if none. */
 void ctlsock_delete(void);
-/* Path of the current socket, or NULL. */
-const char *ctlsock_path(void);
 
 #endif

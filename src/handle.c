@@ -44,9 +44,7 @@ static const char *node_key(const struct tree_node *n)
 
 const char *handle_name(const struct handle *h) { return h->data; }
 int handle_fd(const struct handle *h) { return h->fd; }
-bool handle_is_const(const struct handle *h) { return h->is_const; }
 enum handle_control handle_control(const struct handle *h) { return h->control; }
-unsigned handle_count(void) { return (unsigned)handles.count; }
 void handle_set_watch_cb(void (*fn)(const char *name, int fd)) { watch_cb = fn; }
 
 bool handle_name_valid(const char *name)

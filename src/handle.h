@@ -45,7 +45,6 @@ struct handle *handle_by_name(const char *name);
 struct handle *handle_next_after(const char *name);
 const char *handle_name(const struct handle *h);
 int handle_fd(const struct handle *h);
-bool handle_is_const(const struct handle *h);
 enum handle_control handle_control(const struct handle *h);
 
 /* Check that name may be (re)defined; NULL if so, else the reason. */
@@ -73,6 +72,5 @@ void handle_format_state(const struct handle *h, struct proto_line *l);
  * (fd -1), so the log destination can follow it. */
 void handle_set_watch_cb(void (*fn)(const char *name, int fd));
 
-unsigned handle_count(void);
 
 #endif

@@ -25,7 +25,7 @@ int log_filter_level = LOG_FILTER_DEFAULT;
 
 static char log_buf[LOG_BUF_SIZE];
 static size_t log_len;
-static unsigned long log_lost, log_lost_total;
+static unsigned long log_lost;
 static int log_fd = -1;
 static bool log_blocked;
 static loop_watch log_watch;
@@ -53,7 +53,6 @@ int log_level_parse(const char *name)
 }
 
 int log_filter(void) { return log_filter_level; }
-unsigned long log_lost_count(void) { return log_lost_total; }
 
 void log_set_filter(int level)
 {
@@ -102,7 +101,6 @@ static bool log_append(const char *s, size_t n)
 {
     if (n > LOG_BUF_SIZE - log_len) {
         log_lost++;
-        log_lost_total++;
         return false;
     }
     memcpy(log_buf + log_len, s, n);

@@ -59,9 +59,6 @@ void log_set_fd(int fd);
  * (used once at exit). */
 void log_flush_final(int timeout_ms);
 
-/* Counters for tests and statistics. */
-unsigned long log_lost_count(void);
-
 extern int log_filter_level;
 static inline bool log_enabled(int level) { return level > log_filter_level; }
 

@@ -57,7 +57,7 @@ struct service {
 static struct tree services;
 static struct pool svc_mem;
 static struct service **pid_tab;
-static size_t pid_tab_size, n_running, n_sig_triggered;
+static size_t pid_tab_size, n_sig_triggered;
 static char spawn_argbuf[PROTO_LINE_MAX + 1];
 static char *spawn_argv[PROTO_FIELDS_MAX + 1];
 static int spawn_fds[PROTO_FIELDS_MAX];
@@ -76,9 +76,6 @@ static void ensure_init(void)
 }
 
 const char *svc_name(const struct service *s) { return s->str; }
-enum svc_state svc_state(const struct service *s) { return s->state; }
-unsigned svc_count(void) { return (unsigned)services.count; }
-unsigned svc_running(void) { return (unsigned)n_running; }
 static const char *svc_args(const struct service *s) { return s->str + s->args_off; }
 static const char *svc_fds(const struct service *s) { return s->str + s->fds_off; }
 static const char *svc_tags(const struct service *s) { return s->str + s->tags_off; }
@@ -447,7 +444,6 @@ static void pid_insert(struct service *s)
     size_t k = pid_slot(s->pid);
     s->pid_next = pid_tab[k];
     pid_tab[k] = s;
-    n_running++;
 }
 
 static struct service *pid_remove(pid_t pid)
@@ -459,7 +455,6 @@ static struct service *pid_remove(pid_t pid)
             struct service *s = *pp;
             *pp = s->pid_next;
             s->pid_next = NULL;
-            n_running--;
             return s;
         }
     }

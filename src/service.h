@@ -38,9 +38,6 @@ struct service *svc_get_or_create(const char *name, const char **err);
 /* First service whose name sorts after name ("" = the first). */
 struct service *svc_next_after(const char *name);
 const char *svc_name(const struct service *s);
-enum svc_state svc_state(const struct service *s);
-unsigned svc_count(void);
-unsigned svc_running(void);
 
 /* The TAB-joined lists of a service, in the order they are stored. */
 enum svc_field { SVC_ARGS, SVC_FDS, SVC_TAGS };

@@ -193,8 +193,3 @@ int sig_init(void (*on_child)(void))
     loop_watch_init(&sig_watch, sig_fd, sig_readable, NULL);
     return loop_watch_set(&sig_watch, LOOP_IN);
 }
-
-void sig_blocked_set(void *sigset_out)
-{
-    memcpy(sigset_out, &sig_blocked, sizeof sig_blocked);
-}

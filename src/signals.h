@@ -39,7 +39,5 @@ int sig_control_nth(int i);
 /* Format the event line for signo into buf; returns length (with '\n'). */
 size_t sig_format_event(int signo, char *buf, size_t len);
 
-/* The set of blocked signals, for children to unblock. */
-void sig_blocked_set(void *sigset_out);
 
 #endif
