@@ -74,12 +74,25 @@ static bool sock_flag(struct sock_flags *f, const char *w)
     return true;
 }
 
-/* Split a comma list and feed each word to fn; returns the bad word or NULL. */
+/* Feed each word of a comma list to fn; returns the bad word (a static
+ * copy) or NULL.  The list is left as it was: an error reply quotes the
+ * command line. */
 static const char *each_flag(char *list, bool (*fn)(void *ctx, const char *w), void *ctx)
 {
-    for (char *s = list, *w; (w = strsep(&s, ",")) != NULL;)
-        if (*w && !fn(ctx, w))
-            return w;
+    static char bad[64];
+    for (char *w = list; w;) {
+        char *comma = strchr(w, ',');
+        if (comma)
+            *comma = '\0';
+        bool ok = !*w || fn(ctx, w);
+        if (!ok)
+            snprintf(bad, sizeof bad, "%s", w);
+        if (comma)
+            *comma = ',';
+        if (!ok)
+            return bad;
+        w = comma ? comma + 1 : NULL;
+    }
     return NULL;
 }
 

@@ -102,6 +102,9 @@ class Errors(DPTest):
         line = d.cmd1(short)
         self.assertTrue(line.startswith('error\t'), line)
         self.assertTrue(line.endswith(', for command "terminate nope"'), line)
+        # the excerpt is the line as sent, even after a handler parsed it
+        line = d.cmd1('fd.open\tf\twrite,bogus\t/x')
+        self.assertTrue(line.endswith(', for command "fd.open f write,bogus /x"'), line)
 
     def test_failed_command_logged_at_error(self):
         d = self.start()
