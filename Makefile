@@ -4,6 +4,7 @@
 #   make test         build with -Werror and run unit + integration tests
 #   make asan-test    the same suite against an ASan+UBSan build
 #   make static       fully static binary with musl-gcc (daemonproxy-static)
+#   make fuzz         libFuzzer target for FUZZ_TIME seconds (clang; default 60)
 #   make bench        benchmarks with baselines measured in the same run
 #   make install      PREFIX=/usr/local DESTDIR= : binary and man page
 #   make clean
@@ -32,8 +33,13 @@ OBJS      := $(patsubst src/%.c,$(B)/%.o,$(SRCS))
 LIBOBJS   := $(patsubst src/%.c,$(B)/%.o,$(LIBSRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/%,$(UNIT_SRCS))
+# The fuzz target: every module except main.c, and a stub for spawn.c.
+FUZZ_HARNESS := tests/fuzz/fuzz_commands.c tests/fuzz/spawn_stub.c tests/fuzz/sandbox.c
+FUZZ_DEPS := $(FUZZ_HARNESS) tests/fuzz/fuzz.h
+FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 
-.PHONY: all test unit integration asan-test static install clean check-build bench
+.PHONY: all test unit integration asan-test static install clean check-build bench \
+        fuzz fuzz-replay fuzz-corpus
 
 all: daemonproxy
 
@@ -57,6 +63,10 @@ $(B)/libdp.a: $(LIBOBJS)
 $(B)/test_%: tests/unit/test_%.c tests/unit/unit.h $(B)/libdp.a
 	$(CC) $(DP_CPPFLAGS) -Isrc $(DP_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libdp.a
 
+$(B)/fuzz_replay: tests/fuzz/replay.c $(FUZZ_DEPS) $(FUZZ_OBJS)
+	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(FUZZ_HARNESS) \
+	    $(FUZZ_OBJS)
+
 # --- tests ---------------------------------------------------------------
 # The test build adds -Werror; the suite drives $(B)/daemonproxy.
 TESTFLAGS := CFLAGS="-O1 -g -Werror"
@@ -73,10 +83,38 @@ asan-test:
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(MAKE) --no-print-directory B=build-asan unit integration
 
-check-build: $(B)/daemonproxy $(UNIT_BINS)
+check-build: $(B)/daemonproxy $(UNIT_BINS) $(B)/fuzz_replay
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) fuzz-replay
 	@set -e; for t in $(UNIT_BINS); do $$t; done
+
+# The seed corpus and every crasher the fuzzer found, through the target.
+fuzz-replay: $(B)/fuzz_replay
+	$(B)/fuzz_replay tests/fuzz/corpus tests/fuzz/regress
+
+# --- fuzzing (clang + libFuzzer) ---------------------------------------------
+FUZZ_TIME ?= 60
+FUZZ_FLAGS ?=
+FUZZ_B := build-fuzz
+FUZZ_SRCS := $(filter-out src/main.c src/spawn.c,$(SRCS)) $(FUZZ_HARNESS)
+$(FUZZ_B)/fuzz_commands: $(FUZZ_SRCS) $(wildcard src/*.h) tests/fuzz/fuzz.h
+	mkdir -p $(FUZZ_B)
+	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(FUZZ_SRCS)
+
+# Regenerate the committed seeds from what the integration suite sends.
+fuzz-corpus: $(B)/daemonproxy
+	rm -rf $(FUZZ_B)/record && mkdir -p $(FUZZ_B)/record
+	DP_FUZZ_RECORD=$(abspath $(FUZZ_B)/record) DAEMONPROXY=$(abspath $(B)/daemonproxy) \
+	    $(PYTHON) tests/run.py
+	$(PYTHON) tests/fuzz/seed.py $(FUZZ_B)/record tests/fuzz/corpus
+
+# New inputs go to build-fuzz/corpus; the committed seeds are read too.
+fuzz: $(FUZZ_B)/fuzz_commands
+	mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/artifacts
+	$(FUZZ_B)/fuzz_commands -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	    -dict=tests/fuzz/commands.dict -artifact_prefix=$(FUZZ_B)/artifacts/ $(FUZZ_FLAGS) \
+	    $(FUZZ_B)/corpus tests/fuzz/corpus
 
 integration: $(B)/daemonproxy
 	DAEMONPROXY=$(abspath $(B)/daemonproxy) $(PYTHON) tests/run.py $(TESTS)
@@ -104,4 +142,4 @@ install: daemonproxy
 	install -m 0644 docs/daemonproxy.1 $(DESTDIR)$(MANDIR)/daemonproxy.1
 
 clean:
-	rm -rf build build-test build-asan build-static daemonproxy daemonproxy-static
+	rm -rf build build-test build-asan build-static build-fuzz daemonproxy daemonproxy-static

@@ -200,9 +200,11 @@ static void run_tasks(void)
 {
     /* Run only the tasks queued before this pass (the list is FIFO, so
      * they are at its head): a task that re-queues itself runs again next
-     * iteration, after fds had a turn. */
+     * iteration, after fds had a turn.  "Before" is gen <= this pass, not
+     * ==, so tasks left by a pass that never finished (the fuzz target
+     * leaves a pass through `terminate`) still run. */
     unsigned gen = task_gen++;
-    while (task_head && task_head->gen == gen) {
+    while (task_head && (int)(task_head->gen - gen) <= 0) {
         loop_task *k = task_head;
         task_head = k->next;
         if (!task_head)
@@ -224,12 +226,19 @@ static void run_timers(void)
 
 void loop_run_once(void)
 {
-    int timeout = -1;
+    loop_poll(-1);
+}
+
+void loop_poll(int max_wait_ms)
+{
+    int timeout = max_wait_ms;
     if (task_head) {
         timeout = 0;
     } else if (heap_len) {
         int64_t d = heap[0]->when - sys_mono_ms();
-        timeout = d <= 0 ? 0 : d > 60000 ? 60000 : (int)d;
+        d = d < 0 ? 0 : d > 60000 ? 60000 : d;
+        if (timeout < 0 || d < timeout)
+            timeout = (int)d;
     }
     struct epoll_event evs[LOOP_BATCH];
     int n = epoll_wait(loop_epfd, evs, LOOP_BATCH, timeout);

@@ -74,6 +74,9 @@ int64_t loop_now_update(void);
 /* One iteration: wait for fds/timers (no wait when tasks are queued),
  * dispatch everything ready. */
 void loop_run_once(void);
+/* The same, waiting at most max_wait_ms (0: only what is ready
+ * now; -1: as long as needed). */
+void loop_poll(int max_wait_ms);
 
 /* Number of registered watches and armed timers (for tests/statistics). */
 unsigned loop_watch_count(void);

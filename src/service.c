@@ -534,7 +534,7 @@ static int resolve_fds(struct service *s, int *ctl_fd, int *ctl_end,
             }
             if (!h) {
                 snprintf(err, errlen, "no such handle '%.*s'", (int)(len > 64 ? 64 : len), p);
-                return -1;
+                goto fail;
             }
             enum handle_control hc = handle_control(h);
             if (hc != HCTL_NONE) {
@@ -542,7 +542,7 @@ static int resolve_fds(struct service *s, int *ctl_fd, int *ctl_end,
                     int sv[2];
                     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
                         snprintf(err, errlen, "socketpair: %s", sys_strerror(errno));
-                        return -1;
+                        goto fail;
                     }
                     *ctl_fd = sv[0];
                     *ctl_end = sv[1];
@@ -560,6 +560,12 @@ static int resolve_fds(struct service *s, int *ctl_fd, int *ctl_end,
             break;
     }
     return n;
+fail:
+    /* A control handle before the bad name already made the socketpair. */
+    sys_close(*ctl_fd);
+    sys_close(*ctl_end);
+    *ctl_fd = *ctl_end = -1;
+    return -1;
 }
 
 /* Turn the daemon side of the control socketpair into a controller. */
@@ -627,8 +633,7 @@ static bool start_now(struct service *s, struct ctl *c)
         /* The child already _exit(127)ed: collect it here so the reaper
          * never sees an unknown pid, and report why. */
         int st;
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-            ;
+        spawn_collect(pid, &st);
         sys_close(ctl_fd);
         report(s, c, true, "%s %s failed: %s", r.step, spawn_argv[0], sys_strerror(r.err));
         s->status = st;
@@ -747,7 +752,7 @@ void svc_reap(void)
 {
     int st;
     pid_t pid;
-    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+    while ((pid = spawn_reap(&st)) > 0) {
         struct service *s = pid_remove(pid);
         if (!s) {
             log_debug("reaped pid %d (not a service)", (int)pid);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SPAWN_STACK (128 * 1024)
@@ -213,4 +214,18 @@ pid_t spawn_start(struct spawn_req *r)
     }
     errno = e;
     return pid;
+}
+
+pid_t spawn_reap(int *status)
+{
+    pid_t pid;
+    while ((pid = waitpid(-1, status, WNOHANG)) < 0 && errno == EINTR)
+        ;
+    return pid > 0 ? pid : 0;
+}
+
+void spawn_collect(pid_t pid, int *status)
+{
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+        ;
 }

@@ -38,4 +38,15 @@ void spawn_init(int nullfd);
  * process could be created. */
 pid_t spawn_start(struct spawn_req *r);
 
+/* Collect one exited child without waiting: its pid (status in *status),
+ * or 0 when none has exited (or there are no children). */
+pid_t spawn_reap(int *status);
+
+/* Collect child pid, which is known to have exited already (a failed
+ * exec); its wait status goes to *status. */
+void spawn_collect(pid_t pid, int *status);
+
+/* spawn_start, spawn_reap and spawn_collect are the whole interface to
+ * process creation: the fuzz target links a stub in place of spawn.c. */
+
 #endif

@@ -178,15 +178,32 @@ def new_marker(prefix='mark'):
     return '%s-%d-%d' % (prefix, os.getpid(), _marker_count[0])
 
 
+# DP_FUZZ_RECORD=DIR: keep what each test sends (the first 4 KiB of it per
+# test) as a seed for the fuzz target (tests/fuzz/corpus, see its README).
+_record = {'dir': os.environ.get('DP_FUZZ_RECORD'), 'name': None, 'size': 0}
+
+
+def record(data):
+    if not _record['dir'] or not _record['name'] or _record['size'] >= 4096:
+        return
+    data = data[:4096 - _record['size']]
+    _record['size'] += len(data)
+    with open(os.path.join(_record['dir'], _record['name']), 'ab') as f:
+        f.write(data)
+
+
 class LineIO:
     """Line API shared by the interactive daemon and socket clients.
     Subclasses provide self.reader (LineReader) and _write(bytes)."""
 
     def send(self, *lines):
         """Send each line (str) with a '\\n' appended."""
-        self._write(b''.join(enc(l) + b'\n' for l in lines))
+        data = b''.join(enc(l) + b'\n' for l in lines)
+        record(data)
+        self._write(data)
 
     def send_raw(self, data):
+        record(enc(data))
         self._write(enc(data))
 
     def readline(self, timeout=TIMEOUT):
@@ -518,6 +535,7 @@ class DPTest(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix='dpt')
+        _record['name'], _record['size'] = self.id(), 0
         self._daemons = []
         self._pids = []
         self._closers = []
@@ -542,6 +560,8 @@ class DPTest(unittest.TestCase):
         p = self.path(name)
         with open(p, mode) as f:
             f.write(content)
+        if name.endswith('.conf'):
+            record(enc(content))
         return p
 
     def start(self, *args, **kw):

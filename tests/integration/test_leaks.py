@@ -53,3 +53,14 @@ class Leaks(SvcTest):
             sanitized = b'__asan_init' in f.read()
         if not sanitized:   # ASan's quarantine keeps freed memory; LSan checks leaks there
             self.assertLessEqual(rss1, rss0 + 64, 'RSS kB before %d, after %d' % (rss0, rss1))
+
+    def test_failed_starts_leak_nothing(self):
+        # Found by the fuzzer: a control handle before a missing handle name
+        # left its socketpair open on every failed start.
+        d = self.start('-q')
+        d.cmd('service.args\tbad\ttrue', 'service.fds\tbad\tcontrol.cmd\tnosuch\tnull')
+        fds0 = d.fd_count()
+        for _ in range(20):
+            out = d.cmd('service.start\tbad')
+            self.assertTrue(any("no such handle 'nosuch'" in l for l in out), out)
+        self.assertEqual(d.fd_count(), fds0, 'open fds before/after 20 failed starts')
