@@ -190,3 +190,160 @@ class Flood(SvcTest):
         self.assertEqual(got[0], n, 'every flooded command answered')
         self.assertGreater(rounds, 0)
         self.assertLess(worst, 1.0, 'worst echo round trip during the flood: %.3f s' % worst)
+
+
+PRLIMIT, SETPRIV = shutil.which('prlimit'), shutil.which('setpriv')
+SPARE_UID = 47110   # a uid with no processes: RLIMIT_NPROC counts them all
+
+
+class ForkFailure(SvcTest):
+    """RLIMIT_NPROC (as an unprivileged uid: root is exempt) makes clone
+    fail.  The start is answered with an error, kept pending and retried; it
+    succeeds once a process slot is free, and nothing else is disturbed."""
+
+    def test_nproc_limit_retries_start(self):
+        if not (PRLIMIT and SETPRIV and os.geteuid() == 0):
+            self.skipTest('needs root, prlimit and setpriv for an unprivileged uid')
+        # daemonproxy itself + 2 children: the third start cannot fork
+        d = self.start('-q', prefix=[PRLIMIT, '--nproc=3:3', SETPRIV,
+                                     '--reuid=%d' % SPARE_UID, '--regid=%d' % SPARE_UID,
+                                     '--clear-groups'])
+        self.fixture(d)     # keeper: the first child
+        d.cmd('service.args\tb\tsleep\t30', 'service.args\tc\tsleep\t30')
+        self.start_svc(d, 'b')
+        d.send('service.start\tc')
+        err = d.expect(lambda l: l.startswith('error\t'))
+        self.assertIn('service c: fork failed: Resource temporarily unavailable', err)
+        # pending, not lost: statedump shows the retry
+        self.assertEqual(self.dump_state(d, 'c')[2], 'start')
+        self.assert_state_intact(d)
+        # free a slot: the retry (after the 1 s minimum interval) succeeds
+        d.cmd('service.signal\tb\tSIGKILL')
+        self.expect_state(d, 'b', 'down')
+        self.expect_state(d, 'c', 'up', timeout=TIMEOUT + 2)
+        self.assert_state_intact(d)
+        out = d.cmd('statedump')
+        self.assertEqual([l.split('\t')[2] for l in out if l.startswith('service.state\tc\t')],
+                         ['up'])
+        self.assertEqual([l for l in out if l.startswith('error')], [])
+
+    # the fixture and its check are Faults'
+    fixture = Faults.fixture
+    assert_state_intact = Faults.assert_state_intact
+
+
+SIG_RE = re.compile(r'^signal\t(SIG[A-Z0-9]+)\t(\d+)\t(\d+)$')
+STORM = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT, signal.SIGTERM,
+         signal.SIGQUIT)
+
+
+class SignalStorm(SvcTest):
+    """10,000 control signals.  The kernel merges a signal into one that is
+    still pending, so fewer events than signals may arrive; but every event
+    counts exactly one more than the last of its signal, statedump ends at
+    the same counts, and a client that did not read during the storm loses
+    nothing beyond its `overflow` line.  Services and handles are intact."""
+
+    def check_counts(self, lines, last, allow_overflow=False):
+        overflowed = False
+        for l in lines:
+            if l == 'overflow' and allow_overflow:
+                overflowed = True
+                continue
+            m = SIG_RE.match(l)
+            self.assertIsNotNone(m, 'unexpected line %r' % l)
+            name, count = m.group(1), int(m.group(3))
+            if overflowed:
+                self.assertGreater(count, last.get(name, 0), l)
+            else:
+                self.assertEqual(count, last.get(name, 0) + 1, l)
+            last[name] = count
+        return overflowed
+
+    def test_storm_of_10000_signals(self):
+        sock = self.path('storm.sock')
+        d = self.start('-q', '-S', sock)
+        self.fixture(d)
+        lazy = self.connect(sock)
+        lazy.ping()
+        last = {}
+        for batch in range(20):
+            for i in range(500):
+                os.kill(d.pid, STORM[i % len(STORM)])
+            self.check_counts(d.cmd(), last)
+        # events of signals read after the last marker
+        for _ in range(50):
+            out = d.cmd()
+            if not out:
+                break
+            self.check_counts(out, last)
+        total = sum(last.values())
+        print('signal storm: 10000 sent, %d delivered after merging (%s)'
+              % (total, ', '.join('%s %d' % kv for kv in sorted(last.items()))))
+        self.assertGreater(total, 0)
+        self.assertLessEqual(total, 10000)
+        dump = [l for l in self.assert_state_intact(d) if l.startswith('signal\t')]
+        self.assertEqual({SIG_RE.match(l).group(1): int(SIG_RE.match(l).group(3)) for l in dump},
+                         last, 'statedump counts = the last event of each signal')
+        # the client that did not read: counts consistent, at most an overflow
+        lazy_last = {}
+        out = lazy.cmd()
+        overflowed = self.check_counts(out, lazy_last, allow_overflow=True)
+        if not overflowed:
+            self.assertEqual(lazy_last, last)
+        self.assertEqual(lazy.cmd('statedump'), d.cmd('statedump'))
+
+    fixture = Faults.fixture
+    assert_state_intact = Faults.assert_state_intact
+
+
+class StuckReaderChurn(SvcTest):
+    """A client that never reads while services keep restarting: it is
+    flagged (overflow) and closed after its CLOSE_TIMEOUT; the controller
+    that does read sees every transition of every service, in order, and
+    the state is exact afterwards."""
+
+    N = 200
+
+    def test_never_reading_client_while_services_churn(self):
+        sock = self.path('churn.sock')
+        d = self.start('-q', '-S', sock)
+        self.fixture(d)
+        stuck = self.connect(sock, rcvbuf=4096)
+        self.assertEqual(stuck.cmd('conn.event_timeout\t1\t2'), [])
+        n0 = d.fd_count()
+        names = ['ch%03d' % i for i in range(self.N)]
+        self.bulk(d, ['service.args\t%s\ttrue' % n for n in names])
+        d.send(*['service.auto_up\t%s\t1\talways' % n for n in names])
+        last, events = {}, 0
+        deadline = time.monotonic() + 30
+        while d.fd_count() >= n0:
+            self.assertLess(time.monotonic(), deadline, 'the stuck client was never closed')
+            line = d.readline()
+            self.assertNotEqual(line, 'overflow', 'the reading controller overflowed')
+            f = line.split('\t')
+            if f[0] != 'service.state':
+                continue
+            self.assertNotEqual(last.get(f[1]), f[2], 'a transition of %s was lost' % f[1])
+            last[f[1]], events = f[2], events + 1
+        self.assertGreater(events, self.N * 3)
+        # the stuck client got whole lines, then EOF (its `overflow` line
+        # would only have come once it read again); most events were dropped
+        lines = stuck.read_eof()
+        for l in lines:
+            self.assertTrue(l == 'overflow' or l.startswith('service.'), 'bad line %r' % l[:80])
+        dropped = events - sum(l.startswith('service.state') for l in lines)
+        self.assertGreater(dropped, 0, 'the stuck client cannot have received everything')
+        # stop the churn; every service ends down, none lost
+        d.send(*['service.auto_up\t%s\t1' % n for n in names])
+
+        def churn_states():
+            out = self.assert_state_intact(d)
+            return [l.split('\t')[2] for l in out if l.startswith('service.state\tch')]
+        wait_for(lambda: set(churn_states()) == {'down'}, msg='every churning service down')
+        self.assertEqual(len(churn_states()), self.N)
+        print('churn: %d transitions until the stuck client was closed, %d not sent to it'
+              % (events, dropped))
+
+    fixture = Faults.fixture
+    assert_state_intact = Faults.assert_state_intact

@@ -2,12 +2,13 @@
 
 import fcntl
 import os
+import re
 import shutil
 import select
 import subprocess
 import time
 
-from dp import DPTest, LOG_LINE_RE, TIMEOUT
+from dp import DPTest, LOG_LINE_RE, TIMEOUT, wait_for
 
 
 class Filter(DPTest):
@@ -232,3 +233,33 @@ class WritePacing(DPTest):
         writes = [l for l in lines if tag in l]
         self.assertLess(len(writes), 6, '%d writes to the log pipe:\n%s'
                         % (len(writes), '\n'.join(w[:120] for w in writes)))
+
+    def test_closed_pipe_paced_then_lost_count_on_new_dest(self):
+        r, w = os.pipe()
+        ino = os.fstat(w).st_ino
+        os.close(r)             # the reader is gone: every write fails with EPIPE
+        d, c = self.start_traced(w)
+        os.close(w)
+        t_end = time.monotonic() + 2.0
+        n = 0
+        while time.monotonic() < t_end:
+            # long lines: more than the 16 KiB log buffer can keep
+            self.assertEqual(c.cmd1('closed_pipe_bad_cmd_%d_%s' % (n, 'x' * 400))[:6], 'error\t')
+            n += 1
+            time.sleep(0.02)
+        self.assertTrue(d.alive(), 'EPIPE must not kill daemonproxy')
+        # what could not be written is counted and reported on the next
+        # destination that works
+        logf = self.path('after.log')
+        self.assertEqual(c.cmd('fd.open\tlogf\twrite,create\t' + logf, 'log.dest\tfd\tlogf')
+                         [1:], [])
+        def lost_line():
+            with open(logf) as f:
+                return re.search(r'lost \d+ log messages', f.read())
+        wait_for(lost_line, msg='lost-messages line in the new log destination')
+        lines = self.finish(d, c)
+        attempts = [l for l in lines if '<pipe:[%d]>' % ino in l]
+        self.assertGreater(n, 20)
+        self.assertLessEqual(len(attempts), 10,
+                             '%d write attempts to a closed pipe for %d commands in 2 s:\n%s'
+                             % (len(attempts), n, '\n'.join(attempts[:20])))

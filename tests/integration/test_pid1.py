@@ -4,6 +4,7 @@ when that is not possible (not root, no namespaces)."""
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 
@@ -60,6 +61,18 @@ class Pid1(DPTest):
         code, msg, pid = read_exit_exec(rec)
         self.assertEqual(code, '0')
         self.assertEqual(pid, 1, 'daemonproxy should have been PID 1')
+
+    def test_fatal_signal_execs_exit_exec(self):
+        # PID 1 must never just vanish: a crash becomes exec-on-exit, code 4.
+        rec, sock = self.path('p1sig.rec'), self.path('p1sig.sock')
+        d = self.start('-S', sock, '-E', '\t'.join(exit_exec_args(rec)), prefix=self.prefix)
+        c = self.connect_track(sock, d)
+        self.assertIsNotNone(c, 'daemonproxy as PID 1 exited: %r' % (d.log.snapshot(),))
+        os.kill(c.peer_pid(), signal.SIGSEGV)
+        code, msg, pid = read_exit_exec(rec)
+        self.assertEqual(code, '4')
+        self.assertIn('SIGSEGV', msg)
+        self.assertEqual(pid, 1, 'the exit-exec command should have replaced PID 1')
 
     def test_implicit_guard_eof_does_not_exit(self):
         sock = self.path('p1eof.sock')
