@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -77,24 +78,50 @@ void spawn_raise_nofile(void)
         nofile_raised = true;
 }
 
+/* What a forked child writes to report_fd when a step fails. */
+struct spawn_report {
+    int err;
+    const char *step;   /* a literal: the same address in parent and child */
+};
+
 static int fail(struct spawn_req *r, const char *step)
 {
     r->err = errno;
     r->step = step;
+    if (r->report_fd >= 0) {
+        struct spawn_report rep;
+        memset(&rep, 0, sizeof rep);    /* no uninitialised padding */
+        rep.err = r->err;
+        rep.step = step;
+        ssize_t n = write(r->report_fd, &rep, sizeof rep);
+        (void)n;
+    }
     _exit(127);
 }
 
-static void close_from(int lo)
+static void close_range_from(int lo, int hi)
 {
+    if (lo > hi)
+        return;
 #ifdef SYS_close_range
-    if (syscall(SYS_close_range, (unsigned)lo, ~0U, 0) == 0)
+    if (syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0) == 0)
         return;
 #endif
     struct rlimit rl;
     long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
              ? (long)rl.rlim_cur : 65536;
-    for (long fd = lo; fd < max; fd++)
+    for (long fd = lo; fd < max && fd <= hi; fd++)
         close((int)fd);
+}
+
+/* Close every fd from lo up, except `keep` (the report pipe, or -1). */
+static void close_from(int lo, int keep)
+{
+    if (keep >= lo) {
+        close_range_from(lo, keep - 1);
+        lo = keep + 1;
+    }
+    close_range_from(lo, INT_MAX);
 }
 
 static int child_main(void *arg)
@@ -121,6 +148,12 @@ static int child_main(void *arg)
     setsid();
 
     int n = r->nfds;
+    if (r->report_fd >= 0 && r->report_fd < n) {
+        int moved = fcntl(r->report_fd, F_DUPFD_CLOEXEC, n);
+        if (moved < 0)
+            _exit(127);     /* nothing to report through */
+        r->report_fd = moved;
+    }
     int src[SPAWN_MAX_FDS];
     for (int i = 0; i < n; i++)
         src[i] = r->fds[i];
@@ -147,7 +180,7 @@ static int child_main(void *arg)
             fail(r, "dup2");
         }
     }
-    close_from(n);
+    close_from(n, r->report_fd);
     if (nofile_raised)
         setrlimit(RLIMIT_NOFILE, &child_nofile);
     execvp(r->argv[0], r->argv);
@@ -167,14 +200,58 @@ static pid_t spawn_start_plain(struct spawn_req *r)
     return pid;
 }
 
+/* The fork path (see spawn.h): the parent learns of a failed step from
+ * the pipe, which exec closes. */
+static pid_t spawn_start_fork(struct spawn_req *r)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        r->report_fd = p[1];
+        child_main(r);
+    }
+    int e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    sys_close(p[1]);
+    if (pid > 0) {
+        struct spawn_report rep;
+        if (sys_read(p[0], &rep, sizeof rep) == (ssize_t)sizeof rep) {
+            r->err = rep.err;
+            r->step = rep.step;
+        }
+    }
+    sys_close(p[0]);
+    errno = e;
+    return pid;
+}
+
+/* Valgrind puts its preload objects into LD_PRELOAD. */
+static bool under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "/vgpreload_");
+}
+
 pid_t spawn_start(struct spawn_req *r)
 {
+    static int use_fork = -1;
     r->err = 0;
     r->step = NULL;
+    r->report_fd = -1;
     if (r->nfds > SPAWN_MAX_FDS) {
         errno = EMFILE;
         return -1;
     }
+    if (use_fork < 0)
+        use_fork = under_valgrind();
+    if (use_fork)
+        return spawn_start_fork(r);
     /* Fast path when the sources fit the slots: the child then sees them
      * at slots[i] instead of fds[i]. */
     const int *orig = r->fds;

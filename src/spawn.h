@@ -6,6 +6,9 @@
  * child has exec'd or failed, which lets an exec failure be reported
  * synchronously.  Between clone and exec the child only makes
  * async-signal-safe syscalls.
+ *
+ * Under valgrind, which cannot run such a clone, children are made with
+ * fork() instead and report a failed step through a close-on-exec pipe.
  */
 #ifndef SPAWN_H
 #define SPAWN_H
@@ -19,6 +22,7 @@ struct spawn_req {
     /* internal */
     int shared_files;   /* cloned with CLONE_FILES (fast path) */
     int unshare_from;   /* the child unshares fds below this */
+    int report_fd;      /* fork path: where the child reports a failure */
     /* results */
     int err;            /* errno of the failed step in the child, or 0 */
     const char *step;   /* which step failed ("exec", "dup2", ...) */
