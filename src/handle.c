@@ -306,6 +306,15 @@ static void push_fd(int **out, size_t *n, size_t *cap, int fd)
 
 /* Every fd > 2 open right now (before daemonproxy opened anything), sorted;
  * *out is malloc'd. */
+/* An fd that came through exec has close-on-exec clear: one that has it
+ * set was opened inside this process before main (a preload library, a
+ * sanitizer runtime, valgrind) and is not ours to hand out or close. */
+static bool inherited(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+    return fl >= 0 && !(fl & FD_CLOEXEC);
+}
+
 static size_t inherited_fds(int **out, int skip)
 {
     size_t n = 0, cap = 0;
@@ -316,13 +325,14 @@ static size_t inherited_fds(int **out, int skip)
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             int64_t v;
-            if (sys_parse_int(e->d_name, 3, INT_MAX, &v) && v != self && v != skip)
+            if (sys_parse_int(e->d_name, 3, INT_MAX, &v) && v != self && v != skip &&
+                inherited((int)v))
                 push_fd(out, &n, &cap, (int)v);
         }
         closedir(d);
     } else {
         for (int fd = 3; fd < 1024; fd++)
-            if (fd != skip && fcntl(fd, F_GETFD) >= 0)
+            if (fd != skip && inherited(fd))
                 push_fd(out, &n, &cap, fd);
     }
     if (n)
