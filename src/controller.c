@@ -45,6 +45,7 @@ struct ctl {
     bool overflowed;
     bool out_blocked;               /* the last write could not finish */
     bool waiting;                   /* a handler returned CMD_WAIT */
+    bool yielded;                   /* lines left for the task (not just output) */
     bool lingering;                 /* event-only: lives until the reader hangs up */
     loop_watch in_w, out_w;
     loop_task task;
@@ -558,6 +559,7 @@ static bool out_full(const struct ctl *c)
 static bool process_lines(struct ctl *c)
 {
     int rounds = 0, lines = 0;
+    c->yielded = false;
     while (!c->closing) {
         if (out_full(c)) {
             if (c->out_blocked || !out_flush(c) || out_full(c))
@@ -574,6 +576,7 @@ static bool process_lines(struct ctl *c)
             if (c->out_blocked || !out_flush(c) || c->out_blocked)
                 return false;
             if (++rounds >= 16) {
+                c->yielded = true;
                 loop_task_queue(&c->task);
                 return false;
             }
@@ -582,6 +585,7 @@ static bool process_lines(struct ctl *c)
         if (c->in_done)
             return true;
         if (++lines > CTL_LINES_PER_WAKEUP) {
+            c->yielded = true;
             loop_task_queue(&c->task);
             return false;
         }
@@ -630,8 +634,10 @@ void ctl_end_input(struct ctl *c)
 
 static void update_watches(struct ctl *c)
 {
-    /* No reading while lines are still buffered (task queued). */
-    bool want_in = !c->in_eof && !c->waiting && !out_full(c) && !c->task.queued;
+    /* No reading while lines are still buffered (the task will run them).
+     * A task queued only to flush broadcast events must not stop reading:
+     * under a constant stream of events the commands would starve. */
+    bool want_in = !c->in_eof && !c->waiting && !out_full(c) && !c->yielded;
     bool want_out = c->out_blocked && out_pending(c) > 0;
     if (c->in_fd >= 0 && c->in_fd == c->out_fd) {
         if (c->in_pollable)
@@ -669,7 +675,7 @@ static void ctl_work(struct ctl *c)
     }
     /* Yielded with lines left: write only once there is a good amount, so
      * a long burst still costs one write per half buffer. */
-    bool yielded = c->task.queued && !c->in_eof;
+    bool yielded = c->yielded && !c->in_eof;
     if ((!yielded || out_pending(c) > CTL_OUT_MAX / 2) && !out_flush(c))
         return;
     if (c->in_done && !c->lingering && !c->waiting && out_pending(c) == 0) {
@@ -691,7 +697,7 @@ static void ctl_in_cb(void *ctx, uint32_t ev)
     if ((ev & LOOP_OUT) && c->in_fd == c->out_fd)
         c->out_blocked = false;
     if ((ev & (LOOP_IN | LOOP_HUP | LOOP_ERR)) && !c->in_eof && !c->waiting && !out_full(c) &&
-        !c->task.queued) {
+        !c->yielded) {
         ssize_t n = in_read(c);
         if (n == 0) {
             c->in_eof = true;

@@ -748,11 +748,26 @@ bool svc_delete(struct service *s, const char **err)
 
 /* --- reaping and triggers ------------------------------------------------------ */
 
+/* Exits handled per wakeup.  A restart inside the loop can produce the next
+ * exit before the loop ends: with thousands of crash-looping services (or
+ * slow spawns) reaping would never return to the event loop, and no
+ * controller would be served.  The rest waits for the next iteration. */
+#define SVC_REAP_BATCH 128
+
+static loop_task reap_task;
+
+static void reap_task_cb(void *ctx)
+{
+    (void)ctx;
+    svc_reap();
+}
+
 void svc_reap(void)
 {
-    int st;
+    int st, n = 0;
     pid_t pid;
-    while ((pid = spawn_reap(&st)) > 0) {
+    while (n < SVC_REAP_BATCH && (pid = spawn_reap(&st)) > 0) {
+        n++;
         struct service *s = pid_remove(pid);
         if (!s) {
             log_debug("reaped pid %d (not a service)", (int)pid);
@@ -765,6 +780,11 @@ void svc_reap(void)
             ctl_close(s->ctl);  /* the controller ends with its service */
         emit_state(s);
         auto_up_eval(s);
+    }
+    if (n == SVC_REAP_BATCH) {
+        if (!reap_task.fn)
+            loop_task_init(&reap_task, reap_task_cb, NULL);
+        loop_task_queue(&reap_task);
     }
 }
 

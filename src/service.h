@@ -63,7 +63,8 @@ bool svc_delete(struct service *s, const char **err);
  * 0 if they do not fit in size. */
 size_t svc_format_dump(const struct service *s, char *buf, size_t size);
 
-/* SIGCHLD: reap every exited child. */
+/* SIGCHLD: reap exited children, at most a batch per call (the rest from
+ * a loop task, so that restarts cannot keep the loop from other work). */
 void svc_reap(void);
 /* A control signal's count changed: re-evaluate signal triggers. */
 void svc_signal_changed(int signo);

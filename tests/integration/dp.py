@@ -38,6 +38,54 @@ def binary():
 # Default wait for anything daemonproxy should do promptly (loaded 2-core box).
 TIMEOUT = float(os.environ.get('DP_TIMEOUT', '10'))
 
+# `make valgrind` runs the suite with $DAEMONPROXY a valgrind wrapper and
+# DP_VALGRIND a directory: valgrind's lines on daemonproxy's stderr go to
+# DIR/vg.PID.log instead of the captured log, and every daemon run is noted
+# in DIR/run.PID (see tests/valgrind_summary.py).
+VALGRIND_DIR = os.environ.get('DP_VALGRIND')
+VALGRIND_LINE = re.compile(rb'^==(\d+)== ')
+
+
+if VALGRIND_DIR:
+    # Services of a daemonproxy that ended at EOF are orphaned; as a child
+    # subreaper this process gets them back and can end them (kill_orphans).
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)    # PR_SET_CHILD_SUBREAPER
+
+
+def kill_orphans(keep=()):
+    """Kill (by process group) and reap every child of this process that
+    is not in keep: the services left behind by daemons that exited."""
+    me = str(os.getpid())
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit() or int(pid) in keep:
+            continue
+        try:
+            with open('/proc/%s/stat' % pid) as f:
+                ppid = f.read().rsplit(')', 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if ppid != me:
+            continue
+        pid = int(pid)
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError, PermissionError):
+            pass
+
+
+def slow_binary():
+    """True when daemonproxy runs under a sanitizer or valgrind: memory
+    and speed figures of such a run mean nothing."""
+    if VALGRIND_DIR:
+        return True
+    with open(binary(), 'rb') as f:
+        return b'__asan_init' in f.read()
+
 LOG_LINE_RE = re.compile(r'^(trace|debug|info|warning|error|fatal): ')
 
 
@@ -238,6 +286,20 @@ class LineIO:
         self.expect(mark, timeout)
         return list(self.skipped)
 
+    def resync(self, timeout=TIMEOUT):
+        """statedump the way a controller must after `overflow` (PROTOCOL.md
+        §4): while events are discarded, so are replies, so a dump that meets
+        an `overflow` line is asked for again.  Returns the lines of the
+        first complete one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            mark = new_marker()
+            self.send('statedump', 'echo\t' + mark)
+            line = self.expect(lambda l: l in (mark, 'overflow'),
+                               max(0.1, deadline - time.monotonic()))
+            if line == mark:
+                return list(self.skipped)
+
     def cmd1(self, line, timeout=TIMEOUT):
         """Like cmd for one command expected to give exactly one line."""
         out = self.cmd(line, timeout=timeout)
@@ -255,6 +317,19 @@ class LineIO:
 
 # ---------------------------------------------------------------------------
 # log capture
+
+def divert_valgrind(lines):
+    """Append valgrind's lines to DIR/vg.PID.log; return the others."""
+    rest = []
+    for l in lines:
+        m = VALGRIND_LINE.match(l)
+        if not m:
+            rest.append(l)
+            continue
+        with open(os.path.join(VALGRIND_DIR, 'vg.%s.log' % m.group(1).decode()), 'ab') as f:
+            f.write(l + b'\n')
+    return rest
+
 
 class LogCapture:
     """Collects lines from a pipe (daemonproxy's stderr) in a thread."""
@@ -277,6 +352,8 @@ class LogCapture:
                     break
                 partial += data
                 *full, partial = partial.split(b'\n')
+                if VALGRIND_DIR:
+                    full = divert_valgrind(full)
                 if full:
                     with self.cond:
                         self.lines.extend(dec(l) for l in full)
@@ -392,7 +469,26 @@ class Daemon(LineIO):
             except ProcessLookupError:
                 pass
 
+    def end_at_eof(self):
+        """Valgrind runs: end daemonproxy normally where EOF does (-i,
+        -c -), so valgrind gets to its leak check."""
+        if self.alive() and self.proc.stdin and not self.proc.stdin.closed:
+            self.close_stdin()
+            try:
+                self.proc.wait(TIMEOUT)
+                self.ended = 'exited at EOF'
+            except subprocess.TimeoutExpired:
+                pass
+
     def cleanup(self):
+        how = getattr(self, 'ended', 'exited')
+        if VALGRIND_DIR and self.alive():
+            self.end_at_eof()
+            how = getattr(self, 'ended', 'killed')
+        if VALGRIND_DIR:
+            with open(os.path.join(VALGRIND_DIR, 'run.%d' % self.pid), 'w') as f:
+                f.write('%s\t%s\t%s\n' % (how, self.proc.poll(),
+                                          'stderr captured' if self.log else 'stderr elsewhere'))
         self.kill(signal.SIGKILL)
         try:
             self.proc.wait(10)
@@ -542,6 +638,10 @@ class DPTest(unittest.TestCase):
         self.addCleanup(self._cleanup)
 
     def _cleanup(self):
+        if VALGRIND_DIR:
+            for d in self._daemons:
+                d.end_at_eof()
+            kill_orphans(keep={d.pid for d in self._daemons if d.alive()})
         for c in self._closers:
             try:
                 c()
