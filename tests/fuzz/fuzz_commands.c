@@ -152,10 +152,16 @@ static void reset_world(void)
         handle_delete(h);   /* refuses the constants */
     }
     ctlsock_delete();
+    /* A log.dest holds a private copy of its handle's fd: hold the log
+     * again, as at start, and keep a log.dest naming a std handle from
+     * following it while it is re-added. */
+    log_set_fd(-1);
+    handle_set_watch_cb(NULL);
     /* Last, so that they get the same fd numbers every time. */
     add_std("stdin");
     add_std("stdout");
     add_std("stderr");
+    handle_set_watch_cb(cmd_log_handle_changed);
 
     term_guard_clear();
     term_set_exec(0, NULL);
@@ -167,37 +173,40 @@ static void reset_world(void)
         loop_poll(0);
 }
 
+/* Copy the directory part of path into d ("." if there is none). */
+static const char *dir_part(char *d, const char *path)
+{
+    snprintf(d, PATH_MAX, "%s", path);
+    char *slash = strrchr(d, '/');
+    if (!slash)
+        snprintf(d, PATH_MAX, ".");
+    else
+        slash[slash == d] = '\0';     /* "/x" -> "/" */
+    return d;
+}
+
 /* Paths libFuzzer reads or writes after this call, from its arguments: the
- * corpus directories or input files, the artifact prefix and the
- * dictionary.  Everything else stays outside the sandbox. */
+ * corpus directories or input files, the artifact prefix's directory and
+ * the dictionary; and the directory of $LLVM_PROFILE_FILE, where a
+ * source-coverage build writes at exit.  Everything else stays outside the
+ * sandbox. */
 static int fuzzer_paths(int argc, char **argv, const char **paths, int max)
 {
-    int n = 0;
-    static char dirs[8][PATH_MAX];
-    int ndirs = 0;
+    static char dirs[4][PATH_MAX];
+    int n = 0, ndirs = 0;
     for (int i = 1; i < argc && n < max; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-') {
+        const char *a = argv[i], *v;
+        if (a[0] != '-')
             paths[n++] = a;
-            continue;
-        }
-        static const char *const opts[] = { "-artifact_prefix=", "-exact_artifact_path=",
-                                            "-dict=" };
-        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
-            size_t len = strlen(opts[k]);
-            if (strncmp(a, opts[k], len) != 0 || ndirs == 8)
-                continue;
-            /* The directory of a prefix or path (dict: the file itself). */
-            char *d = dirs[ndirs++];
-            snprintf(d, PATH_MAX, "%s", a + len);
-            char *slash = strrchr(d, '/');
-            if (k < 2)
-                *(slash ? slash + 1 : d) = '\0';
-            if (!d[0])
-                snprintf(d, PATH_MAX, ".");
-            paths[n++] = d;
-        }
+        else if ((v = strchr(a, '=')) && strncmp(a, "-dict=", 6) == 0)
+            paths[n++] = v + 1;
+        else if (v && ndirs < 3 && (strncmp(a, "-artifact_prefix=", 17) == 0 ||
+                                    strncmp(a, "-exact_artifact_path=", 21) == 0))
+            paths[n++] = dir_part(dirs[ndirs++], v + 1);
     }
+    const char *prof = getenv("LLVM_PROFILE_FILE");
+    if (prof && n < max)
+        paths[n++] = dir_part(dirs[ndirs++], prof);
     return n;
 }
 
