@@ -3,6 +3,7 @@
 #   make              build ./daemonproxy (optimised, strict warnings)
 #   make test         build with -Werror and run unit + integration tests
 #   make asan-test    the same suite against an ASan+UBSan build
+#   make valgrind     the integration suite under valgrind memcheck
 #   make static       fully static binary with musl-gcc (daemonproxy-static)
 #   make fuzz         libFuzzer target for FUZZ_TIME seconds (clang; default 60)
 #   make bench        benchmarks with baselines measured in the same run
@@ -39,7 +40,7 @@ FUZZ_DEPS := $(FUZZ_HARNESS) tests/fuzz/fuzz.h
 FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 
 .PHONY: all test unit integration asan-test static install clean check-build bench \
-        fuzz fuzz-replay fuzz-corpus
+        fuzz fuzz-replay fuzz-corpus fuzz-coverage valgrind
 
 all: daemonproxy
 
@@ -102,6 +103,18 @@ $(FUZZ_B)/fuzz_commands: $(FUZZ_SRCS) $(wildcard src/*.h) tests/fuzz/fuzz.h
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(FUZZ_SRCS)
 
+# Line coverage of src/ by the seeds, the regressions and build-fuzz/corpus.
+FUZZ_COV := build-cov
+fuzz-coverage:
+	mkdir -p $(FUZZ_COV) && rm -f $(FUZZ_COV)/replay.profraw
+	clang -std=gnu11 $(WARN) -O0 -g $(DP_CPPFLAGS) -fprofile-instr-generate -fcoverage-mapping \
+	    -o $(FUZZ_COV)/fuzz_replay tests/fuzz/replay.c $(FUZZ_SRCS)
+	LLVM_PROFILE_FILE=$(abspath $(FUZZ_COV))/replay.profraw $(FUZZ_COV)/fuzz_replay \
+	    tests/fuzz/corpus tests/fuzz/regress $(wildcard $(FUZZ_B)/corpus)
+	llvm-profdata merge -o $(FUZZ_COV)/replay.profdata $(FUZZ_COV)/replay.profraw
+	llvm-cov report $(FUZZ_COV)/fuzz_replay -instr-profile=$(FUZZ_COV)/replay.profdata \
+	    $(filter-out src/main.c src/spawn.c,$(SRCS))
+
 # Regenerate the committed seeds from what the integration suite sends.
 fuzz-corpus: $(B)/daemonproxy
 	rm -rf $(FUZZ_B)/record && mkdir -p $(FUZZ_B)/record
@@ -118,6 +131,19 @@ fuzz: $(FUZZ_B)/fuzz_commands
 
 integration: $(B)/daemonproxy
 	DAEMONPROXY=$(abspath $(B)/daemonproxy) $(PYTHON) tests/run.py $(TESTS)
+
+# The integration suite with daemonproxy under valgrind memcheck (slow: about
+# 20 times the normal run).  Spawning falls back to fork there; see spawn.h.
+VG_DIR := build-test/valgrind
+valgrind:
+	$(MAKE) --no-print-directory B=build-test $(TESTFLAGS) build-test/daemonproxy
+	rm -rf $(VG_DIR) && mkdir -p $(VG_DIR)
+	printf '#!/bin/sh\nexec valgrind -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite %s "$$@"\n' \
+	    $(abspath build-test/daemonproxy) > build-test/daemonproxy-valgrind
+	chmod +x build-test/daemonproxy-valgrind
+	DP_VALGRIND=$(abspath $(VG_DIR)) DP_TIMEOUT=60 DP_MODULE_TIMEOUT=900 \
+	    DAEMONPROXY=$(abspath build-test/daemonproxy-valgrind) $(PYTHON) tests/run.py $(TESTS); \
+	    s=$$?; $(PYTHON) tests/valgrind_summary.py $(VG_DIR) && exit $$s
 
 # --- static musl build -----------------------------------------------------
 static: daemonproxy-static
@@ -142,4 +168,4 @@ install: daemonproxy
 	install -m 0644 docs/daemonproxy.1 $(DESTDIR)$(MANDIR)/daemonproxy.1
 
 clean:
-	rm -rf build build-test build-asan build-static build-fuzz daemonproxy daemonproxy-static
+	rm -rf build build-test build-asan build-static build-fuzz build-cov daemonproxy daemonproxy-static

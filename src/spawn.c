@@ -206,20 +206,20 @@ static pid_t spawn_start_fork(struct spawn_req *r)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
-        return -1;
+        p[0] = p[1] = -1;   /* out of fds: start it; a failed exec is exit 127 */
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
     pid_t pid = fork();
     if (pid == 0) {
-        close(p[0]);
+        sys_close(p[0]);
         r->report_fd = p[1];
         child_main(r);
     }
     int e = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     sys_close(p[1]);
-    if (pid > 0) {
+    if (pid > 0 && p[0] >= 0) {
         struct spawn_report rep;
         if (sys_read(p[0], &rep, sizeof rep) == (ssize_t)sizeof rep) {
             r->err = rep.err;

@@ -6,7 +6,9 @@ SvcTest extends dp.DPTest: at cleanup it first stops each daemonproxy it
 started (SIGSTOP, so auto-up cannot restart anything), kills the process
 group of every child of it (the services this test started: daemonproxy
 makes each one a session/group leader), and only then lets DPTest kill the
-daemon itself.  That way no `sleep 30` outlives its test.
+daemon itself.  That way no `sleep 30` outlives its test.  Under `make
+valgrind` each daemon is first ended at EOF instead (for valgrind's leak
+check) and the services it leaves behind are killed as orphans.
 """
 
 import os
@@ -15,7 +17,7 @@ import socket
 import sys
 import time
 
-from dp import DPTest, TIMEOUT, Timeout, wait_for
+from dp import DPTest, TIMEOUT, VALGRIND_DIR, Timeout, wait_for
 
 PY = sys.executable or '/usr/bin/python3'
 
@@ -64,6 +66,11 @@ def kill_tree_of(pid):
 
 class SvcTest(DPTest):
     def _cleanup(self):
+        if VALGRIND_DIR:
+            # DPTest ends each daemon at EOF first (for the leak check), and
+            # then the services it left behind
+            super()._cleanup()
+            return
         for d in self._daemons:
             if d.alive():
                 try:
