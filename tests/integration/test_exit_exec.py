@@ -5,7 +5,7 @@ import os
 import signal
 import subprocess
 
-from dp import DPTest, exit_exec_args, read_exit_exec, binary, TIMEOUT
+from dp import DPTest, VALGRIND_DIR, exit_exec_args, read_exit_exec, binary, TIMEOUT
 
 
 class ExitExec(DPTest):
@@ -72,6 +72,12 @@ class ExitExec(DPTest):
         self.assertNotIn(msg, ('', 'UNSET'))
 
     def fatal(self, sig):
+        if VALGRIND_DIR and sig in (signal.SIGILL, signal.SIGTRAP):
+            # seen twice in `make valgrind`: one sent with kill() now and
+            # then never reaches the program, which valgrind expects only
+            # from a faulting instruction
+            self.skipTest('valgrind does not reliably deliver an asynchronous %s'
+                          % signal.Signals(sig).name)
         d = self.start('-E', self.eargs)
         d.ping()
         os.kill(d.pid, sig)
