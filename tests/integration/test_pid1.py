@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from dp import DPTest, exit_exec_args, read_exit_exec, TIMEOUT
+from dp import DPTest, VALGRIND_DIR, exit_exec_args, read_exit_exec, TIMEOUT
 
 UNSHARE = shutil.which('unshare')
 _ok = {}
@@ -64,6 +64,9 @@ class Pid1(DPTest):
 
     def test_fatal_signal_execs_exit_exec(self):
         # PID 1 must never just vanish: a crash becomes exec-on-exit, code 4.
+        if VALGRIND_DIR:
+            self.skipTest('valgrind gives up on a SIGSEGV sent from outside the PID '
+                          'namespace ("appears to have lost its siginfo")')
         rec, sock = self.path('p1sig.rec'), self.path('p1sig.sock')
         d = self.start('-S', sock, '-E', '\t'.join(exit_exec_args(rec)), prefix=self.prefix)
         c = self.connect_track(sock, d)
