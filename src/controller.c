@@ -682,6 +682,14 @@ static void ctl_work(struct ctl *c)
         ctl_close(c);
         return;
     }
+    if (c->waiting && !c->out_blocked && !c->task.queued) {
+        /* A command waits for room, and the flush just above wrote all
+         * there was: the reader drained the stream after the command last
+         * ran out of room.  No writability event will come, so resume it
+         * on the next pass. */
+        c->yielded = true;
+        loop_task_queue(&c->task);
+    }
     update_watches(c);
 }
 
