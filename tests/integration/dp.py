@@ -292,12 +292,15 @@ class LineIO:
         an `overflow` line is asked for again.  Returns the lines of the
         first complete one."""
         deadline = time.monotonic() + timeout
+
+        def until(mark, *cmds):
+            self.send(*(list(cmds) + ['echo\t' + mark]))
+            return self.expect(lambda l: l in (mark, 'overflow'),
+                               max(0.1, deadline - time.monotonic())) == mark
         while True:
-            mark = new_marker()
-            self.send('statedump', 'echo\t' + mark)
-            line = self.expect(lambda l: l in (mark, 'overflow'),
-                               max(0.1, deadline - time.monotonic()))
-            if line == mark:
+            # first an echo alone: once it is back, the rest of any earlier
+            # (interrupted) dump has gone by
+            if until(new_marker()) and until(new_marker(), 'statedump'):
                 return list(self.skipped)
 
     def cmd1(self, line, timeout=TIMEOUT):
