@@ -46,14 +46,15 @@ class Faults(SvcTest):
             out = io.cmd('statedump')
         self.assertIn('fd.state\tfp.r\tpipe\tfrom\tfp.w', out)
         self.assertIn('fd.state\tfp.w\tpipe\tto\tfp.r', out)
-        self.assertIn('service.args\tkeeper\tsleep\t30', out)
+        self.assertIn('service.args\tkeeper\tsleep\t3600', out)
         st = [l for l in out if l.startswith('service.state\tkeeper\t')]
         self.assertEqual(len(st), 1)
         self.assertEqual(st[0].split('\t')[2], 'up')
         return out
 
     def fixture(self, d):
-        d.cmd('fd.pipe\tfp.r\tfp.w', 'service.args\tkeeper\tsleep\t30')
+        # (longer than any test may take, valgrind runs included)
+        d.cmd('fd.pipe\tfp.r\tfp.w', 'service.args\tkeeper\tsleep\t3600')
         self.start_svc(d, 'keeper')
 
     def test_garbage_from_socket_client(self):
