@@ -632,12 +632,18 @@ void ctl_end_input(struct ctl *c)
     loop_watch_del(&c->in_w);
 }
 
+/* Whether c should read more input now: not while lines are still
+ * buffered for its task (a task queued only to flush broadcast events does
+ * not count: under a constant stream of events commands would starve), nor
+ * while a command waits or output is full. */
+static bool wants_input(const struct ctl *c)
+{
+    return !c->in_eof && !c->waiting && !out_full(c) && !c->yielded;
+}
+
 static void update_watches(struct ctl *c)
 {
-    /* No reading while lines are still buffered (the task will run them).
-     * A task queued only to flush broadcast events must not stop reading:
-     * under a constant stream of events the commands would starve. */
-    bool want_in = !c->in_eof && !c->waiting && !out_full(c) && !c->yielded;
+    bool want_in = wants_input(c);
     bool want_out = c->out_blocked && out_pending(c) > 0;
     if (c->in_fd >= 0 && c->in_fd == c->out_fd) {
         if (c->in_pollable)
@@ -704,8 +710,7 @@ static void ctl_in_cb(void *ctx, uint32_t ev)
     }
     if ((ev & LOOP_OUT) && c->in_fd == c->out_fd)
         c->out_blocked = false;
-    if ((ev & (LOOP_IN | LOOP_HUP | LOOP_ERR)) && !c->in_eof && !c->waiting && !out_full(c) &&
-        !c->yielded) {
+    if ((ev & (LOOP_IN | LOOP_HUP | LOOP_ERR)) && wants_input(c)) {
         ssize_t n = in_read(c);
         if (n == 0) {
             c->in_eof = true;
