@@ -7,8 +7,9 @@
  * synchronously.  Between clone and exec the child only makes
  * async-signal-safe syscalls.
  *
- * Under valgrind, which cannot run such a clone, children are made with
- * fork() instead and report a failed step through a close-on-exec pipe.
+ * Under valgrind, which cannot run such a clone, children are made with a
+ * fork-like clone (no CLONE_VM) instead and report a failed step through a
+ * close-on-exec pipe.
  */
 #ifndef SPAWN_H
 #define SPAWN_H
