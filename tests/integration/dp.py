@@ -171,6 +171,13 @@ class LineReader:
                 self.buf += data
             return True
 
+    def _take(self, end, skip):
+        """Remove buf[:skip] and return buf[:end] as a seen line."""
+        line = dec(self.buf[:end])
+        self.buf = self.buf[skip:]
+        self.seen.append(line)
+        return line
+
     def readline(self, timeout=TIMEOUT):
         """Next line without its newline; None at EOF (a partial final line
         is returned as is).  Raises Timeout."""
@@ -178,17 +185,9 @@ class LineReader:
         while True:
             i = self.buf.find(b'\n')
             if i >= 0:
-                line = dec(self.buf[:i])
-                self.buf = self.buf[i + 1:]
-                self.seen.append(line)
-                return line
+                return self._take(i, i + 1)
             if self.eof:
-                if self.buf:
-                    line = dec(self.buf)
-                    self.buf = b''
-                    self.seen.append(line)
-                    return line
-                return None
+                return self._take(len(self.buf), len(self.buf)) if self.buf else None
             if not self._fill(deadline):
                 raise Timeout('%s: no complete line within %.1fs (partial %r; recent %r)'
                               % (self.name, timeout, self.buf[:200], self.seen[-5:]))
@@ -209,10 +208,7 @@ class LineReader:
         while True:
             i = self.buf.find(b'\n')
             if i >= 0:
-                line = dec(self.buf[:i])
-                self.buf = self.buf[i + 1:]
-                self.seen.append(line)
-                lines.append(line)
+                lines.append(self._take(i, i + 1))
                 continue
             if self.eof or not self._fill(deadline):
                 return lines
