@@ -24,7 +24,11 @@ CFLAGS    ?= -O2 -g
 DP_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS)
 DP_CPPFLAGS = -D_GNU_SOURCE -DDP_VERSION='"$(VERSION)"' \
              -DDP_BUILD_TS='"$(BUILD_TS)"' -DDP_GIT_HEAD='"$(GIT_HEAD)"' $(CPPFLAGS)
-BUILD_TS  := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# Reproducible: the same sources give the same binary.  The build timestamp
+# is $SOURCE_DATE_EPOCH when set, else the time of the last commit, else
+# "unknown"; never the wall clock.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+BUILD_TS  := $(if $(SOURCE_DATE_EPOCH),$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown),unknown)
 GIT_HEAD  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 SRCS      := $(wildcard src/*.c)
@@ -50,9 +54,12 @@ daemonproxy: $(B)/daemonproxy
 $(B)/daemonproxy: $(OBJS)
 	$(CC) $(DP_CFLAGS) $(LDFLAGS) -o $@ $(OBJS)
 
-$(B)/%.o: src/%.c $(wildcard src/*.h) | $(B)
+# -MMD -MP: each object depends on exactly the headers it includes.
+$(B)/%.o: src/%.c | $(B)
 	@echo "  CC $<"
-	@$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) -c -o $@ $<
+	@$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(wildcard $(B)/*.d)
 
 
 $(B):
@@ -61,8 +68,8 @@ $(B):
 $(B)/libdp.a: $(LIBOBJS)
 	rm -f $@ && ar rcs $@ $(LIBOBJS)
 
-$(B)/test_%: tests/unit/test_%.c tests/unit/unit.h $(B)/libdp.a
-	$(CC) $(DP_CPPFLAGS) -Isrc $(DP_CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libdp.a
+$(B)/test_%: tests/unit/test_%.c $(B)/libdp.a
+	$(CC) $(DP_CPPFLAGS) -Isrc $(DP_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(B)/libdp.a
 
 $(B)/fuzz_replay: tests/fuzz/replay.c $(FUZZ_DEPS) $(FUZZ_OBJS)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(FUZZ_HARNESS) \
