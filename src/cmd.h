@@ -1,9 +1,47 @@
-/* cmd.h - command handlers, one per protocol command (PROTOCOL.md §5).
- * The table that maps names to them is cmd_table.c. */
+/* cmd.h - the command layer: the table of commands with their argument
+ * rules, lookup and dispatch (cmd_table.c), and one handler per command
+ * (cmd_*.c), as listed in docs/protocol.md, "Commands".
+ *
+ * A handler gets the controller that sent the command and the fields;
+ * argv[0] is the command name and argc counts it.  Errors go back to that
+ * controller with ctl_error(); events go to everyone through the modules
+ * whose objects change.
+ */
 #ifndef CMD_H
 #define CMD_H
 
-#include "protocol.h"
+#include <stddef.h>
+
+struct ctl;
+
+/* What a handler returns. */
+enum {
+    CMD_DONE = 0,   /* finished */
+    CMD_WAIT,       /* call again with the same line once the controller has
+                     * output room (statedump) */
+    CMD_SPAWNED,    /* finished, and started a process: the controller counts
+                     * it as many lines towards its share of a wakeup */
+};
+
+typedef int (*cmd_fn)(struct ctl *c, int argc, char **argv);
+
+struct cmd_def {
+    const char *name;
+    cmd_fn fn;
+    int min_args;       /* not counting the command name */
+    int max_args;       /* -1 = unlimited */
+};
+
+/* The command named name, or NULL. */
+const struct cmd_def *cmd_find(const char *name);
+/* The whole table, sorted by name (for tests). */
+const struct cmd_def *cmd_table(size_t *n);
+
+/* Run the command argv[0] for c: look it up, check the argument count,
+ * call its handler.  An unknown command or a wrong count is answered here
+ * with an error (CMD_DONE).  After CMD_WAIT the caller runs the same
+ * fields again. */
+int cmd_run(struct ctl *c, int argc, char **argv);
 
 int cmd_echo(struct ctl *c, int argc, char **argv);
 int cmd_exit(struct ctl *c, int argc, char **argv);

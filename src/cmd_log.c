@@ -1,5 +1,6 @@
 /* cmd_log.c - log.filter. */
 #include "cmd.h"
+#include "protocol.h"
 #include "controller.h"
 #include "handle.h"
 #include "log.h"

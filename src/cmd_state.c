@@ -8,6 +8,7 @@
  * meantime are simply found or not found by "next after name".
  */
 #include "cmd.h"
+#include "protocol.h"
 #include "controller.h"
 #include "handle.h"
 #include "service.h"

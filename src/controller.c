@@ -8,6 +8,7 @@
  * handful of syscalls.
  */
 #include "controller.h"
+#include "cmd.h"
 #include "log.h"
 #include "loop.h"
 #include "protocol.h"
@@ -55,7 +56,6 @@ struct ctl {
     size_t out_off, out_len, out_cap;
     struct proto_in *in;
     /* the command being executed (or waiting) */
-    const struct cmd_def *cmd;
     char *cur_line;                 /* split in place: fields NUL-separated */
     size_t cur_len;
     int cur_argc;
@@ -493,38 +493,14 @@ static void run_command(struct ctl *c, char *line, size_t len)
         log_debug("%s: command: %.*s", c->name, (int)len, line);
     c->cur_line = line;
     c->cur_len = len;
-    c->cmd = NULL;
     int argc = proto_split(line, len, ctl_fields, PROTO_FIELDS_MAX);
     if (argc < 0) {
         ctl_error(c, argc == -1 ? "invalid control character in command"
                                 : "too many fields");
         goto done;
     }
-    const struct cmd_def *d = proto_cmd_find(ctl_fields[0]);
-    if (!d) {
-        struct proto_line l;
-        log_error("%s: unknown command %s", c->name, ctl_fields[0]);
-        proto_line_begin(&l, "error");
-        proto_line_addf(&l, "Unknown command: %s", ctl_fields[0]);
-        size_t n = proto_line_end(&l);
-        out_append(c, l.buf, n);
-        goto done;
-    }
-    int nargs = argc - 1;
-    if (nargs < d->min_args || (d->max_args >= 0 && nargs > d->max_args)) {
-        if (d->min_args == d->max_args)
-            ctl_error(c, "expected %d argument%s", d->min_args, d->min_args == 1 ? "" : "s");
-        else if (nargs < d->min_args)
-            ctl_error(c, "expected at least %d argument%s", d->min_args,
-                      d->min_args == 1 ? "" : "s");
-        else
-            ctl_error(c, "expected at most %d argument%s", d->max_args,
-                      d->max_args == 1 ? "" : "s");
-        goto done;
-    }
     c->dump.started = false;    /* a new command: statedump starts over */
-    if (d->fn(c, argc, ctl_fields) == CMD_WAIT) {
-        c->cmd = d;
+    if (cmd_run(c, argc, ctl_fields) == CMD_WAIT) {
         c->cur_argc = argc;
         c->waiting = true;
         return;
@@ -541,7 +517,7 @@ static void resume_command(struct ctl *c)
         ctl_fields[i] = p;
         p += strlen(p) + 1;
     }
-    if (c->cmd->fn(c, c->cur_argc, ctl_fields) == CMD_WAIT)
+    if (cmd_run(c, c->cur_argc, ctl_fields) == CMD_WAIT)
         return;
     c->waiting = false;
     c->cur_line = NULL;

@@ -1,5 +1,5 @@
-/* protocol.c - framing, field splitting, event line building and command
- * lookup.  Pure: no I/O, no globals beyond the constant command table. */
+/* protocol.c - framing, field splitting and event line building.  Pure:
+ * no I/O, no globals, no commands. */
 #include "protocol.h"
 
 #include <stdarg.h>
@@ -220,55 +220,4 @@ size_t proto_line_end(struct proto_line *l)
     l->buf[l->len++] = '\n';
     l->buf[l->len] = '\0';
     return l->len;
-}
-
-/* --- command lookup ------------------------------------------------------ */
-
-extern const struct cmd_def cmd_table[];
-extern const size_t cmd_table_len;
-
-/* Command lookup runs once per line, so it is a hash probe rather than a
- * binary search of strcmp()s: FNV-1a into a small open-addressed index
- * over the sorted table, built on first use. */
-#define CMD_HASH_SLOTS 128
-
-static uint32_t name_hash(const char *s, size_t *len)
-{
-    uint32_t h = 2166136261u;
-    const char *p = s;
-    for (; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    *len = (size_t)(p - s);
-    return h;
-}
-
-const struct cmd_def *proto_cmd_find(const char *name)
-{
-    static unsigned char slots[CMD_HASH_SLOTS];     /* table index + 1 */
-    static unsigned char lens[CMD_HASH_SLOTS];
-    static bool built;
-    size_t len;
-    if (!built) {
-        for (size_t i = 0; i < cmd_table_len && i < 255; i++) {
-            uint32_t k = name_hash(cmd_table[i].name, &len) % CMD_HASH_SLOTS;
-            while (slots[k])
-                k = (k + 1) % CMD_HASH_SLOTS;
-            slots[k] = (unsigned char)(i + 1);
-            lens[k] = (unsigned char)len;
-        }
-        built = true;
-    }
-    uint32_t k = name_hash(name, &len) % CMD_HASH_SLOTS;
-    for (; slots[k]; k = (k + 1) % CMD_HASH_SLOTS) {
-        const struct cmd_def *d = &cmd_table[slots[k] - 1];
-        if (lens[k] == len && memcmp(d->name, name, len) == 0)
-            return d;
-    }
-    return NULL;
-}
-
-const struct cmd_def *proto_cmd_table(size_t *n)
-{
-    *n = cmd_table_len;
-    return cmd_table;
 }

@@ -1,7 +1,7 @@
 /* protocol.h - pure parts of the line protocol: framing a byte stream into
- * lines, splitting a line into TAB-separated fields, building event lines,
- * and the command table.  No I/O and no global state (this is the fuzz
- * target's entry surface).
+ * lines, splitting a line into TAB-separated fields, building event lines.
+ * No I/O, no global state and no knowledge of any command (this is the
+ * fuzz target's entry surface; the commands are cmd.h's).
  */
 #ifndef PROTOCOL_H
 #define PROTOCOL_H
@@ -97,26 +97,5 @@ void proto_line_addf(struct proto_line *l, const char *fmt, ...)
 void proto_line_cat(struct proto_line *l, const char *text);
 /* Terminate with '\n'; returns the length including it. */
 size_t proto_line_end(struct proto_line *l);
-
-/* --- commands -------------------------------------------------------- */
-
-struct ctl;
-/* A handler gets the controller and the fields; argv[0] is the command
- * name, argc counts it.  Returns 0 when done, or CMD_WAIT to be called
- * again with the same line later (output full, e.g. statedump). */
-typedef int (*cmd_fn)(struct ctl *c, int argc, char **argv);
-#define CMD_WAIT 1
-
-struct cmd_def {
-    const char *name;
-    cmd_fn fn;
-    int min_args;       /* not counting the command name */
-    int max_args;       /* -1 = unlimited */
-};
-
-/* Find a command by name (binary search over the sorted table). */
-const struct cmd_def *proto_cmd_find(const char *name);
-/* The table, for tests. */
-const struct cmd_def *proto_cmd_table(size_t *n);
 
 #endif
