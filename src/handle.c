@@ -122,7 +122,7 @@ static struct handle *handle_alloc(const char *name, const char *flags, const ch
     size_t ln = strlen(name) + 1, lf = strlen(flags) + 1, ld = strlen(desc) + 1;
     struct handle *h = pool_alloc(&handle_mem, sizeof *h + ln + lf + ld);
     if (!h) {
-        *err = pool_active(&handle_mem) && handle_mem.free_list
+        *err = pool_active(&handle_mem) && !pool_exhausted(&handle_mem)
             ? "handle description too long for the fd pool object size"
             : "unable to allocate file descriptor object";
         return NULL;

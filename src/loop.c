@@ -18,14 +18,22 @@ static int loop_epfd = -1;
 static int64_t loop_cur;
 static unsigned loop_nwatch;
 
+/* Timers of start-up modules, which reserve nothing (see loop.h). */
+#define LOOP_STATIC_TIMERS 8
+
 static loop_timer **heap;
 static uint32_t heap_len, heap_cap;
+static uint32_t heap_reserved = LOOP_STATIC_TIMERS;
 
 static loop_task *task_head, **task_tail = &task_head;
 static unsigned task_gen;
 
 int loop_init(void)
 {
+    if (!loop_timer_reserve(0)) {
+        errno = ENOMEM;
+        return -1;
+    }
     loop_epfd = epoll_create1(EPOLL_CLOEXEC);
     loop_cur = sys_mono_ms();
     return loop_epfd < 0 ? -1 : 0;
@@ -135,7 +143,41 @@ void loop_timer_cancel(loop_timer *t)
     heap_down(last->heap_idx - 1);
 }
 
-void loop_timer_at(loop_timer *t, int64_t when)
+/* Make the heap hold at least `want` timers. */
+static bool heap_grow(uint32_t want)
+{
+    if (want <= heap_cap)
+        return true;
+    uint32_t ncap = heap_cap ? heap_cap : 64;
+    while (ncap < want)
+        ncap *= 2;
+    loop_timer **n = realloc(heap, ncap * sizeof *n);
+    if (!n)
+        return false;
+    heap = n;
+    heap_cap = ncap;
+    return true;
+}
+
+bool loop_timer_reserve(unsigned n)
+{
+    if (n > UINT32_MAX - heap_reserved || !heap_grow(heap_reserved + n))
+        return false;
+    heap_reserved += n;
+    return true;
+}
+
+void loop_timer_release(unsigned n)
+{
+    heap_reserved -= n <= heap_reserved - LOOP_STATIC_TIMERS ? n : heap_reserved - LOOP_STATIC_TIMERS;
+}
+
+bool loop_timer_prealloc(unsigned n)
+{
+    return n <= UINT32_MAX - heap_reserved && heap_grow(heap_reserved + n);
+}
+
+bool loop_timer_at(loop_timer *t, int64_t when)
 {
     if (t->heap_idx) {
         int64_t old = t->when;
@@ -144,19 +186,15 @@ void loop_timer_at(loop_timer *t, int64_t when)
             heap_up(t->heap_idx - 1);
         else
             heap_down(t->heap_idx - 1);
-        return;
+        return true;
     }
-    if (heap_len == heap_cap) {
-        uint32_t ncap = heap_cap ? heap_cap * 2 : 64;
-        loop_timer **n = realloc(heap, ncap * sizeof *n);
-        if (!n)
-            abort();    /* timers guard essential state: no way to go on */
-        heap = n;
-        heap_cap = ncap;
-    }
+    /* Only a timer whose owner reserved nothing can find the heap full. */
+    if (heap_len == heap_cap && !heap_grow(heap_cap + 1))
+        return false;
     t->when = when;
     heap_place(heap_len++, t);
     heap_up(heap_len - 1);
+    return true;
 }
 
 /* --- deferred tasks -------------------------------------------------------- */
@@ -224,12 +262,12 @@ static void run_timers(void)
     }
 }
 
-void loop_run_once(void)
+int loop_run_once(void)
 {
-    loop_poll(-1);
+    return loop_poll(-1);
 }
 
-void loop_poll(int max_wait_ms)
+int loop_poll(int max_wait_ms)
 {
     int timeout = max_wait_ms;
     if (task_head) {
@@ -242,6 +280,8 @@ void loop_poll(int max_wait_ms)
     }
     struct epoll_event evs[LOOP_BATCH];
     int n = epoll_wait(loop_epfd, evs, LOOP_BATCH, timeout);
+    if (n < 0 && errno != EINTR)
+        return -1;
     loop_cur = sys_mono_ms();
     for (int i = 0; i < n; i++) {
         loop_watch *w = evs[i].data.ptr;
@@ -253,4 +293,5 @@ void loop_poll(int max_wait_ms)
     }
     run_timers();
     run_tasks();
+    return 0;
 }

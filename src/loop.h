@@ -54,11 +54,31 @@ int loop_watch_set(loop_watch *w, uint32_t events);
 /* Unregister (must be called before the fd is closed or reused). */
 void loop_watch_del(loop_watch *w);
 
+/* Static initialisers, or the _init functions at run time. */
+#define LOOP_TIMER_INIT(fn_, ctx_) { .when = 0, .heap_idx = 0, .fn = (fn_), .ctx = (ctx_) }
+#define LOOP_TASK_INIT(fn_, ctx_) { .next = 0, .gen = 0, .queued = false, .fn = (fn_), .ctx = (ctx_) }
+
 void loop_timer_init(loop_timer *t, loop_fn fn, void *ctx);
-/* Arm (or re-arm) t to fire once at absolute time `when` ms. */
-void loop_timer_at(loop_timer *t, int64_t when);
+/* Arm (or re-arm) t to fire once at absolute time `when` ms.  Never
+ * allocates while the armed timers fit the reserved room (below); beyond
+ * it the heap grows, and false means it could not (t is not armed). */
+bool loop_timer_at(loop_timer *t, int64_t when);
 void loop_timer_cancel(loop_timer *t);
 static inline bool loop_timer_armed(const loop_timer *t) { return t->heap_idx != 0; }
+/* The deadline t was last armed for. */
+static inline int64_t loop_timer_when(const loop_timer *t) { return t->when; }
+
+/* Room in the deadline heap.  An object made at run time (a service, a
+ * controller) reserves a slot for each of its timers when it is created
+ * and releases them when it goes, so that arming a timer never needs
+ * memory: running out shows as an error where the object is created.
+ * The few timers of start-up modules (log, control socket) fit in a room
+ * loop_init() sets aside.  reserve returns false (nothing reserved) when
+ * the heap cannot grow; prealloc makes room for n more reservations now
+ * (--service-pool: none of them will allocate later). */
+bool loop_timer_reserve(unsigned n);
+void loop_timer_release(unsigned n);
+bool loop_timer_prealloc(unsigned n);
 
 void loop_task_init(loop_task *k, loop_fn fn, void *ctx);
 /* Run k once at the end of this (or the start of the next) iteration,
@@ -72,11 +92,13 @@ int64_t loop_now(void);
 int64_t loop_now_update(void);
 
 /* One iteration: wait for fds/timers (no wait when tasks are queued),
- * dispatch everything ready. */
-void loop_run_once(void);
+ * dispatch everything ready.  Returns 0, or -1 with errno when
+ * epoll_wait failed for another reason than EINTR (then nothing was
+ * dispatched: the caller decides, since waiting again would spin). */
+int loop_run_once(void);
 /* The same, waiting at most max_wait_ms (0: only what is ready
  * now; -1: as long as needed). */
-void loop_poll(int max_wait_ms);
+int loop_poll(int max_wait_ms);
 
 /* Number of registered watches and armed timers (for tests/statistics). */
 unsigned loop_watch_count(void);

@@ -250,6 +250,11 @@ int main(int argc, char **argv)
     if (o.mlockall && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
         log_errno(LOG_WARN, "mlockall");
 
-    for (;;)
-        loop_run_once();
+    while (loop_run_once() == 0)
+        ;
+    /* epoll_wait fails only with EBADF, EFAULT or EINVAL: the program's
+     * state is broken, and waiting again would spin.  Like a fatal
+     * signal: exit code 4, or exec-on-exit. */
+    log_errno(LOG_FATAL, "event loop: epoll_wait");
+    term_exit(EXIT_BROKEN, "event loop failed");
 }

@@ -25,6 +25,7 @@ bool pool_init(struct pool *p, size_t n, size_t size)
 }
 
 bool pool_active(const struct pool *p) { return p->mem != NULL; }
+bool pool_exhausted(const struct pool *p) { return p->mem && !p->free_list; }
 
 void *pool_alloc(struct pool *p, size_t need)
 {

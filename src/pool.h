@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Embedded in its owner; treat the members as private. */
 struct pool {
     char *mem;
     void *free_list;
@@ -19,6 +20,8 @@ struct pool {
 /* Allocate n blocks of size bytes.  Returns false on failure. */
 bool pool_init(struct pool *p, size_t n, size_t size);
 bool pool_active(const struct pool *p);
+/* True when a pool is active and every block is handed out. */
+bool pool_exhausted(const struct pool *p);
 /* A block of at least `need` bytes, or NULL (pool exhausted, or need is
  * larger than the block size, or malloc failed without a pool). */
 void *pool_alloc(struct pool *p, size_t need);

@@ -54,7 +54,8 @@ struct service {
     bool start_auto;            /* the pending start came from auto-up */
 };
 
-static struct tree services;
+static const char *node_key(const struct tree_node *n);
+static struct tree services = TREE_INIT(node_key);
 static struct pool svc_mem;
 static struct service **pid_tab;
 static size_t pid_tab_size, n_sig_triggered;
@@ -67,12 +68,6 @@ static bool pid_tab_reserve(size_t want);
 static const char *node_key(const struct tree_node *n)
 {
     return ((const struct service *)n)->str;
-}
-
-static void ensure_init(void)
-{
-    if (!services.key)
-        tree_init(&services, node_key);
 }
 
 const char *svc_name(const struct service *s) { return s->str; }
@@ -108,13 +103,11 @@ bool svc_name_valid(const char *name)
 
 struct service *svc_by_name(const char *name)
 {
-    ensure_init();
     return (struct service *)tree_find(&services, name);
 }
 
 struct service *svc_next_after(const char *name)
 {
-    ensure_init();
     return (struct service *)tree_next_after(&services, name);
 }
 

@@ -11,6 +11,23 @@ void tree_init(struct tree *t, const char *(*key)(const struct tree_node *))
     t->count = 0;
 }
 
+size_t tree_count(const struct tree *t) { return t->count; }
+
+static void walk(struct tree_node *n, void (*fn)(struct tree_node *, void *), void *ctx)
+{
+    while (n) {
+        walk(n->left, fn, ctx);
+        struct tree_node *right = n->right;
+        fn(n, ctx);
+        n = right;
+    }
+}
+
+void tree_foreach(const struct tree *t, void (*fn)(struct tree_node *n, void *ctx), void *ctx)
+{
+    walk(t->root, fn, ctx);
+}
+
 static int height(const struct tree_node *n) { return n ? n->height : 0; }
 
 static void fix(struct tree_node *n)

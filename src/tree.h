@@ -14,13 +14,17 @@ struct tree_node {
     int height;
 };
 
+/* Embedded in its owner like a node; treat the members as private. */
 struct tree {
     struct tree_node *root;
     const char *(*key)(const struct tree_node *n);
     size_t count;
 };
 
+/* A static initialiser, or tree_init() at run time. */
+#define TREE_INIT(keyfn) { .root = NULL, .key = (keyfn), .count = 0 }
 void tree_init(struct tree *t, const char *(*key)(const struct tree_node *));
+size_t tree_count(const struct tree *t);
 struct tree_node *tree_find(const struct tree *t, const char *key);
 /* Insert n; its key must not be present (returns the existing node if it
  * is, and does not insert). */
@@ -28,5 +32,7 @@ struct tree_node *tree_insert(struct tree *t, struct tree_node *n);
 void tree_remove(struct tree *t, struct tree_node *n);
 /* Smallest node whose key is > key ("" or NULL: the first node). */
 struct tree_node *tree_next_after(const struct tree *t, const char *key);
+/* Call fn on every node in key order.  fn must not insert or remove. */
+void tree_foreach(const struct tree *t, void (*fn)(struct tree_node *n, void *ctx), void *ctx);
 
 #endif

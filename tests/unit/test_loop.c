@@ -677,6 +677,63 @@ static void test_watch(void)
     close(q[1]);
 }
 
+/* Reserved room: reservations never fail for sane counts, a released
+ * reservation can be taken again, and arming within the reserved room
+ * works as before.  An absurd reservation fails and changes nothing. */
+static void test_timer_reserve(void)
+{
+    CHECK(loop_timer_reserve(100));
+    CHECK(loop_timer_prealloc(1000));
+    CHECK(!loop_timer_reserve(UINT32_MAX));
+    CHECK(!loop_timer_prealloc(UINT32_MAX));
+    static struct tmr x[100];
+    log_reset();
+    int64_t now = loop_now_update();
+    for (int i = 0; i < 100; i++) {
+        tmr_init(&x[i], i);
+        CHECK(loop_timer_at(&x[i].t, now - 1000 + (i % 7)));
+    }
+    loop_run_once();
+    CHECK_EQ(nfired, 100);
+    CHECK(log_sorted());
+    loop_timer_release(100);
+    CHECK(loop_timer_reserve(100));
+    loop_timer_release(100);
+    loop_timer_release(1u << 30);   /* more than reserved: clamped, harmless */
+    CHECK(loop_timer_reserve(10));
+    loop_timer_release(10);
+}
+
+/* epoll_wait failing for another reason than EINTR is reported, with
+ * nothing dispatched, instead of returning as if all was well (the daemon
+ * would then spin).  Last: it breaks the loop's epoll fd on purpose. */
+static void test_poll_error(void)
+{
+    struct tmr x;
+    tmr_init(&x, 1);
+    loop_timer_at(&x.t, loop_now_update() - 1);
+    /* Find the epoll fd through /proc and close it. */
+    int closed = 0;
+    for (int fd = 3; fd < 256; fd++) {
+        char path[64], target[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            if (strstr(target, "eventpoll")) {
+                close(fd);
+                closed++;
+            }
+        }
+    }
+    CHECK_EQ(closed, 1);
+    errno = 0;
+    CHECK_EQ(loop_poll(0), -1);
+    CHECK_EQ(errno, EBADF);
+    CHECK_EQ(x.count, 0);       /* nothing dispatched */
+    loop_timer_cancel(&x.t);
+}
+
 static void test_guard(void)
 {
     alarm(30);      /* loop_run_once() with nothing due would block forever */
@@ -684,4 +741,5 @@ static void test_guard(void)
 
 UNIT_MAIN(test_guard, test_init, test_timer_single, test_timer_order, test_timer_rearm,
           test_timer_cancel, test_timer_callbacks, test_timer_random, test_task_fifo,
-          test_task_cancel, test_task_requeue, test_task_requeue_after_cancel, test_watch)
+          test_task_cancel, test_task_requeue, test_task_requeue_after_cancel, test_watch,
+          test_timer_reserve, test_poll_error)

@@ -169,4 +169,24 @@ static void test_small_and_empty(void)
     }
 }
 
-UNIT_MAIN(test_no_pool, test_exhaustion, test_need_too_big, test_small_and_empty)
+static void test_exhausted(void)
+{
+    /* Without a pool nothing is ever exhausted; with one, exactly when
+     * every block is out. */
+    struct pool none = { 0 };
+    CHECK(!pool_exhausted(&none));
+    struct pool p = { 0 };
+    if (!CHECK(pool_init(&p, 2, 32)))
+        return;
+    CHECK(!pool_exhausted(&p));
+    void *a = pool_alloc(&p, 8);
+    CHECK(!pool_exhausted(&p));
+    void *b = pool_alloc(&p, 8);
+    CHECK(a && b && pool_exhausted(&p));
+    pool_free(&p, a);
+    CHECK(!pool_exhausted(&p));
+    free(p.mem);
+}
+
+UNIT_MAIN(test_no_pool, test_exhaustion, test_need_too_big, test_small_and_empty,
+          test_exhausted)

@@ -413,4 +413,43 @@ static void test_stress(void)
     CHECK(t.root == NULL);
 }
 
-UNIT_MAIN(test_empty, test_basic, test_sequential, test_resumable, test_stress)
+/* tree_foreach visits every node once, in key order; tree_count agrees. */
+static int visited;
+static char last_key[32];
+static bool visit_ordered = true;
+
+static void visit(struct tree_node *n, void *ctx)
+{
+    const char *k = item_key(n);
+    if (visited && strcmp(last_key, k) >= 0)
+        visit_ordered = false;
+    snprintf(last_key, sizeof last_key, "%s", k);
+    visited++;
+    (*(int *)ctx)++;
+}
+
+static void test_foreach(void)
+{
+    static struct tree t = TREE_INIT(item_key);
+    int calls = 0;
+    tree_foreach(&t, visit, &calls);
+    CHECK_EQ(calls, 0);
+    CHECK_EQ(tree_count(&t), 0);
+    enum { N = 1000 };
+    static struct item items[N];
+    for (int i = 0; i < N; i++) {
+        /* inserted in a scrambled order */
+        snprintf(items[i].key, sizeof items[i].key, "k%05d", (i * 7919) % N);
+        tree_insert(&t, &items[i].node);
+    }
+    CHECK_EQ(tree_count(&t), N);
+    visited = 0;
+    tree_foreach(&t, visit, &calls);
+    CHECK_EQ(calls, N);
+    CHECK(visit_ordered);
+    CHECK_STREQ(last_key, "k00999");
+    tree_remove(&t, &items[0].node);
+    CHECK_EQ(tree_count(&t), N - 1);
+}
+
+UNIT_MAIN(test_empty, test_basic, test_sequential, test_resumable, test_stress, test_foreach)
