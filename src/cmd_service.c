@@ -82,8 +82,7 @@ int cmd_service_auto_up(struct ctl *c, int argc, char **argv)
     for (int i = 3; i < argc; i++) {
         unsigned t = svc_trigger_parse(argv[i]);
         if (!t) {
-            ctl_error(c, "invalid trigger '%s' (always, SIGINT, SIGHUP, SIGTERM, SIGUSR1, "
-                         "SIGUSR2 or SIGQUIT)", argv[i]);
+            ctl_error(c, "invalid trigger '%s' (always, %s)", argv[i], sig_control_list());
             return 0;
         }
         triggers |= t;

@@ -8,8 +8,7 @@ int cmd_signal_clear(struct ctl *c, int argc, char **argv)
 {
     int signo = sig_parse(argv[1]);
     if (!signo || sig_control_index(signo) < 0) {
-        ctl_error(c, "invalid signal '%s' (expected SIGINT, SIGHUP, SIGTERM, SIGUSR1, "
-                     "SIGUSR2 or SIGQUIT)", argv[1]);
+        ctl_error(c, "invalid signal '%s' (expected %s)", argv[1], sig_control_list());
         return 0;
     }
     int64_t n;

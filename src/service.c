@@ -32,9 +32,7 @@
 #define SVC_POOL_MIN_SIZE 64
 #define TRIG_ALWAYS 1u
 
-/* Trigger bits after ALWAYS, in the order events list them. */
-static const int trig_sigs[] = { SIGINT, SIGHUP, SIGTERM, SIGUSR1, SIGUSR2, SIGQUIT };
-#define NTRIG_SIGS (int)(sizeof trig_sigs / sizeof trig_sigs[0])
+/* Trigger bits after ALWAYS: 2 << k for control signal k (signals.h). */
 
 struct service {
     struct tree_node node;      /* by name */
@@ -50,7 +48,7 @@ struct service {
     uint32_t interval;          /* auto-up MIN_INTERVAL, seconds */
     uint16_t args_off, fds_off, tags_off, str_len, str_cap;
     uint8_t state;              /* enum svc_state */
-    uint8_t triggers;           /* TRIG_ALWAYS | 2 << k for trig_sigs[k] */
+    uint8_t triggers;           /* TRIG_ALWAYS | 2 << k for sig_control_nth(k) */
     bool start_auto;            /* the pending start came from auto-up */
 };
 
@@ -308,9 +306,9 @@ static void format_auto_up(const struct service *s, struct proto_line *l)
     proto_line_addi(l, s->interval);
     if (s->triggers & TRIG_ALWAYS)
         proto_line_add(l, "always");
-    for (int k = 0; k < NTRIG_SIGS; k++)
+    for (int k = 0; k < SIG_NCONTROL; k++)
         if (s->triggers & (2u << k))
-            proto_line_add(l, sig_name(trig_sigs[k]));
+            proto_line_add(l, sig_name(sig_control_nth(k)));
 }
 
 static void emit_state(const struct service *s)
@@ -361,19 +359,16 @@ unsigned svc_trigger_parse(const char *name)
 {
     if (strcmp(name, "always") == 0)
         return TRIG_ALWAYS;
-    int signo = sig_parse(name);
-    for (int k = 0; k < NTRIG_SIGS; k++)
-        if (signo == trig_sigs[k])
-            return 2u << k;
-    return 0;
+    int k = sig_control_index(sig_parse(name));
+    return k < 0 ? 0 : 2u << k;
 }
 
 static bool trigger_true(const struct service *s)
 {
     if (s->triggers & TRIG_ALWAYS)
         return true;
-    for (int k = 0; k < NTRIG_SIGS; k++)
-        if ((s->triggers & (2u << k)) && sig_count(trig_sigs[k]) > 0)
+    for (int k = 0; k < SIG_NCONTROL; k++)
+        if ((s->triggers & (2u << k)) && sig_count(sig_control_nth(k)) > 0)
             return true;
     return false;
 }

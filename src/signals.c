@@ -20,23 +20,22 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const int control_sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 };
-#define NCONTROL (int)(sizeof control_sigs / sizeof control_sigs[0])
-
-static int64_t sig_counts[NCONTROL];
-static int64_t sig_ts[NCONTROL];
+static int64_t sig_counts[SIG_NCONTROL];
+static int64_t sig_ts[SIG_NCONTROL];
 static int sig_fd = -1;
 static loop_watch sig_watch;
 static sigset_t sig_blocked;
 static void (*sig_on_child)(void);
 static void (*sig_on_count)(int);
 
+/* Every signal name, with the control and the fatal signals first, in
+ * their order (signals.h). */
 static const struct { int no; const char *name; } sig_names[] = {
-    { SIGHUP, "SIGHUP" }, { SIGINT, "SIGINT" }, { SIGQUIT, "SIGQUIT" },
-    { SIGILL, "SIGILL" }, { SIGTRAP, "SIGTRAP" }, { SIGABRT, "SIGABRT" },
-    { SIGBUS, "SIGBUS" }, { SIGFPE, "SIGFPE" }, { SIGKILL, "SIGKILL" },
-    { SIGUSR1, "SIGUSR1" }, { SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" },
-    { SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" },
+    { SIGINT, "SIGINT" }, { SIGHUP, "SIGHUP" }, { SIGTERM, "SIGTERM" },
+    { SIGUSR1, "SIGUSR1" }, { SIGUSR2, "SIGUSR2" }, { SIGQUIT, "SIGQUIT" },
+    { SIGSEGV, "SIGSEGV" }, { SIGABRT, "SIGABRT" }, { SIGBUS, "SIGBUS" },
+    { SIGFPE, "SIGFPE" }, { SIGILL, "SIGILL" }, { SIGTRAP, "SIGTRAP" },
+    { SIGKILL, "SIGKILL" }, { SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" },
     { SIGSTKFLT, "SIGSTKFLT" }, { SIGCHLD, "SIGCHLD" }, { SIGCONT, "SIGCONT" },
     { SIGSTOP, "SIGSTOP" }, { SIGTSTP, "SIGTSTP" }, { SIGTTIN, "SIGTTIN" },
     { SIGTTOU, "SIGTTOU" }, { SIGURG, "SIGURG" }, { SIGXCPU, "SIGXCPU" },
@@ -44,18 +43,39 @@ static const struct { int no; const char *name; } sig_names[] = {
     { SIGWINCH, "SIGWINCH" }, { SIGIO, "SIGIO" }, { SIGPWR, "SIGPWR" },
     { SIGSYS, "SIGSYS" },
 };
+#define NSIGNAMES (int)(sizeof sig_names / sizeof sig_names[0])
+_Static_assert(SIG_NCONTROL + SIG_NFATAL <= NSIGNAMES, "signal table");
+
 
 int sig_control_index(int signo)
 {
-    for (int i = 0; i < NCONTROL; i++)
-        if (control_sigs[i] == signo)
+    for (int i = 0; i < SIG_NCONTROL; i++)
+        if (sig_names[i].no == signo)
             return i;
     return -1;
 }
 
 int sig_control_nth(int i)
 {
-    return i >= 0 && i < NCONTROL ? control_sigs[i] : 0;
+    return i >= 0 && i < SIG_NCONTROL ? sig_names[i].no : 0;
+}
+
+int sig_fatal_nth(int i)
+{
+    return i >= 0 && i < SIG_NFATAL ? sig_names[SIG_NCONTROL + i].no : 0;
+}
+
+const char *sig_control_list(void)
+{
+    static char list[96];
+    if (!list[0]) {
+        size_t n = 0;
+        for (int i = 0; i < SIG_NCONTROL; i++)
+            n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
+                                  i == 0 ? "" : i + 1 < SIG_NCONTROL ? ", " : " or ",
+                                  sig_names[i].name);
+    }
+    return list;
 }
 
 int64_t sig_count(int signo)
@@ -86,7 +106,7 @@ void sig_set_count_cb(void (*fn)(int signo)) { sig_on_count = fn; }
 const char *sig_name(int signo)
 {
     static char buf[16];
-    for (size_t i = 0; i < sizeof sig_names / sizeof sig_names[0]; i++)
+    for (int i = 0; i < NSIGNAMES; i++)
         if (sig_names[i].no == signo)
             return sig_names[i].name;
     if (signo >= SIGRTMIN && signo <= SIGRTMAX)
@@ -102,7 +122,7 @@ int sig_parse(const char *s)
     if (sys_parse_int(s, 1, SIGRTMAX, &v))
         return (int)v;
     const char *bare = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
-    for (size_t i = 0; i < sizeof sig_names / sizeof sig_names[0]; i++)
+    for (int i = 0; i < NSIGNAMES; i++)
         if (strcasecmp(sig_names[i].name + 3, bare) == 0)
             return sig_names[i].no;
     return 0;
@@ -179,8 +199,8 @@ int sig_init(void (*on_child)(void))
 {
     sig_on_child = on_child;
     sigemptyset(&sig_blocked);
-    for (int i = 0; i < NCONTROL; i++)
-        sigaddset(&sig_blocked, control_sigs[i]);
+    for (int i = 0; i < SIG_NCONTROL; i++)
+        sigaddset(&sig_blocked, sig_names[i].no);
     sigaddset(&sig_blocked, SIGCHLD);
     if (sigprocmask(SIG_BLOCK, &sig_blocked, NULL) < 0)
         return -1;

@@ -6,6 +6,7 @@
  * child has exec'd or exited.
  */
 #include "spawn.h"
+#include "signals.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -138,10 +139,10 @@ static int child_main(void *arg)
      * would reset handlers, but not before a fault in this window; inherited
      * ignores were reset at start-up), then an empty mask: the parent
      * blocked all signals around clone. */
-    static const int handled[] = { SIGPIPE, SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGTRAP };
     struct sigaction dfl = { .sa_handler = SIG_DFL };
-    for (size_t k = 0; k < sizeof handled / sizeof handled[0]; k++)
-        sigaction(handled[k], &dfl, NULL);
+    sigaction(SIGPIPE, &dfl, NULL);
+    for (int k = 0, s; (s = sig_fatal_nth(k)) != 0; k++)
+        sigaction(s, &dfl, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

@@ -192,12 +192,11 @@ void term_init_fatal(void)
     static char altstack[32 * 1024];
     stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack };
     sigaltstack(&ss, NULL);
-    static const int fatal[] = { SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGTRAP };
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = fatal_handler;
     sa.sa_flags = SA_ONSTACK | SA_NODEFER | SA_RESETHAND;
     sigfillset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
-        sigaction(fatal[i], &sa, NULL);
+    for (int i = 0, s; (s = sig_fatal_nth(i)) != 0; i++)
+        sigaction(s, &sa, NULL);
 }
