@@ -90,7 +90,7 @@ int cmd_service_auto_up(struct ctl *c, int argc, char **argv)
     struct service *s = get_or_create(c, argv[1]);
     if (s)
         svc_set_auto_up(s, interval, triggers);
-    return 0;
+    return triggers ? CMD_SPAWNED : CMD_DONE;
 }
 
 int cmd_service_start(struct ctl *c, int argc, char **argv)
@@ -113,8 +113,10 @@ int cmd_service_start(struct ctl *c, int argc, char **argv)
         }
         when_ms = ts * 1000;
     }
-    svc_start(s, when_ms, c);
-    return 0;
+    char err[512];
+    if (!svc_start(s, when_ms, c, err, sizeof err))
+        ctl_error(c, "%s", err);
+    return CMD_SPAWNED;
 }
 
 int cmd_service_signal(struct ctl *c, int argc, char **argv)

@@ -601,6 +601,11 @@ static void finish_input(struct ctl *c)
     c->in_done = true;
 }
 
+void ctl_drain(struct ctl *c)
+{
+    ctl_close(c);
+}
+
 void ctl_end_input(struct ctl *c)
 {
     c->in_eof = c->in_done = true;

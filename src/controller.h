@@ -47,6 +47,9 @@ void ctl_close(struct ctl *c);
  * its pending output is written. */
 void ctl_end_input(struct ctl *c);
 
+/* The process at the other end is gone (a controller service ended). */
+void ctl_drain(struct ctl *c);
+
 void ctl_set_closed_cb(struct ctl *c, ctl_closed_fn fn, void *owner);
 /* A short name for log lines ("config", "stdin", "client 5", ...). */
 const char *ctl_name(const struct ctl *c);

@@ -15,6 +15,7 @@
 #include "service.h"
 #include "signals.h"
 #include "spawn.h"
+#include "svcctl.h"
 #include "sys.h"
 #include "term.h"
 
@@ -193,6 +194,7 @@ int main(int argc, char **argv)
     spawn_raise_nofile();
     spawn_init(handle_fd(handle_by_name("null")));
     handle_set_watch_cb(cmd_log_handle_changed);
+    svcctl_init();
     sig_set_count_cb(svc_signal_changed);
     if (loop_init() < 0 || sig_init(svc_reap) < 0) {
         log_errno(LOG_FATAL, "cannot set up the event loop");

@@ -1,13 +1,13 @@
-/* service.c - services: definitions, state machine, indexes (service.h).
+/* service.c - services: definitions, state machine, run queue, indexes
+ * (service.h).
  *
  * A service is one fixed struct plus one string block holding
  * "name\0args\0fds\0tags\0", where args, fds and tags are kept TAB-joined
- * exactly as they appear in events, so broadcasting and dumping them is a
+ * exactly as they appear in events, so reporting and dumping them is a
  * copy.  With --service-pool the string block lives in the pool block
  * behind the struct and never moves.
  */
 #include "service.h"
-#include "controller.h"
 #include "handle.h"
 #include "log.h"
 #include "loop.h"
@@ -20,10 +20,10 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,37 +31,45 @@
 #define SVC_POOL_DEFAULT_SIZE 512
 #define SVC_POOL_MIN_SIZE 64
 #define TRIG_ALWAYS 1u
-
 /* Trigger bits after ALWAYS: 2 << k for control signal k (signals.h). */
+_Static_assert(SIG_NCONTROL < 8, "triggers fit a byte");
 
 struct service {
     struct tree_node node;      /* by name */
-    struct service *pid_next;   /* pid hash chain while running */
-    loop_timer start_t;         /* pending start */
-    struct ctl *ctl;            /* service controller, while it lives */
+    /* UP: the next in the pid hash chain; START and due: the next in the
+     * run queue.  A service is never in both. */
+    struct service *link;
+    loop_timer start_t;         /* a pending start in the future */
+    void *attachment;           /* the listener's */
     char *str;                  /* name \0 args \0 fds \0 tags \0 */
     int64_t up_ms;              /* start of the current/last run */
     int64_t down_ms;            /* end of the last run; 0 = never ran */
-    int64_t attempt_ms;         /* last start attempt (MIN_INTERVAL base) */
+    int64_t attempt_ms;         /* last spawn (MIN_INTERVAL base) */
+    int64_t start_ms;           /* START: when it starts, or was due */
     pid_t pid;                  /* running pid, or the last one */
     int status;                 /* wait status of the last run */
     uint32_t interval;          /* auto-up MIN_INTERVAL, seconds */
     uint16_t args_off, fds_off, tags_off, str_len, str_cap;
     uint8_t state;              /* enum svc_state */
-    uint8_t triggers;           /* TRIG_ALWAYS | 2 << k for sig_control_nth(k) */
+    uint8_t triggers;           /* TRIG_ALWAYS | 2 << k for control signal k */
     bool start_auto;            /* the pending start came from auto-up */
+    bool queued;                /* in the run queue */
 };
 
 static const char *node_key(const struct tree_node *n);
 static struct tree services = TREE_INIT(node_key);
 static struct pool svc_mem;
+static size_t svc_str_cap;      /* with a pool: the string room of each block */
 static struct service **pid_tab;
 static size_t pid_tab_size, n_sig_triggered;
+static const struct svc_listener *listener;
 static char spawn_argbuf[PROTO_LINE_MAX + 1];
 static char *spawn_argv[PROTO_FIELDS_MAX + 1];
 static int spawn_fds[PROTO_FIELDS_MAX];
 
 static bool pid_tab_reserve(size_t want);
+static void start_timer_cb(void *ctx);
+static void auto_up_eval(struct service *s, bool command);
 
 static const char *node_key(const struct tree_node *n)
 {
@@ -69,6 +77,10 @@ static const char *node_key(const struct tree_node *n)
 }
 
 const char *svc_name(const struct service *s) { return s->str; }
+enum svc_state svc_state(const struct service *s) { return (enum svc_state)s->state; }
+void *svc_attachment(const struct service *s) { return s->attachment; }
+void svc_set_attachment(struct service *s, void *p) { s->attachment = p; }
+void svc_set_listener(const struct svc_listener *l) { listener = l; }
 static const char *svc_args(const struct service *s) { return s->str + s->args_off; }
 static const char *svc_fds(const struct service *s) { return s->str + s->fds_off; }
 static const char *svc_tags(const struct service *s) { return s->str + s->tags_off; }
@@ -88,10 +100,12 @@ void svc_pool(int64_t n, int64_t size)
                  (long long)size);
         size = 65535;
     }
+    /* The blocks, their pid index slots and their start timers' heap room:
+     * nothing a pooled service does allocates later. */
     if (!pool_init(&svc_mem, (size_t)n, sizeof(struct service) + (size_t)size) ||
-        !pid_tab_reserve((size_t)n))
+        !pid_tab_reserve((size_t)n) || !loop_timer_prealloc((unsigned)n))
         log_error("cannot allocate service pool of %lld x %lld", (long long)n, (long long)size);
-    svc_mem.size = sizeof(struct service) + (size_t)size;
+    svc_str_cap = (size_t)size;
 }
 
 bool svc_name_valid(const char *name)
@@ -178,6 +192,7 @@ static bool set_strings(struct service *s, int which, int n, char **val, const c
     return true;
 }
 
+
 struct service *svc_get_or_create(const char *name, const char **err)
 {
     struct service *s = svc_by_name(name);
@@ -187,8 +202,12 @@ struct service *svc_get_or_create(const char *name, const char **err)
         *err = "invalid service name";
         return NULL;
     }
-    if (!pid_tab_reserve(services.count + 1)) {
+    if (!pid_tab_reserve(tree_count(&services) + 1)) {
         *err = "unable to allocate service (pid index)";
+        return NULL;
+    }
+    if (!loop_timer_reserve(1)) {
+        *err = "unable to allocate service (timer)";
         return NULL;
     }
     size_t nl = strlen(name) + 1;
@@ -196,18 +215,20 @@ struct service *svc_get_or_create(const char *name, const char **err)
     if (pool_active(&svc_mem)) {
         s = pool_alloc(&svc_mem, sizeof *s + need);
         if (!s) {
+            loop_timer_release(1);
             *err = "unable to allocate service (service pool exhausted)";
             return NULL;
         }
         memset(s, 0, sizeof *s);
         s->str = (char *)(s + 1);
-        s->str_cap = (uint16_t)(svc_mem.size - sizeof *s);
+        s->str_cap = (uint16_t)svc_str_cap;
     } else {
         s = calloc(1, sizeof *s);
         char *str = malloc(need);
         if (!s || !str) {
             free(s);
             free(str);
+            loop_timer_release(1);
             *err = "unable to allocate service";
             return NULL;
         }
@@ -225,17 +246,21 @@ struct service *svc_get_or_create(const char *name, const char **err)
     s->str_len = (uint16_t)need;
     s->interval = 1;
     s->state = SVC_DOWN;
-    loop_timer_init(&s->start_t, NULL, s);
+    loop_timer_init(&s->start_t, start_timer_cb, s);
     tree_insert(&services, &s->node);
     return s;
 }
 
-/* --- events ------------------------------------------------------------------ */
+/* --- reports --------------------------------------------------------------------- */
 
-static void emit(struct proto_line *l)
+static void report(enum svc_event ev, struct service *s, struct proto_line *l,
+                   const void *cause)
 {
     size_t n = proto_line_end(l);
-    ctl_broadcast(l->buf, n);
+    if (!listener)
+        return;
+    struct svc_report r = { .ev = ev, .s = s, .line = l->buf, .len = n, .cause = cause };
+    listener->report(&r);
 }
 
 static void format_state(const struct service *s, struct proto_line *l, bool deleted)
@@ -261,7 +286,7 @@ static void format_state(const struct service *s, struct proto_line *l, bool del
         return;
     case SVC_START:
         proto_line_add(l, "start");
-        proto_line_addi(l, sec(s->start_t.when));   /* the pending start time */
+        proto_line_addi(l, sec(s->start_ms));      /* when it starts (or was due) */
         for (int i = 0; i < 5; i++)
             proto_line_add(l, "-");
         return;
@@ -311,15 +336,6 @@ static void format_auto_up(const struct service *s, struct proto_line *l)
             proto_line_add(l, sig_name(sig_control_nth(k)));
 }
 
-static void emit_state(const struct service *s)
-{
-    struct proto_line l;
-    format_state(s, &l, false);
-    if (log_enabled(LOG_DEBUG))
-        log_debug("%s", l.buf);
-    emit(&l);
-}
-
 size_t svc_format_dump(const struct service *s, char *buf, size_t size)
 {
     struct proto_line l;
@@ -341,55 +357,23 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
     return pos;
 }
 
-/* --- setters ----------------------------------------------------------------- */
-
-bool svc_set(struct service *s, enum svc_field f, int n, char **vals, const char **err)
+/* A start of s failed: the message goes back to the caller (err, when
+ * given) and is reported as an error event tagged with the caller's cause. */
+__attribute__((format(printf, 5, 6)))
+static void fail(struct service *s, const void *cause, char *err, size_t errlen,
+                 const char *fmt, ...)
 {
-    static const char *const events[] = { "service.args", "service.fds", "service.tags" };
-    static const char *(*const get[])(const struct service *) = { svc_args, svc_fds, svc_tags };
-    if (!set_strings(s, (int)f, n, vals, err))
-        return false;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (err)
+        snprintf(err, errlen, "service %s: %s", s->str, msg);
     struct proto_line l;
-    format_field(s, &l, events[f], get[f](s));
-    emit(&l);
-    return true;
-}
-
-unsigned svc_trigger_parse(const char *name)
-{
-    if (strcmp(name, "always") == 0)
-        return TRIG_ALWAYS;
-    int k = sig_control_index(sig_parse(name));
-    return k < 0 ? 0 : 2u << k;
-}
-
-static bool trigger_true(const struct service *s)
-{
-    if (s->triggers & TRIG_ALWAYS)
-        return true;
-    for (int k = 0; k < SIG_NCONTROL; k++)
-        if ((s->triggers & (2u << k)) && sig_count(sig_control_nth(k)) > 0)
-            return true;
-    return false;
-}
-
-static void auto_up_eval(struct service *s);
-
-void svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers)
-{
-    if (interval > 0)
-        s->interval = (uint32_t)interval;
-    if ((s->triggers & ~TRIG_ALWAYS) && !(triggers & ~TRIG_ALWAYS))
-        n_sig_triggered--;
-    else if (!(s->triggers & ~TRIG_ALWAYS) && (triggers & ~TRIG_ALWAYS))
-        n_sig_triggered++;
-    s->triggers = (uint8_t)triggers;
-    struct proto_line l;
-    format_auto_up(s, &l);
-    emit(&l);
-    if (s->state == SVC_START && s->start_auto && !trigger_true(s))
-        svc_cancel_start(s, &(const char *){ NULL });
-    auto_up_eval(s);
+    proto_line_begin(&l, "error");
+    proto_line_addf(&l, "service %s: %s", s->str, msg);
+    report(SVC_EV_FAILED, s, &l, cause);
 }
 
 /* --- pid index: chained hash ---------------------------------------------------
@@ -417,9 +401,9 @@ static bool pid_tab_reserve(size_t want)
     pid_tab_size = nsize;
     for (size_t i = 0; i < osize; i++) {
         for (struct service *e = old[i], *next; e; e = next) {
-            next = e->pid_next;
+            next = e->link;
             size_t k = pid_slot(e->pid);
-            e->pid_next = pid_tab[k];
+            e->link = pid_tab[k];
             pid_tab[k] = e;
         }
     }
@@ -430,7 +414,7 @@ static bool pid_tab_reserve(size_t want)
 static void pid_insert(struct service *s)
 {
     size_t k = pid_slot(s->pid);
-    s->pid_next = pid_tab[k];
+    s->link = pid_tab[k];
     pid_tab[k] = s;
 }
 
@@ -438,179 +422,185 @@ static struct service *pid_remove(pid_t pid)
 {
     if (!pid_tab)
         return NULL;
-    for (struct service **pp = &pid_tab[pid_slot(pid)]; *pp; pp = &(*pp)->pid_next) {
+    for (struct service **pp = &pid_tab[pid_slot(pid)]; *pp; pp = &(*pp)->link) {
         if ((*pp)->pid == pid) {
             struct service *s = *pp;
-            *pp = s->pid_next;
-            s->pid_next = NULL;
+            *pp = s->link;
+            s->link = NULL;
             return s;
         }
     }
     return NULL;
 }
 
-/* --- starting ---------------------------------------------------------------- */
+/* --- the state machine ------------------------------------------------------------ */
 
-static void start_timer_cb(void *ctx);
+static void runq_remove(struct service *s);
 
-/* A problem with service s.  Command errors go back to the controller c
- * that asked (or to everyone when nobody asked); start failures (`event`)
- * concern every controller, so the others get them as an error event. */
-__attribute__((format(printf, 4, 5)))
-static void report(struct service *s, struct ctl *c, bool event, const char *fmt, ...)
+/* The one place a service's state changes.  Leaving START drops the pending
+ * start (timer or run queue); the new state is reported; when a run ended
+ * (an exit, or a start that failed) auto-up may start it again.  A
+ * cancellation is not an end: a controller that cancels a start must not
+ * see auto-up undo it. */
+static void set_state(struct service *s, enum svc_state st, bool ended)
 {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (c)
-        ctl_error(c, "service %s: %s", s->str, msg);
-    else
-        log_error("service %s: %s", s->str, msg);
-    if (c && !event)
-        return;
+    if (s->state == SVC_START && st != SVC_START) {
+        loop_timer_cancel(&s->start_t);
+        runq_remove(s);
+    }
+    s->state = (uint8_t)st;
     struct proto_line l;
-    proto_line_begin(&l, "error");
-    proto_line_addf(&l, "service %s: %s", s->str, msg);
-    size_t n = proto_line_end(&l);
-    ctl_broadcast_except(l.buf, n, c);
+    format_state(s, &l, false);
+    if (log_enabled(LOG_DEBUG))
+        log_debug("%s", l.buf);
+    report(SVC_EV_STATE, s, &l, NULL);
+    if (ended)
+        auto_up_eval(s, false);
 }
 
-/* Enter SVC_START for a start at when_ms (again, if the time changed). */
+/* Enter START for a start at when_ms (reported again if its second
+ * changed). */
+static void enter_start(struct service *s, int64_t when_ms, bool automatic)
+{
+    bool same = s->state == SVC_START && sec(s->start_ms) == sec(when_ms);
+    s->start_auto = automatic;
+    s->start_ms = when_ms;
+    if (!same)
+        set_state(s, SVC_START, false);
+}
+
+/* --- the run queue: due starts, spawned SVC_SPAWN_BATCH per iteration ------- */
+
+static struct service *runq_head, *runq_tail;
+static void runq_cb(void *ctx);
+static loop_task runq_task = LOOP_TASK_INIT(runq_cb, NULL);
+
+static void runq_push(struct service *s)
+{
+    if (s->queued)
+        return;
+    s->queued = true;
+    s->link = NULL;
+    if (runq_tail)
+        runq_tail->link = s;
+    else
+        runq_head = s;
+    runq_tail = s;
+    loop_task_queue(&runq_task);
+}
+
+/* O(queue length): only a cancelled or deleted start leaves from the middle. */
+static void runq_remove(struct service *s)
+{
+    if (!s->queued)
+        return;
+    for (struct service **pp = &runq_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->link) {
+        if (*pp == s) {
+            *pp = s->link;
+            if (runq_tail == s)
+                runq_tail = prev;
+            break;
+        }
+    }
+    s->link = NULL;
+    s->queued = false;
+}
+
+/* Wait in START: on the timer for a future start, in the run queue for a
+ * due one. */
 static void schedule(struct service *s, int64_t when_ms, bool automatic)
 {
-    bool same = s->state == SVC_START && sec(s->start_t.when) == sec(when_ms);
-    s->start_auto = automatic;
-    s->start_t.fn = start_timer_cb;
-    s->start_t.ctx = s;
-    loop_timer_at(&s->start_t, when_ms);
-    s->state = SVC_START;
-    if (!same)
-        emit_state(s);
+    enter_start(s, when_ms, automatic);
+    if (when_ms > loop_now_update()) {
+        runq_remove(s);
+        loop_timer_at(&s->start_t, when_ms);   /* cannot fail: the slot is reserved */
+    } else {
+        loop_timer_cancel(&s->start_t);
+        runq_push(s);
+    }
 }
 
-static void service_ctl_closed(void *owner, struct ctl *c)
-{
-    struct service *s = owner;
-    if (s->ctl == c)
-        s->ctl = NULL;
-}
+/* --- spawning ----------------------------------------------------------------------- */
 
-/* Resolve the fd list into spawn_fds.  *ctl_end gets the service side of a
- * fresh socketpair when a control.* name is used.  Returns the count, or -1
- * with a message. */
-static int resolve_fds(struct service *s, int *ctl_fd, int *ctl_end,
-                       unsigned *ctl_kinds, char *err, size_t errlen)
+/* Resolve the fd list into spawn_fds.  *child_end gets the fd the
+ * listener made for control.* placeholders.  Returns the count, or -1 with
+ * a message in msg. */
+static int resolve_fds(struct service *s, int *child_end, char *msg, size_t msglen)
 {
-    const char *p = svc_fds(s);
+    *child_end = -1;
+    unsigned kinds = 0;
     int n = 0;
-    *ctl_fd = *ctl_end = -1;
-    *ctl_kinds = 0;
-    while (*p) {
+    for (const char *p = svc_fds(s); *p;) {
         const char *e = strchr(p, '\t');
         size_t len = e ? (size_t)(e - p) : strlen(p);
-        char name[HANDLE_NAME_MAX + 2];
         if (len == 1 && *p == '-') {
             spawn_fds[n++] = -1;
         } else {
             struct handle *h = NULL;
             if (len <= HANDLE_NAME_MAX) {
+                char name[HANDLE_NAME_MAX + 1];
                 memcpy(name, p, len);
                 name[len] = '\0';
                 h = handle_by_name(name);
             }
             if (!h) {
-                snprintf(err, errlen, "no such handle '%.*s'", (int)(len > 64 ? 64 : len), p);
-                goto fail;
+                snprintf(msg, msglen, "no such handle '%.*s'", (int)(len > 64 ? 64 : len), p);
+                return -1;
             }
             enum handle_control hc = handle_control(h);
-            if (hc != HCTL_NONE) {
-                if (*ctl_fd < 0) {
-                    int sv[2];
-                    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-                        snprintf(err, errlen, "socketpair: %s", sys_strerror(errno));
-                        goto fail;
-                    }
-                    *ctl_fd = sv[0];
-                    *ctl_end = sv[1];
-                }
-                *ctl_kinds |= 1u << hc;
-                spawn_fds[n++] = *ctl_end;
-            } else {
-                spawn_fds[n++] = handle_fd(h);
-            }
+            spawn_fds[n++] = hc == HCTL_NONE ? handle_fd(h) : -2;  /* -2: the channel */
+            if (hc != HCTL_NONE)
+                kinds |= 1u << hc;
         }
         p += len;
         if (*p == '\t')
             p++;
-        else
-            break;
+    }
+    if (kinds) {
+        /* One channel serves every control.* name of the list. */
+        *child_end = listener && listener->channel ? listener->channel(s, kinds) : -1;
+        if (*child_end < 0) {
+            snprintf(msg, msglen, "socketpair: %s",
+                     sys_strerror(listener && listener->channel ? errno : ENOSYS));
+            return -1;
+        }
+        for (int i = 0; i < n; i++)
+            if (spawn_fds[i] == -2)
+                spawn_fds[i] = *child_end;
     }
     return n;
-fail:
-    /* A control handle before the bad name already made the socketpair. */
-    sys_close(*ctl_fd);
-    sys_close(*ctl_end);
-    *ctl_fd = *ctl_end = -1;
-    return -1;
 }
 
-/* Turn the daemon side of the control socketpair into a controller. */
-static void attach_controller(struct service *s, int fd, unsigned kinds)
-{
-    bool ev = kinds & ((1u << HCTL_EVENT) | (1u << HCTL_SOCKET));
-    bool cmd = kinds & ((1u << HCTL_CMD) | (1u << HCTL_SOCKET));
-    if (ev && !cmd)
-        shutdown(fd, SHUT_RD);      /* the service may only read events */
-    else if (cmd && !ev)
-        shutdown(fd, SHUT_WR);      /* the service may only send commands */
-    sys_set_nonblock(fd, true);
-    struct ctl *c = ctl_new(CTL_SERVICE, cmd ? fd : -1, ev ? fd : -1);
-    if (!c) {
-        log_errno(LOG_ERROR, "service %s: controller", s->str);
-        sys_close(fd);
-        return;
-    }
-    s->ctl = c;
-    ctl_set_closed_cb(c, service_ctl_closed, s);
-}
-
-static bool start_now(struct service *s, struct ctl *c)
+/* Spawn s, which is in START.  cause/err as for svc_start. */
+static bool spawn(struct service *s, const void *cause, char *err, size_t errlen)
 {
     int64_t now = loop_now_update();
     loop_timer_cancel(&s->start_t);
+    runq_remove(s);
     s->attempt_ms = now;
     const char *args = svc_args(s);
-    size_t alen = strlen(args);
-    memcpy(spawn_argbuf, args, alen + 1);
+    memcpy(spawn_argbuf, args, strlen(args) + 1);
     int argc = 0;
     for (char *a = spawn_argbuf, *t; (t = strsep(&a, "\t")) != NULL;)
         spawn_argv[argc++] = t;
     spawn_argv[argc] = NULL;
 
-    char err[300];
-    int ctl_fd, ctl_end;
-    unsigned kinds;
-    int nfds = resolve_fds(s, &ctl_fd, &ctl_end, &kinds, err, sizeof err);
+    char msg[300];
+    int child_end;
+    int nfds = resolve_fds(s, &child_end, msg, sizeof msg);
     if (nfds < 0) {
-        report(s, c, true, "%s", err);
-        /* Not started: leave a pending start, and let auto-up try again
-         * after MIN_INTERVAL (the handle may be created meanwhile). */
-        if (s->state != SVC_DOWN) {
-            s->state = SVC_DOWN;
-            emit_state(s);
-        }
-        auto_up_eval(s);
+        /* Not started; auto-up may try again after MIN_INTERVAL (the
+         * handle may exist by then). */
+        fail(s, cause, err, errlen, "%s", msg);
+        set_state(s, SVC_DOWN, true);
         return false;
     }
     struct spawn_req r = { .argv = spawn_argv, .fds = spawn_fds, .nfds = nfds };
     pid_t pid = spawn_start(&r);
-    sys_close(ctl_end);
+    int e = errno;
+    sys_close(child_end);
     if (pid < 0) {
-        int e = errno;
-        sys_close(ctl_fd);
-        report(s, c, true, "fork failed: %s", sys_strerror(e));
+        fail(s, cause, err, errlen, "fork failed: %s", sys_strerror(e));
         /* Retry: a transient process limit must not lose the service. */
         schedule(s, now + 1000 * (int64_t)(s->interval ? s->interval : 1), s->start_auto);
         return false;
@@ -620,67 +610,65 @@ static bool start_now(struct service *s, struct ctl *c)
     if (r.err) {
         /* The child already _exit(127)ed: collect it here so the reaper
          * never sees an unknown pid, and report why. */
-        int st;
-        spawn_collect(pid, &st);
-        sys_close(ctl_fd);
-        report(s, c, true, "%s %s failed: %s", r.step, spawn_argv[0], sys_strerror(r.err));
-        s->status = st;
+        spawn_collect(pid, &s->status);
         s->down_ms = now;
-        s->state = SVC_DOWN;
-        emit_state(s);
-        auto_up_eval(s);
+        fail(s, cause, err, errlen, "%s %s failed: %s", spawn_stage_name(r.stage),
+             spawn_argv[0], sys_strerror(r.err));
+        set_state(s, SVC_DOWN, true);
         return false;
     }
-    s->state = SVC_UP;
     pid_insert(s);
-    emit_state(s);
-    if (ctl_fd >= 0)
-        attach_controller(s, ctl_fd, kinds);
+    set_state(s, SVC_UP, false);
     return true;
 }
 
-bool svc_start(struct service *s, int64_t when_ms, struct ctl *c)
+bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err, size_t errlen)
 {
     if (s->state == SVC_UP) {
-        report(s, c, false, "already running");
+        snprintf(err, errlen, "service %s: already running", s->str);
         return false;
     }
     if (!svc_args(s)[0]) {
-        report(s, c, false, "no args configured");
+        snprintf(err, errlen, "service %s: no args configured", s->str);
         return false;
     }
-    if (when_ms > loop_now_update()) {
+    int64_t now = loop_now_update();
+    if (when_ms > now) {
         schedule(s, when_ms, false);
         return true;
     }
-    return start_now(s, c);
+    enter_start(s, now, false);
+    return spawn(s, cause, err, errlen);
 }
+
+/* A start whose time came (timer) or whose turn came (run queue): the
+ * trigger may have gone away meanwhile (signal.clear), or the args. */
+static bool still_wanted(const struct service *s);
 
 static void start_timer_cb(void *ctx)
 {
     struct service *s = ctx;
     if (s->state != SVC_START)
         return;
-    if ((s->start_auto && !trigger_true(s)) || !svc_args(s)[0]) {
-        /* The trigger went away while we waited (signal.clear), or the
-         * args were unset. */
-        s->state = SVC_DOWN;
-        emit_state(s);
-        return;
-    }
-    start_now(s, NULL);
+    if (!still_wanted(s))
+        set_state(s, SVC_DOWN, false);
+    else
+        runq_push(s);
 }
 
-static void auto_up_eval(struct service *s)
+static void runq_cb(void *ctx)
 {
-    if (s->state != SVC_DOWN || !trigger_true(s) || !svc_args(s)[0])
-        return;
-    int64_t now = loop_now_update();
-    int64_t next = s->attempt_ms ? s->attempt_ms + 1000 * (int64_t)s->interval : now;
-    if (next <= now)
-        start_now(s, NULL);
-    else
-        schedule(s, next, true);
+    (void)ctx;
+    for (int n = 0; n < SVC_SPAWN_BATCH && runq_head; n++) {
+        struct service *s = runq_head;
+        runq_remove(s);
+        if (!still_wanted(s))
+            set_state(s, SVC_DOWN, false);
+        else
+            spawn(s, NULL, NULL, 0);
+    }
+    if (runq_head)
+        loop_task_queue(&runq_task);
 }
 
 bool svc_cancel_start(struct service *s, const char **err)
@@ -689,9 +677,7 @@ bool svc_cancel_start(struct service *s, const char **err)
         *err = "no pending start";
         return false;
     }
-    loop_timer_cancel(&s->start_t);
-    s->state = SVC_DOWN;
-    emit_state(s);
+    set_state(s, SVC_DOWN, false);
     return true;
 }
 
@@ -719,12 +705,14 @@ bool svc_delete(struct service *s, const char **err)
         return false;
     }
     loop_timer_cancel(&s->start_t);
+    runq_remove(s);
     struct proto_line l;
     format_state(s, &l, true);
-    emit(&l);
+    report(SVC_EV_DELETED, s, &l, NULL);
     if (s->triggers & ~TRIG_ALWAYS)
         n_sig_triggered--;
     tree_remove(&services, &s->node);
+    loop_timer_release(1);
     if (pool_active(&svc_mem)) {
         pool_free(&svc_mem, s);
     } else {
@@ -734,21 +722,91 @@ bool svc_delete(struct service *s, const char **err)
     return true;
 }
 
-/* --- reaping and triggers ------------------------------------------------------ */
+/* --- definitions -------------------------------------------------------------------- */
 
-/* Exits handled per wakeup.  A restart inside the loop can produce the next
- * exit before the loop ends: with thousands of crash-looping services (or
- * slow spawns) reaping would never return to the event loop, and no
- * controller would be served.  The rest waits for the next iteration. */
+bool svc_set(struct service *s, enum svc_field f, int n, char **vals, const char **err)
+{
+    static const char *const events[] = { "service.args", "service.fds", "service.tags" };
+    static const char *(*const get[])(const struct service *) = { svc_args, svc_fds, svc_tags };
+    if (!set_strings(s, (int)f, n, vals, err))
+        return false;
+    struct proto_line l;
+    format_field(s, &l, events[f], get[f](s));
+    report(SVC_EV_DEFINED, s, &l, NULL);
+    return true;
+}
+
+unsigned svc_trigger_parse(const char *name)
+{
+    if (strcmp(name, "always") == 0)
+        return TRIG_ALWAYS;
+    int k = sig_control_index(sig_parse(name));
+    return k < 0 ? 0 : 2u << k;
+}
+
+static bool trigger_true(const struct service *s)
+{
+    if (s->triggers & TRIG_ALWAYS)
+        return true;
+    for (int k = 0; k < SIG_NCONTROL; k++)
+        if ((s->triggers & (2u << k)) && sig_count(sig_control_nth(k)) > 0)
+            return true;
+    return false;
+}
+
+static bool still_wanted(const struct service *s)
+{
+    return (!s->start_auto || trigger_true(s)) && svc_args(s)[0];
+}
+
+/* Auto-up: start s if it is down and a trigger holds, no sooner than
+ * MIN_INTERVAL after its last spawn.  A command's evaluation spawns at
+ * once; every other waits its turn in the run queue. */
+static void auto_up_eval(struct service *s, bool command)
+{
+    if (s->state != SVC_DOWN || !trigger_true(s) || !svc_args(s)[0])
+        return;
+    int64_t now = loop_now_update();
+    int64_t next = s->attempt_ms ? s->attempt_ms + 1000 * (int64_t)s->interval : now;
+    if (next > now || !command) {
+        schedule(s, next > now ? next : now, true);
+        return;
+    }
+    enter_start(s, now, true);
+    spawn(s, NULL, NULL, 0);
+}
+
+void svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers)
+{
+    if (interval > 0)
+        s->interval = (uint32_t)interval;
+    if ((s->triggers & ~TRIG_ALWAYS) && !(triggers & ~TRIG_ALWAYS))
+        n_sig_triggered--;
+    else if (!(s->triggers & ~TRIG_ALWAYS) && (triggers & ~TRIG_ALWAYS))
+        n_sig_triggered++;
+    s->triggers = (uint8_t)triggers;
+    struct proto_line l;
+    format_auto_up(s, &l);
+    report(SVC_EV_DEFINED, s, &l, NULL);
+    if (s->state == SVC_START && s->start_auto && !trigger_true(s))
+        set_state(s, SVC_DOWN, false);
+    auto_up_eval(s, true);
+}
+
+/* --- reaping and triggers ------------------------------------------------------------ */
+
+/* Exits handled per call.  Reaping is cheap (restarts wait in the run
+ * queue), but a steady flood of exits must still leave the loop to its
+ * other work: the rest waits for a task. */
 #define SVC_REAP_BATCH 128
-
-static loop_task reap_task;
 
 static void reap_task_cb(void *ctx)
 {
     (void)ctx;
     svc_reap();
 }
+
+static loop_task reap_task = LOOP_TASK_INIT(reap_task_cb, NULL);
 
 void svc_reap(void)
 {
@@ -763,50 +821,35 @@ void svc_reap(void)
         }
         s->status = st;
         s->down_ms = loop_now_update();
-        s->state = SVC_DOWN;
-        if (s->ctl)
-            ctl_close(s->ctl);  /* the controller ends with its service */
-        emit_state(s);
-        auto_up_eval(s);
+        set_state(s, SVC_DOWN, true);
     }
-    if (n == SVC_REAP_BATCH) {
-        if (!reap_task.fn)
-            loop_task_init(&reap_task, reap_task_cb, NULL);
+    if (n == SVC_REAP_BATCH)
         loop_task_queue(&reap_task);
-    }
 }
 
-static void eval_tree(struct tree_node *n)
+static void signal_eval(struct tree_node *n, void *ctx)
 {
-    /* In-order walk; auto_up_eval never inserts or removes services. */
-    while (n) {
-        eval_tree(n->left);
-        struct service *s = (struct service *)n;
-        if (s->triggers & ~TRIG_ALWAYS)
-            auto_up_eval(s);
-        n = n->right;
-    }
+    (void)ctx;
+    struct service *s = (struct service *)n;
+    if (s->triggers & ~TRIG_ALWAYS)
+        auto_up_eval(s, false);     /* never inserts or removes services */
 }
 
 void svc_signal_changed(int signo)
 {
-    (void)signo;
     if (n_sig_triggered && sig_count(signo) > 0)
-        eval_tree(services.root);
+        tree_foreach(&services, signal_eval, NULL);
 }
 
-static void log_tree(struct tree_node *n)
+static void log_running(struct tree_node *n, void *ctx)
 {
-    while (n) {
-        log_tree(n->left);
-        struct service *s = (struct service *)n;
-        if (s->state == SVC_UP)
-            log_info("service '%s' running as pid %d", s->str, (int)s->pid);
-        n = n->right;
-    }
+    (void)ctx;
+    const struct service *s = (const struct service *)n;
+    if (s->state == SVC_UP)
+        log_info("service '%s' running as pid %d", s->str, (int)s->pid);
 }
 
 void svc_log_running(void)
 {
-    log_tree(services.root);
+    tree_foreach(&services, log_running, NULL);
 }

@@ -1,17 +1,32 @@
 /* service.h - service objects: definition (args, fds, tags, auto-up), the
  * state machine, and the name and pid indexes.
  *
- * States (PROTOCOL.md §6):
+ * States (docs/protocol.md, "service.state"):
  *
  *   SVC_DOWN   never started, or exited/killed (the last exit is kept)
- *   SVC_START  a start is pending at a future time (service.start TS, or
- *              auto-up waiting out MIN_INTERVAL, or a fork failure retry)
+ *   SVC_START  a start is pending: at a future time (service.start TS,
+ *              auto-up waiting out MIN_INTERVAL, the retry after a failed
+ *              fork), or due and waiting in the run queue for its turn
  *   SVC_UP     running with a pid
  *
- * Transitions happen only in service.c: svc_start() DOWN/START -> UP (or
- * -> DOWN when exec fails), the reaper UP -> DOWN, svc_schedule() DOWN ->
- * START, svc_cancel_start() START -> DOWN.  Every transition broadcasts
- * one service.state event and may re-evaluate auto-up.
+ *          schedule              spawn                 reaped
+ *   DOWN ------------> START -------------> UP -------------> DOWN
+ *     ^                  |  spawn failed (ended)             (ended)
+ *     +------------------+  cancelled, trigger gone
+ *
+ * A start a command asks for (service.start, service.auto_up whose trigger
+ * holds) spawns within the command, after its `start` event.  Every other
+ * start (auto-up after an exit or a signal, a timed start, a retry) waits
+ * in the run queue, which spawns at most SVC_SPAWN_BATCH services per loop
+ * iteration: a restart storm never keeps the loop from its controllers.
+ * Restarts are delayed then, never lost, and MIN_INTERVAL counts from the
+ * actual spawn.
+ *
+ * One function in service.c changes the state; it reports the change and,
+ * when a run ended, re-evaluates auto-up.
+ *
+ * Reports: service.c knows no controller.  Everything it has to say goes
+ * through one listener, which decides who hears it.
  */
 #ifndef SERVICE_H
 #define SERVICE_H
@@ -21,11 +36,52 @@
 #include <stdint.h>
 
 struct service;
-struct ctl;
 
-#define SVC_NAME_MAX 63
+/* A service name is 1..31 bytes of [A-Za-z0-9._-], like a handle name. */
+#define SVC_NAME_MAX 31
+/* Spawns the run queue makes per loop iteration. */
+#define SVC_SPAWN_BATCH 16
 
 enum svc_state { SVC_DOWN, SVC_START, SVC_UP };
+
+/* --- the listener ---------------------------------------------------------- */
+
+enum svc_event {
+    SVC_EV_DEFINED,     /* service.args, .fds, .tags or .auto_up changed */
+    SVC_EV_STATE,       /* service.state: start, up or down */
+    SVC_EV_DELETED,     /* service.state NAME deleted */
+    SVC_EV_FAILED,      /* a start failed: line is the error event */
+};
+
+struct svc_report {
+    enum svc_event ev;
+    struct service *s;
+    const char *line;   /* the event line, '\n' included */
+    size_t len;
+    /* SVC_EV_FAILED: the `cause` svc_start() was given (NULL when the start
+     * was not asked for by a caller), who also got the error returned. */
+    const void *cause;
+};
+
+struct svc_listener {
+    void (*report)(const struct svc_report *r);
+    /* The fd list of s names control.* placeholders (kinds: a bit 1 << k
+     * per enum handle_control k present).  Return the fd the child gets in
+     * their place (the caller closes it after the spawn), or -1 with errno.
+     * The SVC_EV_STATE report of `up`, or an SVC_EV_FAILED report, follows
+     * in the same call. */
+    int (*channel)(struct service *s, unsigned kinds);
+};
+
+/* Where reports go (none until set). */
+void svc_set_listener(const struct svc_listener *l);
+
+/* One pointer of the listener's own per service (e.g. its controller);
+ * service.c only stores it.  NULL when set. */
+void *svc_attachment(const struct service *s);
+void svc_set_attachment(struct service *s, void *p);
+
+/* --- definitions ------------------------------------------------------------ */
 
 /* Preallocate n services with `size` bytes of strings each. */
 void svc_pool(int64_t n, int64_t size);
@@ -38,23 +94,28 @@ struct service *svc_get_or_create(const char *name, const char **err);
 /* First service whose name sorts after name ("" = the first). */
 struct service *svc_next_after(const char *name);
 const char *svc_name(const struct service *s);
+enum svc_state svc_state(const struct service *s);
 
 /* The TAB-joined lists of a service, in the order they are stored. */
 enum svc_field { SVC_ARGS, SVC_FDS, SVC_TAGS };
-/* Set one list from the n fields after NAME and broadcast its event
+/* Set one list from the n fields after NAME and report its event
  * (service.args, service.fds or service.tags).  On failure returns false
  * with *err set and changes nothing. */
 bool svc_set(struct service *s, enum svc_field f, int n, char **vals, const char **err);
 /* interval < 0 keeps the current one; triggers is a bit set from
- * svc_trigger_parse(); 0 disables auto-up. */
+ * svc_trigger_parse(); 0 disables auto-up.  A trigger that holds starts a
+ * service that is down, at once (this is a command). */
 void svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers);
 /* Parse one trigger name ("always", "SIGHUP", ...); 0 if invalid. */
 unsigned svc_trigger_parse(const char *name);
 
-/* Start now (when_ms <= now) or at when_ms.  `c` is the controller that
- * asked (errors are replied to it), or NULL (errors are broadcast).
- * Returns false if the service did not start or get scheduled. */
-bool svc_start(struct service *s, int64_t when_ms, struct ctl *c);
+/* --- actions ------------------------------------------------------------------ */
+
+/* Start now (when_ms <= now: spawns before returning) or at when_ms.
+ * Returns false with a message in err ("service NAME: ...") if the service
+ * did not start or get scheduled; a failure of the start itself is also
+ * reported (SVC_EV_FAILED) with `cause`, which service.c never looks into. */
+bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err, size_t errlen);
 bool svc_cancel_start(struct service *s, const char **err);
 bool svc_signal(struct service *s, int signo, bool group, const char **err);
 bool svc_delete(struct service *s, const char **err);
@@ -64,7 +125,7 @@ bool svc_delete(struct service *s, const char **err);
 size_t svc_format_dump(const struct service *s, char *buf, size_t size);
 
 /* SIGCHLD: reap exited children, at most a batch per call (the rest from
- * a loop task, so that restarts cannot keep the loop from other work). */
+ * a loop task, so that exits cannot keep the loop from other work). */
 void svc_reap(void);
 /* A control signal's count changed: re-evaluate signal triggers. */
 void svc_signal_changed(int signo);

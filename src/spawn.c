@@ -79,21 +79,35 @@ void spawn_raise_nofile(void)
         nofile_raised = true;
 }
 
-/* What a forked child writes to report_fd when a step fails. */
+static const char *const stage_names[] = {
+    [SPAWN_OK] = "spawn",
+    [SPAWN_CLOSE_RANGE] = "close_range",
+    [SPAWN_DUP] = "dup",
+    [SPAWN_FCNTL] = "fcntl",
+    [SPAWN_DUP2] = "dup2",
+    [SPAWN_EXEC] = "exec",
+};
+_Static_assert(sizeof stage_names / sizeof stage_names[0] == SPAWN_STAGE_COUNT,
+               "a name for every spawn stage");
+
+const char *spawn_stage_name(enum spawn_stage stage)
+{
+    return (unsigned)stage < SPAWN_STAGE_COUNT ? stage_names[stage] : "spawn";
+}
+
+/* What a forked child writes to report_fd when a step fails: plain
+ * numbers, which mean the same on both sides of the pipe. */
 struct spawn_report {
     int err;
-    const char *step;   /* a literal: the same address in parent and child */
+    int stage;          /* enum spawn_stage */
 };
 
-static int fail(struct spawn_req *r, const char *step)
+static int fail(struct spawn_req *r, enum spawn_stage stage)
 {
     r->err = errno;
-    r->step = step;
+    r->stage = stage;
     if (r->report_fd >= 0) {
-        struct spawn_report rep;
-        memset(&rep, 0, sizeof rep);    /* no uninitialised padding */
-        rep.err = r->err;
-        rep.step = step;
+        struct spawn_report rep = { .err = r->err, .stage = (int)stage };
         ssize_t n = write(r->report_fd, &rep, sizeof rep);
         (void)n;
     }
@@ -132,7 +146,7 @@ static int child_main(void *arg)
     if (r->shared_files &&
         syscall(SYS_close_range, (unsigned)r->unshare_from, ~0U, CLOSE_RANGE_UNSHARE) != 0) {
         r->err = errno;
-        r->step = "close_range";
+        r->stage = SPAWN_CLOSE_RANGE;
         _exit(127);
     }
     /* Default dispositions for what the parent handles or ignores (exec
@@ -165,7 +179,7 @@ static int child_main(void *arg)
             continue;
         int moved = fcntl(src[i], F_DUPFD_CLOEXEC, n);
         if (moved < 0)
-            fail(r, "dup");
+            fail(r, SPAWN_DUP);
         int old = src[i];
         for (int j = i; j < n; j++)
             if (src[j] == old)
@@ -176,16 +190,16 @@ static int child_main(void *arg)
             close(i);
         } else if (src[i] == i) {
             if (fcntl(i, F_SETFD, 0) < 0)
-                fail(r, "fcntl");
+                fail(r, SPAWN_FCNTL);
         } else if (dup2(src[i], i) < 0) {
-            fail(r, "dup2");
+            fail(r, SPAWN_DUP2);
         }
     }
     close_from(n, r->report_fd);
     if (nofile_raised)
         setrlimit(RLIMIT_NOFILE, &child_nofile);
     execvp(r->argv[0], r->argv);
-    return fail(r, "exec");
+    return fail(r, SPAWN_EXEC);
 }
 
 static pid_t spawn_start_plain(struct spawn_req *r)
@@ -224,7 +238,8 @@ static pid_t spawn_start_fork(struct spawn_req *r)
         struct spawn_report rep;
         if (sys_read(p[0], &rep, sizeof rep) == (ssize_t)sizeof rep) {
             r->err = rep.err;
-            r->step = rep.step;
+            r->stage = rep.stage > SPAWN_OK && rep.stage < SPAWN_STAGE_COUNT
+                     ? (enum spawn_stage)rep.stage : SPAWN_EXEC;
         }
     }
     sys_close(p[0]);
@@ -248,7 +263,7 @@ pid_t spawn_start(struct spawn_req *r)
 {
     static int use_fork = -1;
     r->err = 0;
-    r->step = NULL;
+    r->stage = SPAWN_OK;
     r->report_fd = -1;
     if (r->nfds > SPAWN_MAX_FDS) {
         errno = EMFILE;

@@ -16,6 +16,20 @@
 
 #include <sys/types.h>
 
+/* The step of the child's setup that failed. */
+enum spawn_stage {
+    SPAWN_OK = 0,
+    SPAWN_CLOSE_RANGE,  /* leaving the shared fd table */
+    SPAWN_DUP,          /* moving a source out of the target range */
+    SPAWN_FCNTL,        /* clearing close-on-exec */
+    SPAWN_DUP2,         /* placing an fd */
+    SPAWN_EXEC,
+    SPAWN_STAGE_COUNT
+};
+
+/* "exec", "dup2", ...: what an error message calls the stage. */
+const char *spawn_stage_name(enum spawn_stage stage);
+
 struct spawn_req {
     char *const *argv;  /* NULL-terminated; argv[0] is searched in PATH */
     const int *fds;     /* fds[i] becomes the child's fd i; -1 = closed */
@@ -26,7 +40,7 @@ struct spawn_req {
     int report_fd;      /* fork path: where the child reports a failure */
     /* results */
     int err;            /* errno of the failed step in the child, or 0 */
-    const char *step;   /* which step failed ("exec", "dup2", ...) */
+    enum spawn_stage stage;     /* which step failed */
 };
 
 /* Raise daemonproxy's own soft RLIMIT_NOFILE to the hard limit (it may hold
@@ -52,6 +66,7 @@ pid_t spawn_reap(int *status);
 void spawn_collect(pid_t pid, int *status);
 
 /* spawn_start, spawn_reap and spawn_collect are the whole interface to
- * process creation: the fuzz target links a stub in place of spawn.c. */
+ * process creation: the fuzz target links a stub in place of spawn.c
+ * (spawn_stage_name lives there too). */
 
 #endif

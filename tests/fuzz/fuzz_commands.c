@@ -28,6 +28,7 @@
 #include "../../src/service.h"
 #include "../../src/signals.h"
 #include "../../src/spawn.h"
+#include "../../src/svcctl.h"
 #include "../../src/term.h"
 
 #include <dirent.h>
@@ -231,6 +232,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     spawn_raise_nofile();
     spawn_init(nullfd);
     handle_set_watch_cb(cmd_log_handle_changed);
+    svcctl_init();
     sig_set_count_cb(svc_signal_changed);
     if (loop_init() < 0)
         abort();

@@ -37,12 +37,13 @@ static int nfakes;
 static pid_t next_pid = FAKE_PID_BASE;
 
 void spawn_raise_nofile(void) {}
+const char *spawn_stage_name(enum spawn_stage stage) { return stage == SPAWN_EXEC ? "exec" : "spawn"; }
 void spawn_init(int nullfd) { (void)nullfd; }
 
 pid_t spawn_start(struct spawn_req *r)
 {
     r->err = 0;
-    r->step = NULL;
+    r->stage = SPAWN_OK;
     if (!r->argv || !r->argv[0])
         abort();
     for (int i = 0; i < r->nfds; i++)
@@ -61,7 +62,7 @@ pid_t spawn_start(struct spawn_req *r)
     f->exited = r->argv[0][0] != '/';
     if (!r->argv[0][0] || strchr(r->argv[0], '?')) {
         r->err = ENOENT;
-        r->step = "exec";
+        r->stage = SPAWN_EXEC;
         f->status = 127 << 8;
         f->exited = true;
     }

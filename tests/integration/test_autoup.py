@@ -20,8 +20,10 @@ class AutoUp(SvcTest):
         d.cmd('service.args\ta\tsleep\t30')
         out = d.cmd('service.auto_up\ta\t1\talways')
         self.assertEqual(out[0], 'service.auto_up\ta\t1\talways')
-        self.assertTrue(out[1].startswith('service.state\ta\tup\t'), out)
-        pid1 = int(out[1].split('\t')[4])
+        # every start, an immediate one too, is `start` then `up`
+        self.assertTrue(out[1].startswith('service.state\ta\tstart\t'), out)
+        self.assertTrue(out[2].startswith('service.state\ta\tup\t'), out)
+        pid1 = int(out[2].split('\t')[4])
         d.send('service.signal\ta\tSIGKILL')
         down = self.expect_state(d, 'a', 'down')
         self.assertEqual(down[4:7], [str(pid1), 'signal', 'SIGKILL'])
@@ -64,8 +66,10 @@ class AutoUp(SvcTest):
         self.assertIn(down[7], ('1', '2'), 'UPTIME in whole seconds: %r' % down)
         self.assertEqual(down[8], '0')
         up1 = self.expect_state(d, 'l', 'up')
-        self.assertFalse([l for l in d.skipped if l.startswith('service.state\tl\tstart')],
-                         'no delayed start expected: %r' % d.skipped)
+        starts = [l.split('\t') for l in d.skipped if l.startswith('service.state\tl\tstart')]
+        # one start, due at once (its TS is the down's), not a delayed one
+        self.assertEqual(len(starts), 1, d.skipped)
+        self.assertEqual(starts[0][3], down[3], 'no delayed start expected: %r' % d.skipped)
         self.assertNotEqual(up0[4], up1[4])
         d.cmd('service.auto_up\tl\t-')
 
@@ -114,12 +118,14 @@ class AutoUp(SvcTest):
         d.cmd('service.args\tt\tsleep\t30')
         out = d.cmd('service.auto_up\tt\t1\tSIGUSR2')
         self.assertEqual(out[0], 'service.auto_up\tt\t1\tSIGUSR2')
-        self.assertEqual(len(out), 2, out)
-        self.assertTrue(out[1].startswith('service.state\tt\tup\t'), out)
+        self.assertEqual(len(out), 3, out)
+        self.assertTrue(out[1].startswith('service.state\tt\tstart\t'), out)
+        self.assertTrue(out[2].startswith('service.state\tt\tup\t'), out)
         # always with args: also at once
         d.cmd('service.args\tu\tsleep\t30')
         out = d.cmd('service.auto_up\tu\t1\talways')
-        self.assertTrue(out[1].startswith('service.state\tu\tup\t'), out)
+        self.assertTrue(out[1].startswith('service.state\tu\tstart\t'), out)
+        self.assertTrue(out[2].startswith('service.state\tu\tup\t'), out)
         d.cmd('signal.clear\tSIGUSR2\t1')
 
     def test_disable(self):

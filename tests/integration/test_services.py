@@ -181,10 +181,13 @@ class StartStop(SvcTest):
         self.assertCmdError(d, 'service.start\tp\t%d' % (now - 100010), 'invalid timestamp')
         self.assertCmdError(d, 'service.start\tp\tsoon')
         self.assertIn('service.state\tp\tdown\t-\t-\t-\t-\t-\t-', self.dump(d))
-        # a timestamp in the recent past: starts now, no start event
+        # a timestamp in the recent past: starts now (`start` for now, then `up`)
         out = d.cmd('service.start\tp\t%d' % max(0, now - 5))
-        self.assertEqual(len(out), 1, out)
-        self.assertTrue(out[0].startswith('service.state\tp\tup\t'), out)
+        self.assertEqual(len(out), 2, out)
+        st = out[0].split('\t')
+        self.assertEqual(st[:3] + st[4:], ['service.state', 'p', 'start', '-', '-', '-', '-', '-'])
+        self.assertGreaterEqual(int(st[3]), now)
+        self.assertTrue(out[1].startswith('service.state\tp\tup\t'), out)
 
     def test_start_errors(self):
         d = self.start()

@@ -1,0 +1,21 @@
+/* svcctl.h - what connects services to controllers.
+ *
+ * service.c reports to one listener and knows no controller; this is that
+ * listener.  Every report becomes an event for the controllers; a failed
+ * start goes to all of them except the one whose command asked for it,
+ * which gets the error as the command's reply instead.
+ *
+ * A service whose fds name control.event, control.cmd or control.socket
+ * gets, in their place, one end of a fresh socketpair, and a controller
+ * lives at the other end (control.event alone: events only; control.cmd
+ * alone: commands only).  It lives until the service closes it or its
+ * process ends; then the controller executes, in order, every command the
+ * service wrote before it ended, and closes.
+ */
+#ifndef SVCCTL_H
+#define SVCCTL_H
+
+/* Become service.c's listener. */
+void svcctl_init(void);
+
+#endif
