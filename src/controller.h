@@ -1,13 +1,30 @@
 /* controller.h - one controller: a command stream and optionally an event
- * stream, with framing, flow control, dispatch and statedump resumption.
+ * stream (outbuf.h), with framing, dispatch, and statedump resumption.
  *
- * Kinds (PROTOCOL.md §4): the config file, interactive stdin/stdout, socket
- * clients and service controllers.  Each has a bounded output buffer that
- * only ever holds whole lines.  While it is nearly full the controller's
- * commands wait; events that do not fit are dropped and the controller is
- * flagged "overflowed" until its stream drains, when it gets one
- * "overflow" line.  RESET/CLOSE timeouts bound how long a stuck reader is
- * tolerated.
+ * Kinds (docs/protocol.md, "Controllers"): the config file, interactive
+ * stdin/stdout, socket clients and service controllers.
+ *
+ * A controller's life (one enum in controller.c; each arrow is one call
+ * of set_phase()):
+ *
+ *             EOF on input
+ *   OPEN ----------------------> DRAINING ---------> FLUSHING ---------> CLOSED
+ *     |   peer gone: the          (lines left      (output left    ^
+ *     |   service ended, or        to execute)      to write)      |
+ *     |   the event stream died ---^                   ^            |
+ *     +--- `exit` ------------------------------------+            |
+ *   any ---- ctl_close(): CLOSE timeout, a fatal error --------------+
+ *
+ *   OPEN      reads and executes commands.  Without a command stream it
+ *             only lives for its events, until its reader goes away.
+ *   DRAINING  reads nothing new, but executes every line already received
+ *             and, when the peer is gone, every byte it had written that
+ *             was not read yet: whatever a controller wrote before it
+ *             went is executed, in order.
+ *   FLUSHING  executes nothing more; writes what is pending, then closes.
+ *   CLOSED    unlinked; freed at the end of the loop iteration.
+ *
+ * Fds: ctl_new takes its fds (closed on failure too).
  */
 #ifndef CONTROLLER_H
 #define CONTROLLER_H
@@ -18,11 +35,6 @@
 
 struct ctl;
 
-/* Upper bound of one controller's output buffer. */
-#define CTL_OUT_MAX (64 * 1024)
-#define CTL_RESET_TIMEOUT_DEFAULT 15
-#define CTL_CLOSE_TIMEOUT_DEFAULT 30
-
 enum ctl_kind {
     CTL_CONFIG,         /* -c FILE: commands only, errors to the log */
     CTL_INTERACTIVE,    /* -i: stdin/stdout; EOF or exit ends daemonproxy */
@@ -30,24 +42,23 @@ enum ctl_kind {
     CTL_SERVICE,        /* socketpair handed to a service */
 };
 
-/* Called when a controller goes away (owner bookkeeping, e.g. a service
- * controller's end). */
+/* Called when a controller goes away (owner bookkeeping). */
 typedef void (*ctl_closed_fn)(void *owner, struct ctl *c);
 
-/* Create a controller reading commands from in_fd and writing events to
- * out_fd (either may be -1; both may be the same socket).  The controller
- * owns the fds.  Returns NULL (errno set) on allocation failure. */
+/* A controller reading commands from in_fd and writing events to out_fd
+ * (either may be -1; both may be the same socket).  Returns NULL (errno
+ * set, the fds closed) on allocation failure. */
 struct ctl *ctl_new(enum ctl_kind kind, int in_fd, int out_fd);
 
-/* Close and free.  Safe to call from inside the controller's own command
- * handler: destruction is deferred until the handler returns. */
+/* CLOSED now.  Safe from inside the controller's own command handler:
+ * the memory is freed by a task. */
 void ctl_close(struct ctl *c);
 
-/* Stop reading commands (the `exit` command); the controller closes once
- * its pending output is written. */
+/* The `exit` command: FLUSHING. */
 void ctl_end_input(struct ctl *c);
 
-/* The process at the other end is gone (a controller service ended). */
+/* The process at the other end is gone (a controller service ended):
+ * DRAINING, with nobody left to read the replies. */
 void ctl_drain(struct ctl *c);
 
 void ctl_set_closed_cb(struct ctl *c, ctl_closed_fn fn, void *owner);
@@ -66,11 +77,12 @@ void ctl_reply_fields(struct ctl *c, const char *fields, size_t len);
 void ctl_error(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "warning\tMSG" for the running command; also logged at warning level. */
 void ctl_warning(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Bytes free in c's output buffer (0 when it has no event stream). */
+/* Bytes a reply may take now (0 without a live event stream, or while it
+ * is overflowed). */
 size_t ctl_out_room(const struct ctl *c);
-/* True while c drops its output (see above). */
+/* True while c drops its output (see outbuf.h). */
 bool ctl_overflowed(const struct ctl *c);
-/* True if c has an event stream (replies and events go somewhere). */
+/* True if c has a live event stream (replies and events go somewhere). */
 bool ctl_has_output(const struct ctl *c);
 
 /* Send one event line (with its '\n') to every controller with an event
@@ -80,7 +92,7 @@ void ctl_broadcast(const char *line, size_t len);
 /* The same to every controller except `skip` (which got a reply instead). */
 void ctl_broadcast_except(const char *line, size_t len, const struct ctl *skip);
 
-/* conn.event_timeout for the running controller. */
+/* conn.event_timeout for c, in seconds. */
 void ctl_set_timeouts(struct ctl *c, int64_t reset_s, int64_t close_s);
 
 /* Per-command statedump cursor, kept by the controller across CMD_WAIT. */
@@ -95,6 +107,5 @@ struct ctl_dump *ctl_dump_state(struct ctl *c);
 /* One last non-blocking write of every controller's pending output (on
  * exit, so that replies to the commands before `terminate` are not lost). */
 void ctl_flush_all(void);
-
 
 #endif

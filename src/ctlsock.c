@@ -104,10 +104,8 @@ static void accept_ready(void *ctx, uint32_t ev)
             sys_close(fd);
             continue;
         }
-        if (!ctl_new(CTL_CLIENT, fd, fd)) {
+        if (!ctl_new(CTL_CLIENT, fd, fd))     /* it closed fd */
             log_errno(LOG_ERROR, "control socket: new client");
-            sys_close(fd);
-        }
     }
 }
 

@@ -212,7 +212,6 @@ int main(int argc, char **argv)
         if (fd < 0 || !ctl_new(CTL_CONFIG, fd, -1)) {
             char msg[300];
             snprintf(msg, sizeof msg, "cannot open config file %s: %s", o.config, sys_strerror(errno));
-            sys_close(fd);
             if (!term_guarded()) {
                 fprintf(stderr, "daemonproxy: %s\n", msg);
                 term_exit(EXIT_ENV, msg);

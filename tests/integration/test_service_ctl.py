@@ -44,7 +44,9 @@ class ServiceController(SvcTest):
         self.ctl_service(d, 'ctl', 'both', ['control.event', 'control.cmd', 'stderr'])
         pid = self.start_svc(d, 'ctl')
         self.wait_rec(pid, 'READY')
-        self.assertEqual(d.fd_count(), n + 1, 'one socket for the service controller')
+        # one socketpair end, and its dup for the event stream (input and
+        # output are watched and closed independently)
+        self.assertEqual(d.fd_count(), n + 2, 'one socket for the service controller')
         d.send('service.signal\tctl\tSIGKILL')
         self.expect_state(d, 'ctl', 'down')
         wait_for(lambda: d.fd_count() == n, msg='controller socket closed with its service')
