@@ -223,8 +223,17 @@ int cmd_fd_open(struct ctl *c, int argc, char **argv)
     }
     int fl = (o.read && o.write) ? O_RDWR : o.write ? O_WRONLY : O_RDONLY;
     fl |= (o.append ? O_APPEND : 0) | (o.create ? O_CREAT : 0) | (o.trunc ? O_TRUNC : 0) |
-          (o.nonblock ? O_NONBLOCK : 0) | O_NOCTTY;
-    int fd = sys_open(path, fl, 0600);
+          O_NOCTTY;
+    /* Opened non-blocking whatever was asked: a blocking open() waits for a
+     * FIFO's other end or a tty's carrier, and no command may stop the
+     * loop.  A FIFO for reading then opens at once, one for writing with no
+     * reader fails (ENXIO).  The flag is then taken off again unless
+     * `nonblock` was asked for: the fd is the services'. */
+    int fd = sys_open(path, fl | O_NONBLOCK, 0600);
+    if (fd >= 0 && !o.nonblock && sys_set_nonblock(fd, false) < 0) {
+        sys_close(fd);
+        fd = -1;
+    }
     if (fd < 0) {
         ctl_error(c, "open failed: %s", sys_strerror(errno));
         return 0;
@@ -337,7 +346,8 @@ int cmd_fd_socket(struct ctl *c, int argc, char **argv)
         snprintf(lbuf, sizeof lbuf, ",listen=%d", f.backlog);
     snprintf(flags, sizeof flags, "%s,%s%s%s%s%s", domain_name(f.domain), type_name(f.type),
              f.bind ? ",bind" : "", lbuf, f.mkdir ? ",mkdir" : "", f.nonblock ? ",nonblock" : "");
-    if (!handle_set(argv[1], fd, HANDLE_SOCKET, flags, *addr ? addr : "-", &err))
+    /* Not bound: an empty description, as the original has it. */
+    if (!handle_set(argv[1], fd, HANDLE_SOCKET, flags, addr, &err))
         ctl_error(c, "%s", err);
     return 0;
 }

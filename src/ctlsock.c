@@ -164,7 +164,9 @@ int ctlsock_create(const char *path, const char **err)
         errno = e;
         return -1;
     }
-    if (r < 0 || listen(fd, 128) < 0) {
+    /* The largest backlog the kernel allows (net.core.somaxconn caps it):
+     * a burst of clients connecting at once must not be refused. */
+    if (r < 0 || listen(fd, SOMAXCONN) < 0) {
         *err = r < 0 ? "bind" : "listen";
         int e = errno;
         sys_close(fd);

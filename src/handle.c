@@ -367,9 +367,12 @@ int handle_init(bool redirect_stdin, bool redirect_stdout, bool redirect_stderr,
         }
     }
     add_special("null", nullfd, "read,write", "/dev/null", true, HCTL_NONE);
-    add_special("control.event", -1, "-", "controller event stream", true, HCTL_EVENT);
-    add_special("control.cmd", -1, "-", "controller command stream", true, HCTL_CMD);
-    add_special("control.socket", -1, "-", "controller socket", true, HCTL_SOCKET);
+    /* Flags and descriptions as the original has them: the access the
+     * service gets. */
+    add_special("control.event", -1, "read", "daemonproxy event stream", true, HCTL_EVENT);
+    add_special("control.cmd", -1, "write", "daemonproxy command pipe", true, HCTL_CMD);
+    add_special("control.socket", -1, "read,write", "daemonproxy control socket", true,
+                HCTL_SOCKET);
     add_std("stdin", 0, nullfd, redirect_stdin);
     add_std("stdout", 1, nullfd, redirect_stdout);
     add_std("stderr", 2, nullfd, redirect_stderr);

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOG_BUF_SIZE (16 * 1024)
@@ -27,6 +28,7 @@ static char log_buf[LOG_BUF_SIZE];
 static size_t log_len;
 static unsigned long log_lost;
 static int log_fd = -1;
+static bool log_fd_ours;            /* a private copy, closed when replaced (fd 2 is not) */
 static bool log_blocked;
 static loop_watch log_watch;
 static loop_timer log_timer;
@@ -189,22 +191,40 @@ void log_errno(int level, const char *fmt, ...)
     errno = e;
 }
 
+/* True if a and b are the same file (not necessarily the same open). */
+static bool same_file(int a, int b)
+{
+    struct stat sa, sb;
+    return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 void log_set_fd(int fd)
 {
     log_setup();
     loop_watch_del(&log_watch);
     loop_timer_cancel(&log_timer);
     log_blocked = false;
-    if (log_fd >= 0)
+    if (log_fd_ours)
         sys_close(log_fd);
-    log_fd = fd >= 0 ? sys_private_nonblock(fd, true) : -1;
+    /* Writes to our own stderr go to fd 2 itself, where anyone watching
+     * (strace -e write, say) expects them, as the original does. */
+    log_fd_ours = fd >= 0 && !same_file(fd, 2);
+    log_fd = !log_fd_ours ? (fd >= 0 ? 2 : -1) : sys_private_nonblock(fd, true);
+    if (log_fd < 0)
+        log_fd_ours = false;
     if (log_len || log_lost)
         loop_task_queue(&log_task);
 }
 
-void log_init(int fd)
+void log_init(void)
 {
-    log_set_fd(fd);
+    int fd = sys_private_nonblock(2, true);
+    if (fd >= 0 && fd != 2) {
+        dup2(fd, 2);
+        sys_close(fd);
+    }
+    log_set_fd(2);
 }
 
 void log_flush_final(int timeout_ms)

@@ -26,8 +26,11 @@ enum log_level {
 
 #define LOG_FILTER_DEFAULT LOG_DEBUG
 
-/* Start logging to fd (a private non-blocking copy is made). */
-void log_init(int fd);
+/* Start logging to daemonproxy's own standard error: to fd 2 itself,
+ * which becomes a private non-blocking open of the same file where the
+ * kernel allows it (see sys_private_nonblock), so the caller's terminal or
+ * pipe keeps its blocking mode. */
+void log_init(void);
 
 /* Level names: "none", "trace", "debug", "info", "warning", "error", "fatal". */
 const char *log_level_name(int level);
@@ -51,8 +54,9 @@ void log_errno(int level, const char *fmt, ...) __attribute__((format(printf, 2,
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 /* Switch the destination to fd (-1: hold lines until a destination is set).
- * What is still queued goes to the new destination.  The fd is not owned:
- * a private non-blocking copy is made. */
+ * What is still queued goes to the new destination.  The fd is not taken:
+ * a private non-blocking copy is made, except that a destination which is
+ * the same file as fd 2 is written through fd 2 itself. */
 void log_set_fd(int fd);
 
 /* Try to write out everything queued, blocking for at most timeout_ms

@@ -190,7 +190,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "daemonproxy: cannot open /dev/null: %s\n", sys_strerror(errno));
         term_exit(EXIT_ENV, "cannot open /dev/null");
     }
-    log_init(2);
+    log_init();
     spawn_raise_nofile();
     spawn_init(handle_fd(handle_by_name("null")));
     handle_set_watch_cb(cmd_log_handle_changed);

@@ -227,7 +227,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (handle_init(true, true, true, -1) < 0)
         abort();
     nullfd = handle_fd(handle_by_name("null"));
-    log_init(2);
     log_set_fd(-1);     /* held and counted; a log.dest may name a handle */
     spawn_raise_nofile();
     spawn_init(nullfd);

@@ -39,6 +39,12 @@ class Statedump(DPTest):
         self.assertEqual(names, sorted(names, key=lambda s: s.encode()), 'sorted by name')
         self.assertEqual(sorted(names), sorted(BASE + list(extra)))
         self.assertIn('fd.state\tnull\tspecial\tread,write\t/dev/null', fd_lines)
+        # the placeholders, as the original describes them
+        self.assertIn('fd.state\tcontrol.cmd\tspecial\twrite\tdaemonproxy command pipe', fd_lines)
+        self.assertIn('fd.state\tcontrol.event\tspecial\tread\tdaemonproxy event stream',
+                      fd_lines)
+        self.assertIn('fd.state\tcontrol.socket\tspecial\tread,write\tdaemonproxy control socket',
+                      fd_lines)
         for l in fd_lines:
             f = l.split('\t')
             if f[1] in BASE:
