@@ -24,7 +24,10 @@
  *   FLUSHING  executes nothing more; writes what is pending, then closes.
  *   CLOSED    unlinked; freed at the end of the loop iteration.
  *
- * Fds: ctl_new takes its fds (closed on failure too).
+ * Fds (the rule everywhere): a function never takes ownership of an fd it
+ * is given unless its comment says it takes it; one that takes an fd owns
+ * it from the call on and closes it itself, also when it fails.  ctl_new
+ * takes its fds.
  */
 #ifndef CONTROLLER_H
 #define CONTROLLER_H

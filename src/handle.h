@@ -3,7 +3,11 @@
  *
  * A handle owns one close-on-exec fd.  Names are 1-31 bytes of
  * [A-Za-z0-9._-].  The constants (null, control.event, control.cmd,
- * control.socket) can be neither replaced nor deleted.
+ * control.socket) can be neither replaced nor deleted. *
+ * Fds (the rule everywhere): a function never takes ownership of an fd it
+ * is given unless its comment says it takes it; one that takes an fd owns
+ * it from the call on and closes it itself, also when it fails.
+ * handle_set and handle_set_pair take theirs.
  */
 #ifndef HANDLE_H
 #define HANDLE_H

@@ -4,7 +4,11 @@
  * Logging never blocks and never fails the caller: lines that do not fit
  * the buffer are counted and later reported as "lost N log messages".
  * A destination that refuses writes is retried only when it is reported
- * writable or after a pacing timer, never once per loop iteration.
+ * writable or after a pacing timer, never once per loop iteration. *
+ * Fds (the rule everywhere): a function never takes ownership of an fd it
+ * is given unless its comment says it takes it; one that takes an fd owns
+ * it from the call on and closes it itself, also when it fails.
+ * log_set_fd does not take its fd (it writes to a copy, or to fd 2).
  */
 #ifndef LOG_H
 #define LOG_H

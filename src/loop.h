@@ -4,6 +4,11 @@
  * Watches and timers are small structs embedded in their owner's object so
  * that arming them never allocates; treat their members as private.  All
  * times are CLOCK_MONOTONIC milliseconds.
+ *
+ * Fds (the rule everywhere): a function never takes ownership of an fd it
+ * is given unless its comment says it takes it; one that takes an fd owns
+ * it from the call on and closes it itself, also when it fails.
+ * A watch never takes its fd: delete the watch before closing the fd.
  */
 #ifndef LOOP_H
 #define LOOP_H

@@ -1,4 +1,5 @@
-/* options.c - the command line (PROTOCOL.md §1).  Pure: see options.h. */
+/* options.c - the command line (docs/daemonproxy.1, OPTIONS).  Pure: see
+ * options.h. */
 #include "options.h"
 #include "sys.h"
 

@@ -10,8 +10,10 @@
  * The owner learns of what happens on its own (the fd became writable, a
  * clock ran out, the reader went away) through one callback.
  *
- * Fds: outbuf_new takes its fd (it is closed on failure too), and the fd
- * is closed when the stream dies or is freed.
+ * Fds (the rule everywhere): a function never takes ownership of an fd it
+ * is given unless its comment says it takes it; one that takes an fd owns
+ * it from the call on and closes it itself, also when it fails.
+ * outbuf_new takes its fd; it is closed when the stream dies or is freed.
  */
 #ifndef OUTBUF_H
 #define OUTBUF_H

@@ -9,7 +9,11 @@
  *
  * Under valgrind, which cannot run such a clone, children are made with a
  * fork-like clone (no CLONE_VM) instead and report a failed step through a
- * close-on-exec pipe.
+ * close-on-exec pipe. *
+ * Fds (the rule everywhere): a function never takes ownership of an fd it
+ * is given unless its comment says it takes it; one that takes an fd owns
+ * it from the call on and closes it itself, also when it fails.
+ * Nothing here takes one: the child gets copies.
  */
 #ifndef SPAWN_H
 #define SPAWN_H

@@ -1,7 +1,11 @@
 /* sys.h - EINTR-safe syscall wrappers and fd helpers.
  *
  * Every retry-on-EINTR loop in daemonproxy lives in sys.c.  The wrappers
- * return what the syscall returned and leave errno as the syscall set it.
+ * return what the syscall returned and leave errno as the syscall set it. *
+ * Fds (the rule everywhere): a function never takes ownership of an fd it
+ * is given unless its comment says it takes it; one that takes an fd owns
+ * it from the call on and closes it itself, also when it fails.
+ * Here only sys_close takes its fd.
  */
 #ifndef SYS_H
 #define SYS_H
@@ -36,7 +40,7 @@ int sys_set_cloexec(int fd, bool on);
 int sys_private_nonblock(int fd, bool wr);
 
 /* strerror() with the wording of glibc wherever musl words it differently,
- * so that error events read the same with either libc (PROTOCOL.md quotes
+ * so that error events read the same with either libc (docs/protocol.md quotes
  * "bind: Address already in use"). */
 const char *sys_strerror(int err);
 

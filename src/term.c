@@ -1,8 +1,9 @@
 /* term.c - exit guard, exec-on-exit and the fatal-signal path.
  *
- * The exec argv and an environment with two reserved slots are built when
- * the args are set, so the fatal-signal handler only fills two static
- * strings and calls execve: nothing in it allocates.
+ * The exec argv, the program's path (searched in PATH once, when the args
+ * are set) and an environment with two reserved slots are built ahead, so
+ * the fatal-signal handler only fills two static strings and calls
+ * execve(): everything in it is async-signal-safe.
  */
 #include "term.h"
 #include "log.h"
@@ -19,6 +20,7 @@
 extern char **environ;
 
 static char **exec_argv;        /* NULL-terminated; one allocation */
+static char *exec_path;         /* argv[0] found in PATH (or argv[0] itself) */
 static char **exec_envp;        /* environ + 2 slots + NULL */
 static char env_code[40];
 static char env_err[512];
@@ -67,19 +69,56 @@ static bool build_envp(void)
     return true;
 }
 
+/* argv0 as execvp would find it: itself when it has a '/', else the
+ * first executable file of that name in a directory of PATH.  NULL when out
+ * of memory; argv0 itself when nothing is found (execve then fails as
+ * execvp would, with ENOENT). */
+static char *find_program(const char *argv0)
+{
+    const char *path = getenv("PATH");
+    if (strchr(argv0, '/') || !*argv0)
+        return strdup(argv0);
+    if (!path)
+        path = "/usr/local/bin:/bin:/usr/bin";
+    size_t alen = strlen(argv0);
+    char *buf = malloc(strlen(path) + alen + 2);
+    if (!buf)
+        return NULL;
+    for (const char *p = path;; p++) {
+        const char *e = strchr(p, ':');
+        size_t dlen = e ? (size_t)(e - p) : strlen(p);
+        /* An empty entry is the current directory, as for execvp. */
+        memcpy(buf, dlen ? p : ".", dlen ? dlen : 1);
+        size_t n = dlen ? dlen : 1;
+        buf[n] = '/';
+        memcpy(buf + n + 1, argv0, alen + 1);
+        if (access(buf, X_OK) == 0)
+            return buf;
+        if (!e)
+            break;
+        p = e;
+    }
+    free(buf);
+    return strdup(argv0);
+}
+
 bool term_set_exec(int n, char **args)
 {
     if (n <= 0) {
         free(exec_argv);
+        free(exec_path);
         exec_argv = NULL;
+        exec_path = NULL;
         return true;
     }
     size_t bytes = (size_t)(n + 1) * sizeof(char *);
     for (int i = 0; i < n; i++)
         bytes += strlen(args[i]) + 1;
     char **v = malloc(bytes);
-    if (!v || !build_envp()) {
+    char *prog = find_program(args[0]);
+    if (!v || !prog || !build_envp()) {
         free(v);
+        free(prog);
         return false;
     }
     char *p = (char *)(v + n + 1);
@@ -91,7 +130,9 @@ bool term_set_exec(int n, char **args)
     }
     v[n] = NULL;
     free(exec_argv);
+    free(exec_path);
     exec_argv = v;
+    exec_path = prog;
     return true;
 }
 
@@ -142,18 +183,20 @@ static size_t s_catnum(char *dst, size_t pos, size_t size, long v)
     return pos;
 }
 
-/* Restore what exec would otherwise inherit from us and exec. */
+/* Restore what exec would otherwise inherit from us and exec.  Only
+ * async-signal-safe calls: the fatal-signal handler runs it. */
 static void do_exec(int code, const char *msg)
 {
     size_t p = s_cat(env_code, 0, sizeof env_code, "DAEMONPROXY_EXITCODE=");
     s_catnum(env_code, p, sizeof env_code, code);
     p = s_cat(env_err, 0, sizeof env_err, "DAEMONPROXY_ERROR=");
     s_cat(env_err, p, sizeof env_err, msg ? msg : "");
+    struct sigaction dfl = { .sa_handler = SIG_DFL };
+    sigaction(SIGPIPE, &dfl, NULL);
     sigset_t none;
     sigemptyset(&none);
-    signal(SIGPIPE, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    execvpe(exec_argv[0], exec_argv, exec_envp);
+    execve(exec_path, exec_argv, exec_envp);
 }
 
 void term_exit(int code, const char *msg)

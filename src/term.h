@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Exit codes (PROTOCOL.md §1). */
+/* Exit codes (docs/daemonproxy.1, EXIT STATUS). */
 enum {
     EXIT_NORMAL = 0,
     EXIT_HELP = 1,

@@ -283,8 +283,8 @@ class LineIO:
         return list(self.skipped)
 
     def resync(self, timeout=TIMEOUT):
-        """statedump the way a controller must after `overflow` (PROTOCOL.md
-        §4): while events are discarded, so are replies, so a dump that meets
+        """statedump the way a controller must after `overflow` (docs/protocol.md,
+        Flow control): while events are discarded, so are replies, so a dump that meets
         an `overflow` line is asked for again.  Returns the lines of the
         first complete one."""
         deadline = time.monotonic() + timeout

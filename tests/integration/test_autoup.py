@@ -1,4 +1,4 @@
-"""PROTOCOL.md §5 service.auto_up, §7 signal triggers: restarts, MIN_INTERVAL,
+"""docs/protocol.md, Services and Signals: service.auto_up, signal triggers: restarts, MIN_INTERVAL,
 level-triggered signal counts, disabling."""
 
 import os

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §4: controllers (-c FILE, -c -, -i, -S), socket.create /
+"""docs/protocol.md, Controllers: controllers (-c FILE, -c -, -i, -S), socket.create /
 socket.delete, many clients at once."""
 
 import os

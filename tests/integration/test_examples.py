@@ -1,4 +1,4 @@
-"""PROTOCOL.md §9, the seed's examples, end to end with real processes:
+"""The original manual's examples (docs/daemonproxy.1, EXAMPLES), end to end with real processes:
 a service with a logger that survives restarts of either side, and a
 controller script (from a -c config) that daemonproxy restarts if it dies."""
 

@@ -1,7 +1,8 @@
-"""PROTOCOL.md §1 --exit-exec (-E) and terminate.exec_args: every exit path
+"""docs/daemonproxy.1, OPTIONS: --exit-exec (-E) and terminate.exec_args: every exit path
 execs the configured argv with DAEMONPROXY_EXITCODE / DAEMONPROXY_ERROR."""
 
 import os
+import shutil
 import signal
 import subprocess
 
@@ -139,3 +140,76 @@ class ExitExec(DPTest):
                 d.ping()
                 os.kill(d.pid, sig)
                 self.assertEqual(d.wait(), 4)
+
+    def test_fatal_signal_execs_a_program_found_in_path(self):
+        # The handler calls execve() on the path resolved when the args
+        # were set: a bare name is searched in PATH then, not in the handler.
+        args = exit_exec_args(self.rec)
+        args[0] = 'sh'
+        d = self.start('-E', '\t'.join(args))
+        d.ping()
+        os.kill(d.pid, signal.SIGABRT)
+        self.assertEqual(d.wait(), 0)
+        code, msg, pid = read_exit_exec(self.rec)
+        self.assertEqual((code, pid), ('4', d.pid))
+
+    def test_fatal_signal_with_missing_program_exits_4(self):
+        d = self.start('-E', 'no-such-program-dp\targ')
+        d.ping()
+        os.kill(d.pid, signal.SIGABRT)
+        self.assertEqual(d.wait(), 4)
+
+
+EPOLL_FAIL_SRC = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+
+/* epoll_wait fails with EBADF once $DP_EPOLL_FAIL_AFTER calls were made. */
+int epoll_wait(int fd, struct epoll_event *ev, int n, int timeout)
+{
+    static int calls, after = -1;
+    static int (*real)(int, struct epoll_event *, int, int);
+    if (after < 0) {
+        const char *e = getenv("DP_EPOLL_FAIL_AFTER");
+        after = e ? atoi(e) : 1000000;
+        real = (int (*)(int, struct epoll_event *, int, int))dlsym(RTLD_NEXT, "epoll_wait");
+    }
+    if (++calls > after) {
+        errno = EBADF;
+        return -1;
+    }
+    return real(fd, ev, n, timeout);
+}
+"""
+
+
+class LoopFailure(DPTest):
+    """An epoll_wait failure other than EINTR is logged and ends
+    daemonproxy as a fatal signal does (code 4, or exec-on-exit), instead
+    of a silent busy loop."""
+
+    def preload(self):
+        cc = shutil.which('cc') or shutil.which('gcc')
+        with open(binary(), 'rb') as f:
+            exe = f.read()
+        if not cc or b'__asan_init' in exe or b'/ld-linux' not in exe or VALGRIND_DIR:
+            self.skipTest('needs cc and a dynamically linked, unsanitized daemonproxy')
+        src = self.write_file('epfail.c', EPOLL_FAIL_SRC)
+        lib = self.path('epfail.so')
+        subprocess.run([cc, '-shared', '-fPIC', '-o', lib, src, '-ldl'], check=True)
+        return dict(os.environ, LD_PRELOAD=lib, DP_EPOLL_FAIL_AFTER='0')
+
+    def test_epoll_failure_exits_4(self):
+        d = self.start(env=self.preload())
+        self.assertEqual(d.wait(), 4)
+        d.log.expect(lambda l: l.startswith('fatal: event loop: epoll_wait: Bad file descriptor'))
+
+    def test_epoll_failure_takes_exec_on_exit(self):
+        rec = self.path('exit.rec')
+        d = self.start('-E', '\t'.join(exit_exec_args(rec)), env=self.preload())
+        self.assertEqual(d.wait(), 0)
+        code, msg, pid = read_exit_exec(rec)
+        self.assertEqual((code, msg, pid), ('4', 'event loop failed', d.pid))

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §4 flow control: bounded output buffers, commands waiting
+"""docs/protocol.md, Flow control: bounded output buffers, commands waiting
 while output is full, the overflow flag and line, conn.event_timeout."""
 
 import fcntl

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §2, §5: named handles — fd.pipe, fd.open, fd.socket, fd.take,
+"""docs/protocol.md, Handles and Handle commands: named handles — fd.pipe, fd.open, fd.socket, fd.take,
 fd.delete, constants, inherited fd_N, name rules, log.dest."""
 
 import array

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §8: the log (format, log.filter, never blocking)."""
+"""docs/protocol.md, The log: the log (format, log.filter, never blocking)."""
 
 import fcntl
 import os
@@ -147,7 +147,7 @@ STRACE = shutil.which('strace')
 
 
 class WritePacing(DPTest):
-    """§8: a refused log write is retried only when the fd is writable or
+    """The log: a refused log write is retried only when the fd is writable or
     after ~0.5 s, never once per loop iteration; counted with strace."""
 
     def setUp(self):

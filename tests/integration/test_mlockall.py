@@ -1,4 +1,4 @@
-"""-M/--mlockall (PROTOCOL.md §1): all memory is locked after setup."""
+"""-M/--mlockall (docs/daemonproxy.1, OPTIONS): all memory is locked after setup."""
 
 import os
 import unittest

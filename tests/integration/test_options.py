@@ -1,4 +1,4 @@
-"""PROTOCOL.md §1: command-line options, exit codes, --help/--version,
+"""docs/daemonproxy.1, OPTIONS and EXIT STATUS: command-line options, exit codes, --help/--version,
 --daemonize, -v/-q."""
 
 import os

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §1: behaviour as PID 1 (implicit exit guard, default config
+"""docs/daemonproxy.1, RUNNING AS PID 1: behaviour as PID 1 (implicit exit guard, default config
 /etc/daemonproxy.conf, -D ignored).  Uses `unshare --pid --fork`; skipped
 when that is not possible (not root, no namespaces)."""
 

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §1 (PID 1): daemonproxy as init of a PID namespace reaps the
+"""docs/daemonproxy.1, RUNNING AS PID 1: daemonproxy as init of a PID namespace reaps the
 orphans reparented to it, without disturbing its services.  Uses
 `unshare --pid --fork --mount-proc`; skipped when that is not possible."""
 

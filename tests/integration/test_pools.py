@@ -1,4 +1,4 @@
-"""PROTOCOL.md §1 --service-pool / --fd-pool: preallocated objects, no
+"""docs/daemonproxy.1, OPTIONS: --service-pool / --fd-pool: preallocated objects, no
 allocation beyond them, minimum/maximum warnings."""
 
 from svc_util import SvcTest

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §3: the line protocol (framing, comments, errors, limits)
+"""docs/protocol.md, Lines and fields, Replies and errors: the line protocol (framing, comments, errors, limits)
 and the echo / chdir commands."""
 
 import os

@@ -1,4 +1,4 @@
-"""Scale (PROTOCOL.md §5 statedump, the services issue): 20,000 services
+"""Scale (docs/protocol.md, statedump; the services issue): 20,000 services
 defined, 10,000 of them running at once, 10,000 handles; statedump lists
 everything sorted by name and completes through a slow reader."""
 

@@ -1,5 +1,5 @@
-"""PROTOCOL.md §4 service controllers: a service whose fds name control.event /
-control.cmd / control.socket gets a controller connection; §9: a controller
+"""docs/protocol.md, Controllers: service controllers, a service whose fds name control.event /
+control.cmd / control.socket gets a controller connection; the seed's example: a controller
 service restarted by auto_up resyncs with statedump."""
 
 from dp import TIMEOUT, wait_for
@@ -162,7 +162,7 @@ class ServiceController(SvcTest):
             self.assertEqual(f.read().split(), [str(pid1), str(pid2)])
 
     def test_controller_statedump_large_state(self):
-        # §5 statedump "must work with any number of objects": a service
+        # statedump "must work with any number of objects": a service
         # controller's socketpair usually accepts two whole 64 KiB output
         # buffers at once, so this dump (~300 KB) needs several resumes.
         d = self.start()

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §5/§6: service.args / fds / tags / auto_up events, service.start
+"""docs/protocol.md, Service commands and Events: service.args / fds / tags / auto_up events, service.start
 (now, at TS, cancel), service.state formats, service.delete, service.signal."""
 
 import os

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §7: signal intake, signal events, signal.clear, statedump's
+"""docs/protocol.md, Signals: signal intake, signal events, signal.clear, statedump's
 signal lines."""
 
 import os

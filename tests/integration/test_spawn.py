@@ -1,4 +1,4 @@
-"""PROTOCOL.md §5 service.fds, §7: what a child gets — exactly its configured
+"""docs/protocol.md, Services (the child) and service.fds: what a child gets — exactly its configured
 fds at 0..N-1, default signal dispositions, an empty mask, daemonproxy's
 environment, argv from service.args (PATH search) — and how exec failures
 and undefined handles are reported."""

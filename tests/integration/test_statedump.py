@@ -1,5 +1,5 @@
 """statedump in core scope: fd.state lines for the start-time handles
-(PROTOCOL.md §2, §5), ordering, slow readers."""
+(docs/protocol.md: Handles, statedump), ordering, slow readers."""
 
 import os
 import shutil

@@ -1,4 +1,4 @@
-"""terminate, terminate.guard and --exit-guard (PROTOCOL.md §1, §5);
+"""terminate, terminate.guard and --exit-guard (docs/protocol.md, Commands; docs/daemonproxy.1, OPTIONS);
 exit and EOF of the interactive controller."""
 
 import signal

@@ -1,4 +1,4 @@
-/* test_options.c - the argv parser (PROTOCOL.md §1, options.h). */
+/* test_options.c - the argv parser (docs/daemonproxy.1 OPTIONS, options.h). */
 #include "options.h"
 #include "unit.h"
 

@@ -1,6 +1,6 @@
 /* test_protocol.c - the pure protocol layer: the input framer, field
  * splitting, ignored lines, the event line builder and the command table
- * (PROTOCOL.md §3, protocol.h). */
+ * (docs/protocol.md "Lines and fields", protocol.h). */
 #include "protocol.h"
 #include "unit.h"
 
