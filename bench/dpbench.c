@@ -11,6 +11,12 @@
  *                                        HANDLES handles defined beforehand)
  *   dpbench tput CMD... -- N             N "echo\tx" lines through CMD, all replies read
  *   dpbench rtt CMD... -- N              one-at-a-time round trips (pinned to CPU 0)
+ *   dpbench stormrtt DP NSVC N -- ARGS...
+ *                                        N echo round trips, 5-15 ms apart (not
+ *                                        pinned), of a controller of "DP ARGS..."
+ *                                        while NSVC services "true" crash-loop
+ *                                        (auto-up always, 1 s); also counts the
+ *                                        overflows and the restart rate
  *   dpbench exitlat DP N                 child exit -> "down" event latency
  *   dpbench waitlat N                    child exit -> waitpid() latency (baseline)
  *   dpbench dump DP NSVC NHANDLE         statedump time until the last line is read
@@ -174,29 +180,60 @@ static void peer_write(struct peer *p, const char *s, size_t n)
     peer_join(p);
 }
 
+/* The next line already read (without '\n', NUL-terminated), or NULL. */
+static char *peer_buffered_line(struct peer *p)
+{
+    char *nl = memchr(p->buf + p->start, '\n', p->len - p->start);
+    if (nl) {
+        char *l = p->buf + p->start;
+        *nl = '\0';
+        p->start = (size_t)(nl - p->buf) + 1;
+        return l;
+    }
+    if (p->start) {
+        memmove(p->buf, p->buf + p->start, p->len - p->start);
+        p->len -= p->start;
+        p->start = 0;
+    }
+    return NULL;
+}
+
+/* One blocking read() of whatever the peer has written. */
+static void peer_read(struct peer *p)
+{
+    if (p->len == sizeof p->buf)
+        die("line too long");
+    ssize_t k = read(p->out, p->buf + p->len, sizeof p->buf - p->len);
+    if (k <= 0)
+        die("peer closed its output");
+    p->len += (size_t)k;
+}
+
 /* Next line (without '\n', NUL-terminated), blocking. */
 static char *peer_line(struct peer *p)
 {
-    for (;;) {
-        char *nl = memchr(p->buf + p->start, '\n', p->len - p->start);
-        if (nl) {
-            char *l = p->buf + p->start;
-            *nl = '\0';
-            p->start = (size_t)(nl - p->buf) + 1;
-            return l;
+    char *l;
+    while ((l = peer_buffered_line(p)) == NULL)
+        peer_read(p);
+    return l;
+}
+
+/* Next line, or NULL if none arrives before DEADLINE (now_ns(); -1: never). */
+static char *peer_line_until(struct peer *p, int64_t deadline)
+{
+    char *l;
+    while ((l = peer_buffered_line(p)) == NULL) {
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ns();
+            if (left <= 0)
+                return NULL;
+            struct pollfd pf = { p->out, POLLIN, 0 };
+            if (poll(&pf, 1, (int)((left + 999999) / 1000000)) <= 0)
+                continue;
         }
-        if (p->start) {
-            memmove(p->buf, p->buf + p->start, p->len - p->start);
-            p->len -= p->start;
-            p->start = 0;
-        }
-        if (p->len == sizeof p->buf)
-            die("line too long");
-        ssize_t k = read(p->out, p->buf + p->len, sizeof p->buf - p->len);
-        if (k <= 0)
-            die("peer closed its output");
-        p->len += (size_t)k;
+        peer_read(p);
     }
+    return l;
 }
 
 static void peer_sync(struct peer *p, const char *mark)
@@ -235,17 +272,17 @@ static int is_state(const char *line, const char *state)
     return t && has_prefix(t + 1, state) && t[1 + strlen(state)] == '\t';
 }
 
-/* SIGKILL services fmt % 0..n-1, in chunks whose "down" events fit the
- * 64 KiB event buffer (they come from the reaper, not throttled by our
- * commands, so a burst of 10,000 would overflow by design). */
-static void kill_all(struct peer *p, const char *fmt, int n)
+/* SIGKILL services PREFIX%0*d (width digits) for 0..n-1, in chunks whose
+ * "down" events fit the 64 KiB event buffer (they come from the reaper,
+ * not throttled by our commands, so a burst of 10,000 would overflow by
+ * design). */
+static void kill_all(struct peer *p, const char *prefix, int width, int n)
 {
-    char line[64], name[32];
+    char line[64];
     for (int base = 0; base < n; base += 500) {
         int end = base + 500 < n ? base + 500 : n;
         for (int i = base; i < end; i++) {
-            snprintf(name, sizeof name, fmt, i);
-            snprintf(line, sizeof line, "service.signal\t%s\tSIGKILL\n", name);
+            snprintf(line, sizeof line, "service.signal\t%s%0*d\tSIGKILL\n", prefix, width, i);
             peer_queue(p, line, strlen(line));
         }
         peer_flush(p);
@@ -382,6 +419,169 @@ static int cmd_rtt(char **argv, int n)
     return 0;
 }
 
+/* --- stormrtt: a controller's round trip while services crash-loop --------- */
+
+/* Every event is broadcast to the controller, so it reads all the time: the
+ * lines it is not waiting for are counted (up events, overflows) and dropped. */
+struct storm {
+    struct peer p;
+    long ups;           /* "up" events seen */
+    int overflows;      /* "overflow" lines seen */
+    int marks;          /* echo markers used so far (each is unique) */
+};
+
+/* Next line before DEADLINE (-1: never), or NULL; counts what it passes. */
+static char *storm_line(struct storm *st, int64_t deadline)
+{
+    char *l = peer_line_until(&st->p, deadline);
+    if (l && is_state(l, "up"))
+        st->ups++;
+    else if (l && strcmp(l, "overflow") == 0)
+        st->overflows++;
+    return l;
+}
+
+/* Read (and drop) everything that arrives in the next MS milliseconds. */
+static void storm_drain(struct storm *st, int ms)
+{
+    int64_t deadline = now_ns() + (int64_t)ms * 1000000;
+    while (storm_line(st, deadline))
+        ;
+}
+
+/* Send what is queued plus an echo marker and read until the marker comes
+ * back.  Returns false if an "overflow" came first: output was lost (the
+ * marker too, perhaps; a late one is ignored, as markers are unique). */
+static bool storm_echo(struct storm *st)
+{
+    char mark[32];
+    snprintf(mark, sizeof mark, "mark%d", st->marks++);
+    peer_printf(&st->p, "echo\t%s\n", mark);
+    peer_flush(&st->p);
+    for (;;) {
+        const char *l = storm_line(st, -1);
+        if (strcmp(l, "overflow") == 0)
+            break;
+        if (strcmp(l, mark) == 0) {
+            peer_join(&st->p);
+            return true;
+        }
+    }
+    peer_join(&st->p);
+    return false;
+}
+
+/* storm_echo() until one gets through. */
+static void storm_sync(struct storm *st)
+{
+    while (!storm_echo(st))
+        if (st->overflows > 1000)
+            die("overflow after overflow");
+}
+
+/* Gap between measured round trips: 5..15 ms, so that the N samples spread
+ * over a few restart periods (1 s) instead of landing in one burst. */
+#define STORM_GAP_MIN_MS 5
+#define STORM_GAP_SPAN_MS 10
+#define STORM_WARMUP 10
+
+static int cmd_stormrtt(char **argv, int nsvc, int n)
+{
+    struct storm st = { .ups = 0 };
+    peer_start(&st.p, argv, -1);
+    storm_sync(&st);
+    int64_t t_setup = now_ns();
+    for (int i = 0; i < nsvc; i++)
+        peer_printf(&st.p, "service.args\ts%d\ttrue\n", i);
+    for (int i = 0; i < nsvc; i++)
+        peer_printf(&st.p, "service.auto_up\ts%d\t1\talways\n", i);
+    storm_sync(&st);
+    /* The storm runs once every service has been restarted about once
+     * (the first starts come from the auto_up commands themselves); events
+     * lost to an overflow would undercount, hence the time limit too. */
+    int64_t t_limit = t_setup + 4 * (int64_t)1000000000;
+    while (st.ups < 2L * nsvc && storm_line(&st, t_limit))
+        ;
+
+    int64_t *lat = malloc(sizeof *lat * (size_t)n);
+    unsigned seed = 12345;
+    long ups0 = st.ups;
+    int over0 = st.overflows;
+    int64_t t0 = now_ns();
+    for (int i = -STORM_WARMUP; i < n;) {
+        storm_drain(&st, STORM_GAP_MIN_MS + (int)(rand_r(&seed) % STORM_GAP_SPAN_MS));
+        int64_t t = now_ns();
+        if (!storm_echo(&st)) {     /* lost to an overflow: measure again */
+            if (st.overflows - over0 > 100 + n)
+                die("overflow after overflow");
+            continue;
+        }
+        if (i >= 0)
+            lat[i] = now_ns() - t;
+        i++;
+    }
+    double secs = (now_ns() - t0) / 1e9;
+    long ups = st.ups - ups0;
+    int overflows = st.overflows - over0;
+
+    /* Stop the storm: no more restarts, then wait until statedump shows
+     * every service down (so no "true" outlives the daemon). */
+    for (int i = 0; i < nsvc; i++)
+        peer_printf(&st.p, "service.auto_up\ts%d\t-\n", i);
+    storm_sync(&st);
+    for (int64_t give_up = now_ns() + 30 * (int64_t)1000000000;;) {
+        if (now_ns() > give_up)
+            die("services still running 30 s after auto-up was turned off");
+        char mark[32];
+        snprintf(mark, sizeof mark, "mark%d", st.marks++);
+        peer_printf(&st.p, "statedump\necho\t%s\n", mark);
+        peer_flush(&st.p);
+        /* Live events come interleaved with the dump; once auto-up is off
+         * they are only "down"s, so counting non-down states is safe. */
+        int alive = 0;
+        bool lost = false;
+        for (;;) {
+            const char *l = storm_line(&st, -1);
+            if (strcmp(l, mark) == 0)
+                break;
+            if (strcmp(l, "overflow") == 0) {
+                lost = true;
+                break;
+            }
+            if (has_prefix(l, "service.state\t") && !is_state(l, "down"))
+                alive++;
+        }
+        peer_join(&st.p);
+        if (!lost && alive == 0)
+            break;
+        storm_drain(&st, 100);
+    }
+
+    /* End it cleanly: EOF on its stdin, read its output to the end. */
+    close(st.p.in);
+    for (;;) {
+        struct pollfd pf = { st.p.out, POLLIN, 0 };
+        if (poll(&pf, 1, 5000) <= 0) {
+            kill(st.p.pid, SIGKILL);
+            break;
+        }
+        if (read(st.p.out, st.p.buf, sizeof st.p.buf) <= 0)
+            break;
+    }
+    close(st.p.out);
+    int status;
+    waitpid(st.p.pid, &status, 0);
+    free(st.p.wbuf);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die("daemon did not exit cleanly (status 0x%x)", status);
+
+    print_pcts("storm_rtt", lat, n);
+    printf("storm_overflows %d\nstorm_overflows_total %d\n", overflows, st.overflows);
+    printf("storm_starts_per_sec %.0f\nstorm_seconds %.3f\n", ups / secs, secs);
+    free(lat);
+    return 0;
+}
+
 static int64_t read_stamp(const char *file)
 {
     char buf[64] = "";
@@ -487,7 +687,7 @@ static int cmd_up(const char *dp, int n)
         up += is_state(peer_line(&p), "up");
     printf("seconds %.6f\n", (now_ns() - t0) / 1e9);
     /* Stop them (not counted). */
-    kill_all(&p, "u%06d", n);
+    kill_all(&p, "u", 6, n);
     peer_end(&p);
     return 0;
 }
@@ -579,7 +779,7 @@ static int cmd_mem(const char *dp)
         up += is_state(peer_line(&p), "up");
     mem_of(p.pid, &rss, &priv);
     printf("running1000_rss_kb %ld\nrunning1000_added_private_kb %ld\n", rss, priv - priv0);
-    kill_all(&p, "r%04d", 1000);
+    kill_all(&p, "r", 4, 1000);
     peer_end(&p);
     return 0;
 }
@@ -610,6 +810,13 @@ int main(int argc, char **argv)
         return cmd_forkexec(atoi(argv[2]), argv[3]);
     if (!strcmp(c, "spawn") && argc == 7)
         return cmd_spawn(argv[2], atoi(argv[3]), argv[4], atoi(argv[5]), atoi(argv[6]));
+    if (!strcmp(c, "stormrtt") && argc >= 6 && !strcmp(argv[5], "--")) {
+        int nsvc = atoi(argv[3]), n = atoi(argv[4]);
+        if (nsvc < 0 || n < 1)
+            die("stormrtt: NSVC >= 0 and N >= 1");
+        argv[5] = argv[2];      /* DP followed by the arguments after -- */
+        return cmd_stormrtt(argv + 5, nsvc, n);
+    }
     if (!strcmp(c, "tput") || !strcmp(c, "rtt")) {
         int k;
         char **cmd = split_cmd(argv + 2, argc - 2, &k);

@@ -109,6 +109,21 @@ def main():
            [r['rtt_p50_us'] for r in cat_rtt], ('ratio', 1.2))
     figure('echo round trip p99 (pinned)', [r['rtt_p99_us'] for r in dp_rtt], 'us',
            [r['rtt_p99_us'] for r in cat_rtt])
+    # A controller's echo while 1000 services "true" crash-loop (auto-up
+    # always, 1 s): echos spaced 5-15 ms over a few restart periods, not
+    # pinned (the services would inherit the CPU).  Baseline: the same
+    # instrument against the same daemon with no services.
+    storm_n = 100 if QUICK else 200
+    idle = [run('stormrtt', DP, 0, storm_n, '--', '-i', '-q', '-q') for _ in range(3)]
+    storm = [run('stormrtt', DP, 1000, storm_n, '--', '-i', '-q', '-q') for _ in range(3)]
+    figure('echo round trip p50, 1000 services crash-looping',
+           [r['storm_rtt_p50_us'] for r in storm], 'us', [r['storm_rtt_p50_us'] for r in idle])
+    figure('echo round trip p99, 1000 services crash-looping',
+           [r['storm_rtt_p99_us'] for r in storm], 'us', [r['storm_rtt_p99_us'] for r in idle])
+    overflows = [int(r['storm_overflows']) for r in storm]
+    results['echo round trip p50, 1000 services crash-looping']['overflows'] = overflows
+    if any(overflows):
+        sys.stderr.write('  (overflows while measuring the storm: %s)\n' % overflows)
 
     lat_n = 300 if QUICK else 1000
     wl = [run('waitlat', lat_n) for _ in range(REPS)]
