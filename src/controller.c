@@ -625,7 +625,8 @@ static void ctl_work(struct ctl *c)
         ctl_close(c);
         return;
     }
-    if (waiting(c) && ctl_has_output(c) && !outbuf_blocked(c->out) && !c->task.queued) {
+    if (waiting(c) && ctl_has_output(c) && !outbuf_blocked(c->out) &&
+        !loop_task_queued(&c->task)) {
         /* A command waits for room, and the flush just above wrote all
          * there was: the reader drained the stream after the command last
          * ran out of room.  No writability event will come, so resume it

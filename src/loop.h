@@ -90,6 +90,7 @@ void loop_task_init(loop_task *k, loop_fn fn, void *ctx);
  * before the loop sleeps again.  Idempotent while queued. */
 void loop_task_queue(loop_task *k);
 void loop_task_cancel(loop_task *k);
+static inline bool loop_task_queued(const loop_task *k) { return k->queued; }
 
 /* Time cached at the start of the current iteration. */
 int64_t loop_now(void);
