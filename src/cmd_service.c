@@ -88,8 +88,9 @@ int cmd_service_auto_up(struct ctl *c, int argc, char **argv)
         triggers |= t;
     }
     struct service *s = get_or_create(c, argv[1]);
-    if (s)
-        svc_set_auto_up(s, interval, triggers);
+    const char *err;
+    if (s && !svc_set_auto_up(s, interval, triggers, &err))
+        ctl_error(c, "%s", err);
     return triggers ? CMD_SPAWNED : CMD_DONE;
 }
 

@@ -70,9 +70,9 @@ static bool peer_allowed(int fd, struct ucred *cr)
     return false;
 }
 
-static void accept_resume(void *ctx)
+static void accept_resume(loop_timer *t)
 {
-    (void)ctx;
+    (void)t;
     if (ls_fd >= 0 && loop_watch_set(&ls_watch, LOOP_IN) == 0)
         accept_ready(NULL, LOOP_IN);
 }
@@ -182,7 +182,7 @@ int ctlsock_create(const char *path, const char **err)
     ls_fd = fd;
     ls_path = copy;
     loop_watch_init(&ls_watch, fd, accept_ready, NULL);
-    loop_timer_init(&ls_retry, accept_resume, NULL);
+    loop_timer_init(&ls_retry, accept_resume);
     loop_watch_set(&ls_watch, LOOP_IN);
     log_info("listening on %s", path);
     return 0;

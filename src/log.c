@@ -76,9 +76,9 @@ static void log_wake(void *ctx, uint32_t events)
     log_flush();
 }
 
-static void log_retry(void *ctx)
+static void log_retry(loop_timer *t)
 {
-    (void)ctx;
+    (void)t;
     log_blocked = false;
     log_flush();
 }
@@ -93,7 +93,7 @@ static void log_setup(void)
 {
     if (log_ready)
         return;
-    loop_timer_init(&log_timer, log_retry, NULL);
+    loop_timer_init(&log_timer, log_retry);
     loop_task_init(&log_task, log_task_fn, NULL);
     log_ready = true;
 }

@@ -121,12 +121,11 @@ static void heap_down(uint32_t i)
     heap_place(i, t);
 }
 
-void loop_timer_init(loop_timer *t, loop_fn fn, void *ctx)
+void loop_timer_init(loop_timer *t, loop_timer_fn fn)
 {
     t->when = 0;
     t->heap_idx = 0;
     t->fn = fn;
-    t->ctx = ctx;
 }
 
 void loop_timer_cancel(loop_timer *t)
@@ -258,7 +257,7 @@ static void run_timers(void)
     while (heap_len && heap[0]->when <= loop_cur) {
         loop_timer *t = heap[0];
         loop_timer_cancel(t);
-        t->fn(t->ctx);
+        t->fn(t);
     }
 }
 

@@ -14,6 +14,7 @@
 #define LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define LOOP_IN  0x001u  /* EPOLLIN */
@@ -32,12 +33,18 @@ typedef struct loop_watch {
     void *ctx;
 } loop_watch;
 
-typedef struct loop_timer {
+/* A timer's callback gets the timer, and its owner (in which the timer is
+ * embedded) finds itself with loop_owner(): there is no context pointer,
+ * since there are as many timers as services. */
+typedef struct loop_timer loop_timer;
+typedef void (*loop_timer_fn)(loop_timer *t);
+struct loop_timer {
     int64_t when;        /* deadline, ms */
     uint32_t heap_idx;   /* 0 = not armed; else index+1 in the heap */
-    loop_fn fn;
-    void *ctx;
-} loop_timer;
+    loop_timer_fn fn;
+};
+#define loop_owner(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 typedef struct loop_task {
     struct loop_task *next;
@@ -60,10 +67,10 @@ int loop_watch_set(loop_watch *w, uint32_t events);
 void loop_watch_del(loop_watch *w);
 
 /* Static initialisers, or the _init functions at run time. */
-#define LOOP_TIMER_INIT(fn_, ctx_) { .when = 0, .heap_idx = 0, .fn = (fn_), .ctx = (ctx_) }
+#define LOOP_TIMER_INIT(fn_) { .when = 0, .heap_idx = 0, .fn = (fn_) }
 #define LOOP_TASK_INIT(fn_, ctx_) { .next = 0, .gen = 0, .queued = false, .fn = (fn_), .ctx = (ctx_) }
 
-void loop_timer_init(loop_timer *t, loop_fn fn, void *ctx);
+void loop_timer_init(loop_timer *t, loop_timer_fn fn);
 /* Arm (or re-arm) t to fire once at absolute time `when` ms.  Never
  * allocates while the armed timers fit the reserved room (below); beyond
  * it the heap grows, and false means it could not (t is not armed). */
@@ -73,10 +80,11 @@ static inline bool loop_timer_armed(const loop_timer *t) { return t->heap_idx !=
 /* The deadline t was last armed for. */
 static inline int64_t loop_timer_when(const loop_timer *t) { return t->when; }
 
-/* Room in the deadline heap.  An object made at run time (a service, a
- * controller) reserves a slot for each of its timers when it is created
- * and releases them when it goes, so that arming a timer never needs
- * memory: running out shows as an error where the object is created.
+/* Room in the deadline heap.  An object made at run time (a controller, a
+ * service) reserves a slot for each of its timers before it may need them
+ * (when it is created, or first started) and releases them when it goes,
+ * so that arming a timer never needs memory: running out shows as an
+ * error of the command that created or started the object.
  * The few timers of start-up modules (log, control socket) fit in a room
  * loop_init() sets aside.  reserve returns false (nothing reserved) when
  * the heap cannot grow; prealloc makes room for n more reservations now

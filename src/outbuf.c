@@ -36,8 +36,8 @@ struct outbuf {
 };
 
 static void watch_cb(void *ctx, uint32_t ev);
-static void reset_cb(void *ctx);
-static void close_cb(void *ctx);
+static void reset_cb(loop_timer *t);
+static void close_cb(loop_timer *t);
 
 struct outbuf *outbuf_new(int fd, const char *name, outbuf_fn fn, void *ctx)
 {
@@ -54,8 +54,8 @@ struct outbuf *outbuf_new(int fd, const char *name, outbuf_fn fn, void *ctx)
     o->ctx = ctx;
     o->reset_ms = OUTBUF_RESET_DEFAULT_MS;
     o->close_ms = OUTBUF_CLOSE_DEFAULT_MS;
-    loop_timer_init(&o->reset_t, reset_cb, o);
-    loop_timer_init(&o->close_t, close_cb, o);
+    loop_timer_init(&o->reset_t, reset_cb);
+    loop_timer_init(&o->close_t, close_cb);
     loop_watch_init(&o->w, fd, watch_cb, o);
     o->pollable = loop_watch_set(&o->w, 0) == 0;   /* EPERM: a regular file */
     return o;
@@ -211,9 +211,9 @@ static void watch_cb(void *ctx, uint32_t ev)
     o->fn(o->ctx, OUTBUF_WRITABLE);
 }
 
-static void reset_cb(void *ctx)
+static void reset_cb(loop_timer *t)
 {
-    struct outbuf *o = ctx;
+    struct outbuf *o = loop_owner(t, struct outbuf, reset_t);
     if (!o->overflowed)
         log_warn("%s: event stream blocked for %llds, discarding events",
                  o->name, (long long)(o->reset_ms / 1000));
@@ -221,9 +221,9 @@ static void reset_cb(void *ctx)
     o->fn(o->ctx, OUTBUF_RESET);
 }
 
-static void close_cb(void *ctx)
+static void close_cb(loop_timer *t)
 {
-    struct outbuf *o = ctx;
+    struct outbuf *o = loop_owner(t, struct outbuf, close_t);
     log_warn("%s: event stream blocked for %llds, closing",
              o->name, (long long)(o->close_ms / 1000));
     o->fn(o->ctx, OUTBUF_CLOSE);

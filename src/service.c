@@ -54,6 +54,7 @@ struct service {
     uint8_t triggers;           /* TRIG_ALWAYS | 2 << k for control signal k */
     bool start_auto;            /* the pending start came from auto-up */
     bool queued;                /* in the run queue */
+    bool timer_room;            /* holds its timer's room in the heap */
 };
 
 static const char *node_key(const struct tree_node *n);
@@ -68,7 +69,7 @@ static char *spawn_argv[PROTO_FIELDS_MAX + 1];
 static int spawn_fds[PROTO_FIELDS_MAX];
 
 static bool pid_tab_reserve(size_t want);
-static void start_timer_cb(void *ctx);
+static void start_timer_cb(loop_timer *t);
 static void auto_up_eval(struct service *s, bool command);
 
 static const char *node_key(const struct tree_node *n)
@@ -206,16 +207,11 @@ struct service *svc_get_or_create(const char *name, const char **err)
         *err = "unable to allocate service (pid index)";
         return NULL;
     }
-    if (!loop_timer_reserve(1)) {
-        *err = "unable to allocate service (timer)";
-        return NULL;
-    }
     size_t nl = strlen(name) + 1;
     size_t need = nl + 1 + sizeof SVC_DEFAULT_FDS + 1;
     if (pool_active(&svc_mem)) {
         s = pool_alloc(&svc_mem, sizeof *s + need);
         if (!s) {
-            loop_timer_release(1);
             *err = "unable to allocate service (service pool exhausted)";
             return NULL;
         }
@@ -228,7 +224,6 @@ struct service *svc_get_or_create(const char *name, const char **err)
         if (!s || !str) {
             free(s);
             free(str);
-            loop_timer_release(1);
             *err = "unable to allocate service";
             return NULL;
         }
@@ -246,7 +241,7 @@ struct service *svc_get_or_create(const char *name, const char **err)
     s->str_len = (uint16_t)need;
     s->interval = 1;
     s->state = SVC_DOWN;
-    loop_timer_init(&s->start_t, start_timer_cb, s);
+    loop_timer_init(&s->start_t, start_timer_cb);
     tree_insert(&services, &s->node);
     return s;
 }
@@ -622,6 +617,17 @@ static bool spawn(struct service *s, const void *cause, char *err, size_t errlen
     return true;
 }
 
+/* The room of s's timer in the heap (see loop.h), taken the first time a
+ * command starts s or gives it an auto-up rule: both can answer an error,
+ * and only then may s need its timer (a timed start, auto-up, a retry).
+ * A service that is only defined costs the heap nothing. */
+static bool timer_room(struct service *s)
+{
+    if (!s->timer_room && loop_timer_reserve(1))
+        s->timer_room = true;
+    return s->timer_room;
+}
+
 bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err, size_t errlen)
 {
     if (s->state == SVC_UP) {
@@ -630,6 +636,10 @@ bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err,
     }
     if (!svc_args(s)[0]) {
         snprintf(err, errlen, "service %s: no args configured", s->str);
+        return false;
+    }
+    if (!timer_room(s)) {
+        snprintf(err, errlen, "service %s: unable to allocate timer", s->str);
         return false;
     }
     int64_t now = loop_now_update();
@@ -645,9 +655,9 @@ bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err,
  * trigger may have gone away meanwhile (signal.clear), or the args. */
 static bool still_wanted(const struct service *s);
 
-static void start_timer_cb(void *ctx)
+static void start_timer_cb(loop_timer *t)
 {
-    struct service *s = ctx;
+    struct service *s = loop_owner(t, struct service, start_t);
     if (s->state != SVC_START)
         return;
     if (!still_wanted(s))
@@ -712,7 +722,8 @@ bool svc_delete(struct service *s, const char **err)
     if (s->triggers & ~TRIG_ALWAYS)
         n_sig_triggered--;
     tree_remove(&services, &s->node);
-    loop_timer_release(1);
+    if (s->timer_room)
+        loop_timer_release(1);
     if (pool_active(&svc_mem)) {
         pool_free(&svc_mem, s);
     } else {
@@ -776,8 +787,13 @@ static void auto_up_eval(struct service *s, bool command)
     spawn(s, NULL, NULL, 0);
 }
 
-void svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers)
+bool svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers,
+                     const char **err)
 {
+    if (triggers && !timer_room(s)) {
+        *err = "unable to allocate timer";
+        return false;
+    }
     if (interval > 0)
         s->interval = (uint32_t)interval;
     if ((s->triggers & ~TRIG_ALWAYS) && !(triggers & ~TRIG_ALWAYS))
@@ -791,6 +807,7 @@ void svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers)
     if (s->state == SVC_START && s->start_auto && !trigger_true(s))
         set_state(s, SVC_DOWN, false);
     auto_up_eval(s, true);
+    return true;
 }
 
 /* --- reaping and triggers ------------------------------------------------------------ */

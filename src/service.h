@@ -104,8 +104,10 @@ enum svc_field { SVC_ARGS, SVC_FDS, SVC_TAGS };
 bool svc_set(struct service *s, enum svc_field f, int n, char **vals, const char **err);
 /* interval < 0 keeps the current one; triggers is a bit set from
  * svc_trigger_parse(); 0 disables auto-up.  A trigger that holds starts a
- * service that is down, at once (this is a command). */
-void svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers);
+ * service that is down, at once (this is a command).  False (nothing
+ * changed, *err set) when out of memory. */
+bool svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers,
+                     const char **err);
 /* Parse one trigger name ("always", "SIGHUP", ...); 0 if invalid. */
 unsigned svc_trigger_parse(const char *name);
 

@@ -135,7 +135,8 @@ static void reset_world(void)
     char name[PATH_MAX] = "";
     for (s = svc_next_after(""); s; s = svc_next_after(name)) {
         snprintf(name, sizeof name, "%s", svc_name(s));
-        svc_set_auto_up(s, -1, 0);
+        const char *err;
+        svc_set_auto_up(s, -1, 0, &err);
     }
     fuzz_spawn_exit_all();
     svc_reap();

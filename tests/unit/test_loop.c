@@ -23,9 +23,9 @@ struct tmr {
     int count;              /* times fired */
 };
 
-static void tmr_fire(void *ctx)
+static void tmr_fire(loop_timer *t)
 {
-    struct tmr *x = ctx;
+    struct tmr *x = loop_owner(t, struct tmr, t);
     x->count++;
     if (nfired < LOG_MAX) {
         fired_when[nfired] = x->t.when;
@@ -35,7 +35,7 @@ static void tmr_fire(void *ctx)
 
 static void tmr_init(struct tmr *x, int id)
 {
-    loop_timer_init(&x->t, tmr_fire, x);
+    loop_timer_init(&x->t, tmr_fire);
     x->id = id;
     x->count = 0;
     x->when = 0;
@@ -228,21 +228,21 @@ static void test_timer_cancel(void)
 /* Callbacks that change the heap while it is being run. */
 static struct tmr cb_a, cb_b, cb_c, cb_self;
 
-static void cancel_b(void *ctx)
+static void cancel_b(loop_timer *t)
 {
-    tmr_fire(ctx);
+    tmr_fire(t);
     loop_timer_cancel(&cb_b.t);
 }
 
-static void arm_c(void *ctx)
+static void arm_c(loop_timer *t)
 {
-    tmr_fire(ctx);
+    tmr_fire(t);
     tmr_at(&cb_c, loop_now() - 5);
 }
 
-static void rearm_self(void *ctx)
+static void rearm_self(loop_timer *t)
 {
-    tmr_fire(ctx);
+    tmr_fire(t);
     if (cb_self.count < 3)
         tmr_at(&cb_self, loop_now() + 3600000);
 }
@@ -251,7 +251,7 @@ static void test_timer_callbacks(void)
 {
     tmr_init(&cb_a, 'a');
     tmr_init(&cb_b, 'b');
-    cb_a.t.fn = cancel_b;
+    loop_timer_init(&cb_a.t, cancel_b);
     int64_t now = loop_now_update();
     tmr_at(&cb_a, now - 20);
     tmr_at(&cb_b, now - 10);        /* due, but a (earlier) cancels it */
@@ -264,7 +264,7 @@ static void test_timer_callbacks(void)
     /* A callback arming another due timer: it fires (now or next round). */
     tmr_init(&cb_a, 'a');
     tmr_init(&cb_c, 'c');
-    cb_a.t.fn = arm_c;
+    loop_timer_init(&cb_a.t, arm_c);
     tmr_at(&cb_a, loop_now_update() - 1);
     loop_run_once();
     if (cb_c.count == 0)
@@ -274,7 +274,7 @@ static void test_timer_callbacks(void)
 
     /* A callback re-arming its own timer for later: armed again, fired once. */
     tmr_init(&cb_self, 's');
-    cb_self.t.fn = rearm_self;
+    loop_timer_init(&cb_self.t, rearm_self);
     tmr_at(&cb_self, loop_now_update() - 1);
     loop_run_once();
     CHECK_EQ(cb_self.count, 1);
