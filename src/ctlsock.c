@@ -21,6 +21,7 @@
 
 #define ACCEPT_BATCH 32
 #define ACCEPT_RETRY_MS 250
+#define CTLSOCK_BACKLOG 65535
 
 static int ls_fd = -1;
 static bool group_set;
@@ -164,9 +165,10 @@ int ctlsock_create(const char *path, const char **err)
         errno = e;
         return -1;
     }
-    /* The largest backlog the kernel allows (net.core.somaxconn caps it):
-     * a burst of clients connecting at once must not be refused. */
-    if (r < 0 || listen(fd, SOMAXCONN) < 0) {
+    /* The largest backlog the kernel allows: it caps what we ask for at
+     * net.core.somaxconn (4096 by default).  A burst of clients connecting
+     * at once must not be refused.  (Not SOMAXCONN: musl's is still 128.) */
+    if (r < 0 || listen(fd, CTLSOCK_BACKLOG) < 0) {
         *err = r < 0 ? "bind" : "listen";
         int e = errno;
         sys_close(fd);
