@@ -55,6 +55,8 @@ void cmd_log_handle_changed(const char *name, int fd);
 int cmd_service_args(struct ctl *c, int argc, char **argv);
 int cmd_service_fds(struct ctl *c, int argc, char **argv);
 int cmd_service_tags(struct ctl *c, int argc, char **argv);
+int cmd_service_env(struct ctl *c, int argc, char **argv);
+int cmd_service_opts(struct ctl *c, int argc, char **argv);
 int cmd_service_auto_up(struct ctl *c, int argc, char **argv);
 int cmd_service_start(struct ctl *c, int argc, char **argv);
 int cmd_service_signal(struct ctl *c, int argc, char **argv);

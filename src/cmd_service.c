@@ -71,6 +71,33 @@ int cmd_service_tags(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
+int cmd_service_env(struct ctl *c, int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++) {
+        if (!svc_env_entry_valid(argv[i])) {
+            ctl_error(c, "invalid environment entry '%s' (VAR=VALUE or -VAR)", argv[i]);
+            return 0;
+        }
+    }
+    set_list(c, SVC_ENV, argc, argv);
+    return 0;
+}
+
+int cmd_service_opts(struct ctl *c, int argc, char **argv)
+{
+    unsigned opts = 0, fdstore = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!svc_opt_parse(argv[i], &opts, &fdstore)) {
+            ctl_error(c, "invalid option '%s'", argv[i]);
+            return 0;
+        }
+    }
+    struct service *s = get_or_create(c, argv[1]);
+    if (s)
+        svc_set_opts(s, opts, fdstore);
+    return 0;
+}
+
 int cmd_service_auto_up(struct ctl *c, int argc, char **argv)
 {
     int64_t interval = -1;
@@ -130,16 +157,19 @@ int cmd_service_signal(struct ctl *c, int argc, char **argv)
         ctl_error(c, "invalid signal '%s'", argv[2]);
         return 0;
     }
-    bool group = false;
+    enum svc_sig_target to = SVC_SIG_PID;
     if (argc > 3) {
-        if (strcmp(argv[3], "group") != 0) {
-            ctl_error(c, "invalid flag '%s' (expected group)", argv[3]);
+        if (strcmp(argv[3], "group") == 0) {
+            to = SVC_SIG_GROUP;
+        } else if (strcmp(argv[3], "cgroup") == 0) {
+            to = SVC_SIG_CGROUP;
+        } else {
+            ctl_error(c, "invalid flag '%s' (expected group or cgroup)", argv[3]);
             return 0;
         }
-        group = true;
     }
     const char *err;
-    if (!svc_signal(s, signo, group, &err))
+    if (!svc_signal(s, signo, to, &err))
         ctl_error(c, "%s", err);
     return 0;
 }

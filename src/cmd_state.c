@@ -18,8 +18,9 @@
 
 enum { PHASE_HANDLES, PHASE_SERVICES, PHASE_SIGNALS, PHASE_DONE };
 
-/* Room for the five lines of one service. */
-static char dump_buf[5 * PROTO_EVENT_MAX];
+/* Room for the lines of one service: the original's five and those of
+ * extensions (env, opts, notify, cgroup). */
+static char dump_buf[9 * PROTO_EVENT_MAX];
 
 static void remember(struct ctl_dump *d, const char *name)
 {

@@ -116,17 +116,10 @@ static void handle_free(struct handle *h)
     pool_free(&handle_mem, h);
 }
 
-static struct handle *handle_alloc(const char *name, const char *flags, const char *desc,
-                                   const char **err)
+/* Fill a block that has room for the strings behind the struct. */
+static void init_handle(struct handle *h, const char *name, const char *flags, const char *desc)
 {
     size_t ln = strlen(name) + 1, lf = strlen(flags) + 1, ld = strlen(desc) + 1;
-    struct handle *h = pool_alloc(&handle_mem, sizeof *h + ln + lf + ld);
-    if (!h) {
-        *err = pool_active(&handle_mem) && !pool_exhausted(&handle_mem)
-            ? "handle description too long for the fd pool object size"
-            : "unable to allocate file descriptor object";
-        return NULL;
-    }
     memset(h, 0, sizeof *h);
     memcpy(h->data, name, ln);
     memcpy(h->data + ln, flags, lf);
@@ -134,6 +127,20 @@ static struct handle *handle_alloc(const char *name, const char *flags, const ch
     h->flags = h->data + ln;
     h->desc = h->data + ln + lf;
     h->fd = -1;
+}
+
+static struct handle *handle_alloc(const char *name, const char *flags, const char *desc,
+                                   const char **err)
+{
+    size_t need = sizeof(struct handle) + strlen(name) + strlen(flags) + strlen(desc) + 3;
+    struct handle *h = pool_alloc(&handle_mem, need);
+    if (!h) {
+        *err = pool_active(&handle_mem) && !pool_exhausted(&handle_mem)
+            ? "handle description too long for the fd pool object size"
+            : "unable to allocate file descriptor object";
+        return NULL;
+    }
+    init_handle(h, name, flags, desc);
     return h;
 }
 
@@ -373,6 +380,19 @@ int handle_init(bool redirect_stdin, bool redirect_stdout, bool redirect_stderr,
     add_special("control.cmd", -1, "write", "daemonproxy command pipe", true, HCTL_CMD);
     add_special("control.socket", -1, "read,write", "daemonproxy control socket", true,
                 HCTL_SOCKET);
+    /* An extension, so not from --fd-pool, whose minimum of 7 covers the
+     * original's start handles. */
+    static const char nn[] = "notify.fd", nf[] = "write", nd[] = "readiness notification pipe";
+    struct handle *nh = malloc(sizeof *nh + sizeof nn + sizeof nf + sizeof nd);
+    if (!nh) {
+        free(fds);
+        return -1;
+    }
+    init_handle(nh, nn, nf, nd);
+    nh->type = HANDLE_SPECIAL;
+    nh->is_const = true;
+    nh->control = HCTL_NOTIFY;
+    tree_insert(&handles, &nh->node);
     add_std("stdin", 0, nullfd, redirect_stdin);
     add_std("stdout", 1, nullfd, redirect_stdout);
     add_std("stderr", 2, nullfd, redirect_stderr);

@@ -3,7 +3,7 @@
  *
  * A handle owns one close-on-exec fd.  Names are 1-31 bytes of
  * [A-Za-z0-9._-].  The constants (null, control.event, control.cmd,
- * control.socket) can be neither replaced nor deleted. *
+ * control.socket, notify.fd) can be neither replaced nor deleted. *
  * Fds (the rule everywhere): a function never takes ownership of an fd it
  * is given unless its comment says it takes it; one that takes an fd owns
  * it from the call on and closes it itself, also when it fails.
@@ -27,8 +27,9 @@ enum handle_type {
     HANDLE_SOCKET,
 };
 
-/* Placeholder handles for service controllers (fd -1). */
-enum handle_control { HCTL_NONE = 0, HCTL_EVENT, HCTL_CMD, HCTL_SOCKET };
+/* Placeholder handles (fd -1): the three of service controllers, and the
+ * readiness notification pipe. */
+enum handle_control { HCTL_NONE = 0, HCTL_EVENT, HCTL_CMD, HCTL_SOCKET, HCTL_NOTIFY };
 
 /* True if name is a valid handle name. */
 bool handle_name_valid(const char *name);

@@ -5,6 +5,7 @@
  * socket are opened before --daemonize forks (so their failures reach the
  * caller as exit codes), and the loop only starts once everything exists.
  */
+#include "cgroup.h"
 #include "cmd.h"
 #include "controller.h"
 #include "ctlsock.h"
@@ -24,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -172,6 +175,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "daemonproxy: %s\n", msg);
         term_exit(EXIT_BADOPT, msg);
     }
+    if (o.cgroup) {
+        const char *e;
+        if (!cgroup_init(o.cgroup, &e)) {
+            char msg[PATH_MAX + 100];
+            snprintf(msg, sizeof msg, "--cgroup %s: %s: %s", o.cgroup, e, sys_strerror(errno));
+            fprintf(stderr, "daemonproxy: %s\n", msg);
+            term_exit(EXIT_ENV, msg);
+        }
+    }
+    /* A service's double-forked children come back to us, not to init:
+     * nothing escapes supervision (PID 1 gets them anyway). */
+    if (!pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        log_errno(LOG_WARN, "cannot become a child subreaper");
     if (o.daemonize && (pid1 || o.interactive)) {
         log_warn("--daemonize ignored %s", pid1 ? "when running as PID 1" : "with --interactive");
         o.daemonize = false;

@@ -18,6 +18,7 @@ static const struct opt_def opt_defs[] = {
     { 'i', "interactive", false },
     { 'S', "socket", true },
     { 0,   "socket-group", true },
+    { 0,   "cgroup", true },
     { 'D', "daemonize", false },
     { 0,   "exit-guard", true },
     { 'E', "exit-exec", true },
@@ -47,6 +48,7 @@ const char *opt_usage(void)
     "  -i, --interactive        stdin/stdout are a controller; exit at EOF\n"
     "  -S, --socket PATH        listen for controllers on a unix socket\n"
     "      --socket-group GROUP also let members of GROUP use the control socket\n"
+    "      --cgroup DIR         run each service in its own cgroup under DIR (v2)\n"
     "  -D, --daemonize          fork to the background, print the PID\n"
     "      --exit-guard N       refuse to exit unless given the nonzero code N\n"
     "  -E, --exit-exec ARGS     exec ARGS (TAB-separated) instead of exiting\n"
@@ -130,6 +132,8 @@ static enum opt_result apply(const struct opt_def *d, const char *arg,
     }
     if (strcmp(d->long_name, "socket-group") == 0) {
         o->socket_group = arg;
+    } else if (strcmp(d->long_name, "cgroup") == 0) {
+        o->cgroup = arg;
     } else if (strcmp(d->long_name, "exit-guard") == 0) {
         if (!sys_parse_int(arg, INT64_MIN, INT64_MAX, &o->exit_guard) || o->exit_guard == 0)
             return fail(errbuf, errlen, "Option %s requires a nonzero integer, not '%s'",

@@ -14,6 +14,7 @@ struct options {
     const char *config;         /* -c FILE ("-" = stdin), or NULL */
     const char *socket_path;    /* -S PATH, or NULL */
     const char *socket_group;   /* --socket-group GROUP (extension), or NULL */
+    const char *cgroup;         /* --cgroup DIR (extension), or NULL */
     bool interactive;           /* -i */
     bool daemonize;             /* -D */
     bool mlockall;              /* -M */

@@ -1,22 +1,22 @@
-/* service.c - services: definitions, state machine, run queue, indexes
- * (service.h).
+/* service.c - services: objects, definitions, the state machine, the run
+ * queue, the reaper and the name and pid indexes (service.h).  What a
+ * child gets is svc_child.c; readiness is svc_ready.c; the three share
+ * service_impl.h.
  *
  * A service is one fixed struct plus one string block holding
- * "name\0args\0fds\0tags\0", where args, fds and tags are kept TAB-joined
+ * "name\0args\0fds\0tags\0env\0", where the lists are kept TAB-joined
  * exactly as they appear in events, so reporting and dumping them is a
  * copy.  With --service-pool the string block lives in the pool block
  * behind the struct and never moves.
  */
-#include "service.h"
+#include "service_impl.h"
+#include "fdstore.h"
 #include "handle.h"
 #include "log.h"
-#include "loop.h"
 #include "pool.h"
-#include "protocol.h"
 #include "signals.h"
-#include "spawn.h"
 #include "sys.h"
-#include "tree.h"
+#include "cgroup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -34,29 +34,6 @@
 /* Trigger bits after ALWAYS: 2 << k for control signal k (signals.h). */
 _Static_assert(SIG_NCONTROL < 8, "triggers fit a byte");
 
-struct service {
-    struct tree_node node;      /* by name */
-    /* UP: the next in the pid hash chain; START and due: the next in the
-     * run queue.  A service is never in both. */
-    struct service *link;
-    loop_timer start_t;         /* a pending start in the future */
-    void *attachment;           /* the listener's */
-    char *str;                  /* name \0 args \0 fds \0 tags \0 */
-    int64_t up_ms;              /* start of the current/last run */
-    int64_t down_ms;            /* end of the last run; 0 = never ran */
-    int64_t attempt_ms;         /* last spawn (MIN_INTERVAL base) */
-    int64_t start_ms;           /* START: when it starts, or was due */
-    pid_t pid;                  /* running pid, or the last one */
-    int status;                 /* wait status of the last run */
-    uint32_t interval;          /* auto-up MIN_INTERVAL, seconds */
-    uint16_t args_off, fds_off, tags_off, str_len, str_cap;
-    uint8_t state;              /* enum svc_state */
-    uint8_t triggers;           /* TRIG_ALWAYS | 2 << k for control signal k */
-    bool start_auto;            /* the pending start came from auto-up */
-    bool queued;                /* in the run queue */
-    bool timer_room;            /* holds its timer's room in the heap */
-};
-
 static const char *node_key(const struct tree_node *n);
 static struct tree services = TREE_INIT(node_key);
 static struct pool svc_mem;
@@ -64,9 +41,6 @@ static size_t svc_str_cap;      /* with a pool: the string room of each block */
 static struct service **pid_tab;
 static size_t pid_tab_size, n_sig_triggered;
 static const struct svc_listener *listener;
-static char spawn_argbuf[PROTO_LINE_MAX + 1];
-static char *spawn_argv[PROTO_FIELDS_MAX + 1];
-static int spawn_fds[PROTO_FIELDS_MAX];
 
 static bool pid_tab_reserve(size_t want);
 static void start_timer_cb(loop_timer *t);
@@ -79,12 +53,28 @@ static const char *node_key(const struct tree_node *n)
 
 const char *svc_name(const struct service *s) { return s->str; }
 enum svc_state svc_state(const struct service *s) { return (enum svc_state)s->state; }
-void *svc_attachment(const struct service *s) { return s->attachment; }
-void svc_set_attachment(struct service *s, void *p) { s->attachment = p; }
 void svc_set_listener(const struct svc_listener *l) { listener = l; }
-static const char *svc_args(const struct service *s) { return s->str + s->args_off; }
-static const char *svc_fds(const struct service *s) { return s->str + s->fds_off; }
-static const char *svc_tags(const struct service *s) { return s->str + s->tags_off; }
+const char *svc_field(const struct service *s, enum svc_field f) { return s->str + s->off[f]; }
+static const char *field(const struct service *s, enum svc_field f) { return svc_field(s, f); }
+static const char *svc_args(const struct service *s) { return field(s, SVC_ARGS); }
+static const char *svc_fds(const struct service *s) { return field(s, SVC_FDS); }
+
+struct svc_ext *svc_ext(struct service *s)
+{
+    if (!s->x)
+        s->x = calloc(1, sizeof *s->x);
+    return s->x;
+}
+
+void *svc_attachment(const struct service *s) { return s->x ? s->x->attachment : NULL; }
+
+bool svc_set_attachment(struct service *s, void *p)
+{
+    if (p ? svc_ext(s) == NULL : s->x == NULL)
+        return !p;
+    s->x->attachment = p;
+    return true;
+}
 static int64_t sec(int64_t ms) { return ms / 1000; }
 
 void svc_pool(int64_t n, int64_t size)
@@ -126,27 +116,22 @@ struct service *svc_next_after(const char *name)
 
 /* --- strings ----------------------------------------------------------------- */
 
-/* Rebuild the string block with one of args/fds/tags replaced by `val`
- * (n fields, TAB-joined).  which: 0 args, 1 fds, 2 tags. */
-static bool set_strings(struct service *s, int which, int n, char **val, const char **err)
+/* Rebuild the string block with list `which` replaced by `val` (n
+ * fields, TAB-joined). */
+static bool set_strings(struct service *s, enum svc_field which, int n, char **val,
+                        const char **err)
 {
-    const char *old[3] = { svc_args(s), svc_fds(s), svc_tags(s) };
     size_t name_len = strlen(s->str) + 1;
     size_t vlen = 0;
     for (int i = 0; i < n; i++)
         vlen += strlen(val[i]) + 1;
     if (n == 0)
         vlen = 1;
-    size_t lens[3];
-    for (int k = 0; k < 3; k++)
-        lens[k] = k == which ? vlen : strlen(old[k]) + 1;
-    size_t total = name_len + lens[0] + lens[1] + lens[2];
-    if (total > 65535) {
-        *err = "service definition too long";
-        return false;
-    }
-    char tmp[3 * (PROTO_LINE_MAX + 1) + SVC_NAME_MAX + 1];
-    if (total > sizeof tmp) {
+    size_t lens[SVC_NFIELDS], total = name_len;
+    for (int k = 0; k < SVC_NFIELDS; k++)
+        total += lens[k] = k == (int)which ? vlen : strlen(field(s, k)) + 1;
+    char tmp[SVC_NFIELDS * (PROTO_LINE_MAX + 1) + SVC_NAME_MAX + 1];
+    if (total > 65535 || total > sizeof tmp) {
         *err = "service definition too long";
         return false;
     }
@@ -154,10 +139,10 @@ static bool set_strings(struct service *s, int which, int n, char **val, const c
     char *p = tmp;
     memcpy(p, s->str, name_len);
     p += name_len;
-    uint16_t offs[3];
-    for (int k = 0; k < 3; k++) {
+    uint16_t offs[SVC_NFIELDS];
+    for (int k = 0; k < SVC_NFIELDS; k++) {
         offs[k] = (uint16_t)(p - tmp);
-        if (k == which) {
+        if (k == (int)which) {
             for (int i = 0; i < n; i++) {
                 size_t l = strlen(val[i]);
                 memcpy(p, val[i], l);
@@ -167,7 +152,7 @@ static bool set_strings(struct service *s, int which, int n, char **val, const c
             if (n == 0)
                 *p++ = '\0';
         } else {
-            memcpy(p, old[k], lens[k]);
+            memcpy(p, field(s, k), lens[k]);
             p += lens[k];
         }
     }
@@ -186,13 +171,10 @@ static bool set_strings(struct service *s, int which, int n, char **val, const c
         s->str_cap = (uint16_t)total;
     }
     memcpy(s->str, tmp, total);
-    s->args_off = offs[0];
-    s->fds_off = offs[1];
-    s->tags_off = offs[2];
+    memcpy(s->off, offs, sizeof offs);
     s->str_len = (uint16_t)total;
     return true;
 }
-
 
 struct service *svc_get_or_create(const char *name, const char **err)
 {
@@ -207,8 +189,9 @@ struct service *svc_get_or_create(const char *name, const char **err)
         *err = "unable to allocate service (pid index)";
         return NULL;
     }
+    /* "name\0" "\0" (args) SVC_DEFAULT_FDS "\0" (tags) "\0" (env) */
     size_t nl = strlen(name) + 1;
-    size_t need = nl + 1 + sizeof SVC_DEFAULT_FDS + 1;
+    size_t need = nl + 1 + sizeof SVC_DEFAULT_FDS + 2;
     if (pool_active(&svc_mem)) {
         s = pool_alloc(&svc_mem, sizeof *s + need);
         if (!s) {
@@ -232,12 +215,14 @@ struct service *svc_get_or_create(const char *name, const char **err)
     }
     char *p = s->str;
     memcpy(p, name, nl);
-    s->args_off = (uint16_t)nl;
+    s->off[SVC_ARGS] = (uint16_t)nl;
     p[nl] = '\0';
-    s->fds_off = (uint16_t)(nl + 1);
+    s->off[SVC_FDS] = (uint16_t)(nl + 1);
     memcpy(p + nl + 1, SVC_DEFAULT_FDS, sizeof SVC_DEFAULT_FDS);
-    s->tags_off = (uint16_t)(nl + 1 + sizeof SVC_DEFAULT_FDS);
-    p[s->tags_off] = '\0';
+    s->off[SVC_TAGS] = (uint16_t)(nl + 1 + sizeof SVC_DEFAULT_FDS);
+    p[s->off[SVC_TAGS]] = '\0';
+    s->off[SVC_ENV] = (uint16_t)(s->off[SVC_TAGS] + 1);
+    p[s->off[SVC_ENV]] = '\0';
     s->str_len = (uint16_t)need;
     s->interval = 1;
     s->state = SVC_DOWN;
@@ -248,8 +233,17 @@ struct service *svc_get_or_create(const char *name, const char **err)
 
 /* --- reports --------------------------------------------------------------------- */
 
-static void report(enum svc_event ev, struct service *s, struct proto_line *l,
-                   const void *cause)
+int svc_listener_channel(struct service *s, unsigned kinds)
+{
+    if (!listener || !listener->channel) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return listener->channel(s, kinds);
+}
+
+void svc_report(enum svc_event ev, struct service *s, struct proto_line *l,
+                const void *cause)
 {
     size_t n = proto_line_end(l);
     if (!listener)
@@ -315,6 +309,20 @@ static void format_field(const struct service *s, struct proto_line *l,
     proto_line_addtsv(l, tsv);
 }
 
+static void format_opts(const struct service *s, struct proto_line *l)
+{
+    proto_line_begin(l, "service.opts");
+    proto_line_add(l, s->str);
+    if (!s->opts && !s->fdstore_max)
+        proto_line_add(l, "");
+    if (s->opts & SVC_OPT_NOTIFY)
+        proto_line_add(l, "notify");
+    if (s->opts & SVC_OPT_LISTEN_FDS)
+        proto_line_add(l, "listen-fds");
+    if (s->fdstore_max)
+        proto_line_addf(l, "fdstore=%u", (unsigned)s->fdstore_max);
+}
+
 static void format_auto_up(const struct service *s, struct proto_line *l)
 {
     proto_line_begin(l, "service.auto_up");
@@ -335,13 +343,24 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
 {
     struct proto_line l;
     size_t pos = 0;
-    for (int k = 0; k < 5; k++) {
+    for (int k = 0; k < 7; k++) {
         switch (k) {
         case 0: format_state(s, &l, false); break;
-        case 1: format_field(s, &l, "service.tags", svc_tags(s)); break;
+        case 1: format_field(s, &l, "service.tags", field(s, SVC_TAGS)); break;
         case 2: format_field(s, &l, "service.args", svc_args(s)); break;
         case 3: format_field(s, &l, "service.fds", svc_fds(s)); break;
         case 4: format_auto_up(s, &l); break;
+        /* Extensions, only when in use: the original's five lines stay. */
+        case 5:
+            if (!field(s, SVC_ENV)[0])
+                continue;
+            format_field(s, &l, "service.env", field(s, SVC_ENV));
+            break;
+        case 6:
+            if (!s->opts && !s->fdstore_max)
+                continue;
+            format_opts(s, &l);
+            break;
         }
         size_t n = proto_line_end(&l);
         if (pos + n > size)
@@ -349,7 +368,8 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
         memcpy(buf + pos, l.buf, n);
         pos += n;
     }
-    return pos;
+    size_t n = svc_ready_dump(s, buf + pos, size - pos);
+    return n == SIZE_MAX ? 0 : pos + n;
 }
 
 /* A start of s failed: the message goes back to the caller (err, when
@@ -368,7 +388,7 @@ static void fail(struct service *s, const void *cause, char *err, size_t errlen,
     struct proto_line l;
     proto_line_begin(&l, "error");
     proto_line_addf(&l, "service %s: %s", s->str, msg);
-    report(SVC_EV_FAILED, s, &l, cause);
+    svc_report(SVC_EV_FAILED, s, &l, cause);
 }
 
 /* --- pid index: chained hash ---------------------------------------------------
@@ -443,12 +463,14 @@ static void set_state(struct service *s, enum svc_state st, bool ended)
         loop_timer_cancel(&s->start_t);
         runq_remove(s);
     }
+    if (s->state == SVC_UP && st != SVC_UP)
+        svc_ready_down(s);
     s->state = (uint8_t)st;
     struct proto_line l;
     format_state(s, &l, false);
     if (log_enabled(LOG_DEBUG))
         log_debug("%s", l.buf);
-    report(SVC_EV_STATE, s, &l, NULL);
+    svc_report(SVC_EV_STATE, s, &l, NULL);
     if (ended)
         auto_up_eval(s, false);
 }
@@ -517,55 +539,6 @@ static void schedule(struct service *s, int64_t when_ms, bool automatic)
 
 /* --- spawning ----------------------------------------------------------------------- */
 
-/* Resolve the fd list into spawn_fds.  *child_end gets the fd the
- * listener made for control.* placeholders.  Returns the count, or -1 with
- * a message in msg. */
-static int resolve_fds(struct service *s, int *child_end, char *msg, size_t msglen)
-{
-    *child_end = -1;
-    unsigned kinds = 0;
-    int n = 0;
-    for (const char *p = svc_fds(s); *p;) {
-        const char *e = strchr(p, '\t');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == 1 && *p == '-') {
-            spawn_fds[n++] = -1;
-        } else {
-            struct handle *h = NULL;
-            if (len <= HANDLE_NAME_MAX) {
-                char name[HANDLE_NAME_MAX + 1];
-                memcpy(name, p, len);
-                name[len] = '\0';
-                h = handle_by_name(name);
-            }
-            if (!h) {
-                snprintf(msg, msglen, "no such handle '%.*s'", (int)(len > 64 ? 64 : len), p);
-                return -1;
-            }
-            enum handle_control hc = handle_control(h);
-            spawn_fds[n++] = hc == HCTL_NONE ? handle_fd(h) : -2;  /* -2: the channel */
-            if (hc != HCTL_NONE)
-                kinds |= 1u << hc;
-        }
-        p += len;
-        if (*p == '\t')
-            p++;
-    }
-    if (kinds) {
-        /* One channel serves every control.* name of the list. */
-        *child_end = listener && listener->channel ? listener->channel(s, kinds) : -1;
-        if (*child_end < 0) {
-            snprintf(msg, msglen, "socketpair: %s",
-                     sys_strerror(listener && listener->channel ? errno : ENOSYS));
-            return -1;
-        }
-        for (int i = 0; i < n; i++)
-            if (spawn_fds[i] == -2)
-                spawn_fds[i] = *child_end;
-    }
-    return n;
-}
-
 /* Spawn s, which is in START.  cause/err as for svc_start. */
 static bool spawn(struct service *s, const void *cause, char *err, size_t errlen)
 {
@@ -573,27 +546,19 @@ static bool spawn(struct service *s, const void *cause, char *err, size_t errlen
     loop_timer_cancel(&s->start_t);
     runq_remove(s);
     s->attempt_ms = now;
-    const char *args = svc_args(s);
-    memcpy(spawn_argbuf, args, strlen(args) + 1);
-    int argc = 0;
-    for (char *a = spawn_argbuf, *t; (t = strsep(&a, "\t")) != NULL;)
-        spawn_argv[argc++] = t;
-    spawn_argv[argc] = NULL;
-
     char msg[300];
-    int child_end;
-    int nfds = resolve_fds(s, &child_end, msg, sizeof msg);
-    if (nfds < 0) {
-        /* Not started; auto-up may try again after MIN_INTERVAL (the
-         * handle may exist by then). */
+    struct spawn_req r;
+    if (!svc_child_prepare(s, &r, msg, sizeof msg)) {
+        /* Not started; auto-up may try again after MIN_INTERVAL (a
+         * missing handle may exist by then). */
+        svc_child_done(s, false);
         fail(s, cause, err, errlen, "%s", msg);
         set_state(s, SVC_DOWN, true);
         return false;
     }
-    struct spawn_req r = { .argv = spawn_argv, .fds = spawn_fds, .nfds = nfds };
     pid_t pid = spawn_start(&r);
     int e = errno;
-    sys_close(child_end);
+    svc_child_done(s, pid > 0 && !r.err);
     if (pid < 0) {
         fail(s, cause, err, errlen, "fork failed: %s", sys_strerror(e));
         /* Retry: a transient process limit must not lose the service. */
@@ -608,7 +573,7 @@ static bool spawn(struct service *s, const void *cause, char *err, size_t errlen
         spawn_collect(pid, &s->status);
         s->down_ms = now;
         fail(s, cause, err, errlen, "%s %s failed: %s", spawn_stage_name(r.stage),
-             spawn_argv[0], sys_strerror(r.err));
+             r.argv[0], sys_strerror(r.err));
         set_state(s, SVC_DOWN, true);
         return false;
     }
@@ -691,12 +656,29 @@ bool svc_cancel_start(struct service *s, const char **err)
     return true;
 }
 
-bool svc_signal(struct service *s, int signo, bool group, const char **err)
+bool svc_signal(struct service *s, int signo, enum svc_sig_target to, const char **err)
 {
+    if (to == SVC_SIG_CGROUP) {
+        /* Every process in its cgroup, the main one gone or not. */
+        if (!cgroup_enabled()) {
+            *err = "no cgroups (start daemonproxy with --cgroup)";
+            return false;
+        }
+        if (!s->x || !s->x->cg) {
+            *err = "service has no cgroup (it never started)";
+            return false;
+        }
+        if (cgroup_signal(s->x->cg, signo) < 0) {
+            *err = sys_strerror(errno);
+            return false;
+        }
+        return true;
+    }
     if (s->state != SVC_UP) {
         *err = "service is not running";
         return false;
     }
+    bool group = to == SVC_SIG_GROUP;
     if (group && getpgid(s->pid) != s->pid) {
         *err = "service does not lead a process group";
         return false;
@@ -718,12 +700,14 @@ bool svc_delete(struct service *s, const char **err)
     runq_remove(s);
     struct proto_line l;
     format_state(s, &l, true);
-    report(SVC_EV_DELETED, s, &l, NULL);
+    svc_report(SVC_EV_DELETED, s, &l, NULL);
     if (s->triggers & ~TRIG_ALWAYS)
         n_sig_triggered--;
     tree_remove(&services, &s->node);
     if (s->timer_room)
         loop_timer_release(1);
+    svc_ready_delete(s);
+    free(s->x);
     if (pool_active(&svc_mem)) {
         pool_free(&svc_mem, s);
     } else {
@@ -735,16 +719,50 @@ bool svc_delete(struct service *s, const char **err)
 
 /* --- definitions -------------------------------------------------------------------- */
 
+static const char *const field_events[SVC_NFIELDS] = {
+    "service.args", "service.fds", "service.tags", "service.env",
+};
+
 bool svc_set(struct service *s, enum svc_field f, int n, char **vals, const char **err)
 {
-    static const char *const events[] = { "service.args", "service.fds", "service.tags" };
-    static const char *(*const get[])(const struct service *) = { svc_args, svc_fds, svc_tags };
-    if (!set_strings(s, (int)f, n, vals, err))
+    if (!set_strings(s, f, n, vals, err))
         return false;
     struct proto_line l;
-    format_field(s, &l, events[f], get[f](s));
-    report(SVC_EV_DEFINED, s, &l, NULL);
+    format_field(s, &l, field_events[f], field(s, f));
+    svc_report(SVC_EV_DEFINED, s, &l, NULL);
     return true;
+}
+
+bool svc_env_entry_valid(const char *e)
+{
+    const char *var = *e == '-' ? e + 1 : e;
+    size_t n = strcspn(var, "=");
+    if (n == 0 || n > 255 || (var[0] >= '0' && var[0] <= '9'))
+        return false;
+    return *e == '-' ? var[n] == '\0' : var[n] == '=';
+}
+
+bool svc_opt_parse(const char *w, unsigned *opts, unsigned *fdstore)
+{
+    int64_t n;
+    if (strcmp(w, "notify") == 0)
+        *opts |= SVC_OPT_NOTIFY;
+    else if (strcmp(w, "listen-fds") == 0)
+        *opts |= SVC_OPT_LISTEN_FDS;
+    else if (strncmp(w, "fdstore=", 8) == 0 && sys_parse_int(w + 8, 1, FDSTORE_MAX, &n))
+        *fdstore = (unsigned)n;
+    else
+        return false;
+    return true;
+}
+
+void svc_set_opts(struct service *s, unsigned opts, unsigned fdstore)
+{
+    s->opts = (uint8_t)opts;
+    s->fdstore_max = (uint16_t)fdstore;
+    struct proto_line l;
+    format_opts(s, &l);
+    svc_report(SVC_EV_DEFINED, s, &l, NULL);
 }
 
 unsigned svc_trigger_parse(const char *name)
@@ -803,7 +821,7 @@ bool svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers,
     s->triggers = (uint8_t)triggers;
     struct proto_line l;
     format_auto_up(s, &l);
-    report(SVC_EV_DEFINED, s, &l, NULL);
+    svc_report(SVC_EV_DEFINED, s, &l, NULL);
     if (s->state == SVC_START && s->start_auto && !trigger_true(s))
         set_state(s, SVC_DOWN, false);
     auto_up_eval(s, true);
@@ -816,6 +834,26 @@ bool svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers,
  * queue), but a steady flood of exits must still leave the loop to its
  * other work: the rest waits for a task. */
 #define SVC_REAP_BATCH 128
+
+/* A process that was no service's main process: a double-forked child,
+ * since daemonproxy is a subreaper (or PID 1). */
+static void report_orphan(pid_t pid, int st)
+{
+    struct service *s = svc_ready_orphan(pid);
+    struct proto_line l;
+    proto_line_begin(&l, "orphan");
+    proto_line_addi(&l, sec(loop_now()));
+    proto_line_addi(&l, pid);
+    if (WIFSIGNALED(st)) {
+        proto_line_add(&l, "signal");
+        proto_line_add(&l, sig_name(WTERMSIG(st)));
+    } else {
+        proto_line_add(&l, "exit");
+        proto_line_addi(&l, WEXITSTATUS(st));
+    }
+    proto_line_add(&l, s ? s->str : "-");
+    svc_report(SVC_EV_ORPHAN, s, &l, NULL);
+}
 
 static void reap_task_cb(void *ctx)
 {
@@ -833,7 +871,7 @@ void svc_reap(void)
         n++;
         struct service *s = pid_remove(pid);
         if (!s) {
-            log_debug("reaped pid %d (not a service)", (int)pid);
+            report_orphan(pid, st);
             continue;
         }
         s->status = st;

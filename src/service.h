@@ -47,10 +47,14 @@ enum svc_state { SVC_DOWN, SVC_START, SVC_UP };
 /* --- the listener ---------------------------------------------------------- */
 
 enum svc_event {
-    SVC_EV_DEFINED,     /* service.args, .fds, .tags or .auto_up changed */
+    SVC_EV_DEFINED,     /* service.args, .fds, .tags, .env, .opts or .auto_up changed */
     SVC_EV_STATE,       /* service.state: start, up or down */
     SVC_EV_DELETED,     /* service.state NAME deleted */
     SVC_EV_FAILED,      /* a start failed: line is the error event */
+    SVC_EV_NOTIFY,      /* service.notify: a readiness notification */
+    SVC_EV_CGROUP,      /* service.cgroup: its cgroup became empty or populated */
+    SVC_EV_ORPHAN,      /* orphan: a process that was no service's was reaped
+                         * (s: the service that announced it as MAINPID, or NULL) */
 };
 
 struct svc_report {
@@ -79,7 +83,8 @@ void svc_set_listener(const struct svc_listener *l);
 /* One pointer of the listener's own per service (e.g. its controller);
  * service.c only stores it.  NULL when set. */
 void *svc_attachment(const struct service *s);
-void svc_set_attachment(struct service *s, void *p);
+/* False (nothing stored) when out of memory. */
+bool svc_set_attachment(struct service *s, void *p);
 
 /* --- definitions ------------------------------------------------------------ */
 
@@ -97,7 +102,17 @@ const char *svc_name(const struct service *s);
 enum svc_state svc_state(const struct service *s);
 
 /* The TAB-joined lists of a service, in the order they are stored. */
-enum svc_field { SVC_ARGS, SVC_FDS, SVC_TAGS };
+enum svc_field { SVC_ARGS, SVC_FDS, SVC_TAGS, SVC_ENV, SVC_NFIELDS };
+/* True for a service.env entry: VAR=VALUE or -VAR. */
+bool svc_env_entry_valid(const char *entry);
+
+/* Options (service.opts). */
+#define SVC_OPT_NOTIFY     1u   /* NOTIFY_SOCKET */
+#define SVC_OPT_LISTEN_FDS 2u   /* LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
+/* Parse one option word into *opts / *fdstore; false if invalid. */
+bool svc_opt_parse(const char *word, unsigned *opts, unsigned *fdstore);
+/* Set the options and report service.opts. */
+void svc_set_opts(struct service *s, unsigned opts, unsigned fdstore);
 /* Set one list from the n fields after NAME and report its event
  * (service.args, service.fds or service.tags).  On failure returns false
  * with *err set and changes nothing. */
@@ -119,11 +134,14 @@ unsigned svc_trigger_parse(const char *name);
  * reported (SVC_EV_FAILED) with `cause`, which service.c never looks into. */
 bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err, size_t errlen);
 bool svc_cancel_start(struct service *s, const char **err);
-bool svc_signal(struct service *s, int signo, bool group, const char **err);
+/* Whom service.signal reaches. */
+enum svc_sig_target { SVC_SIG_PID, SVC_SIG_GROUP, SVC_SIG_CGROUP };
+bool svc_signal(struct service *s, int signo, enum svc_sig_target to, const char **err);
 bool svc_delete(struct service *s, const char **err);
 
-/* Format the five statedump lines of s into buf.  Returns the length, or
- * 0 if they do not fit in size. */
+/* Format the statedump lines of s into buf (the five of the original, then
+ * those of extensions in use).  Returns the length, or 0 if they do not
+ * fit in size. */
 size_t svc_format_dump(const struct service *s, char *buf, size_t size);
 
 /* SIGCHLD: reap exited children, at most a batch per call (the rest from

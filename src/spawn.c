@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #define SPAWN_STACK (128 * 1024)
 #define SPAWN_MAX_FDS 1024
 /* Low fd slots reserved for the fast path (see spawn_init). */
@@ -81,6 +83,7 @@ void spawn_raise_nofile(void)
 
 static const char *const stage_names[] = {
     [SPAWN_OK] = "spawn",
+    [SPAWN_CGROUP] = "cgroup",
     [SPAWN_CLOSE_RANGE] = "close_range",
     [SPAWN_DUP] = "dup",
     [SPAWN_FCNTL] = "fcntl",
@@ -139,9 +142,27 @@ static void close_from(int lo, int keep)
     close_range_from(lo, INT_MAX);
 }
 
+/* Write pid in decimal into slot (20 bytes), NUL-terminated. */
+static void put_pid(char *slot, pid_t pid)
+{
+    char tmp[20];
+    int n = 0;
+    unsigned long v = (unsigned long)pid;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < 19);
+    while (n)
+        *slot++ = tmp[--n];
+    *slot = '\0';
+}
+
 static int child_main(void *arg)
 {
     struct spawn_req *r = arg;
+    /* Into the service's cgroup first, so that nothing it does escapes it
+     * (writing uses the fd table, it does not change it). */
+    if (r->cgroup_fd >= 0 && write(r->cgroup_fd, "0", 1) != 1)
+        fail(r, SPAWN_CGROUP);
     /* Fast path: stop sharing the parent's fd table before touching it. */
     if (r->shared_files &&
         syscall(SYS_close_range, (unsigned)r->unshare_from, ~0U, CLOSE_RANGE_UNSHARE) != 0) {
@@ -198,7 +219,9 @@ static int child_main(void *arg)
     close_from(n, r->report_fd);
     if (nofile_raised)
         setrlimit(RLIMIT_NOFILE, &child_nofile);
-    execvp(r->argv[0], r->argv);
+    if (r->pid_slot)
+        put_pid(r->pid_slot, (pid_t)syscall(SYS_getpid));
+    execvpe(r->argv[0], r->argv, r->envp ? r->envp : environ);
     return fail(r, SPAWN_EXEC);
 }
 

@@ -23,6 +23,7 @@
 /* The step of the child's setup that failed. */
 enum spawn_stage {
     SPAWN_OK = 0,
+    SPAWN_CGROUP,       /* entering the service's cgroup */
     SPAWN_CLOSE_RANGE,  /* leaving the shared fd table */
     SPAWN_DUP,          /* moving a source out of the target range */
     SPAWN_FCNTL,        /* clearing close-on-exec */
@@ -38,6 +39,9 @@ struct spawn_req {
     char *const *argv;  /* NULL-terminated; argv[0] is searched in PATH */
     const int *fds;     /* fds[i] becomes the child's fd i; -1 = closed */
     int nfds;
+    char *const *envp;  /* the child's environment, or NULL: daemonproxy's */
+    char *pid_slot;     /* or NULL: 20 bytes in envp where the child writes its pid */
+    int cgroup_fd;      /* or -1: a cgroup.procs the child enters by writing "0" */
     /* internal */
     int shared_files;   /* cloned with CLONE_FILES (fast path) */
     int unshare_from;   /* the child unshares fds below this */

@@ -52,7 +52,11 @@ static void attach(struct service *s)
         log_errno(LOG_ERROR, "service %s: controller", svc_name(s));
         return;
     }
-    svc_set_attachment(s, c);
+    if (!svc_set_attachment(s, c)) {
+        log_error("service %s: controller: out of memory", svc_name(s));
+        ctl_close(c);
+        return;
+    }
     ctl_set_closed_cb(c, controller_closed, s);
 }
 
@@ -86,6 +90,9 @@ static void report(const struct svc_report *r)
         return;
     case SVC_EV_DEFINED:
     case SVC_EV_DELETED:
+    case SVC_EV_NOTIFY:
+    case SVC_EV_CGROUP:
+    case SVC_EV_ORPHAN:
         ctl_broadcast(r->line, r->len);
         return;
     }

@@ -159,3 +159,28 @@ bool sys_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     *out = r;
     return true;
 }
+
+pid_t sys_ppid(pid_t pid)
+{
+    char path[32], b[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = sys_open(path, O_RDONLY, 0);
+    ssize_t n = fd < 0 ? -1 : sys_read(fd, b, sizeof b - 1);
+    sys_close(fd);
+    if (n <= 0)
+        return -1;
+    b[n] = '\0';
+    /* "PID (COMM) STATE PPID ...": COMM may hold anything, even ") ". */
+    const char *p = strrchr(b, ')');
+    if (!p || strlen(p) < 4)
+        return -1;
+    p += 4;     /* past ") S " */
+    char num[16];
+    size_t k = strcspn(p, " ");
+    if (k == 0 || k >= sizeof num)
+        return -1;
+    memcpy(num, p, k);
+    num[k] = '\0';
+    int64_t v;
+    return sys_parse_int(num, 0, INT32_MAX, &v) ? (pid_t)v : -1;
+}

@@ -48,6 +48,9 @@ const char *sys_strerror(int err);
 int64_t sys_mono_ms(void);
 int64_t sys_mono_sec(void);
 
+/* The parent of pid, from /proc/PID/stat; -1 if it cannot be read. */
+pid_t sys_ppid(pid_t pid);
+
 /* Parse a whole decimal integer (optional sign) into *out.
  * Returns false on any junk, empty string or overflow of [min,max]. */
 bool sys_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -40,16 +40,18 @@ class Pools(SvcTest):
             out = d.cmd(cmd)
             self.assertTrue(out and alloc_error(out[-1], 'file descriptor'), (cmd, out))
             self.assertFalse([l for l in out if l.startswith('fd.state')], out)
-        # the seven start handles are all there
+        # the seven start handles are all there (and the notify.fd
+        # placeholder, an extension that takes no pool block)
         names = sorted(l.split('\t')[1] for l in self.dump(d) if l.startswith('fd.state\t'))
-        self.assertEqual(names, ['control.cmd', 'control.event', 'control.socket', 'null',
-                                 'stderr', 'stdin', 'stdout'])
+        self.assertEqual(names, ['control.cmd', 'control.event', 'control.socket', 'notify.fd',
+                                 'null', 'stderr', 'stdin', 'stdout'])
 
     def test_fd_pool_below_minimum_warns(self):
         d = self.start('--fd-pool', '3')
         d.log.expect(lambda l: l.startswith('warning: ') and 'minimum' in l)
-        # raised to 7: the start handles exist, nothing more fits
-        self.assertEqual(len([l for l in self.dump(d) if l.startswith('fd.state\t')]), 7)
+        # raised to 7: the start handles exist (and notify.fd, outside the
+        # pool), nothing more fits
+        self.assertEqual(len([l for l in self.dump(d) if l.startswith('fd.state\t')]), 7 + 1)
         self.assertTrue(alloc_error(d.cmd1('fd.open\tf\tread\t/dev/null'), 'file descriptor'))
 
     def test_fd_pool_object_size_clamped(self):
@@ -76,4 +78,4 @@ class Pools(SvcTest):
         names = sorted(l.split('\t')[1] for l in self.dump(d) if l.startswith('fd.state\t'))
         self.assertIn('r', names)
         self.assertIn('w', names)
-        self.assertEqual(len(names), 9)
+        self.assertEqual(len(names), 9 + 1)     # + notify.fd, outside the pool

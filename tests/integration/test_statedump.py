@@ -9,7 +9,8 @@ import time
 
 from dp import DPTest, TIMEOUT, binary
 
-BASE = ['control.cmd', 'control.event', 'control.socket', 'null', 'stderr', 'stdin', 'stdout']
+BASE = ['control.cmd', 'control.event', 'control.socket', 'notify.fd', 'null', 'stderr', 'stdin',
+        'stdout']
 
 
 PRELOAD_SRC = r'''
@@ -45,6 +46,7 @@ class Statedump(DPTest):
                       fd_lines)
         self.assertIn('fd.state\tcontrol.socket\tspecial\tread,write\tdaemonproxy control socket',
                       fd_lines)
+        self.assertIn('fd.state\tnotify.fd\tspecial\twrite\treadiness notification pipe', fd_lines)
         for l in fd_lines:
             f = l.split('\t')
             if f[1] in BASE:

@@ -1,0 +1,107 @@
+/* service_impl.h - the inside of a service, for the service module's own
+ * files and nobody else:
+ *
+ *   service.c    objects, definitions, the state machine, run queue, reaper
+ *   svc_child.c  what a child gets: its fds, its environment, its cgroup
+ *   svc_ready.c  readiness: notification channels and messages, the fd
+ *                store, main pids and orphans, the cgroup's state
+ */
+#ifndef SERVICE_IMPL_H
+#define SERVICE_IMPL_H
+
+#include "loop.h"
+#include "protocol.h"
+#include "service.h"
+#include "spawn.h"
+#include "tree.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct notify_chan;
+struct fdstore;
+struct cgroup;
+
+/* Readiness, the latest of READY=1, RELOADING=1, STOPPING=1. */
+enum svc_readiness { RD_NONE, RD_READY, RD_RELOADING, RD_STOPPING };
+
+/* What only some services need, allocated on first use (svc_ext()): the
+ * listener's attachment, readiness, notification channels, the fd store,
+ * the cgroup.  A service that uses none of it costs one pointer. */
+struct svc_ext {
+    void *attachment;               /* the listener's */
+    struct notify_chan *npipe;      /* notify.fd of the current run */
+    struct notify_chan *nsock;      /* the sd_notify socket, kept across runs */
+    char nsock_addr[16];            /* its NOTIFY_SOCKET ("@" and 5 hex digits) */
+    struct fdstore *store;
+    struct cgroup *cg;
+    int64_t notify_ms;              /* the last notification (this run) */
+    pid_t notify_pid;
+    pid_t mainpid;                  /* MAINPID= of this run, 0 if none */
+    int64_t cg_ms;                  /* when its cgroup last changed */
+    uint8_t readiness;              /* enum svc_readiness */
+    char *status;                   /* the last STATUS= of this run, or NULL */
+};
+
+struct service {
+    struct tree_node node;      /* by name */
+    /* UP: the next in the pid hash chain; START and due: the next in the
+     * run queue.  A service is never in both. */
+    struct service *link;
+    loop_timer start_t;         /* a pending start in the future */
+    struct svc_ext *x;          /* NULL until needed */
+    char *str;                  /* name \0 args \0 fds \0 tags \0 env \0 */
+    int64_t up_ms;              /* start of the current/last run */
+    int64_t down_ms;            /* end of the last run; 0 = never ran */
+    int64_t attempt_ms;         /* last spawn (MIN_INTERVAL base) */
+    int64_t start_ms;           /* START: when it starts, or was due */
+    pid_t pid;                  /* running pid, or the last one */
+    int status;                 /* wait status of the last run */
+    uint32_t interval;          /* auto-up MIN_INTERVAL, seconds */
+    uint16_t off[SVC_NFIELDS];  /* where each list starts in str */
+    uint16_t str_len, str_cap;
+    uint16_t fdstore_max;       /* fdstore=N, 0 = none */
+    uint8_t opts;               /* SVC_OPT_* */
+    uint8_t state;              /* enum svc_state */
+    uint8_t triggers;           /* TRIG_ALWAYS | 2 << k for control signal k */
+    bool start_auto;            /* the pending start came from auto-up */
+    bool queued;                /* in the run queue */
+    bool timer_room;            /* holds its timer's room in the heap */
+};
+
+/* service.c */
+const char *svc_field(const struct service *s, enum svc_field f);
+/* s's extension, allocated if needed; NULL when out of memory. */
+struct svc_ext *svc_ext(struct service *s);
+/* End l and hand it to the listener. */
+void svc_report(enum svc_event ev, struct service *s, struct proto_line *l, const void *cause);
+/* The listener's channel for control.* placeholders (-1 with errno). */
+int svc_listener_channel(struct service *s, unsigned kinds);
+
+/* svc_child.c: everything a child of s gets, in r (argv, fds, env, cgroup).
+ * Returns false with a message when it cannot be prepared.  Then
+ * svc_child_done() once the spawn is over (started or not). */
+bool svc_child_prepare(struct service *s, struct spawn_req *r, char *msg, size_t msglen);
+void svc_child_done(struct service *s, bool started);
+
+/* svc_ready.c */
+/* The service's run ended: readiness, status and the notify.fd channel
+ * are forgotten (its MAINPID is remembered until that process is reaped). */
+void svc_ready_down(struct service *s);
+/* The service is deleted: everything of its extension goes. */
+void svc_ready_delete(struct service *s);
+/* A notify.fd pipe for the coming run; *child_fd gets the write end. */
+bool svc_ready_pipe(struct service *s, int *child_fd);
+/* The service's sd_notify socket (made on first use); its address. */
+const char *svc_ready_socket(struct service *s);
+/* The cgroup of s, opened on first use (with --cgroup); NULL otherwise. */
+struct cgroup *svc_ready_cgroup(struct service *s, const char **err);
+/* The statedump lines of s's readiness and cgroup, into buf (at most
+ * size bytes); returns the length (0: none), or SIZE_MAX if they do not
+ * fit. */
+size_t svc_ready_dump(const struct service *s, char *buf, size_t size);
+/* The service that announced pid with MAINPID= (forgotten now), or NULL. */
+struct service *svc_ready_orphan(pid_t pid);
+
+#endif

@@ -1,0 +1,224 @@
+/* svc_child.c - everything a service's child gets (service_impl.h): its
+ * argv, its fds (handles, the control.* channel, the notify.fd pipe, the
+ * fd store), its environment (service.env, NOTIFY_SOCKET, LISTEN_*) and
+ * its cgroup.  One child is prepared at a time: spawning is synchronous.
+ *
+ * A service that uses none of the extensions gets what it always got:
+ * daemonproxy's environment as it is, and no allocation.
+ */
+#include "service_impl.h"
+#include "cgroup.h"
+#include "fdstore.h"
+#include "handle.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FDS (PROTO_FIELDS_MAX + FDSTORE_MAX)
+
+extern char **environ;
+
+static char argbuf[PROTO_LINE_MAX + 1];
+static char *argv_[PROTO_FIELDS_MAX + 1];
+static int fds[MAX_FDS];
+static const char *names[MAX_FDS];      /* for LISTEN_FDNAMES */
+static char namebuf[PROTO_LINE_MAX + 1];
+static int channel_end = -1;            /* the control.* socketpair's child end */
+static int notify_end = -1;             /* the notify.fd pipe's write end */
+static char **envp;                     /* one allocation, or NULL: environ */
+static char *envlist[PROTO_FIELDS_MAX]; /* service.env, split */
+
+/* Split the args into argv_. */
+static void prepare_argv(const struct service *s)
+{
+    const char *args = svc_field(s, SVC_ARGS);
+    memcpy(argbuf, args, strlen(args) + 1);
+    int argc = 0;
+    for (char *a = argbuf, *t; (t = strsep(&a, "\t")) != NULL;)
+        argv_[argc++] = t;
+    argv_[argc] = NULL;
+}
+
+/* Resolve service.fds into fds[] and names[]: handles by name, and the
+ * placeholders (control.* through the listener, notify.fd a fresh pipe).
+ * Returns the count, or -1 with a message. */
+static int resolve_fds(struct service *s, char *msg, size_t msglen)
+{
+    memcpy(namebuf, svc_field(s, SVC_FDS), strlen(svc_field(s, SVC_FDS)) + 1);
+    unsigned kinds = 0;
+    int n = 0;
+    for (char *p = namebuf, *name; (name = strsep(&p, "\t")) != NULL;) {
+        if (!*name && !p && n == 0)
+            break;                  /* an empty list */
+        names[n] = name;
+        if (strcmp(name, "-") == 0) {
+            names[n] = "unknown";
+            fds[n++] = -1;
+            continue;
+        }
+        struct handle *h = strlen(name) <= HANDLE_NAME_MAX ? handle_by_name(name) : NULL;
+        if (!h) {
+            snprintf(msg, msglen, "no such handle '%.64s'", name);
+            return -1;
+        }
+        enum handle_control hc = handle_control(h);
+        if (hc == HCTL_NOTIFY) {
+            if (notify_end < 0 && !svc_ready_pipe(s, &notify_end)) {
+                snprintf(msg, msglen, "notify.fd: %s", sys_strerror(errno));
+                return -1;
+            }
+            fds[n++] = notify_end;
+        } else {
+            fds[n++] = hc == HCTL_NONE ? handle_fd(h) : -2;    /* -2: the channel */
+            if (hc != HCTL_NONE)
+                kinds |= 1u << hc;
+        }
+    }
+    if (kinds) {
+        /* One channel serves every control.* name of the list. */
+        channel_end = svc_listener_channel(s, kinds);
+        if (channel_end < 0) {
+            snprintf(msg, msglen, "socketpair: %s", sys_strerror(errno));
+            return -1;
+        }
+        for (int i = 0; i < n; i++)
+            if (fds[i] == -2)
+                fds[i] = channel_end;
+    }
+    /* The fd store comes back after the listed fds. */
+    if (s->fdstore_max && s->x)
+        n += fdstore_list(s->x->store, fds + n, names + n, MAX_FDS - n);
+    return n;
+}
+
+/* Whether environ entry e sets a variable that the service's environment
+ * changes mention (VAR=... or -VAR), or one in also (NAME=, ...). */
+static bool overridden(const char *e, char *const *list, int nlist, const char *const *also)
+{
+    size_t vl = strcspn(e, "=");
+    for (int i = 0; i < nlist; i++) {
+        const char *v = list[i][0] == '-' ? list[i] + 1 : list[i];
+        if (strncmp(v, e, vl) == 0 && (v[vl] == '=' || v[vl] == '\0'))
+            return true;
+    }
+    for (; *also; also++)
+        if (strncmp(*also, e, vl + 1) == 0)
+            return true;
+    return false;
+}
+
+/* The child's environment: daemonproxy's, changed by service.env, then
+ * NOTIFY_SOCKET and LISTEN_* of the options.  *pid_slot gets where the
+ * child writes its pid into LISTEN_PID.  False when out of memory. */
+static bool prepare_env(struct service *s, int nfds, char **pid_slot, char *msg, size_t msglen)
+{
+    const char *list = svc_field(s, SVC_ENV);
+    bool notify = s->opts & SVC_OPT_NOTIFY;
+    bool listen = (s->opts & SVC_OPT_LISTEN_FDS) && nfds > 3;
+    *pid_slot = NULL;
+    if (!*list && !notify && !listen)
+        return true;                /* environ as it is */
+    const char *sock = notify ? svc_ready_socket(s) : NULL;
+    if (notify && !sock) {
+        snprintf(msg, msglen, "notify socket: %s", sys_strerror(errno));
+        return false;
+    }
+    size_t nenv = 0, bytes = strlen(list) + 1;
+    while (environ[nenv])
+        nenv++;
+    size_t nlist = *list ? 1 : 0;
+    for (const char *p = list; *p; p++)
+        nlist += *p == '\t';
+    char listen_fds[32] = "", names_env[] = "LISTEN_FDNAMES=";
+    size_t names_len = 0;
+    if (listen) {
+        snprintf(listen_fds, sizeof listen_fds, "LISTEN_FDS=%d", nfds - 3);
+        for (int i = 3; i < nfds; i++)
+            names_len += strlen(names[i]) + 1;
+    }
+    bytes += sock ? strlen(sock) + 16 : 0;
+    bytes += listen ? strlen(listen_fds) + 1 + 32 + sizeof names_env + names_len : 0;
+    char **v = malloc((nenv + nlist + 5) * sizeof *v + bytes);
+    if (!v) {
+        snprintf(msg, msglen, "environment: %s", sys_strerror(ENOMEM));
+        return false;
+    }
+    char **lv = envlist;
+    char *str = (char *)(v + nenv + nlist + 5);
+    memcpy(str, list, strlen(list) + 1);
+    size_t k = 0;
+    for (char *p = str, *t; *str && (t = strsep(&p, "\t")) != NULL;)
+        lv[k++] = t;
+    str += strlen(list) + 1;
+    static const char *const ours[] = {
+        "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", NULL,
+    };
+    static const char *const none[] = { NULL };
+    size_t out = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (!overridden(environ[i], lv, (int)k, notify || listen ? ours : none))
+            v[out++] = environ[i];
+    for (size_t i = 0; i < k; i++)
+        if (lv[i][0] != '-')
+            v[out++] = lv[i];
+    if (sock) {
+        v[out++] = str;
+        str += sprintf(str, "NOTIFY_SOCKET=%s", sock) + 1;
+    }
+    if (listen) {
+        v[out++] = str;
+        str += sprintf(str, "%s", listen_fds) + 1;
+        v[out++] = str;
+        /* The child writes its own pid here, between clone and exec. */
+        str += sprintf(str, "LISTEN_PID=%20s", "") + 1;
+        *pid_slot = v[out - 1] + sizeof "LISTEN_PID=" - 1;
+        v[out++] = str;
+        str += sprintf(str, "%s", names_env);
+        for (int i = 3; i < nfds; i++)
+            str += sprintf(str, "%s%s", i > 3 ? ":" : "", names[i]);
+        str++;
+    }
+    v[out] = NULL;
+    envp = v;
+    return true;
+}
+
+bool svc_child_prepare(struct service *s, struct spawn_req *r, char *msg, size_t msglen)
+{
+    memset(r, 0, sizeof *r);
+    r->cgroup_fd = -1;
+    prepare_argv(s);
+    r->argv = argv_;
+    r->fds = fds;
+    int n = resolve_fds(s, msg, msglen);
+    if (n < 0)
+        return false;
+    r->nfds = n;
+    if (cgroup_enabled()) {
+        const char *err = NULL;
+        struct cgroup *cg = svc_ready_cgroup(s, &err);
+        if (!cg) {
+            snprintf(msg, msglen, "cgroup: %s: %s", err, sys_strerror(errno));
+            return false;
+        }
+        r->cgroup_fd = cgroup_procs_fd(cg);
+    }
+    if (!prepare_env(s, n, &r->pid_slot, msg, msglen))
+        return false;
+    r->envp = envp;
+    return true;
+}
+
+void svc_child_done(struct service *s, bool started)
+{
+    (void)s;
+    (void)started;  /* the listener and svc_ready learn the outcome from reports */
+    sys_close(channel_end);
+    sys_close(notify_end);
+    channel_end = notify_end = -1;
+    free(envp);
+    envp = NULL;
+}

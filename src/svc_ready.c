@@ -1,0 +1,285 @@
+/* svc_ready.c - a service's readiness (service_impl.h; docs/protocol.md,
+ * "Readiness, the fd store and containment"): its notification channels
+ * and what arrives on them, the fd store, the main pid it announces and
+ * the orphans tagged with it, and the state of its cgroup.
+ */
+#include "service_impl.h"
+#include "cgroup.h"
+#include "fdstore.h"
+#include "log.h"
+#include "notify.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How far up the parent chain a sender may be from the main process. */
+#define DESCENT_MAX 64
+
+static int64_t sec(int64_t ms) { return ms / 1000; }
+
+/* --- main pids: who announced which, for tagging orphans ------------------ */
+
+struct tag {
+    pid_t pid;
+    struct service *s;
+};
+
+static struct tag *tags;
+static size_t ntags, tags_cap;
+
+static void untag_service(const struct service *s)
+{
+    for (size_t i = 0; i < ntags;)
+        if (tags[i].s == s)
+            tags[i] = tags[--ntags];
+        else
+            i++;
+}
+
+/* MAINPID=pid of s: it replaces the one s announced before. */
+static void tag(struct service *s, pid_t pid)
+{
+    untag_service(s);
+    if (ntags == tags_cap) {
+        size_t cap = tags_cap ? tags_cap * 2 : 8;
+        struct tag *t = realloc(tags, cap * sizeof *t);
+        if (!t)
+            return;     /* the orphan is reported untagged: nothing lost */
+        tags = t;
+        tags_cap = cap;
+    }
+    tags[ntags++] = (struct tag){ .pid = pid, .s = s };
+}
+
+struct service *svc_ready_orphan(pid_t pid)
+{
+    for (size_t i = 0; i < ntags; i++) {
+        if (tags[i].pid == pid) {
+            struct service *s = tags[i].s;
+            tags[i] = tags[--ntags];
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* --- notifications ------------------------------------------------------------- */
+
+/* Whether pid is a process of s: its main process, the pid it announced,
+ * a descendant of its main process, or in its cgroup.  Only while it
+ * runs: readiness belongs to a run. */
+static bool owns(void *owner, pid_t pid)
+{
+    struct service *s = owner;
+    if (s->state != SVC_UP)
+        return false;
+    if (pid == s->pid || (s->x->mainpid && pid == s->x->mainpid))
+        return true;
+    pid_t p = pid;
+    for (int i = 0; i < DESCENT_MAX && p > 1; i++)
+        if ((p = sys_ppid(p)) == s->pid)
+            return true;
+    return s->x->cg && cgroup_contains(s->x->cg, pid);
+}
+
+static void apply(struct service *s, const char *a)
+{
+    struct svc_ext *x = s->x;
+    int64_t v;
+    if (strcmp(a, "READY=1") == 0)
+        x->readiness = RD_READY;
+    else if (strcmp(a, "RELOADING=1") == 0)
+        x->readiness = RD_RELOADING;
+    else if (strcmp(a, "STOPPING=1") == 0)
+        x->readiness = RD_STOPPING;
+    else if (strncmp(a, "STATUS=", 7) == 0) {
+        size_t n = strnlen(a, NOTIFY_ASSIGN_MAX);
+        char *st = malloc(n + 1);
+        if (st) {
+            memcpy(st, a, n);
+            st[n] = '\0';
+            free(x->status);
+            x->status = st;
+        }
+    } else if (strncmp(a, "MAINPID=", 8) == 0 && sys_parse_int(a + 8, 2, INT_MAX, &v)) {
+        x->mainpid = (pid_t)v;
+        if (v != s->pid)
+            tag(s, (pid_t)v);   /* reaped as an orphan, with s's name */
+    }
+}
+
+/* The fd store part of a message: FDSTORE=1 keeps its fds (up to the
+ * service's fdstore=N), FDSTOREREMOVE=1 deletes by FDNAME.  Fds not taken
+ * are closed by the channel. */
+static void store(struct service *s, struct notify_msg *m)
+{
+    const char *fdname = notify_get(m, "FDNAME");
+    const char *st = notify_get(m, "FDSTORE");
+    const char *rm = notify_get(m, "FDSTOREREMOVE");
+    if (rm && strcmp(rm, "1") == 0 && fdname)
+        fdstore_remove(s->x->store, s->str, fdname);
+    if (m->nfds == 0)
+        return;
+    if (!st || strcmp(st, "1") != 0)
+        log_warn("service %s: %d fds sent without FDSTORE=1; closed", s->str, m->nfds);
+    else if (!s->fdstore_max)
+        log_warn("service %s: FDSTORE without fdstore=N; %d fds closed", s->str, m->nfds);
+    else
+        fdstore_put(&s->x->store, s->str, s->fdstore_max, fdname ? fdname : "stored",
+                    m->fds, m->nfds);
+}
+
+static void notified(void *owner, struct notify_msg *m)
+{
+    struct service *s = owner;
+    if (s->state != SVC_UP)
+        return;
+    struct svc_ext *x = s->x;
+    x->notify_ms = loop_now();
+    x->notify_pid = m->pid ? m->pid : s->pid;
+    struct proto_line l;
+    proto_line_begin(&l, "service.notify");
+    proto_line_add(&l, s->str);
+    proto_line_addi(&l, sec(x->notify_ms));
+    proto_line_addi(&l, x->notify_pid);
+    for (int i = 0; i < m->nassign; i++) {
+        proto_line_addn(&l, m->assign[i], strnlen(m->assign[i], NOTIFY_ASSIGN_MAX));
+        apply(s, m->assign[i]);
+    }
+    svc_report(SVC_EV_NOTIFY, s, &l, NULL);
+    store(s, m);
+}
+
+bool svc_ready_pipe(struct service *s, int *child_fd)
+{
+    struct svc_ext *x = svc_ext(s);
+    if (!x) {
+        errno = ENOMEM;
+        return false;
+    }
+    notify_close(x->npipe);
+    char name[48];
+    snprintf(name, sizeof name, "service %s", s->str);
+    x->npipe = notify_pipe_new(child_fd, name, notified, s);
+    return x->npipe != NULL;
+}
+
+const char *svc_ready_socket(struct service *s)
+{
+    struct svc_ext *x = svc_ext(s);
+    if (!x) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!x->nsock) {
+        char name[48];
+        snprintf(name, sizeof name, "service %s", s->str);
+        x->nsock = notify_socket_new(x->nsock_addr, sizeof x->nsock_addr, name, notified,
+                                     owns, s);
+    }
+    return x->nsock ? x->nsock_addr : NULL;
+}
+
+void svc_ready_down(struct service *s)
+{
+    struct svc_ext *x = s->x;
+    if (!x)
+        return;
+    notify_close(x->npipe);
+    x->npipe = NULL;
+    free(x->status);
+    x->status = NULL;
+    x->readiness = RD_NONE;
+    x->notify_ms = 0;
+    x->notify_pid = 0;
+    x->mainpid = 0;     /* its tag stays until that process is reaped */
+}
+
+/* --- the cgroup ------------------------------------------------------------------ */
+
+static void cgroup_changed(void *owner, bool populated)
+{
+    struct service *s = owner;
+    s->x->cg_ms = loop_now();
+    struct proto_line l;
+    proto_line_begin(&l, "service.cgroup");
+    proto_line_add(&l, s->str);
+    proto_line_addi(&l, sec(loop_now()));
+    proto_line_add(&l, populated ? "populated" : "empty");
+    svc_report(SVC_EV_CGROUP, s, &l, NULL);
+}
+
+struct cgroup *svc_ready_cgroup(struct service *s, const char **err)
+{
+    struct svc_ext *x = svc_ext(s);
+    if (!x) {
+        *err = "out of memory";
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!x->cg && (x->cg = cgroup_open(s->str, cgroup_changed, s, err)) != NULL)
+        x->cg_ms = loop_now();
+    return x->cg;
+}
+
+void svc_ready_delete(struct service *s)
+{
+    struct svc_ext *x = s->x;
+    untag_service(s);
+    if (!x)
+        return;
+    notify_close(x->npipe);
+    notify_close(x->nsock);
+    fdstore_free(x->store);
+    cgroup_close(x->cg, true);
+    free(x->status);
+}
+
+/* --- statedump ---------------------------------------------------------------------- */
+
+static bool put(struct proto_line *l, char *buf, size_t size, size_t *pos)
+{
+    size_t n = proto_line_end(l);
+    if (*pos + n > size)
+        return false;
+    memcpy(buf + *pos, l->buf, n);
+    *pos += n;
+    return true;
+}
+
+size_t svc_ready_dump(const struct service *s, char *buf, size_t size)
+{
+    static const char *const states[] = { "-", "READY=1", "RELOADING=1", "STOPPING=1" };
+    const struct svc_ext *x = s->x;
+    struct proto_line l;
+    size_t pos = 0;
+    if (!x)
+        return 0;
+    if (s->state == SVC_UP && x->notify_ms) {
+        proto_line_begin(&l, "service.notify");
+        proto_line_add(&l, s->str);
+        proto_line_addi(&l, sec(x->notify_ms));
+        proto_line_addi(&l, x->notify_pid);
+        proto_line_add(&l, states[x->readiness]);
+        if (x->status)
+            proto_line_add(&l, x->status);
+        if (x->mainpid)
+            proto_line_addf(&l, "MAINPID=%d", (int)x->mainpid);
+        if (!put(&l, buf, size, &pos))
+            return SIZE_MAX;
+    }
+    if (x->cg) {
+        proto_line_begin(&l, "service.cgroup");
+        proto_line_add(&l, s->str);
+        proto_line_addi(&l, sec(x->cg_ms));
+        proto_line_add(&l, cgroup_populated(x->cg) ? "populated" : "empty");
+        if (!put(&l, buf, size, &pos))
+            return SIZE_MAX;
+    }
+    return pos;
+}
