@@ -175,15 +175,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "daemonproxy: %s\n", msg);
         term_exit(EXIT_BADOPT, msg);
     }
-    if (o.cgroup) {
-        const char *e;
-        if (!cgroup_init(o.cgroup, &e)) {
-            char msg[PATH_MAX + 100];
-            snprintf(msg, sizeof msg, "--cgroup %s: %s: %s", o.cgroup, e, sys_strerror(errno));
-            fprintf(stderr, "daemonproxy: %s\n", msg);
-            term_exit(EXIT_ENV, msg);
-        }
-    }
     /* A service's double-forked children come back to us, not to init:
      * nothing escapes supervision (PID 1 gets them anyway). */
     if (!pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
@@ -215,6 +206,15 @@ int main(int argc, char **argv)
     if (loop_init() < 0 || sig_init(svc_reap) < 0) {
         log_errno(LOG_FATAL, "cannot set up the event loop");
         term_exit(EXIT_ENV, "cannot set up the event loop");
+    }
+    if (o.cgroup) {
+        const char *e;
+        if (!cgroup_init(o.cgroup, &e)) {
+            char msg[PATH_MAX + 100];
+            snprintf(msg, sizeof msg, "--cgroup %s: %s: %s", o.cgroup, e, sys_strerror(errno));
+            fprintf(stderr, "daemonproxy: %s\n", msg);
+            term_exit(EXIT_ENV, msg);
+        }
     }
 
     if (o.config) {
