@@ -5,7 +5,8 @@
 #   make asan-test    the same suite against an ASan+UBSan build
 #   make valgrind     the integration suite under valgrind memcheck
 #   make static       fully static binary with musl-gcc (daemonproxy-static)
-#   make fuzz         libFuzzer target for FUZZ_TIME seconds (clang; default 60)
+#   make fuzz         libFuzzer targets: commands for FUZZ_TIME seconds (clang;
+#                     default 60), the notification parser FUZZ_NOTIFY_TIME (20)
 #   make bench        benchmarks with baselines measured in the same run
 #   make install      PREFIX=/usr/local DESTDIR= : binary and man page
 #   make clean
@@ -75,6 +76,11 @@ $(B)/fuzz_replay: tests/fuzz/replay.c $(FUZZ_DEPS) $(FUZZ_OBJS)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(FUZZ_HARNESS) \
 	    $(FUZZ_OBJS)
 
+# The notification parser's target is pure: no sandbox, no stubs.
+$(B)/fuzz_notify_replay: tests/fuzz/replay.c tests/fuzz/fuzz_notify.c tests/fuzz/fuzz.h $(B)/libdp.a
+	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c \
+	    tests/fuzz/fuzz_notify.c $(B)/libdp.a
+
 # --- tests ---------------------------------------------------------------
 # The test build adds -Werror; the suite drives $(B)/daemonproxy.
 TESTFLAGS := CFLAGS="-O1 -g -Werror"
@@ -91,14 +97,15 @@ asan-test:
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(MAKE) --no-print-directory B=build-asan unit integration
 
-check-build: $(B)/daemonproxy $(UNIT_BINS) $(B)/fuzz_replay
+check-build: $(B)/daemonproxy $(UNIT_BINS) $(B)/fuzz_replay $(B)/fuzz_notify_replay
 
 unit: $(UNIT_BINS) fuzz-replay
 	@set -e; for t in $(UNIT_BINS); do $$t; done
 
-# The seed corpus and every crasher the fuzzer found, through the target.
-fuzz-replay: $(B)/fuzz_replay
+# The seed corpus and every crasher the fuzzer found, through the targets.
+fuzz-replay: $(B)/fuzz_replay $(B)/fuzz_notify_replay
 	$(B)/fuzz_replay tests/fuzz/corpus tests/fuzz/regress
+	$(B)/fuzz_notify_replay tests/fuzz/notify-corpus
 
 # --- fuzzing (clang + libFuzzer) ---------------------------------------------
 FUZZ_TIME ?= 60
@@ -129,12 +136,23 @@ fuzz-corpus: $(B)/daemonproxy
 	    $(PYTHON) tests/run.py
 	$(PYTHON) tests/fuzz/seed.py $(FUZZ_B)/record tests/fuzz/corpus
 
+NOTIFY_FUZZ_SRCS := tests/fuzz/fuzz_notify.c src/notify.c src/log.c src/loop.c src/sys.c
+$(FUZZ_B)/fuzz_notify: $(NOTIFY_FUZZ_SRCS) $(wildcard src/*.h) tests/fuzz/fuzz.h
+	mkdir -p $(FUZZ_B)
+	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(NOTIFY_FUZZ_SRCS)
+
 # New inputs go to build-fuzz/corpus; the committed seeds are read too.
-fuzz: $(FUZZ_B)/fuzz_commands
-	mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/artifacts
+# The notification parser gets FUZZ_NOTIFY_TIME seconds after that.
+FUZZ_NOTIFY_TIME ?= 20
+fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify
+	mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/notify-corpus $(FUZZ_B)/artifacts
 	$(FUZZ_B)/fuzz_commands -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
 	    -dict=tests/fuzz/commands.dict -artifact_prefix=$(FUZZ_B)/artifacts/ $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/corpus tests/fuzz/corpus
+	$(FUZZ_B)/fuzz_notify -max_total_time=$(FUZZ_NOTIFY_TIME) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_B)/artifacts/notify- $(FUZZ_FLAGS) \
+	    $(FUZZ_B)/notify-corpus tests/fuzz/notify-corpus
 
 integration: $(B)/daemonproxy
 	DAEMONPROXY=$(abspath $(B)/daemonproxy) $(PYTHON) tests/run.py $(TESTS)
