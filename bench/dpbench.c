@@ -23,7 +23,14 @@
  *   dpbench up DP N                      N long-running services -> N "up" events
  *   dpbench bareup N                     N posix_spawn()s of the same (baseline)
  *   dpbench mem DP                       VmRSS / private memory at several sizes
+ *   dpbench notifylat DP N               readiness notification latency: a service's
+ *                                        sd_notify datagram -> the "service.notify"
+ *                                        line read by the controller (pinned to CPU 0)
+ *   dpbench pipelat N                    two pipe hops A -> B -> A (baseline; pinned)
+ *   dpbench relaylat N                   a datagram to a minimal relay, a pipe back (pinned)
  *   dpbench stamp FILE                   (helper) write CLOCK_MONOTONIC ns to FILE, exit
+ *   dpbench notifier                     (helper) the notifylat service: for each byte
+ *                                        read on fd 0, send "STATUS=t<ns>" to $NOTIFY_SOCKET
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,12 +42,16 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -784,6 +795,246 @@ static int cmd_mem(const char *dp)
     return 0;
 }
 
+/* --- notifylat: readiness notification latency ------------------------------- */
+
+/* Both figures time one message over two hops, from a timestamp taken just
+ * before the first send (CLOCK_MONOTONIC, carried in the message as
+ * "STATUS=t<ns>") to the moment the line is read at the far end; the next
+ * message is only sent once that line has arrived, so nothing queues.
+ *
+ *   notifylat: service --sd_notify datagram--> daemonproxy --event line--> controller
+ *   pipelat:   A --pipe--> B (read, write back) --pipe--> A
+ *   relaylat:  A --the same kind of datagram--> B (epoll, recvmsg, write
+ *              an event line) --pipe--> A: the least any relay of
+ *              sd_notify messages costs, daemonproxy's own share aside
+ *
+ * Everything is pinned to CPU 0 (the daemon, so its service too), like rtt:
+ * each hop is then a wakeup on the same CPU, not a cross-CPU one whose cost
+ * depends on what the other CPU is doing. */
+#define NOTIFY_WARMUP 100
+#define STAMP_PREFIX "STATUS=t"
+
+static void pin_cpu0(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
+/* The stamp in "...STATUS=t<ns>..." (the last one), or die. */
+static int64_t parse_stamp(const char *line)
+{
+    const char *s = NULL;
+    for (const char *q = line; (q = strstr(q, STAMP_PREFIX)) != NULL; q++)
+        s = q;
+    if (!s)
+        die("no %s in line '%s'", STAMP_PREFIX, line);
+    return strtoll(s + strlen(STAMP_PREFIX), NULL, 10);
+}
+
+/* The service: NOTIFY_SOCKET as sd_notify() reads it ("@name" is abstract),
+ * one datagram per byte read on fd 0, until end of file. */
+static int cmd_notifier(void)
+{
+    const char *ns = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t len = ns ? strlen(ns) : 0;
+    if (len == 0 || len >= sizeof sa.sun_path || (ns[0] != '@' && ns[0] != '/'))
+        die("notifier: bad NOTIFY_SOCKET '%s'", ns ? ns : "(unset)");
+    memcpy(sa.sun_path, ns, len);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';
+    socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        die("notifier: socket: %s", strerror(errno));
+    char go, msg[64];
+    for (;;) {
+        ssize_t k = read(0, &go, 1);
+        if (k == 0)
+            return 0;
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            die("notifier: read: %s", strerror(errno));
+        }
+        int n = snprintf(msg, sizeof msg, STAMP_PREFIX "%lld", (long long)now_ns());
+        if (sendto(s, msg, (size_t)n, 0, (struct sockaddr *)&sa, salen) != n)
+            die("notifier: sendto: %s", strerror(errno));
+    }
+}
+
+/* Like peer_sync, but an error or warning reply (the extension missing,
+ * say) ends the measurement. */
+static void peer_sync_ok(struct peer *p, const char *mark)
+{
+    peer_printf(p, "echo\t%s\n", mark);
+    peer_flush(p);
+    for (;;) {
+        const char *l = peer_line(p);
+        if (strcmp(l, mark) == 0)
+            break;
+        if (has_prefix(l, "error\t") || has_prefix(l, "warning\t"))
+            die("daemonproxy: %s", l);
+    }
+    peer_join(p);
+}
+
+static int cmd_notifylat(const char *dp, const char *self, int n)
+{
+    pin_cpu0();
+    /* The service's fd 0, on which the controller says "go": the read end
+     * is inherited by daemonproxy (handle fd_N), the write end is not. */
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) < 0)
+        die("pipe: %s", strerror(errno));
+    int go_r = fcntl(go[0], F_DUPFD, 10);      /* no FD_CLOEXEC */
+    if (go_r < 0)
+        die("fcntl: %s", strerror(errno));
+    close(go[0]);
+    struct peer p;
+    dp_start(&p, dp, 0);
+    close(go_r);
+    peer_printf(&p, "service.args\tnl\t%s\tnotifier\n", self);
+    peer_printf(&p, "service.fds\tnl\tfd_%d\tnull\tnull\n", go_r);
+    peer_printf(&p, "service.opts\tnl\tnotify\n");
+    peer_printf(&p, "service.start\tnl\n");
+    peer_sync_ok(&p, "started");
+
+    static const char prefix[] = "service.notify\tnl\t";
+    int64_t *lat = malloc(sizeof *lat * (size_t)n);
+    for (int i = -NOTIFY_WARMUP; i < n; i++) {
+        write_all(go[1], "g", 1);
+        const char *l;
+        while (!has_prefix(l = peer_line(&p), prefix)) {
+            if (is_state(l, "down") || strcmp(l, "overflow") == 0 || has_prefix(l, "error\t"))
+                die("while waiting for a notification: %s", l);
+        }
+        int64_t t = now_ns();
+        if (i >= 0)
+            lat[i] = t - parse_stamp(l);
+    }
+
+    /* End of file on its fd 0: the service exits. */
+    close(go[1]);
+    while (!is_state(peer_line(&p), "down"))
+        ;
+    print_pcts("notify", lat, n);
+    free(lat);
+    peer_end(&p);
+    return 0;
+}
+
+static int cmd_pipelat(int n)
+{
+    pin_cpu0();
+    int a[2], b[2];
+    if (pipe2(a, O_CLOEXEC) < 0 || pipe2(b, O_CLOEXEC) < 0)
+        die("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {             /* B: the relay (it inherits the pinning) */
+        char buf[256];
+        ssize_t k;
+        close(a[1]);
+        close(b[0]);
+        while ((k = read(a[0], buf, sizeof buf)) > 0)
+            write_all(b[1], buf, (size_t)k);
+        _exit(0);
+    }
+    close(a[0]);
+    close(b[1]);
+    int64_t *lat = malloc(sizeof *lat * (size_t)n);
+    char msg[64], in[64];
+    for (int i = -NOTIFY_WARMUP; i < n; i++) {
+        int len = snprintf(msg, sizeof msg, STAMP_PREFIX "%lld\n", (long long)now_ns());
+        write_all(a[1], msg, (size_t)len);
+        size_t got = 0;
+        while (got == 0 || in[got - 1] != '\n') {
+            ssize_t k = read(b[0], in + got, sizeof in - 1 - got);
+            if (k <= 0)
+                die("relay closed");
+            got += (size_t)k;
+        }
+        int64_t t = now_ns();
+        in[got] = '\0';
+        if (i >= 0)
+            lat[i] = t - parse_stamp(in);
+    }
+    close(a[1]);
+    close(b[0]);
+    waitpid(pid, NULL, 0);
+    print_pcts("notify", lat, n);
+    free(lat);
+    return 0;
+}
+
+static int cmd_relaylat(int n)
+{
+    pin_cpu0();
+    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1, b[2];
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    socklen_t sl = sizeof(sa_family_t);
+    if (s < 0 || setsockopt(s, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0 ||
+        bind(s, (struct sockaddr *)&sa, sl) < 0 ||
+        (sl = sizeof sa, getsockname(s, (struct sockaddr *)&sa, &sl)) < 0 ||
+        pipe2(b, O_CLOEXEC) < 0)
+        die("relay socket: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {             /* B: a minimal relay, as daemonproxy's loop is */
+        close(b[0]);
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = { .events = EPOLLIN };
+        epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+        char buf[4096], line[4200];
+        union {
+            char c[CMSG_SPACE(sizeof(struct ucred))];
+            struct cmsghdr align;
+        } cm;
+        for (;;) {
+            if (epoll_wait(ep, &ev, 1, -1) < 0)
+                continue;
+            struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+            struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                                 .msg_control = cm.c, .msg_controllen = sizeof cm.c };
+            ssize_t k = recvmsg(s, &mh, MSG_DONTWAIT);
+            if (k <= 0)
+                continue;
+            int m = snprintf(line, sizeof line, "service.notify\tr\t1\t2\t%.*s\n", (int)k, buf);
+            write_all(b[1], line, (size_t)m);
+        }
+    }
+    close(b[1]);
+    int c = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int64_t *lat = malloc(sizeof *lat * (size_t)n);
+    char msg[64], in[256];
+    for (int i = -NOTIFY_WARMUP; i < n; i++) {
+        int len = snprintf(msg, sizeof msg, STAMP_PREFIX "%lld", (long long)now_ns());
+        if (sendto(c, msg, (size_t)len, 0, (struct sockaddr *)&sa, sl) != len)
+            die("sendto: %s", strerror(errno));
+        size_t got = 0;
+        while (got == 0 || in[got - 1] != '\n') {
+            ssize_t k = read(b[0], in + got, sizeof in - 1 - got);
+            if (k <= 0)
+                die("relay closed");
+            got += (size_t)k;
+        }
+        int64_t t = now_ns();
+        in[got] = '\0';
+        if (i >= 0)
+            lat[i] = t - parse_stamp(in);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    print_pcts("notify", lat, n);
+    free(lat);
+    return 0;
+}
+
 static char **split_cmd(char **argv, int argc, int *n_after)
 {
     for (int i = 0; i < argc; i++) {
@@ -837,6 +1088,14 @@ int main(int argc, char **argv)
         return cmd_bareup(atoi(argv[2]));
     if (!strcmp(c, "mem") && argc == 3)
         return cmd_mem(argv[2]);
+    if (!strcmp(c, "notifylat") && argc == 4)
+        return cmd_notifylat(argv[2], self, atoi(argv[3]));
+    if (!strcmp(c, "pipelat") && argc == 3)
+        return cmd_pipelat(atoi(argv[2]));
+    if (!strcmp(c, "relaylat") && argc == 3)
+        return cmd_relaylat(atoi(argv[2]));
+    if (!strcmp(c, "notifier") && argc == 2)
+        return cmd_notifier();
     die("bad arguments for %s", c);
     return 1;
 }

@@ -4,8 +4,9 @@ bench/out/results.json.
 
 Every figure is measured several times and reported as median (min..max).
 Ratios compare medians measured in this same run against a baseline measured
-by the same instrument (a bare fork/exec loop, cat, a direct waitpid), since
-only ratios carry across noisy machines.  A benchmark never fails the build.
+by the same instrument (a bare fork/exec loop, cat, a direct waitpid, pipe
+and datagram relays), since only ratios carry across noisy machines.  A benchmark never
+fails the build.
 """
 import json
 import os
@@ -132,6 +133,26 @@ def main():
            [r['exit_p50_us'] for r in wl], ('ratio', 1.1))
     figure('child exit -> down event p99', [r['exit_p99_us'] for r in dl], 'us',
            [r['exit_p99_us'] for r in wl])
+
+    # Readiness: a service's sd_notify datagram (stamped just before its
+    # send) -> daemonproxy -> the controller reading the service.notify
+    # line.  Baselines: the same two hops over bare pipes (A -> B -> A),
+    # and over the same kind of socket to a minimal relay (epoll, recvmsg,
+    # write): the least any sd_notify relay costs.  All pinned to CPU 0,
+    # one message in flight; the three take turns, so a drift of the
+    # machine hits all of them.
+    notify_n = 500 if QUICK else 2000
+    pl, rl, nl = [], [], []
+    for _ in range(REPS):
+        pl.append(run('pipelat', notify_n))
+        rl.append(run('relaylat', notify_n))
+        nl.append(run('notifylat', DP, notify_n))
+    figure('notification latency p50 (pinned)', [r['notify_p50_us'] for r in nl], 'us',
+           [r['notify_p50_us'] for r in pl], ('ratio', 1.2))
+    figure('notification latency p99 (pinned)', [r['notify_p99_us'] for r in nl], 'us',
+           [r['notify_p99_us'] for r in pl])
+    figure('  same p50, vs a minimal datagram relay', [r['notify_p50_us'] for r in nl], 'us',
+           [r['notify_p50_us'] for r in rl])
 
     dump = rep('seconds', 'dump', DP, 10000, 10000, reps=3)
     figure('statedump 10k services + 10k handles', dump, 'ms', None, ('value', 0.050))
