@@ -31,7 +31,6 @@ struct notify_chan {
 static struct notify_chan *dead;
 /* One message at a time: the loop is single-threaded. */
 static struct notify_msg msg;
-static char buf[NOTIFY_MSG_MAX + 1];
 static char ready[] = "READY=1";
 
 static void reaper_cb(void *ctx)
@@ -48,8 +47,10 @@ static loop_task reaper = LOOP_TASK_INIT(reaper_cb, NULL);
 
 int notify_parse(char *b, size_t len, char **assign, int max)
 {
-    if (memchr(b, '\0', len))
-        return -1;              /* not a string: refused, as systemd does */
+    /* A NUL is a control character like any other: made safe, as in
+     * events, instead of cutting the assignment short. */
+    for (char *z = b; (z = memchr(z, '\0', len - (size_t)(z - b))) != NULL;)
+        *z = '?';
     int n = 0;
     for (char *p = b, *end = b + len; p < end;) {
         char *e = memchr(p, '\n', (size_t)(end - p));
@@ -163,33 +164,30 @@ struct notify_chan *notify_pipe_new(int *child_fd, const char *name, notify_fn f
 
 /* --- sd_notify: datagrams with credentials ---------------------------------- */
 
-/* Receive one datagram into buf and msg (fds and sender).  Returns its
- * length, -1 when nothing is left now, or -2 for a message to refuse
- * (logged; its fds are in msg for the caller to close). */
-static ssize_t receive(struct notify_chan *ch)
+/* Datagrams taken per recvmmsg(): one system call empties a socket that
+ * holds fewer, so the common single message costs no second call to
+ * learn that nothing follows. */
+#define NOTIFY_BATCH 8
+
+union cmsgbuf {
+    char b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * NOTIFY_FDS_MAX)];
+    struct cmsghdr align;
+};
+
+static char bufs[NOTIFY_BATCH][NOTIFY_MSG_MAX + 1];
+static union cmsgbuf cms[NOTIFY_BATCH];
+static struct iovec iovs[NOTIFY_BATCH];
+static struct mmsghdr mms[NOTIFY_BATCH];
+
+/* Take the fds and the sender of one received datagram into msg.  Returns
+ * false for a message to refuse (logged; its fds are in msg for the caller
+ * to close). */
+static bool unpack(struct notify_chan *ch, struct msghdr *mh, size_t len)
 {
-    union {
-        char b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * NOTIFY_FDS_MAX)];
-        struct cmsghdr align;
-    } cm;
-    struct iovec iov = { .iov_base = buf, .iov_len = NOTIFY_MSG_MAX };
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1,
-        .msg_control = cm.b, .msg_controllen = sizeof cm.b,
-    };
-    ssize_t n;
-    do
-        n = recvmsg(ch->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-        if (errno != EAGAIN)
-            log_errno(LOG_WARN, "%s: notify socket", ch->name);
-        return -1;
-    }
     msg.nfds = 0;
     msg.pid = 0;
     bool creds = false;
-    for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(mh); h; h = CMSG_NXTHDR(mh, h)) {
         if (h->cmsg_level != SOL_SOCKET)
             continue;
         if (h->cmsg_type == SCM_RIGHTS) {
@@ -206,44 +204,62 @@ static ssize_t receive(struct notify_chan *ch)
     }
     if (!creds || msg.pid <= 0) {
         log_warn("%s: notification without the sender's credentials; refused", ch->name);
-        return -2;
+        return false;
     }
     if (!ch->owns(ch->owner, msg.pid)) {
         log_warn("%s: notification from pid %d refused: not a process of the service",
                  ch->name, (int)msg.pid);
-        return -2;
+        return false;
     }
-    if ((mh.msg_flags & MSG_TRUNC) || n > NOTIFY_MSG_MAX) {
+    if ((mh->msg_flags & MSG_TRUNC) || len > NOTIFY_MSG_MAX) {
         log_warn("%s: notification from pid %d refused: longer than %d bytes",
                  ch->name, (int)msg.pid, NOTIFY_MSG_MAX);
-        return -2;
+        return false;
     }
-    if (mh.msg_flags & MSG_CTRUNC)
+    if (mh->msg_flags & MSG_CTRUNC)
         log_warn("%s: notification from pid %d: fds lost (more than %d)",
                  ch->name, (int)msg.pid, NOTIFY_FDS_MAX);
-    return n;
+    return true;
 }
 
 static void socket_readable(void *ctx, uint32_t ev)
 {
     struct notify_chan *ch = ctx;
     (void)ev;
-    for (int i = 0; i < NOTIFY_READS_PER_WAKEUP && ch->fd >= 0; i++) {
-        ssize_t n = receive(ch);
-        if (n == -1)
-            return;
-        if (n >= 0) {
-            msg.nassign = notify_parse(buf, (size_t)n, msg.assign, NOTIFY_ASSIGNS_MAX);
-            if (msg.nassign > 0) {
-                deliver(ch);
-                continue;
-            }
-            log_warn("%s: notification from pid %d refused: not a list of assignments",
-                     ch->name, (int)msg.pid);
+    for (int round = 0; round < NOTIFY_READS_PER_WAKEUP / NOTIFY_BATCH; round++) {
+        for (int i = 0; i < NOTIFY_BATCH; i++) {
+            iovs[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = NOTIFY_MSG_MAX };
+            mms[i].msg_hdr = (struct msghdr){
+                .msg_iov = &iovs[i], .msg_iovlen = 1,
+                .msg_control = cms[i].b, .msg_controllen = sizeof cms[i].b,
+            };
         }
-        for (int k = 0; k < msg.nfds; k++)
-            sys_close(msg.fds[k]);
-        msg.nfds = 0;
+        int n;
+        do
+            n = recvmmsg(ch->fd, mms, NOTIFY_BATCH, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC,
+                         NULL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN)
+            log_errno(LOG_WARN, "%s: notify socket", ch->name);
+        for (int i = 0; i < n; i++) {
+            size_t len = mms[i].msg_len;
+            /* unpack() always takes the fds, also after a callback closed
+             * the channel: they must be closed all the same. */
+            if (unpack(ch, &mms[i].msg_hdr, len) && ch->fd >= 0) {
+                msg.nassign = notify_parse(bufs[i], len, msg.assign, NOTIFY_ASSIGNS_MAX);
+                if (msg.nassign > 0) {
+                    deliver(ch);
+                    continue;
+                }
+                log_warn("%s: notification from pid %d refused: not a list of assignments",
+                         ch->name, (int)msg.pid);
+            }
+            for (int k = 0; k < msg.nfds; k++)
+                sys_close(msg.fds[k]);
+            msg.nfds = 0;
+        }
+        if (n < NOTIFY_BATCH || ch->fd < 0)
+            return;
     }
 }
 

@@ -40,10 +40,11 @@ struct notify_msg {
 };
 
 /* Pure: split a message of len bytes in buf (buf has room for len + 1
- * bytes; lines are NUL-terminated in place) into its assignments, lines of
- * the form VAR=VALUE with a non-empty VAR.  Empty lines are skipped; a line
- * that is not an assignment, a NUL byte, more than max assignments or
- * none at all make the whole message invalid (-1).  Returns the count. */
+ * bytes; NUL bytes become '?', lines are NUL-terminated in place) into its
+ * assignments, lines of the form VAR=VALUE with a non-empty VAR.  Empty
+ * lines are skipped; a line that is not an assignment, more than max
+ * assignments or none at all make the whole message invalid (-1).
+ * Returns the count. */
 int notify_parse(char *buf, size_t len, char **assign, int max);
 
 /* The value of VAR in the message's assignments, or NULL (the last one

@@ -696,6 +696,10 @@ bool svc_delete(struct service *s, const char **err)
         *err = "service is running";
         return false;
     }
+    if (s->x && s->x->cg && cgroup_populated(s->x->cg)) {
+        *err = "processes of the service remain in its cgroup (signal them with cgroup)";
+        return false;
+    }
     loop_timer_cancel(&s->start_t);
     runq_remove(s);
     struct proto_line l;

@@ -161,8 +161,10 @@ static bool prepare_env(struct service *s, int nfds, char **pid_slot, char *msg,
     for (size_t i = 0; i < nenv; i++)
         if (!overridden(environ[i], lv, (int)k, notify || listen ? ours : none))
             v[out++] = environ[i];
+    /* The options' variables win over service.env's. */
+    const char *const *mine = notify || listen ? ours : none;
     for (size_t i = 0; i < k; i++)
-        if (lv[i][0] != '-')
+        if (lv[i][0] != '-' && !overridden(lv[i], NULL, 0, mine))
             v[out++] = lv[i];
     if (sock) {
         v[out++] = str;

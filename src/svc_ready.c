@@ -222,8 +222,14 @@ struct cgroup *svc_ready_cgroup(struct service *s, const char **err)
         errno = ENOMEM;
         return NULL;
     }
-    if (!x->cg && (x->cg = cgroup_open(s->str, cgroup_changed, s, err)) != NULL)
-        x->cg_ms = loop_now();
+    if (!x->cg) {
+        /* NAME.service: never the name of a cgroup interface file
+         * (cgroup.procs, cpu.max...), whatever the service is called. */
+        char name[SVC_NAME_MAX + sizeof ".service"];
+        snprintf(name, sizeof name, "%s.service", s->str);
+        if ((x->cg = cgroup_open(name, cgroup_changed, s, err)) != NULL)
+            x->cg_ms = loop_now();
+    }
     return x->cg;
 }
 
