@@ -136,6 +136,13 @@ int main(int argc, char **argv)
 {
     bool pid1 = getpid() == 1;
     umask(077);
+    /* These tell daemonproxy itself about its manager (systemd) and its
+     * inherited sockets (registered as fd_N handles below); a service's are
+     * its own (service.opts), never these. */
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDNAMES");
     term_set_pid1(pid1);
     term_init_fatal();
     term_set_atexit(before_exit);

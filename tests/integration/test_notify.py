@@ -683,6 +683,17 @@ class Env(NotifyBase):
         _, st, _ = self.up(d, 's')
         self.assertEqual(st['env'], plain)
 
+    def test_daemonproxys_own_notify_and_listen_vars_not_passed_on(self):
+        # NOTIFY_SOCKET and LISTEN_* meant for daemonproxy itself (from
+        # systemd, say) never reach a service, with options or without
+        d = self.daemon(NOTIFY_SOCKET='@systemd-notify', LISTEN_FDS='2', LISTEN_PID='1',
+                        LISTEN_FDNAMES='a:b', DPT_KEEP='kept')
+        self.agent(d, 'plain')
+        _, st, _ = self.up(d, 'plain')
+        self.assertEqual(st['env'].get('DPT_KEEP'), 'kept')
+        for v in NOTIFY_VARS:
+            self.assertNotIn(v, st['env'])
+
 
 class Opts(NotifyBase):
 
