@@ -926,6 +926,22 @@ static int cmd_notifylat(const char *dp, const char *self, int n)
     return 0;
 }
 
+/* Read one line from fd; how long ago the stamp in it was taken. */
+static int64_t stamped_line_ns(int fd)
+{
+    char in[256];
+    size_t got = 0;
+    while (got == 0 || in[got - 1] != '\n') {
+        ssize_t k = read(fd, in + got, sizeof in - 1 - got);
+        if (k <= 0)
+            die("relay closed");
+        got += (size_t)k;
+    }
+    int64_t t = now_ns();
+    in[got] = '\0';
+    return t - parse_stamp(in);
+}
+
 static int cmd_pipelat(int n)
 {
     pin_cpu0();
@@ -947,21 +963,13 @@ static int cmd_pipelat(int n)
     close(a[0]);
     close(b[1]);
     int64_t *lat = malloc(sizeof *lat * (size_t)n);
-    char msg[64], in[64];
+    char msg[64];
     for (int i = -NOTIFY_WARMUP; i < n; i++) {
         int len = snprintf(msg, sizeof msg, STAMP_PREFIX "%lld\n", (long long)now_ns());
         write_all(a[1], msg, (size_t)len);
-        size_t got = 0;
-        while (got == 0 || in[got - 1] != '\n') {
-            ssize_t k = read(b[0], in + got, sizeof in - 1 - got);
-            if (k <= 0)
-                die("relay closed");
-            got += (size_t)k;
-        }
-        int64_t t = now_ns();
-        in[got] = '\0';
+        int64_t l = stamped_line_ns(b[0]);
         if (i >= 0)
-            lat[i] = t - parse_stamp(in);
+            lat[i] = l;
     }
     close(a[1]);
     close(b[0]);
@@ -1011,22 +1019,14 @@ static int cmd_relaylat(int n)
     close(b[1]);
     int c = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     int64_t *lat = malloc(sizeof *lat * (size_t)n);
-    char msg[64], in[256];
+    char msg[64];
     for (int i = -NOTIFY_WARMUP; i < n; i++) {
         int len = snprintf(msg, sizeof msg, STAMP_PREFIX "%lld", (long long)now_ns());
         if (sendto(c, msg, (size_t)len, 0, (struct sockaddr *)&sa, sl) != len)
             die("sendto: %s", strerror(errno));
-        size_t got = 0;
-        while (got == 0 || in[got - 1] != '\n') {
-            ssize_t k = read(b[0], in + got, sizeof in - 1 - got);
-            if (k <= 0)
-                die("relay closed");
-            got += (size_t)k;
-        }
-        int64_t t = now_ns();
-        in[got] = '\0';
+        int64_t l = stamped_line_ns(b[0]);
         if (i >= 0)
-            lat[i] = t - parse_stamp(in);
+            lat[i] = l;
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);

@@ -417,6 +417,15 @@ class NotifyBase(SvcTest):
         self.d = self.start(*args, env=env)
         return self.d
 
+    def daemon_and_client(self):
+        """A daemon with a control socket, and a connected client that
+        sees every broadcast."""
+        sock = self.path('c.sock')
+        d = self.daemon('-S', sock)
+        c = self.connect(sock)
+        c.ping()
+        return d, c
+
     def no_errors(self, out, what='commands'):
         self.assertEqual([l for l in out if l.startswith('error\t')], [], what)
         return out
@@ -587,10 +596,7 @@ class NotifyBase(SvcTest):
 class Env(NotifyBase):
 
     def test_env_events_set_replace_clear(self):
-        sock = self.path('c.sock')
-        d = self.daemon('-S', sock)
-        c = self.connect(sock)
-        c.ping()
+        d, c = self.daemon_and_client()
         ev = 'service.env\ts\tA=1\tB=x=y\t-HOME'
         self.assertEqual(d.cmd(ev), [ev])
         c.expect(ev)        # broadcast to every controller
@@ -698,10 +704,7 @@ class Env(NotifyBase):
 class Opts(NotifyBase):
 
     def test_opts_canonical_order_and_clear(self):
-        sock = self.path('c.sock')
-        d = self.daemon('-S', sock)
-        c = self.connect(sock)
-        c.ping()
+        d, c = self.daemon_and_client()
         for given, shown in ((['fdstore=3', 'listen-fds', 'notify'],
                               ['notify', 'listen-fds', 'fdstore=3']),
                              (['listen-fds', 'notify'], ['notify', 'listen-fds']),
