@@ -127,8 +127,11 @@ def main():
         sys.stderr.write('  (overflows while measuring the storm: %s)\n' % overflows)
 
     lat_n = 300 if QUICK else 1000
-    wl = [run('waitlat', lat_n) for _ in range(REPS)]
-    dl = [run('exitlat', DP, lat_n) for _ in range(REPS)]
+    # baseline and measurement take turns, so a drift of the machine hits both
+    wl, dl = [], []
+    for _ in range(REPS):
+        wl.append(run('waitlat', lat_n))
+        dl.append(run('exitlat', DP, lat_n))
     figure('child exit -> down event p50', [r['exit_p50_us'] for r in dl], 'us',
            [r['exit_p50_us'] for r in wl], ('ratio', 1.1))
     figure('child exit -> down event p99', [r['exit_p99_us'] for r in dl], 'us',
