@@ -15,6 +15,7 @@
 #include "options.h"
 #include "service.h"
 #include "signals.h"
+#include "sockpath.h"
 #include "spawn.h"
 #include "svcctl.h"
 #include "sys.h"
@@ -29,6 +30,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +134,24 @@ static void before_exit(int code)
     svc_log_running();
 }
 
+/* --default-socket: the path dpctl finds without being told (sockpath.h). */
+static void resolve_default_socket(struct options *o)
+{
+    static char path[sizeof ((struct sockaddr_un *)0)->sun_path];
+    const char *msg = NULL;
+    if (!o->default_socket)
+        return;
+    if (o->socket_path)
+        msg = "--socket and --default-socket exclude each other";
+    else if (sockpath_default(path, sizeof path) < 0)
+        msg = "the default socket path is too long for a unix socket";
+    if (msg) {
+        fprintf(stderr, "daemonproxy: %s\n", msg);
+        term_exit(EXIT_BADOPT, msg);
+    }
+    o->socket_path = path;
+}
+
 int main(int argc, char **argv)
 {
     bool pid1 = getpid() == 1;
@@ -165,9 +185,10 @@ int main(int argc, char **argv)
         print_version();
         term_exit(EXIT_HELP, "version requested");
     }
+    resolve_default_socket(&o);
     if (!o.interactive && !o.config && !o.socket_path) {
         if (!pid1) {
-            static const char msg[] = "one of --interactive, --config or --socket is required";
+            static const char msg[] = "one of --interactive, --config, --socket or --default-socket is required";
             fprintf(stderr, "daemonproxy: %s\nTry 'daemonproxy --help'.\n", msg);
             term_exit(EXIT_BADOPT, msg);
         }

@@ -17,6 +17,7 @@ static const struct opt_def opt_defs[] = {
     { 'c', "config", true },
     { 'i', "interactive", false },
     { 'S', "socket", true },
+    { 0,   "default-socket", false },
     { 0,   "socket-group", true },
     { 0,   "cgroup", true },
     { 'D', "daemonize", false },
@@ -47,6 +48,7 @@ const char *opt_usage(void)
     "  -c, --config FILE        read commands from FILE at start (- = stdin)\n"
     "  -i, --interactive        stdin/stdout are a controller; exit at EOF\n"
     "  -S, --socket PATH        listen for controllers on a unix socket\n"
+    "      --default-socket     listen on the default path, where dpctl looks\n"
     "      --socket-group GROUP also let members of GROUP use the control socket\n"
     "      --cgroup DIR         run each service in its own cgroup under DIR (v2)\n"
     "  -D, --daemonize          fork to the background, print the PID\n"
@@ -60,7 +62,7 @@ const char *opt_usage(void)
     "  -h, --help               this text\n"
     "  -V, --version            version and build information\n"
     "\n"
-    "At least one of -i, -c or -S is required (PID 1 defaults to\n"
+    "At least one of -i, -c, -S or --default-socket is required (PID 1 defaults to\n"
     "-c /etc/daemonproxy.conf).  See daemonproxy(1).\n";
 }
 
@@ -130,7 +132,9 @@ static enum opt_result apply(const struct opt_def *d, const char *arg,
     case 'V': o->version = true; return OPT_OK;
     default: break;
     }
-    if (strcmp(d->long_name, "socket-group") == 0) {
+    if (strcmp(d->long_name, "default-socket") == 0) {
+        o->default_socket = true;
+    } else if (strcmp(d->long_name, "socket-group") == 0) {
         o->socket_group = arg;
     } else if (strcmp(d->long_name, "cgroup") == 0) {
         o->cgroup = arg;

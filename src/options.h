@@ -13,6 +13,7 @@
 struct options {
     const char *config;         /* -c FILE ("-" = stdin), or NULL */
     const char *socket_path;    /* -S PATH, or NULL */
+    bool default_socket;        /* --default-socket (extension): see sockpath.h */
     const char *socket_group;   /* --socket-group GROUP (extension), or NULL */
     const char *cgroup;         /* --cgroup DIR (extension), or NULL */
     bool interactive;           /* -i */

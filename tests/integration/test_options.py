@@ -263,3 +263,44 @@ class Daemonize(DPTest):
         d.log.expect(lambda l: l.startswith('warning:'))
         d.close_stdin()
         self.assertEqual(d.wait(), 0)
+
+
+class DefaultSocket(DPTest):
+    """--default-socket listens where dpctl looks (src/sockpath.h)."""
+
+    def env_with(self, **kw):
+        env = dict(os.environ)
+        env.pop('DAEMONPROXY_SOCKET', None)
+        env.update(kw)
+        return env
+
+    def test_listens_on_daemonproxy_socket(self):
+        sock = self.path('dflt.sock')
+        d = self.start('--default-socket', env=self.env_with(DAEMONPROXY_SOCKET=sock))
+        d.ping()
+        c = self.connect(sock)
+        c.send('echo\tvia-default')
+        c.expect('via-default')
+
+    def test_with_socket_is_a_usage_error(self):
+        code, out, err = self.run_dp(['--default-socket', '-S', self.path('x.sock')],
+                                     env=self.env_with(DAEMONPROXY_SOCKET=self.path('y.sock')))
+        self.assertEqual(code, 2)
+        self.assertIn('exclude each other', err)
+        self.assertFalse(os.path.exists(self.path('x.sock')))
+
+    def test_path_too_long_is_a_usage_error(self):
+        code, out, err = self.run_dp(['--default-socket'],
+                                     env=self.env_with(DAEMONPROXY_SOCKET='/' + 'a' * 200))
+        self.assertEqual(code, 2)
+        self.assertIn('too long', err)
+
+    def test_counts_as_a_mode(self):
+        # Without -i/-c/-S it is enough: the daemon runs until killed.
+        sock = self.path('mode.sock')
+        d = self.start('--default-socket', interactive=False,
+                       env=self.env_with(DAEMONPROXY_SOCKET=sock))
+        wait_for(lambda: os.path.exists(sock), msg='socket created')
+        c = self.connect(sock)
+        c.ping()
+        self.assertTrue(d.alive())

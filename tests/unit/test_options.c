@@ -138,6 +138,11 @@ static void test_args(void)
     CHECK_STREQ(o.socket_path, "s2");
     CHECK_EQ(parse("-Ss3", NULL), OPT_OK);
     CHECK_STREQ(o.socket_path, "s3");
+    CHECK(!o.default_socket);
+    CHECK_EQ(parse("--default-socket", NULL), OPT_OK);
+    CHECK(o.default_socket);
+    CHECK(o.socket_path == NULL);       /* main resolves it (sockpath.h) */
+    CHECK_EQ(parse("--default-socket=x", NULL), OPT_ERROR);
 
     CHECK_EQ(parse("-E", "/bin/echo\tbye", NULL), OPT_OK);
     CHECK_STREQ(o.exit_exec, "/bin/echo\tbye");
