@@ -1,14 +1,15 @@
 # daemonproxy - a proxy for process management.
 #
-#   make              build ./daemonproxy (optimised, strict warnings)
+#   make              build ./daemonproxy and ./dpctl (optimised, strict warnings)
 #   make test         build with -Werror and run unit + integration tests
 #   make asan-test    the same suite against an ASan+UBSan build
 #   make valgrind     the integration suite under valgrind memcheck
-#   make static       fully static binary with musl-gcc (daemonproxy-static)
+#   make static       fully static binaries with musl-gcc (daemonproxy-static,
+#                     dpctl-static)
 #   make fuzz         libFuzzer targets: commands for FUZZ_TIME seconds (clang;
 #                     default 60), the notification parser FUZZ_NOTIFY_TIME (20)
 #   make bench        benchmarks with baselines measured in the same run
-#   make install      PREFIX=/usr/local DESTDIR= : binary and man page
+#   make install      PREFIX=/usr/local DESTDIR= : binaries and man pages
 #   make clean
 
 VERSION   := 0.1.0
@@ -37,6 +38,9 @@ LIBSRCS   := $(filter-out src/main.c,$(SRCS))
 B         ?= build
 OBJS      := $(patsubst src/%.c,$(B)/%.o,$(SRCS))
 LIBOBJS   := $(patsubst src/%.c,$(B)/%.o,$(LIBSRCS))
+# dpctl: cli/ plus the one daemon module it shares (the default socket path).
+CLI_SRCS  := $(wildcard cli/*.c)
+CLI_OBJS  := $(patsubst cli/%.c,$(B)/cli/%.o,$(CLI_SRCS)) $(B)/sockpath.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/%,$(UNIT_SRCS))
 # The fuzz target: every module except main.c, and a stub for spawn.c.
@@ -47,10 +51,21 @@ FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 .PHONY: all test unit integration asan-test static install clean check-build bench \
         fuzz fuzz-replay fuzz-corpus fuzz-coverage valgrind
 
-all: daemonproxy
+all: daemonproxy dpctl
 
 daemonproxy: $(B)/daemonproxy
 	cp $< $@
+
+dpctl: $(B)/dpctl
+	cp $< $@
+
+$(B)/dpctl: $(CLI_OBJS)
+	$(CC) $(DP_CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS)
+
+$(B)/cli/%.o: cli/%.c | $(B)
+	@mkdir -p $(B)/cli
+	@echo "  CC $<"
+	@$(CC) $(DP_CPPFLAGS) -Isrc $(DP_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/daemonproxy: $(OBJS)
 	$(CC) $(DP_CFLAGS) $(LDFLAGS) -o $@ $(OBJS)
@@ -60,7 +75,7 @@ $(B)/%.o: src/%.c | $(B)
 	@echo "  CC $<"
 	@$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(wildcard $(B)/*.d)
+-include $(wildcard $(B)/*.d $(B)/cli/*.d)
 
 
 $(B):
@@ -97,7 +112,7 @@ asan-test:
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(MAKE) --no-print-directory B=build-asan unit integration
 
-check-build: $(B)/daemonproxy $(UNIT_BINS) $(B)/fuzz_replay $(B)/fuzz_notify_replay
+check-build: $(B)/daemonproxy $(B)/dpctl $(UNIT_BINS) $(B)/fuzz_replay $(B)/fuzz_notify_replay
 
 unit: $(UNIT_BINS) fuzz-replay
 	@set -e; for t in $(UNIT_BINS); do $$t; done
@@ -154,8 +169,9 @@ fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify
 	    -artifact_prefix=$(FUZZ_B)/artifacts/notify- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/notify-corpus tests/fuzz/notify-corpus
 
-integration: $(B)/daemonproxy
-	DAEMONPROXY=$(abspath $(B)/daemonproxy) $(PYTHON) tests/run.py $(TESTS)
+integration: $(B)/daemonproxy $(B)/dpctl
+	DAEMONPROXY=$(abspath $(B)/daemonproxy) DPCTL=$(abspath $(B)/dpctl) \
+	    $(PYTHON) tests/run.py $(TESTS)
 
 # The integration suite with daemonproxy under valgrind memcheck (slow: about
 # 20 times the normal run).  Spawning falls back to fork there; see spawn.h.
@@ -171,12 +187,16 @@ valgrind:
 	    s=$$?; $(PYTHON) tests/valgrind_summary.py $(VG_DIR) && exit $$s
 
 # --- static musl build -----------------------------------------------------
-static: daemonproxy-static
-daemonproxy-static: $(SRCS) $(wildcard src/*.h)
-	$(MAKE) --no-print-directory B=build-static CC=musl-gcc \
+static: daemonproxy-static dpctl-static
+STATIC_MAKE := $(MAKE) --no-print-directory B=build-static CC=musl-gcc \
 	    CFLAGS="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" \
-	    LDFLAGS="-static -Wl,--gc-sections -Wl,--build-id=none -s" build-static/daemonproxy
+	    LDFLAGS="-static -Wl,--gc-sections -Wl,--build-id=none -s"
+daemonproxy-static: $(SRCS) $(wildcard src/*.h)
+	$(STATIC_MAKE) build-static/daemonproxy
 	cp build-static/daemonproxy $@
+dpctl-static: $(CLI_SRCS) $(wildcard cli/*.h) src/sockpath.c src/sockpath.h
+	$(STATIC_MAKE) build-static/dpctl
+	cp build-static/dpctl $@
 
 # --- benchmarks (never part of the test suite) ------------------------------
 $(B)/dpbench: bench/dpbench.c | $(B)
@@ -187,10 +207,10 @@ bench: daemonproxy $(B)/dpbench
 	DPBENCH=$(abspath $(B)/dpbench) $(PYTHON) bench/run.py
 
 # --- install ---------------------------------------------------------------
-install: daemonproxy
+install: daemonproxy dpctl
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
-	install -m 0755 daemonproxy $(DESTDIR)$(BINDIR)/daemonproxy
-	install -m 0644 docs/daemonproxy.1 $(DESTDIR)$(MANDIR)/daemonproxy.1
+	install -m 0755 daemonproxy dpctl $(DESTDIR)$(BINDIR)/
+	install -m 0644 docs/daemonproxy.1 docs/dpctl.1 $(DESTDIR)$(MANDIR)/
 
 clean:
-	rm -rf build build-test build-asan build-static build-fuzz build-cov daemonproxy daemonproxy-static
+	rm -rf build build-test build-asan build-static build-fuzz build-cov daemonproxy daemonproxy-static dpctl dpctl-static

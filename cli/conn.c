@@ -1,0 +1,226 @@
+/* conn.c - dpctl's connection to the control socket (see conn.h). */
+#include "conn.h"
+#include "dpctl.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+struct conn {
+    int fd;
+    const char *path;
+    char *buf;              /* bytes read, lines not yet taken start at off */
+    size_t off, len, cap;
+    unsigned long nmarker;
+    char marker[48];
+    bool eof_expected, eof;
+};
+
+int64_t conn_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What to check, for the usual reasons a connect fails. */
+static const char *connect_hint(const char *path, int err)
+{
+    struct stat st;
+    if (err == ENOENT || err == ECONNREFUSED)
+        return "is daemonproxy running with -S on this path? "
+               "Give the path with -S or $DAEMONPROXY_SOCKET";
+    if (err == EACCES || err == EPERM)
+        return "only daemonproxy's user, root and its --socket-group may connect";
+    if (err == ENOTSOCK || (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode)))
+        return "that path is not a socket";
+    if (err == EAGAIN || err == ETIMEDOUT)
+        return "daemonproxy does not accept connections; is it stopped or overloaded?";
+    return "check the path given with -S or $DAEMONPROXY_SOCKET";
+}
+
+struct conn *conn_open(const char *path, int64_t timeout_ms)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "dpctl: cannot connect to %s: path too long for a unix socket\n", path);
+        return NULL;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "dpctl: socket: %s\n", strerror(errno));
+        return NULL;
+    }
+    /* connect() and write() on a unix socket honour the send timeout: a
+     * daemon whose backlog is full cannot hang us. */
+    struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int r;
+    do
+        r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        int e = errno == EINPROGRESS ? ETIMEDOUT : errno;
+        fprintf(stderr, "dpctl: cannot connect to %s: %s (%s)\n", path, strerror(e),
+                connect_hint(path, e));
+        close(fd);
+        return NULL;
+    }
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        fprintf(stderr, "dpctl: out of memory\n");
+        return NULL;
+    }
+    c->fd = fd;
+    c->path = path;
+    return c;
+}
+
+void conn_close(struct conn *c)
+{
+    if (!c)
+        return;
+    close(c->fd);
+    free(c->buf);
+    free(c);
+}
+
+static int lost(struct conn *c, const char *what, int err)
+{
+    fprintf(stderr, "dpctl: connection to daemonproxy lost (%s: %s: %s)\n",
+            c->path, what, err ? strerror(err) : "closed by the daemon");
+    return DPCTL_LOST;
+}
+
+static int write_all(struct conn *c, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(c->fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            if (errno == EPIPE && c->eof_expected)
+                return DPCTL_OK;
+            return lost(c, "write", errno == EAGAIN ? ETIMEDOUT : errno);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return DPCTL_OK;
+}
+
+int conn_send(struct conn *c, int argc, char *const *argv)
+{
+    size_t n = 1;
+    for (int i = 0; i < argc; i++)
+        n += strlen(argv[i]) + 1;
+    char stackbuf[4200], *line = n <= sizeof stackbuf ? stackbuf : malloc(n);
+    if (!line) {
+        fprintf(stderr, "dpctl: out of memory\n");
+        return DPCTL_FAILED;
+    }
+    size_t at = 0;
+    for (int i = 0; i < argc; i++) {
+        size_t k = strlen(argv[i]);
+        memcpy(line + at, argv[i], k);
+        at += k;
+        line[at++] = i + 1 < argc ? '\t' : '\n';
+    }
+    if (argc == 0)
+        line[at++] = '\n';
+    int rc = write_all(c, line, at);
+    if (line != stackbuf)
+        free(line);
+    return rc;
+}
+
+const char *conn_send_marker(struct conn *c, int *rc)
+{
+    snprintf(c->marker, sizeof c->marker, "dpctl.%ld.%lu", (long)getpid(), ++c->nmarker);
+    char *argv[] = { (char *)"echo", c->marker };
+    *rc = conn_send(c, 2, argv);
+    return c->marker;
+}
+
+void conn_expect_eof(struct conn *c)
+{
+    c->eof_expected = true;
+}
+
+bool conn_eof_seen(const struct conn *c)
+{
+    return c->eof;
+}
+
+/* A complete line already buffered: take it. */
+static bool take_line(struct conn *c, char **line, size_t *len)
+{
+    char *start = c->buf + c->off;
+    char *nl = memchr(start, '\n', c->len - c->off);
+    if (!nl)
+        return false;
+    *nl = '\0';
+    *line = start;
+    *len = (size_t)(nl - start);
+    c->off += *len + 1;
+    return true;
+}
+
+int conn_read_line(struct conn *c, int64_t deadline_ms, char **line, size_t *len)
+{
+    for (;;) {
+        if (c->buf && take_line(c, line, len))
+            return 1;
+        if (c->eof)
+            return -1;
+        /* Keep the partial line, drop what was taken; grow for long lines. */
+        if (c->off) {
+            memmove(c->buf, c->buf + c->off, c->len - c->off);
+            c->len -= c->off;
+            c->off = 0;
+        }
+        if (c->cap - c->len < 4096) {
+            size_t ncap = c->cap ? c->cap * 2 : 65536;
+            char *nb = realloc(c->buf, ncap);
+            if (!nb) {
+                fprintf(stderr, "dpctl: out of memory\n");
+                return -1;
+            }
+            c->buf = nb;
+            c->cap = ncap;
+        }
+        int64_t left = deadline_ms - conn_now_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = { .fd = c->fd, .events = POLLIN };
+        int r = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            c->eof = true;
+            return lost(c, "poll", errno), -1;
+        }
+        if (r == 0)
+            continue;       /* the deadline check above ends it */
+        ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len - 1);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : 0;
+            c->eof = true;
+            if (!c->eof_expected || (e && e != ECONNRESET))
+                lost(c, "read", e);
+            return -1;
+        }
+        c->len += (size_t)n;
+    }
+}

@@ -1,0 +1,42 @@
+/* conn.h - dpctl's connection to daemonproxy's control socket: connect with
+ * a bound, send one command line, read lines against a deadline.
+ *
+ * Every failure prints one "dpctl: ..." line on stderr and maps to an exit
+ * code (dpctl.h), so callers only pass the code on.
+ */
+#ifndef DPCTL_CONN_H
+#define DPCTL_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+
+/* Milliseconds of CLOCK_MONOTONIC, the daemon's clock too. */
+int64_t conn_now_ms(void);
+
+/* Connect to path within timeout_ms.  NULL on failure (message printed;
+ * the exit code is DPCTL_NOCONNECT). */
+struct conn *conn_open(const char *path, int64_t timeout_ms);
+void conn_close(struct conn *c);
+
+/* Send argv joined by TABs as one line.  Returns 0, or an exit code after
+ * printing why (lost connection). */
+int conn_send(struct conn *c, int argc, char *const *argv);
+
+/* Send "echo<TAB>marker" and return the marker, unique per connection. */
+const char *conn_send_marker(struct conn *c, int *rc);
+
+/* Next line (without its newline, NUL-terminated, valid until the next
+ * call) by deadline_ms.  Returns 1 with *line set, 0 at the deadline, or
+ * -1 when the daemon closed the connection or it failed (message printed
+ * unless conn_expect_eof() was called). */
+int conn_read_line(struct conn *c, int64_t deadline_ms, char **line, size_t *len);
+
+/* The next end of stream is the expected outcome (send exit/terminate):
+ * conn_read_line() returns -1 without a message. */
+void conn_expect_eof(struct conn *c);
+bool conn_eof_seen(const struct conn *c);
+
+#endif

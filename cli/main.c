@@ -1,0 +1,856 @@
+/* main.c - dpctl, the command-line client of daemonproxy (docs/dpctl.1).
+ *
+ * Every command connects to the control socket, learns what it needs from
+ * a statedump, sends plain protocol commands and then follows the events
+ * until the outcome it waits for happens, the daemon says it cannot, or
+ * the -t bound passes.  Nothing here waits without a deadline.
+ */
+#include "conn.h"
+#include "dpctl.h"
+#include "model.h"
+#include "show.h"
+#include "sockpath.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef DP_VERSION
+#define DP_VERSION "unknown"
+#endif
+
+#define LINE_MAX_BYTES 4096     /* the daemon's longest command, newline included */
+
+/* --- the session: one connection and what it taught us -------------------- */
+
+struct opts {
+    const char *socket;
+    double timeout_s;           /* -t */
+    bool timeout_given;
+    bool json, raw, group, cgroup, help;
+};
+
+struct sess {
+    struct opts *o;
+    struct conn *c;
+    struct model *m;
+    char sockbuf[sizeof ((struct sockaddr_un *)0)->sun_path];
+    int64_t wait_ms;            /* the -t bound for outcomes */
+    int64_t reply_ms;           /* the bound for a reply: -t, at least 5 s */
+    FILE *echo;                 /* request() prints the lines it reads here */
+    char *err;                  /* the last error reply, without its excerpt */
+    int nerr;
+};
+
+static int sess_connect(struct sess *s)
+{
+    const char *path = s->o->socket;
+    if (!path) {
+        if (sockpath_default(s->sockbuf, sizeof s->sockbuf) < 0) {
+            fprintf(stderr, "dpctl: the default socket path is too long; use -S\n");
+            return DPCTL_NOCONNECT;
+        }
+        path = s->sockbuf;
+    }
+    s->m = model_new();
+    if (!s->m) {
+        fprintf(stderr, "dpctl: out of memory\n");
+        return DPCTL_FAILED;
+    }
+    s->c = conn_open(path, s->reply_ms);
+    return s->c ? DPCTL_OK : DPCTL_NOCONNECT;
+}
+
+/* "MESSAGE, for command "EXCERPT"" -> "MESSAGE". */
+static void keep_error(struct sess *s, const char *msg)
+{
+    free(s->err);
+    s->err = strdup(msg);
+    if (s->err) {
+        char *cut = strstr(s->err, ", for command \"");
+        if (cut)
+            *cut = '\0';
+    }
+    s->nerr++;
+}
+
+/* Take in one line from the daemon. */
+static void absorb(struct sess *s, char *line)
+{
+    if (strncmp(line, "error\t", 6) == 0)
+        keep_error(s, line + 6);
+    model_apply(s->m, line);
+}
+
+/* Send one command and read up to its echo marker, applying every line to
+ * the model (and printing it to s->echo).  Returns 0 (check s->nerr for an
+ * error reply), or an exit code. */
+static int request(struct sess *s, int argc, char **argv)
+{
+    s->nerr = 0;
+    int rc = conn_send(s->c, argc, argv);
+    if (rc)
+        return rc;
+    const char *marker = conn_send_marker(s->c, &rc);
+    if (rc)
+        return rc;
+    int64_t deadline = conn_now_ms() + s->reply_ms;
+    for (;;) {
+        char *line;
+        size_t len;
+        int r = conn_read_line(s->c, deadline, &line, &len);
+        if (r < 0)
+            return conn_eof_seen(s->c) && argc && (strcmp(argv[0], "exit") == 0 ||
+                   strcmp(argv[0], "terminate") == 0) ? DPCTL_OK : DPCTL_LOST;
+        if (r == 0) {
+            fprintf(stderr, "dpctl: no reply from daemonproxy within %gs\n",
+                    (double)s->reply_ms / 1000);
+            return DPCTL_TIMEOUT;
+        }
+        if (strcmp(line, marker) == 0)
+            return DPCTL_OK;
+        if (s->echo) {
+            fwrite(line, 1, len, s->echo);
+            fputc('\n', s->echo);
+        }
+        absorb(s, line);
+    }
+}
+
+static int request2(struct sess *s, const char *a, const char *b)
+{
+    char *argv[] = { (char *)a, (char *)b };
+    return request(s, 2, argv);
+}
+
+static int request3(struct sess *s, const char *a, const char *b, const char *c)
+{
+    char *argv[] = { (char *)a, (char *)b, (char *)c };
+    return request(s, 3, argv);
+}
+
+static int sync_state(struct sess *s)
+{
+    char *argv[] = { (char *)"statedump" };
+    return request(s, 1, argv);
+}
+
+/* Follow events until done(s, arg) holds (0), the deadline (DPCTL_TIMEOUT)
+ * or a lost connection (DPCTL_LOST).  done is checked first. */
+static int follow(struct sess *s, bool (*done)(struct sess *, void *), void *arg,
+                  int64_t deadline)
+{
+    while (!done(s, arg)) {
+        char *line;
+        size_t len;
+        int r = conn_read_line(s->c, deadline, &line, &len);
+        if (r < 0)
+            return DPCTL_LOST;
+        if (r == 0)
+            return DPCTL_TIMEOUT;
+        absorb(s, line);
+    }
+    return DPCTL_OK;
+}
+
+/* The named service, or NULL after saying it does not exist. */
+static struct svc *known(struct sess *s, const char *name)
+{
+    struct svc *v = model_find(s->m, name);
+    if (!v)
+        fprintf(stderr, "dpctl: no such service '%s'\n", name);
+    return v;
+}
+
+static bool is_up(const struct svc *v)
+{
+    return strcmp(v->state, "up") == 0;
+}
+
+/* The most serious of two exit codes: a missing service outranks a
+ * refusal, a broken connection outranks everything. */
+static int worst(int a, int b)
+{
+    static const int rank[] = { [DPCTL_OK] = 0, [DPCTL_FAILED] = 1, [DPCTL_USAGE] = 5,
+                                [DPCTL_NOSERVICE] = 2, [DPCTL_TIMEOUT] = 3,
+                                [DPCTL_NOCONNECT] = 6, [DPCTL_LOST] = 7 };
+    return rank[b] > rank[a] ? b : a;
+}
+
+/* --- targets: the services one command acts on ----------------------------- */
+
+struct target {
+    const char *name;
+    struct svc *v;              /* NULL: unknown, skipped */
+    long long pid;              /* the run being stopped */
+    unsigned long changes;      /* service.state count when we acted */
+    char *auto_up;              /* the rule to put back after restart */
+    bool done, failed, refused, cancelled, killed, already;
+};
+
+struct targets {
+    struct target *t;
+    int n;
+};
+
+static int targets_find(struct sess *s, struct targets *ts, int argc, char **argv)
+{
+    int rc = DPCTL_OK;
+    ts->t = calloc((size_t)argc, sizeof *ts->t);
+    ts->n = argc;
+    if (!ts->t) {
+        fprintf(stderr, "dpctl: out of memory\n");
+        return DPCTL_FAILED;
+    }
+    for (int i = 0; i < argc; i++) {
+        ts->t[i].name = argv[i];
+        ts->t[i].v = known(s, argv[i]);
+        if (!ts->t[i].v)
+            rc = DPCTL_NOSERVICE;
+    }
+    return rc;
+}
+
+static void targets_free(struct targets *ts)
+{
+    for (int i = 0; i < ts->n; i++)
+        free(ts->t[i].auto_up);
+    free(ts->t);
+}
+
+static bool all_done(struct sess *s, void *arg)
+{
+    struct targets *ts = arg;
+    (void)s;
+    for (int i = 0; i < ts->n; i++)
+        if (ts->t[i].v && !ts->t[i].done)
+            return false;
+    return true;
+}
+
+/* --- start ------------------------------------------------------------------ */
+
+/* Mark the targets whose start has an outcome: up (and ready), or gone. */
+static bool starts_settled(struct sess *s, void *arg)
+{
+    struct targets *ts = arg;
+    for (int i = 0; i < ts->n; i++) {
+        struct target *t = &ts->t[i];
+        if (!t->v || t->done)
+            continue;
+        if (svc_ready(t->v)) {
+            t->done = true;
+        } else if (!is_up(t->v) && (t->v->changes != t->changes || !t->already)) {
+            t->done = t->failed = true;
+        }
+    }
+    return all_done(s, arg);
+}
+
+static void report_start(const struct target *t)
+{
+    const struct svc *v = t->v;
+    if (t->failed)
+        fprintf(stderr, "dpctl: %s: %s (%s %s)\n", t->name,
+                strcmp(v->state, "deleted") == 0 ? "deleted" : "exited",
+                v->reason ? v->reason : "-", v->value ? v->value : "-");
+    else
+        printf("%s: %sup, pid %lld%s\n", t->name, t->already ? "already " : "", v->pid,
+               svc_has_channel(v) ? ", ready" : "");
+}
+
+static int do_start(struct sess *s, struct targets *ts)
+{
+    int rc = DPCTL_OK;
+    for (int i = 0; i < ts->n; i++) {
+        struct target *t = &ts->t[i];
+        if (!t->v)
+            continue;
+        t->done = t->failed = t->refused = false;
+        t->already = is_up(t->v);
+        t->changes = t->v->changes;
+        if (t->already)
+            continue;
+        int r = request2(s, "service.start", t->name);
+        if (r)
+            return r;
+        if (s->nerr) {
+            fprintf(stderr, "dpctl: %s: %s\n", t->name, s->err);
+            t->done = t->refused = true;
+            rc = DPCTL_FAILED;
+        }
+        /* Our start's "up" came before the marker: from here on, any
+         * other state means this run ended. */
+    }
+    int r = follow(s, starts_settled, ts, conn_now_ms() + s->wait_ms);
+    for (int i = 0; i < ts->n; i++) {
+        struct target *t = &ts->t[i];
+        if (!t->v || t->refused)
+            continue;
+        if (t->done) {
+            report_start(t);
+            if (t->failed)
+                rc = worst(rc, DPCTL_FAILED);
+        } else if (r == DPCTL_TIMEOUT) {
+            fprintf(stderr, "dpctl: %s: %s within %gs\n", t->name,
+                    is_up(t->v) ? "up, but not ready" : "not up", s->o->timeout_s);
+        }
+    }
+    return worst(rc, r);
+}
+
+/* --- stop ------------------------------------------------------------------- */
+
+/* Stopped: the run we signalled is over, and with a cgroup, its last
+ * process is gone too. */
+static bool stopped(const struct target *t)
+{
+    const struct svc *v = t->v;
+    if (strcmp(v->state, "deleted") == 0)
+        return true;
+    return (!is_up(v) || v->pid != t->pid) && v->cgroup != 1;
+}
+
+static bool stops_settled(struct sess *s, void *arg)
+{
+    struct targets *ts = arg;
+    for (int i = 0; i < ts->n; i++)
+        if (ts->t[i].v && !ts->t[i].done && stopped(&ts->t[i]))
+            ts->t[i].done = true;
+    return all_done(s, arg);
+}
+
+/* Signal every target still running; errors (it just exited) are moot. */
+static int signal_running(struct sess *s, struct targets *ts, const char *sig, bool kill)
+{
+    for (int i = 0; i < ts->n; i++) {
+        struct target *t = &ts->t[i];
+        if (!t->v || t->done)
+            continue;
+        char *argv[] = { (char *)"service.signal", (char *)t->name, (char *)sig,
+                         (char *)"cgroup" };
+        /* SIGKILL reaches every process of the service when it has a cgroup. */
+        int r = request(s, kill && t->v->cgroup >= 0 ? 4 : 3, argv);
+        if (r)
+            return r;
+        t->killed = kill;
+    }
+    return DPCTL_OK;
+}
+
+static void report_stop(const struct target *t, double timeout_s)
+{
+    const struct svc *v = t->v;
+    const char *why = v->reason ? v->reason : "-", *val = v->value ? v->value : "-";
+    if (t->pid < 0)
+        printf("%s: was not running%s\n", t->name,
+               t->cancelled ? "; its pending start is cancelled" : "");
+    else if (t->killed)
+        printf("%s: did not stop within %gs; killed (%s %s)\n", t->name, timeout_s, why, val);
+    else
+        printf("%s: stopped (%s %s)\n", t->name, why, val);
+}
+
+/* Auto-up off, pending start cancelled, SIGTERM, then SIGKILL after -t. */
+static int do_stop(struct sess *s, struct targets *ts)
+{
+    for (int i = 0; i < ts->n; i++) {
+        struct target *t = &ts->t[i];
+        if (!t->v)
+            continue;
+        t->pid = is_up(t->v) ? t->v->pid : -1;
+        t->done = t->pid < 0 && t->v->cgroup != 1;
+        free(t->auto_up);
+        t->auto_up = t->v->auto_up ? strdup(t->v->auto_up) : NULL;
+        int r;
+        if (t->v->auto_up && (r = request3(s, "service.auto_up", t->name, "-")))
+            return r;
+        if (strcmp(t->v->state, "start") == 0) {
+            if ((r = request3(s, "service.start", t->name, "-")))
+                return r;
+            t->cancelled = s->nerr == 0;
+        }
+    }
+    int r = signal_running(s, ts, "SIGTERM", false);
+    if (!r)
+        r = follow(s, stops_settled, ts, conn_now_ms() + s->wait_ms);
+    if (r == DPCTL_TIMEOUT) {
+        r = signal_running(s, ts, "SIGKILL", true);
+        if (!r)
+            r = follow(s, stops_settled, ts, conn_now_ms() + s->reply_ms);
+    }
+    for (int i = 0; i < ts->n; i++) {
+        struct target *t = &ts->t[i];
+        if (!t->v)
+            continue;
+        if (t->done)
+            report_stop(t, s->o->timeout_s);
+        else if (r == DPCTL_TIMEOUT)
+            fprintf(stderr, "dpctl: %s: still running after SIGKILL\n", t->name);
+    }
+    return r;
+}
+
+/* Put back the auto-up rules do_stop() turned off. */
+static int restore_auto_up(struct sess *s, struct targets *ts)
+{
+    for (int i = 0; i < ts->n; i++) {
+        struct target *t = &ts->t[i];
+        if (!t->v || !t->auto_up)
+            continue;
+        char *f[64];
+        f[0] = (char *)"service.auto_up";
+        f[1] = (char *)t->name;
+        int n = 2 + split_tabs(t->auto_up, f + 2, 62);
+        int r = request(s, n, f);
+        if (r)
+            return r;
+        if (s->nerr)
+            fprintf(stderr, "dpctl: %s: cannot restore auto-up: %s\n", t->name, s->err);
+    }
+    return DPCTL_OK;
+}
+
+/* --- the commands -------------------------------------------------------- */
+
+static int cmd_status(struct sess *s, int argc, char **argv)
+{
+    int rc = sync_state(s);
+    if (rc)
+        return rc;
+    size_t n;
+    struct svc **all = model_sorted(s->m, &n);
+    struct svc **v = all;
+    if (argc > 0) {
+        v = calloc((size_t)argc, sizeof *v);
+        if (!v)
+            return DPCTL_FAILED;
+        n = 0;
+        for (int i = 0; i < argc; i++) {
+            struct svc *one = known(s, argv[i]);
+            if (one)
+                v[n++] = one;
+            else
+                rc = DPCTL_NOSERVICE;
+        }
+    }
+    long long now_s = conn_now_ms() / 1000;
+    if (s->o->json) {
+        show_json(stdout, v, n, now_s);
+    } else {
+        const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+        bool color = isatty(STDOUT_FILENO) && !(nc && *nc) && !(term && !strcmp(term, "dumb"));
+        show_table(stdout, v, n, now_s, color);
+    }
+    if (v != all)
+        free(v);
+    return rc;
+}
+
+static int cmd_start(struct sess *s, int argc, char **argv)
+{
+    struct targets ts;
+    int rc = sync_state(s);
+    if (rc)
+        return rc;
+    rc = targets_find(s, &ts, argc, argv);
+    rc = worst(rc, do_start(s, &ts));
+    targets_free(&ts);
+    return rc;
+}
+
+static int cmd_stop(struct sess *s, int argc, char **argv)
+{
+    struct targets ts;
+    int rc = sync_state(s);
+    if (rc)
+        return rc;
+    rc = targets_find(s, &ts, argc, argv);
+    rc = worst(rc, do_stop(s, &ts));
+    targets_free(&ts);
+    return rc;
+}
+
+static int cmd_restart(struct sess *s, int argc, char **argv)
+{
+    struct targets ts;
+    int rc = sync_state(s);
+    if (rc)
+        return rc;
+    rc = targets_find(s, &ts, argc, argv);
+    int r = do_stop(s, &ts);
+    if (!r)
+        r = do_start(s, &ts);
+    if (r != DPCTL_LOST)
+        r = worst(r, restore_auto_up(s, &ts));
+    targets_free(&ts);
+    return worst(rc, r);
+}
+
+static int cmd_signal(struct sess *s, int argc, char **argv)
+{
+    int rc = DPCTL_OK;
+    for (int i = 1; i < argc; i++) {
+        char *f[] = { (char *)"service.signal", argv[i], argv[0],
+                      (char *)(s->o->cgroup ? "cgroup" : "group") };
+        int r = request(s, s->o->group || s->o->cgroup ? 4 : 3, f);
+        if (r)
+            return r;
+        if (s->nerr) {
+            bool missing = strncmp(s->err, "no such service", 15) == 0;
+            fprintf(stderr, "dpctl: %s%s%s\n", missing ? "" : argv[i], missing ? "" : ": ",
+                    s->err);
+            rc = worst(rc, missing ? DPCTL_NOSERVICE : DPCTL_FAILED);
+        }
+    }
+    return rc;
+}
+
+struct wait_for {
+    struct svc *v;
+    const char *cond;
+};
+
+static bool condition_holds(struct sess *s, void *arg)
+{
+    struct wait_for *w = arg;
+    (void)s;
+    if (strcmp(w->v->state, "deleted") == 0)
+        return true;
+    if (strcmp(w->cond, "up") == 0)
+        return is_up(w->v);
+    if (strcmp(w->cond, "down") == 0)
+        return !is_up(w->v);
+    return svc_ready(w->v);
+}
+
+static int cmd_wait(struct sess *s, int argc, char **argv)
+{
+    int rc = sync_state(s);
+    if (rc)
+        return rc;
+    struct wait_for w = { known(s, argv[0]), argv[1] };
+    if (!w.v)
+        return DPCTL_NOSERVICE;
+    rc = follow(s, condition_holds, &w, conn_now_ms() + s->wait_ms);
+    if (rc == DPCTL_OK && strcmp(w.v->state, "deleted") == 0) {
+        fprintf(stderr, "dpctl: %s was deleted\n", argv[0]);
+        return DPCTL_NOSERVICE;
+    }
+    if (rc == DPCTL_TIMEOUT)
+        fprintf(stderr, "dpctl: %s: not %s within %gs\n", argv[0], argv[1], s->o->timeout_s);
+    return rc;
+}
+
+static int cmd_watch(struct sess *s, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    int64_t deadline = s->o->timeout_given ? conn_now_ms() + s->wait_ms : INT64_MAX;
+    for (;;) {
+        char *line;
+        size_t len;
+        int r = conn_read_line(s->c, deadline, &line, &len);
+        if (r < 0)
+            return DPCTL_LOST;
+        if (r == 0)
+            return DPCTL_OK;
+        if (s->o->raw) {
+            fwrite(line, 1, len, stdout);
+            fputc('\n', stdout);
+        } else {
+            show_event(stdout, line, conn_now_ms());
+        }
+        if (fflush(stdout) != 0)
+            return DPCTL_FAILED;       /* the reader went away */
+    }
+}
+
+static int cmd_dump(struct sess *s, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    s->echo = stdout;
+    return sync_state(s);
+}
+
+static int cmd_send(struct sess *s, int argc, char **argv)
+{
+    if (strcmp(argv[0], "exit") == 0 || strcmp(argv[0], "terminate") == 0)
+        conn_expect_eof(s->c);
+    s->echo = stdout;
+    int rc = request(s, argc, argv);
+    if (rc == DPCTL_OK && s->nerr)
+        rc = DPCTL_FAILED;
+    return rc;
+}
+
+/* --- the command table -------------------------------------------------------- */
+
+enum { F_JSON = 1, F_RAW = 2, F_GROUP = 4 };
+
+struct command {
+    const char *name;
+    int (*run)(struct sess *, int, char **);
+    int min, max;               /* operands; -1 = any number */
+    int flags;                  /* F_* options it takes */
+    bool (*valid)(int, char **);
+    const char *usage, *help;
+};
+
+static bool names_valid(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        size_t n = strlen(argv[i]);
+        bool ok = n > 0 && n <= 31;
+        for (size_t k = 0; ok && k < n; k++) {
+            char c = argv[i][k];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        }
+        if (!ok) {
+            fprintf(stderr, "dpctl: invalid service name '%s' (1 to 31 of A-Z a-z 0-9 . _ -)\n",
+                    argv[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool signal_valid(int argc, char **argv)
+{
+    return names_valid(argc - 1, argv + 1);
+}
+
+static bool wait_valid(int argc, char **argv)
+{
+    if (strcmp(argv[1], "up") && strcmp(argv[1], "down") && strcmp(argv[1], "ready")) {
+        fprintf(stderr, "dpctl: wait for up, down or ready, not '%s'\n", argv[1]);
+        return false;
+    }
+    return names_valid(1, argv);
+}
+
+/* One protocol line: no control characters, within the daemon's limit. */
+static bool send_valid(int argc, char **argv)
+{
+    size_t total = 0;
+    for (int i = 0; i < argc; i++) {
+        for (const char *p = argv[i]; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+                fprintf(stderr, "dpctl: argument %d holds a control character "
+                        "(give fields as separate words, without TABs)\n", i + 1);
+                return false;
+            }
+        total += strlen(argv[i]) + 1;
+    }
+    if (total > LINE_MAX_BYTES) {
+        fprintf(stderr, "dpctl: the command is %zu bytes; daemonproxy takes at most %d\n",
+                total, LINE_MAX_BYTES);
+        return false;
+    }
+    return true;
+}
+
+static const struct command commands[] = {
+    { "status", cmd_status, 0, -1, F_JSON, names_valid, "status [--json] [NAME...]",
+      "Show every service (or the named ones): state, pid, for how long, the last\n"
+      "exit, readiness and the auto-up rule.  --json gives the same for scripts." },
+    { "start", cmd_start, 1, -1, 0, names_valid, "start NAME...",
+      "Start each service and wait until it is up, or ready when it has a\n"
+      "notification channel (the notify option or notify.fd)." },
+    { "stop", cmd_stop, 1, -1, 0, names_valid, "stop NAME...",
+      "Turn auto-up off, cancel a pending start, send SIGTERM and wait for the\n"
+      "service to go down; after -t seconds, SIGKILL (its whole cgroup if it has one)." },
+    { "restart", cmd_restart, 1, -1, 0, names_valid, "restart NAME...",
+      "Stop as 'stop' does, start as 'start' does, then put the auto-up rule back." },
+    { "signal", cmd_signal, 2, -1, F_GROUP, signal_valid,
+      "signal [--group|--cgroup] SIGNAL NAME...",
+      "Send SIGNAL (HUP, SIGHUP or 1) to each service's process, its process\n"
+      "group (--group) or every process of its cgroup (--cgroup)." },
+    { "wait", cmd_wait, 2, 2, 0, wait_valid, "wait NAME up|down|ready",
+      "Wait until the service is up, down, or ready (READY=1, or up for a\n"
+      "service without a notification channel); exit 4 after -t seconds." },
+    { "watch", cmd_watch, 0, 0, F_RAW, NULL, "watch [--raw]",
+      "Follow events as they happen, with wall-clock times; --raw prints the\n"
+      "lines as daemonproxy sends them.  Runs until interrupted, or -t seconds\n"
+      "when -t is given." },
+    { "dump", cmd_dump, 0, 0, 0, NULL, "dump",
+      "Print daemonproxy's statedump: every handle and service, as protocol lines." },
+    { "send", cmd_send, 1, -1, 0, send_valid, "send COMMAND [ARG...]",
+      "Send one protocol command, its fields given as separate words, and print\n"
+      "the replies; exit 1 if daemonproxy answered with an error." },
+};
+#define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "Usage: dpctl [-S PATH] [-t SECONDS] COMMAND [ARG...]\n"
+        "\n"
+        "Control a running daemonproxy through its control socket.\n"
+        "\n"
+        "Commands:\n");
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %s\n", commands[i].usage);
+    fprintf(out,
+        "\n"
+        "Options:\n"
+        "  -S, --socket PATH    the control socket (default: $DAEMONPROXY_SOCKET, else\n"
+        "                       /run/daemonproxy.sock for root, else\n"
+        "                       $XDG_RUNTIME_DIR/daemonproxy.sock or /tmp/daemonproxy-UID.sock)\n"
+        "  -t, --timeout SECS   how long to wait for an outcome (default 10)\n"
+        "  -h, --help           this text; 'dpctl COMMAND --help' for one command\n"
+        "  -V, --version        the version\n"
+        "\n"
+        "Exit status: 0 done, 1 refused or did not happen, 2 usage, 3 no such\n"
+        "service, 4 timeout, 5 cannot connect, 6 connection lost.  See dpctl(1).\n");
+}
+
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("dpctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry 'dpctl --help'.\n", stderr);
+    return DPCTL_USAGE;
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+/* Parse one option at argv[*i]; returns 0, -1 (not an option), or an exit
+ * code.  cmd is NULL before the command word. */
+static int parse_option(struct opts *o, const struct command *cmd, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    const char *val = NULL;
+    if (a[0] != '-' || a[1] == '\0')
+        return -1;
+    if (!strcmp(a, "-S") || !strcmp(a, "--socket") || !strcmp(a, "-t") ||
+        !strcmp(a, "--timeout")) {
+        if (*i + 1 >= argc)
+            return usage_error("option %s needs an argument", a);
+        val = argv[++*i];
+    } else if (!strncmp(a, "--socket=", 9) || !strncmp(a, "--timeout=", 10)) {
+        val = strchr(a, '=') + 1;
+    } else if ((a[1] == 'S' || a[1] == 't') && a[2]) {
+        val = a + 2;
+    }
+    if (val && (a[1] == 'S' || a[2] == 's')) {
+        if (!*val)
+            return usage_error("%s", "the socket path is empty");
+        o->socket = val;
+        return 0;
+    }
+    if (val) {
+        char *end;
+        double t = strtod(val, &end);
+        if (!*val || *end || !(t >= 0 && t <= 1e6))     /* NaN fails too */
+            return usage_error("invalid timeout '%s' (seconds, 0 to 1000000)", val);
+        o->timeout_s = t;
+        o->timeout_given = true;
+        return 0;
+    }
+    int allowed = cmd ? cmd->flags : 0;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        o->help = true;
+    } else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+        if (cmd)
+            return usage_error("unknown option '%s'", a);
+        printf("dpctl %s\n", DP_VERSION);
+        return -2;
+    } else if (!strcmp(a, "--json") && (allowed & F_JSON)) {
+        o->json = true;
+    } else if (!strcmp(a, "--raw") && (allowed & F_RAW)) {
+        o->raw = true;
+    } else if (!strcmp(a, "--group") && (allowed & F_GROUP)) {
+        o->group = true;
+    } else if (!strcmp(a, "--cgroup") && (allowed & F_GROUP)) {
+        o->cgroup = true;
+    } else {
+        return usage_error("unknown option '%s'", a);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = { .timeout_s = 10 };
+    const struct command *cmd = NULL;
+    char **operands = calloc((size_t)argc + 1, sizeof *operands);
+    int nops = 0;
+    bool literal = false;
+    if (!operands)
+        return DPCTL_FAILED;
+    for (int i = 1; i < argc; i++) {
+        /* After send's COMMAND word every word is a field, "-x" included. */
+        if (!literal) {
+            if (!strcmp(argv[i], "--")) {
+                literal = true;
+                continue;
+            }
+            int r = parse_option(&o, cmd, argc, argv, &i);
+            if (r == -2)
+                return DPCTL_OK;
+            if (r > 0)
+                return r;
+            if (r == 0)
+                continue;
+        }
+        if (!cmd) {
+            cmd = find_command(argv[i]);
+            if (!cmd)
+                return usage_error("unknown command '%s'", argv[i]);
+            continue;
+        }
+        operands[nops++] = argv[i];
+        if (cmd->run == cmd_send)
+            literal = true;
+    }
+    if (o.help) {
+        if (cmd)
+            printf("Usage: dpctl [-S PATH] [-t SECONDS] %s\n\n%s\n", cmd->usage, cmd->help);
+        else
+            usage(stdout);
+        return DPCTL_OK;
+    }
+    if (o.group && o.cgroup)
+        return usage_error("%s", "--group and --cgroup exclude each other");
+    if (!cmd) {
+        usage(stderr);
+        return DPCTL_USAGE;
+    }
+    if (nops < cmd->min || (cmd->max >= 0 && nops > cmd->max))
+        return usage_error("usage: dpctl %s", cmd->usage);
+    if (cmd->valid && !cmd->valid(nops, operands))
+        return DPCTL_USAGE;
+
+    /* A daemon that closes on us must be an error message, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
+    struct sess s = { .o = &o };
+    s.wait_ms = (int64_t)(o.timeout_s * 1000 + 0.5);
+    s.reply_ms = s.wait_ms > 5000 ? s.wait_ms : 5000;
+    int rc = sess_connect(&s);
+    if (rc == DPCTL_OK)
+        rc = cmd->run(&s, nops, operands);
+    if (fflush(stdout) != 0 && rc == DPCTL_OK)
+        rc = DPCTL_FAILED;
+    conn_close(s.c);
+    model_free(s.m);
+    free(s.err);
+    free(operands);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/* model.h - what dpctl knows of the daemon's services: built from a
+ * statedump and kept current from events, so that every command decides
+ * from the daemon's own lines, never from guesses.
+ */
+#ifndef DPCTL_MODEL_H
+#define DPCTL_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* One service as the daemon last described it.  Numbers are -1 where the
+ * daemon sent '-'.  The list fields hold the event's fields after NAME,
+ * TAB-joined ("" when empty); auto_up is NULL when disabled. */
+struct svc {
+    char *name;
+    char state[8];              /* up, down, start, deleted */
+    long long ts, pid, uptime, downtime;
+    char *reason, *value;       /* NULL or the last exit: exit/signal and code/name */
+    unsigned long changes;      /* service.state events seen so far */
+    char notify[16];            /* READY=1, RELOADING=1, STOPPING=1, or "" */
+    char *status;               /* last STATUS=, or NULL */
+    long long mainpid;
+    char *args, *fds, *tags, *env, *opts, *auto_up;
+    int cgroup;                 /* -1 none, 0 empty, 1 populated */
+};
+
+struct model;
+
+struct model *model_new(void);
+void model_free(struct model *m);
+
+/* Apply one line from the daemon (NUL-terminated, writable).  Returns the
+ * service it concerned, or NULL if it was about none (or unparsable). */
+struct svc *model_apply(struct model *m, char *line);
+
+/* The service named name, or NULL (deleted services are forgotten). */
+struct svc *model_find(const struct model *m, const char *name);
+
+/* All services sorted by name; *n gets the count.  The array is the
+ * model's, valid until the next model_apply(). */
+struct svc **model_sorted(struct model *m, size_t *n);
+
+/* The service has a notification channel (notify option or notify.fd), so
+ * "ready" means READY=1 rather than "up". */
+bool svc_has_channel(const struct svc *s);
+/* Up, and ready in the sense above. */
+bool svc_ready(const struct svc *s);
+
+/* Split line in place at TABs into at most max fields; returns the count. */
+int split_tabs(char *line, char **f, int max);
+
+#endif

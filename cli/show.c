@@ -1,0 +1,362 @@
+/* show.c - the status table, JSON and watch lines (see show.h). */
+#include "show.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void show_duration(char *buf, size_t len, long long s)
+{
+    if (s < 0)
+        snprintf(buf, len, "-");
+    else if (s < 60)
+        snprintf(buf, len, "%llds", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(buf, len, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+}
+
+/* --- the table ------------------------------------------------------------ */
+
+enum { COL_NAME, COL_STATE, COL_PID, COL_SINCE, COL_LAST, COL_READY, COL_AUTO, NCOL };
+static const char *const heads[NCOL] = { "NAME", "STATE", "PID", "SINCE", "LAST", "READY",
+                                         "AUTO-UP" };
+
+/* "always,SIGHUP/5s" from "5\talways\tSIGHUP". */
+static void auto_up_text(char *buf, size_t len, const char *a)
+{
+    if (!a) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    const char *tab = strchr(a, '\t');
+    if (!tab) {
+        snprintf(buf, len, "%ss", a);
+        return;
+    }
+    size_t at = 0;
+    for (const char *p = tab + 1; *p && at + 1 < len; p++)
+        buf[at++] = *p == '\t' ? ',' : *p;
+    buf[at] = '\0';
+    snprintf(buf + at, len - at, "/%.*ss", (int)(tab - a), a);
+}
+
+static void cells(const struct svc *s, long long now_s, char c[NCOL][80])
+{
+    snprintf(c[COL_NAME], 80, "%s", s->name);
+    snprintf(c[COL_STATE], 80, "%s", s->state);
+    if (s->pid >= 0 && strcmp(s->state, "up") == 0)
+        snprintf(c[COL_PID], 80, "%lld", s->pid);
+    else
+        snprintf(c[COL_PID], 80, "-");
+    show_duration(c[COL_SINCE], 80, s->ts >= 0 && strcmp(s->state, "start") != 0
+                  ? now_s - s->ts : -1);
+    if (strcmp(s->state, "start") == 0 && s->ts >= 0)
+        snprintf(c[COL_SINCE], 80, "in %llds", s->ts > now_s ? s->ts - now_s : 0);
+    if (s->reason)
+        snprintf(c[COL_LAST], 80, "%s %s", s->reason, s->value ? s->value : "-");
+    else
+        snprintf(c[COL_LAST], 80, "-");
+    if (strcmp(s->state, "up") == 0 && svc_has_channel(s))
+        snprintf(c[COL_READY], 80, "%s", svc_ready(s) ? "yes" : "no");
+    else
+        snprintf(c[COL_READY], 80, "-");
+    auto_up_text(c[COL_AUTO], 80, s->auto_up);
+}
+
+static const char *state_color(const char *state)
+{
+    if (strcmp(state, "up") == 0)
+        return "\033[32m";
+    if (strcmp(state, "start") == 0)
+        return "\033[33m";
+    return "\033[31m";
+}
+
+void show_table(FILE *out, struct svc **v, size_t n, long long now_s, bool color)
+{
+    int w[NCOL];
+    for (int k = 0; k < NCOL; k++)
+        w[k] = (int)strlen(heads[k]);
+    char (*c)[NCOL][80] = malloc((n ? n : 1) * sizeof *c);
+    if (!c)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        cells(v[i], now_s, c[i]);
+        for (int k = 0; k < NCOL; k++) {
+            int len = (int)strlen(c[i][k]);
+            if (len > w[k])
+                w[k] = len;
+        }
+    }
+    for (int k = 0; k < NCOL; k++)
+        fprintf(out, "%-*s%s", k + 1 < NCOL ? w[k] : 0, heads[k], k + 1 < NCOL ? "  " : "\n");
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < NCOL; k++) {
+            bool paint = color && k == COL_STATE;
+            fprintf(out, "%s%-*s%s", paint ? state_color(c[i][k]) : "",
+                    k + 1 < NCOL ? w[k] : 0, c[i][k], paint ? "\033[0m" : "");
+            fputs(k + 1 < NCOL ? "  " : "\n", out);
+        }
+    free(c);
+}
+
+/* --- JSON ------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    size_t k;
+    uint32_t cp;
+    if (p[0] < 0x80)
+        return 1;
+    else if ((p[0] & 0xe0) == 0xc0)
+        k = 2, cp = p[0] & 0x1f;
+    else if ((p[0] & 0xf0) == 0xe0)
+        k = 3, cp = p[0] & 0x0f;
+    else if ((p[0] & 0xf8) == 0xf0)
+        k = 4, cp = p[0] & 0x07;
+    else
+        return 0;
+    if (k > n)
+        return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    /* Overlong forms, surrogates and beyond U+10FFFF are not UTF-8. */
+    static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+    if (cp < min[k] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return k;
+}
+
+/* A JSON string; bytes that are not UTF-8 become U+FFFD. */
+static void json_str(FILE *out, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', out);
+    for (size_t i = 0; i < n; ) {
+        unsigned char ch = p[i];
+        if (ch == '"' || ch == '\\') {
+            fputc('\\', out);
+            fputc(ch, out);
+            i++;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            fprintf(out, "\\u%04x", ch);
+            i++;
+        } else {
+            size_t k = utf8_len(p + i, n - i);
+            if (k == 0) {
+                fputs("\xef\xbf\xbd", out);
+                i++;
+            } else {
+                fwrite(p + i, 1, k, out);
+                i += k;
+            }
+        }
+    }
+    fputc('"', out);
+}
+
+static void json_cstr(FILE *out, const char *s)
+{
+    if (s)
+        json_str(out, s, strlen(s));
+    else
+        fputs("null", out);
+}
+
+static void json_num(FILE *out, long long v)
+{
+    if (v < 0)
+        fputs("null", out);
+    else
+        fprintf(out, "%lld", v);
+}
+
+/* A TAB-separated list as a JSON array of strings; from skips words. */
+static void json_list(FILE *out, const char *list, int from)
+{
+    fputc('[', out);
+    int i = 0, shown = 0;
+    for (const char *p = list; p && *p; i++) {
+        const char *e = strchr(p, '\t');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (i >= from) {
+            if (shown++)
+                fputc(',', out);
+            json_str(out, p, n);
+        }
+        p = e ? e + 1 : NULL;
+    }
+    fputc(']', out);
+}
+
+static void json_one(FILE *out, const struct svc *s, long long now_s, double wall_now)
+{
+    fputs("{\"name\":", out);
+    json_cstr(out, s->name);
+    fputs(",\"state\":", out);
+    json_cstr(out, s->state);
+    fputs(",\"pid\":", out);
+    json_num(out, strcmp(s->state, "up") == 0 ? s->pid : -1);
+    fputs(",\"ts\":", out);
+    json_num(out, s->ts);
+    fputs(",\"since\":", out);
+    if (s->ts >= 0)
+        fprintf(out, "%.3f", wall_now - (double)(now_s - s->ts));
+    else
+        fputs("null", out);
+    fputs(",\"uptime\":", out);
+    json_num(out, s->uptime);
+    fputs(",\"downtime\":", out);
+    json_num(out, s->downtime);
+    fputs(",\"reason\":", out);
+    json_cstr(out, s->reason);
+    fputs(",\"value\":", out);
+    json_cstr(out, s->value);
+    fputs(",\"ready\":", out);
+    if (strcmp(s->state, "up") == 0 && svc_has_channel(s))
+        fputs(svc_ready(s) ? "true" : "false", out);
+    else
+        fputs("null", out);
+    fputs(",\"status\":", out);
+    json_cstr(out, s->status);
+    fputs(",\"mainpid\":", out);
+    json_num(out, s->mainpid);
+    fputs(",\"auto_up\":", out);
+    if (s->auto_up) {
+        fprintf(out, "{\"interval\":%lld,\"triggers\":", atoll(s->auto_up));
+        json_list(out, s->auto_up, 1);
+        fputc('}', out);
+    } else {
+        fputs("null", out);
+    }
+    const char *names[] = { "args", "fds", "tags", "env", "opts" };
+    const char *lists[] = { s->args, s->fds, s->tags, s->env, s->opts };
+    for (int k = 0; k < 5; k++) {
+        fprintf(out, ",\"%s\":", names[k]);
+        json_list(out, lists[k], 0);
+    }
+    fputc('}', out);
+}
+
+void show_json(FILE *out, struct svc **v, size_t n, long long now_s)
+{
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    double wall_now = (double)rt.tv_sec + rt.tv_nsec / 1e9;
+    fputc('[', out);
+    for (size_t i = 0; i < n; i++) {
+        fputs(i ? ",\n " : "\n ", out);
+        json_one(out, v[i], now_s, wall_now);
+    }
+    fputs(n ? "\n]\n" : "]\n", out);
+}
+
+/* --- watch ------------------------------------------------------------------ */
+
+/* Field i, or "-" past the end. */
+#define F(i) ((i) < n ? f[i] : "-")
+
+static void wall_clock(char *buf, size_t len, long long ts_s, long long now_ms)
+{
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    time_t t = rt.tv_sec;
+    if (ts_s >= 0)
+        t -= (time_t)(now_ms / 1000 - ts_s);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static long long ts_of(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    return *s && !*end ? v : -1;
+}
+
+/* The words for one event; returns the index of its TS field, or 0. */
+static int describe(FILE *o, char **f, int n)
+{
+    const char *k = f[0];
+    if (strcmp(k, "service.state") == 0 && n >= 3) {
+        const char *st = F(2);
+        if (strcmp(st, "up") == 0) {
+            fprintf(o, "%s: up, pid %s", F(1), F(4));
+        } else if (strcmp(st, "start") == 0) {
+            fprintf(o, "%s: start pending", F(1));
+        } else if (strcmp(st, "down") == 0 && strcmp(F(5), "-") != 0) {
+            fprintf(o, "%s: down (%s %s) after %ss, pid %s", F(1), F(5), F(6), F(7), F(4));
+        } else {
+            fprintf(o, "%s: %s", F(1), st);
+            return 0;
+        }
+        return 3;
+    }
+    if (strcmp(k, "service.notify") == 0 && n >= 4) {
+        fprintf(o, "%s: notify from pid %s:", F(1), F(3));
+        for (int i = 4; i < n; i++)
+            fprintf(o, " %s", f[i]);
+        return 2;
+    }
+    if (strcmp(k, "service.cgroup") == 0 && n >= 4) {
+        fprintf(o, "%s: cgroup %s", F(1), F(3));
+        return 2;
+    }
+    if (strcmp(k, "orphan") == 0 && n >= 5) {
+        fprintf(o, "orphan pid %s reaped (%s %s)", F(2), F(3), F(4));
+        if (strcmp(F(5), "-") != 0)
+            fprintf(o, ", announced by %s", F(5));
+        return 1;
+    }
+    if (strcmp(k, "signal") == 0 && n >= 4) {
+        fprintf(o, "signal %s (pending %s)", F(1), F(3));
+        return 2;
+    }
+    if (strcmp(k, "fd.state") == 0 && n >= 3) {
+        fprintf(o, "handle %s:", F(1));
+        for (int i = 2; i < n; i++)
+            fprintf(o, " %s", f[i]);
+        return 0;
+    }
+    if (strncmp(k, "service.", 8) == 0 && n >= 2) {
+        fprintf(o, "%s: %s", F(1), k + 8);
+        for (int i = 2; i < n; i++)
+            fprintf(o, " %s", f[i]);
+        return 0;
+    }
+    if (strcmp(k, "overflow") == 0) {
+        fputs("events were lost (overflow): run 'dpctl status' for the current state", o);
+        return 0;
+    }
+    fputs(k, o);
+    if (strcmp(k, "error") == 0 || strcmp(k, "warning") == 0)
+        fputc(':', o);
+    for (int i = 1; i < n; i++)
+        fprintf(o, " %s", f[i]);
+    return 0;
+}
+
+void show_event(FILE *out, char *line, long long now_ms)
+{
+    char *f[64];
+    int n = split_tabs(line, f, 64);
+    char text[8192];
+    FILE *o = fmemopen(text, sizeof text, "w");
+    if (!o)
+        return;
+    int tsi = describe(o, f, n);
+    fclose(o);
+    char when[32];
+    wall_clock(when, sizeof when, tsi ? ts_of(F(tsi)) : -1, now_ms);
+    fprintf(out, "%s  %s\n", when, text);
+}
