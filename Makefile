@@ -7,7 +7,8 @@
 #   make static       fully static binaries with musl-gcc (daemonproxy-static,
 #                     dpctl-static)
 #   make fuzz         libFuzzer targets: commands for FUZZ_TIME seconds (clang;
-#                     default 60), the notification parser FUZZ_NOTIFY_TIME (20)
+#                     default 60), the notification parser FUZZ_NOTIFY_TIME (20),
+#                     dpctl's line parser FUZZ_DPCTL_TIME (20)
 #   make bench        benchmarks with baselines measured in the same run
 #   make install      PREFIX=/usr/local DESTDIR= : binaries and man pages
 #   make clean
@@ -96,6 +97,11 @@ $(B)/fuzz_notify_replay: tests/fuzz/replay.c tests/fuzz/fuzz_notify.c tests/fuzz
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c \
 	    tests/fuzz/fuzz_notify.c $(B)/libdp.a
 
+# dpctl's parser of the daemon's lines, and its printing.
+DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c
+$(B)/fuzz_dpctl_replay: tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) | $(B)
+	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS)
+
 # --- tests ---------------------------------------------------------------
 # The test build adds -Werror; the suite drives $(B)/daemonproxy.
 TESTFLAGS := CFLAGS="-O1 -g -Werror"
@@ -112,15 +118,17 @@ asan-test:
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(MAKE) --no-print-directory B=build-asan unit integration
 
-check-build: $(B)/daemonproxy $(B)/dpctl $(UNIT_BINS) $(B)/fuzz_replay $(B)/fuzz_notify_replay
+check-build: $(B)/daemonproxy $(B)/dpctl $(UNIT_BINS) $(B)/fuzz_replay $(B)/fuzz_notify_replay \
+             $(B)/fuzz_dpctl_replay
 
 unit: $(UNIT_BINS) fuzz-replay
 	@set -e; for t in $(UNIT_BINS); do $$t; done
 
 # The seed corpus and every crasher the fuzzer found, through the targets.
-fuzz-replay: $(B)/fuzz_replay $(B)/fuzz_notify_replay
+fuzz-replay: $(B)/fuzz_replay $(B)/fuzz_notify_replay $(B)/fuzz_dpctl_replay
 	$(B)/fuzz_replay tests/fuzz/corpus tests/fuzz/regress
 	$(B)/fuzz_notify_replay tests/fuzz/notify-corpus
+	$(B)/fuzz_dpctl_replay tests/fuzz/dpctl-corpus
 
 # --- fuzzing (clang + libFuzzer) ---------------------------------------------
 FUZZ_TIME ?= 60
@@ -157,17 +165,27 @@ $(FUZZ_B)/fuzz_notify: $(NOTIFY_FUZZ_SRCS) $(wildcard src/*.h) tests/fuzz/fuzz.h
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(NOTIFY_FUZZ_SRCS)
 
+$(FUZZ_B)/fuzz_dpctl: $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) tests/fuzz/fuzz.h
+	mkdir -p $(FUZZ_B)
+	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(DPCTL_FUZZ_SRCS)
+
 # New inputs go to build-fuzz/corpus; the committed seeds are read too.
-# The notification parser gets FUZZ_NOTIFY_TIME seconds after that.
+# The notification parser gets FUZZ_NOTIFY_TIME seconds after that, and
+# dpctl's parser FUZZ_DPCTL_TIME.
 FUZZ_NOTIFY_TIME ?= 20
-fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify
-	mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/notify-corpus $(FUZZ_B)/artifacts
+FUZZ_DPCTL_TIME ?= 20
+fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl
+	mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/notify-corpus $(FUZZ_B)/dpctl-corpus $(FUZZ_B)/artifacts
 	$(FUZZ_B)/fuzz_commands -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
 	    -dict=tests/fuzz/commands.dict -artifact_prefix=$(FUZZ_B)/artifacts/ $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/corpus tests/fuzz/corpus
 	$(FUZZ_B)/fuzz_notify -max_total_time=$(FUZZ_NOTIFY_TIME) -print_final_stats=1 \
 	    -artifact_prefix=$(FUZZ_B)/artifacts/notify- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/notify-corpus tests/fuzz/notify-corpus
+	$(FUZZ_B)/fuzz_dpctl -max_total_time=$(FUZZ_DPCTL_TIME) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_B)/artifacts/dpctl- $(FUZZ_FLAGS) \
+	    $(FUZZ_B)/dpctl-corpus tests/fuzz/dpctl-corpus
 
 integration: $(B)/daemonproxy $(B)/dpctl
 	DAEMONPROXY=$(abspath $(B)/daemonproxy) DPCTL=$(abspath $(B)/dpctl) \
