@@ -220,7 +220,7 @@ dpctl-static: $(CLI_SRCS) $(wildcard cli/*.h) src/sockpath.c src/sockpath.h
 $(B)/dpbench: bench/dpbench.c | $(B)
 	$(CC) -O2 -std=gnu11 $(WARN) -pthread -o $@ $<
 
-bench: daemonproxy $(B)/dpbench
+bench: daemonproxy dpctl $(B)/dpbench
 	-$(MAKE) --no-print-directory static
 	DPBENCH=$(abspath $(B)/dpbench) $(PYTHON) bench/run.py
 

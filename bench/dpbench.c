@@ -28,6 +28,10 @@
  *                                        line read by the controller (pinned to CPU 0)
  *   dpbench pipelat N                    two pipe hops A -> B -> A (baseline; pinned)
  *   dpbench relaylat N                   a datagram to a minimal relay, a pipe back (pinned)
+ *   dpbench dpctl DP DPCTL NSVC NHANDLE  "dpctl status" (and --json) to /dev/null with NSVC
+ *                                        services and NHANDLE handles, against the
+ *                                        baseline: a statedump read by a bare socket
+ *                                        client (median of 7 each, taking turns)
  *   dpbench stamp FILE                   (helper) write CLOCK_MONOTONIC ns to FILE, exit
  *   dpbench notifier                     (helper) the notifylat service: for each byte
  *                                        read on fd 0, send "STATUS=t<ns>" to $NOTIFY_SOCKET
@@ -682,6 +686,95 @@ static int cmd_dump(const char *dp, int nsvc, int nhandle)
     return 0;
 }
 
+/* One statedump through a fresh socket connection, read to its marker:
+ * what any client of the control socket pays before it can show anything. */
+static double socket_dump_seconds(const char *sock)
+{
+    int64_t t0 = now_ns();
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+        die("connect %s", sock);
+    static const char req[] = "statedump\necho\tdump-end\n";
+    if (write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1))
+        die("write");
+    static char buf[1 << 16];
+    size_t keep = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + keep, sizeof buf - keep - 1);
+        if (n <= 0)
+            die("statedump: connection closed");
+        keep += (size_t)n;
+        buf[keep] = '\0';
+        if (strstr(buf, "\ndump-end\n"))
+            break;
+        /* Keep a tail long enough to hold a split marker. */
+        if (keep > 16) {
+            memmove(buf, buf + keep - 16, 16);
+            keep = 16;
+        }
+    }
+    close(fd);
+    return (now_ns() - t0) / 1e9;
+}
+
+static double run_seconds(char **argv)
+{
+    int64_t t0 = now_ns();
+    pid_t pid;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0)
+        die("posix_spawn %s", argv[0]);
+    posix_spawn_file_actions_destroy(&fa);
+    int st;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        die("%s %s failed", argv[0], argv[3]);
+    return (now_ns() - t0) / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmd_dpctl(const char *dp, const char *dpctl, int nsvc, int nhandle)
+{
+    char sock[108];
+    snprintf(sock, sizeof sock, "/tmp/dpbench-dpctl-%d.sock", (int)getpid());
+    unlink(sock);
+    struct peer p;
+    char *argv[] = { (char *)dp, "-i", "-q", "-q", "-S", sock, NULL };
+    peer_start(&p, argv, -1);
+    for (int i = 0; i < nsvc; i++)
+        peer_printf(&p, "service.args\tsvc%06d\tsleep\t1000\nservice.tags\tsvc%06d\tt\n"
+                    "service.auto_up\tsvc%06d\t5\tSIGUSR2\n", i, i, i);
+    for (int i = 0; i < nhandle; i++)
+        peer_printf(&p, "fd.open\th%06d\tread\t/dev/null\n", i);
+    peer_sync(&p, "loaded");
+    enum { K = 7 };
+    double base[K], table[K], json[K];
+    char *status[] = { (char *)dpctl, "-S", sock, "status", NULL };
+    char *status_json[] = { (char *)dpctl, "-S", sock, "status", "--json", NULL };
+    for (int k = 0; k < K; k++) {
+        base[k] = socket_dump_seconds(sock);
+        table[k] = run_seconds(status);
+        json[k] = run_seconds(status_json);
+    }
+    qsort(base, K, sizeof base[0], cmp_double);
+    qsort(table, K, sizeof table[0], cmp_double);
+    qsort(json, K, sizeof json[0], cmp_double);
+    printf("dump_seconds %.6f\nstatus_seconds %.6f\njson_seconds %.6f\n",
+           base[K / 2], table[K / 2], json[K / 2]);
+    peer_end(&p);
+    unlink(sock);
+    return 0;
+}
+
 static int cmd_up(const char *dp, int n)
 {
     struct peer p;
@@ -1082,6 +1175,8 @@ int main(int argc, char **argv)
         return cmd_stamp(argv[2]);
     if (!strcmp(c, "dump") && argc == 5)
         return cmd_dump(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if (!strcmp(c, "dpctl") && argc == 6)
+        return cmd_dpctl(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
     if (!strcmp(c, "up") && argc == 4)
         return cmd_up(argv[2], atoi(argv[3]));
     if (!strcmp(c, "bareup") && argc == 3)

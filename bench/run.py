@@ -21,6 +21,7 @@ ROOT = os.path.dirname(HERE)
 DPBENCH = os.environ.get('DPBENCH', os.path.join(ROOT, 'build', 'dpbench'))
 DP = os.environ.get('DAEMONPROXY', os.path.join(ROOT, 'daemonproxy'))
 DP_STATIC = os.path.join(ROOT, 'daemonproxy-static')
+DPCTL = os.environ.get('DPCTL', os.path.join(ROOT, 'dpctl'))
 QUICK = os.environ.get('BENCH_QUICK') == '1'
 REPS = 3 if QUICK else 5
 
@@ -159,6 +160,14 @@ def main():
 
     dump = rep('seconds', 'dump', DP, 10000, 10000, reps=3)
     figure('statedump 10k services + 10k handles', dump, 'ms', None, ('value', 0.050))
+
+    # dpctl status: connect, statedump, parse, sort, print the table (or
+    # JSON), exit; against a bare socket client reading the same statedump.
+    ctl = [run('dpctl', DP, DPCTL, 10000, 10000) for _ in range(3)]
+    figure('dpctl status, 10k services + 10k handles', [r['status_seconds'] for r in ctl], 'ms',
+           [r['dump_seconds'] for r in ctl], ('value', 0.100))
+    figure('  dpctl status --json, same', [r['json_seconds'] for r in ctl], 'ms',
+           [r['dump_seconds'] for r in ctl], ('value', 0.100))
 
     up_n = 2000 if QUICK else 10000
     bare = rep('seconds', 'bareup', up_n, reps=3)

@@ -56,7 +56,7 @@ static int sess_connect(struct sess *s)
         }
         path = s->sockbuf;
     }
-    s->m = model_new();
+    s->m = model_new(s->o->json);
     if (!s->m) {
         fprintf(stderr, "dpctl: out of memory\n");
         return DPCTL_FAILED;
@@ -257,7 +257,7 @@ static void report_start(const struct target *t)
     if (t->failed)
         fprintf(stderr, "dpctl: %s: %s (%s %s)\n", t->name,
                 strcmp(v->state, "deleted") == 0 ? "deleted" : "exited",
-                v->reason ? v->reason : "-", v->value ? v->value : "-");
+                v->reason[0] ? v->reason : "-", v->reason[0] ? v->value : "-");
     else
         printf("%s: %sup, pid %lld%s\n", t->name, t->already ? "already " : "", v->pid,
                svc_has_channel(v) ? ", ready" : "");
@@ -345,7 +345,7 @@ static int signal_running(struct sess *s, struct targets *ts, const char *sig, b
 static void report_stop(const struct target *t, double timeout_s)
 {
     const struct svc *v = t->v;
-    const char *why = v->reason ? v->reason : "-", *val = v->value ? v->value : "-";
+    const char *why = v->reason[0] ? v->reason : "-", *val = v->reason[0] ? v->value : "-";
     if (t->pid < 0)
         printf("%s: was not running%s\n", t->name,
                t->cancelled ? "; its pending start is cancelled" : "");

@@ -9,6 +9,7 @@
 struct model {
     struct svc **slot;          /* open addressing by name; never shrinks */
     size_t cap, count;
+    bool lists;
     struct svc **sorted;
 };
 
@@ -24,11 +25,12 @@ int split_tabs(char *line, char **f, int max)
     return n;
 }
 
-struct model *model_new(void)
+struct model *model_new(bool lists)
 {
     struct model *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
+    m->lists = lists;
     m->cap = 1024;
     m->slot = calloc(m->cap, sizeof *m->slot);
     if (!m->slot) {
@@ -40,8 +42,6 @@ struct model *model_new(void)
 
 static void svc_clear(struct svc *s)
 {
-    free(s->reason);
-    free(s->value);
     free(s->status);
     free(s->args);
     free(s->fds);
@@ -58,7 +58,6 @@ void model_free(struct model *m)
     for (size_t i = 0; i < m->cap; i++)
         if (m->slot[i]) {
             svc_clear(m->slot[i]);
-            free(m->slot[i]->name);
             free(m->slot[i]);
         }
     free(m->slot);
@@ -106,20 +105,20 @@ static struct svc *get(struct model *m, const char *name)
             return *p;
         struct svc *s = *p;
         svc_clear(s);
-        char *keep = s->name;
         memset(s, 0, sizeof *s);
-        s->name = keep;
+        strcpy(s->name, name);
     } else {
         if ((m->count + 1) * 2 > m->cap) {
             if (!grow(m))
                 return NULL;
             p = lookup(m, name);
         }
+        if (strlen(name) >= sizeof (*p)->name)
+            return NULL;        /* not a service name: the daemon never sends it */
         struct svc *s = calloc(1, sizeof *s);
-        if (!s || !(s->name = strdup(name))) {
-            free(s);
+        if (!s)
             return NULL;
-        }
+        strcpy(s->name, name);
         *p = s;
         m->count++;
     }
@@ -172,8 +171,8 @@ static void apply_state(struct svc *s, char **f, int n)
     s->downtime = num(n > 8 ? f[8] : NULL);
     /* The last exit stays known while the service is up again. */
     if (n > 6 && strcmp(f[5], "-") != 0) {
-        set_str(&s->reason, f[5]);
-        set_str(&s->value, f[6]);
+        snprintf(s->reason, sizeof s->reason, "%s", f[5]);
+        snprintf(s->value, sizeof s->value, "%s", f[6]);
     }
     if (strcmp(state, "deleted") == 0)
         s->cgroup = -1;
@@ -199,6 +198,20 @@ static void apply_notify(struct svc *s, char *rest)
             s->mainpid = num(p + 8);
         p = tab ? tab + 1 : NULL;
     }
+}
+
+/* Is word one of the TAB-separated words of list? */
+static bool has_word(const char *list, const char *word)
+{
+    size_t k = strlen(word);
+    for (const char *p = list; p && *p; ) {
+        const char *e = strchr(p, '\t');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == k && memcmp(p, word, k) == 0)
+            return true;
+        p = e ? e + 1 : NULL;
+    }
+    return false;
 }
 
 struct svc *model_apply(struct model *m, char *line)
@@ -252,7 +265,15 @@ struct svc *model_apply(struct model *m, char *line)
     s = model_find(m, name);
     if (!s && !(s = get(m, name)))
         return NULL;
-    if (strcmp(kind, "args") == 0)
+    if (strcmp(kind, "fds") == 0)
+        s->notify_fd = has_word(rest, "notify.fd");
+    else if (strcmp(kind, "opts") == 0)
+        s->notify_opt = has_word(rest, "notify");
+    if (strcmp(kind, "auto_up") == 0)
+        dst = &s->auto_up;
+    else if (!m->lists)
+        return s;
+    else if (strcmp(kind, "args") == 0)
         dst = &s->args;
     else if (strcmp(kind, "fds") == 0)
         dst = &s->fds;
@@ -262,8 +283,6 @@ struct svc *model_apply(struct model *m, char *line)
         dst = &s->env;
     else if (strcmp(kind, "opts") == 0)
         dst = &s->opts;
-    else if (strcmp(kind, "auto_up") == 0)
-        dst = &s->auto_up;
     if (!dst)
         return s;
     set_str(dst, dst == &s->auto_up && (strcmp(rest, "-") == 0 || !*rest) ? NULL : rest);
@@ -289,23 +308,9 @@ struct svc **model_sorted(struct model *m, size_t *n)
     return m->sorted;
 }
 
-/* Is word one of the TAB-separated words of list? */
-static bool has_word(const char *list, const char *word)
-{
-    size_t k = strlen(word);
-    for (const char *p = list; p && *p; ) {
-        const char *e = strchr(p, '\t');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n == k && memcmp(p, word, k) == 0)
-            return true;
-        p = e ? e + 1 : NULL;
-    }
-    return false;
-}
-
 bool svc_has_channel(const struct svc *s)
 {
-    return has_word(s->opts, "notify") || has_word(s->fds, "notify.fd");
+    return s->notify_opt || s->notify_fd;
 }
 
 bool svc_ready(const struct svc *s)

@@ -12,21 +12,24 @@
  * daemon sent '-'.  The list fields hold the event's fields after NAME,
  * TAB-joined ("" when empty); auto_up is NULL when disabled. */
 struct svc {
-    char *name;
+    char name[32];              /* service names are at most 31 bytes */
     char state[8];              /* up, down, start, deleted */
     long long ts, pid, uptime, downtime;
-    char *reason, *value;       /* NULL or the last exit: exit/signal and code/name */
+    char reason[8], value[24];  /* the last exit: exit/signal and code/name, or "" */
     unsigned long changes;      /* service.state events seen so far */
     char notify[16];            /* READY=1, RELOADING=1, STOPPING=1, or "" */
     char *status;               /* last STATUS=, or NULL */
     long long mainpid;
-    char *args, *fds, *tags, *env, *opts, *auto_up;
+    char *args, *fds, *tags, *env, *opts, *auto_up;  /* lists: NULL unless kept */
+    bool notify_opt, notify_fd; /* the notification channels it has */
     int cgroup;                 /* -1 none, 0 empty, 1 populated */
 };
 
 struct model;
 
-struct model *model_new(void);
+/* lists: keep args, fds, tags, env and opts (for JSON); without them the
+ * model holds only what the table shows, a third of the memory. */
+struct model *model_new(bool lists);
 void model_free(struct model *m);
 
 /* Apply one line from the daemon (NUL-terminated, writable).  Returns the

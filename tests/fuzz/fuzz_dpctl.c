@@ -27,7 +27,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct model *m = model_new();
+    struct model *m = model_new(size && data[0] & 1);
     char *buf = malloc(size + 1);
     if (!m || !buf)
         abort();
