@@ -451,44 +451,39 @@ static int cmd_status(struct sess *s, int argc, char **argv)
     return rc;
 }
 
-static int cmd_start(struct sess *s, int argc, char **argv)
+/* start, stop and restart: stop first if asked, then start; a restart puts
+ * back the auto-up rules the stop turned off. */
+static int act(struct sess *s, int argc, char **argv, bool stop, bool start)
 {
     struct targets ts;
     int rc = sync_state(s);
     if (rc)
         return rc;
     rc = targets_find(s, &ts, argc, argv);
-    rc = worst(rc, do_start(s, &ts));
+    if (!ts.t)
+        return rc;
+    int r = stop ? do_stop(s, &ts) : DPCTL_OK;
+    if (start && r == DPCTL_OK)
+        r = do_start(s, &ts);
+    if (stop && start && r != DPCTL_LOST)
+        r = worst(r, restore_auto_up(s, &ts));
     targets_free(&ts);
-    return rc;
+    return worst(rc, r);
+}
+
+static int cmd_start(struct sess *s, int argc, char **argv)
+{
+    return act(s, argc, argv, false, true);
 }
 
 static int cmd_stop(struct sess *s, int argc, char **argv)
 {
-    struct targets ts;
-    int rc = sync_state(s);
-    if (rc)
-        return rc;
-    rc = targets_find(s, &ts, argc, argv);
-    rc = worst(rc, do_stop(s, &ts));
-    targets_free(&ts);
-    return rc;
+    return act(s, argc, argv, true, false);
 }
 
 static int cmd_restart(struct sess *s, int argc, char **argv)
 {
-    struct targets ts;
-    int rc = sync_state(s);
-    if (rc)
-        return rc;
-    rc = targets_find(s, &ts, argc, argv);
-    int r = do_stop(s, &ts);
-    if (!r)
-        r = do_start(s, &ts);
-    if (r != DPCTL_LOST)
-        r = worst(r, restore_auto_up(s, &ts));
-    targets_free(&ts);
-    return worst(rc, r);
+    return act(s, argc, argv, true, true);
 }
 
 static int cmd_signal(struct sess *s, int argc, char **argv)

@@ -199,38 +199,39 @@ static void json_list(FILE *out, const char *list, int from)
     fputc(']', out);
 }
 
+static void key_str(FILE *out, const char *key, const char *val)
+{
+    fprintf(out, ",\"%s\":", key);
+    json_cstr(out, val);
+}
+
+static void key_num(FILE *out, const char *key, long long val)
+{
+    fprintf(out, ",\"%s\":", key);
+    json_num(out, val);
+}
+
 static void json_one(FILE *out, const struct svc *s, long long now_s, double wall_now)
 {
+    bool up = strcmp(s->state, "up") == 0, exited = s->reason[0] != '\0';
     fputs("{\"name\":", out);
     json_cstr(out, s->name);
-    fputs(",\"state\":", out);
-    json_cstr(out, s->state);
-    fputs(",\"pid\":", out);
-    json_num(out, strcmp(s->state, "up") == 0 ? s->pid : -1);
-    fputs(",\"ts\":", out);
-    json_num(out, s->ts);
+    key_str(out, "state", s->state);
+    key_num(out, "pid", up ? s->pid : -1);
+    key_num(out, "ts", s->ts);
     fputs(",\"since\":", out);
     if (s->ts >= 0)
         fprintf(out, "%.3f", wall_now - (double)(now_s - s->ts));
     else
         fputs("null", out);
-    fputs(",\"uptime\":", out);
-    json_num(out, s->uptime);
-    fputs(",\"downtime\":", out);
-    json_num(out, s->downtime);
-    fputs(",\"reason\":", out);
-    json_cstr(out, s->reason[0] ? s->reason : NULL);
-    fputs(",\"value\":", out);
-    json_cstr(out, s->reason[0] ? s->value : NULL);
-    fputs(",\"ready\":", out);
-    if (strcmp(s->state, "up") == 0 && svc_has_channel(s))
-        fputs(svc_ready(s) ? "true" : "false", out);
-    else
-        fputs("null", out);
-    fputs(",\"status\":", out);
-    json_cstr(out, s->status);
-    fputs(",\"mainpid\":", out);
-    json_num(out, s->mainpid);
+    key_num(out, "uptime", s->uptime);
+    key_num(out, "downtime", s->downtime);
+    key_str(out, "reason", exited ? s->reason : NULL);
+    key_str(out, "value", exited ? s->value : NULL);
+    fprintf(out, ",\"ready\":%s", !up || !svc_has_channel(s) ? "null"
+                                  : svc_ready(s) ? "true" : "false");
+    key_str(out, "status", s->status);
+    key_num(out, "mainpid", s->mainpid);
     fputs(",\"auto_up\":", out);
     if (s->auto_up) {
         fprintf(out, "{\"interval\":%lld,\"triggers\":", atoll(s->auto_up));
