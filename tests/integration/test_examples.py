@@ -5,7 +5,7 @@ controller script (from a -c config) that daemonproxy restarts if it dies."""
 import os
 import subprocess
 
-from dp import TIMEOUT, wait_for
+from dp import REPO, TIMEOUT, binary, wait_for
 from svc_util import SvcTest, PY, CTL, comparable
 
 TOTAL = 2000
@@ -147,3 +147,38 @@ class Examples(SvcTest):
         dump2 = self.wait_text('dump-%d.txt' % pid2).splitlines()
         self.assertEqual(comparable(dump2), comparable(c.cmd('statedump')))
         self.assertTrue(d.alive())
+
+
+class DemoConf(SvcTest):
+    """examples/demo.conf, the README's dpctl session: clock and web come
+    up on their own, db is started by dpctl and reports ready through its
+    notify.fd, and dpctl stops them all."""
+
+    def test_readme_session(self):
+        dpctl = os.environ.get('DPCTL') or os.path.join(os.path.dirname(binary()), 'dpctl')
+        sock = self.path('demo.sock')
+        env = dict(os.environ, DAEMONPROXY_SOCKET=sock)
+        self.start('--default-socket', '-c', os.path.join(REPO, 'examples', 'demo.conf'),
+                   interactive=False, stdin=subprocess.DEVNULL, env=env, cwd=self.tmp)
+
+        def ctl(*args, timeout=60):
+            p = subprocess.run([dpctl] + list(args), env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, timeout=timeout)
+            return p.returncode, p.stdout, p.stderr
+
+        wait_for(lambda: os.path.exists(sock), msg='demo socket')
+        self.assertEqual(ctl('wait', 'clock', 'up', '-t', '30')[0], 0)
+        code, out, err = ctl('start', 'db', '-t', '30')
+        self.assertEqual(code, 0, err)
+        self.assertRegex(out, r'^db: up, pid \d+, ready\n$')
+        code, out, err = ctl('status')
+        rows = {l.split()[0]: l.split() for l in out.splitlines()[1:]}
+        self.assertEqual(sorted(rows), ['clock', 'db', 'web'])
+        self.assertEqual(rows['db'][1], 'up')
+        self.assertEqual(rows['db'][5], 'yes')
+        self.assertEqual(rows['clock'][6], 'always/2s')
+        code, out, err = ctl('stop', 'clock', 'web', 'db', '-t', '20')
+        self.assertEqual(code, 0, err)
+        self.assertEqual([l.split(':')[0] for l in out.splitlines()], ['clock', 'web', 'db'])
+        code, out, err = ctl('status')
+        self.assertEqual([l.split()[1] for l in out.splitlines()[1:]], ['down'] * 3)
