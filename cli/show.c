@@ -137,30 +137,32 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return k;
 }
 
-/* A JSON string; bytes that are not UTF-8 become U+FFFD. */
+/* A JSON string; bytes that are not UTF-8 become U+FFFD.  Runs of plain
+ * ASCII, nearly everything, go out in one fwrite. */
 static void json_str(FILE *out, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     fputc('"', out);
     for (size_t i = 0; i < n; ) {
-        unsigned char ch = p[i];
-        if (ch == '"' || ch == '\\') {
-            fputc('\\', out);
-            fputc(ch, out);
-            i++;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            fprintf(out, "\\u%04x", ch);
-            i++;
-        } else {
-            size_t k = utf8_len(p + i, n - i);
-            if (k == 0) {
-                fputs("\xef\xbf\xbd", out);
-                i++;
-            } else {
-                fwrite(p + i, 1, k, out);
-                i += k;
-            }
+        size_t run = i;
+        while (run < n && p[run] >= 0x20 && p[run] < 0x7f && p[run] != '"' && p[run] != '\\')
+            run++;
+        if (run > i) {
+            fwrite(p + i, 1, run - i, out);
+            i = run;
+            continue;
         }
+        unsigned char ch = p[i];
+        size_t k = ch < 0x80 ? 1 : utf8_len(p + i, n - i);
+        if (ch == '"' || ch == '\\')
+            fprintf(out, "\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7f)
+            fprintf(out, "\\u%04x", ch);
+        else if (k == 0)
+            fputs("\xef\xbf\xbd", out);
+        else
+            fwrite(p + i, 1, k, out);
+        i += k ? k : 1;
     }
     fputc('"', out);
 }
