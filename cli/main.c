@@ -366,14 +366,15 @@ static int do_stop(struct sess *s, struct targets *ts)
         t->done = t->pid < 0 && t->v->cgroup != 1;
         free(t->auto_up);
         t->auto_up = t->v->auto_up ? strdup(t->v->auto_up) : NULL;
+        /* Turning auto-up off may itself cancel the start it had queued. */
+        bool pending = strcmp(t->v->state, "start") == 0;
         int r;
         if (t->v->auto_up && (r = request3(s, "service.auto_up", t->name, "-")))
             return r;
-        if (strcmp(t->v->state, "start") == 0) {
-            if ((r = request3(s, "service.start", t->name, "-")))
-                return r;
-            t->cancelled = s->nerr == 0;
-        }
+        if (strcmp(t->v->state, "start") == 0 &&
+            (r = request3(s, "service.start", t->name, "-")))
+            return r;
+        t->cancelled = pending && strcmp(t->v->state, "start") != 0;
     }
     int r = signal_running(s, ts, "SIGTERM", false);
     if (!r)
@@ -618,6 +619,11 @@ static bool names_valid(int argc, char **argv)
 
 static bool signal_valid(int argc, char **argv)
 {
+    for (const char *p = argv[0]; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            fprintf(stderr, "dpctl: the signal holds a control character\n");
+            return false;
+        }
     return names_valid(argc - 1, argv + 1);
 }
 
@@ -714,7 +720,7 @@ static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs("\nTry 'dpctl --help'.\n", stderr);
+    fputs("\ndpctl: try 'dpctl --help'\n", stderr);
     return DPCTL_USAGE;
 }
 

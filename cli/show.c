@@ -55,8 +55,11 @@ static void cells(const struct svc *s, long long now_s, char c[NCOL][80])
         snprintf(c[COL_PID], 80, "-");
     show_duration(c[COL_SINCE], 80, s->ts >= 0 && strcmp(s->state, "start") != 0
                   ? now_s - s->ts : -1);
-    if (strcmp(s->state, "start") == 0 && s->ts >= 0)
-        snprintf(c[COL_SINCE], 80, "in %llds", s->ts > now_s ? s->ts - now_s : 0);
+    if (strcmp(s->state, "start") == 0 && s->ts >= 0) {
+        char in[40];
+        show_duration(in, sizeof in, s->ts > now_s ? s->ts - now_s : 0);
+        snprintf(c[COL_SINCE], 80, "in %s", in);
+    }
     if (s->reason[0])
         snprintf(c[COL_LAST], 80, "%s %s", s->reason, s->value);
     else
