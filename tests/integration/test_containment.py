@@ -743,6 +743,49 @@ class Cgroups(ContainmentTest):
         self.assertIn('service.state\tcg2\tdeleted\t-\t-\t-\t-\t-\t-', out)
         self.assertFalse(os.path.exists(svc_dir), 'service.delete removes %s' % svc_dir)
 
+    def test_delete_refused_while_cgroup_populated(self):
+        d = self.start_cg()
+        svc_dir = os.path.join(self.cg, 'cg3.service')
+        since = len(d.reader.seen)
+        main, gcs = self.start_tree(d, 'cg3', exec_main=False)
+        found = self.gather(d, {'down': state_of('cg3', 'down'),
+                                'populated': cgroup_event('cg3', 'populated')}, since)
+        down = found['down'].split('\t')
+        self.assertEqual(down[4:7], [str(main), 'exit', '0'], down)
+        for gc in gcs:
+            self.assertInCgroup(gc, 'cg3')
+        self.assertTrue(cg_populated(svc_dir))
+
+        # down, but processes remain in its cgroup: delete is refused and
+        # changes nothing
+        self.assertCmdError(d, 'service.delete\tcg3',
+                            'processes of the service remain in its cgroup')
+        self.assertEqual([l for l in d.reader.seen if state_of('cg3', 'deleted')(l)], [])
+        dump = self.dump(d)
+        self.assertEqual(self.dumped(dump, 'cg3')[2:5], ['down', down[3], str(main)])
+        self.assertEqual(self.dump_cgroup_line(dump, 'cg3'), 'populated')
+        self.assertTrue(os.path.isdir(svc_dir))
+        for gc in gcs:
+            self.assertInCgroup(gc, 'cg3')
+
+        # once the cgroup is empty, delete succeeds and removes it
+        since = len(d.reader.seen)
+        out = d.cmd('service.signal\tcg3\tSIGKILL\tcgroup')
+        self.assertEqual([l for l in out if l.startswith(('error', 'warning'))], [], out)
+        preds = {'empty': cgroup_event('cg3', 'empty')}
+        for gc in gcs:
+            preds[gc] = orphan_of(gc)
+        found = self.gather(d, preds, since)
+        for gc in gcs:
+            self.check_orphan(found[gc], gc, 'signal', 'SIGKILL')
+        self.assertFalse(cg_populated(svc_dir))
+        out = d.cmd('service.delete\tcg3')
+        self.assertEqual([l for l in out if l.startswith(('error', 'warning'))], [], out)
+        self.assertIn('service.state\tcg3\tdeleted\t-\t-\t-\t-\t-\t-', out)
+        self.assertFalse(os.path.exists(svc_dir), 'service.delete removes %s' % svc_dir)
+        self.assertEqual([l for l in self.dump(d) if l.startswith('service.') and
+                          l.split('\t')[1] == 'cg3'], [])
+
 
 class NoCgroup(ContainmentTest):
 
