@@ -121,8 +121,10 @@ asan-test:
 check-build: $(B)/daemonproxy $(B)/dpctl $(UNIT_BINS) $(B)/fuzz_replay $(B)/fuzz_notify_replay \
              $(B)/fuzz_dpctl_replay
 
+# The C unit tests, then the Python library's (pure, in-process).
 unit: $(UNIT_BINS) fuzz-replay
 	@set -e; for t in $(UNIT_BINS); do $$t; done
+	$(PYTHON) -m unittest discover -q -s tests/python -t tests/python
 
 # The seed corpus and every crasher the fuzzer found, through the targets.
 fuzz-replay: $(B)/fuzz_replay $(B)/fuzz_notify_replay $(B)/fuzz_dpctl_replay

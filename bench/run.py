@@ -36,6 +36,13 @@ def run(*args):
     return vals
 
 
+def run_py(script, *args):
+    """The same "key value" protocol from a Python instrument in bench/."""
+    out = subprocess.run([sys.executable, os.path.join(HERE, script)] + [str(a) for a in args],
+                         check=True, stdout=subprocess.PIPE, text=True, timeout=300).stdout
+    return {k: float(v) for k, v in (line.split() for line in out.splitlines())}
+
+
 def rep(key, *args, reps=REPS):
     return [run(*args)[key] for _ in range(reps)]
 
@@ -168,6 +175,14 @@ def main():
            [r['dump_seconds'] for r in ctl], ('value', 0.100))
     figure('  dpctl status --json, same', [r['json_seconds'] for r in ctl], 'ms',
            [r['dump_seconds'] for r in ctl], ('value', 0.100))
+
+    # The Python library: parsing a realistic mix of event lines, and
+    # mirroring a real statedump of 10k services + 10k handles.
+    py = [run_py('pylib_bench.py', DP) for _ in range(3)]
+    figure('python: event lines parsed', [r['parse_lines_per_s'] for r in py], 'l/s', None,
+           ('value', 300000), True)
+    figure('python: mirror a 10k+10k statedump', [r['mirror_10k_s'] for r in py], 's', None,
+           ('value', 0.2))
 
     up_n = 2000 if QUICK else 10000
     bare = rep('seconds', 'bareup', up_n, reps=3)

@@ -1,0 +1,419 @@
+"""The asyncio client.
+
+:class:`AsyncClient` has the same methods as the blocking client, as
+coroutines, over the same :class:`~daemonproxy.session.Session`: the
+event loop watches the file descriptors (``add_reader``/``add_writer``)
+and feeds the session; requests from several tasks may be in flight at
+once (their replies come back in order)::
+
+    async with await AsyncClient.connect('/run/daemonproxy.sock') as dp:
+        await dp.service_args('web', 'httpd', '-f')
+        await dp.service_start('web')
+        async for ev in dp:
+            print(ev)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+import subprocess
+import time
+from typing import Any, Callable, List, Optional, Sequence
+
+from .client import DEFAULT_TIMEOUT
+from .commands import Commands, _warnings
+from .errors import ConnectionClosed, ReplyLost, Timeout
+from .events import Event
+from .mirror import Mirror
+from .paths import default_socket_path
+from .protocol import Field, check_name
+from .session import Request, Session
+
+__all__ = ['AsyncClient']
+
+_READ_SIZE = 65536
+
+
+class AsyncClient(Commands):
+    """An asyncio connection to daemonproxy.
+
+    Make one with ``await AsyncClient.connect(path)``, ``await
+    AsyncClient.from_stdio()`` or ``await AsyncClient.spawn(binary)``; the
+    options are those of :class:`~daemonproxy.client.Client`.  Every
+    command method is a coroutine; ``async for event in client`` reads
+    events until the connection ends.
+    """
+
+    def __init__(self, rfd: int, wfd: int, *, mirror: bool = True, auto_resync: bool = True,
+                 queue_events: bool = True, timeout: float = DEFAULT_TIMEOUT,
+                 closer: Optional[Callable[[], None]] = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.mirror: Optional[Mirror] = Mirror() if mirror else None
+        self.session = Session(self.mirror, auto_resync=auto_resync, queue_events=queue_events)
+        self.timeout = timeout
+        self._closer = closer
+        self._closed = False
+        self._broken = False
+        self._wbuf = b''
+        self._waiters: List[asyncio.Future] = []
+        self.sock: Optional[socket.socket] = None
+        self.path: Optional[str] = None
+        self.process: Optional[subprocess.Popen] = None
+        self.auto_reconnect = False
+        self.reconnect_timeout = DEFAULT_TIMEOUT
+        self._attach(rfd, wfd)
+
+    def _attach(self, rfd: int, wfd: int) -> None:
+        self._rfd, self._wfd = rfd, wfd
+        self._writing = False
+        os.set_blocking(rfd, False)
+        if wfd != rfd:
+            os.set_blocking(wfd, False)
+        self._loop.add_reader(rfd, self._on_readable)
+
+    def _detach(self) -> None:
+        if self._rfd >= 0:
+            self._loop.remove_reader(self._rfd)
+        if self._writing:
+            self._loop.remove_writer(self._wfd)
+            self._writing = False
+
+    # --- ways to connect ----------------------------------------------------------
+
+    @classmethod
+    async def connect(cls, path: Optional[str] = None, *, connect_timeout: float = 0.0,
+                      auto_reconnect: bool = False, sync: bool = True,
+                      **kw: Any) -> 'AsyncClient':
+        """Connect to the control socket at path (default: the default
+        socket path); see Client.connect."""
+        path = path or default_socket_path()
+        sock = await _connect_unix(path, connect_timeout)
+        c = cls(sock.fileno(), sock.fileno(), closer=sock.close, **kw)
+        c.sock, c.path, c.auto_reconnect = sock, path, auto_reconnect
+        if sync and c.mirror is not None:
+            await c.resync()
+        return c
+
+    @classmethod
+    async def from_stdio(cls, *, take_stdio: bool = True, sync: bool = True,
+                         **kw: Any) -> 'AsyncClient':
+        """Run as daemonproxy's controller service (events on fd 0, commands
+        on fd 1); see Client.from_stdio."""
+        rfd, wfd = 0, 1
+        if take_stdio:
+            rfd, wfd = os.dup(0), os.dup(1)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+            os.dup2(2, 1)
+
+        def close() -> None:
+            for fd in {rfd, wfd}:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        c = cls(rfd, wfd, closer=close if take_stdio else None, **kw)
+        if sync and c.mirror is not None:
+            await c.resync()
+        return c
+
+    @classmethod
+    async def spawn(cls, binary: str = 'daemonproxy', args: Sequence[str] = (), *,
+                    stderr: Any = None, env: Optional[dict] = None, cwd: Optional[str] = None,
+                    pass_fds: Sequence[int] = (), sync: bool = True,
+                    **kw: Any) -> 'AsyncClient':
+        """Start ``binary -i ARGS…``; see Client.spawn."""
+        proc = subprocess.Popen([binary, '-i'] + list(args), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=cwd,
+                                pass_fds=tuple(pass_fds), close_fds=True)
+        assert proc.stdin is not None and proc.stdout is not None
+
+        def close() -> None:
+            for f in (proc.stdin, proc.stdout):
+                try:
+                    f.close()       # type: ignore[union-attr]
+                except OSError:
+                    pass
+        c = cls(proc.stdout.fileno(), proc.stdin.fileno(), closer=close, **kw)
+        c.process = proc
+        if sync and c.mirror is not None:
+            await c.resync()
+        return c
+
+    # --- requests -------------------------------------------------------------------
+
+    async def request(self, *fields: Field, timeout: Optional[float] = None) -> List[str]:
+        """See Client.request."""
+        return (await self._wait(self.session.request(fields), timeout)).reply
+
+    async def send(self, *fields: Field) -> None:
+        """Send one command without waiting for a reply."""
+        self.session.send(fields)
+        self._kick()
+
+    async def _command(self, fields: Sequence[Field], post: Any = _warnings,
+                       kind: Optional[str] = None) -> Any:
+        if kind == 'exit':
+            req = self.session.request_final(fields)
+        else:
+            req = self.session.request(fields, kind)
+        await self._wait(req, None)
+        if post is None:
+            return req.events
+        return post(req.reply)
+
+    def _after_signal_clear(self, name: str, count: int) -> None:
+        if self.mirror is not None:
+            self.mirror.clear_signal(name, count)
+
+    async def _wait(self, req: Request, timeout: Optional[float]) -> Request:
+        t = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + t
+        self._kick()
+        while not req.done:
+            if not await self._change(deadline):
+                raise Timeout('no reply to %r within %.1fs' % (' '.join(req.fields)[:60], t))
+        if req.exception is not None:
+            raise req.exception
+        return req
+
+    async def resync(self, timeout: Optional[float] = None) -> None:
+        """See Client.resync."""
+        t = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + t
+        while True:
+            req = self.session.resync()
+            try:
+                await self._wait(req, max(0.0, deadline - time.monotonic()))
+                return
+            except ReplyLost:
+                continue
+
+    async def fd_take(self, name: str, fd: int) -> Any:
+        """See Client.fd_take."""
+        cmd = 'fd.take'
+        name = check_name(name, 'handle', cmd)
+        if self.sock is None:
+            raise ConnectionError('fd.take needs a control socket connection')
+        deadline = time.monotonic() + self.timeout
+        self._kick()
+        while self._wbuf:
+            if not await self._change(deadline):
+                raise Timeout('cannot send to daemonproxy (not reading)')
+        req = self.session.request((cmd, name))
+        data = self.session.data_to_send()
+        try:
+            n = socket.send_fds(self.sock, [data], [fd])
+        except BlockingIOError:
+            n = 0
+        self._wbuf += data[n:] if n else data
+        await self._wait(req, None)
+        return _warnings(req.reply)
+
+    # --- events ---------------------------------------------------------------------
+
+    async def next_event(self, timeout: Optional[float] = None) -> Optional[Event]:
+        """See Client.next_event."""
+        q = self.session.events
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not q:
+            if self.session.closed and not await self._reconnect_if_wanted():
+                raise ConnectionClosed('daemonproxy closed the connection')
+            if not await self._change(deadline):
+                return None
+        return q.popleft()
+
+    def __aiter__(self) -> 'AsyncClient':
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            try:
+                ev = await self.next_event()
+            except ConnectionClosed:
+                raise StopAsyncIteration from None
+            if ev is not None:
+                return ev
+
+    async def wait_for(self, predicate: Callable[[Event], bool],
+                       timeout: Optional[float] = None) -> Event:
+        """See Client.wait_for."""
+        t = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + t
+        while True:
+            ev = await self.next_event(max(0.0, deadline - time.monotonic()))
+            if ev is None:
+                raise Timeout('no matching event within %.1fs' % t)
+            if predicate(ev):
+                return ev
+
+    async def wait_until(self, predicate: Callable[[Mirror], bool],
+                         timeout: Optional[float] = None) -> None:
+        """See Client.wait_until."""
+        if self.mirror is None:
+            raise ValueError('this client keeps no mirror')
+        t = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + t
+        while not predicate(self.mirror):
+            if self.session.closed and not await self._reconnect_if_wanted():
+                raise ConnectionClosed('daemonproxy closed the connection')
+            if not await self._change(deadline):
+                raise Timeout('mirror condition not met within %.1fs' % t)
+
+    # --- I/O ------------------------------------------------------------------------
+
+    async def _change(self, deadline: Optional[float]) -> bool:
+        """Wait until input has been processed; False at the deadline."""
+        if self._closed:
+            raise ConnectionClosed('the client is closed')
+        if self.session.closed:
+            return False
+        fut = self._loop.create_future()
+        self._waiters.append(fut)
+        try:
+            if deadline is None:
+                await fut
+            else:
+                await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            if fut in self._waiters:
+                self._waiters.remove(fut)
+        return True
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for f in waiters:
+            if not f.done():
+                f.set_result(None)
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self._rfd, _READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            if e.errno not in (errno.ECONNRESET, errno.EPIPE):
+                raise
+            data = b''
+        if data:
+            self.session.feed(data)
+        else:
+            self._loop.remove_reader(self._rfd)
+            self._rfd = -1
+            self._wbuf = b''
+            self.session.feed_eof()
+        try:
+            self._kick()
+        except ConnectionClosed:
+            pass                    # the waiters learn it from the session
+        self._wake()
+
+    def _kick(self) -> None:
+        """Write what the session has queued, as far as the fd takes it."""
+        out = self.session.data_to_send()
+        if out:
+            if self._broken or self.session.closed:
+                raise ConnectionClosed('daemonproxy closed the connection')
+            self._wbuf += out
+        if self._wbuf and not self._writing:
+            self._on_writable()
+            if self._wbuf:
+                self._loop.add_writer(self._wfd, self._on_writable)
+                self._writing = True
+
+    def _on_writable(self) -> None:
+        try:
+            n = os.write(self._wfd, self._wbuf)
+            self._wbuf = self._wbuf[n:]
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.EBADF):
+                raise
+            self._broken = True
+            self._wbuf = b''
+        if not self._wbuf and self._writing:
+            self._loop.remove_writer(self._wfd)
+            self._writing = False
+
+    async def _reconnect_if_wanted(self) -> bool:
+        if not (self.auto_reconnect and self.path and not self._closed):
+            return False
+        try:
+            await self.reconnect(self.reconnect_timeout)
+        except (OSError, Timeout):
+            return False
+        return True
+
+    async def reconnect(self, timeout: Optional[float] = None) -> None:
+        """See Client.reconnect."""
+        if not self.path:
+            raise ConnectionError('only a control socket connection can reconnect')
+        sock = await _connect_unix(self.path, self.timeout if timeout is None else timeout)
+        self._detach()
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = sock
+        self._closer = sock.close
+        self._wbuf = b''
+        self._broken = False
+        self.session.reset()
+        self._attach(sock.fileno(), sock.fileno())
+        if self.mirror is not None:
+            self.session.resync()
+            self._kick()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self.session.closed
+
+    async def close(self) -> None:
+        """Close the connection (for a spawned daemonproxy: close its stdin
+        and wait for it to exit, killing it after the timeout)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._detach()
+        self._wake()
+        if self._closer is not None:
+            self._closer()
+        proc = self.process
+        if proc is not None:
+            try:
+                await self._loop.run_in_executor(None, proc.wait, self.timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                await self._loop.run_in_executor(None, proc.wait)
+
+    async def __aenter__(self) -> 'AsyncClient':
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+async def _connect_unix(path: str, timeout: float) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        s.setblocking(False)
+        try:
+            await loop.sock_connect(s, path)
+            return s
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        except BaseException:
+            s.close()
+            raise

@@ -1,0 +1,448 @@
+"""The blocking client.
+
+:class:`Client` moves bytes between a file descriptor pair and a
+:class:`~daemonproxy.session.Session`, waiting with ``poll()`` and a
+deadline; everything protocol-related happens in the session.  It is not
+thread-safe: use one client per thread, or the asyncio client.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import subprocess
+import time
+from typing import Any, Callable, Iterator, List, Optional, Sequence
+
+from .commands import Commands, _warnings
+from .errors import ConnectionClosed, ReplyLost, Timeout
+from .events import Event
+from .mirror import Mirror
+from .paths import default_socket_path
+from .protocol import Field, check_name
+from .session import Request, Session
+
+__all__ = ['Client', 'DEFAULT_TIMEOUT']
+
+#: Seconds a request waits for its reply unless told otherwise.
+DEFAULT_TIMEOUT = 10.0
+
+_READ_SIZE = 65536
+
+
+def _deadline(timeout: Optional[float]) -> Optional[float]:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _remaining_ms(deadline: Optional[float]) -> int:
+    if deadline is None:
+        return -1
+    return max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
+
+
+class Client(Commands):
+    """A blocking connection to daemonproxy.
+
+    Make one with :meth:`connect` (a control socket), :meth:`from_stdio`
+    (running as daemonproxy's controller service) or :meth:`spawn` (a
+    daemonproxy child with ``-i``).  Then call the command methods
+    (``service_start('web')`` …, see :class:`~daemonproxy.commands.Commands`),
+    :meth:`request` for any command, and read events with
+    :meth:`next_event`, iteration or :meth:`wait_for`.
+
+    ``mirror`` (default True) keeps :attr:`mirror`, a
+    :class:`~daemonproxy.mirror.Mirror`, current; the constructors fill it
+    with a statedump before returning (``sync=False`` skips that), and it is
+    rebuilt after every ``overflow`` (``auto_resync``) and reconnect.
+    ``queue_events=False`` keeps no event queue (for a client that only
+    looks at the mirror).  ``timeout`` is the default wait for replies.
+    """
+
+    def __init__(self, rfd: int, wfd: int, *, mirror: bool = True, auto_resync: bool = True,
+                 queue_events: bool = True, timeout: float = DEFAULT_TIMEOUT,
+                 closer: Optional[Callable[[], None]] = None) -> None:
+        self.mirror: Optional[Mirror] = Mirror() if mirror else None
+        self.session = Session(self.mirror, auto_resync=auto_resync, queue_events=queue_events)
+        self.timeout = timeout
+        self._rfd = rfd
+        self._wfd = wfd
+        self._wbuf = b''
+        self._closer = closer
+        self._closed = False
+        self._broken = False
+        self.sock: Optional[socket.socket] = None
+        self.path: Optional[str] = None
+        self.process: Optional[subprocess.Popen] = None
+        self.auto_reconnect = False
+        self.reconnect_timeout = DEFAULT_TIMEOUT
+        os.set_blocking(rfd, False)
+        if wfd != rfd:
+            os.set_blocking(wfd, False)
+
+    # --- ways to connect ----------------------------------------------------------
+
+    @classmethod
+    def connect(cls, path: Optional[str] = None, *, connect_timeout: float = 0.0,
+                auto_reconnect: bool = False, sync: bool = True, **kw: Any) -> 'Client':
+        """Connect to the control socket at path (default:
+        :func:`~daemonproxy.paths.default_socket_path`).  With
+        connect_timeout, a missing or refusing socket is retried that long.
+        With auto_reconnect, a closed connection is reconnected (for up to
+        ``reconnect_timeout`` seconds) and the mirror resynced."""
+        path = path or default_socket_path()
+        sock = _connect_unix(path, connect_timeout)
+        c = cls(sock.fileno(), sock.fileno(), closer=sock.close, **kw)
+        c.sock, c.path, c.auto_reconnect = sock, path, auto_reconnect
+        if sync and c.mirror is not None:
+            c.resync()
+        return c
+
+    @classmethod
+    def from_stdio(cls, *, take_stdio: bool = True, sync: bool = True, **kw: Any) -> 'Client':
+        """Run as daemonproxy's controller service: events on fd 0
+        (``control.event``), commands on fd 1 (``control.cmd``).
+
+        With take_stdio (the default) the connection moves to private fds
+        and fd 0 becomes /dev/null and fd 1 a copy of fd 2 (stderr), so a
+        stray ``print()`` goes to the log instead of corrupting the command
+        stream."""
+        rfd, wfd = 0, 1
+        if take_stdio:
+            rfd, wfd = os.dup(0), os.dup(1)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+            os.dup2(2, 1)
+
+        def close() -> None:
+            for fd in {rfd, wfd}:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        c = cls(rfd, wfd, closer=close if take_stdio else None, **kw)
+        if sync and c.mirror is not None:
+            c.resync()
+        return c
+
+    @classmethod
+    def spawn(cls, binary: str = 'daemonproxy', args: Sequence[str] = (), *,
+              stderr: Any = None, env: Optional[dict] = None, cwd: Optional[str] = None,
+              pass_fds: Sequence[int] = (), sync: bool = True, **kw: Any) -> 'Client':
+        """Start ``binary -i ARGS…`` and talk to it over its stdin/stdout.
+
+        stderr (daemonproxy's log) is inherited unless given (a file,
+        ``subprocess.PIPE``, ``subprocess.DEVNULL``).  :meth:`close` closes
+        its stdin, so that it exits, and waits for it (killing it if it
+        takes longer than the timeout)."""
+        proc = subprocess.Popen([binary, '-i'] + list(args), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=cwd,
+                                pass_fds=tuple(pass_fds), close_fds=True)
+        assert proc.stdin is not None and proc.stdout is not None
+        c = cls(proc.stdout.fileno(), proc.stdin.fileno(), **kw)
+        c.process = proc
+
+        def close() -> None:
+            for f in (proc.stdin, proc.stdout):
+                try:
+                    f.close()       # type: ignore[union-attr]
+                except OSError:
+                    pass
+            try:
+                proc.wait(c.timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        c._closer = close
+        if sync and c.mirror is not None:
+            c.resync()
+        return c
+
+    # --- requests -------------------------------------------------------------------
+
+    def request(self, *fields: Field, timeout: Optional[float] = None) -> List[str]:
+        """Send one command followed by an echo marker; return the reply
+        lines received before the marker (events received meanwhile go to
+        the event queue and the mirror).  Raises CommandError if the daemon
+        answered an error, ReplyLost if an overflow discarded the reply,
+        Timeout, ConnectionClosed."""
+        return self._wait(self.session.request(fields), timeout).reply
+
+    def send(self, *fields: Field) -> None:
+        """Send one command without waiting for anything (its errors
+        arrive as Error events)."""
+        self.session.send(fields)
+        self._flush(_deadline(self.timeout))
+
+    def _command(self, fields: Sequence[Field], post: Any = _warnings,
+                 kind: Optional[str] = None) -> Any:
+        if kind == 'exit':
+            req = self.session.request_final(fields)
+        else:
+            req = self.session.request(fields, kind)
+        self._wait(req, None)
+        if post is None:
+            return req.events
+        return post(req.reply)
+
+    def _after_signal_clear(self, name: str, count: int) -> None:
+        if self.mirror is not None:
+            self.mirror.clear_signal(name, count)
+
+    def _wait(self, req: Request, timeout: Optional[float]) -> Request:
+        deadline = _deadline(self.timeout if timeout is None else timeout)
+        while not req.done:
+            if not self._step(deadline):
+                raise Timeout('no reply to %r within %.1fs' % (' '.join(req.fields)[:60],
+                                                               self.timeout if timeout is None
+                                                               else timeout))
+        if req.exception is not None:
+            raise req.exception
+        return req
+
+    def resync(self, timeout: Optional[float] = None) -> None:
+        """Rebuild the mirror from a statedump now (retried if an overflow
+        cuts it short).  The clients do this on their own after an overflow
+        or a reconnect; call it to make sure the mirror is complete."""
+        deadline = _deadline(self.timeout if timeout is None else timeout)
+        while True:
+            req = self.session.resync()
+            try:
+                self._wait(req, None if deadline is None else max(0.0, deadline - time.monotonic()))
+                return
+            except ReplyLost:
+                continue
+
+    def fd_take(self, name: str, fd: int) -> Any:
+        """``fd.take→NAME``: pass fd (SCM_RIGHTS) to daemonproxy as handle
+        NAME.  Control socket connections only."""
+        cmd = 'fd.take'
+        name = check_name(name, 'handle', cmd)
+        if self.sock is None:
+            raise ConnectionError('fd.take needs a control socket connection')
+        deadline = _deadline(self.timeout)
+        self._flush(deadline)
+        req = self.session.request((cmd, name))
+        data = self.session.data_to_send()
+        try:
+            n = socket.send_fds(self.sock, [data], [fd])
+        except BlockingIOError:
+            n = 0
+        self._wbuf += data[n:] if n else data
+        self._wait(req, None)
+        return _warnings(req.reply)
+
+    # --- events ---------------------------------------------------------------------
+
+    def next_event(self, timeout: Optional[float] = None) -> Optional[Event]:
+        """The next event: waits up to timeout seconds (None: for ever) and
+        returns None if none came.  Raises ConnectionClosed at end of file
+        once every event received has been returned."""
+        q = self.session.events
+        if q:
+            return q.popleft()
+        deadline = _deadline(timeout)
+        while not q:
+            if self.session.closed and not self._reconnect_if_wanted():
+                raise ConnectionClosed('daemonproxy closed the connection')
+            if not self._step(deadline):
+                return None
+        return q.popleft()
+
+    def __iter__(self) -> Iterator[Event]:
+        """Events as they come, until the connection ends."""
+        while True:
+            try:
+                ev = self.next_event()
+            except ConnectionClosed:
+                return
+            if ev is not None:
+                yield ev
+
+    def events(self, timeout: float = 0.0) -> List[Event]:
+        """The events that arrive within timeout seconds (possibly none);
+        returns early as soon as at least one is there."""
+        ev = self.next_event(timeout)
+        if ev is None:
+            return []
+        out = [ev]
+        q = self.session.events
+        while q:
+            out.append(q.popleft())
+        return out
+
+    def wait_for(self, predicate: Callable[[Event], bool],
+                 timeout: Optional[float] = None) -> Event:
+        """Read events until predicate(event) is true and return that event
+        (the events before it are consumed).  Raises Timeout (default wait:
+        the client's timeout) or ConnectionClosed."""
+        t = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + t
+        while True:
+            ev = self.next_event(max(0.0, deadline - time.monotonic()))
+            if ev is None:
+                raise Timeout('no matching event within %.1fs' % t)
+            if predicate(ev):
+                return ev
+
+    def wait_until(self, predicate: Callable[[Mirror], bool],
+                   timeout: Optional[float] = None) -> None:
+        """Process input until predicate(mirror) is true (events stay
+        queued).  Raises Timeout or ConnectionClosed."""
+        if self.mirror is None:
+            raise ValueError('this client keeps no mirror')
+        t = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + t
+        while not predicate(self.mirror):
+            if self.session.closed and not self._reconnect_if_wanted():
+                raise ConnectionClosed('daemonproxy closed the connection')
+            if not self._step(deadline):
+                raise Timeout('mirror condition not met within %.1fs' % t)
+
+    # --- I/O ----------------------------------------------------------------------
+
+    def _flush(self, deadline: Optional[float]) -> None:
+        """Write everything queued, reading meanwhile (the daemon stops
+        reading our commands while we do not read its output)."""
+        while self._wbuf or self.session.wants_write:
+            if not self._step(deadline):
+                raise Timeout('cannot send to daemonproxy (not reading)')
+
+    def _step(self, deadline: Optional[float]) -> bool:
+        """Wait for input or room to write, handle it.  False on timeout."""
+        if self._closed:
+            raise ConnectionClosed('the client is closed')
+        out = self.session.data_to_send()
+        if out:
+            if self._broken or self.session.closed:
+                raise ConnectionClosed('daemonproxy closed the connection')
+            self._wbuf += out
+        if self.session.closed:
+            return False if not self._reconnect_if_wanted() else True
+        p = select.poll()
+        if self._wbuf and self._wfd != self._rfd:
+            p.register(self._wfd, select.POLLOUT)
+            p.register(self._rfd, select.POLLIN)
+        elif self._wbuf:
+            p.register(self._rfd, select.POLLIN | select.POLLOUT)
+        else:
+            p.register(self._rfd, select.POLLIN)
+        while True:
+            try:
+                ready = p.poll(_remaining_ms(deadline))
+                break
+            except InterruptedError:
+                continue
+        if not ready:
+            return False
+        for fd, ev in ready:
+            if ev & select.POLLOUT and self._wbuf:
+                self._write()
+            if fd == self._rfd and ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                self._read()
+        return True
+
+    def _write(self) -> None:
+        try:
+            n = os.write(self._wfd, self._wbuf)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.EBADF):
+                raise
+            self._broken = True
+            self._wbuf = b''
+            return
+        self._wbuf = self._wbuf[n:]
+
+    def _read(self) -> None:
+        try:
+            data = os.read(self._rfd, _READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            if e.errno not in (errno.ECONNRESET, errno.EPIPE):
+                raise
+            data = b''
+        if data:
+            self.session.feed(data)
+        else:
+            self._wbuf = b''
+            self.session.feed_eof()
+
+    def _reconnect_if_wanted(self) -> bool:
+        if not (self.auto_reconnect and self.path and not self._closed):
+            return False
+        try:
+            self.reconnect(self.reconnect_timeout)
+        except (OSError, Timeout):
+            return False
+        return True
+
+    def reconnect(self, timeout: Optional[float] = None) -> None:
+        """Connect again to the same control socket (retrying for up to
+        timeout seconds), then resync the mirror.  Pending requests fail
+        with ConnectionClosed."""
+        if not self.path:
+            raise ConnectionError('only a control socket connection can reconnect')
+        t = self.timeout if timeout is None else timeout
+        sock = _connect_unix(self.path, t)
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = sock
+        self._rfd = self._wfd = sock.fileno()
+        os.set_blocking(self._rfd, False)
+        self._closer = sock.close
+        self._wbuf = b''
+        self._broken = False
+        self.session.reset()
+        if self.mirror is not None:
+            self.session.resync()
+
+    @property
+    def closed(self) -> bool:
+        """True once closed by us, or ended by daemonproxy."""
+        return self._closed or self.session.closed
+
+    def close(self) -> None:
+        """Close the connection (for a spawned daemonproxy: close its stdin
+        and wait for it to exit)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._closer is not None:
+            self._closer()
+
+    def __enter__(self) -> 'Client':
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = self.path or ('pid %d' % self.process.pid if self.process else 'fds %d/%d'
+                              % (self._rfd, self._wfd))
+        return '<daemonproxy.Client %s%s>' % (where, ' closed' if self.closed else '')
+
+
+def _connect_unix(path: str, timeout: float) -> socket.socket:
+    """A connected unix stream socket; a missing or refusing socket is
+    retried until timeout."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            s.connect(path)
+            return s
+        except (FileNotFoundError, ConnectionRefusedError):
+            s.close()
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)       # polling for a socket file: no event to wait on
+            delay = min(delay * 2, 0.2)
+        except BaseException:
+            s.close()
+            raise

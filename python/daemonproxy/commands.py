@@ -1,0 +1,300 @@
+"""One method per command of the protocol, shared by both clients.
+
+Each method checks its arguments (raising InvalidArgument, a ValueError,
+before anything is sent), builds the command's fields and hands them to
+``self._command``, which the blocking client runs at once and the asyncio
+client returns as a coroutine.  So the same call reads
+``client.service_start('web')`` in one and
+``await client.service_start('web')`` in the other.
+
+Unless said otherwise a method returns the warnings the daemon answered
+(a list of WarningEvent, usually empty) and raises CommandError when the
+daemon answers an error.
+"""
+
+from __future__ import annotations
+
+import signal as _signal
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
+
+from .errors import InvalidArgument
+from .events import Event, LogFilter, WarningEvent, parse_event
+from .protocol import (
+    Field, check_control_signal, check_env_entry, check_field, check_flags, check_handle_ref,
+    check_int, check_name, check_option, check_signal, check_trigger,
+)
+
+__all__ = ['Commands', 'LOG_LEVELS']
+
+#: Log filter levels, least to most severe.
+LOG_LEVELS = ('trace', 'debug', 'info', 'warning', 'error', 'fatal')
+
+_INT32_MAX = 2 ** 31 - 1
+_INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
+
+SignalLike = Union[str, int, _signal.Signals]
+
+
+def _warnings(reply: List[str]) -> List[WarningEvent]:
+    out = []
+    for line in reply:
+        ev = parse_event(line)
+        if isinstance(ev, WarningEvent):
+            out.append(ev)
+    return out
+
+
+class Commands:
+    """The command methods.  Subclasses implement :meth:`_command`."""
+
+    def _command(self, fields: Sequence[Field], post: Callable[[List[str]], Any] = _warnings,
+                 kind: Optional[str] = None) -> Any:
+        """Send fields as one request; return post(reply lines), or for a
+        statedump (post None) its events.  kind as for Session.request, or
+        ``'exit'`` for a command after which no marker can come."""
+        raise NotImplementedError
+
+    def _after_signal_clear(self, name: str, count: int) -> None:
+        """Hook: our own signal.clear succeeded (the mirror adjusts)."""
+
+    # --- connection and state --------------------------------------------------
+
+    def echo(self, *args: Field) -> Any:
+        """``echo→ARG…``: returns the echoed line (the arguments joined by
+        TABs), or None when there are no arguments."""
+        fields = ['echo'] + [check_field(a, 'argument', 'echo') for a in args]
+        return self._command(fields, lambda r: r[0] if r else None)
+
+    def statedump(self) -> Any:
+        """``statedump``: returns the whole state as a list of events, and
+        rebuilds the mirror from it."""
+        return self._command(['statedump'], None, 'dump')
+
+    def exit(self) -> Any:
+        """``exit``: the daemon stops reading this connection's commands and
+        closes it once its output is written (for ``-i``, daemonproxy then
+        exits as at end of file).  Returns once the connection has closed."""
+        return self._command(['exit'], _warnings, 'exit')
+
+    def conn_event_timeout(self, reset: int, close: int) -> Any:
+        """``conn.event_timeout→RESET→CLOSE``: this connection's flow-control
+        timeouts in seconds (0 to 2^31-1, reset <= close)."""
+        cmd = 'conn.event_timeout'
+        r = check_int(reset, 0, _INT32_MAX, 'RESET', cmd)
+        c = check_int(close, 0, _INT32_MAX, 'CLOSE', cmd)
+        if int(r) > int(c):
+            raise InvalidArgument('RESET %s is greater than CLOSE %s' % (r, c), cmd)
+        return self._command([cmd, r, c])
+
+    def chdir(self, path: Field) -> Any:
+        """``chdir→PATH``: change daemonproxy's working directory."""
+        return self._command(['chdir', _nonempty(path, 'path', 'chdir')])
+
+    # --- services ---------------------------------------------------------------
+
+    def service_args(self, name: str, *args: Field) -> Any:
+        """``service.args→NAME→ARG…``: set the argv (none: unset it).
+        Creates the service if needed."""
+        cmd = 'service.args'
+        return self._command([cmd, check_name(name, 'service', cmd)]
+                             + [check_field(a, 'argument', cmd) for a in args])
+
+    def service_fds(self, name: str, *handles: str) -> Any:
+        """``service.fds→NAME→HANDLE…``: the handles that become fds 0, 1, …
+        (``'-'``: a closed fd).  A handle that does not exist yet gives a
+        warning (returned)."""
+        cmd = 'service.fds'
+        return self._command([cmd, check_name(name, 'service', cmd)]
+                             + [check_handle_ref(h, cmd) for h in handles])
+
+    def service_tags(self, name: str, *tags: Field) -> Any:
+        """``service.tags→NAME→TAG…``: free-form metadata."""
+        cmd = 'service.tags'
+        return self._command([cmd, check_name(name, 'service', cmd)]
+                             + [check_field(t, 'tag', cmd) for t in tags])
+
+    def service_auto_up(self, name: str, interval: Union[int, str, None],
+                        *triggers: SignalLike) -> Any:
+        """``service.auto_up→NAME→INTERVAL→TRIGGER…``: keep the service up
+        while a trigger (``'always'`` or a signal among SIGINT SIGHUP SIGTERM
+        SIGUSR1 SIGUSR2 SIGQUIT) holds, starts at least interval seconds
+        apart (None or ``'-'``: keep the current interval).  No triggers
+        disables auto-up."""
+        cmd = 'service.auto_up'
+        iv = '-' if interval is None or interval == '-' else \
+            check_int(interval, 1, 2 ** 32 - 1, 'interval', cmd)  # type: ignore[arg-type]
+        return self._command([cmd, check_name(name, 'service', cmd), iv]
+                             + [check_trigger(t, cmd) for t in triggers])
+
+    def service_start(self, name: str, ts: Union[int, str, None] = None) -> Any:
+        """``service.start→NAME→[TS|-]``: start now; or at monotonic second
+        ts; or with ts ``'-'`` cancel a pending start."""
+        cmd = 'service.start'
+        fields = [cmd, check_name(name, 'service', cmd)]
+        if ts == '-':
+            fields.append('-')
+        elif ts is not None:
+            fields.append(check_int(ts, 0, _INT64_MAX // 1000, 'timestamp', cmd))
+        return self._command(fields)
+
+    def service_signal(self, name: str, sig: SignalLike, scope: Optional[str] = None) -> Any:
+        """``service.signal→NAME→SIGNAL→[group|cgroup]``: signal the
+        service's process, or with scope ``'group'`` its process group, or
+        with ``'cgroup'`` every process of its cgroup (needs --cgroup).
+        sig: ``'SIGTERM'``, ``'TERM'``, a number or a ``signal.Signals``."""
+        cmd = 'service.signal'
+        fields = [cmd, check_name(name, 'service', cmd), check_signal(sig, cmd)]
+        if scope is not None:
+            if scope not in ('group', 'cgroup'):
+                raise InvalidArgument("scope must be None, 'group' or 'cgroup', not %r"
+                                      % (scope,), cmd)
+            fields.append(scope)
+        return self._command(fields)
+
+    def service_delete(self, name: str) -> Any:
+        """``service.delete→NAME``: forget a service that is not running."""
+        cmd = 'service.delete'
+        return self._command([cmd, check_name(name, 'service', cmd)])
+
+    def service_env(self, name: str, *entries: Field) -> Any:
+        """``service.env→NAME→ENTRY…``: ``'VAR=VALUE'`` sets VAR, ``'-VAR'``
+        removes it from the inherited environment.  Replaces the list."""
+        cmd = 'service.env'
+        return self._command([cmd, check_name(name, 'service', cmd)]
+                             + [check_env_entry(e, cmd) for e in entries])
+
+    def service_opts(self, name: str, *opts: str) -> Any:
+        """``service.opts→NAME→OPT…``: ``'notify'``, ``'listen-fds'``,
+        ``'fdstore=N'``.  Replaces the set."""
+        cmd = 'service.opts'
+        return self._command([cmd, check_name(name, 'service', cmd)]
+                             + [check_option(o, cmd) for o in opts])
+
+    # --- handles ------------------------------------------------------------------
+
+    def fd_pipe(self, read: str, write: str,
+                flags: Union[None, str, Iterable[str]] = None) -> Any:
+        """``fd.pipe→READ→WRITE→[FLAGS]``: a pipe (or, with socket flags
+        such as ``'unix,stream'``, a socketpair); flags: a comma list or an
+        iterable of ``nonblock unix inet inet6 tcp udp stream dgram
+        seqpacket``."""
+        cmd = 'fd.pipe'
+        r, w = check_name(read, 'handle', cmd), check_name(write, 'handle', cmd)
+        if r == w:
+            raise InvalidArgument('the two ends need different names', cmd)
+        fields = [cmd, r, w]
+        fl = check_flags(flags, cmd)
+        if fl:
+            fields.append(fl)
+        return self._command(fields)
+
+    def fd_open(self, name: str, flags: Union[str, Iterable[str]], path: Field) -> Any:
+        """``fd.open→NAME→FLAGS→PATH``: open a file; flags among ``read
+        write append create trunc nonblock mkdir``."""
+        cmd = 'fd.open'
+        return self._command([cmd, check_name(name, 'handle', cmd), check_flags(flags, cmd),
+                              _nonempty(path, 'path', cmd)])
+
+    def fd_socket(self, name: str, flags: Union[None, str, Iterable[str]] = None,
+                  addr: Optional[Field] = None) -> Any:
+        """``fd.socket→NAME→FLAGS→[ADDR]``: a socket; flags among ``unix
+        inet inet6 tcp udp stream dgram seqpacket nonblock mkdir bind
+        listen listen=N``; addr a path (unix) or ``IP:PORT``/``*:PORT``."""
+        cmd = 'fd.socket'
+        fields = [cmd, check_name(name, 'handle', cmd), check_flags(flags, cmd)]
+        if addr is not None:
+            fields.append(check_field(addr, 'address', cmd))
+        return self._command(fields)
+
+    def fd_delete(self, name: str) -> Any:
+        """``fd.delete→NAME``: close a handle."""
+        cmd = 'fd.delete'
+        return self._command([cmd, check_name(name, 'handle', cmd)])
+
+    # --- log, signals, control socket -----------------------------------------------
+
+    def log_filter(self, level: Optional[str] = None) -> Any:
+        """``log.filter→[+|-|none|LEVEL]``: change (or just show) the log
+        filter; returns the filter level now in force."""
+        cmd = 'log.filter'
+        fields = [cmd]
+        if level is not None:
+            if level not in ('+', '-', 'none') + LOG_LEVELS:
+                raise InvalidArgument('invalid level %r (+, -, none, %s)'
+                                      % (level, ', '.join(LOG_LEVELS)), cmd)
+            fields.append(level)
+        return self._command(fields, _log_level)
+
+    def log_dest(self, handle: str) -> Any:
+        """``log.dest→fd→NAME``: send the log to a handle (it may not exist
+        yet: then a warning is returned and logging waits for it)."""
+        cmd = 'log.dest'
+        return self._command([cmd, 'fd', check_name(handle, 'handle', cmd)])
+
+    def signal_clear(self, sig: SignalLike, count: int = 1) -> Any:
+        """``signal.clear→SIGNAL→COUNT``: lower a pending count (not below 0)."""
+        cmd = 'signal.clear'
+        name = check_control_signal(sig, cmd)
+        n = check_int(count, 0, _INT64_MAX, 'count', cmd)
+
+        def post(reply: List[str]) -> List[WarningEvent]:
+            self._after_signal_clear(name, int(n))
+            return _warnings(reply)
+        return self._command([cmd, name, n], post)
+
+    def socket_create(self, path: Field) -> Any:
+        """``socket.create→-→PATH``: create (or replace) the control socket."""
+        cmd = 'socket.create'
+        return self._command([cmd, '-', _nonempty(path, 'path', cmd)])
+
+    def socket_delete(self) -> Any:
+        """``socket.delete``: close and unlink the control socket."""
+        return self._command(['socket.delete'])
+
+    # --- termination ------------------------------------------------------------------
+
+    def terminate(self, code: int = 0, guard: Optional[int] = None) -> Any:
+        """``terminate→CODE→[GUARD]``: make daemonproxy exit with code (or
+        exec its exec-on-exit program).  Returns once the connection has
+        closed; raises CommandError if the daemon refuses (exit guard)."""
+        cmd = 'terminate'
+        fields = [cmd, check_int(code, 0, 255, 'exit code', cmd)]
+        if guard is not None:
+            fields.append(check_int(guard, _INT64_MIN, _INT64_MAX, 'guard code', cmd))
+        return self._command(fields, _warnings, 'final')
+
+    def terminate_exec_args(self, *args: Field) -> Any:
+        """``terminate.exec_args→ARG…``: the exec-on-exit argv (none: clear)."""
+        cmd = 'terminate.exec_args'
+        return self._command([cmd] + [check_field(a, 'argument', cmd) for a in args])
+
+    def terminate_guard(self, action: str, code: int) -> Any:
+        """``terminate.guard→+|-→CODE``: ``'+'`` sets the exit guard, ``'-'``
+        clears it (code: a nonzero 64-bit integer)."""
+        cmd = 'terminate.guard'
+        if action not in ('+', '-'):
+            raise InvalidArgument("action must be '+' or '-', not %r" % (action,), cmd)
+        c = check_int(code, _INT64_MIN, _INT64_MAX, 'guard code', cmd)
+        if c == '0':
+            raise InvalidArgument('the guard code must not be 0', cmd)
+        return self._command([cmd, action, c])
+
+
+def _nonempty(value: Field, what: str, cmd: str) -> str:
+    s = check_field(value, what, cmd)
+    if not s:
+        raise InvalidArgument('empty %s' % what, cmd)
+    return s
+
+
+def _log_level(reply: List[str]) -> Optional[str]:
+    for line in reply:
+        ev = parse_event(line)
+        if isinstance(ev, LogFilter):
+            return ev.level
+    return None
+
+
+def parse_dump(reply: List[str]) -> List[Event]:
+    """The events of a statedump's reply lines."""
+    return [parse_event(line) for line in reply]

@@ -1,0 +1,265 @@
+"""The line format of the daemonproxy protocol: fields, limits, validation.
+
+Pure functions, no I/O.  A command is a tuple of fields; :func:`encode_command`
+checks and joins it into the bytes of one line.  The checks mirror what
+the daemon itself refuses (see docs/protocol.md), so that a bad argument
+raises :class:`~daemonproxy.errors.InvalidArgument` here, before anything
+is sent, instead of an ``error`` line later.
+
+Text is exchanged as UTF-8; bytes that are not valid UTF-8 are decoded with
+``surrogateescape`` so that every line survives a round trip unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal as _signal
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+from .errors import InvalidArgument
+
+__all__ = [
+    'LINE_MAX', 'EVENT_LINE_MAX', 'NAME_MAX', 'CONTROL_SIGNALS', 'ENCODING', 'ERRORS',
+    'split_line', 'join_fields', 'check_command', 'encode_command', 'decode_line', 'check_field',
+    'check_name', 'check_handle_ref', 'check_int', 'check_signal', 'check_control_signal',
+    'check_trigger', 'check_env_entry', 'check_option', 'check_flags', 'command_excerpt',
+    'Field',
+]
+
+#: The longest command line the daemon accepts, in bytes, newline included.
+LINE_MAX = 4096
+#: The longest event line the daemon sends, in bytes (longer ones are cut).
+EVENT_LINE_MAX = 8192
+#: Service and handle names: 1 to NAME_MAX bytes of ``A-Z a-z 0-9 . _ -``.
+NAME_MAX = 31
+#: The signals daemonproxy counts, in the order its statedump lists them.
+CONTROL_SIGNALS = ('SIGINT', 'SIGHUP', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT')
+#: How text is encoded on the wire.
+ENCODING = 'utf-8'
+ERRORS = 'surrogateescape'
+
+#: The length of the command excerpt in error lines.
+EXCERPT_MAX = 30
+
+Field = Union[str, int, 'os.PathLike[str]', bytes]
+
+_NAME_RE = re.compile(r'[A-Za-z0-9._-]{1,%d}\Z' % NAME_MAX)
+_CONTROL_RE = re.compile(r'[\x00-\x1f]')
+_ENV_VAR_RE = re.compile(r'[^=0-9][^=]{0,254}\Z', re.S)
+
+_FD_OPEN_FLAGS = frozenset(('read', 'write', 'append', 'create', 'trunc', 'truncate',
+                            'nonblock', 'mkdir'))
+_SOCKET_KIND_FLAGS = frozenset(('unix', 'inet', 'inet6', 'tcp', 'udp', 'stream', 'dgram',
+                                'seqpacket'))
+_FD_PIPE_FLAGS = _SOCKET_KIND_FLAGS | {'nonblock'}
+_FD_SOCKET_FLAGS = _SOCKET_KIND_FLAGS | {'nonblock', 'mkdir', 'bind', 'listen'}
+FLAG_SETS = {'fd.open': _FD_OPEN_FLAGS, 'fd.pipe': _FD_PIPE_FLAGS,
+             'fd.socket': _FD_SOCKET_FLAGS}
+
+
+def split_line(line: str) -> List[str]:
+    """The fields of one line (without its newline)."""
+    return line.split('\t')
+
+
+def decode_line(raw: bytes) -> str:
+    """Bytes of one line -> str (UTF-8, undecodable bytes kept as surrogates)."""
+    return raw.decode(ENCODING, ERRORS)
+
+
+def _text(value: Field, what: str, command: Optional[str]) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        raise InvalidArgument('%s: expected text or an integer, got %r' % (what, value), command)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode(ENCODING, ERRORS)
+    if isinstance(value, os.PathLike):
+        p = os.fspath(value)
+        return p.decode(ENCODING, ERRORS) if isinstance(p, bytes) else p
+    raise InvalidArgument('%s: expected text or an integer, got %s' % (what, type(value).__name__),
+                          command)
+
+
+def check_field(value: Field, what: str = 'field', command: Optional[str] = None) -> str:
+    """``value`` as the text of one field: TABs, newlines, NUL and every
+    other byte below 0x20 are refused (there is no quoting)."""
+    s = _text(value, what, command)
+    m = _CONTROL_RE.search(s)
+    if m:
+        raise InvalidArgument('%s %r contains the control character %r (TAB, newline and '
+                              'bytes below 0x20 cannot be sent)' % (what, s[:60], m.group()),
+                              command)
+    return s
+
+
+def join_fields(fields: Iterable[Field], command: Optional[str] = None) -> str:
+    """Check each field and join them with TABs (no newline)."""
+    return '\t'.join(check_field(f, 'argument', command) for f in fields)
+
+
+def check_command(fields: Sequence[Field]) -> Tuple[str, ...]:
+    """Check the fields of one command and return them as text.
+
+    Raises InvalidArgument for an empty command name, a name the daemon
+    would take for a comment (``#``) or a blank line, a control character
+    in any field, or a line longer than LINE_MAX bytes.
+    """
+    if not fields:
+        raise InvalidArgument('empty command')
+    name = check_field(fields[0], 'command name')
+    if not name or name[0] == '#' or not name.strip():
+        raise InvalidArgument('invalid command name %r' % name)
+    out = (name,) + tuple(check_field(f, 'argument', name) for f in fields[1:])
+    n = sum(len(f.encode(ENCODING, ERRORS)) for f in out) + len(out)
+    if n > LINE_MAX:
+        raise InvalidArgument('line of %d bytes is longer than the %d the daemon accepts '
+                              '(newline included)' % (n, LINE_MAX), name)
+    return out
+
+
+def encode_command(fields: Sequence[Field]) -> bytes:
+    """The bytes of one command line, newline included (see check_command)."""
+    return ('\t'.join(check_command(fields)) + '\n').encode(ENCODING, ERRORS)
+
+
+def command_excerpt(data: bytes) -> str:
+    """The excerpt the daemon quotes in an error about the command line
+    ``data`` (bytes, with or without its newline): its first 30 bytes,
+    control characters (TAB) shown as spaces, ``...`` if it was longer."""
+    if data.endswith(b'\n'):
+        data = data[:-1]
+    head = bytes(32 if b < 0x20 else b for b in data[:EXCERPT_MAX])
+    return head.decode(ENCODING, ERRORS) + ('...' if len(data) > EXCERPT_MAX else '')
+
+
+def check_name(value: Field, what: str = 'service', command: Optional[str] = None) -> str:
+    """A service or handle name: 1 to 31 bytes of ``A-Z a-z 0-9 . _ -``."""
+    s = _text(value, what + ' name', command)
+    if not _NAME_RE.match(s):
+        raise InvalidArgument('invalid %s name %r (1 to %d bytes of A-Z a-z 0-9 . _ -)'
+                              % (what, s[:60], NAME_MAX), command)
+    return s
+
+
+def check_handle_ref(value: Field, command: Optional[str] = None) -> str:
+    """An entry of service.fds: a handle name, or ``-`` for a closed fd."""
+    s = _text(value, 'handle name', command)
+    return s if s == '-' else check_name(s, 'handle', command)
+
+
+def check_int(value: Union[int, str], lo: int, hi: int, what: str,
+              command: Optional[str] = None) -> str:
+    """An integer within [lo, hi], as its decimal text."""
+    if isinstance(value, bool):
+        raise InvalidArgument('%s must be an integer, not %r' % (what, value), command)
+    if isinstance(value, str):
+        if not re.match(r'[+-]?[0-9]+\Z', value):
+            raise InvalidArgument('%s must be an integer, not %r' % (what, value[:40]), command)
+        value = int(value)
+    if not isinstance(value, int):
+        raise InvalidArgument('%s must be an integer, not %s' % (what, type(value).__name__),
+                              command)
+    if not lo <= value <= hi:
+        raise InvalidArgument('%s %d out of range (%d to %d)' % (what, value, lo, hi), command)
+    return str(value)
+
+
+def _signal_number(name: str) -> Optional[int]:
+    bare = name.upper()
+    if not bare.startswith('SIG'):
+        bare = 'SIG' + bare
+    sig = getattr(_signal.Signals, bare, None) if bare.isidentifier() else None
+    return int(sig) if sig is not None else None
+
+
+def check_signal(value: Union[str, int, _signal.Signals], command: Optional[str] = None) -> str:
+    """A signal for service.signal: a number (1 to SIGRTMAX), a
+    ``signal.Signals``, or a name with or without ``SIG`` (any case).
+    Returned as the daemon's canonical ``SIGTERM`` form or a number."""
+    if isinstance(value, _signal.Signals):
+        return value.name
+    if isinstance(value, int) and not isinstance(value, bool):
+        return check_int(value, 1, _signal.SIGRTMAX, 'signal number', command)
+    if isinstance(value, str):
+        if value.isdigit():
+            return check_int(value, 1, _signal.SIGRTMAX, 'signal number', command)
+        no = _signal_number(value)
+        if no is not None:
+            return _signal.Signals(no).name
+    raise InvalidArgument('invalid signal %r' % (value,), command)
+
+
+def check_control_signal(value: Union[str, int, _signal.Signals],
+                         command: Optional[str] = None) -> str:
+    """One of the signals daemonproxy counts (CONTROL_SIGNALS), canonical form."""
+    name = None
+    try:
+        s = check_signal(value, command)
+        name = s if not s.isdigit() else _signal.Signals(int(s)).name
+    except (InvalidArgument, ValueError):
+        pass
+    if name not in CONTROL_SIGNALS:
+        raise InvalidArgument('invalid signal %r (expected one of %s)'
+                              % (value, ' '.join(CONTROL_SIGNALS)), command)
+    return name
+
+
+def check_trigger(value: Union[str, int, _signal.Signals], command: Optional[str] = None) -> str:
+    """An auto_up trigger: ``always`` or one of CONTROL_SIGNALS."""
+    if value == 'always':
+        return 'always'
+    try:
+        return check_control_signal(value, command)
+    except InvalidArgument:
+        raise InvalidArgument('invalid trigger %r (always, %s)'
+                              % (value, ' '.join(CONTROL_SIGNALS)), command) from None
+
+
+def check_env_entry(value: Field, command: Optional[str] = None) -> str:
+    """``VAR=VALUE`` or ``-VAR``; VAR is 1 to 255 bytes, no ``=``, not
+    starting with a digit."""
+    s = check_field(value, 'environment entry', command)
+    var = s[1:] if s.startswith('-') else s.split('=', 1)[0]
+    ok = (s.startswith('-') or '=' in s) and _ENV_VAR_RE.match(var) is not None \
+        and len(var.encode(ENCODING, ERRORS)) <= 255
+    if not ok:
+        raise InvalidArgument('invalid environment entry %r (VAR=VALUE or -VAR)' % s[:60], command)
+    return s
+
+
+def check_option(value: Field, command: Optional[str] = None) -> str:
+    """A service option: ``notify``, ``listen-fds`` or ``fdstore=N`` (1..1024)."""
+    s = _text(value, 'option', command)
+    if s in ('notify', 'listen-fds'):
+        return s
+    m = re.match(r'fdstore=([0-9]+)\Z', s)
+    if m and 1 <= int(m.group(1)) <= 1024:
+        return s
+    raise InvalidArgument('invalid option %r (notify, listen-fds, fdstore=N with N 1 to 1024)'
+                          % s[:60], command)
+
+
+def check_flags(value: Union[None, str, Iterable[str]], command: str) -> str:
+    """A comma list of flags for fd.open, fd.pipe or fd.socket, given as a
+    string (``'read,create'``) or an iterable of flags.  ``listen=N`` is
+    accepted for fd.socket."""
+    if value is None:
+        return ''
+    flags: Tuple[str, ...]
+    if isinstance(value, str):
+        flags = tuple(f for f in value.split(',') if f) if value else ()
+    else:
+        flags = tuple(_text(f, 'flag', command) for f in value)
+    allowed = FLAG_SETS[command]
+    for f in flags:
+        if f in allowed:
+            continue
+        if command == 'fd.socket' and re.match(r'listen=[0-9]+\Z', f):
+            continue
+        raise InvalidArgument('invalid flag %r (one of %s)' % (f, ' '.join(sorted(allowed))),
+                              command)
+    return ','.join(flags)

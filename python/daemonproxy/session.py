@@ -1,0 +1,438 @@
+"""The protocol state of one connection, without any I/O ("sans-I/O").
+
+A :class:`Session` turns commands into bytes to send and received bytes
+into events and replies.  The blocking client (client.py) and the asyncio
+client (aio.py) only move bytes between a file descriptor and a Session;
+everything else, and so every behaviour they share, lives here:
+
+* **Requests.**  :meth:`Session.request` queues a command followed by
+  ``echo→MARKER``.  Commands run in order, so the lines received before
+  the marker belong to that command: its reply lines (echo replies,
+  ``log.filter``, a statedump) and its ``error``/``warning``.  An error or
+  warning is the command's own only if it quotes the command's excerpt
+  (``..., for command "service.start web"``) or is one of the fixed
+  forms (``Unknown command: NAME``, ``line too long``); errors broadcast
+  meanwhile (an auto-up start that failed, say) are events.  Events that
+  arrive meanwhile go to the event queue and the mirror as usual.
+* **Overflow.**  After ``overflow`` the replies of every request still
+  waiting may have been discarded: each fails with ReplyLost, their
+  markers are skipped if they still come, and (with ``auto_resync``) a
+  statedump is requested to rebuild the mirror.
+* **Statedump.**  The lines of a statedump are its reply; they rebuild the
+  mirror (events interleaved with the dump apply to the new picture too,
+  which keeps it exact) and are not queued as events.  A
+  :class:`~daemonproxy.events.Resynced` event follows a completed rebuild.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import os
+from typing import Callable, Deque, Dict, List, Optional, Sequence
+
+from .errors import CommandError, ConnectionClosed, ReplyLost
+from .events import (
+    _PARSERS, Error, Event, LogFilter, Overflow, RawEvent, Resynced, WarningEvent, parse_event,
+)
+from .mirror import Mirror
+from .protocol import ENCODING, ERRORS, Field, check_command, command_excerpt
+
+__all__ = ['Session', 'Request']
+
+_FIELD_KINDS = frozenset(('service.tags', 'service.args', 'service.fds', 'service.auto_up',
+                          'service.env', 'service.opts'))
+
+
+def _encode(fields: Sequence[str]) -> bytes:
+    return ('\t'.join(fields) + '\n').encode(ENCODING, ERRORS)
+
+_DUMP_REPLY_KINDS = frozenset(('service.state', 'service.tags', 'service.args', 'service.fds',
+                               'service.auto_up', 'service.env', 'service.opts',
+                               'service.notify', 'service.cgroup', 'fd.state', 'signal'))
+
+
+class Request:
+    """One command sent with an echo marker behind it.
+
+    ``done`` becomes True when its outcome is known; then ``reply`` holds
+    its reply lines and ``exception`` is None, a CommandError, ReplyLost
+    or ConnectionClosed.  ``events`` holds the parsed lines of a statedump.
+    """
+
+    __slots__ = ('fields', 'kind', 'marker', 'excerpt_suffix', 'expect', 'reply', 'events',
+                 'error', 'exception', 'done', 'lost', 'active', 'keep', '_callbacks')
+
+    def __init__(self, fields: Sequence[str], kind: str, marker: Optional[str],
+                 data: bytes) -> None:
+        self.fields = tuple(fields)
+        self.kind = kind                # 'plain', 'dump', 'echo' or 'final'
+        self.marker = marker
+        self.excerpt_suffix = ', for command "%s"' % command_excerpt(data)
+        self.expect = '\t'.join(self.fields[1:]) if kind == 'echo' else None
+        self.reply: List[str] = []
+        self.events: List[Event] = []
+        self.error: Optional[Error] = None
+        self.exception: Optional[BaseException] = None
+        self.done = False
+        self.lost = False
+        self.active = False
+        self.keep = True                # keep the reply (False: a resync only rebuilds)
+        self._callbacks: List[Callable[['Request'], None]] = []
+
+    def add_done_callback(self, fn: Callable[['Request'], None]) -> None:
+        """Call fn(request) once done (at once if it is already)."""
+        if self.done:
+            fn(self)
+        else:
+            self._callbacks.append(fn)
+
+    def result(self) -> List[str]:
+        """The reply lines; raises the request's exception if it failed."""
+        if self.exception is not None:
+            raise self.exception
+        return self.reply
+
+    def _complete(self, exc: Optional[BaseException] = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.exception = exc
+        cbs, self._callbacks = self._callbacks, []
+        for fn in cbs:
+            fn(self)
+
+    def __repr__(self) -> str:
+        state = 'done' if self.done else 'lost' if self.lost else 'pending'
+        return '<Request %s %s>' % (' '.join(self.fields)[:60], state)
+
+
+class Session:
+    """Protocol state of one connection.
+
+    ``mirror`` (a Mirror or None) is kept current; ``events`` is the queue
+    of events not yet consumed (only filled with ``queue_events``).
+    Feed received bytes to :meth:`feed` (and :meth:`feed_eof` at end of
+    file); send what :meth:`data_to_send` returns.
+    """
+
+    def __init__(self, mirror: Optional[Mirror] = None, *, auto_resync: bool = True,
+                 queue_events: bool = True) -> None:
+        self.mirror = mirror
+        self.auto_resync = auto_resync
+        self.queue_events = queue_events
+        self.events: Deque[Event] = collections.deque()
+        self.closed = False
+        self._partial = b''
+        self._out: List[bytes] = []
+        self._pending: Deque[Request] = collections.deque()
+        self._by_marker: Dict[str, Request] = {}
+        self._tag = '_dpy.%s.' % os.urandom(5).hex()
+        self._seq = 0
+        self._resync: Optional[Request] = None
+
+    # --- sending ------------------------------------------------------------
+
+    def send(self, fields: Sequence[Field]) -> None:
+        """Queue one command without a marker (no reply is waited for)."""
+        self._out.append(_encode(check_command(fields)))
+
+    def request(self, fields: Sequence[Field], kind: Optional[str] = None) -> Request:
+        """Queue one command and its echo marker; returns its Request.
+
+        kind: ``'dump'`` for statedump (detected from the name when not
+        given), ``'echo'`` for echo, ``'final'`` for a command after which
+        the daemon may close the connection (terminate: end of file then
+        means success), else ``'plain'``.
+        """
+        checked = check_command(fields)
+        data = _encode(checked)
+        name = checked[0]
+        if kind is None:
+            kind = ('dump' if name == 'statedump' else
+                    'echo' if name == 'echo' and len(checked) > 1 else 'plain')
+        return self._push(Request(checked, kind, self._marker(), data), data)
+
+    def request_final(self, fields: Sequence[Field]) -> Request:
+        """Queue a command after which the daemon reads no more commands
+        (``exit``): no marker; it is done at end of file."""
+        checked = check_command(fields)
+        data = _encode(checked)
+        return self._push(Request(checked, 'final', None, data), data)
+
+    def resync(self) -> Request:
+        """Request a statedump that rebuilds the mirror (or return the one
+        already on its way)."""
+        r = self._resync
+        if r is not None and not r.done and not r.lost:
+            return r
+        data = _encode(('statedump',))
+        req = Request(('statedump',), 'dump', self._marker(), data)
+        req.keep = False                # the mirror is the result
+        self._resync = self._push(req, data)
+        return req
+
+    def data_to_send(self) -> bytes:
+        """The bytes queued for sending (and forget them)."""
+        if not self._out:
+            return b''
+        data = b''.join(self._out)
+        self._out.clear()
+        return data
+
+    @property
+    def wants_write(self) -> bool:
+        return bool(self._out)
+
+    @property
+    def pending(self) -> int:
+        """How many requests still wait for their marker."""
+        return len(self._pending)
+
+    # --- receiving ----------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Process received bytes (any amount, lines may be split)."""
+        if not data:
+            return
+        buf = self._partial + data if self._partial else data
+        end = buf.rfind(b'\n')
+        if end < 0:
+            self._partial = buf
+            return
+        self._partial = buf[end + 1:]
+        texts = buf[:end].decode(ENCODING, ERRORS).split('\n')
+        i, n = 0, len(texts)
+        pending = self._pending
+        while i < n:
+            if pending and pending[0].kind == 'dump' and not pending[0].lost:
+                # A dump makes thousands of objects that all live on: the
+                # collector would scan them again and again for nothing
+                # (Mercurial's util.nogc does the same for big containers).
+                if gc.isenabled():
+                    gc.disable()
+                    try:
+                        i = self._dump_run(texts, i)
+                    finally:
+                        gc.enable()
+                else:
+                    i = self._dump_run(texts, i)
+                if i >= n:
+                    break
+            self._line(texts[i])
+            i += 1
+
+    def _dump_run(self, texts: List[str], i: int) -> int:
+        """The fast path for the lines of a statedump (most of a resync):
+        takes texts[i:] while they are well-formed dump lines; returns the
+        index of the first line that needs the general path (_line)."""
+        head = self._pending[0]
+        tag = self._tag
+        kinds = _DUMP_REPLY_KINDS
+        keep = head.keep
+        reply, events = head.reply, head.events
+        mirror = self.mirror
+        handlers, target = mirror._fast_apply() if mirror is not None else (None, None)
+        # a resync needs no event objects for the definition lines
+        apply_fields = mirror._apply_fields if mirror is not None and not keep else None
+        n = len(texts)
+        while i < n:
+            text = texts[i]
+            if text.startswith(tag):
+                return i                # a marker
+            f = text.split('\t')
+            if f[0] not in kinds:
+                return i                # an event of another kind, an echo reply...
+            if apply_fields is not None and f[0] in _FIELD_KINDS and apply_fields(f):
+                i += 1
+                continue
+            try:
+                ev = _PARSERS[f[0]](f, text)
+            except (ValueError, IndexError):
+                ev = None
+            if ev is None:
+                return i                # malformed: a RawEvent, the general path
+            if keep:
+                reply.append(text)
+                events.append(ev)
+            if handlers is not None:
+                handlers[type(ev)](target, ev)
+            i += 1
+        return i
+
+    def feed_line(self, line: str) -> None:
+        """Process one line given as text (without newline)."""
+        self._line(line)
+
+    def feed_eof(self) -> None:
+        """The connection ended: pending requests fail (a ``final`` one
+        succeeds), the mirror is no longer current."""
+        if self._partial:
+            part, self._partial = self._partial, b''
+            self._line(part.decode(ENCODING, ERRORS))
+        self.closed = True
+        self._fail_all(lambda r: ConnectionClosed('connection closed while waiting for %r'
+                                                  % ' '.join(r.fields)[:60]))
+
+    def reset(self) -> None:
+        """Start over on a new connection (reconnect): pending requests fail
+        with ConnectionClosed, the mirror needs a resync."""
+        self._partial = b''
+        self._out.clear()
+        self._fail_all(lambda r: ConnectionClosed('reconnected while waiting for %r'
+                                                  % ' '.join(r.fields)[:60]))
+        self.closed = False
+
+    def _fail_all(self, exc: Callable[[Request], BaseException]) -> None:
+        pending = list(self._pending)
+        self._pending.clear()
+        self._by_marker.clear()
+        for r in pending:
+            if r.kind == 'final' and not r.lost:
+                r._complete(self._command_error(r))
+            else:
+                r._complete(exc(r))
+        if self.mirror is not None:
+            self.mirror.abort_rebuild()
+        self._resync = None
+
+    # --- the line dispatcher ------------------------------------------------
+
+    def _line(self, line: str) -> None:
+        pending = self._pending
+        if not pending:
+            ev = parse_event(line)
+            if type(ev) is Overflow:
+                self._overflow(ev)
+            else:
+                self._deliver(ev)
+            return
+        head = pending[0]
+        if line == head.marker:
+            self._finish(head)
+            return
+        if line.startswith(self._tag):
+            req = self._by_marker.get(line)
+            if req is not None:         # earlier markers were discarded
+                while pending[0] is not req:
+                    self._drop_head()
+                self._finish(req)
+            return                      # else the marker of a forgotten request
+        if head.expect is not None and line == head.expect and not head.reply:
+            head.reply.append(line)
+            return
+        ev = parse_event(line)
+        t = type(ev)
+        if t is Overflow:
+            self._overflow(ev)
+            return
+        if head.lost and ev.kind in _DUMP_REPLY_KINDS and \
+                any(r.lost and r.kind == 'dump' for r in pending):
+            return      # maybe the output of a dump whose reply was lost: not events
+        if head.kind == 'dump' and ev.kind in _DUMP_REPLY_KINDS:
+            if not head.lost:
+                if head.keep:
+                    head.reply.append(line)
+                    head.events.append(ev)
+                if self.mirror is not None:
+                    self.mirror.apply(ev)
+            return
+        if t is Error or t is WarningEvent:
+            if self._is_reply(ev, head):        # type: ignore[arg-type]
+                if not head.lost:
+                    head.reply.append(line)
+                    if t is Error and head.error is None:
+                        head.error = ev         # type: ignore[assignment]
+                return
+        elif (t is RawEvent or t is LogFilter) and head.kind != 'dump':
+            if not head.lost:
+                head.reply.append(line)
+            return
+        self._deliver(ev)
+
+    @staticmethod
+    def _is_reply(ev: Error, head: Request) -> bool:
+        msg = ev.message
+        if msg.endswith(head.excerpt_suffix):
+            return True
+        return msg == 'line too long' or msg == 'Unknown command: ' + head.fields[0]
+
+    def _deliver(self, ev: Event) -> None:
+        if self.mirror is not None:
+            self.mirror.apply(ev)
+        if self.queue_events:
+            self.events.append(ev)
+
+    def _marker(self) -> str:
+        self._seq += 1
+        return '%s%d' % (self._tag, self._seq)
+
+    def _push(self, req: Request, data: bytes) -> Request:
+        """Queue req and the bytes of its command (and marker)."""
+        if self._pending and self._pending[-1].lost:
+            # Requests whose replies were lost to an overflow wait for
+            # markers that may never come: a bare marker first, so that
+            # everything before it is known to be theirs.
+            self._queue(Request(('echo',), 'plain', self._marker(), b''), b'')
+        return self._queue(req, data)
+
+    def _queue(self, req: Request, data: bytes) -> Request:
+        if data:
+            self._out.append(data)
+        if req.marker is not None:
+            self._out.append(b'echo\t' + req.marker.encode() + b'\n')
+            self._by_marker[req.marker] = req
+        self._pending.append(req)
+        if len(self._pending) == 1:
+            self._activate()
+        return req
+
+    def _activate(self) -> None:
+        """The head request's output starts now (the previous one ended)."""
+        if not self._pending:
+            return
+        head = self._pending[0]
+        if not head.active:
+            head.active = True
+            if head.kind == 'dump' and not head.lost and self.mirror is not None:
+                self.mirror.begin_rebuild()
+
+    def _command_error(self, req: Request) -> Optional[CommandError]:
+        if req.error is None:
+            return None
+        return CommandError(req.fields, req.error.text, 'error\t' + req.error.message)
+
+    def _finish(self, req: Request) -> None:
+        self._pending.popleft()
+        if req.marker is not None:
+            self._by_marker.pop(req.marker, None)
+        if req.lost:
+            pass                        # already failed
+        elif req.kind == 'dump':
+            if self.mirror is not None:
+                self.mirror.end_rebuild()
+                if self.queue_events:
+                    self.events.append(Resynced(self.mirror.generation))
+            req._complete(None)
+        else:
+            req._complete(self._command_error(req))
+        self._activate()
+
+    def _drop_head(self) -> None:
+        req = self._pending.popleft()
+        if req.marker is not None:
+            self._by_marker.pop(req.marker, None)
+        req.lost = True
+        req._complete(ReplyLost(req.fields))
+
+    def _overflow(self, ev: Event) -> None:
+        self._deliver(ev)
+        for r in self._pending:
+            if not r.lost:
+                r.lost = True
+                r._complete(ReplyLost(r.fields))
+        if self.mirror is not None:
+            self.mirror.abort_rebuild()
+            self.mirror.invalidate()
+            if self.auto_resync and not self.closed:
+                self.resync()

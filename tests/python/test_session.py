@@ -1,0 +1,304 @@
+"""session.py: requests and their markers, reply attribution, overflow,
+statedump rebuilds, end of file: a scripted daemon talks to a Session."""
+
+import unittest
+
+import _path
+from daemonproxy import (
+    CommandError, ConnectionClosed, InvalidArgument, Mirror, ReplyLost, Resynced, Session,
+)
+from daemonproxy import events as e
+
+_path.check()
+
+
+class Script:
+    """Plays the daemon: reads the session's commands, answers lines."""
+
+    def __init__(self, mirror=True, **kw):
+        self.mirror = Mirror() if mirror else None
+        self.s = Session(self.mirror, **kw)
+
+    def sent(self):
+        """The command lines sent since last time, as lists of fields."""
+        data = self.s.data_to_send().decode()
+        return [l.split('\t') for l in data.splitlines()]
+
+    def markers(self, sent):
+        return [f[1] for f in sent if f[0] == 'echo' and f[1].startswith('_dpy.')]
+
+    def feed(self, *lines):
+        self.s.feed(''.join(l + '\n' for l in lines).encode())
+
+    def events(self):
+        out = list(self.s.events)
+        self.s.events.clear()
+        return out
+
+
+class Requests(unittest.TestCase):
+    def test_marker_and_reply(self):
+        d = Script()
+        r = d.s.request(['echo', 'a', 'b'])
+        sent = d.sent()
+        self.assertEqual(sent[0], ['echo', 'a', 'b'])
+        self.assertEqual(sent[1][0], 'echo')
+        (m,) = d.markers(sent)
+        self.assertFalse(r.done)
+        d.feed('service.state\tx\tup\t1\t2\t-\t-\t0\t-', 'a\tb')
+        self.assertFalse(r.done)
+        d.feed(m)
+        self.assertTrue(r.done)
+        self.assertEqual(r.result(), ['a\tb'])
+        self.assertEqual(d.events(), [e.ServiceState('x', 'up', 1, 2, None, None, 0, None)])
+
+    def test_echo_reply_that_looks_like_an_event(self):
+        d = Script()
+        r = d.s.request(['echo', 'signal', 'SIGHUP', '1', '1'])
+        (m,) = d.markers(d.sent())
+        d.feed('signal\tSIGHUP\t1\t1', 'signal\tSIGHUP\t1\t1', m)
+        self.assertEqual(r.result(), ['signal\tSIGHUP\t1\t1'])
+        self.assertEqual(len(d.events()), 1)        # the second one is an event
+
+    def test_reply_lines_split_anywhere(self):
+        d = Script()
+        r = d.s.request(['log.filter'])
+        (m,) = d.markers(d.sent())
+        data = ('log.filter\tinfo\n' + m + '\n').encode()
+        for i in range(len(data)):
+            d.s.feed(data[i:i + 1])
+        self.assertEqual(r.result(), ['log.filter\tinfo'])
+
+    def test_own_error_raises_with_command_and_message(self):
+        d = Script()
+        r = d.s.request(['service.start', 'some-really-long-service-name-here'])
+        (m,) = d.markers(d.sent())
+        d.feed("error\tno such service 'some-really-long-service-name-here', for command "
+               '"service.start some-really-long..."', m)
+        with self.assertRaises(CommandError) as cm:
+            r.result()
+        self.assertEqual(cm.exception.command,
+                         ('service.start', 'some-really-long-service-name-here'))
+        self.assertEqual(cm.exception.message,
+                         "no such service 'some-really-long-service-name-here'")
+        self.assertEqual(d.events(), [])
+
+    def test_fixed_form_errors(self):
+        d = Script()
+        r = d.s.request(['bogus', 'x'])
+        (m,) = d.markers(d.sent())
+        d.feed('error\tUnknown command: bogus', m)
+        with self.assertRaises(CommandError) as cm:
+            r.result()
+        self.assertEqual(cm.exception.message, 'Unknown command: bogus')
+
+    def test_broadcast_errors_are_events(self):
+        d = Script()
+        r = d.s.request(['service.fds', 's1', 'null', 'nope'])
+        (m,) = d.markers(d.sent())
+        d.feed('service.fds\ts1\tnull\tnope',
+               'error\tservice web: exec /x failed: No such file or directory',
+               'error\tno such service \'q\', for command "service.start q"',
+               'warning\tservice s1: no handle named \'nope\' (yet), for command '
+               '"service.fds s1 null nope"', m)
+        self.assertEqual(r.result(), ['warning\tservice s1: no handle named \'nope\' (yet), '
+                                      'for command "service.fds s1 null nope"'])
+        self.assertEqual([type(x) for x in d.events()], [e.ServiceFds, e.Error, e.Error])
+
+    def test_pipelined_requests(self):
+        d = Script()
+        reqs = [d.s.request(['echo', str(i)]) for i in range(3)]
+        ms = d.markers(d.sent())
+        d.feed('0', ms[0], '1', ms[1], '2', ms[2])
+        self.assertEqual([r.result() for r in reqs], [['0'], ['1'], ['2']])
+        self.assertEqual(d.s.pending, 0)
+
+    def test_invalid_before_sending(self):
+        d = Script()
+        with self.assertRaises(InvalidArgument):
+            d.s.request(['echo', 'a\tb'])
+        self.assertEqual(d.s.data_to_send(), b'')
+        self.assertEqual(d.s.pending, 0)
+
+    def test_done_callback(self):
+        d = Script()
+        seen = []
+        r = d.s.request(['echo', 'x'])
+        r.add_done_callback(seen.append)
+        (m,) = d.markers(d.sent())
+        d.feed('x', m)
+        self.assertEqual(seen, [r])
+        r.add_done_callback(seen.append)
+        self.assertEqual(seen, [r, r])
+
+
+class Dump(unittest.TestCase):
+    DUMP = ['fd.state\tnull\tspecial\tread,write\t/dev/null',
+            'service.state\ta\tdown\t-\t-\t-\t-\t-\t-',
+            'service.tags\ta\t', 'service.args\ta\ttrue', 'service.fds\ta\tnull\tnull\tnull',
+            'service.auto_up\ta\t-']
+
+    def test_statedump_rebuilds_mirror(self):
+        d = Script()
+        d.feed('service.args\told\tx')            # something the dump will not list
+        d.events()
+        r = d.s.request(['statedump'])
+        (m,) = d.markers(d.sent())
+        d.feed(*self.DUMP[:3])
+        d.feed('orphan\t1\t2\texit\t0\t-', 'error\tservice z: exec failed')
+        d.feed(*self.DUMP[3:])
+        d.feed(m)
+        self.assertEqual(r.result(), self.DUMP)
+        self.assertEqual([x.to_line() for x in r.events], self.DUMP)
+        self.assertTrue(d.mirror.synced)
+        self.assertEqual(d.mirror.dump_lines(), self.DUMP)
+        evs = d.events()
+        self.assertEqual([type(x) for x in evs], [e.Orphan, e.Error, Resynced])
+        self.assertEqual(evs[-1].generation, 1)
+
+    def test_resync_keeps_no_reply(self):
+        d = Script()
+        r = d.s.resync()
+        self.assertIs(d.s.resync(), r)            # one at a time
+        (m,) = d.markers(d.sent())
+        d.feed(*self.DUMP, m)
+        self.assertEqual(r.result(), [])
+        self.assertEqual(d.mirror.dump_lines(), self.DUMP)
+        self.assertIsNot(d.s.resync(), r)         # done: the next one is new
+
+    def test_odd_lines_inside_a_dump(self):
+        d = Script()
+        r = d.s.request(['statedump'])
+        (m,) = d.markers(d.sent())
+        odd = ['service.state	x	up', 'overflowing', 'signal	SIGHUP	x	1']
+        d.s.feed(('\n'.join(self.DUMP[:2] + odd + self.DUMP[2:] + [m]) + '\n').encode())
+        self.assertEqual(r.result(), self.DUMP)
+        self.assertEqual([x.line for x in d.events()[:-1]], odd)
+
+    def test_resync_fast_path_equals_the_general_one(self):
+        # a resync applies definition lines without making events; the
+        # result must be what applying their events gives, odd lines too
+        lines = self.DUMP + ['service.auto_up\ta\tx\talways', 'service.args',
+                             'service.auto_up\tb\t-\tjunk', 'service.tags\tb\t',
+                             'service.fds\tc\tx\t\ty', 'service.auto_up\tc\t9',
+                             'service.auto_up\tc\t-', 'service.env\tc\tA=1',
+                             'service.opts\td\tnotify', 'service.auto_up\te\t4\tSIGHUP']
+        results = []
+        for how in ('resync', 'statedump'):
+            d = Script()
+            r = d.s.resync() if how == 'resync' else d.s.request(['statedump'])
+            (m,) = d.markers(d.sent())
+            d.feed(*lines, m)
+            self.assertIsNone(r.exception)
+            results.append((d.mirror.dump_lines(),
+                            [(s.name, s.interval) for s in d.mirror],
+                            [x.to_line() for x in d.events()]))
+        self.assertEqual(results[0], results[1])
+        self.assertEqual(results[0][2][:3], ['service.auto_up\ta\tx\talways', 'service.args',
+                                             'service.auto_up\tb\t-\tjunk'])
+
+    def test_without_mirror(self):
+        d = Script(mirror=False)
+        r = d.s.request(['statedump'])
+        (m,) = d.markers(d.sent())
+        d.feed(*self.DUMP, m)
+        self.assertEqual(r.result(), self.DUMP)
+        self.assertEqual(d.events(), [])
+
+
+class Overflow(unittest.TestCase):
+    def test_overflow_fails_pending_and_resyncs(self):
+        d = Script()
+        r1 = d.s.request(['echo', 'one'])
+        r2 = d.s.request(['statedump'])
+        m1, m2 = d.markers(d.sent())
+        d.feed('overflow')
+        self.assertIsInstance(r1.exception, ReplyLost)
+        self.assertIsInstance(r2.exception, ReplyLost)
+        self.assertFalse(d.mirror.synced)
+        self.assertIsInstance(d.events()[0], e.Overflow)
+        sent = d.sent()
+        # a bare marker first (the barrier), then the resync
+        self.assertEqual(sent[0][0], 'echo')
+        self.assertEqual(sent[1], ['statedump'])
+        barrier, resync = d.markers(sent)
+        # r1's output was discarded; r2's dump ran after the overflow line
+        d.feed(*Dump.DUMP[:2])
+        self.assertEqual(d.mirror.dump_lines(), [])     # nothing from the lost dump
+        self.assertEqual(d.events(), [])
+        d.feed(m2, 'signal\tSIGHUP\t1\t1', barrier)
+        d.feed(*Dump.DUMP, resync)
+        self.assertTrue(d.mirror.synced)
+        self.assertEqual(d.mirror.dump_lines(), Dump.DUMP)
+        evs = d.events()
+        self.assertEqual([type(x) for x in evs], [e.Signal, Resynced])
+        self.assertEqual(d.s.pending, 0)
+
+    def test_overflow_without_pending(self):
+        d = Script()
+        d.feed('overflow')
+        sent = d.sent()
+        self.assertEqual(sent[0], ['statedump'])
+        (m,) = d.markers(sent)
+        d.feed(*Dump.DUMP, m)
+        self.assertTrue(d.mirror.synced)
+
+    def test_no_auto_resync(self):
+        d = Script(auto_resync=False)
+        d.feed('overflow')
+        self.assertEqual(d.sent(), [])
+        self.assertFalse(d.mirror.synced)
+
+    def test_overflow_during_resync_retries(self):
+        d = Script()
+        r = d.s.resync()
+        (m,) = d.markers(d.sent())
+        d.feed(*Dump.DUMP[:2], 'overflow')
+        self.assertIsInstance(r.exception, ReplyLost)
+        r2 = d.s.resync()
+        self.assertIsNot(r2, r)
+        barrier, m2 = d.markers(d.sent())
+        d.feed(barrier, *Dump.DUMP, m2)       # r's marker was discarded
+        self.assertTrue(r2.done)
+        self.assertIsNone(r2.exception)
+        self.assertEqual(d.mirror.dump_lines(), Dump.DUMP)
+
+
+class EndOfFile(unittest.TestCase):
+    def test_pending_fail(self):
+        d = Script()
+        r = d.s.request(['echo', 'x'])
+        d.sent()
+        d.s.feed(b'service.args\ta\tb')          # partial last line still counts
+        d.s.feed_eof()
+        self.assertIsInstance(r.exception, ConnectionClosed)
+        self.assertTrue(d.s.closed)
+        self.assertEqual(d.events(), [e.ServiceArgs('a', ('b',))])
+
+    def test_final_requests(self):
+        d = Script()
+        t = d.s.request(['terminate', '0'], 'final')
+        x = d.s.request_final(['exit'])
+        d.sent()
+        d.s.feed_eof()
+        self.assertIsNone(t.exception)
+        self.assertIsNone(x.exception)
+
+    def test_final_request_that_failed(self):
+        d = Script()
+        t = d.s.request(['terminate', '0'], 'final')
+        (m,) = d.markers(d.sent())
+        d.feed('error\texit guard is set: guard code required, for command "terminate 0"', m)
+        self.assertIsInstance(t.exception, CommandError)
+
+    def test_reset(self):
+        d = Script()
+        r = d.s.request(['echo', 'x'])
+        d.s.reset()
+        self.assertIsInstance(r.exception, ConnectionClosed)
+        self.assertEqual(d.s.data_to_send(), b'')
+        self.assertFalse(d.s.closed)
+
+
+if __name__ == '__main__':
+    unittest.main()
