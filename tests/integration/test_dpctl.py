@@ -293,8 +293,12 @@ class DpctlTest(SvcTest):
             self.assertTrue(r.err.startswith('dpctl: '), 'stderr without "dpctl: ": %r' % (r,))
 
     def dpctl_bg(self, *args, sock=True, env=None):
-        """Start dpctl in the background (stdout/stderr pipes)."""
-        p = subprocess.Popen(self.argv(args, sock), stdin=subprocess.DEVNULL,
+        """Start dpctl in the background (stdout/stderr pipes).  SIGINT is
+        set back to its default, as for a dpctl typed at a terminal: a suite
+        started in the background by a non-interactive shell inherits it
+        ignored, and the watch tests interrupt dpctl with it."""
+        argv = ['env', '--default-signal=INT'] + self.argv(args, sock)
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env(env))
         self.bg.append(p)
         return p
@@ -307,7 +311,7 @@ class DpctlTest(SvcTest):
             p.kill()
             out, err = p.communicate()
             raise Timeout('dpctl %r did not finish within %ds (stdout %r, stderr %r)'
-                          % (p.args[1:], timeout, out, err))
+                          % (p.args[3:], timeout, out, err))
         r = Run(p.args, p.returncode, out, err)
         self.assertStderr(r)
         return r
@@ -331,7 +335,7 @@ class DpctlTest(SvcTest):
         d.ping()
         d.ping()
         if p.poll() is not None:
-            self.fail('dpctl %r ended early: %r' % (p.args[1:], self.finish(p)))
+            self.fail('dpctl %r ended early: %r' % (p.args[3:], self.finish(p)))
         return n
 
     # --- status parsing ----------------------------------------------------
