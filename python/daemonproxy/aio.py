@@ -16,7 +16,6 @@ once (their replies come back in order)::
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import socket
 import subprocess
@@ -31,10 +30,11 @@ from .mirror import Mirror
 from .paths import default_socket_path
 from .protocol import Field, check_name
 from .session import Request, Session
+from .transport import closer_of, read_some, spawn_daemon, write_some
+from .transport import take_stdio as take_stdio_fds
 
 __all__ = ['AsyncClient']
 
-_READ_SIZE = 65536
 
 
 class AsyncClient(Commands):
@@ -102,21 +102,8 @@ class AsyncClient(Commands):
                          **kw: Any) -> 'AsyncClient':
         """Run as daemonproxy's controller service (events on fd 0, commands
         on fd 1); see Client.from_stdio."""
-        rfd, wfd = 0, 1
-        if take_stdio:
-            rfd, wfd = os.dup(0), os.dup(1)
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)
-            os.close(null)
-            os.dup2(2, 1)
-
-        def close() -> None:
-            for fd in {rfd, wfd}:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        c = cls(rfd, wfd, closer=close if take_stdio else None, **kw)
+        rfd, wfd, close = take_stdio_fds(take_stdio)
+        c = cls(rfd, wfd, closer=close, **kw)
         if sync and c.mirror is not None:
             await c.resync()
         return c
@@ -127,18 +114,9 @@ class AsyncClient(Commands):
                     pass_fds: Sequence[int] = (), sync: bool = True,
                     **kw: Any) -> 'AsyncClient':
         """Start ``binary -i ARGS…``; see Client.spawn."""
-        proc = subprocess.Popen([binary, '-i'] + list(args), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=cwd,
-                                pass_fds=tuple(pass_fds), close_fds=True)
-        assert proc.stdin is not None and proc.stdout is not None
-
-        def close() -> None:
-            for f in (proc.stdin, proc.stdout):
-                try:
-                    f.close()       # type: ignore[union-attr]
-                except OSError:
-                    pass
-        c = cls(proc.stdout.fileno(), proc.stdin.fileno(), closer=close, **kw)
+        proc = spawn_daemon(binary, args, stderr, env, cwd, pass_fds)
+        c = cls(proc.stdout.fileno(), proc.stdin.fileno(),          # type: ignore[union-attr]
+                closer=closer_of(proc.stdin, proc.stdout), **kw)
         c.process = proc
         if sync and c.mirror is not None:
             await c.resync()
@@ -293,14 +271,9 @@ class AsyncClient(Commands):
                 f.set_result(None)
 
     def _on_readable(self) -> None:
-        try:
-            data = os.read(self._rfd, _READ_SIZE)
-        except BlockingIOError:
+        data = read_some(self._rfd)
+        if data is None:
             return
-        except OSError as e:
-            if e.errno not in (errno.ECONNRESET, errno.EPIPE):
-                raise
-            data = b''
         if data:
             self.session.feed(data)
         else:
@@ -328,16 +301,12 @@ class AsyncClient(Commands):
                 self._writing = True
 
     def _on_writable(self) -> None:
-        try:
-            n = os.write(self._wfd, self._wbuf)
-            self._wbuf = self._wbuf[n:]
-        except BlockingIOError:
-            pass
-        except OSError as e:
-            if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.EBADF):
-                raise
+        n = write_some(self._wfd, self._wbuf)
+        if n < 0:
             self._broken = True
             self._wbuf = b''
+        else:
+            self._wbuf = self._wbuf[n:]
         if not self._wbuf and self._writing:
             self._loop.remove_writer(self._wfd)
             self._writing = False

@@ -8,7 +8,6 @@ thread-safe: use one client per thread, or the asyncio client.
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 import socket
@@ -23,13 +22,14 @@ from .mirror import Mirror
 from .paths import default_socket_path
 from .protocol import Field, check_name
 from .session import Request, Session
+from .transport import closer_of, read_some, spawn_daemon, write_some
+from .transport import take_stdio as take_stdio_fds
 
 __all__ = ['Client', 'DEFAULT_TIMEOUT']
 
 #: Seconds a request waits for its reply unless told otherwise.
 DEFAULT_TIMEOUT = 10.0
 
-_READ_SIZE = 65536
 
 
 def _deadline(timeout: Optional[float]) -> Optional[float]:
@@ -108,21 +108,8 @@ class Client(Commands):
         and fd 0 becomes /dev/null and fd 1 a copy of fd 2 (stderr), so a
         stray ``print()`` goes to the log instead of corrupting the command
         stream."""
-        rfd, wfd = 0, 1
-        if take_stdio:
-            rfd, wfd = os.dup(0), os.dup(1)
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)
-            os.close(null)
-            os.dup2(2, 1)
-
-        def close() -> None:
-            for fd in {rfd, wfd}:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        c = cls(rfd, wfd, closer=close if take_stdio else None, **kw)
+        rfd, wfd, close = take_stdio_fds(take_stdio)
+        c = cls(rfd, wfd, closer=close, **kw)
         if sync and c.mirror is not None:
             c.resync()
         return c
@@ -137,19 +124,12 @@ class Client(Commands):
         ``subprocess.PIPE``, ``subprocess.DEVNULL``).  :meth:`close` closes
         its stdin, so that it exits, and waits for it (killing it if it
         takes longer than the timeout)."""
-        proc = subprocess.Popen([binary, '-i'] + list(args), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=cwd,
-                                pass_fds=tuple(pass_fds), close_fds=True)
-        assert proc.stdin is not None and proc.stdout is not None
-        c = cls(proc.stdout.fileno(), proc.stdin.fileno(), **kw)
+        proc = spawn_daemon(binary, args, stderr, env, cwd, pass_fds)
+        c = cls(proc.stdout.fileno(), proc.stdin.fileno(), **kw)    # type: ignore[union-attr]
         c.process = proc
 
         def close() -> None:
-            for f in (proc.stdin, proc.stdout):
-                try:
-                    f.close()       # type: ignore[union-attr]
-                except OSError:
-                    pass
+            closer_of(proc.stdin, proc.stdout)()
             try:
                 proc.wait(c.timeout)
             except subprocess.TimeoutExpired:
@@ -345,27 +325,17 @@ class Client(Commands):
         return True
 
     def _write(self) -> None:
-        try:
-            n = os.write(self._wfd, self._wbuf)
-        except BlockingIOError:
-            return
-        except OSError as e:
-            if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.EBADF):
-                raise
+        n = write_some(self._wfd, self._wbuf)
+        if n < 0:
             self._broken = True
             self._wbuf = b''
-            return
-        self._wbuf = self._wbuf[n:]
+        else:
+            self._wbuf = self._wbuf[n:]
 
     def _read(self) -> None:
-        try:
-            data = os.read(self._rfd, _READ_SIZE)
-        except BlockingIOError:
+        data = read_some(self._rfd)
+        if data is None:
             return
-        except OSError as e:
-            if e.errno not in (errno.ECONNRESET, errno.EPIPE):
-                raise
-            data = b''
         if data:
             self.session.feed(data)
         else:
