@@ -791,11 +791,10 @@ int main(int argc, char **argv)
 {
     struct opts o = { .timeout_s = 10 };
     const struct command *cmd = NULL;
-    char **operands = calloc((size_t)argc + 1, sizeof *operands);
+    /* Operands are gathered in argv itself: never ahead of the reading. */
+    char **operands = argv;
     int nops = 0;
     bool literal = false;
-    if (!operands)
-        return DPCTL_FAILED;
     for (int i = 1; i < argc; i++) {
         /* After send's COMMAND word every word is a field, "-x" included. */
         if (!literal) {
@@ -852,6 +851,5 @@ int main(int argc, char **argv)
     conn_close(s.c);
     model_free(s.m);
     free(s.err);
-    free(operands);
     return rc;
 }
