@@ -135,13 +135,18 @@ struct svc *model_find(const struct model *m, const char *name)
     return s && strcmp(s->state, "deleted") != 0 ? s : NULL;
 }
 
+/* Times, pids and durations from the daemon are small non-negative
+ * integers; anything else (junk from whatever listens on the path) is
+ * "-", so that no later subtraction can overflow. */
+#define NUM_MAX (1LL << 40)
+
 static long long num(const char *f)
 {
     if (!f || !*f || strcmp(f, "-") == 0)
         return -1;
     char *end;
     long long v = strtoll(f, &end, 10);
-    return *end ? -1 : v;
+    return *end || v < 0 || v > NUM_MAX ? -1 : v;
 }
 
 static void set_str(char **dst, const char *src)

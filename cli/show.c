@@ -284,11 +284,12 @@ static void wall_clock(char *buf, size_t len, long long ts_s, long long now_ms)
     strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+/* An event's TS, or -1 unless it is a plausible monotonic second. */
 static long long ts_of(const char *s)
 {
     char *end;
     long long v = strtoll(s, &end, 10);
-    return *s && !*end ? v : -1;
+    return *s && !*end && v >= 0 && v <= (1LL << 40) ? v : -1;
 }
 
 /* The words for one event; returns the index of its TS field, or 0. */
