@@ -13,6 +13,7 @@
 #include "log.h"
 #include "loop.h"
 #include "options.h"
+#include "sdnotify.h"
 #include "service.h"
 #include "signals.h"
 #include "sockpath.h"
@@ -126,12 +127,41 @@ static void daemonize_done(void)
     log_set_fd(-1);
 }
 
+static bool exiting;             /* term_exit has begun */
+static bool daemonized;          /* -D: this is the child that carries on */
+
 /* Last words before exit or exec-on-exit. */
 static void before_exit(int code)
 {
+    exiting = true;
     daemon_report(code ? code : EXIT_ENV);
     ctl_flush_all();
     svc_log_running();
+    /* Exec-on-exit may be a new daemonproxy taking over: the service is
+     * not stopping then. */
+    if (!term_exec_set())
+        sdnotify_send("STOPPING=1\nSTATUS=daemonproxy exiting\n");
+}
+
+/* Start-up is complete (the config file executed, the control socket
+ * listening): tell the service manager, so that systemd's Type=notify
+ * counts daemonproxy as started only now.  With -D it learns the pid of
+ * the process that carries on (the one it started has exited). */
+static void manager_ready(const char *status)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s\n", status);
+    if (daemonized && n > 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, "MAINPID=%d\n", (int)getpid());
+    sdnotify_send(msg);
+}
+
+static void config_done(void *owner, struct ctl *c)
+{
+    (void)owner;
+    (void)c;
+    if (!exiting)
+        manager_ready("config file executed");
 }
 
 /* --default-socket: the path dpctl finds without being told (sockpath.h). */
@@ -158,12 +188,13 @@ int main(int argc, char **argv)
     umask(077);
     /* These tell daemonproxy itself about its manager (systemd) and its
      * inherited sockets (registered as fd_N handles below); a service's are
-     * its own (service.opts), never these. */
+     * its own (service.opts), never these.  Only sdnotify keeps the
+     * manager's address. */
+    sdnotify_init(getenv("NOTIFY_SOCKET"));
     unsetenv("NOTIFY_SOCKET");
     unsetenv("LISTEN_FDS");
     unsetenv("LISTEN_PID");
     unsetenv("LISTEN_FDNAMES");
-    term_set_pid1(pid1);
     term_init_fatal();
     term_set_atexit(before_exit);
 
@@ -172,6 +203,9 @@ int main(int argc, char **argv)
     enum opt_result r = opt_parse(argc, argv, &o, err, sizeof err);
     if (o.exit_exec && !term_set_exec_tsv(o.exit_exec))
         fprintf(stderr, "daemonproxy: cannot store --exit-exec args\n");
+    /* PID 1 of a container may simply exit: that ends the container, as
+     * its manager expects, so there is no implicit guard. */
+    term_set_pid1(pid1 && !(r == OPT_OK && o.container));
     if (r != OPT_OK) {
         fprintf(stderr, "daemonproxy: %s\nTry 'daemonproxy --help'.\n", err);
         term_exit(EXIT_BADOPT, err);
@@ -245,6 +279,7 @@ int main(int argc, char **argv)
         }
     }
 
+    struct ctl *config = NULL;
     if (o.config) {
         int fd = cfg_stdin ? sys_private_nonblock(0, false) : sys_open(o.config, O_RDONLY, 0);
         struct stat st;
@@ -253,7 +288,7 @@ int main(int argc, char **argv)
             fd = -1;
             errno = EISDIR;
         }
-        if (fd < 0 || !ctl_new(CTL_CONFIG, fd, -1)) {
+        if (fd < 0 || !(config = ctl_new(CTL_CONFIG, fd, -1))) {
             char msg[300];
             snprintf(msg, sizeof msg, "cannot open config file %s: %s", o.config, sys_strerror(errno));
             if (!term_guarded()) {
@@ -290,8 +325,21 @@ int main(int argc, char **argv)
             term_exit(EXIT_ENV, msg);
         }
     }
-    if (o.daemonize)
+    if (o.daemonize) {
+        /* Before the parent exits: systemd (NotifyAccess=all) must know
+         * the process to follow by then. */
+        daemonized = true;
+        if (sdnotify_enabled()) {
+            char msg[32];
+            snprintf(msg, sizeof msg, "MAINPID=%d\n", (int)getpid());
+            sdnotify_send(msg);
+        }
         daemonize_done();
+    }
+    if (config)
+        ctl_set_closed_cb(config, config_done, NULL);
+    else
+        manager_ready("started");
     if (o.mlockall && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
         log_errno(LOG_WARN, "mlockall");
 

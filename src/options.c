@@ -21,6 +21,7 @@ static const struct opt_def opt_defs[] = {
     { 0,   "socket-group", true },
     { 0,   "cgroup", true },
     { 'D', "daemonize", false },
+    { 0,   "container", false },
     { 0,   "exit-guard", true },
     { 'E', "exit-exec", true },
     { 0,   "fd-pool", true },
@@ -52,6 +53,8 @@ const char *opt_usage(void)
     "      --socket-group GROUP also let members of GROUP use the control socket\n"
     "      --cgroup DIR         run each service in its own cgroup under DIR (v2)\n"
     "  -D, --daemonize          fork to the background, print the PID\n"
+    "      --container          as PID 1, no implicit exit guard: terminate ends\n"
+    "                           the container with its code\n"
     "      --exit-guard N       refuse to exit unless given the nonzero code N\n"
     "  -E, --exit-exec ARGS     exec ARGS (TAB-separated) instead of exiting\n"
     "      --fd-pool N[xM]      preallocate N handles of M bytes\n"
@@ -136,6 +139,8 @@ static enum opt_result apply(const struct opt_def *d, const char *arg,
         o->default_socket = true;
     } else if (strcmp(d->long_name, "socket-group") == 0) {
         o->socket_group = arg;
+    } else if (strcmp(d->long_name, "container") == 0) {
+        o->container = true;
     } else if (strcmp(d->long_name, "cgroup") == 0) {
         o->cgroup = arg;
     } else if (strcmp(d->long_name, "exit-guard") == 0) {

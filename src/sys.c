@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,15 @@ ssize_t sys_write(int fd, const void *buf, size_t len)
     ssize_t n;
     do
         n = write(fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    ssize_t n;
+    do
+        n = sendmsg(fd, m, flags);
     while (n < 0 && errno == EINTR);
     return n;
 }

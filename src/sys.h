@@ -19,6 +19,10 @@
 ssize_t sys_read(int fd, void *buf, size_t len);
 ssize_t sys_write(int fd, const void *buf, size_t len);
 
+/* sendmsg() retried on EINTR. */
+struct msghdr;
+ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags);
+
 /* close() that preserves errno and ignores EINTR (Linux always closes). */
 void sys_close(int fd);
 

@@ -43,6 +43,7 @@ static void test_defaults(void)
     CHECK(o.socket_path == NULL);
     CHECK(o.exit_exec == NULL);
     CHECK(!o.interactive && !o.daemonize && !o.mlockall && !o.help && !o.version);
+    CHECK(!o.container);
     CHECK_EQ(o.verbosity, 0);
     CHECK(!o.exit_guard_set);
     CHECK(!o.fd_pool_set);
@@ -75,6 +76,20 @@ static void test_flags(void)
     CHECK_EQ(parse("-i", "-D", "-M", NULL), OPT_OK);
     CHECK(o.interactive && o.daemonize && o.mlockall);
     CHECK(o.config == NULL && o.socket_path == NULL);
+}
+
+/* --container (extension): a flag, long form only, no argument. */
+static void test_container(void)
+{
+    CHECK_EQ(parse("--container", NULL), OPT_OK);
+    CHECK(o.container && !o.daemonize && !o.exit_guard_set);
+    CHECK_EQ(parse("--container", "--exit-guard", "5", "-c", "f", NULL), OPT_OK);
+    CHECK(o.container && o.exit_guard_set && o.exit_guard == 5);
+    CHECK_STREQ(o.config, "f");
+    CHECK_EQ(parse("--container=1", NULL), OPT_ERROR);
+    CHECK(has(err, "--container") && has(err, "no argument"));
+    CHECK_EQ(parse("--containers", NULL), OPT_ERROR);
+    CHECK(has(err, "Unknown option"));
 }
 
 static void test_verbosity(void)
@@ -365,7 +380,7 @@ static void test_usage(void)
     const char *all[] = {
         "--config", "--interactive", "--socket", "--daemonize", "--exit-guard",
         "--exit-exec", "--fd-pool", "--service-pool", "--mlockall", "--verbose",
-        "--quiet", "--help", "--version", "-c,", "-i,", "-S,", "-D,", "-E,", "-M,",
+        "--quiet", "--help", "--version", "--container", "-c,", "-i,", "-S,", "-D,", "-E,", "-M,",
         "-v,", "-q,", "-h,", "-V,",
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
@@ -384,6 +399,6 @@ static void test_usage(void)
     CHECK(longest <= 80);
 }
 
-UNIT_MAIN(test_defaults, test_flags, test_verbosity, test_args, test_missing_arg,
+UNIT_MAIN(test_defaults, test_flags, test_container, test_verbosity, test_args, test_missing_arg,
           test_unknown, test_exit_guard, test_pool_parse, test_pool_options,
           test_errbuf, test_usage)
