@@ -4,8 +4,9 @@ It needs nothing but the standard library, so ``pip install ./python``
 works offline, without downloading setuptools.  It builds:
 
 * a wheel (``build_wheel``): the files of ``daemonproxy/`` plus a
-  ``.dist-info`` directory with METADATA, WHEEL and RECORD (sha256 of every
-  file);
+  ``.dist-info`` directory with METADATA, WHEEL, RECORD (sha256 of every
+  file) and, for ``[project.scripts]``, entry_points.txt (console scripts,
+  which pip turns into commands);
 * an sdist (``build_sdist``): the source tree with PKG-INFO;
 * an editable wheel (``build_editable``, PEP 660): a ``.pth`` file that
   puts this source tree on ``sys.path``.
@@ -55,7 +56,10 @@ def _parse_toml_subset(text: str) -> Dict[str, dict]:
             continue
         m = re.match(r'\[([A-Za-z0-9_.-]+)\]\Z', line)
         if m:
-            cur = tables.setdefault(m.group(1), {})
+            head, _, sub = m.group(1).partition('.')     # [project.scripts]: nested
+            cur = tables.setdefault(head, {})
+            if sub:
+                cur = cur.setdefault(sub, {})
             continue
         key, _, value = line.partition('=')
         key, value = key.strip().strip('"'), value.strip()
@@ -153,12 +157,25 @@ def _record_hash(data: bytes) -> str:
     return 'sha256=' + base64.urlsafe_b64encode(digest).rstrip(b'=').decode()
 
 
+def _entry_points() -> str:
+    """entry_points.txt for ``[project.scripts]`` (console scripts), or ''."""
+    scripts = _project().get('scripts') or {}
+    if not scripts:
+        return ''
+    return '[console_scripts]\n' + ''.join('%s = %s\n' % (name, scripts[name])
+                                           for name in sorted(scripts))
+
+
 def _dist_info_files(dist_info: str) -> List[Tuple[str, bytes]]:
     wheel = ('Wheel-Version: 1.0\nGenerator: %s\nRoot-Is-Purelib: true\nTag: %s\n'
              % (GENERATOR, WHEEL_TAG))
-    return [(dist_info + '/METADATA', _metadata().encode('utf-8')),
-            (dist_info + '/WHEEL', wheel.encode()),
-            (dist_info + '/top_level.txt', (PACKAGE + '\n').encode())]
+    out = [(dist_info + '/METADATA', _metadata().encode('utf-8')),
+           (dist_info + '/WHEEL', wheel.encode()),
+           (dist_info + '/top_level.txt', (PACKAGE + '\n').encode())]
+    entry_points = _entry_points()
+    if entry_points:
+        out.append((dist_info + '/entry_points.txt', entry_points.encode()))
+    return out
 
 
 def _write_wheel(path: str, files: List[Tuple[str, bytes]], dist_info: str) -> None:

@@ -60,7 +60,6 @@ I/O), :mod:`~daemonproxy.events`, :mod:`~daemonproxy.mirror`,
 
 from __future__ import annotations
 
-from .aio import AsyncClient
 from .client import DEFAULT_TIMEOUT, Client
 from .commands import LOG_LEVELS, Commands
 from .errors import (
@@ -77,6 +76,15 @@ from .protocol import CONTROL_SIGNALS, LINE_MAX, NAME_MAX
 from .session import Request, Session
 
 __version__ = '0.1.0'
+
+
+def __getattr__(name: str):
+    # AsyncClient is imported on first use: asyncio (and the ssl module it
+    # loads) costs about 10 MB of RSS that a blocking controller never needs.
+    if name == 'AsyncClient':
+        from .aio import AsyncClient
+        return AsyncClient
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
 __all__ = [
     'Client', 'AsyncClient', 'Commands', 'Session', 'Request', 'Mirror', 'ServiceInfo',

@@ -30,9 +30,12 @@ def load_backend():
 
 
 def package_files():
-    d = os.path.join(PROJECT, 'daemonproxy')
-    return sorted('daemonproxy/' + f for f in os.listdir(d)
-                  if f.endswith('.py') or f == 'py.typed')
+    out = []
+    for d, dirs, files in os.walk(os.path.join(PROJECT, 'daemonproxy')):
+        dirs[:] = [x for x in dirs if x != '__pycache__']
+        rel = os.path.relpath(d, PROJECT).replace(os.sep, '/')
+        out += [rel + '/' + f for f in files if f.endswith('.py') or f == 'py.typed']
+    return sorted(out)
 
 
 class Backend(unittest.TestCase):
@@ -86,6 +89,17 @@ class Backend(unittest.TestCase):
                 self.assertEqual(int(size), len(data), name)
             with open(os.path.join(PROJECT, 'daemonproxy', '__init__.py'), 'rb') as f:
                 self.assertEqual(z.read('daemonproxy/__init__.py'), f.read())
+
+    def test_entry_points(self):
+        """[project.scripts] becomes entry_points.txt (console scripts), so that
+        pip installs the dpcontroller command."""
+        with zipfile.ZipFile(self.build()) as z:
+            text = z.read('daemonproxy-0.1.0.dist-info/entry_points.txt').decode()
+        self.assertEqual(text, '[console_scripts]\n'
+                         'dpcontroller = daemonproxy.controller.__main__:main\n')
+        self.assertIn('daemonproxy/controller/__main__.py', package_files())
+        d = self.be.prepare_metadata_for_build_wheel(self.tmp)
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, d, 'entry_points.txt')))
 
     def test_reproducible(self):
         a, b = self.build('a'), self.build('b')
@@ -173,6 +187,10 @@ class PipInstall(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout.decode()[-3000:])
         self.assertTrue(os.path.exists(os.path.join(target, 'daemonproxy', 'session.py')))
         self.assertTrue(os.path.isdir(os.path.join(target, 'daemonproxy-0.1.0.dist-info')))
+        self.assertTrue(os.path.exists(os.path.join(target, 'daemonproxy', 'controller',
+                                                    'config.py')))
+        self.assertTrue(os.path.exists(os.path.join(target, 'bin', 'dpcontroller')),
+                        'the console script of [project.scripts]')
         out = subprocess.run([sys.executable, '-I', '-c',
                               'import sys; sys.path.insert(0, sys.argv[1]); import daemonproxy;'
                               'print(daemonproxy.__file__)', target],

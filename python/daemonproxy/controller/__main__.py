@@ -1,0 +1,68 @@
+"""The command line: ``dpcontroller FILE`` (or ``python3 -m
+daemonproxy.controller FILE``) runs as daemonproxy's controller service;
+``dpcontroller --check FILE`` checks FILE and prints the plan.
+
+Run it from daemonproxy's config::
+
+    service.args→controller→dpcontroller→/etc/daemonproxy/services.toml
+    service.fds→controller→control.event→control.cmd→stderr
+    service.auto_up→controller→1→always
+
+Exit status: 0 when daemonproxy closed the connection (after
+``terminate``), 1 for a bad file, 2 for bad usage.
+"""
+
+import argparse
+import sys
+
+if sys.version_info < (3, 11):                          # pragma: no cover
+    sys.exit('dpcontroller needs Python 3.11 or later (tomllib)')
+
+from .config import ConfigError, load, start_order    # noqa: E402
+from .policy import define_commands, pipe_command      # noqa: E402
+
+
+def print_plan(cfg, out=sys.stdout) -> None:
+    """What the controller would do with cfg, for humans and tests."""
+    out.write('# %s: %d services\n' % (cfg.path, len(cfg.services)))
+    if cfg.main:
+        out.write('# container mode: main service %s\n' % cfg.main)
+    for i, wave in enumerate(start_order(cfg)):
+        out.write('# start wave %d: %s\n' % (i + 1, ' '.join(wave)))
+    for svc in cfg.services.values():
+        out.write('\n# %s: restart=%s backoff=%s..%ss reset=%ss ready=%s stop=%s/%ss\n'
+                  % (svc.name, svc.restart, svc.backoff_base, svc.backoff_max,
+                     svc.backoff_reset, svc.ready, svc.stop_signal, svc.stop_timeout))
+        if svc.log:
+            out.write('\t'.join(pipe_command(svc)) + '\n')
+        for cmd in define_commands(svc, fresh=True):
+            out.write('\t'.join(cmd) + '\n')
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog='dpcontroller',
+                                 description='The reference controller for daemonproxy.')
+    ap.add_argument('--check', action='store_true',
+                    help='check FILE and print the plan, do not run')
+    ap.add_argument('file', metavar='FILE', help='the services file (TOML)')
+    args = ap.parse_args(argv)
+    from .controller import Controller, log_line
+    try:
+        cfg = load(args.file)
+    except ConfigError as e:
+        for p in e.problems:
+            log_line('dpcontroller', p)
+        if not args.check:
+            log_line('dpcontroller', 'refusing to start with a bad file')
+        return 1
+    if args.check:
+        print_plan(cfg)
+        return 0
+    from .. import Client
+    dp = Client.from_stdio(timeout=60)
+    log_line('controller', 'started with %s (%d services)' % (cfg.path, len(cfg.services)))
+    return Controller(dp, cfg).run()
+
+
+if __name__ == '__main__':
+    sys.exit(main())

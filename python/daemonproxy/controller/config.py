@@ -1,0 +1,418 @@
+"""Reading and checking the controller's TOML file.
+
+:func:`load` reads a file and returns a :class:`Config`, or raises
+:class:`ConfigError` listing every problem found, each as
+``FILE: KEY: what is wrong`` (KEY like ``service.web.restart``).  Nothing
+here talks to daemonproxy; :func:`parse` does the same for a dict.
+
+The file::
+
+    [controller]                    # optional
+    main = "app"                    # container mode (see README)
+    shutdown_timeout = 30           # seconds for the whole shutdown
+    exit_code = 0                   # terminate code of a normal shutdown
+
+    [service.web]
+    run = ["httpd", "-f"]           # required
+    env = { PORT = "8080" }
+    cwd = "/srv/www"
+    stdin = "null"                  # null | stdout | stderr | log
+    stdout = "stdout"
+    stderr = "stderr"
+    log = ["svlogd", "/var/log/web"]
+    restart = "always"              # always | on-failure | never
+    backoff_base = 1
+    backoff_max = 60
+    backoff_reset = 30
+    requires = ["db"]
+    after = ["cache"]
+    ready = "up"                    # up | notify | fd | seconds after up
+    stop_signal = "SIGTERM"
+    stop_timeout = 10
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import tomllib
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple, Union
+
+try:
+    # the interpreter's own sha256: hashlib would load OpenSSL, about 3.5 MB
+    # of RSS for one short hash per service
+    from _sha256 import sha256                  # Python 3.11
+except ImportError:                             # pragma: no cover
+    try:
+        from _sha2 import sha256                # Python 3.12+
+    except ImportError:
+        from hashlib import sha256
+
+__all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle']
+
+NAME_RE = re.compile(r'[A-Za-z0-9._-]{1,31}\Z')
+ENV_VAR_RE = re.compile(r'[^0-9=][^=]{0,254}\Z')
+LOG_SUFFIX = '.log'
+RESTART_POLICIES = ('always', 'on-failure', 'never')
+STDIO_TARGETS = ('null', 'stdout', 'stderr', 'log')
+READY_KINDS = ('up', 'notify', 'fd')
+
+CONTROLLER_KEYS = ('main', 'shutdown_timeout', 'exit_code')
+SERVICE_KEYS = ('run', 'env', 'cwd', 'stdin', 'stdout', 'stderr', 'log', 'restart',
+                'backoff_base', 'backoff_max', 'backoff_reset', 'requires', 'after',
+                'ready', 'stop_signal', 'stop_timeout')
+
+
+class ConfigError(Exception):
+    """The file is unusable.  ``problems`` lists every message."""
+
+    def __init__(self, problems: List[str]) -> None:
+        super().__init__('\n'.join(problems))
+        self.problems = problems
+
+
+@dataclass(slots=True)
+class Service:
+    """One service as the controller runs it (loggers included: a service
+    with ``log`` gets a companion ``NAME.log`` with ``logger_of`` set)."""
+
+    name: str
+    run: Tuple[str, ...]
+    env: Tuple[Tuple[str, str], ...] = ()
+    cwd: Optional[str] = None
+    stdin: str = 'null'
+    stdout: str = 'stdout'
+    stderr: str = 'stderr'
+    log: Tuple[str, ...] = ()
+    restart: str = 'always'
+    backoff_base: float = 1
+    backoff_max: float = 60
+    backoff_reset: float = 30
+    requires: Tuple[str, ...] = ()
+    after: Tuple[str, ...] = ()
+    ready: Union[str, float] = 'up'
+    stop_signal: str = 'SIGTERM'
+    stop_timeout: float = 10
+    logger_of: Optional[str] = None
+
+    @property
+    def logger(self) -> Optional[str]:
+        """The name of this service's logger, if it has one."""
+        return self.name + LOG_SUFFIX if self.log else None
+
+    @property
+    def pipe(self) -> Tuple[str, str]:
+        """The handles of the log pipe (read end, write end) of a service
+        with ``log`` (or of a logger: its service's pipe)."""
+        base = self.logger_of + LOG_SUFFIX if self.logger_of else self.name + LOG_SUFFIX
+        return base + '.r', base + '.w'
+
+    def definition(self) -> dict:
+        """What daemonproxy is told about the service: a change here means
+        the running process is out of date (policy settings are not in it:
+        they change without a restart)."""
+        return {'run': list(self.run), 'env': [list(e) for e in self.env], 'cwd': self.cwd,
+                'stdio': [self.stdin, self.stdout, self.stderr], 'log': list(self.log),
+                'ready': 'notify' if self.ready == 'notify' else
+                         'fd' if self.ready == 'fd' else 'up'}
+
+    @property
+    def hash(self) -> str:
+        """Short sha256 of :meth:`definition`, kept in the service's tags."""
+        text = json.dumps(self.definition(), sort_keys=True, separators=(',', ':'))
+        return sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:12]
+
+
+@dataclass
+class Config:
+    """A checked file: services by name (loggers included), in file order."""
+
+    path: str
+    services: Dict[str, Service] = field(default_factory=dict)
+    main: Optional[str] = None
+    shutdown_timeout: float = 30
+    exit_code: int = 0
+
+    def dependencies(self, name: str) -> Tuple[str, ...]:
+        """What name waits for: requires, then after."""
+        s = self.services[name]
+        return s.requires + tuple(a for a in s.after if a not in s.requires)
+
+    def dependents(self) -> Dict[str, List[str]]:
+        """name -> the services that wait for it."""
+        out: Dict[str, List[str]] = {n: [] for n in self.services}
+        for n in self.services:
+            for d in self.dependencies(n):
+                out[d].append(n)
+        return out
+
+
+# --- reading ------------------------------------------------------------------------
+
+def load(path: str) -> Config:
+    """Read and check the file at path.  Raises ConfigError."""
+    try:
+        with open(path, 'rb') as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(['%s: cannot read: %s' % (path, e.strerror or e)])
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(['%s: not valid TOML: %s' % (path, e)])
+    return parse(data, path)
+
+
+def parse(data: dict, path: str = '<config>') -> Config:
+    """Check a decoded TOML document.  Raises ConfigError."""
+    problems: List[str] = []
+
+    def bad(key: str, msg: str) -> None:
+        problems.append('%s: %s: %s' % (path, key, msg))
+
+    cfg = Config(path)
+    for key in data:
+        if key not in ('controller', 'service'):
+            bad(key, 'unknown table (expected [controller] or [service.NAME])')
+    ctl = data.get('controller', {})
+    if not isinstance(ctl, dict):
+        bad('controller', 'must be a table')
+        ctl = {}
+    _check_controller(ctl, cfg, bad)
+    services = data.get('service', {})
+    if not isinstance(services, dict):
+        bad('service', 'must be tables [service.NAME]')
+        services = {}
+    for name, table in services.items():
+        key = 'service.' + name
+        if not isinstance(table, dict):
+            bad(key, 'must be a table')
+            continue
+        if not NAME_RE.match(name):
+            bad(key, 'invalid service name (1 to 31 bytes of A-Z a-z 0-9 . _ -)')
+            continue
+        svc = _check_service(name, table, key, bad)
+        if svc is None:
+            continue
+        cfg.services[name] = svc
+        if svc.log:
+            _add_logger(cfg, svc, data['service'], key, bad)
+    _check_references(cfg, bad)
+    if cfg.main is not None and cfg.main not in cfg.services:
+        bad('controller.main', 'no service named %r' % cfg.main)
+    if not problems:
+        cycle = find_cycle(cfg)
+        if cycle:
+            bad('service.%s' % cycle[0], 'dependency cycle: %s' % ' -> '.join(cycle))
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def _check_controller(ctl: dict, cfg: Config, bad) -> None:
+    for key, value in ctl.items():
+        k = 'controller.' + key
+        if key not in CONTROLLER_KEYS:
+            bad(k, 'unknown key (expected one of %s)' % ', '.join(CONTROLLER_KEYS))
+        elif key == 'main':
+            if not isinstance(value, str) or not NAME_RE.match(value):
+                bad(k, 'must be a service name')
+            else:
+                cfg.main = value
+        elif key == 'shutdown_timeout':
+            if _seconds(value, k, bad, positive=True) is not None:
+                cfg.shutdown_timeout = value
+        elif key == 'exit_code':
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+                bad(k, 'must be an integer from 0 to 255')
+            else:
+                cfg.exit_code = value
+
+
+def _seconds(value: object, key: str, bad, positive: bool = False) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
+            or value != value or value > 10 ** 7 or (positive and value == 0):
+        bad(key, 'must be a number of seconds (%s)' % ('> 0' if positive else '>= 0'))
+        return None
+    return value
+
+
+def _strings(value: object, key: str, bad, nonempty: bool = False) -> Optional[Tuple[str, ...]]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        bad(key, 'must be a list of strings')
+        return None
+    if nonempty and not value:
+        bad(key, 'must not be empty')
+        return None
+    for v in value:
+        if any(ord(c) < 0x20 for c in v):
+            bad(key, 'control characters (TAB, newline...) are not allowed: %r' % v)
+            return None
+    return tuple(value)
+
+
+def _signal_name(value: object) -> Optional[str]:
+    if isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, int):
+            return signal.Signals(value).name
+        if isinstance(value, str):
+            v = value.upper()
+            return signal.Signals[v if v.startswith('SIG') else 'SIG' + v].name
+    except (KeyError, ValueError):
+        return None
+    return None
+
+
+def _check_service(name: str, table: dict, key: str, bad) -> Optional[Service]:
+    svc = Service(name, ())
+    ok = True
+
+    def fail(k: str, msg: str) -> None:
+        nonlocal ok
+        ok = False
+        bad(key + '.' + k, msg)
+
+    for k, v in table.items():
+        if k not in SERVICE_KEYS:
+            fail(k, 'unknown key (expected one of %s)' % ', '.join(SERVICE_KEYS))
+        elif k in ('run', 'log'):
+            argv = _strings(v, key + '.' + k, fail_key(fail, k), nonempty=True)
+            if argv is not None:
+                setattr(svc, k, argv)
+        elif k == 'env':
+            if not isinstance(v, dict):
+                fail(k, 'must be a table of VAR = "value"')
+                continue
+            for var, val in v.items():
+                if not ENV_VAR_RE.match(var):
+                    fail('env.' + var, 'invalid variable name')
+                elif not isinstance(val, str) or any(ord(c) < 0x20 for c in val):
+                    fail('env.' + var, 'must be a string without control characters')
+            svc.env = tuple(sorted((str(a), str(b)) for a, b in v.items()))
+        elif k == 'cwd':
+            if not isinstance(v, str) or not v or any(ord(c) < 0x20 for c in v):
+                fail(k, 'must be a directory path')
+            else:
+                svc.cwd = v
+        elif k in ('stdin', 'stdout', 'stderr'):
+            if v not in STDIO_TARGETS:
+                fail(k, 'must be one of %s' % ', '.join('"%s"' % t for t in STDIO_TARGETS))
+            else:
+                setattr(svc, k, v)
+        elif k == 'restart':
+            if v not in RESTART_POLICIES:
+                fail(k, 'must be one of %s' % ', '.join('"%s"' % p for p in RESTART_POLICIES))
+            else:
+                svc.restart = v
+        elif k in ('backoff_base', 'backoff_max', 'backoff_reset', 'stop_timeout'):
+            if _seconds(v, key + '.' + k, fail_key(fail, k), positive=(k != 'backoff_reset')) \
+                    is not None:
+                setattr(svc, k, v)
+        elif k in ('requires', 'after'):
+            names = _strings(v, key + '.' + k, fail_key(fail, k))
+            if names is not None:
+                setattr(svc, k, tuple(dict.fromkeys(names)))
+        elif k == 'ready':
+            if isinstance(v, str) and v in READY_KINDS:
+                svc.ready = v
+            elif not isinstance(v, str) and _seconds(v, key + '.ready', lambda *_: None) \
+                    is not None:
+                svc.ready = v
+            else:
+                fail(k, 'must be "up", "notify", "fd" or a number of seconds')
+        elif k == 'stop_signal':
+            sig = _signal_name(v)
+            if sig is None:
+                fail(k, 'unknown signal %r' % (v,))
+            else:
+                svc.stop_signal = sig
+    if 'run' not in table:
+        fail('run', 'missing (the program and its arguments, a list of strings)')
+    if svc.log:
+        if len(name) + len(LOG_SUFFIX) + 2 > 31:
+            fail('log', 'a service with a logger needs a name of at most 25 bytes '
+                        '(for the handles %s.log.r/.w)' % name)
+    else:
+        for k in ('stdin', 'stdout', 'stderr'):
+            if getattr(svc, k) == 'log' and k in table:
+                fail(k, '"log" needs a log = [...] logger')
+    if 'stdin' in table and table['stdin'] == 'log':
+        fail('stdin', '"log" is an output: stdin cannot read from the log pipe')
+    if svc.log:
+        for k in ('stdout', 'stderr'):
+            if k not in table:
+                setattr(svc, k, 'log')
+    if ok and svc.backoff_max < svc.backoff_base:
+        fail('backoff_max', 'must not be less than backoff_base')
+    return svc if ok else None
+
+
+def fail_key(fail, k: str):
+    """An error reporter for _strings/_seconds that reports under k."""
+    return lambda _key, msg: fail(k, msg)
+
+
+def _add_logger(cfg: Config, svc: Service, tables: dict, key: str, bad) -> None:
+    lname = svc.name + LOG_SUFFIX
+    if lname in tables:
+        bad(key + '.log', 'the logger would be named %r, which is defined too' % lname)
+        return
+    cfg.services[lname] = Service(lname, svc.log, stdin='log', stdout='stderr',
+                                  stderr='stderr', logger_of=svc.name)
+    # the logger runs first, so that the first lines already have a reader
+    if lname not in svc.after:
+        svc.after = (lname,) + svc.after
+
+
+def _check_references(cfg: Config, bad) -> None:
+    for s in cfg.services.values():
+        for k in ('requires', 'after'):
+            for other in getattr(s, k):
+                if other not in cfg.services:
+                    bad('service.%s.%s' % (s.name, k), 'no service named %r' % other)
+                elif other == s.name:
+                    bad('service.%s.%s' % (s.name, k), 'a service cannot wait for itself')
+
+
+# --- the dependency graph ----------------------------------------------------------
+
+def find_cycle(cfg: Config) -> Optional[List[str]]:
+    """A dependency cycle as a list of names (first repeated at the end),
+    or None."""
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour = {n: WHITE for n in cfg.services}
+    for root in cfg.services:
+        if colour[root] != WHITE:
+            continue
+        path = [root]
+        stack = [iter(cfg.dependencies(root))]
+        colour[root] = GREY
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                colour[path.pop()] = BLACK
+                stack.pop()
+            elif colour[nxt] == GREY:
+                return path[path.index(nxt):] + [nxt]
+            elif colour[nxt] == WHITE:
+                colour[nxt] = GREY
+                path.append(nxt)
+                stack.append(iter(cfg.dependencies(nxt)))
+    return None
+
+
+def start_order(cfg: Config) -> List[List[str]]:
+    """The services in waves: each wave depends only on earlier ones
+    (within a wave, file order).  Shutdown goes through it backwards."""
+    deps = {n: set(cfg.dependencies(n)) for n in cfg.services}
+    waves: List[List[str]] = []
+    done: set = set()
+    while len(done) < len(deps):
+        wave = [n for n in cfg.services if n not in done and deps[n] <= done]
+        if not wave:
+            raise ValueError('dependency cycle')
+        waves.append(wave)
+        done.update(wave)
+    return waves

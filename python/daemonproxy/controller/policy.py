@@ -1,0 +1,149 @@
+"""The controller's decisions as pure functions: back-off arithmetic,
+restart policy, exit codes, the tags that keep its intent in the daemon,
+and the commands that define a service.  No I/O here, so each is tested
+on its own (tests/python/test_controller_policy.py)."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from typing import List, Optional, Tuple, Union
+
+from .config import Service
+
+__all__ = ['backoff_delay', 'count_failure', 'should_restart', 'exit_code_of',
+           'describe_exit', 'Intent', 'make_tags', 'read_tags', 'define_commands',
+           'CHDIR_SH', 'pipe_command', 'argv_of', 'fds_of']
+
+TAG = 'dpc'
+CHDIR_SH = 'cd "$1" && shift && exec "$@"'
+
+
+def backoff_delay(base: float, cap: float, failures: int) -> int:
+    """Seconds to wait before the next start after `failures` failures in
+    a row (1 for the first): base * 2^(failures-1), at most cap, whole
+    seconds (the daemon's timer counts whole seconds), at least 1."""
+    if failures <= 0:
+        return 0
+    delay = base * 2 ** min(failures - 1, 62)
+    return max(1, int(min(delay, cap) + 0.5))
+
+
+def count_failure(previous: int, uptime: Optional[int], reset: float) -> int:
+    """Failures in a row after one more exit: a run of `reset` seconds or
+    more counts as healthy and starts the count over."""
+    if uptime is not None and uptime >= reset:
+        previous = 0
+    return previous + 1
+
+
+def should_restart(policy: str, reason: Optional[str], value: Union[int, str, None]) -> bool:
+    """always: yes; on-failure: unless it exited with code 0; never: no."""
+    if policy == 'always':
+        return True
+    if policy == 'on-failure':
+        return not (reason == 'exit' and value == 0)
+    return False
+
+
+def exit_code_of(reason: Optional[str], value: Union[int, str, None]) -> int:
+    """The exit status a shell would report: the code, or 128+N for
+    signal N (as tini and dumb-init return)."""
+    if reason == 'exit' and isinstance(value, int):
+        return value & 255
+    if reason == 'signal' and isinstance(value, str):
+        try:
+            return 128 + int(signal.Signals[value])
+        except KeyError:
+            return 128
+    return 1
+
+
+def describe_exit(reason: Optional[str], value: Union[int, str, None]) -> str:
+    """'exit 1', 'signal SIGKILL'."""
+    if reason is None:
+        return 'no exit status'
+    return '%s %s' % (reason, value)
+
+
+@dataclass
+class Intent:
+    """What the tags of a service say: ours?, the hash of the definition
+    it was started with, failures in a row, a stop in progress."""
+
+    managed: bool = False
+    hash: Optional[str] = None
+    failures: int = 0
+    stopping: bool = False
+
+
+def make_tags(hash_: str, failures: int = 0, stopping: bool = False) -> Tuple[str, ...]:
+    """The tags of a managed service."""
+    tags = [TAG, 'dpc.hash=' + hash_, 'dpc.fail=%d' % failures]
+    if stopping:
+        tags.append('dpc.stopping')
+    return tuple(tags)
+
+
+def read_tags(tags: Tuple[str, ...]) -> Intent:
+    """Parse make_tags()'s output (other tags are ignored)."""
+    it = Intent()
+    for t in tags:
+        if t == TAG:
+            it.managed = True
+        elif t.startswith('dpc.hash='):
+            it.hash = t[9:]
+        elif t.startswith('dpc.fail=') and t[9:].isdigit():
+            it.failures = int(t[9:])
+        elif t == 'dpc.stopping':
+            it.stopping = True
+    return it
+
+
+def argv_of(svc: Service, env_has_chdir: bool = True) -> List[str]:
+    """The argv daemonproxy runs: `run`, behind a chain-loader that
+    changes directory when `cwd` is set (``env -C DIR`` when env has it,
+    else ``sh -c 'cd "$1" && shift && exec "$@"' sh DIR``)."""
+    if svc.cwd is None:
+        return list(svc.run)
+    if env_has_chdir:
+        return ['/usr/bin/env', '-C', svc.cwd] + list(svc.run)
+    return ['sh', '-c', CHDIR_SH, 'sh', svc.cwd] + list(svc.run)
+
+
+def fds_of(svc: Service) -> List[str]:
+    """The handles of fds 0, 1, 2 (and 3, notify.fd, for ready = "fd")."""
+    read, write = svc.pipe
+    names = {'null': 'null', 'stdout': 'stdout', 'stderr': 'stderr'}
+    out = []
+    for which in (svc.stdin, svc.stdout, svc.stderr):
+        out.append((read if svc.logger_of else write) if which == 'log' else names[which])
+    if svc.ready == 'fd':
+        out.append('notify.fd')
+    return out
+
+
+def define_commands(svc: Service, failures: int = 0, env_has_chdir: bool = True,
+                    fresh: bool = False) -> List[Tuple[str, ...]]:
+    """The commands that (re)define a service in daemonproxy, as fields
+    (the log pipe is made separately: see pipe_command).  Never an
+    auto_up: restarts are the controller's decision.  fresh: the service
+    does not exist yet, so empty settings need not be sent."""
+    name = svc.name
+    cmds: List[Tuple[str, ...]] = []
+    cmds.append(('service.args', name) + tuple(argv_of(svc, env_has_chdir)))
+    cmds.append(('service.fds', name) + tuple(fds_of(svc)))
+    if svc.env or not fresh:
+        cmds.append(('service.env', name) + tuple('%s=%s' % kv for kv in svc.env))
+    if svc.ready == 'notify' or not fresh:
+        cmds.append(('service.opts', name) + (('notify',) if svc.ready == 'notify' else ()))
+    if not fresh:
+        cmds.append(('service.auto_up', name, '-'))
+    cmds.append(('service.tags', name) + make_tags(svc.hash, failures))
+    return cmds
+
+
+def pipe_command(svc: Service) -> Tuple[str, ...]:
+    """The fd.pipe that makes the log pipe of a service with a logger
+    (held by daemonproxy, so it survives restarts of both ends)."""
+    return ('fd.pipe',) + svc.pipe

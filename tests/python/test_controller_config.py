@@ -1,0 +1,205 @@
+"""daemonproxy.controller.config: reading and checking the services file
+(every error, with file and key), the dependency graph (order, cycles)."""
+
+import os
+import sys
+import tempfile
+import unittest
+
+import _path
+
+_path.check()
+
+if sys.version_info >= (3, 11):
+    from daemonproxy.controller.config import ConfigError, find_cycle, load, parse, start_order
+
+
+def problems(data):
+    try:
+        parse(data, 'f.toml')
+    except ConfigError as e:
+        return e.problems
+    raise AssertionError('no ConfigError for %r' % (data,))
+
+
+def svc(**kw):
+    d = {'run': ['true']}
+    d.update(kw)
+    return d
+
+
+@unittest.skipUnless(sys.version_info >= (3, 11), 'the controller needs tomllib (3.11)')
+class Parse(unittest.TestCase):
+    def test_defaults(self):
+        cfg = parse({'service': {'web': svc()}}, 'f.toml')
+        s = cfg.services['web']
+        self.assertEqual((s.run, s.restart, s.backoff_base, s.backoff_max, s.backoff_reset),
+                         (('true',), 'always', 1, 60, 30))
+        self.assertEqual((s.stdin, s.stdout, s.stderr, s.ready, s.stop_signal, s.stop_timeout),
+                         ('null', 'stdout', 'stderr', 'up', 'SIGTERM', 10))
+        self.assertEqual((cfg.main, cfg.shutdown_timeout, cfg.exit_code), (None, 30, 0))
+
+    def test_everything(self):
+        cfg = parse({'controller': {'main': 'web', 'shutdown_timeout': 5, 'exit_code': 3},
+                     'service': {'web': svc(env={'A': '1'}, cwd='/srv', log=['cat'],
+                                            restart='on-failure', backoff_base=0.5,
+                                            backoff_max=8, backoff_reset=0, requires=['db'],
+                                            after=['db'], ready=2.5, stop_signal='int',
+                                            stop_timeout=1),
+                                 'db': svc(ready='notify', stop_signal=15)}}, 'f.toml')
+        web = cfg.services['web']
+        self.assertEqual((cfg.main, cfg.shutdown_timeout, cfg.exit_code), ('web', 5, 3))
+        self.assertEqual((web.env, web.cwd, web.stdout, web.stderr, web.ready, web.stop_signal),
+                         ((('A', '1'),), '/srv', 'log', 'log', 2.5, 'SIGINT'))
+        self.assertEqual(cfg.services['db'].stop_signal, 'SIGTERM')
+        lg = cfg.services['web.log']
+        self.assertEqual((lg.run, lg.stdin, lg.logger_of, lg.pipe), (('cat',), 'log', 'web',
+                                                                     ('web.log.r', 'web.log.w')))
+        self.assertEqual(web.after, ('web.log', 'db'))
+        self.assertEqual(cfg.dependencies('web'), ('db', 'web.log'))
+
+    def test_hash_covers_definition_not_policy(self):
+        a = parse({'service': {'w': svc()}}).services['w']
+        b = parse({'service': {'w': svc(restart='never', stop_timeout=3)}}).services['w']
+        c = parse({'service': {'w': svc(env={'X': 'y'})}}).services['w']
+        self.assertEqual(a.hash, b.hash)
+        self.assertNotEqual(a.hash, c.hash)
+        self.assertEqual(len(a.hash), 12)
+
+    def test_errors(self):
+        cases = [
+            ({'bogus': {}}, 'f.toml: bogus: unknown table'),
+            ({'controller': 3}, 'f.toml: controller: must be a table'),
+            ({'controller': {'x': 1}}, 'f.toml: controller.x: unknown key'),
+            ({'controller': {'main': 'no/pe'}}, 'f.toml: controller.main: must be a service name'),
+            ({'controller': {'main': 'x'}}, "f.toml: controller.main: no service named 'x'"),
+            ({'controller': {'shutdown_timeout': 0}}, 'f.toml: controller.shutdown_timeout: must be'),
+            ({'controller': {'shutdown_timeout': True}}, 'controller.shutdown_timeout: must be'),
+            ({'controller': {'exit_code': 256}}, 'f.toml: controller.exit_code: must be an integer'),
+            ({'service': 3}, 'f.toml: service: must be tables'),
+            ({'service': {'a': 3}}, 'f.toml: service.a: must be a table'),
+            ({'service': {'a b': svc()}}, 'f.toml: service.a b: invalid service name'),
+            ({'service': {'x' * 32: svc()}}, 'invalid service name'),
+            ({'service': {'a': {}}}, 'f.toml: service.a.run: missing'),
+            ({'service': {'a': {'run': 'true'}}}, 'f.toml: service.a.run: must be a list of strings'),
+            ({'service': {'a': {'run': []}}}, 'f.toml: service.a.run: must not be empty'),
+            ({'service': {'a': {'run': ['a\tb']}}}, 'service.a.run: control characters'),
+            ({'service': {'a': svc(colour=1)}}, 'f.toml: service.a.colour: unknown key'),
+            ({'service': {'a': svc(env=[])}}, 'f.toml: service.a.env: must be a table'),
+            ({'service': {'a': svc(env={'1X': 'v'})}}, 'f.toml: service.a.env.1X: invalid variable'),
+            ({'service': {'a': svc(env={'X': 1})}}, 'f.toml: service.a.env.X: must be a string'),
+            ({'service': {'a': svc(cwd='')}}, 'f.toml: service.a.cwd: must be a directory'),
+            ({'service': {'a': svc(stdout='file')}}, 'f.toml: service.a.stdout: must be one of'),
+            ({'service': {'a': svc(stderr='log')}}, 'service.a.stderr: "log" needs a log'),
+            ({'service': {'a': svc(stdin='log', log=['cat'])}}, 'service.a.stdin: "log" is an output'),
+            ({'service': {'a': svc(restart='sometimes')}}, 'f.toml: service.a.restart: must be one of'),
+            ({'service': {'a': svc(backoff_base=-1)}}, 'f.toml: service.a.backoff_base: must be'),
+            ({'service': {'a': svc(backoff_base=0)}}, 'service.a.backoff_base: must be'),
+            ({'service': {'a': svc(backoff_max='1')}}, 'service.a.backoff_max: must be'),
+            ({'service': {'a': svc(backoff_base=5, backoff_max=2)}},
+             'service.a.backoff_max: must not be less than backoff_base'),
+            ({'service': {'a': svc(backoff_reset=-1)}}, 'service.a.backoff_reset: must be'),
+            ({'service': {'a': svc(stop_timeout=0)}}, 'service.a.stop_timeout: must be'),
+            ({'service': {'a': svc(requires='b')}}, 'f.toml: service.a.requires: must be a list'),
+            ({'service': {'a': svc(requires=['b'])}}, "f.toml: service.a.requires: no service named 'b'"),
+            ({'service': {'a': svc(after=['b'])}}, "f.toml: service.a.after: no service named 'b'"),
+            ({'service': {'a': svc(after=['a'])}}, 'service.a.after: a service cannot wait for itself'),
+            ({'service': {'a': svc(ready='soon')}}, 'f.toml: service.a.ready: must be "up"'),
+            ({'service': {'a': svc(ready=-1)}}, 'service.a.ready: must be'),
+            ({'service': {'a': svc(stop_signal='SIGNOPE')}}, 'f.toml: service.a.stop_signal: unknown signal'),
+            ({'service': {'a': svc(stop_signal=True)}}, 'service.a.stop_signal: unknown signal'),
+            ({'service': {'a' * 26: svc(log=['cat'])}}, 'needs a name of at most 25 bytes'),
+            ({'service': {'a': svc(log=['cat']), 'a.log': svc()}},
+             "f.toml: service.a.log: the logger would be named 'a.log'"),
+        ]
+        for data, want in cases:
+            with self.subTest(want=want):
+                got = problems(data)
+                self.assertTrue(any(want in p for p in got), got)
+
+    def test_all_problems_reported(self):
+        got = problems({'service': {'a': svc(restart='x', ready='y'), 'b': {}}})
+        self.assertEqual(len(got), 3, got)
+
+    def test_load_file_errors(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, 's.toml')
+            with self.assertRaises(ConfigError) as e:
+                load(p)
+            self.assertIn('s.toml: cannot read', str(e.exception))
+            with open(p, 'w') as f:
+                f.write('[service.a\n')
+            with self.assertRaises(ConfigError) as e:
+                load(p)
+            self.assertIn('s.toml: not valid TOML', str(e.exception))
+            with open(p, 'w') as f:
+                f.write('[service.a]\nrun = ["true"]\n')
+            self.assertEqual(list(load(p).services), ['a'])
+            self.assertEqual(load(p).path, p)
+
+
+@unittest.skipUnless(sys.version_info >= (3, 11), 'the controller needs tomllib (3.11)')
+class Graph(unittest.TestCase):
+    def test_order(self):
+        cfg = parse({'service': {'web': svc(requires=['db'], after=['cache']),
+                                 'db': svc(), 'cache': svc(after=['db']),
+                                 'job': svc()}})
+        self.assertEqual(start_order(cfg), [['db', 'job'], ['cache'], ['web']])
+        self.assertEqual(cfg.dependents(), {'web': [], 'db': ['web', 'cache'],
+                                            'cache': ['web'], 'job': []})
+
+    def test_cycle_reported(self):
+        got = problems({'service': {'a': svc(requires=['b']), 'b': svc(after=['c']),
+                                    'c': svc(requires=['a']), 'd': svc()}})
+        self.assertEqual(len(got), 1, got)
+        self.assertIn('dependency cycle: ', got[0])
+        cycle = got[0].split('dependency cycle: ')[1].split(' -> ')
+        self.assertEqual(cycle[0], cycle[-1])
+        self.assertEqual(sorted(cycle[:-1]), ['a', 'b', 'c'])
+
+    def test_no_cycle_in_diamond(self):
+        cfg = parse({'service': {'a': svc(requires=['b', 'c']), 'b': svc(requires=['d']),
+                                 'c': svc(requires=['d']), 'd': svc()}})
+        self.assertIsNone(find_cycle(cfg))
+        self.assertEqual(start_order(cfg), [['d'], ['b', 'c'], ['a']])
+
+    def test_long_chain(self):
+        n = 3000
+        services = {'s%d' % i: svc(requires=['s%d' % (i - 1)] if i else []) for i in range(n)}
+        cfg = parse({'service': services})
+        self.assertEqual(len(start_order(cfg)), n)
+
+
+if __name__ == '__main__':
+    unittest.main()
+
+
+@unittest.skipUnless(sys.version_info >= (3, 11), 'the controller needs tomllib (3.11)')
+class Check(unittest.TestCase):
+    """dpcontroller --check FILE: exit 0 and the plan, or 1 and the problems."""
+
+    def run_check(self, path):
+        import subprocess
+        env = dict(os.environ, PYTHONPATH=_path.PYTHON_DIR)
+        return subprocess.run([sys.executable, '-m', 'daemonproxy.controller', '--check', path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                              timeout=60, universal_newlines=True)
+
+    def test_example_file_is_valid(self):
+        p = self.run_check(os.path.join(_path.REPO, 'examples', 'services.toml'))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('# start wave 1: db web.log\n', p.stdout)
+        self.assertIn('fd.pipe\tweb.log.r\tweb.log.w\n', p.stdout)
+        self.assertIn('service.opts\tdb\tnotify\n', p.stdout)
+
+    def test_bad_file(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, 'bad.toml')
+            with open(path, 'w') as f:
+                f.write('[service.a]\nrun = ["x"]\nrequires = ["a2"]\n'
+                        '[service.a2]\nrun = ["y"]\nafter = ["a"]\n')
+            p = self.run_check(path)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stdout, '')
+        self.assertRegex(p.stderr, r'^\S+ dpcontroller: .*bad\.toml: service\.a2?: '
+                                   r'dependency cycle: a2? -> a2? -> a2?\n')
