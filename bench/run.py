@@ -184,6 +184,23 @@ def main():
     figure('python: mirror a 10k+10k statedump', [r['mirror_10k_s'] for r in py], 's', None,
            ('value', 0.2))
 
+    # The reference controller: 1,000 services from a TOML file until all
+    # are ready, against daemonproxy alone starting the same (each the
+    # median of 3 inside the script), and the controller's RSS.  It runs
+    # under Debian's python3 when there is one, the interpreter users get.
+    env = dict(os.environ)
+    if os.path.exists('/usr/bin/python3'):
+        env.setdefault('CTL_PYTHON', '/usr/bin/python3')
+    out = subprocess.run([sys.executable, os.path.join(HERE, 'controller_bench.py'), DP],
+                         check=True, stdout=subprocess.PIPE, text=True, timeout=900,
+                         env=env).stdout
+    cb = {k: v for k, v in (line.split() for line in out.splitlines())}
+    cb = {k: float(v) for k, v in cb.items() if k != 'ctl_python'}
+    figure('controller: 1000 services ready', [cb['ctl_1000_ready_s']], 's',
+           [cb['dp_1000_up_s']], ('ratio', 1.2))
+    figure('controller: its RSS at 1000 services', [cb['ctl_rss_kb']], 'kB', None,
+           ('value', 20480))
+
     up_n = 2000 if QUICK else 10000
     bare = rep('seconds', 'bareup', up_n, reps=3)
     up = rep('seconds', 'up', DP, up_n, reps=3)
