@@ -260,6 +260,25 @@ run = ["sleep", "1004"]
         self.assertEqual(self.states('keep', 'down'), [])
         self.assertEqual({ev.pid for ev in self.states('keep', 'up')}, {keep})
 
+    def test_reload_removes_service_with_its_logger_and_pipe(self):
+        self.boot(self.BASE + '[service.talk]\nrun = ["sleep", "1005"]\n'
+                  'log = ["sh", "-c", "exec cat >/dev/null"]\n')
+        keep = self.wait_up('keep')
+        self.wait_up('talk')
+        self.wait_up('talk.log')
+        self.c.echo('sync')
+        pipe = sorted(h for h in self.c.mirror.handles if h.startswith('talk.log.'))
+        self.assertEqual(len(pipe), 2, self.c.mirror.handles)
+        self.write_file('services.toml', self.BASE)
+        self.events.clear()
+        os.kill(self.d.pid, signal.SIGHUP)
+        self.until(lambda ev: self.states('talk', 'deleted') and self.states('talk.log', 'deleted'))
+        self.c.wait_until(lambda m: not any(h in m.handles for h in pipe), timeout=TIMEOUT * 2)
+        self.c.echo('sync')
+        dump = self.c.request('statedump')
+        self.assertFalse([l for l in dump if '\ttalk' in l], dump)
+        self.assertEqual(self.c.mirror.service('keep').pid, keep)
+
     def test_bad_file_on_reload_changes_nothing(self):
         self.boot(self.BASE)
         pids = {n: self.wait_up(n) for n in ('keep', 'gone', 'change')}
