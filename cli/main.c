@@ -141,17 +141,23 @@ static int sync_state(struct sess *s)
 
 /* Follow events until done(s, arg) holds (0), the deadline (DPCTL_TIMEOUT)
  * or a lost connection (DPCTL_LOST).  done is checked first. */
+/* The next line by deadline: DPCTL_OK with *line set, DPCTL_TIMEOUT, or
+ * DPCTL_LOST (conn.c has said why). */
+static int next_line(struct sess *s, int64_t deadline, char **line, size_t *len)
+{
+    int r = conn_read_line(s->c, deadline, line, len);
+    return r > 0 ? DPCTL_OK : r == 0 ? DPCTL_TIMEOUT : DPCTL_LOST;
+}
+
 static int follow(struct sess *s, bool (*done)(struct sess *, void *), void *arg,
                   int64_t deadline)
 {
     while (!done(s, arg)) {
         char *line;
         size_t len;
-        int r = conn_read_line(s->c, deadline, &line, &len);
-        if (r < 0)
-            return DPCTL_LOST;
-        if (r == 0)
-            return DPCTL_TIMEOUT;
+        int r = next_line(s, deadline, &line, &len);
+        if (r)
+            return r;
         absorb(s, line);
     }
     return DPCTL_OK;
@@ -550,11 +556,9 @@ static int cmd_watch(struct sess *s, int argc, char **argv)
     for (;;) {
         char *line;
         size_t len;
-        int r = conn_read_line(s->c, deadline, &line, &len);
-        if (r < 0)
-            return DPCTL_LOST;
-        if (r == 0)
-            return DPCTL_OK;
+        int r = next_line(s, deadline, &line, &len);
+        if (r)
+            return r == DPCTL_TIMEOUT ? DPCTL_OK : r;   /* -t is watch's length */
         if (s->o->raw) {
             fwrite(line, 1, len, stdout);
             fputc('\n', stdout);
