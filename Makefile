@@ -8,7 +8,8 @@
 #                     dpctl-static)
 #   make fuzz         libFuzzer targets: commands for FUZZ_TIME seconds (clang;
 #                     default 60), the notification parser FUZZ_NOTIFY_TIME (20),
-#                     dpctl's line parser FUZZ_DPCTL_TIME (20)
+#                     dpctl's line parser FUZZ_DPCTL_TIME (20), the re-exec
+#                     state reader FUZZ_STATE_TIME (20)
 #   make bench        benchmarks with baselines measured in the same run
 #   make install      PREFIX=/usr/local DESTDIR= : binaries and man pages
 #   make clean
@@ -97,6 +98,11 @@ $(B)/fuzz_notify_replay: tests/fuzz/replay.c tests/fuzz/fuzz_notify.c tests/fuzz
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c \
 	    tests/fuzz/fuzz_notify.c $(B)/libdp.a
 
+# The re-exec state reader: pure too.
+$(B)/fuzz_state_replay: tests/fuzz/replay.c tests/fuzz/fuzz_state.c tests/fuzz/fuzz.h $(B)/libdp.a
+	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c \
+	    tests/fuzz/fuzz_state.c $(B)/libdp.a
+
 # dpctl's parser of the daemon's lines, and its printing.
 DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c
 $(B)/fuzz_dpctl_replay: tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) | $(B)
@@ -119,7 +125,7 @@ asan-test:
 	    $(MAKE) --no-print-directory B=build-asan unit integration
 
 check-build: $(B)/daemonproxy $(B)/dpctl $(UNIT_BINS) $(B)/fuzz_replay $(B)/fuzz_notify_replay \
-             $(B)/fuzz_dpctl_replay
+             $(B)/fuzz_dpctl_replay $(B)/fuzz_state_replay
 
 # The C unit tests, then the Python library's (pure, in-process).
 unit: $(UNIT_BINS) fuzz-replay
@@ -127,10 +133,11 @@ unit: $(UNIT_BINS) fuzz-replay
 	$(PYTHON) -m unittest discover -q -s tests/python -t tests/python
 
 # The seed corpus and every crasher the fuzzer found, through the targets.
-fuzz-replay: $(B)/fuzz_replay $(B)/fuzz_notify_replay $(B)/fuzz_dpctl_replay
+fuzz-replay: $(B)/fuzz_replay $(B)/fuzz_notify_replay $(B)/fuzz_dpctl_replay $(B)/fuzz_state_replay
 	$(B)/fuzz_replay tests/fuzz/corpus tests/fuzz/regress
 	$(B)/fuzz_notify_replay tests/fuzz/notify-corpus
 	$(B)/fuzz_dpctl_replay tests/fuzz/dpctl-corpus
+	$(B)/fuzz_state_replay tests/fuzz/state-corpus
 
 # --- fuzzing (clang + libFuzzer) ---------------------------------------------
 FUZZ_TIME ?= 60
@@ -167,6 +174,12 @@ $(FUZZ_B)/fuzz_notify: $(NOTIFY_FUZZ_SRCS) $(wildcard src/*.h) tests/fuzz/fuzz.h
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(NOTIFY_FUZZ_SRCS)
 
+STATE_FUZZ_SRCS := tests/fuzz/fuzz_state.c src/state.c src/sys.c
+$(FUZZ_B)/fuzz_state: $(STATE_FUZZ_SRCS) src/state.h src/sys.h tests/fuzz/fuzz.h
+	mkdir -p $(FUZZ_B)
+	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(STATE_FUZZ_SRCS)
+
 $(FUZZ_B)/fuzz_dpctl: $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) tests/fuzz/fuzz.h
 	mkdir -p $(FUZZ_B)
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
@@ -177,8 +190,10 @@ $(FUZZ_B)/fuzz_dpctl: $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) tests/fuzz/fuzz.h
 # dpctl's parser FUZZ_DPCTL_TIME.
 FUZZ_NOTIFY_TIME ?= 20
 FUZZ_DPCTL_TIME ?= 20
-fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl
-	mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/notify-corpus $(FUZZ_B)/dpctl-corpus $(FUZZ_B)/artifacts
+FUZZ_STATE_TIME ?= 20
+fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl $(FUZZ_B)/fuzz_state
+	mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/notify-corpus $(FUZZ_B)/dpctl-corpus \
+	    $(FUZZ_B)/state-corpus $(FUZZ_B)/artifacts
 	$(FUZZ_B)/fuzz_commands -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
 	    -dict=tests/fuzz/commands.dict -artifact_prefix=$(FUZZ_B)/artifacts/ $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/corpus tests/fuzz/corpus
@@ -188,6 +203,9 @@ fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl
 	$(FUZZ_B)/fuzz_dpctl -max_total_time=$(FUZZ_DPCTL_TIME) -print_final_stats=1 \
 	    -artifact_prefix=$(FUZZ_B)/artifacts/dpctl- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/dpctl-corpus tests/fuzz/dpctl-corpus
+	$(FUZZ_B)/fuzz_state -max_total_time=$(FUZZ_STATE_TIME) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_B)/artifacts/state- $(FUZZ_FLAGS) \
+	    $(FUZZ_B)/state-corpus tests/fuzz/state-corpus
 
 integration: $(B)/daemonproxy $(B)/dpctl
 	DAEMONPROXY=$(abspath $(B)/daemonproxy) DPCTL=$(abspath $(B)/dpctl) \

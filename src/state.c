@@ -1,0 +1,246 @@
+/* state.c - the re-exec state format (see state.h). */
+#include "state.h"
+#include "sys.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- writing ------------------------------------------------------------ */
+
+void state_out_init(struct state_out *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
+void state_out_free(struct state_out *o)
+{
+    free(o->buf);
+    state_out_init(o);
+}
+
+bool state_out_ok(const struct state_out *o) { return !o->failed; }
+
+/* Room for n more bytes; false (and failed from then on) when out of
+ * memory. */
+static bool room(struct state_out *o, size_t n)
+{
+    if (o->failed)
+        return false;
+    if (o->cap - o->len >= n)
+        return true;
+    size_t cap = o->cap ? o->cap : 64 * 1024;
+    while (cap - o->len < n) {
+        if (cap > SIZE_MAX / 2) {
+            o->failed = true;
+            return false;
+        }
+        cap *= 2;
+    }
+    char *b = realloc(o->buf, cap);
+    if (!b) {
+        o->failed = true;
+        return false;
+    }
+    o->buf = b;
+    o->cap = cap;
+    return true;
+}
+
+static bool plain(unsigned char c)
+{
+    return c >= 0x20 && c != 0x7f && c != '\\';
+}
+
+void state_rec(struct state_out *o, const char *tag)
+{
+    o->fields = false;
+    size_t n = strlen(tag);
+    if (room(o, n)) {
+        memcpy(o->buf + o->len, tag, n);
+        o->len += n;
+    }
+}
+
+void state_bytes(struct state_out *o, const void *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = p;
+    /* Worst case: every byte escaped. */
+    if (n > (SIZE_MAX - 1) / 4 || !room(o, 1 + 4 * n))
+        return;
+    char *d = o->buf + o->len;
+    *d++ = '\t';
+    for (size_t i = 0; i < n; i++) {
+        if (plain(s[i])) {
+            *d++ = (char)s[i];
+        } else {
+            *d++ = '\\';
+            *d++ = 'x';
+            *d++ = hex[s[i] >> 4];
+            *d++ = hex[s[i] & 15];
+        }
+    }
+    o->len = (size_t)(d - o->buf);
+    o->fields = true;
+}
+
+void state_str(struct state_out *o, const char *s)
+{
+    state_bytes(o, s ? s : "", s ? strlen(s) : 0);
+}
+
+void state_int(struct state_out *o, int64_t v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof b, "%lld", (long long)v);
+    state_bytes(o, b, (size_t)n);
+}
+
+void state_end(struct state_out *o)
+{
+    if (room(o, 1))
+        o->buf[o->len++] = '\n';
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+bool state_version_ok(int64_t version)
+{
+    return version >= STATE_VERSION_MIN && version <= STATE_VERSION;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Decode the field [p, end) in place; its length, or SIZE_MAX when an
+ * escape is malformed. */
+static size_t decode(char *p, char *end)
+{
+    char *d = p;
+    for (char *s = p; s < end; ) {
+        if (*s != '\\') {
+            *d++ = *s++;
+            continue;
+        }
+        if (end - s < 4 || s[1] != 'x')
+            return SIZE_MAX;
+        int hi = hexval(s[2]), lo = hexval(s[3]);
+        if (hi < 0 || lo < 0)
+            return SIZE_MAX;
+        *d++ = (char)(hi << 4 | lo);
+        s += 4;
+    }
+    *d = '\0';
+    return (size_t)(d - p);
+}
+
+/* Split one line (NUL-terminated at its newline) into r. */
+static bool split(char *line, char *end, struct state_rec *r, const char **err)
+{
+    r->n = 0;
+    char *tab = memchr(line, '\t', (size_t)(end - line));
+    char *tag_end = tab ? tab : end;
+    *tag_end = '\0';
+    r->tag = line;
+    if (!*line || strlen(line) != (size_t)(tag_end - line)) {
+        *err = "record without a tag";
+        return false;
+    }
+    char *p = tab;
+    while (p && p < end) {
+        char *start = p + 1;
+        char *next = memchr(start, '\t', (size_t)(end - start));
+        char *fend = next ? next : end;
+        if (r->n == STATE_FIELDS_MAX) {
+            *err = "record with too many fields";
+            return false;
+        }
+        size_t n = decode(start, fend);
+        if (n == SIZE_MAX) {
+            *err = "malformed escape in a field";
+            return false;
+        }
+        r->f[r->n] = start;
+        r->len[r->n++] = n;
+        p = next;
+    }
+    return true;
+}
+
+/* The next raw line, NUL-terminated in place; NULL at the end of data. */
+static char *next_line(struct state_in *in, char **end)
+{
+    if (in->p >= in->end)
+        return NULL;
+    char *nl = memchr(in->p, '\n', (size_t)(in->end - in->p));
+    if (!nl)
+        return NULL;
+    char *line = in->p;
+    *nl = '\0';
+    *end = nl;
+    in->p = nl + 1;
+    in->line++;
+    return line;
+}
+
+bool state_in_init(struct state_in *in, char *buf, size_t len, int *version,
+                   const char **err)
+{
+    in->p = buf;
+    in->end = buf + len;
+    in->line = 0;
+    *version = 0;
+    char *end, *line = next_line(in, &end);
+    struct state_rec r;
+    if (!line || !split(line, end, &r, err) || strcmp(r.tag, STATE_MAGIC) != 0 || r.n != 1) {
+        *err = "not a daemonproxy state (no header)";
+        return false;
+    }
+    int64_t v;
+    if (!sys_parse_int(r.f[0], 0, INT32_MAX, &v)) {
+        *err = "malformed state version";
+        return false;
+    }
+    *version = (int)v;
+    if (!state_version_ok(v)) {
+        *err = "unsupported state version";
+        return false;
+    }
+    return true;
+}
+
+int state_next(struct state_in *in, struct state_rec *r, const char **err)
+{
+    char *end, *line = next_line(in, &end);
+    if (!line) {
+        *err = "the state ends before its end record (truncated)";
+        return -1;
+    }
+    if (!split(line, end, r, err))
+        return -1;
+    if (strcmp(r->tag, "end") == 0)
+        return 0;
+    return 1;
+}
+
+const char *state_field(const struct state_rec *r, int i)
+{
+    return i < r->n ? r->f[i] : "";
+}
+
+bool state_field_int(const struct state_rec *r, int i, int64_t min, int64_t max,
+                     int64_t def, int64_t *v)
+{
+    if (i >= r->n) {
+        *v = def;
+        return true;
+    }
+    return sys_parse_int(r->f[i], min, max, v);
+}

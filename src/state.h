@@ -1,0 +1,92 @@
+/* state.h - the state format a re-exec hands to the new binary: pure
+ * writing and reading of records, no I/O and no knowledge of any module
+ * (a fuzz target).  Each module saves and restores its own records.
+ *
+ * The format is text, one record per line:
+ *
+ *     TAG<TAB>FIELD<TAB>FIELD...\n
+ *
+ * Inside a field, '\\', TAB, newline and every other byte below 0x20 or
+ * 0x7f are written as \xHH, so a field holds any bytes (a controller's
+ * unread input, a log buffer) and a record is always one line.  The first
+ * record is `daemonproxy-state<TAB>VERSION`, the last `end`: a truncated
+ * state is refused, never half restored.
+ *
+ * Compatibility: STATE_VERSION counts incompatible changes.  A binary
+ * restores every version from STATE_VERSION_MIN to its own; an older one
+ * refuses a newer state (its --state-check says so before anything
+ * happens).  A record's fields are only ever appended to, and a reader
+ * takes missing trailing fields as their defaults, so adding a field is
+ * not a new version; changing the meaning of one is.
+ */
+#ifndef STATE_H
+#define STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATE_VERSION 1
+#define STATE_VERSION_MIN 1
+#define STATE_MAGIC "daemonproxy-state"
+/* Most fields in one record. */
+#define STATE_FIELDS_MAX 64
+
+/* --- writing ------------------------------------------------------------ */
+
+/* A growing buffer of records.  Out of memory sticks: every later call
+ * does nothing and state_out_ok() says false. */
+struct state_out {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+    bool fields;        /* the record has a field after its tag */
+};
+
+void state_out_init(struct state_out *o);
+void state_out_free(struct state_out *o);
+bool state_out_ok(const struct state_out *o);
+
+/* A record is begun by its tag, given fields, and ended. */
+void state_rec(struct state_out *o, const char *tag);
+void state_str(struct state_out *o, const char *s);     /* NULL: empty */
+void state_bytes(struct state_out *o, const void *p, size_t n);
+void state_int(struct state_out *o, int64_t v);
+void state_end(struct state_out *o);
+
+/* --- reading ------------------------------------------------------------ */
+
+struct state_in {
+    char *p, *end;      /* the unread rest (the buffer is decoded in place) */
+    unsigned line;      /* of the record last read, for messages */
+};
+
+/* One record: its tag and fields, decoded, NUL-terminated (a field's
+ * length counts bytes that may include NULs). */
+struct state_rec {
+    const char *tag;
+    int n;                              /* fields after the tag */
+    char *f[STATE_FIELDS_MAX];
+    size_t len[STATE_FIELDS_MAX];
+};
+
+/* Read from buf (len bytes, modified in place).  The header is checked:
+ * returns false with *err set when it is missing or its version is not
+ * one this binary restores; *version gets the version. */
+bool state_in_init(struct state_in *in, char *buf, size_t len, int *version,
+                   const char **err);
+/* The next record.  Returns 1 with r filled, 0 after the `end` record, or
+ * -1 with *err set (a malformed record, or the end of the data before
+ * `end`). */
+int state_next(struct state_in *in, struct state_rec *r, const char **err);
+
+/* Field i of r: its text ("" when the record has fewer fields). */
+const char *state_field(const struct state_rec *r, int i);
+/* Field i as an integer in [min, max]; a missing field gives def. */
+bool state_field_int(const struct state_rec *r, int i, int64_t min, int64_t max,
+                     int64_t def, int64_t *v);
+
+/* True if `version` is one this binary restores. */
+bool state_version_ok(int64_t version);
+
+#endif
