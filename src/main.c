@@ -13,6 +13,7 @@
 #include "log.h"
 #include "loop.h"
 #include "options.h"
+#include "pidfile.h"
 #include "sdnotify.h"
 #include "service.h"
 #include "signals.h"
@@ -137,10 +138,12 @@ static void before_exit(int code)
     daemon_report(code ? code : EXIT_ENV);
     ctl_flush_all();
     svc_log_running();
-    /* Exec-on-exit may be a new daemonproxy taking over: the service is
-     * not stopping then. */
-    if (!term_exec_set())
+    /* Exec-on-exit may be a new daemonproxy taking over, with our pid:
+     * the service is not stopping then, and its pidfile stays. */
+    if (!term_exec_set()) {
         sdnotify_send("STOPPING=1\nSTATUS=daemonproxy exiting\n");
+        pidfile_remove();
+    }
 }
 
 /* Start-up is complete (the config file executed, the control socket
@@ -162,6 +165,20 @@ static void config_done(void *owner, struct ctl *c)
     (void)c;
     if (!exiting)
         manager_ready("config file executed");
+}
+
+/* --pidfile: the pid of the process that carries on (after -D's fork).
+ * A failure exits 3, reaching -D's waiting parent if it has not been
+ * released yet. */
+static void write_pidfile(const char *path)
+{
+    const char *e;
+    if (!pidfile_write(path, &e)) {
+        char msg[PATH_MAX + 100];
+        snprintf(msg, sizeof msg, "cannot write pidfile %s: %s: %s", path, e, sys_strerror(errno));
+        fprintf(stderr, "daemonproxy: %s\n", msg);
+        term_exit(EXIT_ENV, msg);
+    }
 }
 
 /* --default-socket: the path dpctl finds without being told (sockpath.h). */
@@ -325,6 +342,8 @@ int main(int argc, char **argv)
             term_exit(EXIT_ENV, msg);
         }
     }
+    if (o.pidfile)
+        write_pidfile(o.pidfile);   /* after -D's fork, before daemonize_done() */
     if (o.daemonize) {
         /* Before the parent exits: systemd (NotifyAccess=all) must know
          * the process to follow by then. */

@@ -20,6 +20,7 @@ static const struct opt_def opt_defs[] = {
     { 0,   "default-socket", false },
     { 0,   "socket-group", true },
     { 0,   "cgroup", true },
+    { 0,   "pidfile", true },
     { 'D', "daemonize", false },
     { 0,   "container", false },
     { 0,   "exit-guard", true },
@@ -52,6 +53,7 @@ const char *opt_usage(void)
     "      --default-socket     listen on the default path, where dpctl looks\n"
     "      --socket-group GROUP also let members of GROUP use the control socket\n"
     "      --cgroup DIR         run each service in its own cgroup under DIR (v2)\n"
+    "      --pidfile PATH       write the daemon's PID to PATH; removed at exit\n"
     "  -D, --daemonize          fork to the background, print the PID\n"
     "      --container          as PID 1, no implicit exit guard: terminate ends\n"
     "                           the container with its code\n"
@@ -143,6 +145,8 @@ static enum opt_result apply(const struct opt_def *d, const char *arg,
         o->container = true;
     } else if (strcmp(d->long_name, "cgroup") == 0) {
         o->cgroup = arg;
+    } else if (strcmp(d->long_name, "pidfile") == 0) {
+        o->pidfile = arg;
     } else if (strcmp(d->long_name, "exit-guard") == 0) {
         if (!sys_parse_int(arg, INT64_MIN, INT64_MAX, &o->exit_guard) || o->exit_guard == 0)
             return fail(errbuf, errlen, "Option %s requires a nonzero integer, not '%s'",

@@ -16,6 +16,7 @@ struct options {
     bool default_socket;        /* --default-socket (extension): see sockpath.h */
     const char *socket_group;   /* --socket-group GROUP (extension), or NULL */
     const char *cgroup;         /* --cgroup DIR (extension), or NULL */
+    const char *pidfile;        /* --pidfile PATH (extension), or NULL */
     bool container;             /* --container (extension): PID 1 may exit */
     bool interactive;           /* -i */
     bool daemonize;             /* -D */

@@ -44,6 +44,7 @@ static void test_defaults(void)
     CHECK(o.exit_exec == NULL);
     CHECK(!o.interactive && !o.daemonize && !o.mlockall && !o.help && !o.version);
     CHECK(!o.container);
+    CHECK(o.pidfile == NULL);
     CHECK_EQ(o.verbosity, 0);
     CHECK(!o.exit_guard_set);
     CHECK(!o.fd_pool_set);
@@ -89,6 +90,35 @@ static void test_container(void)
     CHECK_EQ(parse("--container=1", NULL), OPT_ERROR);
     CHECK(has(err, "--container") && has(err, "no argument"));
     CHECK_EQ(parse("--containers", NULL), OPT_ERROR);
+    CHECK(has(err, "Unknown option"));
+}
+
+/* --pidfile PATH (extension): long form only, takes an argument. */
+static void test_pidfile(void)
+{
+    CHECK_EQ(parse("--pidfile", "/run/dp.pid", NULL), OPT_OK);
+    CHECK_STREQ(o.pidfile, "/run/dp.pid");
+    CHECK(!o.daemonize && o.socket_path == NULL);
+    CHECK_EQ(parse("--pidfile=rel/dp.pid", NULL), OPT_OK);
+    CHECK_STREQ(o.pidfile, "rel/dp.pid");
+    /* The argument is taken even if it looks like an option. */
+    CHECK_EQ(parse("--pidfile", "-D", NULL), OPT_OK);
+    CHECK_STREQ(o.pidfile, "-D");
+    CHECK(!o.daemonize);
+    CHECK_EQ(parse("-D", "-S", "s", "--pidfile", "p", NULL), OPT_OK);
+    CHECK(o.daemonize);
+    CHECK_STREQ(o.socket_path, "s");
+    CHECK_STREQ(o.pidfile, "p");
+    /* The last one wins; empty is still an argument (main rejects it). */
+    CHECK_EQ(parse("--pidfile", "a", "--pidfile=b", NULL), OPT_OK);
+    CHECK_STREQ(o.pidfile, "b");
+    CHECK_EQ(parse("--pidfile=", NULL), OPT_OK);
+    CHECK_STREQ(o.pidfile, "");
+    CHECK_EQ(parse("--pidfile", NULL), OPT_ERROR);
+    CHECK(has(err, "--pidfile") && has(err, "requires an argument") && one_line(err));
+    CHECK_EQ(parse("--pid", "x", NULL), OPT_ERROR);
+    CHECK(has(err, "Unknown option"));
+    CHECK_EQ(parse("--pidfiles", "x", NULL), OPT_ERROR);
     CHECK(has(err, "Unknown option"));
 }
 
@@ -184,7 +214,8 @@ static void test_missing_arg(void)
         { "-c", "-c" }, { "-S", "-S" }, { "-E", "-E" },
         { "--config", "config" }, { "--socket", "socket" }, { "--exit-exec", "exit-exec" },
         { "--exit-guard", "exit-guard" }, { "--fd-pool", "fd-pool" },
-        { "--service-pool", "service-pool" }, { "-ic", "-c" }, { "-vS", "-S" },
+        { "--service-pool", "service-pool" }, { "--pidfile", "pidfile" },
+        { "-ic", "-c" }, { "-vS", "-S" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         CHECK_EQ(parse(cases[i].arg, NULL), OPT_ERROR);
@@ -380,8 +411,8 @@ static void test_usage(void)
     const char *all[] = {
         "--config", "--interactive", "--socket", "--daemonize", "--exit-guard",
         "--exit-exec", "--fd-pool", "--service-pool", "--mlockall", "--verbose",
-        "--quiet", "--help", "--version", "--container", "-c,", "-i,", "-S,", "-D,", "-E,", "-M,",
-        "-v,", "-q,", "-h,", "-V,",
+        "--quiet", "--help", "--version", "--container", "--pidfile", "-c,", "-i,", "-S,",
+        "-D,", "-E,", "-M,", "-v,", "-q,", "-h,", "-V,",
     };
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         if (!CHECK(has(u, all[i])))
@@ -399,6 +430,6 @@ static void test_usage(void)
     CHECK(longest <= 80);
 }
 
-UNIT_MAIN(test_defaults, test_flags, test_container, test_verbosity, test_args, test_missing_arg,
-          test_unknown, test_exit_guard, test_pool_parse, test_pool_options,
+UNIT_MAIN(test_defaults, test_flags, test_container, test_pidfile, test_verbosity, test_args,
+          test_missing_arg, test_unknown, test_exit_guard, test_pool_parse, test_pool_options,
           test_errbuf, test_usage)
