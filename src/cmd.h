@@ -10,6 +10,7 @@
 #ifndef CMD_H
 #define CMD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ctl;
@@ -52,6 +53,12 @@ int cmd_log_filter(struct ctl *c, int argc, char **argv);
 int cmd_log_dest(struct ctl *c, int argc, char **argv);
 /* Handle watch: keeps log.dest pointed at the handle of its name. */
 void cmd_log_handle_changed(const char *name, int fd);
+/* Re-exec (reexec.h): the handle log.dest names, and back. */
+struct state_out;
+struct state_rec;
+void cmd_log_save(struct state_out *o);
+bool cmd_log_restore(const struct state_rec *r, const char **err);
+int cmd_reexec(struct ctl *c, int argc, char **argv);
 int cmd_service_args(struct ctl *c, int argc, char **argv);
 int cmd_service_fds(struct ctl *c, int argc, char **argv);
 int cmd_service_tags(struct ctl *c, int argc, char **argv);

@@ -4,6 +4,7 @@
 #include "controller.h"
 #include "handle.h"
 #include "log.h"
+#include "state.h"
 
 #include <string.h>
 
@@ -60,4 +61,28 @@ int cmd_log_dest(struct ctl *c, int argc, char **argv)
     }
     log_set_fd(handle_fd(h));
     return 0;
+}
+
+/* Re-exec: the handle log.dest follows (log.c restores the rest). */
+void cmd_log_save(struct state_out *o)
+{
+    if (!log_dest_name[0])
+        return;
+    state_rec(o, "log.dest");
+    state_str(o, log_dest_name);
+    state_end(o);
+}
+
+bool cmd_log_restore(const struct state_rec *r, const char **err)
+{
+    const char *name = state_field(r, 0);
+    if (!handle_name_valid(name)) {
+        *err = "malformed log.dest record";
+        return false;
+    }
+    memcpy(log_dest_name, name, strlen(name) + 1);
+    struct handle *h = handle_by_name(name);
+    if (h && handle_fd(h) >= 0)
+        log_set_fd(handle_fd(h));
+    return true;
 }

@@ -22,6 +22,7 @@ static const struct cmd_def table[] = {
     { "fd.take",            cmd_fd_take,             1, 1 },
     { "log.dest",           cmd_log_dest,            2, 2 },
     { "log.filter",         cmd_log_filter,          0, 1 },
+    { "reexec",             cmd_reexec,              0, 1 },
     { "service.args",       cmd_service_args,        1, -1 },
     { "service.auto_up",    cmd_service_auto_up,     2, -1 },
     { "service.delete",     cmd_service_delete,      1, 1 },

@@ -14,6 +14,7 @@
 #include "loop.h"
 #include "outbuf.h"
 #include "protocol.h"
+#include "state.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -79,6 +80,8 @@ static void ctl_in_cb(void *ctx, uint32_t ev);
 static void ctl_task_cb(void *ctx) { ctl_work(ctx); }
 
 const char *ctl_name(const struct ctl *c) { return c->name; }
+enum ctl_kind ctl_kind(const struct ctl *c) { return c->kind; }
+unsigned ctl_id(const struct ctl *c) { return c->id; }
 struct ctl_dump *ctl_dump_state(struct ctl *c) { return &c->dump; }
 
 bool ctl_has_output(const struct ctl *c)
@@ -643,4 +646,166 @@ static void ctl_in_cb(void *ctx, uint32_t ev)
     if (wants_input(c) && in_read(c) == 0)
         input_ended(c);
     ctl_work(c);
+}
+
+/* --- re-exec ------------------------------------------------------------------ */
+
+static void save_one(const struct ctl *c, struct state_out *o)
+{
+    state_rec(o, "ctl");
+    state_int(o, c->kind);
+    state_int(o, c->phase);
+    state_int(o, c->id);
+    state_str(o, c->name);
+    state_fd(o, c->in_fd);
+    state_int(o, c->in_pollable);
+    state_int(o, (int64_t)c->drain_left);
+    /* Input not executed yet: a command waiting for room (split in place,
+     * its fields NUL-separated), then the unconsumed bytes. */
+    state_bytes(o, c->cur_line ? c->cur_line : "", c->cur_line ? c->cur_len : 0);
+    state_int(o, c->cur_line ? c->cur_argc : -1);
+    state_bytes(o, c->in ? c->in->buf + c->in->start : "", c->in ? c->in->len - c->in->start : 0);
+    state_int(o, c->in && c->in->discarding);
+    state_int(o, c->in && c->in->discard_comment);
+    state_int(o, c->dump.phase);
+    state_int(o, c->dump.sub);
+    state_str(o, c->dump.last);
+    state_int(o, c->dump.started);
+    state_fd(o, c->taken_fd);
+    outbuf_save(c->out, o);
+    state_end(o);
+}
+
+void ctl_save(struct state_out *o)
+{
+    state_rec(o, "ctl.next_id");
+    state_int(o, ctl_next_id);
+    state_end(o);
+    /* Oldest first, so that the restored list has the same order. */
+    struct ctl *c = ctl_head;
+    while (c && c->next)
+        c = c->next;
+    for (; c; c = c->prev)
+        if (c->phase != CTL_CLOSED)
+            save_one(c, o);
+}
+
+struct ctl *ctl_by_id(unsigned id)
+{
+    for (struct ctl *c = ctl_head; c; c = c->next)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+/* The framer of c from the record: a waiting command first, at the start
+ * of the buffer where it lived before, then the bytes after it. */
+static bool restore_input(struct ctl *c, const struct state_rec *r, int64_t argc,
+                          const char **err)
+{
+    size_t cur = r->len[7], rest = r->len[9];
+    if (!c->in || cur + 1 + rest > sizeof c->in->buf || cur > PROTO_LINE_MAX) {
+        *err = "malformed controller record (input)";
+        return false;
+    }
+    proto_in_init(c->in);
+    if (argc >= 0) {
+        memcpy(c->in->buf, r->f[7], cur);
+        c->in->buf[cur] = '\0';
+        c->cur_line = c->in->buf;
+        c->cur_len = cur;
+        c->cur_argc = (int)argc;
+        c->in->start = c->in->len = cur + 1;
+    }
+    memcpy(c->in->buf + c->in->len, r->f[9], rest);
+    c->in->len += rest;
+    if (c->in->start == c->in->len && argc < 0)
+        c->in->start = c->in->len = 0;
+    return true;
+}
+
+struct ctl *ctl_restore(const struct state_rec *r, const char **err)
+{
+    if (strcmp(r->tag, "ctl.next_id") == 0) {
+        int64_t id;
+        if (!state_field_int(r, 0, 0, UINT32_MAX, 0, &id)) {
+            *err = "malformed ctl.next_id record";
+            return NULL;
+        }
+        ctl_next_id = (unsigned)id;
+        *err = NULL;
+        return NULL;
+    }
+    int64_t kind, phase, id, pollable, drain, argc, disc, disc_c, dphase, dsub, dstarted;
+    int in_fd, taken;
+    if (!state_field_int(r, 0, CTL_CONFIG, CTL_SERVICE, 0, &kind) ||
+        !state_field_int(r, 1, CTL_OPEN, CTL_FLUSHING, 0, &phase) ||
+        !state_field_int(r, 2, 1, UINT32_MAX, 0, &id) ||
+        !state_field_fd(r, 4, true, &in_fd) ||
+        !state_field_int(r, 5, 0, 1, 0, &pollable) ||
+        !state_field_int(r, 6, 0, PROTO_IN_BUF, 0, &drain) ||
+        !state_field_int(r, 8, -1, PROTO_FIELDS_MAX, -1, &argc) ||
+        !state_field_int(r, 10, 0, 1, 0, &disc) ||
+        !state_field_int(r, 11, 0, 1, 0, &disc_c) ||
+        !state_field_int(r, 12, INT32_MIN, INT32_MAX, 0, &dphase) ||
+        !state_field_int(r, 13, INT32_MIN, INT32_MAX, 0, &dsub) ||
+        r->len[14] >= sizeof ((struct ctl_dump *)0)->last ||
+        !state_field_int(r, 15, 0, 1, 0, &dstarted) ||
+        !state_field_fd(r, 16, true, &taken) || r->n < 22 ||
+        r->len[3] >= sizeof ((struct ctl *)0)->name || ctl_by_id((unsigned)id)) {
+        *err = "malformed controller record";
+        return NULL;
+    }
+    struct ctl *c = calloc(1, sizeof *c);
+    struct proto_in *in = in_fd >= 0 ? malloc(sizeof *in) : NULL;
+    if (!c || (in_fd >= 0 && !in)) {
+        free(c);
+        free(in);
+        *err = "out of memory";
+        return NULL;
+    }
+    c->kind = (enum ctl_kind)kind;
+    c->phase = (enum ctl_phase)phase;
+    c->id = (unsigned)id;
+    memcpy(c->name, r->f[3], r->len[3] + 1);
+    c->in_fd = in_fd;
+    c->in = in;
+    c->drain_left = (size_t)drain;
+    c->taken_fd = taken;
+    c->dump.phase = (int)dphase;
+    c->dump.sub = (int)dsub;
+    memcpy(c->dump.last, r->f[14], r->len[14] + 1);
+    c->dump.started = dstarted;
+    *err = NULL;
+    c->out = outbuf_restore(r, 17, c->name, out_event, c, err);
+    if (*err || (in && !restore_input(c, r, argc, err))) {
+        outbuf_free(c->out);
+        free(in);
+        free(c);
+        return NULL;
+    }
+    if (in) {
+        c->in->discarding = disc;
+        c->in->discard_comment = disc_c;
+    }
+    for (int i = 0; i < 2; i++) {
+        int fd = i ? taken : in_fd;
+        if (fd > 2)
+            sys_set_cloexec(fd, true);
+    }
+    loop_task_init(&c->task, ctl_task_cb, c);
+    if (in) {
+        struct stat st;
+        c->in_socket = fstat(in_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+        loop_watch_init(&c->in_w, in_fd, ctl_in_cb, c);
+        c->in_pollable = pollable;
+    }
+    c->next = ctl_head;
+    if (ctl_head)
+        ctl_head->prev = c;
+    ctl_head = c;
+    /* The task runs what was left, writes what was pending, and sets the
+     * input watch as ctl_work() always does. */
+    loop_task_queue(&c->task);
+    return c;
 }

@@ -111,4 +111,16 @@ struct ctl_dump *ctl_dump_state(struct ctl *c);
  * exit, so that replies to the commands before `terminate` are not lost). */
 void ctl_flush_all(void);
 
+/* Re-exec (reexec.h): every live controller as a record, with its fds,
+ * the input it has not executed and the output it has not written; and
+ * one back (NULL with *err NULL for a record that makes no controller).
+ * A restored controller has no closed callback yet. */
+struct state_out;
+struct state_rec;
+void ctl_save(struct state_out *o);
+struct ctl *ctl_restore(const struct state_rec *r, const char **err);
+struct ctl *ctl_by_id(unsigned id);
+enum ctl_kind ctl_kind(const struct ctl *c);
+unsigned ctl_id(const struct ctl *c);
+
 #endif

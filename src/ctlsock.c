@@ -8,6 +8,7 @@
 #include "controller.h"
 #include "log.h"
 #include "loop.h"
+#include "state.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -188,4 +189,43 @@ int ctlsock_create(const char *path, const char **err)
     loop_watch_set(&ls_watch, LOOP_IN);
     log_info("listening on %s", path);
     return 0;
+}
+
+/* --- re-exec ----------------------------------------------------------------- */
+
+void ctlsock_save(struct state_out *o)
+{
+    if (ls_fd < 0 && !group_set)
+        return;
+    state_rec(o, "ctlsock");
+    state_fd(o, ls_fd);
+    state_str(o, ls_path);
+    state_int(o, group_set);
+    state_int(o, group_gid);
+    state_end(o);
+}
+
+bool ctlsock_restore(const struct state_rec *r, const char **err)
+{
+    int fd;
+    int64_t gset, gid;
+    if (!state_field_fd(r, 0, true, &fd) || !state_field_int(r, 2, 0, 1, 0, &gset) ||
+        !state_field_int(r, 3, 0, UINT32_MAX, 0, &gid)) {
+        *err = "malformed ctlsock record";
+        return false;
+    }
+    group_set = gset;
+    group_gid = (gid_t)gid;
+    if (fd < 0)
+        return true;
+    if (!(ls_path = strdup(state_field(r, 1)))) {
+        *err = "out of memory";
+        return false;
+    }
+    ls_fd = fd;
+    sys_set_cloexec(fd, true);
+    loop_watch_init(&ls_watch, fd, accept_ready, NULL);
+    loop_timer_init(&ls_retry, accept_resume);
+    loop_watch_set(&ls_watch, LOOP_IN);
+    return true;
 }

@@ -17,4 +17,10 @@ bool ctlsock_allow_group(const char *group);
 /* Close and unlink; no-op if none. */
 void ctlsock_delete(void);
 
+/* Re-exec (reexec.h): the listening socket and --socket-group, and back. */
+struct state_out;
+struct state_rec;
+void ctlsock_save(struct state_out *o);
+bool ctlsock_restore(const struct state_rec *r, const char **err);
+
 #endif

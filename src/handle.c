@@ -8,6 +8,7 @@
 #include "log.h"
 #include "pool.h"
 #include "protocol.h"
+#include "state.h"
 #include "sys.h"
 #include "tree.h"
 
@@ -33,7 +34,8 @@ struct handle {
     char data[];                    /* name \0 flags \0 desc \0 */
 };
 
-static struct tree handles;
+static const char *node_key(const struct tree_node *n);
+static struct tree handles = TREE_INIT(node_key);
 static struct pool handle_mem;
 static void (*watch_cb)(const char *name, int fd);
 
@@ -404,4 +406,90 @@ int handle_init(bool redirect_stdin, bool redirect_stdout, bool redirect_stderr,
     }
     free(fds);
     return 0;
+}
+
+/* --- re-exec ----------------------------------------------------------------- */
+
+static void save_one(struct tree_node *n, void *ctx)
+{
+    const struct handle *h = (const struct handle *)n;
+    struct state_out *o = ctx;
+    state_rec(o, "handle");
+    state_str(o, h->data);
+    state_fd(o, h->fd);
+    state_int(o, h->type);
+    state_int(o, h->control);
+    state_int(o, h->is_const);
+    state_str(o, h->flags);
+    state_str(o, h->desc);
+    state_str(o, h->peer ? h->peer->data : "");
+    state_end(o);
+}
+
+void handle_save(struct state_out *o)
+{
+    if (pool_active(&handle_mem)) {
+        state_rec(o, "handle.pool");
+        state_int(o, (int64_t)handle_mem.count);
+        state_int(o, (int64_t)handle_mem.size);
+        state_end(o);
+    }
+    tree_foreach(&handles, save_one, o);
+}
+
+bool handle_restore(const struct state_rec *r, const char **err)
+{
+    if (strcmp(r->tag, "handle.pool") == 0) {
+        int64_t n, size;
+        if (!state_field_int(r, 0, 1, INT32_MAX, 0, &n) ||
+            !state_field_int(r, 1, 1, INT32_MAX, 0, &size)) {
+            *err = "malformed handle.pool record";
+            return false;
+        }
+        if (!pool_init(&handle_mem, (size_t)n, (size_t)size)) {
+            *err = "cannot allocate the fd pool";
+            return false;
+        }
+        return true;
+    }
+    const char *name = state_field(r, 0);
+    int64_t type, control, is_const;
+    int fd;
+    if (!handle_name_valid(name) || handle_by_name(name) ||
+        !state_field_fd(r, 1, true, &fd) ||
+        !state_field_int(r, 2, HANDLE_SPECIAL, HANDLE_SOCKET, 0, &type) ||
+        !state_field_int(r, 3, HCTL_NONE, HCTL_NOTIFY, 0, &control) ||
+        !state_field_int(r, 4, 0, 1, 0, &is_const) || (fd < 0) != (control != HCTL_NONE)) {
+        *err = "malformed handle record (or its fd is not open)";
+        return false;
+    }
+    const char *flags = state_field(r, 5), *desc = state_field(r, 6);
+    struct handle *h;
+    if (control == HCTL_NOTIFY) {
+        /* Not from the pool, as at start (handle_init). */
+        h = malloc(sizeof *h + strlen(name) + strlen(flags) + strlen(desc) + 3);
+        if (h)
+            init_handle(h, name, flags, desc);
+        else
+            *err = "unable to allocate file descriptor object";
+    } else {
+        h = handle_alloc(name, flags, desc, err);
+    }
+    if (!h)
+        return false;
+    h->fd = fd;
+    h->type = (unsigned char)type;
+    h->control = (unsigned char)control;
+    h->is_const = is_const;
+    if (fd > 2)
+        sys_set_cloexec(fd, true);
+    tree_insert(&handles, &h->node);
+    /* Pipes come in pairs; the second end names the first, restored
+     * before it. */
+    struct handle *peer = handle_by_name(state_field(r, 7));
+    if (peer && peer != h) {
+        h->peer = peer;
+        peer->peer = h;
+    }
+    return true;
 }

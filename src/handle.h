@@ -73,6 +73,13 @@ bool handle_delete(struct handle *h);
 struct proto_line;
 void handle_format_state(const struct handle *h, struct proto_line *l);
 
+/* Re-exec (reexec.h): every handle as a record, and one record back.
+ * The handle tree is empty before the first restore. */
+struct state_out;
+struct state_rec;
+void handle_save(struct state_out *o);
+bool handle_restore(const struct state_rec *r, const char **err);
+
 /* Called when a handle with this name appears, is replaced or deleted
  * (fd -1), so the log destination can follow it. */
 void handle_set_watch_cb(void (*fn)(const char *name, int fd));

@@ -9,6 +9,7 @@
  */
 #include "log.h"
 #include "loop.h"
+#include "state.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -250,4 +251,45 @@ void log_flush_final(int timeout_ms)
                 break;
         }
     }
+}
+
+/* --- re-exec ----------------------------------------------------------------- */
+
+/* Where the log goes: fd 2 itself, nowhere (paused), or a private copy of
+ * the log.dest handle (which cmd_log.c restores). */
+enum { LOG_TO_FD2, LOG_TO_NONE, LOG_TO_HANDLE };
+
+void log_save(struct state_out *o)
+{
+    state_rec(o, "log");
+    state_int(o, log_filter_level);
+    state_int(o, log_fd < 0 ? LOG_TO_NONE : log_fd_ours ? LOG_TO_HANDLE : LOG_TO_FD2);
+    state_int(o, (int64_t)log_lost);
+    /* Lines not written yet are written by the new process. */
+    state_bytes(o, log_buf, log_len);
+    state_end(o);
+}
+
+bool log_restore(const struct state_rec *r, const char **err)
+{
+    int64_t level, to, lost;
+    if (!state_field_int(r, 0, LOG_NONE, LOG_FATAL, LOG_FILTER_DEFAULT, &level) ||
+        !state_field_int(r, 1, LOG_TO_FD2, LOG_TO_HANDLE, LOG_TO_FD2, &to) ||
+        !state_field_int(r, 2, 0, INT64_MAX, 0, &lost) || r->n < 4 ||
+        r->len[3] > LOG_BUF_SIZE) {
+        *err = "malformed log record";
+        return false;
+    }
+    log_setup();
+    /* What the new process logged before this record comes after. */
+    char held[LOG_BUF_SIZE];
+    size_t n = log_len;
+    memcpy(held, log_buf, n);
+    log_len = 0;
+    log_append(r->f[3], r->len[3]);
+    log_append(held, n);
+    log_lost += (unsigned long)lost;
+    log_filter_level = (int)level;
+    log_set_fd(to == LOG_TO_FD2 ? 2 : -1);
+    return true;
 }

@@ -70,4 +70,11 @@ void log_flush_final(int timeout_ms);
 extern int log_filter_level;
 static inline bool log_enabled(int level) { return level > log_filter_level; }
 
+/* Re-exec (reexec.h): the filter, where the log goes, the lines not
+ * written yet and the lost count; and back. */
+struct state_out;
+struct state_rec;
+void log_save(struct state_out *o);
+bool log_restore(const struct state_rec *r, const char **err);
+
 #endif

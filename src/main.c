@@ -14,6 +14,7 @@
 #include "loop.h"
 #include "options.h"
 #include "pidfile.h"
+#include "reexec.h"
 #include "sdnotify.h"
 #include "service.h"
 #include "signals.h"
@@ -181,6 +182,59 @@ static void write_pidfile(const char *path)
     }
 }
 
+/* --- re-exec: the new process (reexec.h) ------------------------------------ */
+
+/* The controllers main owns get their callbacks back. */
+static void restored_ctl(struct ctl *c)
+{
+    if (ctl_kind(c) == CTL_INTERACTIVE)
+        ctl_set_closed_cb(c, interactive_closed, NULL);
+    else
+        ctl_set_closed_cb(c, config_done, NULL);
+}
+
+/* A state that cannot be restored is fatal: starting empty would lose
+ * every service silently.  As PID 1 this is the fatal path: exec-on-exit
+ * (passed as an option, so known before the state is read). */
+__attribute__((noreturn))
+static void restore_failed(const char *what, const char *err)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, "re-exec: %s: %s", what, err);
+    fprintf(stderr, "daemonproxy: %s\n", msg);
+    log_msg(LOG_FATAL, "%s", msg);
+    term_exit(EXIT_BROKEN, msg);
+}
+
+/* Everything main() does at start, from the state instead of options and
+ * inherited fds: nothing is opened or created, all of it exists. */
+static void restore(const struct options *o, bool pid1)
+{
+    struct reexec_settings s;
+    const char *err;
+    if (!reexec_load(o->restore_fd, &s, &err))
+        restore_failed("cannot load the state", err);
+    s.container = o->container;
+    daemonized = s.daemonized;
+    if (!pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        log_errno(LOG_WARN, "cannot become a child subreaper");
+    handle_set_watch_cb(cmd_log_handle_changed);
+    svcctl_init();
+    sig_set_count_cb(svc_signal_changed);
+    if (loop_init() < 0 || sig_init(svc_reap) < 0)
+        restore_failed("cannot set up the event loop", sys_strerror(errno));
+    if (s.cgroup && !cgroup_init(s.cgroup, &err))
+        restore_failed(s.cgroup, err);
+    if (!reexec_restore(restored_ctl, &err))
+        restore_failed("cannot restore the state", err);
+    spawn_init(handle_fd(handle_by_name("null")));
+    reexec_init(&s);
+    /* Children that exited while the exec happened are reported now. */
+    svc_reap();
+    if (s.mlockall && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+        log_errno(LOG_WARN, "mlockall");
+}
+
 /* --default-socket: the path dpctl finds without being told (sockpath.h). */
 static void resolve_default_socket(struct options *o)
 {
@@ -235,6 +289,15 @@ int main(int argc, char **argv)
     if (o.version) {
         print_version();
         term_exit(EXIT_HELP, "version requested");
+    }
+    if (o.state_check)
+        exit(reexec_check(o.state_check));  /* an answer, not a daemon */
+    if (o.restore_fd >= 0) {
+        restore(&o, pid1);
+        while (loop_run_once() == 0)
+            ;
+        log_errno(LOG_FATAL, "event loop: epoll_wait");
+        term_exit(EXIT_BROKEN, "event loop failed");
     }
     resolve_default_socket(&o);
     if (!o.interactive && !o.config && !o.socket_path) {
@@ -361,6 +424,10 @@ int main(int argc, char **argv)
         manager_ready("started");
     if (o.mlockall && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
         log_errno(LOG_WARN, "mlockall");
+    reexec_init(&(struct reexec_settings){
+        .cgroup = o.cgroup, .mlockall = o.mlockall, .container = o.container,
+        .daemonized = daemonized,
+    });
 
     while (loop_run_once() == 0)
         ;

@@ -32,6 +32,8 @@ static const struct opt_def opt_defs[] = {
     { 'q', "quiet", false },
     { 'h', "help", false },
     { 'V', "version", false },
+    { 0,   "restore", true },
+    { 0,   "state-check", true },
 };
 #define NOPTS (sizeof opt_defs / sizeof opt_defs[0])
 
@@ -66,6 +68,8 @@ const char *opt_usage(void)
     "  -q, --quiet              log one level less (repeatable)\n"
     "  -h, --help               this text\n"
     "  -V, --version            version and build information\n"
+    "      --state-check N      re-exec: 0 if this binary restores state version N\n"
+    "      --restore FD         re-exec: carry on from the state in FD (internal)\n"
     "\n"
     "At least one of -i, -c, -S or --default-socket is required (PID 1 defaults to\n"
     "-c /etc/daemonproxy.conf).  See daemonproxy(1).\n";
@@ -147,6 +151,13 @@ static enum opt_result apply(const struct opt_def *d, const char *arg,
         o->cgroup = arg;
     } else if (strcmp(d->long_name, "pidfile") == 0) {
         o->pidfile = arg;
+    } else if (strcmp(d->long_name, "restore") == 0) {
+        int64_t fd;
+        if (!sys_parse_int(arg, 0, INT32_MAX, &fd))
+            return fail(errbuf, errlen, "Option %s requires an fd number, not '%s'", shown, arg);
+        o->restore_fd = (int)fd;
+    } else if (strcmp(d->long_name, "state-check") == 0) {
+        o->state_check = arg;
     } else if (strcmp(d->long_name, "exit-guard") == 0) {
         if (!sys_parse_int(arg, INT64_MIN, INT64_MAX, &o->exit_guard) || o->exit_guard == 0)
             return fail(errbuf, errlen, "Option %s requires a nonzero integer, not '%s'",
@@ -170,6 +181,7 @@ enum opt_result opt_parse(int argc, char **argv, struct options *o,
                           char *errbuf, size_t errlen)
 {
     memset(o, 0, sizeof *o);
+    o->restore_fd = -1;
     errbuf[0] = '\0';
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

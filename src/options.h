@@ -29,6 +29,11 @@ struct options {
     const char *exit_exec;      /* -E ARGS: one TAB-separated string */
     bool fd_pool_set;
     int64_t fd_pool_count, fd_pool_size;     /* size 0 = default */
+    /* Re-exec (reexec.h), not for people: --restore FD continues a
+     * daemonproxy from the state in FD; --state-check N says whether this
+     * binary restores state version N. */
+    int restore_fd;             /* -1 unless --restore */
+    const char *state_check;    /* or NULL */
     bool svc_pool_set;
     int64_t svc_pool_count, svc_pool_size;
 };

@@ -10,6 +10,7 @@
 #include "outbuf.h"
 #include "log.h"
 #include "loop.h"
+#include "state.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -227,4 +228,46 @@ static void close_cb(loop_timer *t)
     log_warn("%s: event stream blocked for %llds, closing",
              o->name, (long long)(o->close_ms / 1000));
     o->fn(o->ctx, OUTBUF_CLOSE);
+}
+
+/* --- re-exec ----------------------------------------------------------------- */
+
+void outbuf_save(const struct outbuf *o, struct state_out *s)
+{
+    state_fd(s, o ? o->fd : -1);
+    state_bytes(s, o && o->buf ? o->buf + o->off : "", o ? outbuf_pending(o) : 0);
+    state_int(s, o && o->overflowed);
+    state_int(s, o ? o->reset_ms : 0);
+    state_int(s, o ? o->close_ms : 0);
+}
+
+struct outbuf *outbuf_restore(const struct state_rec *r, int i, const char *name,
+                              outbuf_fn fn, void *ctx, const char **err)
+{
+    int fd;
+    int64_t over, reset_ms, close_ms;
+    if (!state_field_fd(r, i, true, &fd) || r->len[i + 1] > OUTBUF_MAX ||
+        !state_field_int(r, i + 2, 0, 1, 0, &over) ||
+        !state_field_int(r, i + 3, 0, INT64_MAX, OUTBUF_RESET_DEFAULT_MS, &reset_ms) ||
+        !state_field_int(r, i + 4, 0, INT64_MAX, OUTBUF_CLOSE_DEFAULT_MS, &close_ms)) {
+        *err = "malformed event stream in a controller record";
+        return NULL;
+    }
+    if (fd < 0)
+        return NULL;
+    sys_set_cloexec(fd, true);
+    struct outbuf *o = outbuf_new(fd, name, fn, ctx);
+    if (!o) {
+        *err = "out of memory";
+        return NULL;
+    }
+    o->reset_ms = reset_ms;
+    o->close_ms = close_ms;
+    if (r->len[i + 1] && !outbuf_put(o, r->f[i + 1], r->len[i + 1])) {
+        *err = "out of memory";
+        outbuf_free(o);
+        return NULL;
+    }
+    o->overflowed = over;
+    return o;
 }

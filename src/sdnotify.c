@@ -12,6 +12,7 @@ static struct sockaddr_un addr;
 static socklen_t addr_len;          /* 0: no usable address */
 static bool bad_value;              /* $NOTIFY_SOCKET was set but unusable */
 static char bad_shown[64];
+static char value_copy[sizeof addr.sun_path + 1];  /* as given, for a re-exec */
 
 bool sdnotify_parse_addr(const char *s, struct sockaddr_un *sa, socklen_t *len)
 {
@@ -35,8 +36,10 @@ void sdnotify_init(const char *value)
 {
     addr_len = 0;
     bad_value = false;
+    value_copy[0] = '\0';
     if (!value || !*value)
         return;
+    snprintf(value_copy, sizeof value_copy, "%s", value);
     if (!sdnotify_parse_addr(value, &addr, &addr_len)) {
         addr_len = 0;
         bad_value = true;
@@ -45,6 +48,7 @@ void sdnotify_init(const char *value)
 }
 
 bool sdnotify_enabled(void) { return addr_len > 0; }
+const char *sdnotify_value(void) { return value_copy; }
 
 void sdnotify_send(const char *msg)
 {

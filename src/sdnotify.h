@@ -28,6 +28,8 @@ void sdnotify_init(const char *value);
 
 /* Whether a usable address was given. */
 bool sdnotify_enabled(void);
+/* The value sdnotify_init() was given ("" if none), for a re-exec. */
+const char *sdnotify_value(void);
 
 /* Send msg (newline-separated assignments, e.g. "READY=1\nSTATUS=...")
  * in one datagram.  Nothing without an address; failures are logged. */

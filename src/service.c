@@ -15,6 +15,7 @@
 #include "log.h"
 #include "pool.h"
 #include "signals.h"
+#include "state.h"
 #include "sys.h"
 #include "cgroup.h"
 
@@ -911,4 +912,135 @@ static void log_running(struct tree_node *n, void *ctx)
 void svc_log_running(void)
 {
     tree_foreach(&services, log_running, NULL);
+}
+
+/* --- re-exec ------------------------------------------------------------------------- */
+
+static void save_one(struct tree_node *n, void *ctx)
+{
+    const struct service *s = (const struct service *)n;
+    struct state_out *o = ctx;
+    state_rec(o, "service");
+    state_str(o, s->str);
+    for (int k = 0; k < SVC_NFIELDS; k++)
+        state_str(o, field(s, k));
+    state_int(o, s->opts);
+    state_int(o, s->fdstore_max);
+    state_int(o, s->state);
+    state_int(o, s->pid);
+    state_int(o, s->status);
+    state_int(o, s->up_ms);
+    state_int(o, s->down_ms);
+    state_int(o, s->attempt_ms);
+    state_int(o, s->start_ms);
+    state_int(o, s->interval);
+    state_int(o, s->triggers);
+    state_int(o, s->start_auto);
+    state_int(o, s->timer_room);
+    state_end(o);
+    if (s->x)
+        svc_ready_save(s, o);
+}
+
+void svc_save(struct state_out *o)
+{
+    if (pool_active(&svc_mem)) {
+        state_rec(o, "service.pool");
+        state_int(o, (int64_t)svc_mem.count);
+        state_int(o, (int64_t)svc_str_cap);
+        state_end(o);
+    }
+    tree_foreach(&services, save_one, o);
+}
+
+/* The string block of s from the record's name and lists. */
+static bool restore_strings(struct service *s, const struct state_rec *r, const char **err)
+{
+    for (int k = 0; k < SVC_NFIELDS; k++) {
+        /* Each list is TAB-joined, as set_strings() stores it. */
+        char *vals[PROTO_FIELDS_MAX];
+        int n = 0;
+        char *p = r->f[1 + k];
+        if (*p) {
+            for (vals[n++] = p; (p = strchr(p, '\t')) != NULL && n < PROTO_FIELDS_MAX; )
+                *p++ = '\0', vals[n++] = p;
+        }
+        if (!set_strings(s, (enum svc_field)k, n, vals, err))
+            return false;
+    }
+    return true;
+}
+
+bool svc_restore(const struct state_rec *r, const char **err)
+{
+    if (strcmp(r->tag, "service.pool") == 0) {
+        int64_t n, size;
+        if (!state_field_int(r, 0, 1, INT32_MAX, 0, &n) ||
+            !state_field_int(r, 1, SVC_POOL_MIN_SIZE, 65535, 0, &size)) {
+            *err = "malformed service.pool record";
+            return false;
+        }
+        svc_pool(n, size);
+        return true;
+    }
+    if (strcmp(r->tag, "service") != 0)
+        return svc_ready_restore(r, err);
+    int64_t v[13];
+    static const int64_t lim[13][2] = {
+        { 0, 255 }, { 0, 65535 }, { SVC_DOWN, SVC_UP }, { 0, INT32_MAX }, { INT32_MIN, INT32_MAX },
+        { 0, INT64_MAX }, { 0, INT64_MAX }, { 0, INT64_MAX }, { 0, INT64_MAX },
+        { 0, UINT32_MAX }, { 0, 255 }, { 0, 1 }, { 0, 1 },
+    };
+    if (r->n < 1 + SVC_NFIELDS + 13 || svc_by_name(r->f[0])) {
+        *err = "malformed service record";
+        return false;
+    }
+    for (int i = 0; i < 13; i++) {
+        if (!state_field_int(r, 1 + SVC_NFIELDS + i, lim[i][0], lim[i][1], 0, &v[i])) {
+            *err = "malformed service record";
+            return false;
+        }
+    }
+    if (v[2] == SVC_UP && v[3] <= 0) {
+        *err = "service record: running without a pid";
+        return false;
+    }
+    struct service *s = svc_get_or_create(r->f[0], err);
+    if (!s)
+        return false;
+    if (!restore_strings(s, r, err)) {
+        svc_delete(s, err);
+        return false;
+    }
+    s->opts = (uint8_t)v[0];
+    s->fdstore_max = (uint16_t)v[1];
+    s->state = (uint8_t)v[2];
+    s->pid = (pid_t)v[3];
+    s->status = (int)v[4];
+    s->up_ms = v[5];
+    s->down_ms = v[6];
+    s->attempt_ms = v[7];
+    s->start_ms = v[8];
+    s->interval = (uint32_t)v[9];
+    s->triggers = (uint8_t)v[10];
+    s->start_auto = v[11];
+    if (v[12] || s->state == SVC_START) {
+        if (!timer_room(s)) {
+            *err = "unable to allocate timer";
+            return false;
+        }
+    }
+    if (s->triggers & ~TRIG_ALWAYS)
+        n_sig_triggered++;
+    if (s->state == SVC_UP)
+        pid_insert(s);
+    /* A pending start waits as it did; one that came due during the exec
+     * joins the run queue. */
+    if (s->state == SVC_START) {
+        if (s->start_ms > loop_now_update())
+            loop_timer_at(&s->start_t, s->start_ms);
+        else
+            runq_push(s);
+    }
+    return true;
 }

@@ -144,6 +144,13 @@ bool svc_delete(struct service *s, const char **err);
  * fit in size. */
 size_t svc_format_dump(const struct service *s, char *buf, size_t size);
 
+/* Re-exec (reexec.h): every service as records, and one record back
+ * (services are restored into an empty registry). */
+struct state_out;
+struct state_rec;
+void svc_save(struct state_out *o);
+bool svc_restore(const struct state_rec *r, const char **err);
+
 /* SIGCHLD: reap exited children, at most a batch per call (the rest from
  * a loop task, so that exits cannot keep the loop from other work). */
 void svc_reap(void);

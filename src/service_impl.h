@@ -103,5 +103,11 @@ struct cgroup *svc_ready_cgroup(struct service *s, const char **err);
 size_t svc_ready_dump(const struct service *s, char *buf, size_t size);
 /* The service that announced pid with MAINPID= (forgotten now), or NULL. */
 struct service *svc_ready_orphan(pid_t pid);
+/* Re-exec: the readiness of s (which has an extension) as a record, and
+ * back (after the service's own record). */
+struct state_out;
+struct state_rec;
+void svc_ready_save(const struct service *s, struct state_out *o);
+bool svc_ready_restore(const struct state_rec *r, const char **err);
 
 #endif

@@ -7,6 +7,7 @@
 #include "signals.h"
 #include "log.h"
 #include "loop.h"
+#include "state.h"
 #include "sys.h"
 #include "controller.h"
 #include "protocol.h"
@@ -212,4 +213,33 @@ int sig_init(void (*on_child)(void))
         return -1;
     loop_watch_init(&sig_watch, sig_fd, sig_readable, NULL);
     return loop_watch_set(&sig_watch, LOOP_IN);
+}
+
+/* --- re-exec ----------------------------------------------------------------- */
+
+void sig_save(struct state_out *o)
+{
+    for (int i = 0; i < SIG_NCONTROL; i++) {
+        if (!sig_counts[i] && !sig_ts[i])
+            continue;
+        state_rec(o, "signal");
+        state_str(o, sig_names[i].name);
+        state_int(o, sig_counts[i]);
+        state_int(o, sig_ts[i]);
+        state_end(o);
+    }
+}
+
+bool sig_restore(const struct state_rec *r, const char **err)
+{
+    int k = sig_control_index(sig_parse(state_field(r, 0)));
+    int64_t count, ts;
+    if (k < 0 || !state_field_int(r, 1, 0, INT64_MAX, 0, &count) ||
+        !state_field_int(r, 2, 0, INT64_MAX, 0, &ts)) {
+        *err = "malformed signal record";
+        return false;
+    }
+    sig_counts[k] = count;
+    sig_ts[k] = ts;
+    return true;
 }

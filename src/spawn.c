@@ -337,12 +337,54 @@ pid_t spawn_start(struct spawn_req *r)
     return pid;
 }
 
+static pid_t watched_pid;
+static void (*watched_fn)(int status);
+
+void spawn_watch_exit(pid_t pid, void (*fn)(int status))
+{
+    watched_pid = pid;
+    watched_fn = fn;
+}
+
 pid_t spawn_reap(int *status)
 {
-    pid_t pid;
-    while ((pid = waitpid(-1, status, WNOHANG)) < 0 && errno == EINTR)
-        ;
-    return pid > 0 ? pid : 0;
+    for (;;) {
+        pid_t pid;
+        while ((pid = waitpid(-1, status, WNOHANG)) < 0 && errno == EINTR)
+            ;
+        if (pid <= 0)
+            return 0;
+        if (pid != watched_pid)
+            return pid;
+        void (*fn)(int) = watched_fn;
+        spawn_watch_exit(0, NULL);
+        fn(*status);
+    }
+}
+
+int spawn_exec_self(const char *path, char *const *argv)
+{
+    execve(path, argv, environ);
+    return -1;
+}
+
+void spawn_nofile_get(unsigned long long *cur, unsigned long long *max)
+{
+    struct rlimit rl = child_nofile;
+    if (!nofile_raised)
+        getrlimit(RLIMIT_NOFILE, &rl);
+    *cur = (unsigned long long)rl.rlim_cur;
+    *max = (unsigned long long)rl.rlim_max;
+}
+
+void spawn_nofile_set(unsigned long long cur, unsigned long long max)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || (cur == rl.rlim_cur && max == rl.rlim_max))
+        return;
+    child_nofile.rlim_cur = (rlim_t)cur;
+    child_nofile.rlim_max = (rlim_t)max;
+    nofile_raised = true;
 }
 
 void spawn_collect(pid_t pid, int *status)

@@ -73,6 +73,21 @@ pid_t spawn_reap(int *status);
  * exec); its wait status goes to *status. */
 void spawn_collect(pid_t pid, int *status);
 
+/* A child that is daemonproxy's own business (the re-exec check), not a
+ * service's: when it exits, spawn_reap() calls fn with its wait status
+ * instead of returning it.  One at a time; pid 0 forgets. */
+void spawn_watch_exit(pid_t pid, void (*fn)(int status));
+
+/* Replace this process with path (execve, daemonproxy's environment).
+ * Returns only on failure, with errno. */
+int spawn_exec_self(const char *path, char *const *argv);
+
+/* The open-files limit children get (what daemonproxy was started with,
+ * before spawn_raise_nofile), as two numbers, and back: a re-exec'd
+ * daemonproxy was started with the raised one. */
+void spawn_nofile_get(unsigned long long *cur, unsigned long long *max);
+void spawn_nofile_set(unsigned long long cur, unsigned long long max);
+
 /* spawn_start, spawn_reap and spawn_collect are the whole interface to
  * process creation: the fuzz target links a stub in place of spawn.c
  * (spawn_stage_name lives there too). */

@@ -2,6 +2,7 @@
 #include "state.h"
 #include "sys.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +17,17 @@ void state_out_init(struct state_out *o)
 void state_out_free(struct state_out *o)
 {
     free(o->buf);
+    free(o->fds);
     state_out_init(o);
 }
 
 bool state_out_ok(const struct state_out *o) { return !o->failed; }
+
+void state_refuse(struct state_out *o, const char *why)
+{
+    if (!o->refused)
+        o->refused = why;
+}
 
 /* Room for n more bytes; false (and failed from then on) when out of
  * memory. */
@@ -95,6 +103,24 @@ void state_int(struct state_out *o, int64_t v)
     char b[24];
     int n = snprintf(b, sizeof b, "%lld", (long long)v);
     state_bytes(o, b, (size_t)n);
+}
+
+void state_fd(struct state_out *o, int fd)
+{
+    state_int(o, fd);
+    if (fd < 0 || o->failed)
+        return;
+    if (o->nfds == o->fds_cap) {
+        size_t cap = o->fds_cap ? 2 * o->fds_cap : 256;
+        int *f = realloc(o->fds, cap * sizeof *f);
+        if (!f) {
+            o->failed = true;
+            return;
+        }
+        o->fds = f;
+        o->fds_cap = cap;
+    }
+    o->fds[o->nfds++] = fd;
 }
 
 void state_end(struct state_out *o)
@@ -243,4 +269,15 @@ bool state_field_int(const struct state_rec *r, int i, int64_t min, int64_t max,
         return true;
     }
     return sys_parse_int(r->f[i], min, max, v);
+}
+
+bool state_field_fd(const struct state_rec *r, int i, bool allow_none, int *fd)
+{
+    int64_t v;
+    if (!state_field_int(r, i, -1, INT32_MAX, -1, &v))
+        return false;
+    *fd = (int)v;
+    if (v < 0)
+        return allow_none;
+    return fcntl(*fd, F_GETFD) >= 0;
 }

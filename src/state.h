@@ -41,17 +41,26 @@ struct state_out {
     size_t len, cap;
     bool failed;
     bool fields;        /* the record has a field after its tag */
+    const char *refused;    /* why this state cannot be handed over, or NULL */
+    int *fds;           /* every fd written with state_fd(): they must */
+    size_t nfds, fds_cap;   /* survive the exec */
 };
 
 void state_out_init(struct state_out *o);
 void state_out_free(struct state_out *o);
 bool state_out_ok(const struct state_out *o);
+/* Something cannot be handed over (why: a static string); the first
+ * reason is kept and the re-exec refused. */
+void state_refuse(struct state_out *o, const char *why);
 
 /* A record is begun by its tag, given fields, and ended. */
 void state_rec(struct state_out *o, const char *tag);
 void state_str(struct state_out *o, const char *s);     /* NULL: empty */
 void state_bytes(struct state_out *o, const void *p, size_t n);
 void state_int(struct state_out *o, int64_t v);
+/* An fd that the new binary finds at the same number: written as an
+ * integer and listed in o->fds (-1 is written as is, not listed). */
+void state_fd(struct state_out *o, int fd);
 void state_end(struct state_out *o);
 
 /* --- reading ------------------------------------------------------------ */
@@ -85,6 +94,10 @@ const char *state_field(const struct state_rec *r, int i);
 /* Field i as an integer in [min, max]; a missing field gives def. */
 bool state_field_int(const struct state_rec *r, int i, int64_t min, int64_t max,
                      int64_t def, int64_t *v);
+
+/* Field i as an fd the new process was handed: open, or -1 when the field
+ * says -1 (allow_none).  False when it is not an fd at all. */
+bool state_field_fd(const struct state_rec *r, int i, bool allow_none, int *fd);
 
 /* True if `version` is one this binary restores. */
 bool state_version_ok(int64_t version);

@@ -8,6 +8,7 @@
 #include "fdstore.h"
 #include "log.h"
 #include "notify.h"
+#include "state.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -288,4 +289,59 @@ size_t svc_ready_dump(const struct service *s, char *buf, size_t size)
             return SIZE_MAX;
     }
     return pos;
+}
+
+/* --- re-exec ------------------------------------------------------------------- */
+
+void svc_ready_save(const struct service *s, struct state_out *o)
+{
+    const struct svc_ext *x = s->x;
+    /* The channels and the cgroup hold kernel objects that a later
+     * version of the state will carry; until then they refuse the
+     * re-exec rather than lose them. */
+    if (x->npipe || x->nsock)
+        state_refuse(o, "a service has a notification channel (not handed over yet)");
+    if (x->store)
+        state_refuse(o, "a service has stored fds (not handed over yet)");
+    if (x->cg)
+        state_refuse(o, "a service has a cgroup (not handed over yet)");
+    state_rec(o, "service.ready");
+    state_str(o, s->str);
+    state_int(o, x->readiness);
+    state_str(o, x->status);
+    state_int(o, x->status != NULL);
+    state_int(o, x->notify_ms);
+    state_int(o, x->notify_pid);
+    state_int(o, x->mainpid);
+    state_int(o, x->cg_ms);
+    state_end(o);
+}
+
+bool svc_ready_restore(const struct state_rec *r, const char **err)
+{
+    int64_t v[6];
+    struct service *s = svc_by_name(state_field(r, 0));
+    struct svc_ext *x = s ? svc_ext(s) : NULL;
+    if (strcmp(r->tag, "service.ready") != 0 || !x ||
+        !state_field_int(r, 1, RD_NONE, RD_STOPPING, 0, &v[0]) ||
+        !state_field_int(r, 3, 0, 1, 0, &v[1]) ||
+        !state_field_int(r, 4, 0, INT64_MAX, 0, &v[2]) ||
+        !state_field_int(r, 5, 0, INT32_MAX, 0, &v[3]) ||
+        !state_field_int(r, 6, 0, INT32_MAX, 0, &v[4]) ||
+        !state_field_int(r, 7, 0, INT64_MAX, 0, &v[5])) {
+        *err = "malformed service.ready record";
+        return false;
+    }
+    if (v[1] && !(x->status = strdup(state_field(r, 2)))) {
+        *err = "out of memory";
+        return false;
+    }
+    x->readiness = (uint8_t)v[0];
+    x->notify_ms = v[2];
+    x->notify_pid = (pid_t)v[3];
+    x->mainpid = (pid_t)v[4];
+    x->cg_ms = v[5];
+    if (x->mainpid)
+        tag(s, x->mainpid);
+    return true;
 }

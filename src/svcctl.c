@@ -4,10 +4,12 @@
 #include "handle.h"
 #include "log.h"
 #include "service.h"
+#include "state.h"
 #include "sys.h"
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 /* The daemon's end of the channel of the start in progress (spawning is
@@ -103,4 +105,32 @@ static const struct svc_listener listener = { .report = report, .channel = chann
 void svcctl_init(void)
 {
     svc_set_listener(&listener);
+}
+
+/* --- re-exec ----------------------------------------------------------------- */
+
+void svcctl_save(struct state_out *o)
+{
+    for (struct service *s = svc_next_after(""); s; s = svc_next_after(svc_name(s))) {
+        struct ctl *c = svc_attachment(s);
+        if (!c)
+            continue;
+        state_rec(o, "svcctl");
+        state_str(o, svc_name(s));
+        state_int(o, ctl_id(c));
+        state_end(o);
+    }
+}
+
+bool svcctl_restore(const struct state_rec *r, const char **err)
+{
+    struct service *s = svc_by_name(state_field(r, 0));
+    int64_t id;
+    struct ctl *c = state_field_int(r, 1, 1, UINT32_MAX, 0, &id) ? ctl_by_id((unsigned)id) : NULL;
+    if (!s || !c || ctl_kind(c) != CTL_SERVICE || !svc_set_attachment(s, c)) {
+        *err = "malformed svcctl record";
+        return false;
+    }
+    ctl_set_closed_cb(c, controller_closed, s);
+    return true;
 }

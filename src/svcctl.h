@@ -15,7 +15,16 @@
 #ifndef SVCCTL_H
 #define SVCCTL_H
 
+#include <stdbool.h>
+
 /* Become service.c's listener. */
 void svcctl_init(void);
+
+/* Re-exec (reexec.h): which controller belongs to which service (saved
+ * after the controllers, restored after them). */
+struct state_out;
+struct state_rec;
+void svcctl_save(struct state_out *o);
+bool svcctl_restore(const struct state_rec *r, const char **err);
 
 #endif

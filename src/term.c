@@ -30,6 +30,26 @@ static void (*term_hook)(int code);
 
 void term_set_atexit(void (*fn)(int code)) { term_hook = fn; }
 bool term_exec_set(void) { return exec_argv != NULL; }
+bool term_guard_code(int64_t *code) { *code = guard_code; return guard_code_set; }
+
+char *term_exec_tsv(void)
+{
+    size_t n = 1;
+    for (char **a = exec_argv; a && *a; a++)
+        n += strlen(*a) + 1;
+    char *s = malloc(n), *p = s;
+    if (!s)
+        return NULL;
+    for (char **a = exec_argv; a && *a; a++) {
+        size_t l = strlen(*a);
+        memcpy(p, *a, l);
+        p += l;
+        *p++ = a[1] ? '\t' : '\0';
+    }
+    if (p == s)
+        *p = '\0';
+    return s;
+}
 
 void term_set_pid1(bool p) { pid1 = p; }
 bool term_guarded(void) { return guard_on || pid1; }

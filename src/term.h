@@ -30,6 +30,11 @@ bool term_set_exec(int n, char **args);
 /* Same from one TAB-separated string (the -E option). */
 bool term_set_exec_tsv(const char *tsv);
 bool term_exec_set(void);
+/* The exec-on-exit argv TAB-joined as -E takes it ("" if none; malloc'd,
+ * NULL when out of memory), and the guard's code (false: no code): what a
+ * re-exec passes on as options. */
+char *term_exec_tsv(void);
+bool term_guard_code(int64_t *code);
 
 /* The exit guard.  PID 1 has an implicit guard without a code. */
 void term_set_pid1(bool pid1);

@@ -1,0 +1,483 @@
+/* reexec.c - replacing daemonproxy with a new binary of itself (see
+ * reexec.h).  Each module saves and restores its own records; this file
+ * orders them, runs the check, does the exec and dispatches the records
+ * back.
+ */
+#include "reexec.h"
+#include "cmd.h"
+#include "controller.h"
+#include "ctlsock.h"
+#include "handle.h"
+#include "log.h"
+#include "loop.h"
+#include "pidfile.h"
+#include "protocol.h"
+#include "sdnotify.h"
+#include "service.h"
+#include "signals.h"
+#include "spawn.h"
+#include "state.h"
+#include "svcctl.h"
+#include "sys.h"
+#include "term.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef DP_VERSION
+#define DP_VERSION "0.0.0"
+#endif
+
+/* How long the new binary has to answer --state-check. */
+#define CHECK_TIMEOUT_MS 10000
+/* Bytes of its answer that are looked at. */
+#define CHECK_OUT_MAX 128
+
+static struct reexec_settings settings;
+static char self_path[PATH_MAX];
+
+/* The re-exec in progress: the check, then the exec. */
+static struct {
+    bool busy;
+    char path[PATH_MAX];
+    pid_t pid;
+    int out_fd;                 /* the check's stdout, until EOF */
+    bool exited, timed_out;
+    int status;
+    size_t out_len;
+    char out[CHECK_OUT_MAX + 1];
+} chk = { .out_fd = -1 };
+static loop_watch chk_watch;
+static loop_timer chk_timer;
+static loop_task exec_task;
+
+/* --- the old process ------------------------------------------------------- */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+void reexec_init(const struct reexec_settings *s)
+{
+    settings = *s;
+    settings.cgroup = dup_or_null(s->cgroup);
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    self_path[n > 0 ? n : 0] = '\0';
+    /* Replaced on disk (an upgrade renames the new file over the old):
+     * the path is where the new binary is. */
+    static const char deleted[] = " (deleted)";
+    size_t len = strlen(self_path), dl = sizeof deleted - 1;
+    if (len > dl && strcmp(self_path + len - dl, deleted) == 0)
+        self_path[len - dl] = '\0';
+}
+
+/* Tell every controller (and the log) why the re-exec did not happen. */
+__attribute__((format(printf, 1, 2)))
+static void fail(const char *fmt, ...)
+{
+    char msg[PATH_MAX + 200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_error("reexec: %s", msg);
+    struct proto_line l;
+    proto_line_begin(&l, "error");
+    proto_line_addf(&l, "reexec: %s", msg);
+    size_t n = proto_line_end(&l);
+    ctl_broadcast(l.buf, n);
+}
+
+static void check_done(void);
+
+static void check_readable(void *ctx, uint32_t ev)
+{
+    (void)ctx;
+    (void)ev;
+    char buf[512];
+    ssize_t n = sys_read(chk.out_fd, buf, sizeof buf);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    if (n > 0) {
+        size_t take = (size_t)n < CHECK_OUT_MAX - chk.out_len ? (size_t)n : CHECK_OUT_MAX - chk.out_len;
+        memcpy(chk.out + chk.out_len, buf, take);
+        chk.out_len += take;
+        return;
+    }
+    loop_watch_del(&chk_watch);
+    sys_close(chk.out_fd);
+    chk.out_fd = -1;
+    check_done();
+}
+
+static void check_exited(int status)
+{
+    chk.exited = true;
+    chk.status = status;
+    check_done();
+}
+
+static void check_timeout(loop_timer *t)
+{
+    (void)t;
+    chk.timed_out = true;
+    kill(chk.pid, SIGKILL);
+    /* Its exit (and the end of its output) finishes the attempt. */
+}
+
+/* The check is over once the child has exited and its output ended. */
+static void check_done(void)
+{
+    if (!chk.exited || chk.out_fd >= 0)
+        return;
+    loop_timer_cancel(&chk_timer);
+    char want[64];
+    snprintf(want, sizeof want, "daemonproxy-state %d ok\n", STATE_VERSION);
+    chk.out[chk.out_len] = '\0';
+    if (chk.timed_out) {
+        fail("%s did not answer --state-check within %d s; not replaced", chk.path,
+             CHECK_TIMEOUT_MS / 1000);
+    } else if (!WIFEXITED(chk.status) || WEXITSTATUS(chk.status) != 0 ||
+               strcmp(chk.out, want) != 0) {
+        char *nl = strchr(chk.out, '\n');
+        if (nl)
+            *nl = '\0';
+        for (char *p = chk.out; *p; p++)
+            if ((unsigned char)*p < 0x20)
+                *p = '?';
+        char how[40];
+        if (WIFEXITED(chk.status))
+            snprintf(how, sizeof how, "exit %d", WEXITSTATUS(chk.status));
+        else
+            snprintf(how, sizeof how, "signal %s", sig_name(WTERMSIG(chk.status)));
+        fail("%s does not restore state version %d (%s: %s); not replaced", chk.path,
+             STATE_VERSION, how, chk.out[0] ? chk.out : "no answer");
+    } else {
+        loop_task_queue(&exec_task);
+        return;
+    }
+    chk.busy = false;
+}
+
+/* The records, in the order they are restored: settings first, handles
+ * before what names them, services before controllers, controllers
+ * before the services' links to them. */
+static void save_all(struct state_out *o)
+{
+    state_rec(o, STATE_MAGIC);
+    state_int(o, STATE_VERSION);
+    state_end(o);
+    unsigned long long cur, max;
+    spawn_nofile_get(&cur, &max);
+    state_rec(o, "reexec");
+    state_str(o, chk.path);
+    state_str(o, DP_VERSION);
+    state_str(o, settings.cgroup);
+    state_int(o, settings.mlockall);
+    state_int(o, settings.daemonized);
+    state_str(o, sdnotify_value());
+    state_int(o, (int64_t)cur);
+    state_int(o, (int64_t)max);
+    state_str(o, pidfile_path());
+    state_end(o);
+    handle_save(o);
+    log_save(o);
+    cmd_log_save(o);
+    sig_save(o);
+    svc_save(o);
+    ctlsock_save(o);
+    ctl_save(o);
+    svcctl_save(o);
+    state_rec(o, "end");
+    state_end(o);
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = sys_write(fd, p, n);
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return lseek(fd, 0, SEEK_SET) == 0;
+}
+
+/* Clear (or set back) close-on-exec on the fds the state names; cleared
+ * records which ones had it, so that a failed exec restores exactly. */
+static void keep_fds(const struct state_out *o, bool *cleared, bool keep)
+{
+    for (size_t i = 0; i < o->nfds; i++) {
+        int fd = o->fds[i];
+        if (keep) {
+            int fl = fcntl(fd, F_GETFD);
+            cleared[i] = fl >= 0 && (fl & FD_CLOEXEC);
+            if (cleared[i])
+                sys_set_cloexec(fd, false);
+        } else if (cleared[i]) {
+            sys_set_cloexec(fd, true);
+        }
+    }
+}
+
+static void do_exec(void *ctx)
+{
+    (void)ctx;
+    log_info("re-executing %s", chk.path);
+    struct state_out o;
+    state_out_init(&o);
+    save_all(&o);
+    int mfd = -1;
+    bool *cleared = NULL;
+    char *exec_tsv = term_exec_tsv();
+    if (o.refused) {
+        fail("%s; not replaced", o.refused);
+        goto out;
+    }
+    if (!state_out_ok(&o) || !exec_tsv || !(cleared = calloc(o.nfds + 1, sizeof *cleared))) {
+        fail("out of memory; not replaced");
+        goto out;
+    }
+    mfd = memfd_create("daemonproxy-state", MFD_CLOEXEC);
+    if (mfd < 0 || !write_all(mfd, o.buf, o.len)) {
+        fail("cannot write the state: %s; not replaced", sys_strerror(errno));
+        goto out;
+    }
+    char fdarg[32], guard[32];
+    snprintf(fdarg, sizeof fdarg, "--restore=%d", mfd);
+    char *argv[8];
+    int n = 0;
+    argv[n++] = chk.path;
+    argv[n++] = fdarg;
+    if (settings.container)
+        argv[n++] = "--container";
+    int64_t code;
+    if (term_guard_code(&code)) {
+        snprintf(guard, sizeof guard, "--exit-guard=%lld", (long long)code);
+        argv[n++] = guard;
+    }
+    if (*exec_tsv) {
+        argv[n++] = "-E";
+        argv[n++] = exec_tsv;
+    }
+    argv[n] = NULL;
+    keep_fds(&o, cleared, true);
+    sys_set_cloexec(mfd, false);
+    spawn_exec_self(chk.path, argv);
+    int e = errno;
+    keep_fds(&o, cleared, false);
+    fail("exec %s: %s; not replaced", chk.path, sys_strerror(e));
+out:
+    sys_close(mfd);
+    free(cleared);
+    free(exec_tsv);
+    state_out_free(&o);
+    chk.busy = false;
+}
+
+bool reexec_request(const char *path, char *err, size_t errlen)
+{
+    if (chk.busy) {
+        snprintf(err, errlen, "a re-exec is already in progress");
+        return false;
+    }
+    if (!path)
+        path = self_path;
+    struct stat st;
+    if (!*path || strlen(path) >= sizeof chk.path) {
+        snprintf(err, errlen, "no binary to run (cannot tell daemonproxy's own)");
+        return false;
+    }
+    if (stat(path, &st) < 0 || access(path, X_OK) < 0) {
+        snprintf(err, errlen, "%s: %s", path, sys_strerror(errno));
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        return false;
+    }
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", sys_strerror(errno));
+        return false;
+    }
+    sys_set_nonblock(p[0], true);
+    char arg[32];
+    snprintf(arg, sizeof arg, "--state-check=%d", STATE_VERSION);
+    memcpy(chk.path, path, strlen(path) + 1);
+    char *argv[] = { chk.path, arg, NULL };
+    int nullfd = handle_fd(handle_by_name("null"));
+    int fds[3] = { nullfd, p[1], nullfd };
+    struct spawn_req r = { .argv = argv, .fds = fds, .nfds = 3, .cgroup_fd = -1 };
+    pid_t pid = spawn_start(&r);
+    int e = errno;
+    sys_close(p[1]);
+    if (pid < 0 || r.err) {
+        if (pid > 0) {
+            int st2;
+            spawn_collect(pid, &st2);
+            e = r.err;
+        }
+        sys_close(p[0]);
+        snprintf(err, errlen, "cannot run %s --state-check: %s", path, sys_strerror(e));
+        return false;
+    }
+    chk.busy = true;
+    chk.pid = pid;
+    chk.out_fd = p[0];
+    chk.exited = chk.timed_out = false;
+    chk.out_len = 0;
+    loop_task_init(&exec_task, do_exec, NULL);
+    loop_timer_init(&chk_timer, check_timeout);
+    loop_watch_init(&chk_watch, p[0], check_readable, NULL);
+    loop_watch_set(&chk_watch, LOOP_IN);
+    loop_timer_at(&chk_timer, loop_now_update() + CHECK_TIMEOUT_MS);
+    spawn_watch_exit(pid, check_exited);
+    log_info("reexec: checking %s", path);
+    return true;
+}
+
+int reexec_check(const char *version)
+{
+    int64_t v;
+    bool ok = sys_parse_int(version, 0, INT32_MAX, &v) && state_version_ok(v);
+    if (ok)
+        printf("daemonproxy-state %lld ok\n", (long long)v);
+    else
+        printf("daemonproxy-state %s unsupported (this binary restores versions %d to %d)\n",
+               version, STATE_VERSION_MIN, STATE_VERSION);
+    fflush(stdout);
+    return ok ? 0 : 1;
+}
+
+/* --- the new process --------------------------------------------------------- */
+
+static char *state_buf;
+static struct state_in state;
+static char restored_path[PATH_MAX];
+
+bool reexec_load(int fd, struct reexec_settings *s, const char **err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > SIZE_MAX / 2) {
+        *err = "the state fd is not a readable file";
+        sys_close(fd);
+        return false;
+    }
+    size_t len = (size_t)st.st_size, got = 0;
+    state_buf = malloc(len + 1);
+    if (!state_buf) {
+        *err = "out of memory reading the state";
+        sys_close(fd);
+        return false;
+    }
+    while (got < len) {
+        ssize_t n = pread(fd, state_buf + got, len - got, (off_t)got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    sys_close(fd);
+    int version;
+    struct state_rec r;
+    if (got != len || !state_in_init(&state, state_buf, len, &version, err))
+        return *err = got != len ? "cannot read the state" : *err, false;
+    int64_t mlock, daemonized, cur, max;
+    if (state_next(&state, &r, err) != 1 || strcmp(r.tag, "reexec") != 0 ||
+        r.len[0] >= sizeof restored_path ||
+        !state_field_int(&r, 3, 0, 1, 0, &mlock) ||
+        !state_field_int(&r, 4, 0, 1, 0, &daemonized) ||
+        !state_field_int(&r, 6, 0, INT64_MAX, 0, &cur) ||
+        !state_field_int(&r, 7, 0, INT64_MAX, 0, &max)) {
+        *err = "malformed reexec record";
+        return false;
+    }
+    memcpy(restored_path, r.f[0], r.len[0] + 1);
+    memset(s, 0, sizeof *s);
+    s->cgroup = *state_field(&r, 2) ? strdup(state_field(&r, 2)) : NULL;
+    s->mlockall = mlock;
+    s->daemonized = daemonized;
+    sdnotify_init(state_field(&r, 5));
+    spawn_nofile_set((unsigned long long)cur, (unsigned long long)max);
+    if (*state_field(&r, 8))
+        pidfile_adopt(state_field(&r, 8));
+    return true;
+}
+
+typedef bool (*restore_fn)(const struct state_rec *r, const char **err);
+
+static bool restore_ctl(const struct state_rec *r, const char **err);
+static reexec_ctl_fn ctl_hook;
+
+static const struct {
+    const char *tag;
+    restore_fn fn;
+} restorers[] = {
+    { "handle", handle_restore },
+    { "handle.pool", handle_restore },
+    { "log", log_restore },
+    { "log.dest", cmd_log_restore },
+    { "signal", sig_restore },
+    { "service", svc_restore },
+    { "service.pool", svc_restore },
+    { "service.ready", svc_restore },
+    { "ctlsock", ctlsock_restore },
+    { "ctl", restore_ctl },
+    { "ctl.next_id", restore_ctl },
+    { "svcctl", svcctl_restore },
+};
+
+static bool restore_ctl(const struct state_rec *r, const char **err)
+{
+    struct ctl *c = ctl_restore(r, err);
+    if (!c)
+        return *err == NULL;
+    if (ctl_kind(c) == CTL_CONFIG || ctl_kind(c) == CTL_INTERACTIVE)
+        ctl_hook(c);
+    return true;
+}
+
+bool reexec_restore(reexec_ctl_fn on_ctl, const char **err)
+{
+    ctl_hook = on_ctl;
+    struct state_rec r;
+    int res;
+    while ((res = state_next(&state, &r, err)) == 1) {
+        size_t i;
+        for (i = 0; i < sizeof restorers / sizeof *restorers; i++)
+            if (strcmp(restorers[i].tag, r.tag) == 0)
+                break;
+        if (i == sizeof restorers / sizeof *restorers) {
+            *err = "unknown record in the state";
+            return false;
+        }
+        if (!restorers[i].fn(&r, err))
+            return false;
+    }
+    if (res < 0)
+        return false;
+    free(state_buf);
+    state_buf = NULL;
+    memcpy(chk.path, restored_path, sizeof restored_path);
+    struct proto_line l;
+    proto_line_begin(&l, "reexec");
+    proto_line_add(&l, DP_VERSION);
+    proto_line_add(&l, restored_path);
+    size_t n = proto_line_end(&l);
+    ctl_broadcast(l.buf, n);
+    log_info("re-executed %s (version %s)", restored_path, DP_VERSION);
+    return true;
+}
