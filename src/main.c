@@ -216,6 +216,8 @@ static void restore(const struct options *o, bool pid1)
         restore_failed("cannot load the state", err);
     s.container = o->container;
     daemonized = s.daemonized;
+    if (o->exit_guard_set)
+        term_guard_set(o->exit_guard);
     if (!pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
         log_errno(LOG_WARN, "cannot become a child subreaper");
     handle_set_watch_cb(cmd_log_handle_changed);

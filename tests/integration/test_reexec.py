@@ -1,0 +1,292 @@
+"""docs/protocol.md, "Live re-exec": `reexec→[PATH]` replaces daemonproxy
+with a new binary of itself.  What survives (services, pids, handles,
+controllers with their unread input, signal counts, the log, the pidfile),
+and what a failed attempt leaves (nothing changed, an error for every
+controller).  The scale and stress cases are in test_reexec_scale."""
+
+import os
+import shutil
+import signal
+import stat
+import time
+
+from dp import TIMEOUT, Timeout, binary, exit_exec_args, new_marker, read_exit_exec, wait_for
+from svc_util import SvcTest, children
+
+
+def starts(prefix):
+    return lambda l: l.startswith(prefix)
+
+
+def normalized(dump):
+    """A statedump without what must change with time: a service.state
+    line's UPTIME and DOWNTIME (fields 8 and 9)."""
+    out = []
+    for l in dump:
+        f = l.split('\t')
+        if f[0] == 'service.state' and len(f) == 9:
+            f[7] = f[8] = '*'
+        out.append('\t'.join(f))
+    return out
+
+
+def zombies_of(pid):
+    z = []
+    for ch in children(pid):
+        try:
+            with open('/proc/%d/stat' % ch) as f:
+                if f.read().rsplit(')', 1)[1].split()[0] == 'Z':
+                    z.append(ch)
+        except OSError:
+            pass
+    return z
+
+
+class ReexecTest(SvcTest):
+    def reexec(self, io, path=None, others=()):
+        """Send reexec, wait for the new process's event on io and on each
+        of others; returns the event's fields."""
+        io.send('reexec' + ('\t' + path if path else ''))
+        ev = io.expect(lambda l: l.startswith('reexec\t') or l.startswith('error\t'))
+        self.assertTrue(ev.startswith('reexec\t'), ev)
+        for o in others:
+            o.expect(lambda l: l.startswith('reexec\t'))
+        return ev.split('\t')
+
+    def exe(self, pid):
+        return os.readlink('/proc/%d/exe' % pid)
+
+
+class Survives(ReexecTest):
+    def test_state_pids_controllers_and_handles_survive(self):
+        sock = self.path('s')
+        d = self.start('-S', sock)
+        c = self.connect(sock)
+        d.cmd('service.args\tup1\tsleep\t1000',
+              'service.args\tdone\tsh\t-c\texit 3',
+              'service.args\tlater\tsleep\t1000',
+              'service.tags\tup1\ta\tb',
+              'service.env\tup1\tFOO=bar',
+              'service.auto_up\tup1\t5\tSIGUSR1',
+              'fd.pipe\tp.r\tp.w',
+              'fd.open\tf\twrite,create\t' + self.path('file'),
+              'log.filter\twarning',
+              'conn.event_timeout\t30\t60')
+        d.cmd('service.start\tup1', 'service.start\tdone')
+        d.expect(starts('service.state\tdone\tdown\t'))
+        now = int(time.clock_gettime(time.CLOCK_MONOTONIC))
+        d.cmd('service.start\tlater\t%d' % (now + 500))
+        os.kill(d.pid, signal.SIGHUP)
+        d.expect(starts('signal\tSIGHUP\t'))
+        before = d.resync()
+        pid_up1 = [l for l in before if l.startswith('service.state\tup1\t')][0].split('\t')[4]
+
+        ev = self.reexec(d, others=[c])
+        self.assertEqual(len(ev), 3)
+        self.assertEqual(ev[2], os.path.realpath(binary()))
+        after = d.resync()
+        self.assertEqual(normalized(after), normalized(before))
+        self.assertIn('signal\tSIGHUP\t', '\n'.join(after))
+        self.assertTrue(d.alive())
+        self.assertEqual(self.exe(d.pid), os.path.realpath(binary()))
+        # the service is still our child, by the same pid
+        self.assertIn(int(pid_up1), children(d.pid))
+        # the socket client and a new one both work; log.filter kept
+        c.ping()
+        self.connect(sock).ping()
+        self.assertEqual(d.cmd1('log.filter'), 'log.filter\twarning')
+        # the handles are the same open files
+        d.cmd('service.args\tw\tsh\t-c\techo hello >&1',
+              'service.fds\tw\tnull\tf\tnull', 'service.start\tw')
+        wait_for(lambda: open(self.path('file')).read() == 'hello\n', TIMEOUT, 'write via f')
+
+    def test_command_in_the_same_write_is_answered(self):
+        """Commands already read and those sent while the exec happens are
+        all answered, in order."""
+        d = self.start()
+        d.send('reexec', 'echo\tm1', 'service.args\tx\ttrue', 'echo\tm2')
+        seen = []
+        d.expect(lambda l: seen.append(l) or l == 'm2')
+        self.assertIn('m1', seen)
+        self.assertIn('service.args\tx\ttrue', seen)
+        d.expect(lambda l: l.startswith('reexec\t'))
+        d.send('echo\tm3')
+        d.expect('m3')
+
+    def test_partial_line_completed_after(self):
+        sock = self.path('s')
+        d = self.start('-S', sock)
+        c = self.connect(sock)
+        c.ping()
+        c.send_raw('echo\tpart')
+        self.reexec(d, others=[c])
+        c.send_raw('ial\n')
+        c.expect('partial')
+
+    def test_exit_during_exec_reported_once(self):
+        d = self.start()
+        out = d.cmd('service.args\ts\tsleep\t1000', 'service.start\ts')
+        up = [l for l in out if l.startswith('service.state\ts\tup\t')][0].split('\t')[4]
+        d.send('service.signal\ts\tSIGKILL', 'reexec')
+        lines = []
+        d.expect(lambda l: lines.append(l) or l.startswith('reexec\t'))
+        is_down = lambda l: l.startswith('service.state\ts\tdown\t')
+        if not any(is_down(l) for l in lines):
+            lines.append(d.expect(is_down))
+        d.ping()
+        lines += d.skipped
+        downs = [l for l in lines if is_down(l)]
+        self.assertEqual(len(downs), 1, downs)
+        self.assertEqual(downs[0].split('\t')[4], up)
+        self.assertEqual(downs[0].split('\t')[5:7], ['signal', 'SIGKILL'])
+        self.assertEqual(zombies_of(d.pid), [])
+
+    def test_no_fd_leaks_into_children(self):
+        d = self.start()
+        d.cmd('fd.pipe\tp.r\tp.w', 'fd.open\tf\twrite,create\t' + self.path('x'))
+        self.reexec(d)
+        out = self.path('fds')
+        d.cmd('service.args\tls\tsh\t-c\texec ls /proc/self/fd > ' + out,
+              'service.start\tls')
+        d.expect(starts('service.state\tls\tdown\t'))
+        names = sorted(open(out).read().split())
+        # 0, 1, 2 and the directory ls reads
+        self.assertEqual(len(names), 4, names)
+
+    def test_timed_start_fires_after(self):
+        d = self.start()
+        now = int(time.clock_gettime(time.CLOCK_MONOTONIC))
+        d.cmd('service.args\tt\tsleep\t1000', 'service.start\tt\t%d' % (now + 2))
+        self.reexec(d)
+        d.expect(starts('service.state\tt\tup\t'), timeout=TIMEOUT + 3)
+
+    def test_pidfile_kept_then_removed(self):
+        pf = self.path('dp.pid')
+        d = self.start('--pidfile', pf)
+        self.reexec(d)
+        self.assertEqual(open(pf).read(), '%d\n' % d.pid)
+        d.send('terminate\t0')
+        self.assertEqual(d.wait(), 0)
+        self.assertFalse(os.path.exists(pf))
+
+    def test_twice_and_into_a_copy(self):
+        copy = self.path('daemonproxy-new')
+        shutil.copy(binary(), copy)
+        d = self.start()
+        ev = self.reexec(d, path=copy)
+        self.assertEqual(ev[2], copy)
+        self.assertEqual(self.exe(d.pid), copy)
+        # again, to the default: the binary it now runs from
+        ev = self.reexec(d)
+        self.assertEqual(ev[2], copy)
+
+    def test_exit_guard_and_exit_exec_carried(self):
+        rec = self.path('exit.rec')
+        d = self.start('--exit-guard', '77', '-E', '\t'.join(exit_exec_args(rec)))
+        self.reexec(d)
+        self.assertCmdError(d, 'terminate\t3', 'guard code required')
+        d.send('terminate\t3\t77')
+        self.assertEqual(d.wait(), 0)
+        code, msg, pid = read_exit_exec(rec)
+        self.assertEqual((code, pid), ('3', d.pid))
+
+
+class Refused(ReexecTest):
+    """A re-exec that cannot happen leaves the daemon as it was."""
+
+    def check_unharmed(self, d, before):
+        self.assertTrue(d.alive())
+        self.assertEqual(self.exe(d.pid), os.path.realpath(binary()))
+        self.assertEqual(normalized(d.resync()), normalized(before))
+
+    def setUp(self):
+        super().setUp()
+        self.d = self.start()
+        self.d.cmd('service.args\ts\tsleep\t1000', 'service.start\ts', 'fd.pipe\tp.r\tp.w')
+        self.before = self.d.resync()
+
+    def script(self, name, body, mode=0o755):
+        p = self.path(name)
+        with open(p, 'w') as f:
+            f.write('#!/bin/sh\n' + body)
+        os.chmod(p, mode)
+        return p
+
+    def test_missing(self):
+        self.assertCmdError(self.d, 'reexec\t' + self.path('nope'), 'reexec:',
+                            'No such file')
+        self.check_unharmed(self.d, self.before)
+
+    def test_not_executable(self):
+        p = self.script('noexec', 'exit 0\n', mode=0o644)
+        self.assertCmdError(self.d, 'reexec\t' + p, 'reexec:', 'Permission denied')
+        self.check_unharmed(self.d, self.before)
+
+    def test_directory(self):
+        self.assertCmdError(self.d, 'reexec\t' + self.tmp, 'reexec:', 'not a regular file')
+        self.check_unharmed(self.d, self.before)
+
+    def broadcast_error(self, path, *substrings):
+        self.assertSilent(self.d, 'reexec\t' + path)
+        err = self.d.expect(lambda l: l.startswith('error\treexec:'))
+        for s in substrings:
+            self.assertIn(s, err)
+        self.assertNotIn('for command', err)
+        return err
+
+    def test_check_answer_wrong(self):
+        p = self.script('true', 'exit 0\n')
+        self.broadcast_error(p, 'does not restore state version', 'no answer')
+        self.check_unharmed(self.d, self.before)
+
+    def test_check_refuses(self):
+        p = self.script('old', 'echo "daemonproxy-state 1 unsupported"; exit 1\n')
+        self.broadcast_error(p, 'exit 1', 'unsupported')
+        self.check_unharmed(self.d, self.before)
+
+    def test_check_killed(self):
+        p = self.script('dies', 'kill -9 $$\n')
+        self.broadcast_error(p, 'signal SIGKILL')
+        self.check_unharmed(self.d, self.before)
+
+    def test_exec_fails_after_check(self):
+        """The binary passes the check and is gone when the exec comes."""
+        p = self.script('vanish', 'rm -f "$0"; echo "daemonproxy-state 1 ok"\n')
+        self.broadcast_error(p, 'exec ', 'No such file')
+        self.check_unharmed(self.d, self.before)
+
+    def test_one_at_a_time(self):
+        p = self.script('slow', 'sleep 1; exit 1\n')
+        self.d.send('reexec\t' + p)
+        self.assertCmdError(self.d, 'reexec', 'already in progress')
+        self.d.expect(lambda l: l.startswith('error\treexec:'))
+        self.check_unharmed(self.d, self.before)
+
+    def test_then_a_good_one(self):
+        self.broadcast_error(self.script('true', 'exit 0\n'))
+        self.reexec(self.d)
+        self.assertEqual(normalized(self.d.resync()), normalized(self.before))
+
+
+class BadState(ReexecTest):
+    """A new binary that passes the check but cannot restore the state it is
+    given fails loudly: exit code 4, or exec-on-exit; it never starts
+    empty."""
+
+    def test_corrupted_state_is_fatal(self):
+        rec = self.path('exit.rec')
+        wrapper = self.path('corrupt')
+        with open(wrapper, 'w') as f:
+            f.write('#!/bin/sh\n'
+                    'case "$1" in --restore=*) fd=${1#--restore=}; '
+                    'printf "daemonproxy-state\\t1\\ngarbage" > /proc/self/fd/$fd;; esac\n'
+                    'exec %s "$@"\n' % binary())
+        os.chmod(wrapper, 0o755)
+        d = self.start('-E', '\t'.join(exit_exec_args(rec)))
+        d.cmd('service.args\ts\tsleep\t1000', 'service.start\ts')
+        d.send('reexec\t' + wrapper)
+        self.assertEqual(d.wait(), 0)       # the exit-exec script's status
+        code, msg, pid = read_exit_exec(rec)
+        self.assertEqual((code, pid), ('4', d.pid))
+        self.assertIn('re-exec: cannot', msg)
+        d.log.expect(starts('daemonproxy: re-exec: cannot load the state: '))
