@@ -237,3 +237,22 @@ bool cgroup_contains(const struct cgroup *cg, pid_t pid)
     each_pid(cg, find_one, &f);
     return f.found;
 }
+
+/* --- re-exec ------------------------------------------------------------------ */
+
+void cgroup_assume(struct cgroup *cg, bool populated)
+{
+    cg->populated = populated;
+}
+
+void cgroup_recheck_all(void)
+{
+    for (struct cgroup *cg = all, *next; cg; cg = next) {
+        next = cg->next;    /* a callback may close cg */
+        bool p = read_populated(cg);
+        if (p != cg->populated) {
+            cg->populated = p;
+            cg->fn(cg->owner, p);
+        }
+    }
+}

@@ -41,4 +41,10 @@ int cgroup_signal(const struct cgroup *cg, int signo);
 /* Whether pid is in it (from /proc/PID/cgroup). */
 bool cgroup_contains(const struct cgroup *cg, pid_t pid);
 
+/* Re-exec: a reopened cgroup takes the populated state the old process
+ * last reported; once everything is restored, every cgroup is read again
+ * and a change that happened during the exec is reported then. */
+void cgroup_assume(struct cgroup *cg, bool populated);
+void cgroup_recheck_all(void);
+
 #endif

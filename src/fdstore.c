@@ -2,6 +2,7 @@
 #include "fdstore.h"
 #include "handle.h"
 #include "log.h"
+#include "state.h"
 #include "sys.h"
 
 #include <fcntl.h>
@@ -134,4 +135,43 @@ int fdstore_list(struct fdstore *st, int *fds, const char **names, int max)
 void fdstore_free(struct fdstore *st)
 {
     free(st);
+}
+
+/* --- re-exec ------------------------------------------------------------------ */
+
+void fdstore_save(const struct fdstore *st, const char *svc, struct state_out *o)
+{
+    for (unsigned i = 0; st && i < st->n; i++) {
+        state_rec(o, "service.fdstore");
+        state_str(o, svc);
+        state_str(o, st->e[i].handle);
+        state_str(o, st->e[i].fdname);
+        state_end(o);
+    }
+}
+
+bool fdstore_restore(struct fdstore **stp, const char *handle, const char *fdname,
+                     const char **err)
+{
+    if (!handle_name_valid(handle) || strlen(fdname) > HANDLE_NAME_MAX ||
+        (*stp && (*stp)->n >= FDSTORE_MAX)) {
+        *err = "malformed service.fdstore record";
+        return false;
+    }
+    if (!*stp || (*stp)->n == (*stp)->cap) {
+        unsigned cap = *stp ? (*stp)->cap * 2 : 4;
+        struct fdstore *g = realloc(*stp, sizeof *g + cap * sizeof g->e[0]);
+        if (!g) {
+            *err = "out of memory";
+            return false;
+        }
+        if (!*stp)
+            g->n = 0;
+        g->cap = cap;
+        *stp = g;
+    }
+    struct entry *e = &(*stp)->e[(*stp)->n++];
+    snprintf(e->handle, sizeof e->handle, "%s", handle);
+    snprintf(e->fdname, sizeof e->fdname, "%s", fdname);
+    return true;
 }

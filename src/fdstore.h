@@ -34,4 +34,11 @@ void fdstore_remove(struct fdstore *st, const char *svc, const char *fdname);
 int fdstore_list(struct fdstore *st, int *fds, const char **names, int max);
 void fdstore_free(struct fdstore *st);
 
+/* Re-exec: one record per entry of svc's store (its handles are saved as
+ * handles); and one entry back, appended. */
+struct state_out;
+void fdstore_save(const struct fdstore *st, const char *svc, struct state_out *o);
+bool fdstore_restore(struct fdstore **st, const char *handle, const char *fdname,
+                     const char **err);
+
 #endif

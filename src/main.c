@@ -231,8 +231,10 @@ static void restore(const struct options *o, bool pid1)
         restore_failed("cannot restore the state", err);
     spawn_init(handle_fd(handle_by_name("null")));
     reexec_init(&s);
-    /* Children that exited while the exec happened are reported now. */
+    /* Children that exited and cgroups that emptied while the exec
+     * happened are reported now, after the reexec event. */
     svc_reap();
+    cgroup_recheck_all();
     if (s.mlockall && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
         log_errno(LOG_WARN, "mlockall");
 }

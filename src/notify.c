@@ -304,3 +304,30 @@ struct notify_chan *notify_socket_new(char *addr, size_t addrlen, const char *na
     }
     return ch;
 }
+
+/* --- re-exec ------------------------------------------------------------------ */
+
+int notify_chan_fd(const struct notify_chan *ch) { return ch ? ch->fd : -1; }
+size_t notify_chan_seen(const struct notify_chan *ch) { return ch ? ch->seen : 0; }
+
+struct notify_chan *notify_adopt(int fd, bool is_pipe, size_t seen, const char *name,
+                                 notify_fn fn, notify_pid_fn owns, void *owner)
+{
+    struct notify_chan *ch = calloc(1, sizeof *ch);
+    if (!ch)
+        return NULL;
+    ch->fd = fd;
+    ch->is_pipe = is_pipe;
+    ch->seen = seen;
+    ch->fn = fn;
+    ch->owns = owns;
+    ch->owner = owner;
+    snprintf(ch->name, sizeof ch->name, "%s", name);
+    sys_set_cloexec(fd, true);
+    loop_watch_init(&ch->w, fd, is_pipe ? pipe_readable : socket_readable, ch);
+    if (loop_watch_set(&ch->w, LOOP_IN) < 0) {
+        free(ch);
+        return NULL;
+    }
+    return ch;
+}

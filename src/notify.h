@@ -74,4 +74,13 @@ struct notify_chan *notify_socket_new(char *addr, size_t addrlen, const char *na
  * iteration, so a callback of it may close it. */
 void notify_close(struct notify_chan *ch);
 
+/* Re-exec: a channel's fd (-1 once it closed its end) and, for a pipe,
+ * the bytes it has read without a newline; and a channel around an fd
+ * the previous process made (pipe or socket, as notify_*_new made it).
+ * NULL with errno on failure (the fd is not taken then). */
+int notify_chan_fd(const struct notify_chan *ch);
+size_t notify_chan_seen(const struct notify_chan *ch);
+struct notify_chan *notify_adopt(int fd, bool is_pipe, size_t seen, const char *name,
+                                 notify_fn fn, notify_pid_fn owns, void *owner);
+
 #endif

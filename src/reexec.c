@@ -243,10 +243,6 @@ static void do_exec(void *ctx)
     int mfd = -1;
     bool *cleared = NULL;
     char *exec_tsv = term_exec_tsv();
-    if (o.refused) {
-        fail("%s; not replaced", o.refused);
-        goto out;
-    }
     if (!state_out_ok(&o) || !exec_tsv || !(cleared = calloc(o.nfds + 1, sizeof *cleared))) {
         fail("out of memory; not replaced");
         goto out;
@@ -434,6 +430,8 @@ static const struct {
     { "service", svc_restore },
     { "service.pool", svc_restore },
     { "service.ready", svc_restore },
+    { "service.fdstore", svc_restore },
+    { "service.mainpid", svc_restore },
     { "ctlsock", ctlsock_restore },
     { "ctl", restore_ctl },
     { "ctl.next_id", restore_ctl },

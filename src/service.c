@@ -984,7 +984,7 @@ bool svc_restore(const struct state_rec *r, const char **err)
         return true;
     }
     if (strcmp(r->tag, "service") != 0)
-        return svc_ready_restore(r, err);
+        return svc_ready_restore(r, err);     /* service.ready, service.fdstore */
     int64_t v[13];
     static const int64_t lim[13][2] = {
         { 0, 255 }, { 0, 65535 }, { SVC_DOWN, SVC_UP }, { 0, INT32_MAX }, { INT32_MIN, INT32_MAX },

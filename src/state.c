@@ -23,11 +23,6 @@ void state_out_free(struct state_out *o)
 
 bool state_out_ok(const struct state_out *o) { return !o->failed; }
 
-void state_refuse(struct state_out *o, const char *why)
-{
-    if (!o->refused)
-        o->refused = why;
-}
 
 /* Room for n more bytes; false (and failed from then on) when out of
  * memory. */

@@ -41,7 +41,6 @@ struct state_out {
     size_t len, cap;
     bool failed;
     bool fields;        /* the record has a field after its tag */
-    const char *refused;    /* why this state cannot be handed over, or NULL */
     int *fds;           /* every fd written with state_fd(): they must */
     size_t nfds, fds_cap;   /* survive the exec */
 };
@@ -49,9 +48,6 @@ struct state_out {
 void state_out_init(struct state_out *o);
 void state_out_free(struct state_out *o);
 bool state_out_ok(const struct state_out *o);
-/* Something cannot be handed over (why: a static string); the first
- * reason is kept and the re-exec refused. */
-void state_refuse(struct state_out *o, const char *why);
 
 /* A record is begun by its tag, given fields, and ended. */
 void state_rec(struct state_out *o, const char *tag);

@@ -42,10 +42,8 @@ static void untag_service(const struct service *s)
             i++;
 }
 
-/* MAINPID=pid of s: it replaces the one s announced before. */
-static void tag(struct service *s, pid_t pid)
+static void add_tag(struct service *s, pid_t pid)
 {
-    untag_service(s);
     if (ntags == tags_cap) {
         size_t cap = tags_cap ? tags_cap * 2 : 8;
         struct tag *t = realloc(tags, cap * sizeof *t);
@@ -55,6 +53,13 @@ static void tag(struct service *s, pid_t pid)
         tags_cap = cap;
     }
     tags[ntags++] = (struct tag){ .pid = pid, .s = s };
+}
+
+/* MAINPID=pid of s: it replaces the one s announced before. */
+static void tag(struct service *s, pid_t pid)
+{
+    untag_service(s);
+    add_tag(s, pid);
 }
 
 struct service *svc_ready_orphan(pid_t pid)
@@ -296,15 +301,6 @@ size_t svc_ready_dump(const struct service *s, char *buf, size_t size)
 void svc_ready_save(const struct service *s, struct state_out *o)
 {
     const struct svc_ext *x = s->x;
-    /* The channels and the cgroup hold kernel objects that a later
-     * version of the state will carry; until then they refuse the
-     * re-exec rather than lose them. */
-    if (x->npipe || x->nsock)
-        state_refuse(o, "a service has a notification channel (not handed over yet)");
-    if (x->store)
-        state_refuse(o, "a service has stored fds (not handed over yet)");
-    if (x->cg)
-        state_refuse(o, "a service has a cgroup (not handed over yet)");
     state_rec(o, "service.ready");
     state_str(o, s->str);
     state_int(o, x->readiness);
@@ -314,7 +310,65 @@ void svc_ready_save(const struct service *s, struct state_out *o)
     state_int(o, x->notify_pid);
     state_int(o, x->mainpid);
     state_int(o, x->cg_ms);
+    /* The channels are kernel objects the new process adopts: the pipe of
+     * this run (with what it read of a line) and the socket kept across
+     * runs, whose address the service already has. */
+    state_fd(o, notify_chan_fd(x->npipe));
+    state_int(o, (int64_t)notify_chan_seen(x->npipe));
+    state_fd(o, notify_chan_fd(x->nsock));
+    state_str(o, x->nsock ? x->nsock_addr : "");
+    /* The cgroup is a directory: reopened by name, with the state the
+     * controllers last heard. */
+    state_int(o, x->cg != NULL);
+    state_int(o, x->cg && cgroup_populated(x->cg));
     state_end(o);
+    fdstore_save(x->store, s->str, o);
+    /* Main pids announced by earlier runs that are still alive: their
+     * orphans are tagged with s when they are reaped. */
+    for (size_t i = 0; i < ntags; i++) {
+        if (tags[i].s != s || tags[i].pid == x->mainpid)
+            continue;
+        state_rec(o, "service.mainpid");
+        state_str(o, s->str);
+        state_int(o, tags[i].pid);
+        state_end(o);
+    }
+}
+
+static bool restore_channels(struct service *s, const struct state_rec *r, const char **err)
+{
+    struct svc_ext *x = s->x;
+    int pfd, sfd;
+    int64_t seen, cg, populated;
+    if (!state_field_fd(r, 8, true, &pfd) ||
+        !state_field_int(r, 9, 0, NOTIFY_MSG_MAX, 0, &seen) ||
+        !state_field_fd(r, 10, true, &sfd) || r->len[11] >= sizeof x->nsock_addr ||
+        (sfd >= 0) != (r->len[11] > 0) ||
+        !state_field_int(r, 12, 0, 1, 0, &cg) || !state_field_int(r, 13, 0, 1, 0, &populated)) {
+        *err = "malformed service.ready record (channels)";
+        return false;
+    }
+    char name[48];
+    snprintf(name, sizeof name, "service %s", s->str);
+    if (pfd >= 0 && !(x->npipe = notify_adopt(pfd, true, (size_t)seen, name, notified, NULL, s))) {
+        *err = "cannot adopt a notify.fd pipe";
+        return false;
+    }
+    if (sfd >= 0) {
+        memcpy(x->nsock_addr, r->f[11], r->len[11] + 1);
+        if (!(x->nsock = notify_adopt(sfd, false, 0, name, notified, owns, s))) {
+            *err = "cannot adopt an sd_notify socket";
+            return false;
+        }
+    }
+    if (cg) {
+        int64_t cg_ms = x->cg_ms;
+        if (!svc_ready_cgroup(s, err))
+            return false;
+        x->cg_ms = cg_ms;
+        cgroup_assume(x->cg, populated);
+    }
+    return true;
 }
 
 bool svc_ready_restore(const struct state_rec *r, const char **err)
@@ -322,7 +376,18 @@ bool svc_ready_restore(const struct state_rec *r, const char **err)
     int64_t v[6];
     struct service *s = svc_by_name(state_field(r, 0));
     struct svc_ext *x = s ? svc_ext(s) : NULL;
-    if (strcmp(r->tag, "service.ready") != 0 || !x ||
+    if (x && strcmp(r->tag, "service.fdstore") == 0)
+        return fdstore_restore(&x->store, state_field(r, 1), state_field(r, 2), err);
+    if (x && strcmp(r->tag, "service.mainpid") == 0) {
+        int64_t pid;
+        if (!state_field_int(r, 1, 1, INT32_MAX, 0, &pid)) {
+            *err = "malformed service.mainpid record";
+            return false;
+        }
+        add_tag(s, (pid_t)pid);
+        return true;
+    }
+    if (strcmp(r->tag, "service.ready") != 0 || !x || x->status ||
         !state_field_int(r, 1, RD_NONE, RD_STOPPING, 0, &v[0]) ||
         !state_field_int(r, 3, 0, 1, 0, &v[1]) ||
         !state_field_int(r, 4, 0, INT64_MAX, 0, &v[2]) ||
@@ -342,6 +407,6 @@ bool svc_ready_restore(const struct state_rec *r, const char **err)
     x->mainpid = (pid_t)v[4];
     x->cg_ms = v[5];
     if (x->mainpid)
-        tag(s, x->mainpid);
-    return true;
+        add_tag(s, x->mainpid);
+    return restore_channels(s, r, err);
 }

@@ -5,6 +5,7 @@ and what a failed attempt leaves (nothing changed, an error for every
 controller).  The scale and stress cases are in test_reexec_scale."""
 
 import os
+import sys
 import shutil
 import signal
 import stat
@@ -290,3 +291,107 @@ class BadState(ReexecTest):
         self.assertEqual((code, pid), ('4', d.pid))
         self.assertIn('re-exec: cannot', msg)
         d.log.expect(starts('daemonproxy: re-exec: cannot load the state: '))
+
+
+NOTIFIER = r'''
+import os, socket, sys, time
+go, store = sys.argv[1], sys.argv[2]
+a = os.environ['NOTIFY_SOCKET']
+addr = b'\0' + a[1:].encode() if a.startswith('@') else a
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+if os.environ.get('LISTEN_FDS'):
+    # a later run: the stored fd is handed back at fd 3
+    with open(store + '.seen', 'w') as f:
+        f.write(os.readlink('/proc/self/fd/3'))
+else:
+    fd = os.open(store, os.O_RDONLY)
+    s.sendmsg([b'FDSTORE=1\nFDNAME=kept'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                              fd.to_bytes(4, sys.byteorder))], 0, addr)
+    s.sendto(b'STATUS=before', addr)
+while not os.path.exists(go):
+    time.sleep(0.02)
+s.sendto(b'READY=1\nSTATUS=after', addr)
+time.sleep(1000)
+'''
+
+
+class Readiness(ReexecTest):
+    """Notification channels, the fd store and main pids are handed over:
+    a service notifies through the same socket or pipe after the re-exec,
+    and its stored fds come back at its next start."""
+
+    def test_sd_notify_socket_and_fd_store(self):
+        d = self.start()
+        go, store = self.path('go'), self.path('stored')
+        open(store, 'w').close()
+        prog = self.path('notifier.py')
+        with open(prog, 'w') as f:
+            f.write(NOTIFIER)
+        d.cmd('service.args\tn\t%s\t%s\t%s\t%s' % (sys.executable, prog, go, store),
+              'service.opts\tn\tnotify\tfdstore=4\tlisten-fds', 'service.start\tn')
+        d.expect(starts('fd.state\tn.kept\t'))
+        d.expect(lambda l: l.startswith('service.notify\tn\t') and 'STATUS=before' in l)
+        before = d.resync()
+        self.assertIn('STATUS=before', '\n'.join(before))
+        self.reexec(d)
+        self.assertEqual(normalized(d.resync()), normalized(before))
+        open(go, 'w').close()
+        ev = d.expect(lambda l: l.startswith('service.notify\tn\t') and 'READY=1' in l)
+        self.assertIn('STATUS=after', ev)
+        # the next run gets the stored fd back
+        d.cmd('service.signal\tn\tSIGKILL')
+        d.expect(starts('service.state\tn\tdown\t'))
+        os.unlink(go)
+        d.cmd('service.start\tn')
+        wait_for(lambda: os.path.exists(store + '.seen'), TIMEOUT, 'second run')
+        self.assertEqual(open(store + '.seen').read(), store)
+
+    def test_notify_fd_pipe(self):
+        d = self.start()
+        go = self.path('go')
+        d.cmd('service.args\tp\tsh\t-c\twhile [ ! -e %s ]; do sleep 0.02; done; '
+              'echo >&3; exec sleep 1000' % go,
+              'service.fds\tp\tnull\tnull\tnull\tnotify.fd', 'service.start\tp')
+        self.reexec(d)
+        open(go, 'w').close()
+        ev = d.expect(starts('service.notify\tp\t'))
+        self.assertTrue(ev.endswith('\tREADY=1'), ev)
+
+
+class Cgroup(ReexecTest):
+    """--cgroup: the cgroups are reopened, so signalling a cgroup and its
+    empty/populated events work after a re-exec, and a change during the
+    exec is reported after it."""
+
+    def setUp(self):
+        from test_containment import cgroup2_mount, remove_cgroup_tree
+        self.cg = None
+        self.addCleanup(lambda: self.cg and remove_cgroup_tree(self.cg))
+        super().setUp()
+        found = cgroup2_mount()
+        if not found or not os.access(found[0], os.W_OK):
+            self.skipTest('no writable cgroup v2 mount (needs root)')
+        cg = os.path.join(found[0], 'dpt-rx-%d-%s' % (os.getpid(), os.path.basename(self.tmp)))
+        try:
+            os.mkdir(cg)
+        except OSError as e:
+            self.skipTest('cannot create a cgroup: %s' % e)
+        self.cg = cg
+        if not os.path.exists(os.path.join(cg, 'cgroup.kill')):
+            self.skipTest('no cgroup.kill (Linux < 5.14)')
+
+    def test_cgroup_signal_and_events_after(self):
+        d = self.start('--cgroup', self.cg)
+        d.cmd('service.args\tc\tsh\t-c\tsleep 1000 & exec sleep 1000', 'service.start\tc')
+        d.expect(starts('service.cgroup\tc\t'))
+        self.reexec(d)
+        d.cmd('service.signal\tc\tSIGKILL\tcgroup')
+        d.expect(lambda l: l.startswith('service.cgroup\tc\t') and l.endswith('\tempty'))
+        d.cmd('service.start\tc')
+        d.expect(lambda l: l.startswith('service.cgroup\tc\t') and l.endswith('\tpopulated'))
+        # emptied while the exec happens: reported after it
+        d.send('service.signal\tc\tSIGKILL\tcgroup', 'reexec')
+        lines = []
+        d.expect(lambda l: lines.append(l) or l.startswith('reexec\t'))
+        if not any(l.endswith('\tempty') for l in lines):
+            d.expect(lambda l: l.startswith('service.cgroup\tc\t') and l.endswith('\tempty'))
