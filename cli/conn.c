@@ -119,11 +119,15 @@ static int write_all(struct conn *c, const char *p, size_t n)
     return DPCTL_OK;
 }
 
-int conn_send(struct conn *c, int argc, char *const *argv)
+/* Send argv joined by TABs as one line and, with a marker, "echo<TAB>marker"
+ * after it, all in one write. */
+static int send_lines(struct conn *c, int argc, char *const *argv, const char *marker)
 {
     size_t n = 1;
     for (int i = 0; i < argc; i++)
         n += strlen(argv[i]) + 1;
+    if (marker)
+        n += sizeof "echo\t\n" + strlen(marker);
     char stackbuf[4200], *line = n <= sizeof stackbuf ? stackbuf : malloc(n);
     if (!line) {
         fprintf(stderr, "dpctl: out of memory\n");
@@ -138,17 +142,35 @@ int conn_send(struct conn *c, int argc, char *const *argv)
     }
     if (argc == 0)
         line[at++] = '\n';
+    if (marker)
+        at += (size_t)sprintf(line + at, "echo\t%s\n", marker);
     int rc = write_all(c, line, at);
     if (line != stackbuf)
         free(line);
     return rc;
 }
 
-const char *conn_send_marker(struct conn *c, int *rc)
+int conn_send(struct conn *c, int argc, char *const *argv)
+{
+    return send_lines(c, argc, argv, NULL);
+}
+
+static char *next_marker(struct conn *c)
 {
     snprintf(c->marker, sizeof c->marker, "dpctl.%ld.%lu", (long)getpid(), ++c->nmarker);
-    char *argv[] = { (char *)"echo", c->marker };
+    return c->marker;
+}
+
+const char *conn_send_marker(struct conn *c, int *rc)
+{
+    char *argv[] = { (char *)"echo", next_marker(c) };
     *rc = conn_send(c, 2, argv);
+    return c->marker;
+}
+
+const char *conn_send_marked(struct conn *c, int argc, char *const *argv, int *rc)
+{
+    *rc = send_lines(c, argc, argv, next_marker(c));
     return c->marker;
 }
 

@@ -28,6 +28,12 @@ int conn_send(struct conn *c, int argc, char *const *argv);
 /* Send "echo<TAB>marker" and return the marker, unique per connection. */
 const char *conn_send_marker(struct conn *c, int *rc);
 
+/* Send argv as one line and the echo marker after it in the same write:
+ * the daemon reads both at once, so the marker's reply comes before
+ * anything the command starts that ends in a later loop iteration (the
+ * outcome of a reexec).  Returns the marker, *rc as conn_send_marker(). */
+const char *conn_send_marked(struct conn *c, int argc, char *const *argv, int *rc);
+
 /* Next line (without its newline, NUL-terminated, valid until the next
  * call) by deadline_ms.  Returns 1 with *line set, 0 at the deadline, or
  * -1 when the daemon closed the connection or it failed (message printed

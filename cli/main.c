@@ -11,6 +11,7 @@
 #include "show.h"
 #include "sockpath.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -589,6 +590,76 @@ static int cmd_send(struct sess *s, int argc, char **argv)
     return rc;
 }
 
+/* --- reexec ------------------------------------------------------------------ */
+
+/* Whether line is the outcome of our reexec, *rc its exit code.  Before
+ * the marker only a reply to our command counts (an error with its
+ * excerpt): a broadcast there is another controller's attempt, and a
+ * re-exec that ends before our command is read carries it over unread.
+ * After the marker the daemon is busy with ours and refuses any other,
+ * so the first outcome is ours. */
+static bool reexec_outcome(struct sess *s, char *line, bool after_marker, int *rc)
+{
+    static const char err[] = "error\treexec: ";
+    if (!after_marker && strcmp(line, "error\tUnknown command: reexec") == 0) {
+        fprintf(stderr, "dpctl: this daemonproxy cannot re-execute (older than dpctl?)\n");
+        *rc = DPCTL_FAILED;
+        return true;
+    }
+    if (strncmp(line, err, sizeof err - 1) == 0) {
+        bool reply = strstr(line, ", for command \"reexec") != NULL;
+        if (after_marker == reply)
+            return false;
+        keep_error(s, line + 6);
+        fprintf(stderr, "dpctl: %s\n", s->err);
+        *rc = DPCTL_FAILED;
+        return true;
+    }
+    if (after_marker && strncmp(line, "reexec\t", 7) == 0) {
+        char *f[3];
+        int n = split_tabs(line, f, 3);
+        printf("daemonproxy re-executed: %s (version %s)\n", n > 2 ? f[2] : "?",
+               n > 1 ? f[1] : "?");
+        *rc = DPCTL_OK;
+        return true;
+    }
+    return false;
+}
+
+/* Send reexec and follow the lines until its outcome: the reply by the
+ * reply bound, then the check and the exec by -t.  The marker travels in
+ * the same write, so the daemon answers it before the exec can happen. */
+static int cmd_reexec(struct sess *s, int argc, char **argv)
+{
+    char *f[] = { (char *)"reexec", argc ? argv[0] : NULL };
+    int rc;
+    const char *marker = conn_send_marked(s->c, 1 + argc, f, &rc);
+    if (rc)
+        return rc;
+    bool accepted = false;
+    int64_t deadline = conn_now_ms() + s->reply_ms;
+    for (;;) {
+        char *line;
+        size_t len;
+        int r = next_line(s, deadline, &line, &len);
+        if (r == DPCTL_TIMEOUT && accepted)
+            fprintf(stderr, "dpctl: daemonproxy did not report the re-exec within %gs "
+                    "(it may still happen)\n", s->o->timeout_s);
+        else if (r == DPCTL_TIMEOUT)
+            fprintf(stderr, "dpctl: no reply from daemonproxy within %gs\n",
+                    (double)s->reply_ms / 1000);
+        if (r)
+            return r;
+        if (!accepted && strcmp(line, marker) == 0) {
+            accepted = true;
+            deadline = conn_now_ms() + s->wait_ms;
+            continue;
+        }
+        if (reexec_outcome(s, line, accepted, &r))
+            return r;
+    }
+}
+
 /* --- the command table -------------------------------------------------------- */
 
 enum { F_JSON = 1, F_RAW = 2, F_GROUP = 4 };
@@ -661,6 +732,44 @@ static bool send_valid(int argc, char **argv)
     return true;
 }
 
+/* reexec's PATH: one field within the daemon's line limit, made absolute
+ * against our cwd (the daemon's is another); operands[0] then points to
+ * the absolute path. */
+static bool reexec_valid(int argc, char **argv)
+{
+    static char full[LINE_MAX_BYTES];
+    if (argc == 0)
+        return true;
+    const char *p = argv[0];
+    if (!*p) {
+        fprintf(stderr, "dpctl: the path is empty (give none for daemonproxy's own binary)\n");
+        return false;
+    }
+    for (const char *q = p; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+            fprintf(stderr, "dpctl: the path holds a control character\n");
+            return false;
+        }
+    char cwd[LINE_MAX_BYTES];
+    while (p[0] == '.' && p[1] == '/')      /* "./x" reads better as "/cwd/x" */
+        for (p += 2; *p == '/'; p++)
+            ;
+    if (*p != '/' && !getcwd(cwd, sizeof cwd)) {
+        fprintf(stderr, "dpctl: cannot make '%s' absolute (getcwd: %s); give an absolute path\n",
+                p, strerror(errno));
+        return false;
+    }
+    int n = *p == '/' ? snprintf(full, sizeof full, "%s", p)
+                      : snprintf(full, sizeof full, "%s/%s", cwd, p);
+    if (n < 0 || (size_t)n > sizeof full - sizeof "reexec\t") {
+        fprintf(stderr, "dpctl: the path is too long (daemonproxy takes commands of at most "
+                "%d bytes)\n", LINE_MAX_BYTES);
+        return false;
+    }
+    argv[0] = full;
+    return true;
+}
+
 static const struct command commands[] = {
     { "status", cmd_status, 0, -1, F_JSON, names_valid, "status [--json] [NAME...]",
       "Show every service (or the named ones): state, pid, for how long, the last\n"
@@ -686,6 +795,10 @@ static const struct command commands[] = {
       "when -t is given." },
     { "dump", cmd_dump, 0, 0, 0, NULL, "dump",
       "Print daemonproxy's statedump: every handle and service, as protocol lines." },
+    { "reexec", cmd_reexec, 0, 1, 0, reexec_valid, "reexec [PATH]",
+      "Replace the running daemonproxy with a new binary of itself (PATH, or the\n"
+      "binary it runs from), keeping its pid, services, handles and connections,\n"
+      "and wait for the new one to report; exit 1 with the reason if it refused." },
     { "send", cmd_send, 1, -1, 0, send_valid, "send COMMAND [ARG...]",
       "Send one protocol command, its fields given as separate words, and print\n"
       "the replies; exit 1 if daemonproxy answered with an error." },

@@ -342,6 +342,10 @@ static int describe(FILE *o, char **f, int n)
             fprintf(o, " %s", f[i]);
         return 0;
     }
+    if (strcmp(k, "reexec") == 0 && n >= 3) {
+        fprintf(o, "daemonproxy re-executed: %s (version %s)", F(2), F(1));
+        return 0;
+    }
     if (strcmp(k, "overflow") == 0) {
         fputs("events were lost (overflow): run 'dpctl status' for the current state", o);
         return 0;

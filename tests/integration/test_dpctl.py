@@ -24,6 +24,11 @@
   the daemon sends them, human lines with today's wall-clock time, -t ends
   it with 0, a dying daemon gives 6), dump (same as a statedump), send
   (replies, errors exit 1, exit/terminate succeed, TAB/newline exit 2).
+- reexec: the daemon replaced in place (same pid and services, dpctl
+  watch and the other controllers stay connected and hear the event), a
+  copy of the binary by absolute and relative PATH, refusals (missing, not
+  executable, a directory) and failed checks (exit 1, the daemon as it
+  was), -t passing first (4) while another attempt is refused, no daemon (5).
 
 The daemon runs with -v so that its log shows when dpctl's connection
 arrives and what it sent; tests wait on that (and on events), never on
@@ -33,6 +38,7 @@ fixed sleeps.  Every process started here is killed at cleanup.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -1402,3 +1408,176 @@ class DumpSend(DpctlTest):
         r = self.dpctl('send', 'terminate', '0')
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(d.wait(), 0)
+
+
+class Reexec(DpctlTest):
+    """dpctl reexec [PATH]: the daemon replaced in place (same pid, same
+    services, dpctl's and every other connection kept), its refusals and
+    failed checks (exit 1, the daemon as it was), a timeout (4), no daemon
+    (5)."""
+
+    def setUp(self):
+        super().setUp()
+        if dp.VALGRIND_DIR:
+            self.skipTest('a re-exec leaves valgrind behind')
+
+    def version(self):
+        out = subprocess.run([dp.binary(), '--version'], stdout=subprocess.PIPE,
+                             timeout=RUN_TIMEOUT).stdout.decode()
+        m = re.match(r'^daemonproxy version (\S+)\n', out)
+        self.assertTrue(m, out)
+        return m.group(1)
+
+    def exe(self, d):
+        return os.readlink('/proc/%d/exe' % d.pid)
+
+    def running(self, d, name='web'):
+        """A daemon with one service up; returns its pid."""
+        self.define(d, name, ['sleep', '30'])
+        return self.start_svc(d, name)
+
+    def unharmed(self, d, exe, pid):
+        """The same daemon, binary and service run; dpctl's view agrees."""
+        self.assertTrue(d.alive())
+        self.assertEqual(self.exe(d), exe)
+        self.assertEqual(d.cmd1('echo\tstill'), 'still')
+        rows, _ = self.status_rows()
+        self.assertEqual(rows['web'][1:3], ['up', str(pid)])
+
+    def heard(self, d, path):
+        """The daemon's own controller (stdin) got the new process's event."""
+        ev = d.expect(lambda l: l.startswith('reexec\t'))
+        self.assertEqual(ev, 'reexec\t%s\t%s' % (self.version(), path))
+
+    def watched(self, reader, text):
+        """The next line of a dpctl watch that contains text."""
+        while True:
+            line = reader.readline(TIMEOUT)
+            if line is None:
+                self.fail('watch ended before %r; seen %r' % (text, reader.seen))
+            if text in line:
+                return line
+
+    def executable(self, name, text, mode=0o755):
+        p = self.write_file(name, text)
+        os.chmod(p, mode)
+        return p
+
+    def test_reexec_self(self):
+        d = self.daemon()
+        pid = self.running(d)
+        exe = self.exe(d)
+        i = len(d.log.snapshot())
+        w = self.dpctl_bg('watch', '-t', '60')
+        self.client_of(d, i)
+        wr = LineReader(w.stdout.fileno(), 'dpctl watch')
+        r = self.ok('reexec')
+        self.assertEqual(r.err, '', r)
+        self.assertEqual(r.lines, ['daemonproxy re-executed: %s (version %s)'
+                                   % (exe, self.version())], r)
+        # the same process, its controllers still connected
+        self.heard(d, exe)
+        self.assertTrue(d.alive())
+        self.assertEqual(d.cmd1('echo\tsame'), 'same')
+        line = self.watched(wr, 're-executed')
+        self.assertRegex(line, r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  daemonproxy re-executed: %s '
+                         r'\(version ' % re.escape(exe))
+        d.send('service.tags\tx\tprobe')
+        self.watched(wr, 'x: tags probe')
+        self.assertIsNone(w.poll(), 'dpctl watch still runs')
+        # statedump-based status: the service and its pid carried over
+        rows, _ = self.status_rows()
+        self.assertEqual(rows['web'][1:3], ['up', str(pid)])
+        self.assertTrue(dp.proc_alive(pid))
+        w.send_signal(signal.SIGINT)
+        self.finish(w)
+
+    def test_reexec_copy_relative_and_absolute(self):
+        d = self.daemon()
+        pid = self.running(d)
+        copy = self.path('dp-copy')
+        shutil.copy2(dp.binary(), copy)
+        # relative: against dpctl's cwd, not the daemon's
+        r = self.ok('reexec', './dp-copy', cwd=self.tmp)
+        self.assertEqual(r.lines, ['daemonproxy re-executed: %s (version %s)'
+                                   % (copy, self.version())], r)
+        self.heard(d, copy)
+        self.assertEqual(self.exe(d), os.path.realpath(copy))
+        copy2 = self.path('dp-copy2')
+        shutil.copy2(dp.binary(), copy2)
+        r = self.ok('reexec', copy2)
+        self.assertEqual(r.lines, ['daemonproxy re-executed: %s (version %s)'
+                                   % (copy2, self.version())], r)
+        self.heard(d, copy2)
+        self.unharmed(d, os.path.realpath(copy2), pid)
+        # without PATH: the binary it now runs from
+        r = self.ok('reexec')
+        self.assertIn('re-executed: %s ' % os.path.realpath(copy2), r.out)
+        self.heard(d, os.path.realpath(copy2))
+        self.unharmed(d, os.path.realpath(copy2), pid)
+
+    def test_refused_at_once(self):
+        d = self.daemon()
+        pid = self.running(d)
+        exe = self.exe(d)
+        plain = self.executable('plain', '#!/bin/sh\nexit 0\n', 0o644)
+        for path, why in ((self.path('nope'), 'No such file or directory'),
+                          (plain, 'Permission denied'),
+                          (self.tmp, 'not a regular file')):
+            with self.subTest(path=path):
+                r = self.dpctl('reexec', path)
+                self.assertEqual((r.rc, r.out), (FAIL, ''), r)
+                self.assertEqual(r.err, 'dpctl: reexec: %s: %s\n' % (path, why), r)
+                self.unharmed(d, exe, pid)
+
+    def test_check_refused(self):
+        d = self.daemon()
+        pid = self.running(d)
+        exe = self.exe(d)
+        for name, text in (('exit0', '#!/bin/sh\nexit 0\n'),
+                           ('oldver', '#!/bin/sh\necho "daemonproxy-state 1 unsupported"\n'
+                                      'exit 1\n')):
+            with self.subTest(name):
+                bad = self.executable(name, text)
+                r = self.dpctl('reexec', bad)
+                self.assertEqual((r.rc, r.out), (FAIL, ''), r)
+                self.assertIn('state version', r.err)
+                self.assertIn(bad, r.err)
+                self.assertNotIn('for command', r.err)
+                # every controller heard it
+                line = d.expect(lambda l: l.startswith('error\treexec: '))
+                self.assertIn(bad, line)
+                self.unharmed(d, exe, pid)
+
+    def test_timeout_and_in_progress(self):
+        d = self.daemon()
+        pid = self.running(d)
+        exe = self.exe(d)
+        # a check that does not answer (daemonproxy gives it 10 s)
+        slow = self.executable('slow', '#!/bin/sh\nexec sleep 30\n')
+        t0 = time.monotonic()
+        r = self.dpctl('-t', '0.5', 'reexec', slow)
+        self.assertEqual((r.rc, r.out), (TIMEDOUT, ''), r)
+        self.assertIn('may still happen', r.err)
+        self.assertLess(time.monotonic() - t0, 8, 'dpctl kept to its -t')
+        # its check still runs: another attempt is refused at once
+        r = self.dpctl('reexec')
+        self.assertEqual((r.rc, r.out), (FAIL, ''), r)
+        self.assertEqual(r.err, 'dpctl: reexec: a re-exec is already in progress\n', r)
+        self.unharmed(d, exe, pid)
+
+    def test_no_daemon_and_usage(self):
+        nowhere = self.path('none.sock')
+        r = self.dpctl('reexec', sock=nowhere)
+        self.assertEqual((r.rc, r.out), (NOCONN, ''), r)
+        self.assertIn('cannot connect to %s' % nowhere, r.err)
+        r = self.dpctl('reexec', '--help', sock=nowhere)
+        self.assertEqual((r.rc, r.err), (0, ''), r)
+        self.assertIn('reexec [PATH]', r.out)
+        self.assertIn('reexec', self.dpctl('--help', sock=nowhere).out)
+        for args in (['reexec', 'a', 'b'], ['reexec', ''], ['reexec', 'a\tb'],
+                     ['reexec', '/x\ny'], ['reexec', '/' + 'x' * 4100]):
+            with self.subTest(args=args[1:]):
+                r = self.dpctl(*args, sock=nowhere)
+                self.assertEqual((r.rc, r.out), (USAGE_CODE, ''), r)
+                self.assertNotIn('cannot connect', r.err)

@@ -301,8 +301,9 @@ addr = b'\0' + a[1:].encode() if a.startswith('@') else a
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 if os.environ.get('LISTEN_FDS'):
     # a later run: the stored fd is handed back at fd 3
-    with open(store + '.seen', 'w') as f:
+    with open(store + '.tmp', 'w') as f:
         f.write(os.readlink('/proc/self/fd/3'))
+    os.rename(store + '.tmp', store + '.seen')
 else:
     fd = os.open(store, os.O_RDONLY)
     s.sendmsg([b'FDSTORE=1\nFDNAME=kept'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
