@@ -186,6 +186,18 @@ class Survives(ReexecTest):
         self.reexec(d)
         d.expect(starts('service.state\tt\tup\t'), timeout=TIMEOUT + 3)
 
+    def test_pools_kept(self):
+        """--fd-pool and --service-pool: the new process allocates from
+        pools of the same sizes, so the limits are where they were."""
+        d = self.start('--fd-pool', '12', '--service-pool', '3x256')
+        d.cmd('service.args\ta\ttrue', 'service.args\tb\ttrue', 'fd.pipe\tp.r\tp.w')
+        self.reexec(d)
+        d.cmd('service.args\tc\ttrue')
+        self.assertCmdError(d, 'service.args\td\ttrue', 'service pool exhausted')
+        self.assertCmdError(d, 'service.args\tc\t' + 'x' * 300, 'service pool object size')
+        d.cmd('fd.pipe\tq.r\tq.w')
+        self.assertCmdError(d, 'fd.pipe\tr.r\tr.w', 'unable to allocate')
+
     def test_pidfile_kept_then_removed(self):
         pf = self.path('dp.pid')
         d = self.start('--pidfile', pf)
