@@ -20,6 +20,13 @@
  *   dpbench exitlat DP N                 child exit -> "down" event latency
  *   dpbench waitlat N                    child exit -> waitpid() latency (baseline)
  *   dpbench dump DP NSVC NHANDLE         statedump time until the last line is read
+ *   dpbench reexec DP NSVC NRUN NHANDLE K
+ *                                        K live re-execs of one daemon holding NSVC
+ *                                        services (NRUN of them running) and NHANDLE
+ *                                        handles: `reexec` sent -> the new process's
+ *                                        `reexec` event read -> an echo sent then
+ *                                        answered; each preceded by a statedump of the
+ *                                        same daemon (its time as a reference)
  *   dpbench up DP N                      N long-running services -> N "up" events
  *   dpbench bareup N                     N posix_spawn()s of the same (baseline)
  *   dpbench mem DP                       VmRSS / private memory at several sizes
@@ -686,6 +693,62 @@ static int cmd_dump(const char *dp, int nsvc, int nhandle)
     return 0;
 }
 
+/* --- reexec: live re-exec time ------------------------------------------------ */
+
+/* What a controller sees of a re-exec: it sends `reexec`; the old process
+ * runs `NEW --state-check`, writes its state and execs NEW, which restores
+ * it and broadcasts `reexec VERSION PATH`; commands are served again from
+ * then on.  An echo sent together with `reexec` says nothing: the old
+ * process has read it already and answers it during the check.  So the
+ * clock starts when `reexec` is written and stops when the answer to an
+ * echo sent on reading the event arrives: an answer that can only come
+ * from the new process (the old one is gone once the event exists, which
+ * the new one writes when it has restored everything).  event_s.K is the
+ * part until the event; dump_s.K a statedump of the same daemon just
+ * before, as a reference for the size of its state. */
+static int cmd_reexec(const char *dp, int nsvc, int nrun, int nhandle, int k)
+{
+    struct peer p;
+    dp_start(&p, dp, -1);
+    for (int i = 0; i < nsvc; i++)
+        peer_printf(&p, "service.args\tsvc%06d\tsleep\t1000\nservice.tags\tsvc%06d\tt\n", i, i);
+    for (int i = 0; i < nhandle; i++)
+        peer_printf(&p, "fd.open\th%06d\tread\t/dev/null\n", i);
+    peer_sync(&p, "loaded");
+    for (int i = 0; i < nrun; i++)
+        peer_printf(&p, "service.start\tsvc%06d\n", i);
+    peer_flush(&p);
+    for (int up = 0; up < nrun;)
+        up += is_state(peer_line(&p), "up");
+    peer_sync(&p, "running");
+    for (int r = 0; r < k; r++) {
+        int64_t t0 = now_ns();
+        static const char dump[] = "statedump\necho\tdump-end\n";
+        peer_write(&p, dump, sizeof dump - 1);
+        while (strcmp(peer_line(&p), "dump-end") != 0)
+            ;
+        int64_t t1 = now_ns();
+        peer_write(&p, "reexec\n", 7);
+        for (;;) {
+            const char *l = peer_line(&p);
+            if (has_prefix(l, "reexec\t"))
+                break;
+            if (has_prefix(l, "error\t"))
+                die("reexec: %s", l);
+        }
+        int64_t t2 = now_ns();
+        peer_write(&p, "echo\tnew\n", 9);
+        while (strcmp(peer_line(&p), "new") != 0)
+            ;
+        int64_t t3 = now_ns();
+        printf("dump_s.%d %.6f\nevent_s.%d %.6f\necho_s.%d %.6f\n", r, (t1 - t0) / 1e9,
+               r, (t2 - t1) / 1e9, r, (t3 - t1) / 1e9);
+    }
+    kill_all(&p, "svc", 6, nrun);
+    peer_end(&p);
+    return 0;
+}
+
 /* One statedump through a fresh socket connection, read to its marker:
  * what any client of the control socket pays before it can show anything. */
 static double socket_dump_seconds(const char *sock)
@@ -1175,6 +1238,8 @@ int main(int argc, char **argv)
         return cmd_stamp(argv[2]);
     if (!strcmp(c, "dump") && argc == 5)
         return cmd_dump(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if (!strcmp(c, "reexec") && argc == 7)
+        return cmd_reexec(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     if (!strcmp(c, "dpctl") && argc == 6)
         return cmd_dpctl(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
     if (!strcmp(c, "up") && argc == 4)

@@ -43,6 +43,15 @@ def run_py(script, *args):
     return {k: float(v) for k, v in (line.split() for line in out.splitlines())}
 
 
+def samples(vals):
+    """{"key": [v0, v1, ...]} from the "key.N value" lines of an instrument
+    that repeats a measurement itself."""
+    out = {}
+    for k, v in vals.items():       # in the order printed
+        out.setdefault(k.rsplit('.', 1)[0], []).append(v)
+    return out
+
+
 def rep(key, *args, reps=REPS):
     return [run(*args)[key] for _ in range(reps)]
 
@@ -94,6 +103,21 @@ def figure(name, vals, unit, base=None, target=None, higher_is_better=False):
                  results[name].get('target', '-'),
                  '-' if met is None else ('yes' if met else 'NO')))
     sys.stderr.write('  %s: %s\n' % (name, spread))
+
+
+def reexec_figures():
+    """Live re-exec: from writing `reexec` to the answer of an echo sent on
+    reading the new process's `reexec` event (an echo sent with `reexec`
+    would be answered by the old process, during the check).  REPS
+    re-execs of one daemon (1k of its services running: starting all 10k
+    would dominate the run); baselines: the same instrument against an
+    empty daemon, and a statedump of the same daemon before each re-exec."""
+    big = samples(run('reexec', DP, 10000, 1000, 10000, REPS))
+    empty = samples(run('reexec', DP, 0, 0, 0, REPS))
+    figure('re-exec -> echo answered, 10k services (1k up) + 10k handles', big['echo_s'], 'ms',
+           empty['echo_s'], ('value', 0.050))
+    figure('  same, until the reexec event', big['event_s'], 'ms', empty['event_s'])
+    figure('  same, vs a statedump of that daemon', big['echo_s'], 'ms', big['dump_s'])
 
 
 def main():
@@ -167,6 +191,7 @@ def main():
 
     dump = rep('seconds', 'dump', DP, 10000, 10000, reps=3)
     figure('statedump 10k services + 10k handles', dump, 'ms', None, ('value', 0.050))
+    reexec_figures()
 
     # dpctl status: connect, statedump, parse, sort, print the table (or
     # JSON), exit; against a bare socket client reading the same statedump.

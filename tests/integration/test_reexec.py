@@ -321,7 +321,10 @@ class BadState(ReexecTest):
                     'exec %s "$@"\n' % binary())
         os.chmod(wrapper, 0o755)
         d = self.start('-E', '\t'.join(exit_exec_args(rec)))
-        d.cmd('service.args\ts\tsleep\t1000', 'service.start\ts')
+        out = d.cmd('service.args\ts\tsleep\t1000', 'service.start\ts')
+        svc = int([l for l in out if l.startswith('service.state\ts\tup\t')][0].split('\t')[4])
+        # the daemon is gone before cleanup could stop its service
+        self.on_cleanup(lambda: os.kill(svc, signal.SIGKILL))
         d.send('reexec\t' + wrapper)
         self.assertEqual(d.wait(), 0)       # the exit-exec script's status
         code, msg, pid = read_exit_exec(rec)
