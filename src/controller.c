@@ -788,11 +788,6 @@ struct ctl *ctl_restore(const struct state_rec *r, const char **err)
         c->in->discarding = disc;
         c->in->discard_comment = disc_c;
     }
-    for (int i = 0; i < 2; i++) {
-        int fd = i ? taken : in_fd;
-        if (fd > 2)
-            sys_set_cloexec(fd, true);
-    }
     loop_task_init(&c->task, ctl_task_cb, c);
     if (in) {
         struct stat st;

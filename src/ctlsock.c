@@ -223,7 +223,6 @@ bool ctlsock_restore(const struct state_rec *r, const char **err)
         return false;
     }
     ls_fd = fd;
-    sys_set_cloexec(fd, true);
     loop_watch_init(&ls_watch, fd, accept_ready, NULL);
     loop_timer_init(&ls_retry, accept_resume);
     loop_watch_set(&ls_watch, LOOP_IN);

@@ -481,8 +481,6 @@ bool handle_restore(const struct state_rec *r, const char **err)
     h->type = (unsigned char)type;
     h->control = (unsigned char)control;
     h->is_const = is_const;
-    if (fd > 2)
-        sys_set_cloexec(fd, true);
     tree_insert(&handles, &h->node);
     /* Pipes come in pairs; the second end names the first, restored
      * before it. */

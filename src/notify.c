@@ -323,7 +323,6 @@ struct notify_chan *notify_adopt(int fd, bool is_pipe, size_t seen, const char *
     ch->owns = owns;
     ch->owner = owner;
     snprintf(ch->name, sizeof ch->name, "%s", name);
-    sys_set_cloexec(fd, true);
     loop_watch_init(&ch->w, fd, is_pipe ? pipe_readable : socket_readable, ch);
     if (loop_watch_set(&ch->w, LOOP_IN) < 0) {
         free(ch);

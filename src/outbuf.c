@@ -255,7 +255,6 @@ struct outbuf *outbuf_restore(const struct state_rec *r, int i, const char *name
     }
     if (fd < 0)
         return NULL;
-    sys_set_cloexec(fd, true);
     struct outbuf *o = outbuf_new(fd, name, fn, ctx);
     if (!o) {
         *err = "out of memory";

@@ -21,6 +21,7 @@
 #include "sys.h"
 #include "term.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,11 +33,16 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef DP_VERSION
 #define DP_VERSION "0.0.0"
+#endif
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)    /* Linux 5.11; musl's headers lack it */
 #endif
 
 /* How long the new binary has to answer --state-check. */
@@ -216,21 +222,15 @@ static bool write_all(int fd, const char *p, size_t n)
     return lseek(fd, 0, SEEK_SET) == 0;
 }
 
-/* Clear (or set back) close-on-exec on the fds the state names; cleared
- * records which ones had it, so that a failed exec restores exactly. */
-static void keep_fds(const struct state_out *o, bool *cleared, bool keep)
+/* Clear (keep) or set back close-on-exec on the fds the state names: one
+ * system call per fd, which is most of the cost of a re-exec with many
+ * handles.  Every fd daemonproxy opens above 2 is close-on-exec (and 0 to
+ * 2 never are), so nothing needs to be read first. */
+static void keep_fds(const struct state_out *o, bool keep)
 {
-    for (size_t i = 0; i < o->nfds; i++) {
-        int fd = o->fds[i];
-        if (keep) {
-            int fl = fcntl(fd, F_GETFD);
-            cleared[i] = fl >= 0 && (fl & FD_CLOEXEC);
-            if (cleared[i])
-                sys_set_cloexec(fd, false);
-        } else if (cleared[i]) {
-            sys_set_cloexec(fd, true);
-        }
-    }
+    for (size_t i = 0; i < o->nfds; i++)
+        if (o->fds[i] > 2)
+            fcntl(o->fds[i], F_SETFD, keep ? 0 : FD_CLOEXEC);
 }
 
 static void do_exec(void *ctx)
@@ -241,9 +241,8 @@ static void do_exec(void *ctx)
     state_out_init(&o);
     save_all(&o);
     int mfd = -1;
-    bool *cleared = NULL;
     char *exec_tsv = term_exec_tsv();
-    if (!state_out_ok(&o) || !exec_tsv || !(cleared = calloc(o.nfds + 1, sizeof *cleared))) {
+    if (!state_out_ok(&o) || !exec_tsv) {
         fail("out of memory; not replaced");
         goto out;
     }
@@ -270,15 +269,14 @@ static void do_exec(void *ctx)
         argv[n++] = exec_tsv;
     }
     argv[n] = NULL;
-    keep_fds(&o, cleared, true);
+    keep_fds(&o, true);
     sys_set_cloexec(mfd, false);
     spawn_exec_self(chk.path, argv);
     int e = errno;
-    keep_fds(&o, cleared, false);
+    keep_fds(&o, false);
     fail("exec %s: %s; not replaced", chk.path, sys_strerror(e));
 out:
     sys_close(mfd);
-    free(cleared);
     free(exec_tsv);
     state_out_free(&o);
     chk.busy = false;
@@ -362,6 +360,24 @@ int reexec_check(const char *version)
 /* --- the new process --------------------------------------------------------- */
 
 static char *state_buf;
+
+static void mark_cloexec(void)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+#endif
+    /* Before Linux 5.11: one by one. */
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int64_t fd;
+    while (d && (e = readdir(d)) != NULL)
+        if (sys_parse_int(e->d_name, 3, INT_MAX, &fd) && fd != dirfd(d))
+            sys_set_cloexec((int)fd, true);
+    if (d)
+        closedir(d);
+}
+static size_t state_len;       /* of the mapping, or 0: malloc'd */
 static struct state_in state;
 static char restored_path[PATH_MAX];
 
@@ -374,19 +390,29 @@ bool reexec_load(int fd, struct reexec_settings *s, const char **err)
         return false;
     }
     size_t len = (size_t)st.st_size, got = 0;
-    state_buf = malloc(len + 1);
-    if (!state_buf) {
+    /* Mapped shared: the pages the old process wrote are read where they
+     * are, not copied (the decoding writes into them; they are ours). */
+    state_len = len;
+    state_buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (state_buf != MAP_FAILED) {
+        got = len;
+    } else if ((state_buf = malloc(len)) == NULL) {
         *err = "out of memory reading the state";
         sys_close(fd);
         return false;
-    }
-    while (got < len) {
-        ssize_t n = pread(fd, state_buf + got, len - got, (off_t)got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
+    } else {
+        state_len = 0;
+        while (got < len) {
+            ssize_t n = pread(fd, state_buf + got, len - got, (off_t)got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
     }
     sys_close(fd);
+    /* Every fd the old process kept is ours again: close-on-exec, as
+     * every fd daemonproxy holds (0 to 2 excepted), in one call. */
+    mark_cloexec();
     int version;
     struct state_rec r;
     if (got != len || !state_in_init(&state, state_buf, len, &version, err))
@@ -465,9 +491,12 @@ bool reexec_restore(reexec_ctl_fn on_ctl, const char **err)
         if (!restorers[i].fn(&r, err))
             return false;
     }
-    if (res < 0)
+    if (res < 0 || !state_fds_verify(err))
         return false;
-    free(state_buf);
+    if (state_len)
+        munmap(state_buf, state_len);
+    else
+        free(state_buf);
     state_buf = NULL;
     memcpy(chk.path, restored_path, sizeof restored_path);
     struct proto_line l;

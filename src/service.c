@@ -177,23 +177,16 @@ static bool set_strings(struct service *s, enum svc_field which, int n, char **v
     return true;
 }
 
-struct service *svc_get_or_create(const char *name, const char **err)
+/* A zeroed service with room for need bytes of strings (a pool block's
+ * room with a pool), in no index yet. */
+static struct service *svc_alloc(size_t need, const char **err)
 {
-    struct service *s = svc_by_name(name);
-    if (s)
-        return s;
-    if (!svc_name_valid(name)) {
-        *err = "invalid service name";
-        return NULL;
-    }
-    if (!pid_tab_reserve(tree_count(&services) + 1)) {
-        *err = "unable to allocate service (pid index)";
-        return NULL;
-    }
-    /* "name\0" "\0" (args) SVC_DEFAULT_FDS "\0" (tags) "\0" (env) */
-    size_t nl = strlen(name) + 1;
-    size_t need = nl + 1 + sizeof SVC_DEFAULT_FDS + 2;
+    struct service *s;
     if (pool_active(&svc_mem)) {
+        if (need > svc_str_cap) {
+            *err = "unable to allocate: service definition exceeds the service pool object size";
+            return NULL;
+        }
         s = pool_alloc(&svc_mem, sizeof *s + need);
         if (!s) {
             *err = "unable to allocate service (service pool exhausted)";
@@ -214,6 +207,40 @@ struct service *svc_get_or_create(const char *name, const char **err)
         s->str = str;
         s->str_cap = (uint16_t)need;
     }
+    s->interval = 1;
+    s->state = SVC_DOWN;
+    loop_timer_init(&s->start_t, start_timer_cb);
+    return s;
+}
+
+static void svc_free(struct service *s)
+{
+    if (pool_active(&svc_mem)) {
+        pool_free(&svc_mem, s);
+    } else {
+        free(s->str);
+        free(s);
+    }
+}
+
+struct service *svc_get_or_create(const char *name, const char **err)
+{
+    struct service *s = svc_by_name(name);
+    if (s)
+        return s;
+    if (!svc_name_valid(name)) {
+        *err = "invalid service name";
+        return NULL;
+    }
+    if (!pid_tab_reserve(tree_count(&services) + 1)) {
+        *err = "unable to allocate service (pid index)";
+        return NULL;
+    }
+    /* "name\0" "\0" (args) SVC_DEFAULT_FDS "\0" (tags) "\0" (env) */
+    size_t nl = strlen(name) + 1;
+    size_t need = nl + 1 + sizeof SVC_DEFAULT_FDS + 2;
+    if (!(s = svc_alloc(need, err)))
+        return NULL;
     char *p = s->str;
     memcpy(p, name, nl);
     s->off[SVC_ARGS] = (uint16_t)nl;
@@ -225,9 +252,6 @@ struct service *svc_get_or_create(const char *name, const char **err)
     s->off[SVC_ENV] = (uint16_t)(s->off[SVC_TAGS] + 1);
     p[s->off[SVC_ENV]] = '\0';
     s->str_len = (uint16_t)need;
-    s->interval = 1;
-    s->state = SVC_DOWN;
-    loop_timer_init(&s->start_t, start_timer_cb);
     tree_insert(&services, &s->node);
     return s;
 }
@@ -713,12 +737,7 @@ bool svc_delete(struct service *s, const char **err)
         loop_timer_release(1);
     svc_ready_delete(s);
     free(s->x);
-    if (pool_active(&svc_mem)) {
-        pool_free(&svc_mem, s);
-    } else {
-        free(s->str);
-        free(s);
-    }
+    svc_free(s);
     return true;
 }
 
@@ -953,22 +972,43 @@ void svc_save(struct state_out *o)
     tree_foreach(&services, save_one, o);
 }
 
-/* The string block of s from the record's name and lists. */
-static bool restore_strings(struct service *s, const struct state_rec *r, const char **err)
+/* A service from the record's name and lists, which are TAB-joined
+ * already, as its string block holds them: one allocation, one copy. */
+static struct service *restore_new(const struct state_rec *r, const char **err)
 {
+    size_t total = r->len[0] + 1;
     for (int k = 0; k < SVC_NFIELDS; k++) {
-        /* Each list is TAB-joined, as set_strings() stores it. */
-        char *vals[PROTO_FIELDS_MAX];
-        int n = 0;
-        char *p = r->f[1 + k];
-        if (*p) {
-            for (vals[n++] = p; (p = strchr(p, '\t')) != NULL && n < PROTO_FIELDS_MAX; )
-                *p++ = '\0', vals[n++] = p;
+        if (strlen(r->f[1 + k]) != r->len[1 + k] || r->len[1 + k] > SVC_NFIELDS * PROTO_LINE_MAX) {
+            *err = "malformed service record (lists)";
+            return NULL;
         }
-        if (!set_strings(s, (enum svc_field)k, n, vals, err))
-            return false;
+        total += r->len[1 + k] + 1;
     }
-    return true;
+    if (!svc_name_valid(r->f[0]) || total > 65535) {
+        *err = "malformed service record (name)";
+        return NULL;
+    }
+    if (!pid_tab_reserve(tree_count(&services) + 1)) {
+        *err = "unable to allocate service (pid index)";
+        return NULL;
+    }
+    struct service *s = svc_alloc(total, err);
+    if (!s)
+        return NULL;
+    memcpy(s->str, r->f[0], r->len[0] + 1);
+    size_t at = r->len[0] + 1;
+    for (int k = 0; k < SVC_NFIELDS; k++) {
+        s->off[k] = (uint16_t)at;
+        memcpy(s->str + at, r->f[1 + k], r->len[1 + k] + 1);
+        at += r->len[1 + k] + 1;
+    }
+    s->str_len = (uint16_t)total;
+    if (tree_insert(&services, &s->node)) {
+        svc_free(s);
+        *err = "malformed state: a service twice";
+        return NULL;
+    }
+    return s;
 }
 
 bool svc_restore(const struct state_rec *r, const char **err)
@@ -991,7 +1031,7 @@ bool svc_restore(const struct state_rec *r, const char **err)
         { 0, INT64_MAX }, { 0, INT64_MAX }, { 0, INT64_MAX }, { 0, INT64_MAX },
         { 0, UINT32_MAX }, { 0, 255 }, { 0, 1 }, { 0, 1 },
     };
-    if (r->n < 1 + SVC_NFIELDS + 13 || svc_by_name(r->f[0])) {
+    if (r->n < 1 + SVC_NFIELDS + 13) {
         *err = "malformed service record";
         return false;
     }
@@ -1005,13 +1045,9 @@ bool svc_restore(const struct state_rec *r, const char **err)
         *err = "service record: running without a pid";
         return false;
     }
-    struct service *s = svc_get_or_create(r->f[0], err);
+    struct service *s = restore_new(r, err);
     if (!s)
         return false;
-    if (!restore_strings(s, r, err)) {
-        svc_delete(s, err);
-        return false;
-    }
     s->opts = (uint8_t)v[0];
     s->fdstore_max = (uint16_t)v[1];
     s->state = (uint8_t)v[2];

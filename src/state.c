@@ -2,7 +2,7 @@
 #include "state.h"
 #include "sys.h"
 
-#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +69,19 @@ void state_bytes(struct state_out *o, const void *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = p;
+    /* Names, argv and numbers need no escape: copied as they are. */
+    size_t plain_n = 0;
+    while (plain_n < n && plain(s[plain_n]))
+        plain_n++;
+    if (plain_n == n) {
+        if (room(o, 1 + n)) {
+            o->buf[o->len++] = '\t';
+            memcpy(o->buf + o->len, s, n);
+            o->len += n;
+            o->fields = true;
+        }
+        return;
+    }
     /* Worst case: every byte escaped. */
     if (n > (SIZE_MAX - 1) / 4 || !room(o, 1 + 4 * n))
         return;
@@ -95,9 +108,14 @@ void state_str(struct state_out *o, const char *s)
 
 void state_int(struct state_out *o, int64_t v)
 {
-    char b[24];
-    int n = snprintf(b, sizeof b, "%lld", (long long)v);
-    state_bytes(o, b, (size_t)n);
+    char b[24], *p = b + sizeof b;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    state_bytes(o, p, (size_t)(b + sizeof b - p));
 }
 
 void state_fd(struct state_out *o, int fd)
@@ -144,8 +162,14 @@ static int hexval(char c)
  * escape is malformed. */
 static size_t decode(char *p, char *end)
 {
-    char *d = p;
-    for (char *s = p; s < end; ) {
+    /* Most fields have no escape: nothing to move. */
+    char *first = memchr(p, '\\', (size_t)(end - p));
+    if (!first) {
+        *end = '\0';
+        return (size_t)(end - p);
+    }
+    char *d = first;
+    for (char *s = first; s < end; ) {
         if (*s != '\\') {
             *d++ = *s++;
             continue;
@@ -266,6 +290,47 @@ bool state_field_int(const struct state_rec *r, int i, int64_t min, int64_t max,
     return sys_parse_int(r->f[i], min, max, v);
 }
 
+/* The fds state_field_fd() accepted, checked all at once by
+ * state_fds_verify(): one poll() for 10,000 handles instead of 10,000
+ * system calls. */
+static int *named_fds;
+static size_t named_n, named_cap;
+
+static void name_fd(int fd)
+{
+    if (named_n == named_cap) {
+        size_t cap = named_cap ? 2 * named_cap : 1024;
+        int *a = realloc(named_fds, cap * sizeof *a);
+        if (!a)
+            return;     /* unchecked: an fd that is not open fails where it is used */
+        named_fds = a;
+        named_cap = cap;
+    }
+    named_fds[named_n++] = fd;
+}
+
+bool state_fds_verify(const char **err)
+{
+    bool ok = true;
+    struct pollfd *p = named_n ? calloc(named_n, sizeof *p) : NULL;
+    if (p) {
+        for (size_t i = 0; i < named_n; i++)
+            p[i].fd = named_fds[i];
+        /* Timeout 0: nothing waits; POLLNVAL marks an fd that is not open. */
+        if (poll(p, named_n, 0) >= 0) {
+            for (size_t i = 0; i < named_n && ok; i++)
+                ok = !(p[i].revents & POLLNVAL);
+        }
+        if (!ok)
+            *err = "the state names an fd that is not open";
+        free(p);
+    }
+    free(named_fds);
+    named_fds = NULL;
+    named_n = named_cap = 0;
+    return ok;
+}
+
 bool state_field_fd(const struct state_rec *r, int i, bool allow_none, int *fd)
 {
     int64_t v;
@@ -274,5 +339,6 @@ bool state_field_fd(const struct state_rec *r, int i, bool allow_none, int *fd)
     *fd = (int)v;
     if (v < 0)
         return allow_none;
-    return fcntl(*fd, F_GETFD) >= 0;
+    name_fd(*fd);
+    return true;
 }

@@ -91,9 +91,14 @@ const char *state_field(const struct state_rec *r, int i);
 bool state_field_int(const struct state_rec *r, int i, int64_t min, int64_t max,
                      int64_t def, int64_t *v);
 
-/* Field i as an fd the new process was handed: open, or -1 when the field
- * says -1 (allow_none).  False when it is not an fd at all. */
+/* Field i as an fd the new process was handed, or -1 when the field says
+ * -1 (allow_none).  False when it is not an fd number.  Whether it is open
+ * is checked for all of them at once by state_fds_verify().  (Every fd
+ * above 2 is close-on-exec again already: reexec_load.) */
 bool state_field_fd(const struct state_rec *r, int i, bool allow_none, int *fd);
+/* True if every fd state_field_fd() gave since the last call is open;
+ * else false with *err. */
+bool state_fds_verify(const char **err);
 
 /* True if `version` is one this binary restores. */
 bool state_version_ok(int64_t version);
