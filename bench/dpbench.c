@@ -27,6 +27,10 @@
  *                                        `reexec` event read -> an echo sent then
  *                                        answered; each preceded by a statedump of the
  *                                        same daemon (its time as a reference)
+ *   dpbench execfloor N K                the kernel's floor for a re-exec handing over N
+ *                                        fds: spawn and wait for a trivial check, clear
+ *                                        close-on-exec on N fds, exec, set it again with
+ *                                        close_range and poll() the N; K rounds
  *   dpbench up DP N                      N long-running services -> N "up" events
  *   dpbench bareup N                     N posix_spawn()s of the same (baseline)
  *   dpbench mem DP                       VmRSS / private memory at several sizes
@@ -59,8 +63,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -749,6 +755,68 @@ static int cmd_reexec(const char *dp, int nsvc, int nrun, int nhandle, int k)
     return 0;
 }
 
+/* execfloor: what the kernel alone charges for daemonproxy's re-exec of
+ * N handles, the same system calls with no state: a check child spawned
+ * and reaped, N fcntl(F_SETFD, 0), execve of this binary, then one
+ * close_range(CLOSE_RANGE_CLOEXEC) and one poll() over the N fds.  Each
+ * round measures from before the check to after the poll. */
+static int execfloor_round(int n, int k, int round, int64_t t0)
+{
+    if (round > 0) {
+#ifdef SYS_close_range
+        syscall(SYS_close_range, 3u, ~0u, 1u << 2);
+#endif
+        struct pollfd *p = calloc((size_t)n, sizeof *p);
+        for (int i = 0; i < n; i++)
+            p[i].fd = 64 + i;
+        poll(p, (nfds_t)n, 0);
+        for (int i = 0; i < n; i++)
+            if (p[i].revents & POLLNVAL)
+                die("execfloor: fd %d not open", 64 + i);
+        free(p);
+        printf("floor_s.%d %.6f\n", round - 1, (now_ns() - t0) / 1e9);
+        fflush(stdout);
+        if (round == k)
+            return 0;
+    }
+    t0 = now_ns();
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[sl > 0 ? sl : 0] = '\0';
+    pid_t pid;
+    char *targv[] = { self, "true", NULL };
+    if (posix_spawn(&pid, self, NULL, NULL, targv, environ) != 0 || waitpid(pid, NULL, 0) != pid)
+        die("execfloor: check child");
+    for (int i = 0; i < n; i++)
+        fcntl(64 + i, F_SETFD, 0);
+    char a[4][32];
+    snprintf(a[0], sizeof a[0], "%d", n);
+    snprintf(a[1], sizeof a[1], "%d", k);
+    snprintf(a[2], sizeof a[2], "%d", round + 1);
+    snprintf(a[3], sizeof a[3], "%lld", (long long)t0);
+    char *argv[] = { self, "execfloor-next", a[0], a[1], a[2], a[3], NULL };
+    execve(self, argv, environ);
+    die("execfloor: exec");
+    return 1;
+}
+
+/* The N fds are 64 .. 63+N (daemonproxy's handles sit above its own few
+ * fds too): dups of /dev/null, close-on-exec. */
+static int cmd_execfloor(int n, int k)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < n; i++)
+        if (dup3(null, 64 + i, O_CLOEXEC) != 64 + i)
+            die("execfloor: dup3 to %d", 64 + i);
+    close(null);
+    return execfloor_round(n, k, 0, 0);
+}
+
 /* One statedump through a fresh socket connection, read to its marker:
  * what any client of the control socket pays before it can show anything. */
 static double socket_dump_seconds(const char *sock)
@@ -1238,6 +1306,13 @@ int main(int argc, char **argv)
         return cmd_stamp(argv[2]);
     if (!strcmp(c, "dump") && argc == 5)
         return cmd_dump(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if (!strcmp(c, "true"))
+        return 0;
+    if (!strcmp(c, "execfloor") && argc == 4)
+        return cmd_execfloor(atoi(argv[2]), atoi(argv[3]));
+    if (!strcmp(c, "execfloor-next") && argc == 6)
+        return execfloor_round(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]),
+                               strtoll(argv[5], NULL, 10));
     if (!strcmp(c, "reexec") && argc == 7)
         return cmd_reexec(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     if (!strcmp(c, "dpctl") && argc == 6)
