@@ -11,7 +11,8 @@ import signal
 import statistics
 import time
 
-from dp import TIMEOUT, VALGRIND_DIR, binary, new_marker, slow_binary, wait_for
+from dp import (TIMEOUT, VALGRIND_DIR, binary, exit_exec_args, new_marker, read_exit_exec,
+                slow_binary, wait_for)
 from svc_util import PY, SvcTest, children
 from test_pid1 import UNSHARE, can_unshare
 
@@ -436,6 +437,29 @@ class ReexecAsPid1(SvcTest):
             procs = f.read().split()
         self.assertEqual(len(procs), 1, procs)
         self.assertTrue(procs[0].startswith('1:'), procs)
+
+
+    def test_pid1_state_it_cannot_restore_takes_the_fatal_path(self):
+        """As PID 1, a new binary that passes the check but cannot
+        restore its state execs the exec-on-exit program (exit code 4), as
+        PID 1 of the namespace: it never starts empty."""
+        if VALGRIND_DIR:
+            self.skipTest('the wrapper execs daemonproxy without valgrind')
+        rec = self.path('exit.rec')
+        wrapper = self.path('corrupt')
+        with open(wrapper, 'w') as f:
+            f.write('#!/bin/sh\n'
+                    'case "$1" in --restore=*) fd=${1#--restore=}; '
+                    'printf "daemonproxy-state\\t1\\ngarbage" > /proc/self/fd/$fd;; esac\n'
+                    'exec %s "$@"\n' % binary())
+        os.chmod(wrapper, 0o755)
+        d = self.start('-E', '\t'.join(exit_exec_args(rec)),
+                       prefix=[UNSHARE, '--pid', '--fork', '--kill-child', '--mount-proc'])
+        d.ping()
+        d.send('reexec\t' + wrapper)
+        code, msg, pid = read_exit_exec(rec)
+        self.assertEqual((code, pid), ('4', 1))
+        self.assertIn('re-exec: cannot load the state', msg)
 
 
 # Under valgrind each re-exec starts valgrind again (1.5 s or more) and
