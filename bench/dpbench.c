@@ -679,15 +679,21 @@ static int cmd_stamp(const char *file)
     _exit(0);
 }
 
+/* A daemon holding nsvc defined services (tagged) and nhandle handles. */
+static void dp_load(struct peer *p, const char *dp, int nsvc, int nhandle)
+{
+    dp_start(p, dp, -1);
+    for (int i = 0; i < nsvc; i++)
+        peer_printf(p, "service.args\tsvc%06d\tsleep\t1000\nservice.tags\tsvc%06d\tt\n", i, i);
+    for (int i = 0; i < nhandle; i++)
+        peer_printf(p, "fd.open\th%06d\tread\t/dev/null\n", i);
+    peer_sync(p, "loaded");
+}
+
 static int cmd_dump(const char *dp, int nsvc, int nhandle)
 {
     struct peer p;
-    dp_start(&p, dp, -1);
-    for (int i = 0; i < nsvc; i++)
-        peer_printf(&p, "service.args\tsvc%06d\tsleep\t1000\nservice.tags\tsvc%06d\tt\n", i, i);
-    for (int i = 0; i < nhandle; i++)
-        peer_printf(&p, "fd.open\th%06d\tread\t/dev/null\n", i);
-    peer_sync(&p, "loaded");
+    dp_load(&p, dp, nsvc, nhandle);
     int64_t t0 = now_ns();
     static const char dump[] = "statedump\necho\tdump-end\n";
     peer_write(&p, dump, sizeof dump - 1);
@@ -715,12 +721,7 @@ static int cmd_dump(const char *dp, int nsvc, int nhandle)
 static int cmd_reexec(const char *dp, int nsvc, int nrun, int nhandle, int k)
 {
     struct peer p;
-    dp_start(&p, dp, -1);
-    for (int i = 0; i < nsvc; i++)
-        peer_printf(&p, "service.args\tsvc%06d\tsleep\t1000\nservice.tags\tsvc%06d\tt\n", i, i);
-    for (int i = 0; i < nhandle; i++)
-        peer_printf(&p, "fd.open\th%06d\tread\t/dev/null\n", i);
-    peer_sync(&p, "loaded");
+    dp_load(&p, dp, nsvc, nhandle);
     for (int i = 0; i < nrun; i++)
         peer_printf(&p, "service.start\tsvc%06d\n", i);
     peer_flush(&p);

@@ -315,3 +315,62 @@ def comparable(lines):
         elif f[0] in ('fd.state', 'service.args', 'service.fds', 'service.tags', 'service.auto_up'):
             out.append(l)
     return out
+
+
+def normalized(dump):
+    """A statedump without what must change with time: a service.state
+    line's UPTIME and DOWNTIME (fields 8 and 9)."""
+    out = []
+    for l in dump:
+        f = l.split('\t')
+        if f[0] == 'service.state' and len(f) == 9:
+            f[7] = f[8] = '*'
+        out.append('\t'.join(f))
+    return out
+
+
+def zombies_of(pid):
+    """Children of pid in state Z (exited, not reaped), from every
+    /proc/*/stat: a zombie is no longer listed in /proc/PID/task/*/children
+    on every kernel."""
+    z = []
+    for p in os.listdir('/proc'):
+        if not p.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % p) as f:
+                rest = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if rest[0] == 'Z' and int(rest[1]) == pid:
+            z.append(int(p))
+    return z
+
+
+# PID 1's exec-on-exit program (python, argv[1] = a file): reap whatever
+# is left, then write the namespace's processes ("PID:comm)" each) into
+# the file and exit with daemonproxy's code.
+PID1_FINISH = r'''
+import os, sys, time
+deadline = time.monotonic() + 10
+while True:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+    left = sorted(p for p in os.listdir('/proc') if p.isdigit())
+    if left == ['1'] or time.monotonic() > deadline:
+        break
+    time.sleep(0.05)
+def what(p):
+    try:
+        with open('/proc/%s/stat' % p) as f:
+            return f.read().split(')')[0].replace(' (', ':') + ')'
+    except OSError:
+        return p
+with open(sys.argv[1] + '.tmp', 'w') as f:
+    f.write(' '.join(what(p) for p in left))
+os.rename(sys.argv[1] + '.tmp', sys.argv[1])
+os._exit(int(os.environ['DAEMONPROXY_EXITCODE']))
+'''

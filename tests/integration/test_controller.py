@@ -14,6 +14,7 @@ import sys
 import unittest
 
 from dp import DPTest, REPO, TIMEOUT
+from svc_util import PID1_FINISH
 
 PYDIR = os.path.join(REPO, 'python')
 if PYDIR not in sys.path:
@@ -383,28 +384,6 @@ APP = ('import os, signal, subprocess, time; child = subprocess.Popen([\\"sleep\
        'signal.signal(signal.SIGTERM, lambda *a: os._exit(3)); os.write(3, b\\"\\\\n\\"); '
        'time.sleep(1000)')
 
-FINISH = """import os, sys, time
-deadline = time.monotonic() + 10
-while True:
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    except ChildProcessError:
-        pass
-    left = sorted(p for p in os.listdir('/proc') if p.isdigit())
-    if left == ['1'] or time.monotonic() > deadline:
-        break
-    time.sleep(0.05)
-def what(p):
-    try:
-        with open('/proc/%s/stat' % p) as f:
-            return f.read().split(')')[0].replace(' (', ':') + ')'
-    except OSError:
-        return p
-open(sys.argv[1], 'w').write(' '.join(what(p) for p in left))
-os._exit(int(os.environ['DAEMONPROXY_EXITCODE']))
-"""
-
 
 def can_unshare():
     try:
@@ -452,7 +431,7 @@ stop_timeout = 5
         # the exit-exec program, PID 1 after daemonproxy: reaps the
         # controller (which exits when its connection closes), then lists
         # what is left in the namespace
-        finish = '\t'.join([sys.executable, self.write_file('finish.py', FINISH), left])
+        finish = '\t'.join([sys.executable, self.write_file('finish.py', PID1_FINISH), left])
         env = dict(os.environ, PYTHONPATH=PYDIR)
         self.d = self.start('-E', finish, '-c', conf, interactive=False,
                             stdin=subprocess.DEVNULL, env=env,

@@ -8,39 +8,14 @@ import os
 import sys
 import shutil
 import signal
-import stat
 import time
 
-from dp import TIMEOUT, VALGRIND_DIR, Timeout, binary, exit_exec_args, new_marker, read_exit_exec, wait_for
-from svc_util import SvcTest, children
+from dp import TIMEOUT, VALGRIND_DIR, binary, exit_exec_args, read_exit_exec, wait_for
+from svc_util import SvcTest, children, normalized, zombies_of
 
 
 def starts(prefix):
     return lambda l: l.startswith(prefix)
-
-
-def normalized(dump):
-    """A statedump without what must change with time: a service.state
-    line's UPTIME and DOWNTIME (fields 8 and 9)."""
-    out = []
-    for l in dump:
-        f = l.split('\t')
-        if f[0] == 'service.state' and len(f) == 9:
-            f[7] = f[8] = '*'
-        out.append('\t'.join(f))
-    return out
-
-
-def zombies_of(pid):
-    z = []
-    for ch in children(pid):
-        try:
-            with open('/proc/%d/stat' % ch) as f:
-                if f.read().rsplit(')', 1)[1].split()[0] == 'Z':
-                    z.append(ch)
-        except OSError:
-            pass
-    return z
 
 
 class ReexecTest(SvcTest):

@@ -13,7 +13,7 @@ import time
 
 from dp import (TIMEOUT, VALGRIND_DIR, binary, exit_exec_args, new_marker, read_exit_exec,
                 slow_binary, wait_for)
-from svc_util import PY, SvcTest, children
+from svc_util import PID1_FINISH, PY, SvcTest, children, normalized, zombies_of
 from test_pid1 import UNSHARE, can_unshare
 
 # Under valgrind every spawn is a fork of a valgrind process: a tenth of
@@ -37,18 +37,6 @@ REEXEC_EVENT = re.compile(r'^reexec\t')
 # itself: re-exec into the valgrind wrapper instead, so that the restored
 # process is checked as well.
 REEXEC = 'reexec\t' + binary() if VALGRIND_DIR else 'reexec'
-
-
-def normalized(dump):
-    """A statedump without what must change with time: a service.state
-    line's UPTIME and DOWNTIME (fields 8 and 9)."""
-    out = []
-    for l in dump:
-        f = l.split('\t')
-        if f[0] == 'service.state' and len(f) == 9:
-            f[7] = f[8] = '*'
-        out.append('\t'.join(f))
-    return out
 
 
 def fd_table(pid):
@@ -96,19 +84,6 @@ def proc_state(pid):
     except OSError:
         return None
     return rest[0], int(rest[1])
-
-
-def zombies_of(pid):
-    """Children of pid in state Z (exited, not reaped), from every
-    /proc/*/stat: a zombie is no longer listed in /proc/PID/task/*/children
-    on every kernel."""
-    z = []
-    for p in os.listdir('/proc'):
-        if p.isdigit():
-            st = proc_state(int(p))
-            if st and st[0] == 'Z' and st[1] == pid:
-                z.append(int(p))
-    return z
 
 
 def ns_pid(host_pid):
@@ -341,32 +316,6 @@ class ReexecAtScale(SvcTest):
         self.assertEqual(state_fields(self.dump(d), 'ctlsvc')[4], str(pids['ctlsvc']))
 
 
-# PID 1's exec-on-exit program: reap whatever is left, then list the
-# namespace's processes into argv[1] and exit with daemonproxy's code.
-FINISH = r'''
-import os, sys, time
-deadline = time.monotonic() + 10
-while True:
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    except ChildProcessError:
-        pass
-    left = sorted(p for p in os.listdir('/proc') if p.isdigit())
-    if left == ['1'] or time.monotonic() > deadline:
-        break
-    time.sleep(0.05)
-def what(p):
-    try:
-        with open('/proc/%s/stat' % p) as f:
-            return f.read().split(')')[0].replace(' (', ':') + ')'
-    except OSError:
-        return p
-with open(sys.argv[1] + '.tmp', 'w') as f:
-    f.write(' '.join(what(p) for p in left))
-os.rename(sys.argv[1] + '.tmp', sys.argv[1])
-os._exit(int(os.environ['DAEMONPROXY_EXITCODE']))
-'''
 
 
 class ReexecAsPid1(SvcTest):
@@ -429,7 +378,7 @@ class ReexecAsPid1(SvcTest):
             d.send('service.signal\t%s\tSIGKILL' % n)
             self.expect_state(d, n, 'down')
         left = self.path('left.txt')
-        finish = self.script('finish.py', FINISH)
+        finish = self.script('finish.py', PID1_FINISH)
         self.assertSilent(d, '\t'.join(['terminate.exec_args', PY, finish, left]))
         d.send('terminate\t0')
         self.assertEqual(d.wait(), 0)
