@@ -374,3 +374,17 @@ with open(sys.argv[1] + '.tmp', 'w') as f:
 os.rename(sys.argv[1] + '.tmp', sys.argv[1])
 os._exit(int(os.environ['DAEMONPROXY_EXITCODE']))
 '''
+
+
+def corrupting_wrapper(path):
+    """Write at path a "new binary" for reexec: it passes --state-check
+    (it is daemonproxy), but damages the state it is handed (everything
+    after the header) before daemonproxy reads it."""
+    from dp import binary
+    with open(path, 'w') as f:
+        f.write('#!/bin/sh\n'
+                'case "$1" in --restore=*) fd=${1#--restore=}; '
+                'printf "daemonproxy-state\\t1\\ngarbage" > /proc/self/fd/$fd;; esac\n'
+                'exec %s "$@"\n' % binary())
+    os.chmod(path, 0o755)
+    return path

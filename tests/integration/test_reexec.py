@@ -11,7 +11,7 @@ import signal
 import time
 
 from dp import TIMEOUT, VALGRIND_DIR, binary, exit_exec_args, read_exit_exec, wait_for
-from svc_util import SvcTest, children, normalized, zombies_of
+from svc_util import corrupting_wrapper, SvcTest, children, normalized, zombies_of
 
 
 def starts(prefix):
@@ -288,13 +288,7 @@ class BadState(ReexecTest):
 
     def test_corrupted_state_is_fatal(self):
         rec = self.path('exit.rec')
-        wrapper = self.path('corrupt')
-        with open(wrapper, 'w') as f:
-            f.write('#!/bin/sh\n'
-                    'case "$1" in --restore=*) fd=${1#--restore=}; '
-                    'printf "daemonproxy-state\\t1\\ngarbage" > /proc/self/fd/$fd;; esac\n'
-                    'exec %s "$@"\n' % binary())
-        os.chmod(wrapper, 0o755)
+        wrapper = corrupting_wrapper(self.path('corrupt'))
         d = self.start('-E', '\t'.join(exit_exec_args(rec)))
         out = d.cmd('service.args\ts\tsleep\t1000', 'service.start\ts')
         svc = int([l for l in out if l.startswith('service.state\ts\tup\t')][0].split('\t')[4])

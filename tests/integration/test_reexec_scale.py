@@ -13,7 +13,7 @@ import time
 
 from dp import (TIMEOUT, VALGRIND_DIR, binary, exit_exec_args, new_marker, read_exit_exec,
                 slow_binary, wait_for)
-from svc_util import PID1_FINISH, PY, SvcTest, children, normalized, zombies_of
+from svc_util import corrupting_wrapper, PID1_FINISH, PY, SvcTest, children, normalized, zombies_of
 from test_pid1 import UNSHARE, can_unshare
 
 # Under valgrind every spawn is a fork of a valgrind process: a tenth of
@@ -395,13 +395,7 @@ class ReexecAsPid1(SvcTest):
         if VALGRIND_DIR:
             self.skipTest('the wrapper execs daemonproxy without valgrind')
         rec = self.path('exit.rec')
-        wrapper = self.path('corrupt')
-        with open(wrapper, 'w') as f:
-            f.write('#!/bin/sh\n'
-                    'case "$1" in --restore=*) fd=${1#--restore=}; '
-                    'printf "daemonproxy-state\\t1\\ngarbage" > /proc/self/fd/$fd;; esac\n'
-                    'exec %s "$@"\n' % binary())
-        os.chmod(wrapper, 0o755)
+        wrapper = corrupting_wrapper(self.path('corrupt'))
         d = self.start('-E', '\t'.join(exit_exec_args(rec)),
                        prefix=[UNSHARE, '--pid', '--fork', '--kill-child', '--mount-proc'])
         d.ping()
