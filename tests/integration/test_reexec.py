@@ -161,6 +161,20 @@ class Survives(ReexecTest):
         self.reexec(d)
         d.expect(starts('service.state\tt\tup\t'), timeout=TIMEOUT + 3)
 
+    def test_log_destination_kept(self):
+        """log.dest follows its handle in the new process: what it logs
+        after the re-exec (the re-exec itself, then an error) goes there."""
+        d = self.start()
+        logf = self.path('log')
+        d.cmd('fd.open\tlogf\twrite,create\t' + logf, 'log.dest\tfd\tlogf')
+        self.reexec(d)
+        d.cmd('no.such.command')
+        wait_for(lambda: 'Unknown command' in open(logf).read() or
+                 'unknown command' in open(logf).read(), TIMEOUT, 'the error in the log file')
+        text = open(logf).read()
+        self.assertIn('re-executed', text)
+        self.assertLess(text.index('re-executed'), text.lower().index('unknown command'))
+
     def test_pools_kept(self):
         """--fd-pool and --service-pool: the new process allocates from
         pools of the same sizes, so the limits are where they were."""
