@@ -23,6 +23,7 @@ is removed, also when a test fails.
 """
 
 import errno
+import fcntl
 import os
 import re
 import resource
@@ -38,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROGS = os.path.join(HERE, 'progs')
 CC = shutil.which('cc') or shutil.which('gcc') or shutil.which('clang')
 
+F_SETPIPE_SZ = getattr(fcntl, 'F_SETPIPE_SZ', 1031)
 ORPHAN_RE = re.compile(r'^orphan\t(\d+)\t(\d+)\t(exit|signal)\t([^\t]+)\t([^\t]+)$')
 CGROUP_EV_RE = re.compile(r'^service\.cgroup\t([^\t]+)\t(\d+)\t(empty|populated)$')
 
@@ -409,6 +411,16 @@ class OrphanBurst(ContainmentTest):
             self.skipTest('cannot hold %d more processes: %s' % (n, why))
         exe = compile_prog(self, 'orphan_burst')
         d = self.start()
+        # Room in the event stream for the whole burst (10,000 lines of
+        # about 40 bytes), as a controller that expects bursts would give
+        # itself: whether a 64 KiB pipe overflows depends on how soon this
+        # process's reader thread gets a CPU, which on a loaded 2-core box
+        # is nothing daemonproxy controls (it happened in CI, with another
+        # module's crash-loop storm running beside this one).
+        try:
+            fcntl.fcntl(d.proc.stdout.fileno(), F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass
         pidfile = self.path('burst.pids')
         self.define(d, 'burst', [exe, str(n), pidfile])
         main = self.start_svc(d, 'burst')
