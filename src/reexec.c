@@ -108,6 +108,15 @@ static void fail(const char *fmt, ...)
 
 static void check_done(void);
 
+static void stop_reading(void)
+{
+    if (chk.out_fd < 0)
+        return;
+    loop_watch_del(&chk_watch);
+    sys_close(chk.out_fd);
+    chk.out_fd = -1;
+}
+
 static void check_readable(void *ctx, uint32_t ev)
 {
     (void)ctx;
@@ -120,11 +129,9 @@ static void check_readable(void *ctx, uint32_t ev)
         size_t take = (size_t)n < CHECK_OUT_MAX - chk.out_len ? (size_t)n : CHECK_OUT_MAX - chk.out_len;
         memcpy(chk.out + chk.out_len, buf, take);
         chk.out_len += take;
-        return;
+    } else {
+        stop_reading();
     }
-    loop_watch_del(&chk_watch);
-    sys_close(chk.out_fd);
-    chk.out_fd = -1;
     check_done();
 }
 
@@ -139,15 +146,23 @@ static void check_timeout(loop_timer *t)
 {
     (void)t;
     chk.timed_out = true;
-    kill(chk.pid, SIGKILL);
-    /* Its exit (and the end of its output) finishes the attempt. */
+    /* Its output is no longer awaited (a process it left behind may hold
+     * the pipe open forever); its exit finishes the attempt. */
+    stop_reading();
+    if (chk.exited)
+        check_done();
+    else
+        kill(chk.pid, SIGKILL);
 }
 
-/* The check is over once the child has exited and its output ended. */
+/* The check is over once the child has exited and its output ended, or
+ * holds its line (a process the check left behind may keep the pipe
+ * open; its answer is complete anyway). */
 static void check_done(void)
 {
-    if (!chk.exited || chk.out_fd >= 0)
+    if (!chk.exited || (chk.out_fd >= 0 && !memchr(chk.out, '\n', chk.out_len)))
         return;
+    stop_reading();
     loop_timer_cancel(&chk_timer);
     char want[64];
     snprintf(want, sizeof want, "daemonproxy-state %d ok\n", STATE_VERSION);

@@ -282,6 +282,31 @@ class Refused(ReexecTest):
         self.broadcast_error(p, 'exec ', 'No such file')
         self.check_unharmed(self.d, self.before)
 
+    def test_check_that_hangs_is_killed(self):
+        """No answer within 10 s: the check is killed and the daemon carries
+        on; the next re-exec works."""
+        p = self.script('hang', 'exec sleep 1000\n')
+        self.d.send('reexec\t' + p)
+        err = self.d.expect(starts('error\treexec:'), timeout=TIMEOUT + 12)
+        self.assertIn('did not answer --state-check within 10 s', err)
+        self.check_unharmed(self.d, self.before)
+        self.reexec(self.d)
+
+    def test_answer_counts_even_if_the_pipe_stays_open(self):
+        """A check that leaves a process holding its stdout has still
+        answered once it exited with its line."""
+        pidf = self.path('left.pid')
+        p = self.script('leaves', 'case "$1" in --state-check=*) sleep 1000 & echo $! > %s; '
+                        'echo "daemonproxy-state 1 ok"; exit 0;; esac\nexec %s "$@"\n'
+                        % (pidf, binary()))
+        self.d.send('reexec\t' + p)
+        ev = self.d.expect(lambda l: l.startswith('reexec\t') or l.startswith('error\t'))
+        wait_for(lambda: os.path.exists(pidf) and open(pidf).read().strip(), TIMEOUT, 'pid')
+        left = int(open(pidf).read())
+        self.on_cleanup(lambda: os.kill(left, signal.SIGKILL))
+        self.assertTrue(ev.startswith('reexec\t'), ev)
+        self.assertEqual(normalized(self.d.resync()), normalized(self.before))
+
     def test_one_at_a_time(self):
         p = self.script('slow', 'sleep 1; exit 1\n')
         self.d.send('reexec\t' + p)
