@@ -182,6 +182,41 @@ static void write_pidfile(const char *path)
     }
 }
 
+/* A service's double-forked children come back to us, not to init:
+ * nothing escapes supervision (PID 1 gets them anyway). */
+static void become_subreaper(bool pid1)
+{
+    if (!pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        log_errno(LOG_WARN, "cannot become a child subreaper");
+}
+
+/* The modules' links and the event loop, the same at start and after a
+ * re-exec.  False (errno set) when there is no loop. */
+static bool start_loop(void)
+{
+    handle_set_watch_cb(cmd_log_handle_changed);
+    svcctl_init();
+    sig_set_count_cb(svc_signal_changed);
+    return loop_init() == 0 && sig_init(svc_reap) == 0;
+}
+
+/* The last steps, the same at start and after a re-exec: memory locked,
+ * the settings a later re-exec hands on kept; then the loop, for good. */
+__attribute__((noreturn))
+static void run(const struct reexec_settings *s)
+{
+    if (s->mlockall && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+        log_errno(LOG_WARN, "mlockall");
+    reexec_init(s);
+    while (loop_run_once() == 0)
+        ;
+    /* epoll_wait fails only with EBADF, EFAULT or EINVAL: the program's
+     * state is broken, and waiting again would spin.  Like a fatal
+     * signal: exit code 4, or exec-on-exit. */
+    log_errno(LOG_FATAL, "event loop: epoll_wait");
+    term_exit(EXIT_BROKEN, "event loop failed");
+}
+
 /* --- re-exec: the new process (reexec.h) ------------------------------------ */
 
 /* The controllers main owns get their callbacks back. */
@@ -207,36 +242,29 @@ static void restore_failed(const char *what, const char *err)
 }
 
 /* Everything main() does at start, from the state instead of options and
- * inherited fds: nothing is opened or created, all of it exists. */
-static void restore(const struct options *o, bool pid1)
+ * inherited fds: nothing is opened or created, all of it exists.  *s gets
+ * the settings to run with. */
+static void restore(const struct options *o, bool pid1, struct reexec_settings *s)
 {
-    struct reexec_settings s;
     const char *err;
-    if (!reexec_load(o->restore_fd, &s, &err))
+    if (!reexec_load(o->restore_fd, s, &err))
         restore_failed("cannot load the state", err);
-    s.container = o->container;
-    daemonized = s.daemonized;
+    s->container = o->container;
+    daemonized = s->daemonized;
     if (o->exit_guard_set)
         term_guard_set(o->exit_guard);
-    if (!pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-        log_errno(LOG_WARN, "cannot become a child subreaper");
-    handle_set_watch_cb(cmd_log_handle_changed);
-    svcctl_init();
-    sig_set_count_cb(svc_signal_changed);
-    if (loop_init() < 0 || sig_init(svc_reap) < 0)
+    become_subreaper(pid1);
+    if (!start_loop())
         restore_failed("cannot set up the event loop", sys_strerror(errno));
-    if (s.cgroup && !cgroup_init(s.cgroup, &err))
-        restore_failed(s.cgroup, err);
+    if (s->cgroup && !cgroup_init(s->cgroup, &err))
+        restore_failed(s->cgroup, err);
     if (!reexec_restore(restored_ctl, &err))
         restore_failed("cannot restore the state", err);
     spawn_init(handle_fd(handle_by_name("null")));
-    reexec_init(&s);
     /* Children that exited and cgroups that emptied while the exec
      * happened are reported now, after the reexec event. */
     svc_reap();
     cgroup_recheck_all();
-    if (s.mlockall && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
-        log_errno(LOG_WARN, "mlockall");
 }
 
 /* --default-socket: the path dpctl finds without being told (sockpath.h). */
@@ -297,11 +325,9 @@ int main(int argc, char **argv)
     if (o.state_check)
         exit(reexec_check(o.state_check));  /* an answer, not a daemon */
     if (o.restore_fd >= 0) {
-        restore(&o, pid1);
-        while (loop_run_once() == 0)
-            ;
-        log_errno(LOG_FATAL, "event loop: epoll_wait");
-        term_exit(EXIT_BROKEN, "event loop failed");
+        struct reexec_settings s;
+        restore(&o, pid1, &s);
+        run(&s);
     }
     resolve_default_socket(&o);
     if (!o.interactive && !o.config && !o.socket_path) {
@@ -321,10 +347,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "daemonproxy: %s\n", msg);
         term_exit(EXIT_BADOPT, msg);
     }
-    /* A service's double-forked children come back to us, not to init:
-     * nothing escapes supervision (PID 1 gets them anyway). */
-    if (!pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-        log_errno(LOG_WARN, "cannot become a child subreaper");
+    become_subreaper(pid1);
     if (o.daemonize && (pid1 || o.interactive)) {
         log_warn("--daemonize ignored %s", pid1 ? "when running as PID 1" : "with --interactive");
         o.daemonize = false;
@@ -346,10 +369,7 @@ int main(int argc, char **argv)
     log_init();
     spawn_raise_nofile();
     spawn_init(handle_fd(handle_by_name("null")));
-    handle_set_watch_cb(cmd_log_handle_changed);
-    svcctl_init();
-    sig_set_count_cb(svc_signal_changed);
-    if (loop_init() < 0 || sig_init(svc_reap) < 0) {
+    if (!start_loop()) {
         log_errno(LOG_FATAL, "cannot set up the event loop");
         term_exit(EXIT_ENV, "cannot set up the event loop");
     }
@@ -426,18 +446,8 @@ int main(int argc, char **argv)
         ctl_set_closed_cb(config, config_done, NULL);
     else
         manager_ready("started");
-    if (o.mlockall && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
-        log_errno(LOG_WARN, "mlockall");
-    reexec_init(&(struct reexec_settings){
+    run(&(struct reexec_settings){
         .cgroup = o.cgroup, .mlockall = o.mlockall, .container = o.container,
         .daemonized = daemonized,
     });
-
-    while (loop_run_once() == 0)
-        ;
-    /* epoll_wait fails only with EBADF, EFAULT or EINVAL: the program's
-     * state is broken, and waiting again would spin.  Like a fatal
-     * signal: exit code 4, or exec-on-exit. */
-    log_errno(LOG_FATAL, "event loop: epoll_wait");
-    term_exit(EXIT_BROKEN, "event loop failed");
 }
