@@ -12,7 +12,6 @@
 #include "sys.h"
 #include "tree.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -300,53 +299,43 @@ static int cmp_int(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
-static void push_fd(int **out, size_t *n, size_t *cap, int fd)
-{
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 64;
-        int *a = realloc(*out, ncap * sizeof *a);
-        if (!a)
-            return;     /* not registered; still closed in children */
-        *out = a;
-        *cap = ncap;
-    }
-    (*out)[(*n)++] = fd;
-}
+/* The inherited fds found so far. */
+struct fd_list {
+    int *fds;
+    size_t n, cap;
+    int skip;
+};
 
-/* Every fd > 2 open right now (before daemonproxy opened anything), sorted;
- * *out is malloc'd. */
 /* An fd that came through exec has close-on-exec clear: one that has it
  * set was opened inside this process before main (a preload library, a
  * sanitizer runtime, valgrind) and is not ours to hand out or close. */
-static bool inherited(int fd)
+static void add_if_inherited(int fd, void *ctx)
 {
+    struct fd_list *l = ctx;
     int fl = fcntl(fd, F_GETFD);
-    return fl >= 0 && !(fl & FD_CLOEXEC);
+    if (fd == l->skip || fl < 0 || (fl & FD_CLOEXEC))
+        return;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        int *a = realloc(l->fds, ncap * sizeof *a);
+        if (!a)
+            return;     /* not registered; still closed in children */
+        l->fds = a;
+        l->cap = ncap;
+    }
+    l->fds[l->n++] = fd;
 }
 
+/* Every inherited fd > 2 but skip (before daemonproxy opened anything),
+ * sorted; *out is malloc'd. */
 static size_t inherited_fds(int **out, int skip)
 {
-    size_t n = 0, cap = 0;
-    *out = NULL;
-    DIR *d = opendir("/proc/self/fd");
-    if (d) {
-        int self = dirfd(d);
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            int64_t v;
-            if (sys_parse_int(e->d_name, 3, INT_MAX, &v) && v != self && v != skip &&
-                inherited((int)v))
-                push_fd(out, &n, &cap, (int)v);
-        }
-        closedir(d);
-    } else {
-        for (int fd = 3; fd < 1024; fd++)
-            if (fd != skip && inherited(fd))
-                push_fd(out, &n, &cap, fd);
-    }
-    if (n)
-        qsort(*out, n, sizeof **out, cmp_int);
-    return n;
+    struct fd_list l = { .skip = skip };
+    sys_each_fd(3, add_if_inherited, &l);
+    if (l.n)
+        qsort(l.fds, l.n, sizeof *l.fds, cmp_int);
+    *out = l.fds;
+    return l.n;
 }
 
 int handle_init(bool redirect_stdin, bool redirect_stdout, bool redirect_stderr,

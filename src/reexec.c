@@ -21,7 +21,6 @@
 #include "sys.h"
 #include "term.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -376,21 +375,19 @@ int reexec_check(const char *version)
 
 static char *state_buf;
 
+static void set_cloexec(int fd, void *ctx)
+{
+    (void)ctx;
+    sys_set_cloexec(fd, true);
+}
+
 static void mark_cloexec(void)
 {
 #ifdef SYS_close_range
     if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) == 0)
         return;
 #endif
-    /* Before Linux 5.11: one by one. */
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int64_t fd;
-    while (d && (e = readdir(d)) != NULL)
-        if (sys_parse_int(e->d_name, 3, INT_MAX, &fd) && fd != dirfd(d))
-            sys_set_cloexec((int)fd, true);
-    if (d)
-        closedir(d);
+    sys_each_fd(3, set_cloexec, NULL);     /* before Linux 5.11: one by one */
 }
 static size_t state_len;       /* of the mapping, or 0: malloc'd */
 static struct state_in state;

@@ -1,6 +1,7 @@
 /* sys.c - EINTR-safe syscall wrappers and fd helpers (see sys.h). */
 #include "sys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -193,4 +194,22 @@ pid_t sys_ppid(pid_t pid)
     num[k] = '\0';
     int64_t v;
     return sys_parse_int(num, 0, INT32_MAX, &v) ? (pid_t)v : -1;
+}
+
+void sys_each_fd(int lo, void (*fn)(int fd, void *ctx), void *ctx)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) {
+        for (int fd = lo; fd < 1024; fd++)
+            if (fcntl(fd, F_GETFD) >= 0)
+                fn(fd, ctx);
+        return;
+    }
+    int self = dirfd(d);
+    struct dirent *e;
+    int64_t v;
+    while ((e = readdir(d)) != NULL)
+        if (sys_parse_int(e->d_name, lo, INT_MAX, &v) && v != self)
+            fn((int)v, ctx);
+    closedir(d);
 }

@@ -59,4 +59,8 @@ pid_t sys_ppid(pid_t pid);
  * Returns false on any junk, empty string or overflow of [min,max]. */
 bool sys_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* Call fn for each fd >= lo open now, from /proc/self/fd (without /proc:
+ * each of lo..1023 that is open).  fn must not open or close fds. */
+void sys_each_fd(int lo, void (*fn)(int fd, void *ctx), void *ctx);
+
 #endif
