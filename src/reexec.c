@@ -305,8 +305,12 @@ bool reexec_request(const char *path, char *err, size_t errlen)
     if (!path)
         path = self_path;
     struct stat st;
-    if (!*path || strlen(path) >= sizeof chk.path) {
+    if (!*path) {
         snprintf(err, errlen, "no binary to run (cannot tell daemonproxy's own)");
+        return false;
+    }
+    if (strlen(path) >= sizeof chk.path) {
+        snprintf(err, errlen, "path too long");
         return false;
     }
     if (stat(path, &st) < 0 || access(path, X_OK) < 0) {

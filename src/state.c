@@ -57,7 +57,6 @@ static bool plain(unsigned char c)
 
 void state_rec(struct state_out *o, const char *tag)
 {
-    o->fields = false;
     size_t n = strlen(tag);
     if (room(o, n)) {
         memcpy(o->buf + o->len, tag, n);
@@ -78,7 +77,6 @@ void state_bytes(struct state_out *o, const void *p, size_t n)
             o->buf[o->len++] = '\t';
             memcpy(o->buf + o->len, s, n);
             o->len += n;
-            o->fields = true;
         }
         return;
     }
@@ -98,7 +96,6 @@ void state_bytes(struct state_out *o, const void *p, size_t n)
         }
     }
     o->len = (size_t)(d - o->buf);
-    o->fields = true;
 }
 
 void state_str(struct state_out *o, const char *s)

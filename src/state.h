@@ -1,6 +1,7 @@
-/* state.h - the state format a re-exec hands to the new binary: pure
- * writing and reading of records, no I/O and no knowledge of any module
- * (a fuzz target).  Each module saves and restores its own records.
+/* state.h - the state format a re-exec hands to the new binary: writing
+ * and reading records, with no knowledge of any module (the reader is a
+ * fuzz target).  Each module saves and restores its own records.  The only
+ * system call is state_fds_verify()'s poll().
  *
  * The format is text, one record per line:
  *
@@ -40,7 +41,6 @@ struct state_out {
     char *buf;
     size_t len, cap;
     bool failed;
-    bool fields;        /* the record has a field after its tag */
     int *fds;           /* every fd written with state_fd(): they must */
     size_t nfds, fds_cap;   /* survive the exec */
 };
