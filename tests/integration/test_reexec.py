@@ -320,6 +320,41 @@ class Refused(ReexecTest):
         self.assertEqual(normalized(self.d.resync()), normalized(self.before))
 
 
+class Options(ReexecTest):
+    """The two options a re-exec uses, run by hand."""
+
+    def test_state_check(self):
+        code, out, err = self.run_dp(['--state-check=1'])
+        self.assertEqual((code, out), (0, 'daemonproxy-state 1 ok\n'))
+        for bad in ('2', '0', 'x', ''):
+            code, out, err = self.run_dp(['--state-check=' + bad])
+            self.assertEqual(code, 1, bad)
+            self.assertIn('daemonproxy-state %s unsupported' % bad, out)
+
+    def test_restore_without_a_state(self):
+        """--restore with an fd that is not open, or a file that is not a
+        state: exit 4, loudly; with a non-number: a usage error (2)."""
+        code, out, err = self.run_dp(['--restore=77'])
+        self.assertEqual(code, 4)
+        self.assertIn('re-exec: cannot load the state', err)
+        empty = self.path('empty')
+        open(empty, 'w').close()
+        with open(empty) as f:
+            code, out, err = self.run_dp(['--restore=%d' % f.fileno()], pass_fds=[f.fileno()])
+        self.assertEqual(code, 4)
+        self.assertIn('not a readable file', err)
+        # read-only, so it is read rather than mapped: refused all the same
+        junk = self.path('junk')
+        with open(junk, 'w') as f:
+            f.write('not a state\n')
+        with open(junk) as f:
+            code, out, err = self.run_dp(['--restore=%d' % f.fileno()], pass_fds=[f.fileno()])
+        self.assertEqual(code, 4)
+        self.assertIn('not a daemonproxy state', err)
+        code, out, err = self.run_dp(['--restore=x'])
+        self.assertEqual(code, 2)
+
+
 class BadState(ReexecTest):
     """A new binary that passes the check but cannot restore the state it is
     given fails loudly: exit code 4, or exec-on-exit; it never starts
