@@ -69,15 +69,10 @@ static loop_task exec_task;
 
 /* --- the old process ------------------------------------------------------- */
 
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 void reexec_init(const struct reexec_settings *s)
 {
     settings = *s;
-    settings.cgroup = dup_or_null(s->cgroup);
+    settings.cgroup = s->cgroup ? strdup(s->cgroup) : NULL;
     ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
     self_path[n > 0 ? n : 0] = '\0';
     /* Replaced on disk (an upgrade renames the new file over the old):
