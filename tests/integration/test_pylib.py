@@ -60,10 +60,24 @@ def comm(pid):
         return None
 
 
+def alive_and_quiet(pid):
+    """pid is not dying: not a zombie, and no signal pending (a `sleep`
+    sent SIGTERM a moment ago still has that comm until it runs)."""
+    try:
+        with open('/proc/%d/status' % pid) as f:
+            st = dict(l.split(':', 1) for l in f if ':' in l)
+    except OSError:
+        return False
+    return (st.get('State', '').split()[:1] not in (['Z'], ['X']) and
+            int(st.get('SigPnd', '0'), 16) == 0 and int(st.get('ShdPnd', '0'), 16) == 0)
+
+
 def settled(mirror):
     """Every running service runs `sleep` (no `true` between its start and
-    its exit, no child before its exec): nothing is about to change."""
-    return all(comm(s.pid) == 'sleep' for s in mirror.services.values() if s.running)
+    its exit, no child before its exec) and is not dying of a signal the
+    test sent: nothing is about to change."""
+    return all(comm(s.pid) == 'sleep' and alive_and_quiet(s.pid)
+               for s in mirror.services.values() if s.running)
 
 
 def kill_services(c):
