@@ -232,39 +232,65 @@ static void restored_ctl(struct ctl *c)
  * every service silently.  As PID 1 this is the fatal path: exec-on-exit
  * (passed as an option, so known before the state is read). */
 __attribute__((noreturn))
-static void restore_failed(const char *what, const char *err)
+static void restore_failed(const char *msg)
 {
-    char msg[300];
-    snprintf(msg, sizeof msg, "re-exec: %s: %s", what, err);
-    fprintf(stderr, "daemonproxy: %s\n", msg);
-    log_msg(LOG_FATAL, "%s", msg);
-    term_exit(EXIT_BROKEN, msg);
+    fprintf(stderr, "daemonproxy: re-exec: %s\n", msg);
+    log_msg(LOG_FATAL, "re-exec: %s", msg);
+    char full[320];
+    snprintf(full, sizeof full, "re-exec: %s", msg);
+    term_exit(EXIT_BROKEN, full);
 }
 
-/* Everything main() does at start, from the state instead of options and
- * inherited fds: nothing is opened or created, all of it exists.  *s gets
- * the settings to run with. */
-static void restore(const struct options *o, bool pid1, struct reexec_settings *s)
+/* Every module from the state in --restore's fd, as main() sets them up at
+ * start: nothing is opened or created, all of it exists.  *s gets the
+ * settings to run with.  False with the reason in msg. */
+static bool restore_modules(const struct options *o, struct reexec_settings *s, char *msg,
+                            size_t len)
 {
     const char *err;
     if (!reexec_load(o->restore_fd, s, &err))
-        restore_failed("cannot load the state", err);
+        return snprintf(msg, len, "cannot load the state: %s", err), false;
     s->container = o->container;
-    daemonized = s->daemonized;
+    if (!start_loop())
+        return snprintf(msg, len, "cannot set up the event loop: %s",
+                        sys_strerror(errno)), false;
+    if (s->cgroup && !cgroup_init(s->cgroup, &err))
+        return snprintf(msg, len, "%s: %s", s->cgroup, err), false;
+    if (!reexec_restore(restored_ctl, &err))
+        return snprintf(msg, len, "cannot restore the state: %s", err), false;
+    return true;
+}
+
+/* The new process of a re-exec. */
+static void restore(const struct options *o, bool pid1, struct reexec_settings *s)
+{
+    char msg[300];
     if (o->exit_guard_set)
         term_guard_set(o->exit_guard);
     become_subreaper(pid1);
-    if (!start_loop())
-        restore_failed("cannot set up the event loop", sys_strerror(errno));
-    if (s->cgroup && !cgroup_init(s->cgroup, &err))
-        restore_failed(s->cgroup, err);
-    if (!reexec_restore(restored_ctl, &err))
-        restore_failed("cannot restore the state", err);
+    if (!restore_modules(o, s, msg, sizeof msg))
+        restore_failed(msg);
+    daemonized = s->daemonized;
     spawn_init(handle_fd(handle_by_name("null")));
     /* Children that exited and cgroups that emptied while the exec
      * happened are reported now, after the reexec event. */
     svc_reap();
     cgroup_recheck_all();
+}
+
+/* --state-check=VERSION, and with --restore=FD the real state, with the
+ * real fds: restored here exactly as the re-exec would restore it, then
+ * dropped.  _exit: nothing restored may be flushed or written (a
+ * controller's pending output, the log) by this process. */
+__attribute__((noreturn))
+static void state_check(const struct options *o)
+{
+    struct reexec_settings s;
+    char msg[300];
+    const char *unusable = NULL;
+    if (o->restore_fd >= 0 && !restore_modules(o, &s, msg, sizeof msg))
+        unusable = msg;
+    _exit(reexec_check(o->state_check, unusable));
 }
 
 /* --default-socket: the path dpctl finds without being told (sockpath.h). */
@@ -323,7 +349,7 @@ int main(int argc, char **argv)
         term_exit(EXIT_HELP, "version requested");
     }
     if (o.state_check)
-        exit(reexec_check(o.state_check));  /* an answer, not a daemon */
+        state_check(&o);    /* an answer, not a daemon */
     if (o.restore_fd >= 0) {
         struct reexec_settings s;
         restore(&o, pid1, &s);

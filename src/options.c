@@ -69,6 +69,7 @@ const char *opt_usage(void)
     "  -h, --help               this text\n"
     "  -V, --version            version and build information\n"
     "      --state-check N      re-exec: 0 if this binary restores state version N\n"
+    "                           (and --restore FD: restores that state, drops it)\n"
     "      --restore FD         re-exec: carry on from the state in FD (internal)\n"
     "\n"
     "At least one of -i, -c, -S or --default-socket is required (PID 1 defaults to\n"

@@ -242,22 +242,35 @@ static void keep_fds(const struct state_out *o, bool keep)
             fcntl(o->fds[i], F_SETFD, keep ? 0 : FD_CLOEXEC);
 }
 
+/* The state as it is now, in a close-on-exec memfd at offset 0 (o keeps
+ * the list of fds it names).  -1 with a reason in err. */
+static int state_memfd(struct state_out *o, char *err, size_t errlen)
+{
+    save_all(o);
+    if (!state_out_ok(o)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int mfd = memfd_create("daemonproxy-state", MFD_CLOEXEC);
+    if (mfd < 0 || !write_all(mfd, o->buf, o->len)) {
+        snprintf(err, errlen, "cannot write the state: %s", sys_strerror(errno));
+        sys_close(mfd);
+        return -1;
+    }
+    return mfd;
+}
+
 static void do_exec(void *ctx)
 {
     (void)ctx;
     log_info("re-executing %s", chk.path);
     struct state_out o;
     state_out_init(&o);
-    save_all(&o);
-    int mfd = -1;
+    char why[200];
+    int mfd = state_memfd(&o, why, sizeof why);
     char *exec_tsv = term_exec_tsv();
-    if (!state_out_ok(&o) || !exec_tsv) {
-        fail("out of memory; not replaced");
-        goto out;
-    }
-    mfd = memfd_create("daemonproxy-state", MFD_CLOEXEC);
-    if (mfd < 0 || !write_all(mfd, o.buf, o.len)) {
-        fail("cannot write the state: %s; not replaced", sys_strerror(errno));
+    if (mfd < 0 || !exec_tsv) {
+        fail("%s; not replaced", mfd < 0 ? why : "out of memory");
         goto out;
     }
     char fdarg[32], guard[32];
@@ -291,6 +304,62 @@ out:
     chk.busy = false;
 }
 
+/* Start `chk.path --state-check=VERSION --restore=FD` with the state as it
+ * is now and every fd it names at its own number: the new binary restores
+ * the real state, as the re-exec would, and answers on the pipe that
+ * becomes chk.out_fd.  Returns its pid, or -1 with a reason in err. */
+static pid_t spawn_check(char *err, size_t errlen)
+{
+    struct state_out o;
+    state_out_init(&o);
+    int p[2] = { -1, -1 };
+    int *keep = NULL;
+    pid_t pid = -1;
+    int mfd = state_memfd(&o, err, errlen);
+    if (mfd < 0)
+        goto out;
+    if (!(keep = malloc((o.nfds + 1) * sizeof *keep))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", sys_strerror(errno));
+        goto out;
+    }
+    memcpy(keep, o.fds, o.nfds * sizeof *keep);
+    keep[o.nfds] = mfd;
+    char vers[32], fdarg[32];
+    snprintf(vers, sizeof vers, "--state-check=%d", STATE_VERSION);
+    snprintf(fdarg, sizeof fdarg, "--restore=%d", mfd);
+    char *argv[] = { chk.path, vers, fdarg, NULL };
+    int nullfd = handle_fd(handle_by_name("null"));
+    int fds[3] = { nullfd, p[1], nullfd };
+    struct spawn_req r = { .argv = argv, .fds = fds, .nfds = 3, .cgroup_fd = -1,
+                           .inherit = keep, .ninherit = o.nfds + 1 };
+    pid = spawn_start(&r);
+    int e = errno;
+    if (pid > 0 && r.err) {
+        int status;
+        spawn_collect(pid, &status);
+        e = r.err;
+        pid = -1;
+    }
+    if (pid < 0) {
+        snprintf(err, errlen, "cannot run %s --state-check: %s", chk.path, sys_strerror(e));
+        goto out;
+    }
+    chk.out_fd = p[0];
+    p[0] = -1;
+    sys_set_nonblock(chk.out_fd, true);
+out:
+    sys_close(p[0]);
+    sys_close(p[1]);
+    sys_close(mfd);
+    free(keep);
+    state_out_free(&o);
+    return pid;
+}
+
 bool reexec_request(const char *path, char *err, size_t errlen)
 {
     if (chk.busy) {
@@ -316,40 +385,17 @@ bool reexec_request(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: not a regular file", path);
         return false;
     }
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "pipe: %s", sys_strerror(errno));
-        return false;
-    }
-    sys_set_nonblock(p[0], true);
-    char arg[32];
-    snprintf(arg, sizeof arg, "--state-check=%d", STATE_VERSION);
     memcpy(chk.path, path, strlen(path) + 1);
-    char *argv[] = { chk.path, arg, NULL };
-    int nullfd = handle_fd(handle_by_name("null"));
-    int fds[3] = { nullfd, p[1], nullfd };
-    struct spawn_req r = { .argv = argv, .fds = fds, .nfds = 3, .cgroup_fd = -1 };
-    pid_t pid = spawn_start(&r);
-    int e = errno;
-    sys_close(p[1]);
-    if (pid < 0 || r.err) {
-        if (pid > 0) {
-            int st2;
-            spawn_collect(pid, &st2);
-            e = r.err;
-        }
-        sys_close(p[0]);
-        snprintf(err, errlen, "cannot run %s --state-check: %s", path, sys_strerror(e));
+    pid_t pid = spawn_check(err, errlen);
+    if (pid < 0)
         return false;
-    }
     chk.busy = true;
     chk.pid = pid;
-    chk.out_fd = p[0];
     chk.exited = chk.timed_out = false;
     chk.out_len = 0;
     loop_task_init(&exec_task, do_exec, NULL);
     loop_timer_init(&chk_timer, check_timeout);
-    loop_watch_init(&chk_watch, p[0], check_readable, NULL);
+    loop_watch_init(&chk_watch, chk.out_fd, check_readable, NULL);
     loop_watch_set(&chk_watch, LOOP_IN);
     loop_timer_at(&chk_timer, loop_now_update() + CHECK_TIMEOUT_MS);
     spawn_watch_exit(pid, check_exited);
@@ -357,17 +403,19 @@ bool reexec_request(const char *path, char *err, size_t errlen)
     return true;
 }
 
-int reexec_check(const char *version)
+int reexec_check(const char *version, const char *unusable)
 {
     int64_t v;
     bool ok = sys_parse_int(version, 0, INT32_MAX, &v) && state_version_ok(v);
-    if (ok)
-        printf("daemonproxy-state %lld ok\n", (long long)v);
-    else
+    if (!ok)
         printf("daemonproxy-state %s unsupported (this binary restores versions %d to %d)\n",
                version, STATE_VERSION_MIN, STATE_VERSION);
+    else if (unusable)
+        printf("daemonproxy-state %lld unusable: %s\n", (long long)v, unusable);
+    else
+        printf("daemonproxy-state %lld ok\n", (long long)v);
     fflush(stdout);
-    return ok ? 0 : 1;
+    return ok && !unusable ? 0 : 1;
 }
 
 /* --- the new process --------------------------------------------------------- */

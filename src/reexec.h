@@ -6,10 +6,14 @@
  *
  * The old process (the `reexec` command):
  *
- *   1. runs `NEW --state-check=VERSION` and waits for it without blocking
- *      the loop: the new binary must print "daemonproxy-state VERSION ok"
- *      and exit 0, else nothing happens and every controller gets
- *      `error→reexec: ...`;
+ *   1. runs `NEW --state-check=VERSION --restore=FD` with the state as it
+ *      is now in FD and every fd the state names inherited at its own
+ *      number, and waits for it without blocking the loop: the new binary
+ *      restores that state in its own process, as the re-exec will, drops
+ *      it, and must print "daemonproxy-state VERSION ok" and exit 0, else
+ *      nothing happens and every controller gets `error→reexec: ...`.
+ *      (A binary from before this check reads only the version and
+ *      ignores --restore: its answer still counts.)
  *   2. writes the state (state.h) to a memfd, clears close-on-exec on the
  *      fds it names, and execs `NEW --restore=FD` (plus the options the
  *      exit path needs before the state is read: --container,
@@ -48,8 +52,9 @@ void reexec_init(const struct reexec_settings *s);
 bool reexec_request(const char *path, char *err, size_t errlen);
 
 /* --state-check=VERSION: print the answer; the exit status (0: this
- * binary restores that version). */
-int reexec_check(const char *version);
+ * binary restores that version).  unusable: why restoring the state that
+ * came with it (--restore) failed, or NULL. */
+int reexec_check(const char *version, const char *unusable);
 
 /* The new process: read the state from fd (closed) and give main the
  * settings to apply.  False with *err when the state is unusable. */

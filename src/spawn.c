@@ -156,6 +156,15 @@ static void put_pid(char *slot, pid_t pid)
     *slot = '\0';
 }
 
+/* The child's own fd table is a copy (no CLONE_FILES): clearing
+ * close-on-exec here leaves daemonproxy's fds as they are. */
+static void keep_inherited(struct spawn_req *r)
+{
+    for (size_t i = 0; i < r->ninherit; i++)
+        if (r->inherit[i] >= r->nfds && fcntl(r->inherit[i], F_SETFD, 0) < 0)
+            fail(r, SPAWN_FCNTL);
+}
+
 static int child_main(void *arg)
 {
     struct spawn_req *r = arg;
@@ -216,8 +225,13 @@ static int child_main(void *arg)
             fail(r, SPAWN_DUP2);
         }
     }
-    close_from(n, r->report_fd);
-    if (nofile_raised)
+    if (r->ninherit)
+        keep_inherited(r);
+    else
+        close_from(n, r->report_fd);
+    /* A service gets the limit daemonproxy was started with; the re-exec
+     * check is daemonproxy, holding as many fds as it does. */
+    if (nofile_raised && !r->ninherit)
         setrlimit(RLIMIT_NOFILE, &child_nofile);
     if (r->pid_slot)
         put_pid(r->pid_slot, (pid_t)syscall(SYS_getpid));
@@ -300,7 +314,7 @@ pid_t spawn_start(struct spawn_req *r)
      * at slots[i] instead of fds[i]. */
     const int *orig = r->fds;
     int moved[SPAWN_SLOTS];
-    r->shared_files = slot_top >= 0 && r->nfds <= SPAWN_SLOTS;
+    r->shared_files = slot_top >= 0 && r->nfds <= SPAWN_SLOTS && !r->ninherit;
     if (r->shared_files) {
         for (int i = 0; i < r->nfds; i++) {
             moved[i] = -1;

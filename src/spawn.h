@@ -42,6 +42,13 @@ struct spawn_req {
     char *const *envp;  /* the child's environment, or NULL: daemonproxy's */
     char *pid_slot;     /* or NULL: 20 bytes in envp where the child writes its pid */
     int cgroup_fd;      /* or -1: a cgroup.procs the child enters by writing "0" */
+    /* Fds the child also keeps, at their own numbers (each at or above
+     * nfds; close-on-exec is cleared in the child's own copy of the fd
+     * table, never in daemonproxy's).  Every other fd daemonproxy holds is
+     * close-on-exec and goes at the exec.  For the re-exec check, which
+     * restores the real state with the real fds. */
+    const int *inherit;
+    size_t ninherit;
     /* internal */
     int shared_files;   /* cloned with CLONE_FILES (fast path) */
     int unshare_from;   /* the child unshares fds below this */

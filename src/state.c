@@ -2,6 +2,7 @@
 #include "state.h"
 #include "sys.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,20 +307,32 @@ static void name_fd(int fd)
     named_fds[named_n++] = fd;
 }
 
+/* An fd that poll() calls invalid may still be open: poll() cannot look at
+ * an O_PATH fd and says POLLNVAL for it.  fcntl() sees every open fd,
+ * whatever its kind, so it has the last word (one call, only for those). */
+static bool fd_open(const struct pollfd *p)
+{
+    return !(p->revents & POLLNVAL) || fcntl(p->fd, F_GETFD) >= 0;
+}
+
 bool state_fds_verify(const char **err)
 {
+    static char msg[64];
     bool ok = true;
     struct pollfd *p = named_n ? calloc(named_n, sizeof *p) : NULL;
     if (p) {
         for (size_t i = 0; i < named_n; i++)
             p[i].fd = named_fds[i];
-        /* Timeout 0: nothing waits; POLLNVAL marks an fd that is not open. */
+        /* Timeout 0: nothing waits; POLLNVAL marks an fd that may not be open. */
         if (poll(p, named_n, 0) >= 0) {
-            for (size_t i = 0; i < named_n && ok; i++)
-                ok = !(p[i].revents & POLLNVAL);
+            for (size_t i = 0; i < named_n && ok; i++) {
+                if (!(ok = fd_open(&p[i]))) {
+                    snprintf(msg, sizeof msg, "the state names fd %d, which is not open",
+                             p[i].fd);
+                    *err = msg;
+                }
+            }
         }
-        if (!ok)
-            *err = "the state names an fd that is not open";
         free(p);
     }
     free(named_fds);

@@ -1,7 +1,8 @@
 /* state.h - the state format a re-exec hands to the new binary: writing
  * and reading records, with no knowledge of any module (the reader is a
  * fuzz target).  Each module saves and restores its own records.  The only
- * system call is state_fds_verify()'s poll().
+ * system calls are state_fds_verify()'s poll() and, for an fd poll() cannot
+ * look at (O_PATH), fcntl().
  *
  * The format is text, one record per line:
  *
