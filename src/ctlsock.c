@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -48,6 +49,26 @@ bool ctlsock_allow_group(const char *group)
     return true;
 }
 
+/* Whether the peer's supplementary groups include group_gid.  A peer may
+ * have up to NGROUPS_MAX (65536) of them: when they do not fit, the kernel
+ * says ERANGE and how many bytes it needs, and we ask again with that. */
+static bool peer_in_group(int fd)
+{
+    gid_t small[256], *groups = small;
+    socklen_t len = sizeof small;
+    int r;
+    while ((r = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len)) < 0 &&
+           errno == ERANGE && groups == small && len > sizeof small)
+        if (!(groups = malloc(len)))
+            return false;
+    bool in = false;
+    for (size_t i = 0; r == 0 && i < len / sizeof *groups && !in; i++)
+        in = groups[i] == group_gid;
+    if (groups != small)
+        free(groups);
+    return in;
+}
+
 /* Access control: only our own uid, root, and (with --socket-group) members
  * of that group may command daemonproxy.  The socket file's mode already
  * keeps others out; this holds even if someone loosens it. */
@@ -62,14 +83,7 @@ static bool peer_allowed(int fd, struct ucred *cr)
         return false;
     if (cr->gid == group_gid)
         return true;
-    gid_t groups[256];
-    len = sizeof groups;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-        return false;
-    for (size_t i = 0; i < len / sizeof groups[0]; i++)
-        if (groups[i] == group_gid)
-            return true;
-    return false;
+    return peer_in_group(fd);
 }
 
 static void accept_resume(loop_timer *t)
@@ -126,6 +140,48 @@ void ctlsock_delete(void)
     }
 }
 
+/* Whether the socket file at sa may be replaced: no process listens on it
+ * any more (a connect is refused), or the listener is daemonproxy itself
+ * (the credentials a connection reports are the listener's at listen(),
+ * which a re-exec keeps).  Else false, with *err and errno EADDRINUSE. */
+static bool stale(const struct sockaddr_un *sa, const char **err)
+{
+    static char why[128];
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *err = "socket";
+        return false;
+    }
+    struct ucred cr = { .pid = 0 };
+    socklen_t len = sizeof cr;
+    /* Non-blocking: a unix connect either completes or fails at once. */
+    int r = connect(fd, (const struct sockaddr *)sa, sizeof *sa);
+    int e = errno;
+    if (r == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+        cr.pid = 0;
+    sys_close(fd);
+    if (r < 0 && (e == ECONNREFUSED || e == ENOENT))
+        return true;        /* its process is gone (or so is the file) */
+    if (r == 0 && cr.pid == getpid())
+        return true;
+    if (r == 0 || e == EAGAIN) {
+        char comm[32];
+        if (r == 0 && sys_proc_comm(cr.pid, comm, sizeof comm))
+            snprintf(why, sizeof why, "a live socket of pid %d (%s) is there", (int)cr.pid,
+                     comm);
+        else if (r == 0)
+            snprintf(why, sizeof why, "a live socket of pid %d is there", (int)cr.pid);
+        else
+            snprintf(why, sizeof why, "a live socket is there (its backlog is full)");
+        errno = EADDRINUSE;
+    } else {
+        snprintf(why, sizeof why, "cannot tell whether the socket there is live");
+        errno = e;
+    }
+    *err = why;
+    return false;
+}
+
 int ctlsock_create(const char *path, const char **err)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -136,17 +192,25 @@ int ctlsock_create(const char *path, const char **err)
         return -1;
     }
     memcpy(sa.sun_path, path, len + 1);
-    char *copy = strdup(path);
+    /* Absolute: a `chdir` command must not make the unlink at
+     * socket.delete (or the next socket.create) miss the file. */
+    char *copy = sys_absolute(path);
     if (!copy) {
-        *err = "out of memory";
+        *err = "cannot make the path absolute";
         return -1;
     }
-    /* A leftover socket file of ours (a previous run, or the socket being
-     * replaced) is removed; anything else at the path makes bind() fail.
-     * The old socket keeps working until the new one is bound elsewhere. */
+    /* A leftover socket file of ours (a previous run, or our own socket
+     * being replaced) is removed; a live one of another process is not
+     * taken over, and anything else at the path makes bind() fail.  The
+     * old socket keeps working until the new one is bound elsewhere. */
     struct stat st;
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid())
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid()) {
+        if (!stale(&sa, err)) {
+            free(copy);
+            return -1;
+        }
         unlink(path);
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *err = "socket";
@@ -177,8 +241,12 @@ int ctlsock_create(const char *path, const char **err)
         errno = e;
         return -1;
     }
-    if (ls_fd >= 0 && ls_path && strcmp(ls_path, path) == 0) {
-        free(ls_path);          /* same path: the file is already the new one */
+    /* The old socket's file may be the new one's, under any spelling
+     * (relative, through a symlink): it must not be unlinked then. */
+    struct stat old_st, new_st;
+    if (ls_path && lstat(ls_path, &old_st) == 0 && lstat(path, &new_st) == 0 &&
+        old_st.st_dev == new_st.st_dev && old_st.st_ino == new_st.st_ino) {
+        free(ls_path);
         ls_path = NULL;
     }
     ctlsock_delete();

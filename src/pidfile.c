@@ -21,26 +21,6 @@
 
 static char *pf_path;           /* absolute; NULL when there is no pidfile */
 
-/* path made absolute against the current directory (the one daemonproxy
- * started in, when main calls pidfile_write), so that the `chdir` command
- * cannot make the removal at exit miss the file.  Not canonicalized:
- * symlinked directories stay as the user named them.  NULL with errno. */
-static char *absolute(const char *path)
-{
-    if (path[0] == '/')
-        return strdup(path);
-    char *cwd = getcwd(NULL, 0);
-    if (!cwd)
-        return NULL;
-    const char *dir = strcmp(cwd, "/") == 0 ? "" : cwd;
-    size_t n = strlen(dir) + 1 + strlen(path) + 1;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s/%s", dir, path);
-    free(cwd);
-    return s;
-}
-
 bool pidfile_write(const char *path, const char **err)
 {
     static const char suffix[] = ".tmp.XXXXXX";
@@ -51,7 +31,7 @@ bool pidfile_write(const char *path, const char **err)
         *err = "empty path";
         return false;
     }
-    if (!(abs = absolute(path))) {
+    if (!(abs = sys_absolute(path))) {
         *err = "make the path absolute";
         return false;
     }
@@ -115,7 +95,7 @@ const char *pidfile_path(void)
 void pidfile_adopt(const char *path)
 {
     free(pf_path);
-    pf_path = path ? absolute(path) : NULL;
+    pf_path = path ? sys_absolute(path) : NULL;
 }
 
 /* Whether the file at path is exactly our pid, with or without its

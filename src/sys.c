@@ -196,6 +196,40 @@ pid_t sys_ppid(pid_t pid)
     return sys_parse_int(num, 0, INT32_MAX, &v) ? (pid_t)v : -1;
 }
 
+char *sys_absolute(const char *path)
+{
+    if (path[0] == '/')
+        return strdup(path);
+    char *cwd = getcwd(NULL, 0);
+    if (!cwd)
+        return NULL;
+    const char *dir = strcmp(cwd, "/") == 0 ? "" : cwd;
+    size_t n = strlen(dir) + 1 + strlen(path) + 1;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", dir, path);
+    free(cwd);
+    return s;
+}
+
+bool sys_proc_comm(pid_t pid, char *buf, size_t len)
+{
+    char path[32];
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    int fd = pid > 0 && len > 1 ? sys_open(path, O_RDONLY, 0) : -1;
+    ssize_t n = fd < 0 ? -1 : sys_read(fd, buf, len - 1);
+    sys_close(fd);
+    if (n <= 0)
+        return false;
+    if (buf[n - 1] == '\n')
+        n--;
+    buf[n] = '\0';
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return n > 0;
+}
+
 void sys_each_fd(int lo, void (*fn)(int fd, void *ctx), void *ctx)
 {
     DIR *d = opendir("/proc/self/fd");

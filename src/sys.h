@@ -55,6 +55,16 @@ int64_t sys_mono_sec(void);
 /* The parent of pid, from /proc/PID/stat; -1 if it cannot be read. */
 pid_t sys_ppid(pid_t pid);
 
+/* path made absolute against the current directory (malloc'd), so that a
+ * later `chdir` command cannot make a removal miss the file.  Not
+ * canonicalized: symlinked directories stay as the user named them.  NULL
+ * with errno. */
+char *sys_absolute(const char *path);
+
+/* The command name of pid (/proc/PID/comm) into buf, control characters
+ * shown as '?'; false if it cannot be read. */
+bool sys_proc_comm(pid_t pid, char *buf, size_t len);
+
 /* Parse a whole decimal integer (optional sign) into *out.
  * Returns false on any junk, empty string or overflow of [min,max]. */
 bool sys_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -106,6 +106,23 @@ class Access(DPTest):
         d.log.expect(re.compile('refused connection from uid %d ' % (NOBODY - 1)))
         d.ping()
 
+    def test_socket_group_member_with_many_groups(self):
+        """A member with more supplementary groups than fit 256 entries (the
+        kernel answers SO_PEERGROUPS with ERANGE and the size it needs) is
+        served: the group is the last of 300.  Without it among the 300:
+        refused."""
+        sock = self.path('s.sock')
+        d = self.start('-S', sock, '--socket-group', '5000')
+        d.ping()
+        many = list(range(4001, 4300))
+        out = self.as_user(NOBODY - 1, NOBODY - 1, sock, groups=many + [5000])
+        self.assertIn('from-other-uid', out)
+        os.chmod(sock, 0o666)           # only the peer check decides now
+        out = self.as_user(NOBODY - 1, NOBODY - 1, sock, groups=many + [4300])
+        self.assertNotIn('from-other-uid', out)
+        d.log.expect(re.compile('refused connection from uid %d ' % (NOBODY - 1)))
+        d.ping()
+
     def test_unknown_socket_group_is_a_bad_option(self):
         code, out, err = self.run_dp(['-S', self.path('s.sock'), '--socket-group',
                                       'no-such-group-xyz'])
