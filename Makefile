@@ -9,7 +9,8 @@
 #   make fuzz         libFuzzer targets: commands for FUZZ_TIME seconds (clang;
 #                     default 60), the notification parser FUZZ_NOTIFY_TIME (20),
 #                     dpctl's line parser FUZZ_DPCTL_TIME (20), the re-exec
-#                     state reader FUZZ_STATE_TIME (20)
+#                     state reader FUZZ_STATE_TIME (20), the restore of a
+#                     state by every module FUZZ_RESTORE_TIME (40)
 #   make bench        benchmarks with baselines measured in the same run
 #   make install      PREFIX=/usr/local DESTDIR= : binaries and man pages
 #   make clean
@@ -45,9 +46,12 @@ CLI_SRCS  := $(wildcard cli/*.c)
 CLI_OBJS  := $(patsubst cli/%.c,$(B)/cli/%.o,$(CLI_SRCS)) $(B)/sockpath.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/%,$(UNIT_SRCS))
-# The fuzz target: every module except main.c, and a stub for spawn.c.
-FUZZ_HARNESS := tests/fuzz/fuzz_commands.c tests/fuzz/spawn_stub.c tests/fuzz/sandbox.c
-FUZZ_DEPS := $(FUZZ_HARNESS) tests/fuzz/fuzz.h
+# The in-process fuzz targets: every module except main.c, and a stub for
+# spawn.c; commands come from a client, restore from a re-exec's state.
+FUZZ_WORLD := tests/fuzz/world.c tests/fuzz/spawn_stub.c tests/fuzz/sandbox.c
+FUZZ_HARNESS := tests/fuzz/fuzz_commands.c $(FUZZ_WORLD)
+RESTORE_HARNESS := tests/fuzz/fuzz_restore.c $(FUZZ_WORLD)
+FUZZ_DEPS := $(FUZZ_HARNESS) tests/fuzz/fuzz_restore.c tests/fuzz/fuzz.h
 FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 
 .PHONY: all test unit integration asan-test static install clean check-build bench \
@@ -93,6 +97,10 @@ $(B)/fuzz_replay: tests/fuzz/replay.c $(FUZZ_DEPS) $(FUZZ_OBJS)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(FUZZ_HARNESS) \
 	    $(FUZZ_OBJS)
 
+$(B)/fuzz_restore_replay: tests/fuzz/replay.c $(FUZZ_DEPS) $(FUZZ_OBJS)
+	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(RESTORE_HARNESS) \
+	    $(FUZZ_OBJS)
+
 # The notification parser's target is pure: no sandbox, no stubs.
 $(B)/fuzz_notify_replay: tests/fuzz/replay.c tests/fuzz/fuzz_notify.c tests/fuzz/fuzz.h $(B)/libdp.a
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c \
@@ -125,7 +133,7 @@ asan-test:
 	    $(MAKE) --no-print-directory B=build-asan unit integration
 
 check-build: $(B)/daemonproxy $(B)/dpctl $(UNIT_BINS) $(B)/fuzz_replay $(B)/fuzz_notify_replay \
-             $(B)/fuzz_dpctl_replay $(B)/fuzz_state_replay
+             $(B)/fuzz_dpctl_replay $(B)/fuzz_state_replay $(B)/fuzz_restore_replay
 
 # The C unit tests, then the Python library's (pure, in-process).
 unit: $(UNIT_BINS) fuzz-replay
@@ -133,8 +141,10 @@ unit: $(UNIT_BINS) fuzz-replay
 	$(PYTHON) -m unittest discover -q -s tests/python -t tests/python
 
 # The seed corpus and every crasher the fuzzer found, through the targets.
-fuzz-replay: $(B)/fuzz_replay $(B)/fuzz_notify_replay $(B)/fuzz_dpctl_replay $(B)/fuzz_state_replay
+fuzz-replay: $(B)/fuzz_replay $(B)/fuzz_notify_replay $(B)/fuzz_dpctl_replay $(B)/fuzz_state_replay \
+             $(B)/fuzz_restore_replay
 	$(B)/fuzz_replay tests/fuzz/corpus tests/fuzz/regress
+	$(B)/fuzz_restore_replay tests/fuzz/restore-corpus
 	$(B)/fuzz_notify_replay tests/fuzz/notify-corpus
 	$(B)/fuzz_dpctl_replay tests/fuzz/dpctl-corpus
 	$(B)/fuzz_state_replay tests/fuzz/state-corpus
@@ -143,11 +153,18 @@ fuzz-replay: $(B)/fuzz_replay $(B)/fuzz_notify_replay $(B)/fuzz_dpctl_replay $(B
 FUZZ_TIME ?= 60
 FUZZ_FLAGS ?=
 FUZZ_B := build-fuzz
-FUZZ_SRCS := $(filter-out src/main.c src/spawn.c,$(SRCS)) $(FUZZ_HARNESS)
+FUZZ_MODS := $(filter-out src/main.c src/spawn.c,$(SRCS))
+FUZZ_SRCS := $(FUZZ_MODS) $(FUZZ_HARNESS)
 $(FUZZ_B)/fuzz_commands: $(FUZZ_SRCS) $(wildcard src/*.h) tests/fuzz/fuzz.h
 	mkdir -p $(FUZZ_B)
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(FUZZ_SRCS)
+
+$(FUZZ_B)/fuzz_restore: $(FUZZ_MODS) $(RESTORE_HARNESS) $(wildcard src/*.h) tests/fuzz/fuzz.h
+	mkdir -p $(FUZZ_B)
+	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ \
+	    $(FUZZ_MODS) $(RESTORE_HARNESS)
 
 # Line coverage of src/ by the seeds, the regressions and build-fuzz/corpus.
 FUZZ_COV := build-cov
@@ -191,9 +208,11 @@ $(FUZZ_B)/fuzz_dpctl: $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) tests/fuzz/fuzz.h
 FUZZ_NOTIFY_TIME ?= 20
 FUZZ_DPCTL_TIME ?= 20
 FUZZ_STATE_TIME ?= 20
-fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl $(FUZZ_B)/fuzz_state
+FUZZ_RESTORE_TIME ?= 40
+fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl $(FUZZ_B)/fuzz_state \
+      $(FUZZ_B)/fuzz_restore
 	mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/notify-corpus $(FUZZ_B)/dpctl-corpus \
-	    $(FUZZ_B)/state-corpus $(FUZZ_B)/artifacts
+	    $(FUZZ_B)/state-corpus $(FUZZ_B)/restore-corpus $(FUZZ_B)/artifacts
 	$(FUZZ_B)/fuzz_commands -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
 	    -dict=tests/fuzz/commands.dict -artifact_prefix=$(FUZZ_B)/artifacts/ $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/corpus tests/fuzz/corpus
@@ -206,6 +225,9 @@ fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl $(FUZZ_
 	$(FUZZ_B)/fuzz_state -max_total_time=$(FUZZ_STATE_TIME) -print_final_stats=1 \
 	    -artifact_prefix=$(FUZZ_B)/artifacts/state- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/state-corpus tests/fuzz/state-corpus
+	$(FUZZ_B)/fuzz_restore -max_total_time=$(FUZZ_RESTORE_TIME) -print_final_stats=1 \
+	    -max_len=262144 -artifact_prefix=$(FUZZ_B)/artifacts/restore- $(FUZZ_FLAGS) \
+	    $(FUZZ_B)/restore-corpus tests/fuzz/restore-corpus
 
 integration: $(B)/daemonproxy $(B)/dpctl
 	DAEMONPROXY=$(abspath $(B)/daemonproxy) DPCTL=$(abspath $(B)/dpctl) \

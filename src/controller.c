@@ -94,6 +94,8 @@ bool ctl_overflowed(const struct ctl *c) { return c->out && outbuf_overflowed(c-
 static size_t out_pending(const struct ctl *c) { return ctl_has_output(c) ? outbuf_pending(c->out) : 0; }
 static bool waiting(const struct ctl *c) { return c->cur_line != NULL; }
 
+bool ctl_has_closed_cb(const struct ctl *c) { return c->closed_cb != NULL; }
+
 void ctl_set_closed_cb(struct ctl *c, ctl_closed_fn fn, void *owner)
 {
     c->closed_cb = fn;
@@ -293,6 +295,12 @@ void ctl_flush_all(void)
         next = c->next;     /* flush may close c */
         flush(c);
     }
+}
+
+void ctl_close_all(void)
+{
+    while (ctl_head)
+        ctl_close(ctl_head);    /* unlinks it */
 }
 
 void ctl_reply(struct ctl *c, const char *line, size_t len)

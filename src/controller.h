@@ -65,6 +65,8 @@ void ctl_end_input(struct ctl *c);
 void ctl_drain(struct ctl *c);
 
 void ctl_set_closed_cb(struct ctl *c, ctl_closed_fn fn, void *owner);
+/* Whether a closed callback is set: somebody's object is tied to c. */
+bool ctl_has_closed_cb(const struct ctl *c);
 /* A short name for log lines ("config", "stdin", "client 5", ...). */
 const char *ctl_name(const struct ctl *c);
 /* The most recent fd received with SCM_RIGHTS on this controller (owned by
@@ -110,6 +112,9 @@ struct ctl_dump *ctl_dump_state(struct ctl *c);
 /* One last non-blocking write of every controller's pending output (on
  * exit, so that replies to the commands before `terminate` are not lost). */
 void ctl_flush_all(void);
+/* Close every controller at once (the fuzz targets' reset: daemonproxy
+ * itself only ever ends them one at a time). */
+void ctl_close_all(void);
 
 /* Re-exec (reexec.h): every live controller as a record, with its fds,
  * the input it has not executed and the output it has not written; and

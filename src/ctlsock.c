@@ -278,8 +278,8 @@ bool ctlsock_restore(const struct state_rec *r, const char **err)
     int fd;
     int64_t gset, gid;
     if (!state_field_fd(r, 0, true, &fd) || !state_field_int(r, 2, 0, 1, 0, &gset) ||
-        !state_field_int(r, 3, 0, UINT32_MAX, 0, &gid)) {
-        *err = "malformed ctlsock record";
+        !state_field_int(r, 3, 0, UINT32_MAX, 0, &gid) || ls_fd >= 0) {
+        *err = "malformed ctlsock record";     /* (or a second one) */
         return false;
     }
     group_set = gset;

@@ -238,6 +238,20 @@ bool handle_delete(struct handle *h)
     return true;
 }
 
+void handle_drop_all(void)
+{
+    struct handle *h;
+    while ((h = handle_next_after(""))) {
+        char name[HANDLE_NAME_MAX + 1];
+        memcpy(name, h->data, strlen(h->data) + 1);
+        tree_remove(&handles, &h->node);
+        handle_free(h);
+        if (watch_cb)
+            watch_cb(name, -1);
+    }
+    pool_destroy(&handle_mem);
+}
+
 /* --- start-time handles ---------------------------------------------------- */
 
 static struct handle *add_special(const char *name, int fd, const char *flags,
@@ -430,8 +444,11 @@ bool handle_restore(const struct state_rec *r, const char **err)
 {
     if (strcmp(r->tag, "handle.pool") == 0) {
         int64_t n, size;
+        /* One pool, made before any handle: the blocks of the handles
+         * already there would not be the new pool's. */
         if (!state_field_int(r, 0, 1, INT32_MAX, 0, &n) ||
-            !state_field_int(r, 1, 1, INT32_MAX, 0, &size)) {
+            !state_field_int(r, 1, 1, INT32_MAX, 0, &size) ||
+            pool_active(&handle_mem) || handle_next_after("")) {
             *err = "malformed handle.pool record";
             return false;
         }
@@ -472,9 +489,14 @@ bool handle_restore(const struct state_rec *r, const char **err)
     h->is_const = is_const;
     tree_insert(&handles, &h->node);
     /* Pipes come in pairs; the second end names the first, restored
-     * before it. */
+     * before it, which must not have a peer yet (each end points at the
+     * other, and only at it: deleting one clears the other's pointer). */
     struct handle *peer = handle_by_name(state_field(r, 7));
     if (peer && peer != h) {
+        if (peer->peer) {
+            *err = "malformed handle record (a third end of a pipe)";
+            return false;
+        }
         h->peer = peer;
         peer->peer = h;
     }

@@ -44,6 +44,10 @@ int handle_init(bool redirect_stdin, bool redirect_stdout, bool redirect_stderr,
 
 /* Preallocate a pool of n handles of `size` bytes; no allocation after. */
 void handle_pool(int64_t n, int64_t size);
+/* Close and forget every handle, the constants too, and the pool: the
+ * registry as a new process finds it before a restore (a testing seam, for
+ * the restore fuzz target; daemonproxy itself never empties it). */
+void handle_drop_all(void);
 
 struct handle *handle_by_name(const char *name);
 /* First handle whose name sorts after `name` ("" = the first). */

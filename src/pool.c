@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 bool pool_init(struct pool *p, size_t n, size_t size)
 {
@@ -43,7 +44,9 @@ void pool_free(struct pool *p, void *obj)
 {
     if (!obj)
         return;
-    if (!p->mem) {
+    /* Not one of the pool's blocks (no pool, or an object malloc'd apart
+     * from it, as the notify.fd handle is): the allocator's. */
+    if (!p->mem || (char *)obj < p->mem || (char *)obj >= p->mem + p->count * p->size) {
         free(obj);
         return;
     }
@@ -51,4 +54,10 @@ void pool_free(struct pool *p, void *obj)
     *blk = p->free_list;
     p->free_list = blk;
     p->used--;
+}
+
+void pool_destroy(struct pool *p)
+{
+    free(p->mem);
+    memset(p, 0, sizeof *p);
 }

@@ -26,5 +26,8 @@ bool pool_exhausted(const struct pool *p);
  * larger than the block size, or malloc failed without a pool). */
 void *pool_alloc(struct pool *p, size_t need);
 void pool_free(struct pool *p, void *obj);
+/* Free the blocks and go back to no pool: only once every block is free
+ * (a testing seam: daemonproxy keeps its pools for life). */
+void pool_destroy(struct pool *p);
 
 #endif

@@ -440,6 +440,18 @@ static size_t state_len;       /* of the mapping, or 0: malloc'd */
 static struct state_in state;
 static char restored_path[PATH_MAX];
 
+/* Done with the state, restored or not (a failure's message is static
+ * text, never a pointer into it). */
+static void drop_state(void)
+{
+    if (state_len)
+        munmap(state_buf, state_len);
+    else
+        free(state_buf);
+    state_buf = NULL;
+    state_len = 0;
+}
+
 bool reexec_load(int fd, struct reexec_settings *s, const char **err)
 {
     struct stat st;
@@ -474,16 +486,19 @@ bool reexec_load(int fd, struct reexec_settings *s, const char **err)
     mark_cloexec();
     int version;
     struct state_rec r;
-    if (got != len || !state_in_init(&state, state_buf, len, &version, err))
+    if (got != len || !state_in_init(&state, state_buf, len, &version, err)) {
+        drop_state();
         return *err = got != len ? "cannot read the state" : *err, false;
+    }
     int64_t mlock, daemonized, cur, max;
     if (state_next(&state, &r, err) != 1 || strcmp(r.tag, "reexec") != 0 ||
-        r.len[0] >= sizeof restored_path ||
+        r.n < 1 || r.len[0] >= sizeof restored_path ||
         !state_field_int(&r, 3, 0, 1, 0, &mlock) ||
         !state_field_int(&r, 4, 0, 1, 0, &daemonized) ||
         !state_field_int(&r, 6, 0, INT64_MAX, 0, &cur) ||
         !state_field_int(&r, 7, 0, INT64_MAX, 0, &max)) {
         *err = "malformed reexec record";
+        drop_state();
         return false;
     }
     memcpy(restored_path, r.f[0], r.len[0] + 1);
@@ -545,18 +560,22 @@ bool reexec_restore(reexec_ctl_fn on_ctl, const char **err)
                 break;
         if (i == sizeof restorers / sizeof *restorers) {
             *err = "unknown record in the state";
-            return false;
+            break;
         }
         if (!restorers[i].fn(&r, err))
-            return false;
+            break;
     }
-    if (res < 0 || !state_fds_verify(err))
+    /* Verified also after a failure, which keeps its own message: the
+     * check forgets the fds named so far. */
+    bool ok = res == 0;
+    const char *verr;
+    if (!state_fds_verify(&verr) && ok) {
+        *err = verr;
+        ok = false;
+    }
+    drop_state();
+    if (!ok)
         return false;
-    if (state_len)
-        munmap(state_buf, state_len);
-    else
-        free(state_buf);
-    state_buf = NULL;
     memcpy(chk.path, restored_path, sizeof restored_path);
     struct proto_line l;
     proto_line_begin(&l, "reexec");

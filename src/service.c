@@ -100,6 +100,14 @@ void svc_pool(int64_t n, int64_t size)
     svc_str_cap = (size_t)size;
 }
 
+void svc_drop_pool(void)
+{
+    if (svc_next_after(""))
+        abort();        /* a service still lives in a block */
+    pool_destroy(&svc_mem);
+    svc_str_cap = 0;
+}
+
 bool svc_name_valid(const char *name)
 {
     return proto_name_valid(name, SVC_NAME_MAX);
@@ -456,6 +464,14 @@ static void pid_insert(struct service *s)
     size_t k = pid_slot(s->pid);
     s->link = pid_tab[k];
     pid_tab[k] = s;
+}
+
+static struct service *pid_find(pid_t pid)
+{
+    for (struct service *e = pid_tab ? pid_tab[pid_slot(pid)] : NULL; e; e = e->link)
+        if (e->pid == pid)
+            return e;
+    return NULL;
 }
 
 static struct service *pid_remove(pid_t pid)
@@ -1015,8 +1031,10 @@ bool svc_restore(const struct state_rec *r, const char **err)
 {
     if (strcmp(r->tag, "service.pool") == 0) {
         int64_t n, size;
+        /* One pool, made before any service (as for handles). */
         if (!state_field_int(r, 0, 1, INT32_MAX, 0, &n) ||
-            !state_field_int(r, 1, SVC_POOL_MIN_SIZE, 65535, 0, &size)) {
+            !state_field_int(r, 1, SVC_POOL_MIN_SIZE, 65535, 0, &size) ||
+            pool_active(&svc_mem) || svc_next_after("")) {
             *err = "malformed service.pool record";
             return false;
         }
@@ -1043,6 +1061,10 @@ bool svc_restore(const struct state_rec *r, const char **err)
     }
     if (v[2] == SVC_UP && v[3] <= 0) {
         *err = "service record: running without a pid";
+        return false;
+    }
+    if (v[2] == SVC_UP && pid_find((pid_t)v[3])) {
+        *err = "service record: running with another service's pid";
         return false;
     }
     struct service *s = restore_new(r, err);

@@ -90,6 +90,9 @@ bool svc_set_attachment(struct service *s, void *p);
 
 /* Preallocate n services with `size` bytes of strings each. */
 void svc_pool(int64_t n, int64_t size);
+/* Back to no pool, once there is no service (a testing seam, for the
+ * restore fuzz target: daemonproxy keeps its pool for life). */
+void svc_drop_pool(void);
 
 bool svc_name_valid(const char *name);
 struct service *svc_by_name(const char *name);

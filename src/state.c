@@ -268,6 +268,13 @@ int state_next(struct state_in *in, struct state_rec *r, const char **err)
     }
     if (!split(line, end, r, err))
         return -1;
+    /* A field a record does not have reads as empty, also to a reader
+     * that indexes f[] and len[] itself: never a previous record's. */
+    static char none[1];
+    for (int i = r->n; i < STATE_FIELDS_MAX; i++) {
+        r->f[i] = none;
+        r->len[i] = 0;
+    }
     if (strcmp(r->tag, "end") == 0)
         return 0;
     return 1;
@@ -315,6 +322,12 @@ static bool fd_open(const struct pollfd *p)
     return !(p->revents & POLLNVAL) || fcntl(p->fd, F_GETFD) >= 0;
 }
 
+static int cmp_fd(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 bool state_fds_verify(const char **err)
 {
     static char msg[64];
@@ -335,16 +348,32 @@ bool state_fds_verify(const char **err)
         }
         free(p);
     }
+    /* Each fd has one owner, which closes it: one named twice would be
+     * closed twice, the second time perhaps as somebody else's. */
+    if (named_n > 1)
+        qsort(named_fds, named_n, sizeof *named_fds, cmp_fd);
+    for (size_t i = 1; i < named_n && ok; i++) {
+        if (!(ok = named_fds[i] != named_fds[i - 1])) {
+            snprintf(msg, sizeof msg, "the state names fd %d twice", named_fds[i]);
+            *err = msg;
+        }
+    }
     free(named_fds);
     named_fds = NULL;
     named_n = named_cap = 0;
     return ok;
 }
 
+static int (*fd_map)(int fd);
+
+void state_set_fd_map(int (*map)(int fd)) { fd_map = map; }
+
 bool state_field_fd(const struct state_rec *r, int i, bool allow_none, int *fd)
 {
     int64_t v;
     if (!state_field_int(r, i, -1, INT32_MAX, -1, &v))
+        return false;
+    if (v >= 0 && fd_map && (v = fd_map((int)v)) < 0)
         return false;
     *fd = (int)v;
     if (v < 0)

@@ -68,7 +68,8 @@ struct state_in {
 };
 
 /* One record: its tag and fields, decoded, NUL-terminated (a field's
- * length counts bytes that may include NULs). */
+ * length counts bytes that may include NULs).  f[i] and len[i] beyond n
+ * are "" and 0. */
 struct state_rec {
     const char *tag;
     int n;                              /* fields after the tag */
@@ -97,9 +98,14 @@ bool state_field_int(const struct state_rec *r, int i, int64_t min, int64_t max,
  * is checked for all of them at once by state_fds_verify().  (Every fd
  * above 2 is close-on-exec again already: reexec_load.) */
 bool state_field_fd(const struct state_rec *r, int i, bool allow_none, int *fd);
-/* True if every fd state_field_fd() gave since the last call is open;
- * else false with *err. */
+/* True if every fd state_field_fd() gave since the last call is open and
+ * named once (two objects never own one fd); else false with *err. */
 bool state_fds_verify(const char **err);
+
+/* A testing seam (the restore fuzz target): every fd number a state names
+ * goes through map first, which gives the fd to use or -1 (refused as not
+ * an fd).  NULL (the default): the numbers are used as they are. */
+void state_set_fd_map(int (*map)(int fd));
 
 /* True if `version` is one this binary restores. */
 bool state_version_ok(int64_t version);

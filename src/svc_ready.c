@@ -344,8 +344,9 @@ static bool restore_channels(struct service *s, const struct state_rec *r, const
         !state_field_int(r, 9, 0, NOTIFY_MSG_MAX, 0, &seen) ||
         !state_field_fd(r, 10, true, &sfd) || r->len[11] >= sizeof x->nsock_addr ||
         (sfd >= 0) != (r->len[11] > 0) ||
-        !state_field_int(r, 12, 0, 1, 0, &cg) || !state_field_int(r, 13, 0, 1, 0, &populated)) {
-        *err = "malformed service.ready record (channels)";
+        !state_field_int(r, 12, 0, 1, 0, &cg) || !state_field_int(r, 13, 0, 1, 0, &populated) ||
+        x->npipe || x->nsock) {
+        *err = "malformed service.ready record (channels, or a second record)";
         return false;
     }
     char name[48];

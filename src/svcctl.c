@@ -127,7 +127,11 @@ bool svcctl_restore(const struct state_rec *r, const char **err)
     struct service *s = svc_by_name(state_field(r, 0));
     int64_t id;
     struct ctl *c = state_field_int(r, 1, 1, UINT32_MAX, 0, &id) ? ctl_by_id((unsigned)id) : NULL;
-    if (!s || !c || ctl_kind(c) != CTL_SERVICE || !svc_set_attachment(s, c)) {
+    /* One running service and one service controller, each linked once:
+     * its controller ends when the service does (detach), and a link to
+     * a service that is down, or a second one, would outlive one of them. */
+    if (!s || !c || ctl_kind(c) != CTL_SERVICE || svc_state(s) != SVC_UP ||
+        svc_attachment(s) || ctl_has_closed_cb(c) || !svc_set_attachment(s, c)) {
         *err = "malformed svcctl record";
         return false;
     }

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #define FAKE_PID_BASE 0x40000000
-#define FAKE_MAX 4096
+#define FAKE_MAX 65536
 
 struct fake {
     pid_t pid;
@@ -130,6 +130,16 @@ void spawn_collect(pid_t pid, int *status)
             return;
         }
     abort();    /* collecting a child that is not known to have exited */
+}
+
+void fuzz_spawn_adopt(pid_t pid)
+{
+    for (int i = 0; i < nfakes; i++)
+        if (fakes[i].pid == pid)
+            return;
+    if (nfakes == FAKE_MAX)
+        abort();
+    fakes[nfakes++] = (struct fake){ .pid = pid, .status = 0, .exited = false };
 }
 
 void fuzz_spawn_exit_all(void)

@@ -188,5 +188,28 @@ static void test_exhausted(void)
     free(p.mem);
 }
 
+static void test_foreign_block_and_destroy(void)
+{
+    /* An object malloc'd apart from an active pool (the notify.fd handle)
+     * goes back to the allocator, never onto the free list; destroy
+     * returns to no pool. */
+    struct pool p = { 0 };
+    if (!CHECK(pool_init(&p, 2, 32)))
+        return;
+    void *a = pool_alloc(&p, 8);
+    void *own = malloc(32);
+    pool_free(&p, own);             /* freed (ASan/valgrind would see a leak or a bad free) */
+    CHECK_EQ(p.used, 1);
+    pool_free(&p, a);
+    CHECK_EQ(p.used, 0);
+    CHECK(pool_alloc(&p, 8) != NULL && pool_alloc(&p, 8) != NULL);
+    CHECK(pool_alloc(&p, 8) == NULL);   /* own did not join the pool */
+    pool_destroy(&p);
+    CHECK(!pool_active(&p));
+    void *m = pool_alloc(&p, 100);      /* plain malloc again */
+    CHECK(m != NULL);
+    pool_free(&p, m);
+}
+
 UNIT_MAIN(test_no_pool, test_exhaustion, test_need_too_big, test_small_and_empty,
-          test_exhausted)
+          test_exhausted, test_foreign_block_and_destroy)

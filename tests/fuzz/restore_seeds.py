@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Write real re-exec states into tests/fuzz/restore-corpus: the seeds of
+fuzz_restore.  A daemonproxy is given a bit of everything a state holds
+(handles of each kind, services in every state with env, options, fd
+stores, notification channels and main pids, pending starts, controllers
+with unread input, a config file half read, signal counts, log.dest, the
+pools), and at a few points `reexec` runs a "new binary" that copies the
+state it is handed for --state-check and answers no: nothing changes.
+
+    python3 tests/fuzz/restore_seeds.py [DAEMONPROXY]
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+OUT = os.path.join(HERE, 'restore-corpus')
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
+
+from dp import Client, Daemon  # noqa: E402
+
+NOTIFIER = r'''
+import os, socket, sys, time
+a = os.environ['NOTIFY_SOCKET']
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+addr = b'\0' + a[1:].encode()
+r, w = os.pipe()
+s.sendmsg([b'FDSTORE=1\nFDNAME=kept'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                          r.to_bytes(4, sys.byteorder))], 0, addr)
+child = os.fork()
+if child == 0:
+    time.sleep(1000)
+    os._exit(0)
+s.sendto(('READY=1\nSTATUS=serving\tok\nMAINPID=%d' % os.getpid()).encode(), addr)
+time.sleep(1000)
+'''
+
+
+def main():
+    dp = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, 'daemonproxy')
+    os.makedirs(OUT, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix='dpseed')
+    capture = os.path.join(tmp, 'capture')
+    with open(capture, 'w') as f:
+        f.write('#!/bin/sh\n'
+                'for a; do case "$a" in --restore=*) cat /proc/self/fd/${a#--restore=} '
+                '> "%s/state.$$";; esac; done\n'
+                'echo "daemonproxy-state 1 unsupported (seed capture)"; exit 1\n' % tmp)
+    os.chmod(capture, 0o755)
+    prog = os.path.join(tmp, 'notifier.py')
+    with open(prog, 'w') as f:
+        f.write(NOTIFIER)
+    conf = os.path.join(tmp, 'dp.conf')
+    with open(conf, 'w') as f:
+        f.write('service.args\tfrom-config\ttrue\n' + 'echo\tpadding\n' * 2000)
+    sock = os.path.join(tmp, 'ctl.sock')
+    r, w = os.pipe()
+    d = Daemon(['-S', sock, '--fd-pool', '64x256', '--service-pool', '40x600', '-c', conf],
+               pass_fds=[r])
+    seeds = []
+
+    def snap(name):
+        before = set(os.listdir(tmp))
+        d.send('reexec\t' + capture)
+        d.expect(lambda l: l.startswith('error\treexec:'))
+        new = [f for f in set(os.listdir(tmp)) - before if f.startswith('state.')]
+        for f in new:
+            data = open(os.path.join(tmp, f), 'rb').read()
+            with open(os.path.join(OUT, name), 'wb') as o:
+                o.write(data)
+            seeds.append((name, len(data)))
+
+    try:
+        d.ping()
+        snap('01-start')
+        d.cmd('fd.pipe\tp.r\tp.w', 'fd.pipe\tsp.a\tsp.b\tunix,stream,nonblock',
+              'fd.open\tf\twrite,create,append\t' + os.path.join(tmp, 'out.log'),
+              'fd.socket\tl\tunix,listen=8\t' + os.path.join(tmp, 'l.sock'),
+              'fd.socket\tt\ttcp,listen\t127.0.0.1:0',
+              'log.filter\tinfo', 'log.dest\tfd\tf',
+              'conn.event_timeout\t20\t40')
+        d.cmd('service.args\tup\tsleep\t1000', 'service.tags\tup\ta\tb=c',
+              'service.env\tup\tFOO=bar\t-HOME', 'service.fds\tup\tnull\tp.w\tstderr',
+              'service.auto_up\tup\t3\tSIGUSR1', 'service.start\tup',
+              'service.args\tdone\tsh\t-c\texit 3', 'service.start\tdone',
+              'service.args\tlater\tsleep\t5', 'service.start\tlater\t%d'
+              % (int(time.clock_gettime(time.CLOCK_MONOTONIC)) + 5000),
+              'service.args\tready\tsh\t-c\techo >&3; exec sleep 1000',
+              'service.fds\tready\tnull\tnull\tnull\tnotify.fd', 'service.start\tready',
+              'service.args\tn\t%s\t%s' % (sys.executable, prog),
+              'service.opts\tn\tnotify\tlisten-fds\tfdstore=4', 'service.start\tn',
+              'service.args\tctl\tsh\t-c\tread x; sleep 1000',
+              'service.fds\tctl\tcontrol.event\tcontrol.cmd\tstderr', 'service.start\tctl')
+        seen = set()
+        d.expect(lambda l: (l.startswith('service.notify\tn\t') and 'READY=1' in l and
+                            seen.add('n')) or (l.startswith('service.notify\tready\t') and
+                                               seen.add('ready')) or len(seen) == 2)
+        os.kill(d.pid, signal.SIGHUP)
+        os.kill(d.pid, signal.SIGUSR2)
+        d.expect(lambda l: l.startswith('signal\tSIGUSR2'))
+        c = Client(sock)
+        c.ping()
+        c.send_raw(b'echo\tunfinished')
+        snap('02-busy')
+        c2 = Client(sock)
+        c2.ping()
+        c2.send('statedump')
+        snap('03-two-clients')
+    finally:
+        for pid in [int(x) for x in open('/proc/%d/task/%d/children' % (d.pid, d.pid))
+                    .read().split()]:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        d.cleanup()
+        os.close(r)
+        os.close(w)
+        subprocess.run(['rm', '-rf', tmp])
+    for name, n in seeds:
+        print('%s: %d bytes' % (name, n))
+
+
+if __name__ == '__main__':
+    main()
