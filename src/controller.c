@@ -29,7 +29,6 @@
 /* Commands run only while this much output room is left, so that one
  * command's replies always fit. */
 #define CTL_CMD_ROOM (PROTO_EVENT_MAX + 1024)
-#define CTL_EXCERPT 30
 /* A controller's share of one wakeup, in lines: it keeps other
  * controllers responsive and lets the reaper and signals interleave their
  * events with a burst of commands instead of piling up behind it. */
@@ -62,7 +61,7 @@ struct ctl {
      * set outside run_command() */
     char *cur_line;                 /* split in place: fields NUL-separated */
     size_t cur_len;
-    int cur_argc;
+    int cur_argc;                   /* < 0: refused by proto_split, not split */
     struct ctl_dump dump;
     int taken_fd;
     ctl_closed_fn closed_cb;
@@ -328,37 +327,20 @@ void ctl_broadcast_except(const char *line, size_t len, const struct ctl *skip)
     }
 }
 
-/* The first bytes of the running command, TABs shown as spaces. */
-static void excerpt(const struct ctl *c, char *buf, size_t size)
-{
-    size_t n = c->cur_len < CTL_EXCERPT ? c->cur_len : CTL_EXCERPT;
-    if (n > size - 4)
-        n = size - 4;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)c->cur_line[i];
-        buf[i] = ch < 0x20 ? ' ' : (char)ch;
-    }
-    if (c->cur_len > n) {
-        memcpy(buf + i, "...", 3);
-        i += 3;
-    }
-    buf[i] = '\0';
-}
-
 __attribute__((format(printf, 4, 0)))
 static void ctl_vnotify(struct ctl *c, const char *kind, int level,
                         const char *fmt, va_list ap)
 {
-    char msg[1024], ex[CTL_EXCERPT + 4];
+    char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     struct proto_line l;
     proto_line_begin(&l, kind);
+    proto_line_add(&l, msg);
     if (c->cur_line) {
-        excerpt(c, ex, sizeof ex);
-        proto_line_addf(&l, "%s, for command \"%s\"", msg, ex);
-    } else {
-        proto_line_add(&l, msg);
+        /* The excerpt keeps the command's TABs, as the original's does. */
+        proto_line_cat(&l, ", for command \"");
+        proto_line_cat_excerpt(&l, c->cur_line, c->cur_len, c->cur_argc >= 0);
+        proto_line_cat(&l, "\"");
     }
     log_msg(level, "%s: %s", c->name, l.buf + strlen(kind) + 1);
     size_t n = proto_line_end(&l);
@@ -451,6 +433,7 @@ static int run_command(struct ctl *c, char *line, size_t len)
     c->cur_line = line;
     c->cur_len = len;
     int argc = proto_split(line, len, ctl_fields, PROTO_FIELDS_MAX);
+    c->cur_argc = argc;
     int r = CMD_DONE;
     if (argc < 0) {
         ctl_error(c, argc == -1 ? "invalid control character in command"
@@ -459,10 +442,8 @@ static int run_command(struct ctl *c, char *line, size_t len)
         c->dump.started = false;    /* a new command: statedump starts over */
         r = cmd_run(c, argc, ctl_fields);
     }
-    if (r == CMD_WAIT) {
-        c->cur_argc = argc;         /* cur_line stays: waiting */
-        return 1;
-    }
+    if (r == CMD_WAIT)
+        return 1;                   /* cur_line stays: waiting */
     c->cur_line = NULL;
     return r == CMD_SPAWNED ? CTL_SPAWN_COST : 1;
 }
