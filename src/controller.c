@@ -18,6 +18,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,8 @@ struct ctl {
     int taken_fd;
     ctl_closed_fn closed_cb;
     void *owner;
+    char *file;                     /* a config file's path (ctl_set_file), or NULL */
+    unsigned long line;             /* lines taken from the input so far */
     char name[24];
 };
 
@@ -82,6 +85,21 @@ const char *ctl_name(const struct ctl *c) { return c->name; }
 enum ctl_kind ctl_kind(const struct ctl *c) { return c->kind; }
 unsigned ctl_id(const struct ctl *c) { return c->id; }
 struct ctl_dump *ctl_dump_state(struct ctl *c) { return &c->dump; }
+
+void ctl_set_file(struct ctl *c, const char *path)
+{
+    free(c->file);
+    c->file = strdup(path);     /* out of memory: the plain name will do */
+}
+
+const char *ctl_where(const struct ctl *c)
+{
+    static char buf[PATH_MAX + 32];
+    if (!c->file)
+        return c->name;
+    snprintf(buf, sizeof buf, "%s:%lu", c->file, c->line);
+    return buf;
+}
 
 bool ctl_has_output(const struct ctl *c)
 {
@@ -116,6 +134,7 @@ static void reaper_cb(void *ctx)
         ctl_dead = c->dead_next;
         outbuf_free(c->out);
         free(c->in);
+        free(c->file);
         free(c);
     }
 }
@@ -342,7 +361,7 @@ static void ctl_vnotify(struct ctl *c, const char *kind, int level,
         proto_line_cat_excerpt(&l, c->cur_line, c->cur_len, c->cur_argc >= 0);
         proto_line_cat(&l, "\"");
     }
-    log_msg(level, "%s: %s", c->name, l.buf + strlen(kind) + 1);
+    log_msg(level, "%s: %s", ctl_where(c), l.buf + strlen(kind) + 1);
     size_t n = proto_line_end(&l);
     out_put(c, l.buf, n);
 }
@@ -429,7 +448,7 @@ static ssize_t in_read(struct ctl *c)
 static int run_command(struct ctl *c, char *line, size_t len)
 {
     if (log_enabled(LOG_DEBUG))
-        log_debug("%s: command: %.*s", c->name, (int)len, line);
+        log_debug("%s: command: %.*s", ctl_where(c), (int)len, line);
     c->cur_line = line;
     c->cur_len = len;
     int argc = proto_split(line, len, ctl_fields, PROTO_FIELDS_MAX);
@@ -516,19 +535,22 @@ static bool run_lines(struct ctl *c, int *share)
             return yield(c);
         char *line;
         size_t len;
-        switch (proto_in_next(c->in, &line, &len)) {
+        enum proto_next got = proto_in_next(c->in, &line, &len);
+        if (got != PROTO_NONE)
+            c->line++;
+        switch (got) {
         case PROTO_NONE:
             return true;
         case PROTO_LINE:
             *share -= proto_line_ignored(line, len) ? 1 : run_command(c, line, len);
             break;
         case PROTO_TOO_LONG:
-            log_error("%s: command exceeds buffer size", c->name);
+            log_error("%s: command exceeds buffer size", ctl_where(c));
             out_put(c, "error\tline too long\n", 20);
             (*share)--;
             break;
         case PROTO_TOO_LONG_COMMENT:
-            log_error("%s: command exceeds buffer size (comment)", c->name);
+            log_error("%s: command exceeds buffer size (comment)", ctl_where(c));
             (*share)--;
             break;
         }
@@ -548,6 +570,7 @@ static bool drain_more(struct ctl *c)
     size_t len;
     if (c->kind == CTL_CONFIG && c->in && proto_in_final(c->in, &line, &len) &&
         !proto_line_ignored(line, len)) {
+        c->line++;
         run_command(c, line, len);
         if (waiting(c))
             return true;

@@ -80,7 +80,7 @@ class TerminateLogged(DPTest):
             conf = self.write_file('t.conf', 'echo\tignored\n\nterminate\t4\n')
             d = self.start('-c', conf, interactive=False, stdin=subprocess.DEVNULL)
             self.assertEqual(d.wait(), 4)
-            self.check_log(d, 4, 'config')
+            self.check_log(d, 4, re.escape(conf) + ':3')
         with self.subTest(controller='service controller'):
             d = self.start()
             d.cmd('service.args\tctl\tsh\t-c\tprintf "terminate\\t5\\n"',
