@@ -98,7 +98,7 @@ int cmd_run(struct ctl *c, int argc, char **argv)
         /* This one error has no "for command" excerpt (docs/protocol.md,
          * "Errors"). */
         struct proto_line l;
-        log_error("%s: unknown command %s", ctl_name(c), argv[0]);
+        log_error("%s: unknown command %s", ctl_where(c), argv[0]);
         proto_line_begin(&l, "error");
         proto_line_addf(&l, "Unknown command: %s", argv[0]);
         size_t n = proto_line_end(&l);

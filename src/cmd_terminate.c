@@ -35,7 +35,7 @@ int cmd_terminate(struct ctl *c, int argc, char **argv)
             return 0;
         }
     }
-    term_exit((int)code, "terminated by command");
+    term_exit_asked((int)code, ctl_where(c));
 }
 
 int cmd_terminate_exec_args(struct ctl *c, int argc, char **argv)

@@ -18,6 +18,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,6 @@
 /* Commands run only while this much output room is left, so that one
  * command's replies always fit. */
 #define CTL_CMD_ROOM (PROTO_EVENT_MAX + 1024)
-#define CTL_EXCERPT 30
 /* A controller's share of one wakeup, in lines: it keeps other
  * controllers responsive and lets the reaper and signals interleave their
  * events with a burst of commands instead of piling up behind it. */
@@ -62,11 +62,13 @@ struct ctl {
      * set outside run_command() */
     char *cur_line;                 /* split in place: fields NUL-separated */
     size_t cur_len;
-    int cur_argc;
+    int cur_argc;                   /* < 0: refused by proto_split, not split */
     struct ctl_dump dump;
     int taken_fd;
     ctl_closed_fn closed_cb;
     void *owner;
+    char *file;                     /* a config file's path (ctl_set_file), or NULL */
+    unsigned long line;             /* lines taken from the input so far */
     char name[24];
 };
 
@@ -83,6 +85,21 @@ const char *ctl_name(const struct ctl *c) { return c->name; }
 enum ctl_kind ctl_kind(const struct ctl *c) { return c->kind; }
 unsigned ctl_id(const struct ctl *c) { return c->id; }
 struct ctl_dump *ctl_dump_state(struct ctl *c) { return &c->dump; }
+
+void ctl_set_file(struct ctl *c, const char *path)
+{
+    free(c->file);
+    c->file = strdup(path);     /* out of memory: the plain name will do */
+}
+
+const char *ctl_where(const struct ctl *c)
+{
+    static char buf[PATH_MAX + 32];
+    if (!c->file)
+        return c->name;
+    snprintf(buf, sizeof buf, "%s:%lu", c->file, c->line);
+    return buf;
+}
 
 bool ctl_has_output(const struct ctl *c)
 {
@@ -119,6 +136,7 @@ static void reaper_cb(void *ctx)
         ctl_dead = c->dead_next;
         outbuf_free(c->out);
         free(c->in);
+        free(c->file);
         free(c);
     }
 }
@@ -336,39 +354,22 @@ void ctl_broadcast_except(const char *line, size_t len, const struct ctl *skip)
     }
 }
 
-/* The first bytes of the running command, TABs shown as spaces. */
-static void excerpt(const struct ctl *c, char *buf, size_t size)
-{
-    size_t n = c->cur_len < CTL_EXCERPT ? c->cur_len : CTL_EXCERPT;
-    if (n > size - 4)
-        n = size - 4;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)c->cur_line[i];
-        buf[i] = ch < 0x20 ? ' ' : (char)ch;
-    }
-    if (c->cur_len > n) {
-        memcpy(buf + i, "...", 3);
-        i += 3;
-    }
-    buf[i] = '\0';
-}
-
 __attribute__((format(printf, 4, 0)))
 static void ctl_vnotify(struct ctl *c, const char *kind, int level,
                         const char *fmt, va_list ap)
 {
-    char msg[1024], ex[CTL_EXCERPT + 4];
+    char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     struct proto_line l;
     proto_line_begin(&l, kind);
+    proto_line_add(&l, msg);
     if (c->cur_line) {
-        excerpt(c, ex, sizeof ex);
-        proto_line_addf(&l, "%s, for command \"%s\"", msg, ex);
-    } else {
-        proto_line_add(&l, msg);
+        /* The excerpt keeps the command's TABs, as the original's does. */
+        proto_line_cat(&l, ", for command \"");
+        proto_line_cat_excerpt(&l, c->cur_line, c->cur_len, c->cur_argc >= 0);
+        proto_line_cat(&l, "\"");
     }
-    log_msg(level, "%s: %s", c->name, l.buf + strlen(kind) + 1);
+    log_msg(level, "%s: %s", ctl_where(c), l.buf + strlen(kind) + 1);
     size_t n = proto_line_end(&l);
     out_put(c, l.buf, n);
 }
@@ -455,10 +456,11 @@ static ssize_t in_read(struct ctl *c)
 static int run_command(struct ctl *c, char *line, size_t len)
 {
     if (log_enabled(LOG_DEBUG))
-        log_debug("%s: command: %.*s", c->name, (int)len, line);
+        log_debug("%s: command: %.*s", ctl_where(c), (int)len, line);
     c->cur_line = line;
     c->cur_len = len;
     int argc = proto_split(line, len, ctl_fields, PROTO_FIELDS_MAX);
+    c->cur_argc = argc;
     int r = CMD_DONE;
     if (argc < 0) {
         ctl_error(c, argc == -1 ? "invalid control character in command"
@@ -467,10 +469,8 @@ static int run_command(struct ctl *c, char *line, size_t len)
         c->dump.started = false;    /* a new command: statedump starts over */
         r = cmd_run(c, argc, ctl_fields);
     }
-    if (r == CMD_WAIT) {
-        c->cur_argc = argc;         /* cur_line stays: waiting */
-        return 1;
-    }
+    if (r == CMD_WAIT)
+        return 1;                   /* cur_line stays: waiting */
     c->cur_line = NULL;
     return r == CMD_SPAWNED ? CTL_SPAWN_COST : 1;
 }
@@ -543,19 +543,22 @@ static bool run_lines(struct ctl *c, int *share)
             return yield(c);
         char *line;
         size_t len;
-        switch (proto_in_next(c->in, &line, &len)) {
+        enum proto_next got = proto_in_next(c->in, &line, &len);
+        if (got != PROTO_NONE)
+            c->line++;
+        switch (got) {
         case PROTO_NONE:
             return true;
         case PROTO_LINE:
             *share -= proto_line_ignored(line, len) ? 1 : run_command(c, line, len);
             break;
         case PROTO_TOO_LONG:
-            log_error("%s: command exceeds buffer size", c->name);
+            log_error("%s: command exceeds buffer size", ctl_where(c));
             out_put(c, "error\tline too long\n", 20);
             (*share)--;
             break;
         case PROTO_TOO_LONG_COMMENT:
-            log_error("%s: command exceeds buffer size (comment)", c->name);
+            log_error("%s: command exceeds buffer size (comment)", ctl_where(c));
             (*share)--;
             break;
         }
@@ -575,6 +578,7 @@ static bool drain_more(struct ctl *c)
     size_t len;
     if (c->kind == CTL_CONFIG && c->in && proto_in_final(c->in, &line, &len) &&
         !proto_line_ignored(line, len)) {
+        c->line++;
         run_command(c, line, len);
         if (waiting(c))
             return true;

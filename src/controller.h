@@ -69,6 +69,12 @@ void ctl_set_closed_cb(struct ctl *c, ctl_closed_fn fn, void *owner);
 bool ctl_has_closed_cb(const struct ctl *c);
 /* A short name for log lines ("config", "stdin", "client 5", ...). */
 const char *ctl_name(const struct ctl *c);
+/* Where the running command comes from, for the log lines about it: the
+ * name, or "FILE:LINE" for a config file given ctl_set_file (in a static
+ * buffer, valid until the next call). */
+const char *ctl_where(const struct ctl *c);
+/* Name c's input after the file it reads (a copy is kept). */
+void ctl_set_file(struct ctl *c, const char *path);
 /* The most recent fd received with SCM_RIGHTS on this controller (owned by
  * the caller after the call), or -1. */
 int ctl_take_fd(struct ctl *c);

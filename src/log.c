@@ -2,10 +2,15 @@
  *
  * Lines are appended whole to one fixed buffer and written out in as few
  * write() calls as possible, at the end of the loop iteration that produced
- * them.  When the destination refuses (EAGAIN, ENOSPC, EPIPE...) nothing is
- * retried until the fd is reported writable (pollable fds that said EAGAIN)
- * or a 0.5 s timer fires (everything else), so a dead destination costs a
- * couple of syscalls per second, never a busy loop.
+ * them (or at once, when a line would not fit: a destination that takes the
+ * backlog loses nothing).  When the destination refuses (EAGAIN, ENOSPC,
+ * EPIPE...) nothing is retried until the fd is reported writable; if that
+ * attempt is refused too, the fd's word is worth nothing (/dev/full, a pipe
+ * without reader: always "writable") and the retries are paced by a 0.5 s
+ * timer until a write succeeds, as the original does.  An fd epoll cannot
+ * watch (/dev/full, a regular file) is writable to poll(2) at any time: it
+ * gets its one retry at once.  So a dead destination costs two syscalls
+ * per second, never a busy loop.
  */
 #include "log.h"
 #include "loop.h"
@@ -31,6 +36,7 @@ static unsigned long log_lost;
 static int log_fd = -1;
 static bool log_fd_ours;            /* a private copy, closed when replaced (fd 2 is not) */
 static bool log_blocked;
+static bool log_doubted;            /* the fd said writable, and the write then failed */
 static loop_watch log_watch;
 static loop_timer log_timer;
 static loop_task log_task;
@@ -111,15 +117,34 @@ static bool log_append(const char *s, size_t n)
     return true;
 }
 
-static void log_block(bool pollable)
+/* Hold further attempts: until the fd is reported writable, or, when its
+ * word is already doubted, until the retry timer fires. */
+static void log_block(void)
 {
     log_blocked = true;
-    if (pollable) {
+    if (!log_doubted) {
+        log_doubted = true;
         loop_watch_init(&log_watch, log_fd, log_wake, NULL);
         if (loop_watch_set(&log_watch, LOOP_OUT) == 0)
             return;
+        if (errno == EPERM) {
+            /* Not pollable: poll(2) would call it writable right now. */
+            log_blocked = false;
+            loop_task_queue(&log_task);
+            return;
+        }
     }
     loop_timer_at(&log_timer, loop_now_update() + LOG_RETRY_MS);
+}
+
+/* The count of lines that did not fit, as one line of its own, once there
+ * is room for it (the buffer is empty). */
+static void log_report_lost(void)
+{
+    char line[80];
+    int k = snprintf(line, sizeof line, "warning: lost %lu log messages\n", log_lost);
+    log_lost = 0;
+    log_append(line, (size_t)k);
 }
 
 /* One write attempt of everything queued.  Returns 0, or the errno of a
@@ -127,25 +152,27 @@ static void log_block(bool pollable)
 static int log_flush(void)
 {
     loop_task_cancel(&log_task);
-    if (log_blocked || log_fd < 0 || log_len == 0)
+    if (log_blocked || log_fd < 0)
+        return 0;
+    if (log_len == 0 && log_lost)
+        log_report_lost();
+    if (log_len == 0)
         return 0;
     ssize_t n = sys_write(log_fd, log_buf, log_len);
     if (n < 0) {
         int e = errno;
-        log_block(e == EAGAIN);
+        log_block();
         return e;
     }
+    log_doubted = false;
     memmove(log_buf, log_buf + n, log_len - (size_t)n);
     log_len -= (size_t)n;
     if (log_lost && log_len == 0) {
-        char line[80];
-        int k = snprintf(line, sizeof line, "warning: lost %lu log messages\n", log_lost);
-        log_lost = 0;
-        log_append(line, (size_t)k);
+        log_report_lost();
         loop_task_queue(&log_task);
     } else if (log_len) {
         /* Partial write: the fd is full for now; wait until it says so. */
-        log_block(true);
+        log_block();
     }
     return 0;
 }
@@ -166,6 +193,8 @@ void log_vmsg(int level, const char *fmt, va_list ap)
         if (line[i] == '\n' || line[i] == '\r')
             line[i] = ' ';
     line[n++] = '\n';
+    if (n > LOG_BUF_SIZE - log_len)
+        log_flush();    /* make room, unless the destination is known to refuse */
     if (log_append(line, n) && !log_blocked)
         loop_task_queue(&log_task);
 }
@@ -206,6 +235,7 @@ void log_set_fd(int fd)
     loop_watch_del(&log_watch);
     loop_timer_cancel(&log_timer);
     log_blocked = false;
+    log_doubted = false;
     if (log_fd_ours)
         sys_close(log_fd);
     /* Writes to our own stderr go to fd 2 itself, where anyone watching
@@ -214,8 +244,9 @@ void log_set_fd(int fd)
     log_fd = !log_fd_ours ? (fd >= 0 ? 2 : -1) : sys_private_nonblock(fd, true);
     if (log_fd < 0)
         log_fd_ours = false;
-    if (log_len || log_lost)
-        loop_task_queue(&log_task);
+    /* The backlog goes out now, before the lines that follow the switch
+     * can find the buffer full. */
+    log_flush();
 }
 
 void log_init(void)

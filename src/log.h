@@ -4,7 +4,8 @@
  * Logging never blocks and never fails the caller: lines that do not fit
  * the buffer are counted and later reported as "lost N log messages".
  * A destination that refuses writes is retried only when it is reported
- * writable or after a pacing timer, never once per loop iteration. *
+ * writable or after a pacing timer, never once per loop iteration.
+ *
  * Fds (the rule everywhere): a function never takes ownership of an fd it
  * is given unless its comment says it takes it; one that takes an fd owns
  * it from the call on and closes it itself, also when it fails.
@@ -58,7 +59,7 @@ void log_errno(int level, const char *fmt, ...) __attribute__((format(printf, 2,
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 /* Switch the destination to fd (-1: hold lines until a destination is set).
- * What is still queued goes to the new destination.  The fd is not taken:
+ * What is still queued goes to the new destination, at once.  The fd is not taken:
  * a private non-blocking copy is made, except that a destination which is
  * the same file as fd 2 is written through fd 2 itself. */
 void log_set_fd(int fd);

@@ -427,6 +427,8 @@ int main(int argc, char **argv)
             }
             log_error("%s", msg);
         }
+        if (config)     /* its errors are logged as FILE:LINE */
+            ctl_set_file(config, cfg_stdin ? "<stdin>" : o.config);
     }
     if (o.interactive) {
         int in = sys_private_nonblock(0, false), out = sys_private_nonblock(1, true);

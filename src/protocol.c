@@ -121,19 +121,30 @@ int proto_split(char *line, size_t len, char **fields, int max)
 {
     int n = 0;
     char *f = line;
-    for (size_t i = 0; i <= len; i++) {
+    size_t i;
+    int bad = 0;
+    for (i = 0; i <= len; i++) {
         unsigned char ch = (unsigned char)line[i];
         if (i == len || ch == '\t') {
-            if (n == max)
-                return -2;
+            if (n == max) {
+                bad = -2;
+                break;
+            }
             line[i] = '\0';
             fields[n++] = f;
             f = line + i + 1;
         } else if (ch < 0x20) {
-            return -1;
+            bad = -1;
+            break;
         }
     }
-    return n;
+    if (!bad)
+        return n;
+    /* Refused: give the line back as it came (an error shows it). */
+    for (size_t j = 0; j < i; j++)
+        if (line[j] == '\0')
+            line[j] = '\t';
+    return bad;
 }
 
 /* --- event lines --------------------------------------------------------- */
@@ -213,6 +224,22 @@ void proto_line_cat(struct proto_line *l, const char *text)
 {
     l->nfields = true;
     line_put(l, text, strlen(text));
+}
+
+void proto_line_cat_excerpt(struct proto_line *l, const char *cmd, size_t len, bool split)
+{
+    l->nfields = true;
+    size_t n = len < PROTO_EXCERPT ? len : PROTO_EXCERPT;
+    size_t room = sizeof l->buf - 2 - l->len;   /* keep room for "\n\0" */
+    for (size_t i = 0; i < n && room; i++, room--) {
+        unsigned char ch = (unsigned char)cmd[i];
+        if (ch == '\0' && split)
+            ch = '\t';
+        l->buf[l->len++] = ch < 0x20 && ch != '\t' ? '?' : (char)ch;
+    }
+    l->buf[l->len] = '\0';
+    if (len > n)
+        line_put(l, "...", 3);
 }
 
 size_t proto_line_end(struct proto_line *l)

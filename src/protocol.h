@@ -69,7 +69,8 @@ bool proto_line_ignored(const char *line, size_t len);
 
 /* Split line (NUL-terminated, no newline) in place at TABs into at most max
  * fields.  Returns the field count, or -1 if a byte < 0x20 other than TAB
- * is present, or -2 if there are more than max fields. */
+ * is present, or -2 if there are more than max fields; then the line is
+ * left as it was. */
 int proto_split(char *line, size_t len, char **fields, int max);
 
 /* --- event lines ----------------------------------------------------- */
@@ -95,6 +96,14 @@ void proto_line_addf(struct proto_line *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Append raw text to the current field (no TAB). */
 void proto_line_cat(struct proto_line *l, const char *text);
+/* Bytes of a command an error's `for command "..."` shows. */
+#define PROTO_EXCERPT 30
+/* Append to the current field the first PROTO_EXCERPT bytes of command line
+ * cmd (len bytes), and "..." if it is longer: its TABs kept, as the
+ * original shows them; NULs too when split (a line proto_split took apart:
+ * they are its TABs); any other control character (only a refused line has
+ * them) shown as '?', so the result is still one line. */
+void proto_line_cat_excerpt(struct proto_line *l, const char *cmd, size_t len, bool split);
 /* Terminate with '\n'; returns the length including it. */
 size_t proto_line_end(struct proto_line *l);
 

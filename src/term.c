@@ -219,7 +219,10 @@ static void do_exec(int code, const char *msg)
     execve(exec_path, exec_argv, exec_envp);
 }
 
-void term_exit(int code, const char *msg)
+/* Leave with code: exec-on-exit, or exit, logging msg as the reason at
+ * level when it is not a plain success (0: not logged). */
+__attribute__((noreturn))
+static void leave(int code, const char *msg, int level)
 {
     if (term_hook)
         term_hook(code);
@@ -229,11 +232,23 @@ void term_exit(int code, const char *msg)
         log_flush_final(200);
         do_exec(code, msg);
         log_errno(LOG_FATAL, "exec-on-exit %s failed", exec_argv[0]);
-    } else if (msg && code != 0) {
-        log_msg(code == EXIT_HELP ? LOG_INFO : LOG_FATAL, "%s", msg);
+    } else if (msg && code != 0 && level) {
+        log_msg(level, "%s", msg);
     }
     log_flush_final(500);
     exit(code);
+}
+
+void term_exit(int code, const char *msg)
+{
+    leave(code, msg, code == EXIT_HELP ? LOG_INFO : LOG_FATAL);
+}
+
+void term_exit_asked(int code, const char *who)
+{
+    /* The normal end (of a container, say): no error, whatever the code. */
+    log_info("exiting with code %d, as asked by %s", code, who);
+    leave(code, "terminated by command", 0);
 }
 
 static void fatal_handler(int signo)

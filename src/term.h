@@ -44,9 +44,14 @@ bool term_guard_matches(int64_t code);
 void term_guard_set(int64_t code);
 void term_guard_clear(void);
 
-/* Exit (or exec) with code; msg goes to DAEMONPROXY_ERROR and the log.
- * Flushes the log (briefly) and logs services still running. */
+/* Exit (or exec) with code; msg goes to DAEMONPROXY_ERROR and the log
+ * (at fatal level for codes other than 0 and 1).  Flushes the log
+ * (briefly) and logs services still running. */
 __attribute__((noreturn)) void term_exit(int code, const char *msg);
+/* The same for an exit a controller asked for (`terminate`): logged at
+ * info as "exiting with code N, as asked by WHO", never as fatal;
+ * DAEMONPROXY_ERROR is "terminated by command". */
+__attribute__((noreturn)) void term_exit_asked(int code, const char *who);
 
 /* Hook run by term_exit before leaving, with the exit code (e.g. list
  * running services). */

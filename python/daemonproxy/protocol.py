@@ -126,13 +126,19 @@ def encode_command(fields: Sequence[Field]) -> bytes:
     return ('\t'.join(check_command(fields)) + '\n').encode(ENCODING, ERRORS)
 
 
-def command_excerpt(data: bytes) -> str:
+def command_excerpt(data: bytes, tabs: bool = True) -> str:
     """The excerpt the daemon quotes in an error about the command line
-    ``data`` (bytes, with or without its newline): its first 30 bytes,
-    control characters (TAB) shown as spaces, ``...`` if it was longer."""
+    ``data`` (bytes, with or without its newline): its first 30 bytes with
+    their TABs, as the original daemonproxy quotes them, any other control
+    character shown as ``?``, and ``...`` if it was longer.  ``tabs=False``
+    gives the form of daemonproxy releases that showed every control
+    character, TABs included, as a space."""
     if data.endswith(b'\n'):
         data = data[:-1]
-    head = bytes(32 if b < 0x20 else b for b in data[:EXCERPT_MAX])
+    if tabs:
+        head = bytes(b if b >= 0x20 or b == 9 else 63 for b in data[:EXCERPT_MAX])
+    else:
+        head = bytes(32 if b < 0x20 else b for b in data[:EXCERPT_MAX])
     return head.decode(ENCODING, ERRORS) + ('...' if len(data) > EXCERPT_MAX else '')
 
 

@@ -10,7 +10,7 @@ everything else, and so every behaviour they share, lives here:
   the marker belong to that command: its reply lines (echo replies,
   ``log.filter``, a statedump) and its ``error``/``warning``.  An error or
   warning is the command's own only if it quotes the command's excerpt
-  (``..., for command "service.start web"``) or is one of the fixed
+  (``..., for command "service.start→web"``, → a TAB) or is one of the fixed
   forms (``Unknown command: NAME``, ``line too long``); errors broadcast
   meanwhile (an auto-up start that failed, say) are events.  Events that
   arrive meanwhile go to the event queue and the mirror as usual.
@@ -60,7 +60,7 @@ class Request:
     or ConnectionClosed.  ``events`` holds the parsed lines of a statedump.
     """
 
-    __slots__ = ('fields', 'kind', 'marker', 'excerpt_suffix', 'expect', 'reply', 'events',
+    __slots__ = ('fields', 'kind', 'marker', 'excerpt_suffixes', 'expect', 'reply', 'events',
                  'error', 'exception', 'done', 'lost', 'active', 'keep', '_callbacks')
 
     def __init__(self, fields: Sequence[str], kind: str, marker: Optional[str],
@@ -68,7 +68,10 @@ class Request:
         self.fields = tuple(fields)
         self.kind = kind                # 'plain', 'dump', 'echo' or 'final'
         self.marker = marker
-        self.excerpt_suffix = ', for command "%s"' % command_excerpt(data)
+        # The excerpt as daemonproxy quotes it (TABs kept), and as earlier
+        # releases did (TABs as spaces).
+        self.excerpt_suffixes = tuple({', for command "%s"' % command_excerpt(data, tabs)
+                                       for tabs in (True, False)})
         self.expect = '\t'.join(self.fields[1:]) if kind == 'echo' else None
         self.reply: List[str] = []
         self.events: List[Event] = []
@@ -353,7 +356,7 @@ class Session:
     @staticmethod
     def _is_reply(ev: Error, head: Request) -> bool:
         msg = ev.message
-        if msg.endswith(head.excerpt_suffix):
+        if msg.endswith(head.excerpt_suffixes):
             return True
         return msg == 'line too long' or msg == 'Unknown command: ' + head.fields[0]
 

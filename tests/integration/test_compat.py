@@ -11,6 +11,9 @@ original keep working unchanged, so these lines must match byte for byte).
 - Services: service names are 1..31 bytes, like handle names: service.args,
   service.fds, service.tags and service.auto_up accept 31 bytes and refuse
   32 (and 63) with an `error`, creating nothing.
+- Errors: the `for command "..."` excerpt keeps the command's TABs, as the
+  original's does (its t/119-service-resize.t matches
+  `^error\t.*service.args\tx`); we showed spaces before.
 - fd.socket without an address: the description field of `fd.state`
   is empty (not `-`), live and in statedump.
 - The log: the default log destination is daemonproxy's standard error itself:
@@ -142,6 +145,22 @@ class ServiceNames(SvcTest):
                     self.assertCmdError(d, '\t'.join([cmd, self.name(cmd, length)] + rest))
         created = sorted({l.split('\t')[1] for l in self.dump(d) if l.startswith('service.')})
         self.assertEqual(created, [], 'no service is created by a refused name')
+
+    def test_error_excerpt_keeps_tabs(self):
+        # the original's t/119-service-resize.t, byte for byte
+        d = self.start()
+        line = d.cmd1('service.args\t%s\t/bin/true' % ('x' * 32))
+        self.assertRegex(line, r'^error\t.*service.args\tx')
+        self.assertEqual(line, 'error\tinvalid service name, for command '
+                               '"service.args\txxxxxxxxxxxxxxxxx..."')
+        self.assertRegex(d.cmd1('service.args\t%s\t/bin/true' % ('x' * 31)),
+                         r'^service.args\tx{31}\t')
+        # every command's excerpt, whatever the error
+        for cmd, rest in self.COMMANDS:
+            with self.subTest(command=cmd):
+                line = '\t'.join([cmd, self.name(cmd, 32)] + rest)
+                out = d.cmd1(line)
+                self.assertTrue(out.endswith(', for command "%s..."' % line[:30]), out)
 
 
 class SocketWithoutAddress(SvcTest):

@@ -144,6 +144,30 @@ class NonBlocking(DPTest):
 
 
 STRACE = shutil.which('strace')
+WAIT_RE = re.compile(r'^epoll_p?wait\(.*\], \d+, (-?\d+)[,)].* = (-?\d+)')
+TIME_RE = re.compile(r'^(\d+\.\d+) ')
+
+
+def log_attempts(lines, tag):
+    """From an strace -y (and -ttt, optionally) of write and epoll_wait:
+    ('write', result, time) for each write to the fd strace shows as tag
+    (e.g. '</dev/full>'), and ('wait', timeout, result, time) for each
+    epoll_wait, in order (time None without -ttt)."""
+    out = []
+    for l in lines:
+        t = TIME_RE.match(l)
+        if t:
+            l = l[t.end():]
+        t = float(t.group(1)) if t else None
+        if l.startswith(('write(', 'writev(')) and tag in l.split(',', 1)[0]:
+            r = l.rsplit(' = ', 1)[-1].split()[0]
+            if r.lstrip('-').isdigit():     # not "?" (unfinished at exit)
+                out.append(('write', int(r), t))
+        else:
+            m = WAIT_RE.match(l)
+            if m:
+                out.append(('wait', int(m.group(1)), int(m.group(2)), t))
+    return out
 
 
 class WritePacing(DPTest):
@@ -156,7 +180,7 @@ class WritePacing(DPTest):
             self.skipTest('strace not installed')
         self.trace = self.path('trace.txt')
 
-    def start_traced(self, stderr):
+    def start_traced(self, stderr, calls='write,writev,pwrite64,pwritev', times=False):
         sock = self.path('trace.sock')
         # LeakSanitizer cannot run under ptrace: in a sanitizer build it
         # would abort at exit and turn a clean exit into code 4.
@@ -164,18 +188,148 @@ class WritePacing(DPTest):
         env['ASAN_OPTIONS'] = ':'.join(filter(None, [env.get('ASAN_OPTIONS'), 'detect_leaks=0']))
         d = self.start('-S', sock, interactive=False, stdin=subprocess.DEVNULL, env=env,
                        stdout=subprocess.DEVNULL, stderr=stderr,
-                       prefix=[STRACE, '-y', '-qq', '-e', 'trace=write,writev,pwrite64,pwritev',
-                               '-o', self.trace])
+                       prefix=[STRACE, '-y', '-qq'] + (['-ttt'] if times else []) +
+                       ['-e', 'trace=' + calls, '-o', self.trace])
         c = self.connect(sock)
         self.track_pid(c.peer_pid())   # the traced daemonproxy itself
         c.ping()
         return d, c
 
+    def traced(self):
+        try:
+            with open(self.trace) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
     def finish(self, d, c):
         c.send('terminate\t0')
         self.assertEqual(d.wait(), 0)
-        with open(self.trace) as f:
-            return f.read().splitlines()
+        return self.traced()
+
+    def wait_attempts(self, tag, n):
+        """Wait until strace has seen n write attempts to the fd shown as tag."""
+        def seen():
+            return len([a for a in log_attempts(self.traced(), tag) if a[0] == 'write']) >= n
+        wait_for(seen, msg='%d log write attempts to %s' % (n, tag))
+
+    def check_retries(self, attempts, what):
+        """After a refused write, the first retry comes as soon as the fd is
+        reported writable (no timer in between: at once for /dev/full and a
+        file, which poll() always calls writable); each later one when a
+        timer of at most 0.5 s has expired (the original's LOG_RETRY_DELAY),
+        as long as nothing else is logged."""
+        writes = [i for i, a in enumerate(attempts) if a[0] == 'write']
+        self.assertGreaterEqual(len(writes), 4, attempts)
+        show = '%s: %r' % (what, attempts)
+        for i in writes:
+            self.assertLess(attempts[i][1], 0, 'every write fails: ' + show)
+        first = [a for a in attempts[writes[0] + 1:writes[1]] if a[0] == 'wait']
+        self.assertFalse([a for a in first if a[1] != 0 and a[2] == 0],
+                         'the first retry must not wait for a timer: ' + show)
+        for k in (1, 2):
+            waits = [a for a in attempts[writes[k] + 1:writes[k + 1]] if a[0] == 'wait']
+            self.assertTrue(waits, 'a later retry waits: ' + show)
+            self.assertTrue(all(0 <= a[1] <= 500 for a in waits),
+                            'retries at most 0.5 s apart: ' + show)
+            self.assertEqual(waits[-1][2], 0, 'a later retry is due to the timer: ' + show)
+
+    def test_first_retry_at_once_then_paced(self):
+        # Every kind of destination that refuses writes while it says it is
+        # writable: /dev/full (ENOSPC, cannot be polled), a regular file open
+        # read-only (EBADF, cannot be polled), a pipe and a socket without
+        # reader (EPIPE, polled: EPOLLERR).
+        def dev_full():
+            return os.open('/dev/full', os.O_WRONLY), '</dev/full>'
+
+        def read_only_file():
+            path = self.path('ro.log')
+            with open(path, 'w'):
+                pass
+            return os.open(path, os.O_RDONLY), '<%s>' % path
+
+        def closed_pipe():
+            r, w = os.pipe()
+            os.close(r)
+            return w, '<pipe:[%d]>' % os.fstat(w).st_ino
+
+        def closed_socket():
+            import socket
+            a, b = socket.socketpair()
+            b.close()
+            fd = a.detach()
+            return fd, '<socket:[%d]>' % os.fstat(fd).st_ino
+
+        for make in (dev_full, read_only_file, closed_pipe, closed_socket):
+            with self.subTest(destination=make.__name__):
+                fd, tag = make()
+                d, c = self.start_traced(fd, 'write,epoll_wait,epoll_pwait')
+                os.close(fd)
+                self.assertEqual(c.cmd1('retry_%s' % make.__name__)[:6], 'error\t')
+                self.wait_attempts(tag, 4)
+                attempts = log_attempts(self.finish(d, c), tag)
+                self.check_retries(attempts, make.__name__)
+
+    def log_to_dev_full(self, count):
+        """The original's t/283-log-dev-full.t: count unknown commands with
+        the log on /dev/full, then log.dest to a new file, the filter to
+        trace and an echo, in one go.  Returns the write attempts to
+        /dev/full, the new file's text and the echo's marker."""
+        full = os.open('/dev/full', os.O_WRONLY)
+        d, c = self.start_traced(full, 'write,epoll_wait,epoll_pwait', times=True)
+        os.close(full)
+        for start in range(0, count, 100):
+            n = min(100, count - start)
+            c.send(*['invalid'] * n)
+            for _ in range(n):
+                self.assertEqual(c.readline(), 'error\tUnknown command: invalid')
+        # the .t sleeps a second here: "at least 4 attempts" is what it sees
+        self.wait_attempts('</dev/full>', 4)
+        logf = self.path('new.log')
+        mark = 'qwerty-%d' % os.getpid()
+        self.assertEqual(c.cmd('fd.open\tlog.w\twrite,create\t' + logf),
+                         ['fd.state\tlog.w\tfile\twrite,create\t' + logf])
+        # what follows the switch comes in the same read: it finds the
+        # buffer as the switch left it
+        c.send('log.dest\tfd\tlog.w', 'log.filter\ttrace', 'echo\t' + mark)
+        self.assertEqual(c.expect(mark), mark)
+        attempts = log_attempts(self.finish(d, c), '</dev/full>')
+        with open(logf) as f:
+            return attempts, f.read(), mark
+
+    def check_dev_full_attempts(self, attempts):
+        writes = [a for a in attempts if a[0] == 'write']
+        self.assertGreater(len(writes), 3, 'daemonproxy did retry the write')
+        # The .t's "fewer than 10 in its ~1.5 s", as a rate that load can
+        # only lower: after the first retry, one attempt per ~0.5 s at most.
+        span = writes[-1][2] - writes[1][2]
+        self.assertLessEqual(len(writes) - 2, 1 + span / 0.45,
+                             'small number of attempts to write to fd 2 (%.2f s): %r'
+                             % (span, writes))
+        first, second = [i for i, a in enumerate(attempts) if a[0] == 'write'][:2]
+        self.assertFalse([a for a in attempts[first:second] if a[0] == 'wait' and a[1] != 0
+                          and a[2] == 0],
+                         'the first retry must not wait for a timer: %r' % attempts)
+
+    def test_dev_full_then_new_dest_no_overflow(self):
+        attempts, text, mark = self.log_to_dev_full(5)
+        self.check_dev_full_attempts(attempts)
+        self.assertEqual(len(re.findall('unknown command', text, re.I)), 5, text)
+        self.assertIn(mark, text)
+
+    def test_dev_full_overflow_then_new_dest_gets_backlog_and_new_lines(self):
+        attempts, text, mark = self.log_to_dev_full(500)
+        self.assertRegex(text, r'lost \d+ log messages')
+        # the switch wrote the backlog at once: what was logged right after
+        # it found room (the filter change and the echo, at trace level)
+        self.assertIn(mark, text)
+        lines = text.splitlines()
+        lost = [i for i, l in enumerate(lines) if re.search(r'lost \d+ log messages', l)]
+        marks = [i for i, l in enumerate(lines) if mark in l]
+        self.assertEqual(len(lost), 1, lines)
+        self.assertLess(lost[0], marks[0], 'the count of what was lost comes before the '
+                        'lines logged after the switch: %r' % lines[-6:])
+        self.check_dev_full_attempts(attempts)
 
     def test_dev_full_retry_paced(self):
         full = os.open('/dev/full', os.O_WRONLY)

@@ -32,8 +32,9 @@ O_NONBLOCK = os.O_NONBLOCK
 
 
 def excerpt(line):
-    """The `for command "..."` part of an error reply (docs/protocol.md)."""
-    shown = ''.join(' ' if ord(c) < 0x20 else c for c in line)
+    """The `for command "..."` part of an error reply (docs/protocol.md):
+    TABs kept, as the original shows them."""
+    shown = ''.join('?' if ord(c) < 0x20 and c != '\t' else c for c in line)
     return shown[:30] + ('...' if len(shown) > 30 else '')
 
 

@@ -212,6 +212,63 @@ class Modes(DPTest):
         self.assertEqual(oct(os.stat(sock).st_mode & 0o777), oct(0o600))
 
 
+class ConfigFileErrors(DPTest):
+    """-c FILE: every error of the file is logged naming FILE:LINE (lines
+    counted from 1, comments, blank and over-long lines included)."""
+
+    def test_each_kind_of_error_names_file_and_line(self):
+        conf = self.write_file('e.conf', '\n'.join([
+            '# a comment',
+            'echo\tok',
+            '',
+            'bogus_cmd',
+            'service.start\tnope',
+            'service.fds\tw\tnull\tno_such_handle',
+            'chdir',
+            'echo\ta\x01b',
+            'echo\t' + 'x' * 5000,
+            '#' + 'y' * 5000,
+            'service.start\tnope2',
+            'terminate\t0']))          # the last line has no newline
+        code, out, err = self.run_dp(['-c', conf])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(err.splitlines(), [l.replace('F:', conf + ':') for l in [
+            'error: F:4: unknown command bogus_cmd',
+            'error: F:5: no such service \'nope\', for command "service.start\tnope"',
+            'warning: F:6: service w: no handle named \'no_such_handle\' (yet), '
+            'for command "service.fds\tw\tnull\tno_such_han..."',
+            'error: F:7: expected 1 argument, for command "chdir"',
+            'error: F:8: invalid control character in command, for command "echo\ta?b"',
+            'error: F:9: command exceeds buffer size',
+            'error: F:10: command exceeds buffer size (comment)',
+            'error: F:11: no such service \'nope2\', for command "service.start\tnope2"',
+            'info: exiting with code 0, as asked by F:12']])
+
+    def test_large_file_read_in_chunks(self):
+        lines = ['echo\tline %d' % i for i in range(1, 5001)] + ['bogus_at_5001', 'terminate\t3']
+        conf = self.write_file('big.conf', '\n'.join(lines) + '\n')
+        code, out, err = self.run_dp(['-c', conf])
+        self.assertEqual(code, 3, err)
+        self.assertEqual(err.splitlines(), [
+            'error: %s:5001: unknown command bogus_at_5001' % conf,
+            'info: exiting with code 3, as asked by %s:5002' % conf])
+
+    def test_stdin_config(self):
+        p = subprocess.run([binary(), '-c', '-'], input=b'echo\n\nbogus\nterminate\t0\n',
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(dec(p.stderr).splitlines(), [
+            'error: <stdin>:3: unknown command bogus',
+            'info: exiting with code 0, as asked by <stdin>:4'])
+
+    def test_other_controllers_keep_their_names(self):
+        conf = self.write_file('n.conf', 'bogus_in_file\n')
+        d = self.start('-c', conf)
+        d.log.expect('error: %s:1: unknown command bogus_in_file' % conf)
+        self.assertEqual(d.cmd1('bogus_on_stdin'), 'error\tUnknown command: bogus_on_stdin')
+        d.log.expect('error: stdin: unknown command bogus_on_stdin')
+
+
 class Umask(DPTest):
     def test_umask_077(self):
         d = self.start(umask=0o022)

@@ -92,19 +92,25 @@ class Errors(DPTest):
         self.assertEqual(d.cmd(), [])
 
     def test_error_format_and_excerpt(self):
+        # The excerpt is the command's first 30 bytes with its TABs, as the
+        # original shows them (we used to show spaces).
         d = self.start()
         cmdline = 'chdir\t/nonexistent-dir-for-dp-tests/aaaaaaaaaaaaaaaaaaaa'
         line = d.cmd1(cmdline)
         self.assertError(line, 'chdir failed')
-        excerpt = cmdline[:30].replace('\t', ' ')
-        self.assertTrue(line.endswith(', for command "%s..."' % excerpt), line)
+        self.assertTrue(line.endswith(', for command "%s..."' % cmdline[:30]), line)
         short = 'terminate\tnope'
         line = d.cmd1(short)
         self.assertTrue(line.startswith('error\t'), line)
-        self.assertTrue(line.endswith(', for command "terminate nope"'), line)
+        self.assertTrue(line.endswith(', for command "terminate\tnope"'), line)
         # the excerpt is the line as sent, even after a handler parsed it
         line = d.cmd1('fd.open\tf\twrite,bogus\t/x')
-        self.assertTrue(line.endswith(', for command "fd.open f write,bogus /x"'), line)
+        self.assertTrue(line.endswith(', for command "fd.open\tf\twrite,bogus\t/x"'), line)
+        # empty fields and a TAB at the end are TABs too
+        line = d.cmd1('conn.event_timeout\t\t')
+        self.assertTrue(line.endswith(', for command "conn.event_timeout\t\t"'), line)
+        # the log shows the same text
+        d.log.expect(lambda l: l == 'error: stdin: ' + line[len('error\t'):])
 
     def test_failed_command_logged_at_error(self):
         d = self.start()
@@ -112,13 +118,19 @@ class Errors(DPTest):
         d.log.expect(lambda l: l.startswith('error:') and 'chdir failed' in l)
 
     def test_control_characters_rejected(self):
+        # The error quotes the refused line: its TABs kept, every other
+        # control character (NUL included) shown as '?'.
         d = self.start()
-        for bad in ('echo\ta\x01b', 'echo\tx\r', 'echo\x0bx', 'echo\t\x1b[0m', 'echo\ta\x00b',
-                    'chdir\t/tmp\x02'):
+        for bad, shown in (('echo\ta\x01b', 'echo\ta?b'), ('echo\tx\r', 'echo\tx?'),
+                           ('echo\x0bx', 'echo?x'), ('echo\t\x1b[0m', 'echo\t?[0m'),
+                           ('echo\ta\x00b', 'echo\ta?b'), ('chdir\t/tmp\x02', 'chdir\t/tmp?'),
+                           ('echo\t\t\x7f\x1f\tz\x0c', 'echo\t\t\x7f?\tz?'),
+                           ('echo\t' + 'y' * 24 + '\x01\t\x02', 'echo\t' + 'y' * 24 + '?...')):
             with self.subTest(line=bad):
                 out = d.cmd(bad)
-                self.assertEqual(len(out), 1, out)
-                self.assertError(out[0])
+                want = 'error\tinvalid control character in command, for command "%s"' % shown
+                self.assertEqual(out, [want])
+                d.log.expect('error: stdin: ' + want[len('error\t'):])
         self.assertEqual(d.cmd1('echo\tok'), 'ok')
 
     def test_wrong_argument_counts(self):

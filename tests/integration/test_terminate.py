@@ -1,6 +1,8 @@
 """terminate, terminate.guard and --exit-guard (docs/protocol.md, Commands; docs/daemonproxy.1, OPTIONS);
 exit and EOF of the interactive controller."""
 
+import os
+import re
 import signal
 import subprocess
 
@@ -8,6 +10,17 @@ from dp import DPTest, exit_exec_args, read_exit_exec, proc_alive
 
 
 class Terminate(DPTest):
+    """A requested exit (the normal end of a container) is no error: it is
+    logged at info, naming who asked, whatever the code; only failures are
+    logged at fatal."""
+
+    def check_log(self, d, code, who):
+        lines = d.log.wait_eof()
+        want = 'info: exiting with code %d, as asked by %s' % (code, who)
+        self.assertTrue([l for l in lines if re.fullmatch(want, l)],
+                        '%r not in the log:\n%s' % (want, '\n'.join(lines)))
+        self.assertFalse([l for l in lines if l.startswith('fatal:')], lines)
+
     def test_terminate_exit_code(self):
         for code in (0, 7, 255):
             with self.subTest(code=code):
@@ -15,6 +28,7 @@ class Terminate(DPTest):
                 d.ping()
                 d.send('terminate\t%d' % code)
                 self.assertEqual(d.wait(), code)
+                self.check_log(d, code, 'stdin')
 
     def test_terminate_from_socket_client(self):
         sock = self.path('t.sock')
@@ -23,11 +37,21 @@ class Terminate(DPTest):
         c.ping()
         c.send('terminate\t9')
         self.assertEqual(d.wait(), 9)
+        self.check_log(d, 9, r'client \d+')
 
     def test_terminate_from_config_file(self):
-        conf = self.write_file('t.conf', 'echo\tignored\nterminate\t4\n')
+        conf = self.write_file('t.conf', 'echo\tignored\n\nterminate\t4\n')
         d = self.start('-c', conf, interactive=False, stdin=subprocess.DEVNULL)
         self.assertEqual(d.wait(), 4)
+        self.check_log(d, 4, re.escape(conf) + ':3')
+
+    def test_terminate_from_service_controller(self):
+        d = self.start()
+        d.cmd('service.args\tctl\tsh\t-c\tprintf "terminate\\t5\\n"',
+              'service.fds\tctl\tnull\tcontrol.cmd\tstderr')
+        d.send('service.start\tctl')
+        self.assertEqual(d.wait(), 5)
+        self.check_log(d, 5, r'service ctl \d+')
 
     def test_terminate_non_integer_is_error(self):
         d = self.start()
@@ -45,6 +69,28 @@ class Terminate(DPTest):
         d = self.start()
         self.assertCmdError(d, 'terminate\t1\t2\t3', 'argument')
         self.assertTrue(d.alive())
+
+    def test_exec_on_exit_keeps_its_message(self):
+        rec = self.path('x.rec')
+        d = self.start('-E', '\t'.join(exit_exec_args(rec)))
+        d.ping()
+        d.send('terminate\t6')
+        self.assertEqual(d.wait(), 0)
+        code, msg, pid = read_exit_exec(rec)
+        self.assertEqual((code, msg, pid), ('6', 'terminated by command', d.pid))
+        self.check_log(d, 6, 'stdin')
+
+    def test_failures_are_still_fatal(self):
+        # a fatal signal (SIGABRT: valgrind keeps SIGSEGV to itself)
+        d = self.start()
+        d.ping()
+        os.kill(d.pid, signal.SIGABRT)
+        self.assertEqual(d.wait(), 4)
+        self.assertIn('fatal: daemonproxy received a fatal signal', d.log.wait_eof())
+        # an unusable environment
+        code, out, err = self.run_dp(['-c', self.path('missing.conf')])
+        self.assertEqual(code, 3)
+        self.assertRegex(err, r'(?m)^fatal: cannot open config file ')
 
 
 class InteractiveEnd(DPTest):

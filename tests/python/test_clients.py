@@ -55,7 +55,7 @@ class FakeDaemon(threading.Thread):
                         out.extend(self.dump)
                     elif f[0] == 'service.start' and f[1] == 'nosuch':
                         out.append('error\tno such service \'nosuch\', for command '
-                                   '"service.start nosuch"')
+                                   '"service.start\tnosuch"')
                     elif f[0] == 'service.args':
                         out.append('\t'.join(f))
                     elif f[0] == 'emit':

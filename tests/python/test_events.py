@@ -123,10 +123,11 @@ class EveryForm(unittest.TestCase):
         self.assertIs(ev, parse_event('overflow'))
 
     def test_error_warning(self):
-        ev = self.check(line('error', 'no such service \'x\', for command "service.start x"'),
+        # the excerpt keeps the command's TABs, as the daemon quotes them
+        ev = self.check(line('error', 'no such service \'x\', for command "service.start\tx"'),
                         e.Error)
         self.assertEqual(ev.text, "no such service 'x'")
-        self.assertEqual(ev.excerpt, 'service.start x')
+        self.assertEqual(ev.excerpt, 'service.start\tx')
         ev = self.check(line('error', 'service w: exec /x failed: No such file'), e.Error)
         self.assertIsNone(ev.excerpt)
         self.assertEqual(ev.text, 'service w: exec /x failed: No such file')

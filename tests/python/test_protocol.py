@@ -88,12 +88,17 @@ class Lines(unittest.TestCase):
                          ('service.start', 'a', '12'))
 
     def test_excerpt(self):
-        # docs/protocol.md, Replies and errors
+        # docs/protocol.md, Replies and errors: TABs kept, as the original
+        # daemonproxy quotes them (earlier releases of ours showed spaces)
         data = p.encode_command(['service.start', 'some-really-long-service-name-here'])
-        self.assertEqual(p.command_excerpt(data), 'service.start some-really-long...')
-        self.assertEqual(p.command_excerpt(b'service.start\tw\n'), 'service.start w')
+        self.assertEqual(p.command_excerpt(data), 'service.start\tsome-really-long...')
+        self.assertEqual(p.command_excerpt(b'service.start\tw\n'), 'service.start\tw')
         self.assertEqual(p.command_excerpt(b'x' * 30), 'x' * 30)
         self.assertEqual(p.command_excerpt(b'x' * 31), 'x' * 30 + '...')
+        self.assertEqual(p.command_excerpt(b'echo\ta\x01b\r'), 'echo\ta?b?')
+        # the earlier form
+        self.assertEqual(p.command_excerpt(data, tabs=False), 'service.start some-really-long...')
+        self.assertEqual(p.command_excerpt(b'service.start\tw\n', tabs=False), 'service.start w')
 
     def test_split_join(self):
         self.assertEqual(p.split_line('a\t\tb'), ['a', '', 'b'])

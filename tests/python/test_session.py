@@ -74,13 +74,24 @@ class Requests(unittest.TestCase):
         r = d.s.request(['service.start', 'some-really-long-service-name-here'])
         (m,) = d.markers(d.sent())
         d.feed("error\tno such service 'some-really-long-service-name-here', for command "
-               '"service.start some-really-long..."', m)
+               '"service.start\tsome-really-long..."', m)
         with self.assertRaises(CommandError) as cm:
             r.result()
         self.assertEqual(cm.exception.command,
                          ('service.start', 'some-really-long-service-name-here'))
         self.assertEqual(cm.exception.message,
                          "no such service 'some-really-long-service-name-here'")
+        self.assertEqual(d.events(), [])
+
+    def test_own_error_with_excerpt_of_an_earlier_release(self):
+        # daemonproxy releases before the original's TABs showed spaces
+        d = Script()
+        r = d.s.request(['service.start', 'web'])
+        (m,) = d.markers(d.sent())
+        d.feed("error\tno such service 'web', for command \"service.start web\"", m)
+        with self.assertRaises(CommandError) as cm:
+            r.result()
+        self.assertEqual(cm.exception.message, "no such service 'web'")
         self.assertEqual(d.events(), [])
 
     def test_fixed_form_errors(self):
@@ -98,11 +109,11 @@ class Requests(unittest.TestCase):
         (m,) = d.markers(d.sent())
         d.feed('service.fds\ts1\tnull\tnope',
                'error\tservice web: exec /x failed: No such file or directory',
-               'error\tno such service \'q\', for command "service.start q"',
+               'error\tno such service \'q\', for command "service.start\tq"',
                'warning\tservice s1: no handle named \'nope\' (yet), for command '
-               '"service.fds s1 null nope"', m)
+               '"service.fds\ts1\tnull\tnope"', m)
         self.assertEqual(r.result(), ['warning\tservice s1: no handle named \'nope\' (yet), '
-                                      'for command "service.fds s1 null nope"'])
+                                      'for command "service.fds\ts1\tnull\tnope"'])
         self.assertEqual([type(x) for x in d.events()], [e.ServiceFds, e.Error, e.Error])
 
     def test_pipelined_requests(self):

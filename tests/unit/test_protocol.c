@@ -643,6 +643,16 @@ static void test_split(void)
     memcpy(buf, "a\0b", 4);
     CHECK_EQ(proto_split(buf, 3, f, 8), -1);
 
+    /* A refused line is left as it came, TABs before the bad byte too
+     * (an error quotes it). */
+    CHECK_EQ(split("chdir\t/tmp\t\x02x\ty", f, 8, buf), -1);
+    CHECK_STREQ(buf, "chdir\t/tmp\t\x02x\ty");
+    memcpy(buf, "a\tb\0c\td", 8);
+    CHECK_EQ(proto_split(buf, 7, f, 8), -1);
+    CHECK(memcmp(buf, "a\tb\0c\td", 8) == 0);
+    CHECK_EQ(split("a\tb\tc\td", f, 2, buf), -2);
+    CHECK_STREQ(buf, "a\tb\tc\td");
+
     /* Field count limit: exactly max is fine, one more is -2. */
     CHECK_EQ(split("a\tb\tc", f, 3, buf), 3);
     CHECK_EQ(split("a\tb\tc", f, 2, buf), -2);
@@ -841,6 +851,42 @@ static void test_line_builder(void)
     CHECK_STREQ(l.buf, "e\t\n");
 }
 
+/* The `for command "..."` excerpt of an error. */
+static const char *excerpt(const char *cmd, size_t len, bool split)
+{
+    static struct proto_line l;
+    proto_line_begin(&l, "error");
+    proto_line_add(&l, "msg");
+    proto_line_cat(&l, ", for command \"");
+    proto_line_cat_excerpt(&l, cmd, len, split);
+    proto_line_cat(&l, "\"");
+    size_t n = proto_line_end(&l);
+    CHECK(well_formed(&l, n));
+    return l.buf;
+}
+
+static void test_line_excerpt(void)
+{
+    /* TABs kept (the original's form); NULs of a split line are TABs. */
+    CHECK_STREQ(excerpt("echo\ta\tb", 8, false), "error\tmsg, for command \"echo\ta\tb\"\n");
+    CHECK_STREQ(excerpt("echo\0a\0\0b", 9, true), "error\tmsg, for command \"echo\ta\t\tb\"\n");
+    /* The first 30 bytes, "..." after them only when there were more. */
+    const char *longer = "service.args\txxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\t/bin/true";
+    CHECK_STREQ(excerpt(longer, strlen(longer), false),
+                "error\tmsg, for command \"service.args\txxxxxxxxxxxxxxxxx...\"\n");
+    CHECK_STREQ(excerpt(longer, 30, false),
+                "error\tmsg, for command \"service.args\txxxxxxxxxxxxxxxxx\"\n");
+    CHECK_STREQ(excerpt(longer, 31, false),
+                "error\tmsg, for command \"service.args\txxxxxxxxxxxxxxxxx...\"\n");
+    CHECK_STREQ(excerpt("", 0, true), "error\tmsg, for command \"\"\n");
+    /* Every other control character is '?': a refused line's (raw: its
+     * NUL is one too), never a newline. */
+    CHECK_STREQ(excerpt("a\x01\r\n\x1f\x7f\xc3\xa9\tz", 10, false),
+                "error\tmsg, for command \"a????\x7f\xc3\xa9\tz\"\n");
+    CHECK_STREQ(excerpt("a\0b", 3, false), "error\tmsg, for command \"a?b\"\n");
+    CHECK_STREQ(excerpt("a\n\r\x01", 4, true), "error\tmsg, for command \"a???\"\n");
+}
+
 static void test_line_addi(void)
 {
     struct proto_line l;
@@ -883,7 +929,7 @@ static void test_line_truncation(void)
     for (size_t i = 0; i < 2 * PROTO_EVENT_MAX; i += 7)
         bigtsv[i] = '\t';
     for (size_t first = PROTO_EVENT_MAX - 40; first <= PROTO_EVENT_MAX + 4; first++) {
-        for (int how = 0; how < 7; how++) {
+        for (int how = 0; how < 8; how++) {
             memset(&c, 0xa5, sizeof c);
             char save = big[first];
             big[first] = '\0';
@@ -896,6 +942,7 @@ static void test_line_truncation(void)
             case 3: proto_line_cat(&c.l, big); break;
             case 4: proto_line_addf(&c.l, "%s%d", big, -7); break;
             case 5: proto_line_addn(&c.l, big, PROTO_EVENT_MAX); break;
+            case 7: proto_line_cat_excerpt(&c.l, big, PROTO_EVENT_MAX, true); break;
             case 6:
                 for (int k = 0; k < 50; k++) {
                     proto_line_add(&c.l, "");
@@ -943,4 +990,4 @@ static void test_line_truncation(void)
 UNIT_MAIN(test_in_basic, test_in_split_commits, test_in_many_lines, test_in_max_line,
           test_in_too_long, test_in_too_long_comment, test_in_huge, test_in_final,
           test_in_final_bounds, test_in_model, test_split, test_ignored,
-          test_line_builder, test_line_addi, test_line_truncation)
+          test_line_builder, test_line_excerpt, test_line_addi, test_line_truncation)
