@@ -132,9 +132,9 @@ static void store(struct service *s, struct notify_msg *m)
     if (m->nfds == 0)
         return;
     if (!st || strcmp(st, "1") != 0)
-        log_warn("service %s: %d fds sent without FDSTORE=1; closed", s->str, m->nfds);
+        notify_refuse(m, "%d fds sent without FDSTORE=1; closed", m->nfds);
     else if (!s->fdstore_max)
-        log_warn("service %s: FDSTORE without fdstore=N; %d fds closed", s->str, m->nfds);
+        notify_refuse(m, "FDSTORE without fdstore=N; %d fds closed", m->nfds);
     else
         fdstore_put(&s->x->store, s->str, s->fdstore_max, fdname ? fdname : "stored",
                     m->fds, m->nfds);
@@ -187,6 +187,8 @@ const char *svc_ready_socket(struct service *s)
         snprintf(name, sizeof name, "service %s", s->str);
         x->nsock = notify_socket_new(x->nsock_addr, sizeof x->nsock_addr, name, notified,
                                      owns, s);
+    } else {
+        notify_forget(x->nsock);    /* a new run: new processes */
     }
     return x->nsock ? x->nsock_addr : NULL;
 }

@@ -184,12 +184,14 @@ def make_fds(specs):
     return fds, info, own
 
 
-def send(msg, specs=(), addr=None):
+def send(msg, specs=(), addr=None, n=1):
+    """msg with the fds of specs, n times (the same fds each time)."""
     fds, info, own = make_fds(specs)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', fds))] if fds else []
-        s.sendmsg([msg.encode('latin-1')], anc, 0, address(addr))
+        for _ in range(n):
+            s.sendmsg([msg.encode('latin-1')], anc, 0, address(addr))
         return {'ok': True, 'fds': info}
     except Exception as e:
         return {'err': ename(e), 'what': repr(e)}
@@ -209,6 +211,10 @@ def op_flood(c):
         if 'ok' not in r:
             return r
     return {'ok': True}
+
+
+def op_spam(c):
+    return send(c['msg'], c.get('fds', ()), c.get('addr'), c['n'])
 
 
 def op_write(c):
@@ -298,7 +304,8 @@ def op_exit(c):
     os._exit(c.get('code', 0))
 
 
-OPS = {'notify': op_notify, 'flood': op_flood, 'write': op_write, 'bigwrite': op_bigwrite,
+OPS = {'notify': op_notify, 'flood': op_flood, 'spam': op_spam,
+       'write': op_write, 'bigwrite': op_bigwrite,
        'fork-notify': op_fork_notify, 'detach': op_detach, 'env': op_env, 'exit': op_exit}
 
 rec({'start': PID, 'ppid': os.getppid(), 'fds': FDS, 'env': dict(os.environ)})

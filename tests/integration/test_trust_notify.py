@@ -1,0 +1,190 @@
+"""docs/protocol.md, "Readiness notification": what a stranger or a service
+can do with a notify socket, and what it cannot (issue 18).
+
+- Refusals are summed up: per sender (a service's socket and a pid) the
+  first 5 refusals of an interval are logged, then one line per interval
+  says how many more.  A stranger flooding 50,000 datagrams gives 5 lines
+  and summaries that add up to exactly what it sent; controllers' echoes
+  are answered all along, the service's own messages still go through,
+  and the daemon's CPU per datagram stays small (printed).  Every reason
+  goes through the same limit: too long, not assignments, fds without
+  FDSTORE=1, FDSTORE without fdstore=N, and a sender the kernel gives no
+  pid for (one in another pid namespace).
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from dp import TIMEOUT, Timeout, slow_binary, wait_for
+from svc_util import PY
+from test_notify import NotifyBase, send_dgram
+
+# The limit of docs/protocol.md: lines per sender and interval.
+LOGGED = 5
+INTERVAL = 5
+
+SUMMARY_RE = re.compile(r'^warning: service ([^:]+): (\d+) more notifications '
+                        r'(?:from pid (\d+)|without credentials) refused in the last (\d+) s$')
+
+# A stranger: sends READY=1 to ADDR until it has sent LEAST datagrams and
+# STOP exists; then writes the count to OUT.
+FLOODER = r'''
+import os, socket, sys
+addr, stop, least, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+a = b'\0' + addr[1:].encode('latin-1')
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+n = 0
+while n < least or not os.path.exists(stop):
+    for _ in range(500):
+        s.sendto(b'READY=1\nSTATUS=flood', a)
+    n += 500
+with open(out + '.tmp', 'w') as f:
+    f.write(str(n))
+os.rename(out + '.tmp', out)
+'''
+
+class TrustBase(NotifyBase):
+
+    def lines_since(self, d, mark):
+        return d.log.snapshot()[mark:]
+
+    def summaries(self, d, mark, name, pid=None):
+        """(count, seconds) of every summary line of service NAME (from pid,
+        or without credentials when pid is 0) since mark."""
+        out = []
+        for l in self.lines_since(d, mark):
+            m = SUMMARY_RE.match(l)
+            if m and m.group(1) == name and (m.group(3) or '0') == str(pid or 0):
+                out.append((int(m.group(2)), int(m.group(4))))
+        return out
+
+    def expect_summed(self, d, mark, name, pid, logged_pat, total):
+        """The refusals of (NAME, pid) since mark: exactly LOGGED lines
+        matching logged_pat, then summaries adding up to total."""
+        def full():
+            return [l for l in self.lines_since(d, mark) if logged_pat.search(l)]
+        try:
+            wait_for(lambda: len(full()) + sum(n for n, _ in self.summaries(d, mark, name, pid))
+                     >= total, TIMEOUT + 2 * INTERVAL,
+                     '%d refusals of service %s, pid %s, logged or summed up' % (total, name, pid))
+        except Timeout as e:
+            raise Timeout('%s; log since: %r' % (e, self.lines_since(d, mark)[-12:]))
+        self.assertEqual(len(full()), LOGGED, 'logged in full: %r' % full()[:8])
+        sums = self.summaries(d, mark, name, pid)
+        self.assertEqual(LOGGED + sum(n for n, _ in sums), total, sums)
+        for _, secs in sums:
+            self.assertGreaterEqual(secs, 1)
+        return sums
+
+    @staticmethod
+    def end_process(p):
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        for f in (p.stdin, p.stdout):
+            if f:
+                f.close()
+
+
+# ---------------------------------------------------------------------------
+
+class Refusals(TrustBase):
+
+    def test_stranger_flood_is_summed_up_and_echo_stays_prompt(self):
+        d = self.daemon()
+        self.agent(d, 's', opts=['notify'])
+        _, st, _ = self.up(d, 's')
+        addr = st['env']['NOTIFY_SOCKET']
+        self.notified(d, 's', 'STATUS=before')
+        stop, out = self.path('stop'), self.path('sent')
+        flooder = self.script('flooder.py', FLOODER)
+        mark = self.log_mark(d)
+        cpu0 = d.cpu_seconds()
+        p = subprocess.Popen([PY, flooder, addr, stop, '50000', out])
+        self.addCleanup(self.end_process, p)
+        # it floods until told to stop: every echo is answered meanwhile
+        for i in range(20):
+            self.assertEqual(d.cmd1('echo\tduring-%d' % i), 'during-%d' % i)
+        self.notified(d, 's', 'STATUS=during')
+        self.assertIsNone(p.poll(), 'the flood went on during the echoes')
+        open(stop, 'w').close()
+        self.assertEqual(p.wait(TIMEOUT * 3), 0)
+        sent = int(self.wait_text(out))
+        self.assertGreaterEqual(sent, 50000)
+        # datagrams are read in order: this comes after the whole flood
+        self.notified(d, 's', 'STATUS=after')
+        cpu = d.cpu_seconds() - cpu0
+        print('notify flood: %d datagrams from a stranger, daemon CPU %.2f s (%.1f us each)'
+              % (sent, cpu, cpu * 1e6 / sent))
+        pat = re.compile(r'^warning: service s: notification from pid %d refused: '
+                         r'not a process of the service$' % p.pid)
+        self.expect_summed(d, mark, 's', p.pid, pat, sent)
+        lines = self.lines_since(d, mark)
+        self.assertLess(len(lines), 100, lines[:20])
+        self.assertEqual([l for l in d.reader.seen if 'flood' in l], [], 'no flood event')
+        if not slow_binary():
+            # refused on sight: 0409af0 took 40-50 us each, and a line each
+            self.assertLess(cpu, 1.0, '%d datagrams' % sent)
+
+    def test_every_reason_goes_through_the_same_limit(self):
+        d = self.daemon()
+        n = 12
+        cases = {       # service: (message, fds, options)
+            'long': ('STATUS=' + 'x' * 5000, [], ['notify']),
+            'junk': ('junk without an equals sign', [], ['notify']),
+            'nostore': ('STATUS=with an fd', [['dup', 1]], ['notify', 'fdstore=2']),
+            'nofdstore': ('FDSTORE=1\nFDNAME=x', [['dup', 1]], ['notify']),
+        }
+        pats = {
+            'long': 'notification from pid %d refused: longer than 4096 bytes',
+            'junk': 'notification from pid %d refused: not a list of assignments',
+            'nostore': '1 fds sent without FDSTORE=1; closed',
+            'nofdstore': 'FDSTORE without fdstore=N; 1 fds closed',
+        }
+        pids = {}
+        for name, (_, _, opts) in cases.items():
+            self.agent(d, name, opts=opts)
+            pids[name] = self.up(d, name)[0]
+        base = self.warm(d, 'long')
+        mark = self.log_mark(d)
+        for name, (msg, fds, _) in cases.items():
+            r = self.tell(name, 'spam', msg=msg, fds=fds, n=n)
+            self.assertTrue(r.get('ok'), r)
+        for name in cases:
+            self.marker(d, name)
+        for name in cases:
+            pat = pats[name] % pids[name] if '%d' in pats[name] else pats[name]
+            pat = re.compile('^warning: service %s: %s' % (re.escape(name), re.escape(pat)))
+            self.expect_summed(d, mark, name, pids[name], pat, n)
+        self.settle_fds(d, base, 'every refused fd closed')
+
+    def test_sender_without_credentials(self):
+        # a sender in an outer pid namespace has no pid in daemonproxy's
+        unshare = shutil.which('unshare')
+        if not unshare or os.geteuid() != 0:
+            self.skipTest('needs root and unshare(1)')
+        if subprocess.run([unshare, '--pid', '--fork', '--kill-child', 'true'],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode != 0:
+            self.skipTest('unshare --pid --fork not available')
+        env = {k: v for k, v in os.environ.items() if not k.startswith(('NOTIFY_', 'LISTEN_'))}
+        d = self.d = self.start(prefix=[unshare, '--pid', '--fork', '--kill-child'], env=env)
+        self.agent(d, 's', opts=['notify'])
+        _, st, _ = self.up(d, 's')
+        addr = st['env']['NOTIFY_SOCKET']
+        mark = self.log_mark(d)
+        for i in range(9):
+            send_dgram(addr, b'READY=1\nSTATUS=outsider')
+        self.marker(d, 's')
+        pat = re.compile(r'^warning: service s: notification without the sender\'s '
+                         r'credentials refused$')
+        self.expect_summed(d, mark, 's', 0, pat, 9)
+        self.assertEqual([l for l in d.reader.seen if 'outsider' in l], [])
+
+
+if __name__ == '__main__':
+    import unittest
+    unittest.main(argv=[sys.argv[0]])
