@@ -48,6 +48,14 @@ static void reaper_cb(void *ctx)
 
 static loop_task reaper = LOOP_TASK_INIT(reaper_cb, NULL);
 
+int notify_barrier(const struct notify_msg *m)
+{
+    for (int i = 0; i < m->nassign; i++)
+        if (strcmp(m->assign[i], "BARRIER=1") == 0)
+            return m->nassign == 1 && m->nfds == 1 ? 1 : -1;
+    return 0;
+}
+
 int notify_parse(char *b, size_t len, char **assign, int max)
 {
     /* A NUL is a control character like any other: made safe, as in
@@ -453,6 +461,14 @@ static bool admit(struct notify_chan *ch, const struct msghdr *mh, char *buf, si
     if (msg.nassign <= 0) {
         refuse(ch, msg.pid, "notification from pid %d refused: not a list of assignments",
                (int)msg.pid);
+        return false;
+    }
+    switch (notify_barrier(&msg)) {
+    case 1:
+        return false;   /* answered: its fd is closed with the rest */
+    case -1:
+        refuse(ch, msg.pid, "notification from pid %d refused: BARRIER=1 with %s",
+               (int)msg.pid, msg.nassign > 1 ? "other assignments" : "not exactly one fd");
         return false;
     }
     return true;

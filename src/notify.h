@@ -6,12 +6,13 @@
  *
  * A channel parses what arrives and hands each accepted message to its
  * owner.  Refused ones (a stranger's pid, too long, no credentials, not
- * assignments) are dropped, their fds closed, and said in the log through
- * notify_refuse(), which the owner uses too for what it refuses of a
- * message: whatever a sender does, the log gets at most a few lines per
- * sender and interval, and the CPU a flood costs stays near that of
- * receiving it.  Reading is bounded per wakeup, so a flood never holds
- * the loop.
+ * assignments, a malformed barrier) are dropped, their fds closed, and
+ * said in the log through notify_refuse(), which the owner uses too for
+ * what it refuses of a message: whatever a sender does, the log gets at
+ * most a few lines per sender and interval, and the CPU a flood costs
+ * stays near that of receiving it.  Reading is bounded per wakeup, so a
+ * flood never holds the loop.  BARRIER=1 with one fd (sd_notify_barrier)
+ * is answered by closing the fd, and is no message.
  *
  * Fds (the rule everywhere): a function never takes ownership of an fd it
  * is given unless its comment says it takes it; one that takes an fd owns
@@ -57,6 +58,13 @@ int notify_parse(char *buf, size_t len, char **assign, int max);
 /* The value of VAR in the message's assignments, or NULL (the last one
  * wins, as systemd has it). */
 const char *notify_get(const struct notify_msg *m, const char *var);
+
+/* Pure: whether a parsed message with its fds is a barrier
+ * (sd_notify_barrier: BARRIER=1 alone, with one fd, which the receiver
+ * closes to answer): 1; 0 if it has no BARRIER=1; -1 if it has one with
+ * other assignments or another number of fds (systemd drops the whole
+ * message then). */
+int notify_barrier(const struct notify_msg *m);
 
 /* The owner's callback for an accepted message. */
 typedef void (*notify_fn)(void *owner, struct notify_msg *m);

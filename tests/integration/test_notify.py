@@ -80,7 +80,7 @@ CONTROL_CHARS = re.compile(r'[\x00-\x08\x0a-\x1f]')
 # OUTDIR/rec-PID.jsonl.
 
 AGENT = r'''
-import array, errno, fcntl, json, os, socket, stat, sys, termios, time
+import array, errno, fcntl, json, os, select, socket, stat, sys, termios, time
 
 FIFO, OUTDIR = sys.argv[1], sys.argv[2]
 PID = os.getpid()
@@ -217,6 +217,28 @@ def op_spam(c):
     return send(c['msg'], c.get('fds', ()), c.get('addr'), c['n'])
 
 
+def op_barrier(c):
+    # sd_notify_barrier: msg with the write ends of `nfds` pipes (ours
+    # closed), then wait for end of file on the read ends: the receiver
+    # has closed its copies
+    pipes = [os.pipe() for _ in range(c.get('nfds', 1))]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    anc = ([(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [w for _, w in pipes]))]
+           if pipes else [])
+    try:
+        s.sendmsg([c['msg'].encode('latin-1')], anc, 0, address())
+    finally:
+        s.close()
+        for _, w in pipes:
+            os.close(w)
+    eof = []
+    for r, _ in pipes:
+        ready, _, _ = select.select([r], [], [], c['timeout'])
+        eof.append(bool(ready) and os.read(r, 1) == b'')
+        os.close(r)
+    return {'ok': True, 'eof': eof}
+
+
 def op_write(c):
     try:
         n = os.write(c['fd'], c['data'].encode('latin-1'))
@@ -304,7 +326,7 @@ def op_exit(c):
     os._exit(c.get('code', 0))
 
 
-OPS = {'notify': op_notify, 'flood': op_flood, 'spam': op_spam,
+OPS = {'notify': op_notify, 'flood': op_flood, 'spam': op_spam, 'barrier': op_barrier,
        'write': op_write, 'bigwrite': op_bigwrite,
        'fork-notify': op_fork_notify, 'detach': op_detach, 'env': op_env, 'exit': op_exit}
 

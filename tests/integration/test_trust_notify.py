@@ -8,8 +8,13 @@ can do with a notify socket, and what it cannot (issue 18).
   are answered all along, the service's own messages still go through,
   and the daemon's CPU per datagram stays small (printed).  Every reason
   goes through the same limit: too long, not assignments, fds without
-  FDSTORE=1, FDSTORE without fdstore=N, and a sender the kernel gives no
-  pid for (one in another pid namespace).
+  FDSTORE=1, FDSTORE without fdstore=N, a malformed barrier, and a sender
+  the kernel gives no pid for (one in another pid namespace).
+- BARRIER=1 with one fd (sd_notify_barrier, systemd-notify): the fd is
+  closed, which the sender sees as end of file, and there is no event and
+  no warning.  With other assignments or another number of fds, the whole
+  message is dropped with a warning (as systemd does), its fds closed.
+  The real systemd-notify, where installed, gives exactly one event.
 """
 
 import os
@@ -20,7 +25,7 @@ import sys
 
 from dp import TIMEOUT, Timeout, slow_binary, wait_for
 from svc_util import PY
-from test_notify import NotifyBase, send_dgram
+from test_notify import NotifyBase, notify_lines, send_dgram
 
 # The limit of docs/protocol.md: lines per sender and interval.
 LOGGED = 5
@@ -137,12 +142,14 @@ class Refusals(TrustBase):
             'junk': ('junk without an equals sign', [], ['notify']),
             'nostore': ('STATUS=with an fd', [['dup', 1]], ['notify', 'fdstore=2']),
             'nofdstore': ('FDSTORE=1\nFDNAME=x', [['dup', 1]], ['notify']),
+            'barrier': ('BARRIER=1', [], ['notify']),
         }
         pats = {
             'long': 'notification from pid %d refused: longer than 4096 bytes',
             'junk': 'notification from pid %d refused: not a list of assignments',
             'nostore': '1 fds sent without FDSTORE=1; closed',
             'nofdstore': 'FDSTORE without fdstore=N; 1 fds closed',
+            'barrier': 'notification from pid %d refused: BARRIER=1 with not exactly one fd',
         }
         pids = {}
         for name, (_, _, opts) in cases.items():
@@ -183,6 +190,68 @@ class Refusals(TrustBase):
                          r'credentials refused$')
         self.expect_summed(d, mark, 's', 0, pat, 9)
         self.assertEqual([l for l in d.reader.seen if 'outsider' in l], [])
+
+
+class Barrier(TrustBase):
+
+    def service(self):
+        """A daemon with agent s up (with an fd store, so that fds are not
+        refused for lack of one); its fd count once warm."""
+        d = self.daemon()
+        self.agent(d, 's', opts=['notify', 'fdstore=2'])
+        self.up(d, 's')
+        return d, self.warm(d, 's')
+
+    def test_barrier_answered_silently(self):
+        d, base = self.service()
+        mark = self.log_mark(d)
+        for _ in range(3):
+            r = self.tell('s', 'barrier', msg='BARRIER=1', nfds=1, timeout=TIMEOUT)
+            self.assertEqual(r.get('eof'), [True], 'the barrier fd was closed: %r' % r)
+        self.marker(d, 's')      # the next event: there was none before it
+        self.assertEqual(self.warnings_since(d, mark), [])
+        self.assertEqual([l for l in d.reader.seen if 'BARRIER' in l], [])
+        self.settle_fds(d, base, 'barrier fds closed')
+
+    def test_malformed_barrier_dropped_with_a_warning(self):
+        d, base = self.service()
+        mark = self.log_mark(d)
+        # systemd: "Extra notification messages sent with BARRIER=1,
+        # ignoring everything" / "incorrect number of fds": the message is
+        # dropped, its fds closed (so a waiting sender still wakes up)
+        for msg, nfds in (('BARRIER=1\nREADY=1\nSTATUS=with-barrier', 1),
+                          ('FDSTORE=1\nFDNAME=b\nBARRIER=1', 1),
+                          ('BARRIER=1', 2), ('BARRIER=1', 0)):
+            r = self.tell('s', 'barrier', msg=msg, nfds=nfds, timeout=TIMEOUT)
+            self.assertEqual(r.get('eof'), [True] * nfds, '%r: %r' % (msg, r))
+        self.marker(d, 's')
+        self.assertEqual(len(self.warnings_since(d, mark)), 4, self.warnings_since(d, mark))
+        for w in self.warnings_since(d, mark):
+            self.assertIn('refused: BARRIER=1 with', w)
+        self.assertEqual([l for l in d.reader.seen
+                          if 'with-barrier' in l or l.endswith('\tstored by s')], [])
+        st = notify_lines(self.dump(d), 's')
+        self.assertEqual([l.split('\t')[4] for l in st], ['-'], 'READY=1 was dropped too')
+        self.settle_fds(d, base, 'fds of dropped barriers closed')
+
+    def test_systemd_notify(self):
+        tool = shutil.which('systemd-notify')
+        if not tool:
+            self.skipTest('systemd-notify not installed')
+        d = self.daemon()
+        rc = self.path('rc')
+        self.no_errors(d.cmd('service.args\tsn\tsh\t-c\t%s --ready --status=hello; echo $? > %s; '
+                             'exec sleep 1000' % (tool, rc),
+                             'service.opts\tsn\tnotify'))
+        mark = self.log_mark(d)
+        d.send('service.start\tsn')
+        self.expect_state(d, 'sn', 'up')
+        f = self.expect_notify(d, 'sn')
+        self.assertEqual(f[4:], ['READY=1', 'STATUS=hello'])
+        self.assertEqual(self.wait_text(rc).strip(), '0', 'its barrier was answered')
+        self.assertEqual(d.cmd1('echo\tdone'), 'done')
+        self.assertEqual(notify_lines(d.reader.seen, 'sn'), ['\t'.join(f)], 'one event only')
+        self.assertEqual(self.warnings_since(d, mark), [])
 
 
 if __name__ == '__main__':
