@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -431,6 +432,24 @@ static bool unpack(struct notify_chan *ch, struct msghdr *mh)
     return creds && msg.pid > 0;
 }
 
+/* MSG_CTRUNC although there was room for SCM_MAX_FD fds: the kernel could
+ * not install them all here.  Out of fds, mostly; making one more tells. */
+static void refuse_fds_lost(struct notify_chan *ch)
+{
+    int fd = fcntl(ch->fd, F_DUPFD_CLOEXEC, 0);
+    int e = fd < 0 ? errno : 0;
+    sys_close(fd);
+    struct rlimit rl;
+    if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        refuse(ch, msg.pid, "notification from pid %d refused: its fds could not all be "
+               "received: %s (daemonproxy's RLIMIT_NOFILE is %llu)", (int)msg.pid,
+               sys_strerror(e), (unsigned long long)rl.rlim_cur);
+    else
+        refuse(ch, msg.pid, "notification from pid %d refused: its fds could not all be "
+               "received: %s", (int)msg.pid,
+               e ? sys_strerror(e) : "the kernel passed fewer than were sent");
+}
+
 /* Whether the datagram in buf (len bytes, as received with mh), whose
  * fds and sender unpack() took, is a message for the owner; if so it is
  * parsed into msg.  Cheapest checks first: a known stranger costs one
@@ -454,9 +473,10 @@ static bool admit(struct notify_chan *ch, const struct msghdr *mh, char *buf, si
                (int)msg.pid, NOTIFY_MSG_MAX);
         return false;
     }
-    if (mh->msg_flags & MSG_CTRUNC)
-        refuse(ch, msg.pid, "notification from pid %d: fds lost (more than %d)",
-               (int)msg.pid, NOTIFY_FDS_MAX);
+    if (mh->msg_flags & MSG_CTRUNC) {
+        refuse_fds_lost(ch);
+        return false;
+    }
     msg.nassign = notify_parse(buf, len, msg.assign, NOTIFY_ASSIGNS_MAX);
     if (msg.nassign <= 0) {
         refuse(ch, msg.pid, "notification from pid %d refused: not a list of assignments",

@@ -6,13 +6,14 @@
  *
  * A channel parses what arrives and hands each accepted message to its
  * owner.  Refused ones (a stranger's pid, too long, no credentials, not
- * assignments, a malformed barrier) are dropped, their fds closed, and
- * said in the log through notify_refuse(), which the owner uses too for
- * what it refuses of a message: whatever a sender does, the log gets at
- * most a few lines per sender and interval, and the CPU a flood costs
- * stays near that of receiving it.  Reading is bounded per wakeup, so a
- * flood never holds the loop.  BARRIER=1 with one fd (sd_notify_barrier)
- * is answered by closing the fd, and is no message.
+ * assignments, fds that could not all be received, a malformed barrier)
+ * are dropped, their fds closed, and said in the log through
+ * notify_refuse(), which the owner uses too for what it refuses of a
+ * message: whatever a sender does, the log gets at most a few lines per
+ * sender and interval, and the CPU a flood costs stays near that of
+ * receiving it.  Reading is bounded per wakeup, so a flood never holds
+ * the loop.  BARRIER=1 with one fd (sd_notify_barrier) is answered by
+ * closing the fd, and is no message.
  *
  * Fds (the rule everywhere): a function never takes ownership of an fd it
  * is given unless its comment says it takes it; one that takes an fd owns

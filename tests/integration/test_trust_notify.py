@@ -15,6 +15,9 @@ can do with a notify socket, and what it cannot (issue 18).
   no warning.  With other assignments or another number of fds, the whole
   message is dropped with a warning (as systemd does), its fds closed.
   The real systemd-notify, where installed, gives exactly one event.
+- Fds that daemonproxy cannot receive (out of fds): the message is refused
+  with the real cause (Too many open files, and the limit), not "more than
+  253".
 """
 
 import os
@@ -23,7 +26,7 @@ import shutil
 import subprocess
 import sys
 
-from dp import TIMEOUT, Timeout, slow_binary, wait_for
+from dp import TIMEOUT, VALGRIND_DIR, Timeout, slow_binary, wait_for
 from svc_util import PY
 from test_notify import NotifyBase, notify_lines, send_dgram
 
@@ -252,6 +255,38 @@ class Barrier(TrustBase):
         self.assertEqual(d.cmd1('echo\tdone'), 'done')
         self.assertEqual(notify_lines(d.reader.seen, 'sn'), ['\t'.join(f)], 'one event only')
         self.assertEqual(self.warnings_since(d, mark), [])
+
+
+class FdsLost(TrustBase):
+
+    def test_out_of_fds_says_so(self):
+        if not shutil.which('prlimit'):
+            self.skipTest('prlimit not installed')
+        if VALGRIND_DIR:
+            self.skipTest('valgrind keeps fds of its own below the limit, and the kernel '
+                          'installs received ones above what valgrind lets through')
+        env = {k: v for k, v in os.environ.items() if not k.startswith(('NOTIFY_', 'LISTEN_'))}
+        d = self.d = self.start(prefix=['prlimit', '--nofile=100:100'], env=env)
+        self.agent(d, 's', opts=['notify', 'fdstore=8'])
+        self.up(d, 's')
+        base = self.warm(d, 's')
+        # use up daemonproxy's fds
+        out = d.cmd(*['fd.pipe\tr%d\tw%d' % (i, i) for i in range(60)])
+        made = [i for i in range(60) if 'fd.state\tr%d\tpipe\tfrom\tw%d' % (i, i) in out]
+        self.assertLess(len(made), 60, 'some fd.pipe must fail')
+        mark = self.log_mark(d)
+        self.send_notify('s', 'FDSTORE=1\nFDNAME=many\nSTATUS=fds', fds=[['dup', 20]])
+        self.expect_warnings(d, mark, 1, 'fds that could not be received')
+        w = self.warnings_since(d, mark)
+        self.assertEqual(len(w), 1, w)
+        self.assertRegex(w[0], r'^warning: service s: notification from pid \d+ refused: its fds '
+                         r'could not all be received: Too many open files '
+                         r"\(daemonproxy's RLIMIT_NOFILE is \d+\)$")
+        # refused whole, as systemd does: nothing stored, no event
+        d.cmd(*['fd.delete\tr%d' % i for i in made] + ['fd.delete\tw%d' % i for i in made])
+        self.marker(d, 's')
+        self.assertEqual([l for l in d.reader.seen if 's..many' in l or 'STATUS=fds' in l], [])
+        self.settle_fds(d, base, 'every received fd closed')
 
 
 if __name__ == '__main__':
