@@ -39,6 +39,8 @@ struct svc_ext {
     int64_t notify_ms;              /* the last notification (this run) */
     pid_t notify_pid;
     pid_t mainpid;                  /* MAINPID= of this run, 0 if none */
+    uint64_t mainpid_start;         /* when that process started (sys_proc_stat) */
+    uint64_t main_start;            /* when the main process started, 0: not known yet */
     int64_t cg_ms;                  /* when its cgroup last changed */
     uint8_t readiness;              /* enum svc_readiness */
     char *status;                   /* the last STATUS= of this run, or NULL */

@@ -292,7 +292,9 @@ def op_fork_notify(c):
 
 
 def op_detach(c):
-    # double fork: an agent on another FIFO that is no descendant of ours
+    # double fork: an agent on another FIFO that is no descendant of ours;
+    # with 'release' (a path), the middle process stays until that file
+    # exists, and the agent is our grandchild until then
     r, w = os.pipe()
     child = os.fork()
     if child == 0:
@@ -304,6 +306,9 @@ def op_detach(c):
                 os.execv(sys.executable, [sys.executable, os.path.abspath(sys.argv[0]),
                                           c['fifo'], OUTDIR])
             os.write(w, str(gc).encode())
+            os.close(w)
+            while c.get('release') and not os.path.exists(c['release']):
+                time.sleep(0.01)
         finally:
             os._exit(0)
     os.close(w)
@@ -314,8 +319,9 @@ def op_detach(c):
             break
         data += b
     os.close(r)
-    os.waitpid(child, 0)
-    return {'ok': True, 'pid': int(data)}
+    if not c.get('release'):
+        os.waitpid(child, 0)
+    return {'ok': True, 'pid': int(data), 'middle': child}
 
 
 def op_env(c):
@@ -406,6 +412,15 @@ def notify_lines(lines, name=None):
 
 def fd_lines(lines, name):
     return [l for l in lines if l.startswith('fd.state\t%s\t' % name)]
+
+
+def proc_ppid(pid):
+    """The parent of pid, from /proc (None once it is gone)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return int(f.read().rsplit(')', 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def fd_links(pid):
@@ -1087,27 +1102,33 @@ class SdNotify(NotifyBase):
         self.assertEqual(st[0].split('\t')[3:], [str(r['sender']), '-', 'STATUS=from-grandchild'])
 
     def test_accepted_from_announced_mainpid(self):
+        # announced while it is a descendant (a grandchild), the main pid
+        # stays the service's after it detached (reparented to daemonproxy),
+        # until another one is announced
         d = self.daemon()
         self.agent(d, 's', opts=['notify'])
         pid, _, _ = self.up(d, 's')
         self.fifos['D'] = self.path('D.fifo')
         os.mkfifo(self.fifos['D'], 0o600)
-        r = self.tell('s', 'detach', fifo=self.fifos['D'])
+        release = self.path('release')
+        r = self.tell('s', 'detach', fifo=self.fifos['D'], release=release)
         dpid = self.pids['D'] = r['pid']
         self.start_rec(dpid)
-        with open('/proc/%d/stat' % dpid) as f:
-            ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-        self.assertNotEqual(ppid, pid, 'detached: no descendant of the main process')
-        mark = self.log_mark(d)
-        self.send_notify('D', 'STATUS=before-announce')
-        self.assert_refused(d, 's', mark, 1, 'a stranger before MAINPID=')
+        self.assertEqual(proc_ppid(dpid), r['middle'], 'a grandchild of the main process')
         self.notified(d, 's', 'MAINPID=%d' % dpid)
+        open(release, 'w').close()
+        wait_for(lambda: proc_ppid(dpid) == d.pid, msg='pid %d reparented to daemonproxy' % dpid)
         self.send_notify('D', 'STATUS=from-mainpid')
         self.assertEqual(self.expect_notify(d, 's')[3:], [str(dpid), 'STATUS=from-mainpid'])
         st = notify_lines(self.dump(d), 's')
         self.assertEqual(len(st), 1, st)
         self.assertEqual(st[0].split('\t')[3:],
                          [str(dpid), '-', 'STATUS=from-mainpid', 'MAINPID=%d' % dpid])
+        # another main pid: the detached process is a stranger again
+        self.notified(d, 's', 'MAINPID=%d' % pid)
+        mark = self.log_mark(d)
+        self.send_notify('D', 'STATUS=after-another-announce')
+        self.assert_refused(d, 's', mark, 1, 'the main pid announced before')
 
 
 class Replay(NotifyBase):

@@ -1,5 +1,6 @@
 """docs/protocol.md, "Readiness notification": what a stranger or a service
-can do with a notify socket, and what it cannot (issue 18).
+can do with a notify socket, and what it cannot (issue 18, points 5, 6, 11
+and BARRIER=1).
 
 - Refusals are summed up: per sender (a service's socket and a pid) the
   first 5 refusals of an interval are logged, then one line per interval
@@ -8,8 +9,9 @@ can do with a notify socket, and what it cannot (issue 18).
   are answered all along, the service's own messages still go through,
   and the daemon's CPU per datagram stays small (printed).  Every reason
   goes through the same limit: too long, not assignments, fds without
-  FDSTORE=1, FDSTORE without fdstore=N, a malformed barrier, and a sender
-  the kernel gives no pid for (one in another pid namespace).
+  FDSTORE=1, FDSTORE without fdstore=N, a refused MAINPID=, a malformed
+  barrier, and a sender the kernel gives no pid for (one in another pid
+  namespace).
 - BARRIER=1 with one fd (sd_notify_barrier, systemd-notify): the fd is
   closed, which the sender sees as end of file, and there is no event and
   no warning.  With other assignments or another number of fds, the whole
@@ -18,6 +20,13 @@ can do with a notify socket, and what it cannot (issue 18).
 - Fds that daemonproxy cannot receive (out of fds): the message is refused
   with the real cause (Too many open files, and the limit), not "more than
   253".
+- MAINPID= is taken only for a process of the service (its main process,
+  a descendant of it, or in its cgroup: see test_containment): another
+  service's main process, pid 1, daemonproxy itself, a process of another
+  uid, a pid that is gone, and what is not a pid are refused with a
+  warning, left out of the event and of statedump, also when a descendant
+  says so; and the wrongly named process's own messages stay refused.  A
+  child of the main process is accepted.
 """
 
 import os
@@ -54,6 +63,19 @@ with open(out + '.tmp', 'w') as f:
 os.rename(out + '.tmp', out)
 '''
 
+# Run as another uid: prints its pid, then for each line on stdin sends
+# that line's text (with \n for newlines) to ADDR and prints "sent".
+NOBODY = r'''
+import os, socket, sys
+a = b'\0' + sys.argv[1][1:].encode('latin-1')
+print(os.getpid(), os.getuid(), flush=True)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for line in sys.stdin:
+    s.sendto(line.rstrip('\n').replace('\\n', '\n').encode(), a)
+    print('sent', flush=True)
+'''
+
+
 class TrustBase(NotifyBase):
 
     def lines_since(self, d, mark):
@@ -86,6 +108,25 @@ class TrustBase(NotifyBase):
         for _, secs in sums:
             self.assertGreaterEqual(secs, 1)
         return sums
+
+    def nobody(self, addr):
+        """A python process as uid 65534 (see NOBODY), or a reason why not."""
+        if os.geteuid() != 0:
+            return None, 'needs root to run a process as nobody'
+        if not shutil.which('setpriv'):
+            return None, 'setpriv not installed'
+        code = self.script('nobody.py', NOBODY)
+        os.chmod(self.tmp, 0o755)
+        os.chmod(code, 0o644)
+        for py in (PY, '/usr/bin/python3'):
+            p = subprocess.Popen(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+                                  py, '-I', code, addr], cwd='/', stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self.addCleanup(self.end_process, p)
+            first = p.stdout.readline().split()
+            if len(first) == 2 and first[1] == b'65534':
+                return p, int(first[0])
+        return None, 'cannot run python as nobody'
 
     @staticmethod
     def end_process(p):
@@ -145,6 +186,7 @@ class Refusals(TrustBase):
             'junk': ('junk without an equals sign', [], ['notify']),
             'nostore': ('STATUS=with an fd', [['dup', 1]], ['notify', 'fdstore=2']),
             'nofdstore': ('FDSTORE=1\nFDNAME=x', [['dup', 1]], ['notify']),
+            'mainpid': ('MAINPID=1\nSTATUS=m', [], ['notify']),
             'barrier': ('BARRIER=1', [], ['notify']),
         }
         pats = {
@@ -152,6 +194,7 @@ class Refusals(TrustBase):
             'junk': 'notification from pid %d refused: not a list of assignments',
             'nostore': '1 fds sent without FDSTORE=1; closed',
             'nofdstore': 'FDSTORE without fdstore=N; 1 fds closed',
+            'mainpid': 'MAINPID=1 from pid %d refused: not a process of the service',
             'barrier': 'notification from pid %d refused: BARRIER=1 with not exactly one fd',
         }
         pids = {}
@@ -287,6 +330,78 @@ class FdsLost(TrustBase):
         self.marker(d, 's')
         self.assertEqual([l for l in d.reader.seen if 's..many' in l or 'STATUS=fds' in l], [])
         self.settle_fds(d, base, 'every received fd closed')
+
+
+class MainPid(TrustBase):
+
+    def test_mainpid_of_others_refused(self):
+        d = self.daemon()
+        self.agent(d, 's', opts=['notify'])
+        self.agent(d, 't', opts=['notify'])
+        spid, st, _ = self.up(d, 's')
+        tpid, _, _ = self.up(d, 't')
+        addr = st['env']['NOTIFY_SOCKET']
+        gone = subprocess.Popen(['true'])
+        gone.wait()
+        cases = [('another-service', tpid), ('pid-1', 1), ('daemonproxy', d.pid),
+                 ('gone', gone.pid), ('not-a-number', 'x12'), ('zero', 0), ('negative', -5)]
+        nobody, npid = self.nobody(addr)
+        if nobody:
+            cases.append(('uid-65534', npid))
+        else:
+            print('MAINPID of another uid not tried: %s' % npid)
+        # each from the main process of a service of its own (one sender
+        # gets 5 lines an interval), and from s, whose processes they then try
+        for i, (what, v) in enumerate(cases):
+            name = 'm%d' % i
+            self.agent(d, name, opts=['notify'])
+            pid, _, _ = self.up(d, name)
+            for who in (name, 's'):
+                mark = self.log_mark(d)
+                f = self.notified(d, who, 'MAINPID=%s\nSTATUS=%s' % (v, what), ['STATUS=' + what])
+                self.expect_warnings(d, mark, 1, 'MAINPID of ' + what)
+                w = self.warnings_since(d, mark)
+                self.assertEqual(len(w), 1, w)
+                self.assertRegex(w[0], r'^warning: service %s: MAINPID=%s from pid %d refused: '
+                                 % (who, re.escape(str(v)), self.pids[who]))
+                self.assertEqual(notify_lines(self.dump(d), who),
+                                 ['\t'.join(['service.notify', who, f[2], str(self.pids[who]),
+                                             '-', 'STATUS=' + what])], 'no MAINPID in statedump')
+            if i == 3:
+                self.kill_svc(d, 's')   # s has had its 5 lines: a new run, a new sender
+                spid, st, _ = self.up(d, 's')
+                self.assertEqual(st['env']['NOTIFY_SOCKET'], addr)
+        # from a descendant of the service too
+        mark = self.log_mark(d)
+        r = self.tell('s', 'fork-notify', msg='MAINPID=%d\nSTATUS=from-child' % tpid)
+        f = self.expect_notify(d, 's')
+        self.assertEqual(f[3:], [str(r['sender']), 'STATUS=from-child'])
+        self.expect_warnings(d, mark, 1, 'MAINPID from a descendant')
+        # the wrongly named processes are no more the service's than before
+        mark = self.log_mark(d)
+        self.send_notify('t', 'READY=1\nSTATUS=t-as-s', addr=addr)
+        n = 1
+        if nobody:
+            nobody.stdin.write(b'READY=1\\nSTATUS=nobody-as-s\n')
+            nobody.stdin.flush()
+            self.assertEqual(nobody.stdout.readline(), b'sent\n')
+            n += 1
+        self.assert_refused(d, 's', mark, n, 'messages of the wrongly named pids')
+        self.assertEqual([l for l in d.reader.seen if '-as-s' in l], [])
+
+    def test_own_child_accepted(self):
+        d = self.daemon()
+        self.agent(d, 's', opts=['notify'])
+        spid, _, _ = self.up(d, 's')
+        r = self.tell('s', 'fork-notify', msg='STATUS=child-here')
+        child = r['sender']
+        self.assertEqual(self.expect_notify(d, 's')[3:], [str(child), 'STATUS=child-here'])
+        f = self.notified(d, 's', 'MAINPID=%d' % child)
+        mark = self.log_mark(d)
+        self.assertEqual(notify_lines(self.dump(d), 's'),
+                         ['\t'.join(['service.notify', 's', f[2], str(spid), '-',
+                                     'STATUS=child-here', 'MAINPID=%d' % child])])
+        self.assertEqual(self.warnings_since(d, mark), [])
 
 
 if __name__ == '__main__':
