@@ -183,16 +183,27 @@ static void store(struct service *s, struct notify_msg *m)
     const char *st = notify_get(m, "FDSTORE");
     const char *rm = notify_get(m, "FDSTOREREMOVE");
     if (rm && strcmp(rm, "1") == 0 && fdname)
-        fdstore_remove(s->x->store, s->str, fdname);
+        fdstore_remove(s->x->store, fdname);
     if (m->nfds == 0)
         return;
-    if (!st || strcmp(st, "1") != 0)
+    if (!st || strcmp(st, "1") != 0) {
         notify_refuse(m, "%d fds sent without FDSTORE=1; closed", m->nfds);
-    else if (!s->fdstore_max)
+        return;
+    }
+    if (!s->fdstore_max) {
         notify_refuse(m, "FDSTORE without fdstore=N; %d fds closed", m->nfds);
-    else
-        fdstore_put(&s->x->store, s->str, s->fdstore_max, fdname ? fdname : "stored",
-                    m->fds, m->nfds);
+        return;
+    }
+    char full[64];
+    snprintf(full, sizeof full, "the fd store is full (fdstore=%u)", (unsigned)s->fdstore_max);
+    const char *why;
+    if (!fdname)
+        fdname = "stored";
+    int kept = fdstore_put(&s->x->store, s->str, s->fdstore_max, full, fdname, m->fds,
+                           m->nfds, &why);
+    if (kept < m->nfds)
+        notify_refuse(m, "FDSTORE: %d of %d fds named '%.40s' refused: %s", m->nfds - kept,
+                      m->nfds, fdname, why);
 }
 
 static void notified(void *owner, struct notify_msg *m)

@@ -31,8 +31,8 @@ Containment part), with "Controllers", "Commands" and "Events":
   after the service's other lines (auto_up, env, opts), STATE the latest
   of READY/RELOADING/STOPPING or `-`, TS and PID of the last message;
   nothing for a service that never notified; forgotten when it goes down.
-- The fd store: FDSTORE=1 / FDNAME (default `stored`) make `NAME.X`,
-  `NAME.X.2` handles with the fd's access, replaced by name, handed back
+- The fd store: FDSTORE=1 / FDNAME (default `stored`) make `NAME..X`,
+  `NAME..X.2` handles with the fd's access, replaced by name, handed back
   after service.fds at each start in the order stored, named in
   LISTEN_FDNAMES; FDSTOREREMOVE=1 and fd.delete remove them; fds beyond N,
   without fdstore, without FDSTORE=1, with an invalid name, and 253 fds in
@@ -1232,14 +1232,14 @@ class FdStore(NotifyBase):
                           st1['env'].get('LISTEN_PID')), ('1', 'lst', str(pid1)))
         ro_path = self.write_file('ro.txt', 'read me\n')
         web = self.send_notify('s', 'FDSTORE=1\nFDNAME=web', fds=[['tcp']])['fds'][0]
-        self.stored(d, 's.web', 'fd.state\ts.web\tspecial\tread,write\tstored by s')
+        self.stored(d, 's..web', 'fd.state\ts..web\tspecial\tread,write\tstored by s')
         ro = self.send_notify('s', 'FDSTORE=1\nFDNAME=ro', fds=[['ro', ro_path]])['fds'][0]
-        self.stored(d, 's.ro', 'fd.state\ts.ro\tspecial\tread\tstored by s')
+        self.stored(d, 's..ro', 'fd.state\ts..ro\tspecial\tread\tstored by s')
         wo = self.send_notify('s', 'FDNAME=wo\nFDSTORE=1', fds=[['pipe-w']])['fds'][0]
-        self.stored(d, 's.wo', 'fd.state\ts.wo\tspecial\twrite\tstored by s')
-        lines = ['fd.state\ts.web\tspecial\tread,write\tstored by s',
-                 'fd.state\ts.ro\tspecial\tread\tstored by s',
-                 'fd.state\ts.wo\tspecial\twrite\tstored by s']
+        self.stored(d, 's..wo', 'fd.state\ts..wo\tspecial\twrite\tstored by s')
+        lines = ['fd.state\ts..web\tspecial\tread,write\tstored by s',
+                 'fd.state\ts..ro\tspecial\tread\tstored by s',
+                 'fd.state\ts..wo\tspecial\twrite\tstored by s']
         dump = self.dump(d)
         for l in lines:
             self.assertIn(l, dump)
@@ -1273,13 +1273,13 @@ class FdStore(NotifyBase):
         paths = {n: self.write_file(n + '.txt', n) for n in 'abc'}
         for n in 'abc':
             self.send_notify('s', 'FDSTORE=1\nFDNAME=' + n, fds=[['ro', paths[n]]])
-            self.stored(d, 's.' + n, 'fd.state\ts.%s\tspecial\tread\tstored by s' % n)
+            self.stored(d, 's..' + n, 'fd.state\ts..%s\tspecial\tread\tstored by s' % n)
         self.send_notify('s', 'FDSTOREREMOVE=1\nFDNAME=b')
-        self.assertEqual(self.expect_fd_state(d, 's.b'), 'fd.state\ts.b\tdeleted')
-        self.assertEqual([l for l in d.cmd('fd.delete\ts.c') if not l.startswith('service.notify')],
-                         ['fd.state\ts.c\tdeleted'])
+        self.assertEqual(self.expect_fd_state(d, 's..b'), 'fd.state\ts..b\tdeleted')
+        self.assertEqual([l for l in d.cmd('fd.delete\ts..c') if not l.startswith('service.notify')],
+                         ['fd.state\ts..c\tdeleted'])
         dump = self.dump(d)
-        self.assertEqual(fd_lines(dump, 's.b') + fd_lines(dump, 's.c'), [])
+        self.assertEqual(fd_lines(dump, 's..b') + fd_lines(dump, 's..c'), [])
         self.kill_svc(d, 's')
         _, st, _ = self.up(d, 's')
         self.assertEqual(sorted(st['fds'], key=int), ['0', '1', '2', '3'])
@@ -1287,7 +1287,7 @@ class FdStore(NotifyBase):
         self.assertEqual((st['env'].get('LISTEN_FDS'), st['env'].get('LISTEN_FDNAMES')), ('1', 'a'))
         # stored again: after a
         self.send_notify('s', 'FDSTORE=1\nFDNAME=b', fds=[['ro', paths['b']]])
-        self.stored(d, 's.b', 'fd.state\ts.b\tspecial\tread\tstored by s')
+        self.stored(d, 's..b', 'fd.state\ts..b\tspecial\tread\tstored by s')
         self.kill_svc(d, 's')
         _, st, _ = self.up(d, 's')
         self.assertEqual([st['fds'][k].get('link') for k in ('3', '4')], [paths['a'], paths['b']])
@@ -1298,20 +1298,20 @@ class FdStore(NotifyBase):
         self.agent(d, 's', opts=['notify', 'listen-fds', 'fdstore=3'])
         self.up(d, 's')
         info = self.send_notify('s', 'FDSTORE=1\nFDNAME=web', fds=[['tcp'], ['tcp']])['fds']
-        first = self.expect_fd_state(d, 's.web')
-        self.assertEqual(first, 'fd.state\ts.web\tspecial\tread,write\tstored by s')
-        self.assertEqual(self.expect_fd_state(d, 's.web.2'),
-                         'fd.state\ts.web.2\tspecial\tread,write\tstored by s')
+        first = self.expect_fd_state(d, 's..web')
+        self.assertEqual(first, 'fd.state\ts..web\tspecial\tread,write\tstored by s')
+        self.assertEqual(self.expect_fd_state(d, 's..web.2'),
+                         'fd.state\ts..web.2\tspecial\tread,write\tstored by s')
         self.kill_svc(d, 's')
         _, st, _ = self.up(d, 's')
         self.assertEqual(sorted(st['fds'], key=int), ['0', '1', '2', '3', '4'])
         self.assertEqual([st['fds'][k]['ino'] for k in ('3', '4')], [i['ino'] for i in info])
         self.assertEqual(st['env'].get('LISTEN_FDNAMES'), 'web:web')
         self.send_notify('s', 'FDSTOREREMOVE=1\nFDNAME=web')
-        gone = {d.expect(lambda l: l.startswith('fd.state\ts.web')) for _ in range(2)}
-        self.assertEqual(gone, {'fd.state\ts.web\tdeleted', 'fd.state\ts.web.2\tdeleted'})
+        gone = {d.expect(lambda l: l.startswith('fd.state\ts..web')) for _ in range(2)}
+        self.assertEqual(gone, {'fd.state\ts..web\tdeleted', 'fd.state\ts..web.2\tdeleted'})
         dump = self.dump(d)
-        self.assertEqual(fd_lines(dump, 's.web') + fd_lines(dump, 's.web.2'), [])
+        self.assertEqual(fd_lines(dump, 's..web') + fd_lines(dump, 's..web.2'), [])
 
     def test_default_name_and_replace(self):
         d = self.daemon()
@@ -1319,13 +1319,13 @@ class FdStore(NotifyBase):
         self.up(d, 's')
         base = self.warm(d, 's')
         self.send_notify('s', 'FDSTORE=1', fds=[['ro', self.write_file('f.txt', 'f')]])
-        self.stored(d, 's.stored', 'fd.state\ts.stored\tspecial\tread\tstored by s')
+        self.stored(d, 's..stored', 'fd.state\ts..stored\tspecial\tread\tstored by s')
         self.settle_fds(d, base + 1, 'one stored fd')
         self.send_notify('s', 'FDSTORE=1', fds=[['pipe-w']])
-        self.stored(d, 's.stored', 'fd.state\ts.stored\tspecial\twrite\tstored by s')
+        self.stored(d, 's..stored', 'fd.state\ts..stored\tspecial\twrite\tstored by s')
         self.settle_fds(d, base + 1, 'replaced, the old fd closed')
-        self.assertEqual(fd_lines(self.dump(d), 's.stored'),
-                         ['fd.state\ts.stored\tspecial\twrite\tstored by s'])
+        self.assertEqual(fd_lines(self.dump(d), 's..stored'),
+                         ['fd.state\ts..stored\tspecial\twrite\tstored by s'])
 
     def test_fds_beyond_limit_closed(self):
         d = self.daemon()
@@ -1335,20 +1335,20 @@ class FdStore(NotifyBase):
         f = self.write_file('f.txt', 'f')
         mark = self.log_mark(d)
         self.send_notify('s', 'FDSTORE=1\nFDNAME=x', fds=[['ro', f]] * 3)
-        self.stored(d, 's.x', 'fd.state\ts.x\tspecial\tread\tstored by s')
-        self.stored(d, 's.x.2', 'fd.state\ts.x.2\tspecial\tread\tstored by s')
+        self.stored(d, 's..x', 'fd.state\ts..x\tspecial\tread\tstored by s')
+        self.stored(d, 's..x.2', 'fd.state\ts..x.2\tspecial\tread\tstored by s')
         self.marker(d, 's')
-        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts.x.3')], [])
+        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts..x.3')], [])
         self.expect_warnings(d, mark, 1, 'a third fd with fdstore=2')
         self.settle_fds(d, base + 2, 'two fds stored, the third closed')
         mark = self.log_mark(d)
         self.send_notify('s', 'FDSTORE=1\nFDNAME=y', fds=[['ro', f]])
         self.marker(d, 's')
-        self.assertEqual(fd_lines(d.reader.seen, 's.y'), [])
+        self.assertEqual(fd_lines(d.reader.seen, 's..y'), [])
         self.expect_warnings(d, mark, 1, 'the store is full')
         self.settle_fds(d, base + 2, 'nothing more stored')
         dump = self.dump(d)
-        self.assertEqual(len([l for l in dump if l.startswith('fd.state\ts.')]), 2)
+        self.assertEqual(len([l for l in dump if l.startswith('fd.state\ts..')]), 2)
 
     def test_without_fdstore_closed(self):
         d = self.daemon()
@@ -1359,7 +1359,7 @@ class FdStore(NotifyBase):
         r = self.send_notify('s', 'FDSTORE=1\nFDNAME=web', fds=[['tcp'], ['dup', 20]])
         port = r['fds'][0]['port']
         self.marker(d, 's')
-        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts.')], [])
+        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts..')], [])
         self.expect_warnings(d, mark, 1, 'fds without fdstore')
         self.settle_fds(d, base, 'fds of a service without fdstore closed')
         with self.assertRaises(ConnectionRefusedError, msg='the socket was closed'):
@@ -1376,7 +1376,7 @@ class FdStore(NotifyBase):
         self.send_notify('s', 'STATUS=with an fd', fds=[['ro', f]])
         self.send_notify('s', 'FDSTORE=0\nFDNAME=zero', fds=[['ro', f]])
         self.marker(d, 's')
-        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts.')], [])
+        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts..')], [])
         self.expect_warnings(d, mark, 3, 'fds without FDSTORE=1')
         self.settle_fds(d, base, 'fds of messages without FDSTORE=1 closed')
 
@@ -1386,16 +1386,16 @@ class FdStore(NotifyBase):
         self.up(d, 's')
         base = self.warm(d, 's')
         f = self.write_file('f.txt', 'f')
-        ok = 'n' * 29
+        ok = 'n' * 28
         self.send_notify('s', 'FDSTORE=1\nFDNAME=' + ok, fds=[['ro', f]])
-        self.stored(d, 's.' + ok, 'fd.state\ts.%s\tspecial\tread\tstored by s' % ok)
-        self.assertEqual(len('s.' + ok), 31)
+        self.stored(d, 's..' + ok, 'fd.state\ts..%s\tspecial\tread\tstored by s' % ok)
+        self.assertEqual(len('s..' + ok), 31)
         mark = self.log_mark(d)
-        for bad in ('m' * 30, 'we/b', 'a:b'):
+        for bad in ('m' * 29, 'we/b', 'a:b'):
             self.send_notify('s', 'FDSTORE=1\nFDNAME=' + bad, fds=[['ro', f]])
         self.marker(d, 's')
-        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts.')],
-                         ['fd.state\ts.%s\tspecial\tread\tstored by s' % ok])
+        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts..')],
+                         ['fd.state\ts..%s\tspecial\tread\tstored by s' % ok])
         self.expect_warnings(d, mark, 3, 'invalid handle names')
         self.settle_fds(d, base + 1, 'fds with invalid names closed')
 
@@ -1406,10 +1406,10 @@ class FdStore(NotifyBase):
         base = self.warm(d, 's')
         mark = self.log_mark(d)
         self.send_notify('s', 'FDSTORE=1\nFDNAME=many', fds=[['dup', 253]])
-        self.stored(d, 's.many', 'fd.state\ts.many\tspecial\tread\tstored by s')
-        self.stored(d, 's.many.2', 'fd.state\ts.many.2\tspecial\tread\tstored by s')
+        self.stored(d, 's..many', 'fd.state\ts..many\tspecial\tread\tstored by s')
+        self.stored(d, 's..many.2', 'fd.state\ts..many.2\tspecial\tread\tstored by s')
         self.marker(d, 's')
-        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts.many.3')], [])
+        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts..many.3')], [])
         self.expect_warnings(d, mark, 1, '251 fds beyond fdstore=2')
         self.settle_fds(d, base + 2, '253 fds received, 2 kept')
         self.assertEqual(d.cmd1('echo\tresponsive'), 'responsive')
@@ -1566,8 +1566,8 @@ class Hostile(NotifyBase):
         self.assertEqual(self.tell('p', 'bigwrite', fd=3, total=2 << 20).get('err'), 'EPIPE')
         # 253 fds, room for one
         self.send_notify('h', 'FDSTORE=1\nFDNAME=x', fds=[['dup', 253]])
-        self.assertEqual(self.expect_fd_state(d, 'h.x'),
-                         'fd.state\th.x\tspecial\tread\tstored by h')
+        self.assertEqual(self.expect_fd_state(d, 'h..x'),
+                         'fd.state\th..x\tspecial\tread\tstored by h')
         # oversized, with fds
         self.send_notify('h', 'FDSTORE=1\nFDNAME=big\nSTATUS=' + 'S' * 70000, fds=[['dup', 10]])
         # binary garbage, separators only, invalid names with fds
@@ -1592,7 +1592,7 @@ class Hostile(NotifyBase):
             self.marker(d, name)
         dump = self.dump(d)
         self.assertEqual([l.split('\t')[1] for l in dump
-                          if re.match(r'fd\.state\t[hqp]\.', l)], ['h.x'])
+                          if re.match(r'fd\.state\t[hqp]\.', l)], ['h..x'])
         for l in d.reader.seen:
             self.assertNotRegex(l, CONTROL_CHARS)
         self.assertTrue(d.alive())
@@ -1601,8 +1601,8 @@ class Hostile(NotifyBase):
         # daemon holds what it held before
         for name in ('h', 'q', 'p'):
             self.kill_svc(d, name)
-        self.assertEqual([l for l in d.cmd('fd.delete\th.x') if not l.startswith('service.notify')],
-                         ['fd.state\th.x\tdeleted'])
+        self.assertEqual([l for l in d.cmd('fd.delete\th..x') if not l.startswith('service.notify')],
+                         ['fd.state\th..x\tdeleted'])
         self.no_errors(d.cmd('service.delete\th', 'service.delete\tq', 'service.delete\tp'))
         self.settle_fds(d, n0, 'after hostile input')
         self.assertEqual(d.cmd1('echo\tstill-here'), 'still-here')

@@ -9,9 +9,9 @@ and BARRIER=1).
   are answered all along, the service's own messages still go through,
   and the daemon's CPU per datagram stays small (printed).  Every reason
   goes through the same limit: too long, not assignments, fds without
-  FDSTORE=1, FDSTORE without fdstore=N, a refused MAINPID=, a malformed
-  barrier, and a sender the kernel gives no pid for (one in another pid
-  namespace).
+  FDSTORE=1, FDSTORE without fdstore=N, a bad FDNAME, a refused MAINPID=,
+  a malformed barrier, and a sender the kernel gives no pid for (one in
+  another pid namespace).
 - BARRIER=1 with one fd (sd_notify_barrier, systemd-notify): the fd is
   closed, which the sender sees as end of file, and there is no event and
   no warning.  With other assignments or another number of fds, the whole
@@ -186,6 +186,7 @@ class Refusals(TrustBase):
             'junk': ('junk without an equals sign', [], ['notify']),
             'nostore': ('STATUS=with an fd', [['dup', 1]], ['notify', 'fdstore=2']),
             'nofdstore': ('FDSTORE=1\nFDNAME=x', [['dup', 1]], ['notify']),
+            'badname': ('FDSTORE=1\nFDNAME=a..b', [['dup', 1]], ['notify', 'fdstore=2']),
             'mainpid': ('MAINPID=1\nSTATUS=m', [], ['notify']),
             'barrier': ('BARRIER=1', [], ['notify']),
         }
@@ -194,6 +195,7 @@ class Refusals(TrustBase):
             'junk': 'notification from pid %d refused: not a list of assignments',
             'nostore': '1 fds sent without FDSTORE=1; closed',
             'nofdstore': 'FDSTORE without fdstore=N; 1 fds closed',
+            'badname': "FDSTORE: 1 of 1 fds named 'a..b' refused: invalid FDNAME",
             'mainpid': 'MAINPID=1 from pid %d refused: not a process of the service',
             'barrier': 'notification from pid %d refused: BARRIER=1 with not exactly one fd',
         }
