@@ -147,6 +147,12 @@ int fdstore_list(struct fdstore *st, int *fds, const char **names, int max)
     return n;
 }
 
+int fdstore_count(struct fdstore *st)
+{
+    prune(st);
+    return st ? (int)st->n : 0;
+}
+
 void fdstore_free(struct fdstore *st)
 {
     free(st);

@@ -43,6 +43,8 @@ void fdstore_remove(struct fdstore *st, const char *fdname);
  * fdnames (valid until the store changes), at most max.  Returns the
  * count.  Entries whose handle was deleted or replaced are forgotten. */
 int fdstore_list(struct fdstore *st, int *fds, const char **names, int max);
+/* How many handles are the store's (what fdstore_list would list). */
+int fdstore_count(struct fdstore *st);
 void fdstore_free(struct fdstore *st);
 
 /* Re-exec: one record per entry of svc's store (its handles are saved as

@@ -86,6 +86,8 @@ int svc_listener_channel(struct service *s, unsigned kinds);
  * svc_child_done() once the spawn is over (started or not). */
 bool svc_child_prepare(struct service *s, struct spawn_req *r, char *msg, size_t msglen);
 void svc_child_done(struct service *s, bool started);
+/* How many fds service.fds gives a child (before the fd store's). */
+int svc_fds_listed(const struct service *s);
 
 /* svc_ready.c */
 /* The service's run ended: readiness, status and the notify.fd channel

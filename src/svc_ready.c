@@ -174,9 +174,11 @@ static void apply(struct service *s, const char *a)
     }
 }
 
-/* The fd store part of a message: FDSTORE=1 keeps its fds (up to the
- * service's fdstore=N), FDSTOREREMOVE=1 deletes by FDNAME.  Fds not taken
- * are closed by the channel. */
+/* The fd store part of a message: FDSTORE=1 keeps its fds, FDSTOREREMOVE=1
+ * deletes by FDNAME.  Fds not taken are closed by the channel.  One limit
+ * holds what is kept: fdstore=N, and what a child can be given
+ * (SPAWN_FDS_MAX, service.fds first), so that a full store never makes a
+ * start fail. */
 static void store(struct service *s, struct notify_msg *m)
 {
     const char *fdname = notify_get(m, "FDNAME");
@@ -194,13 +196,19 @@ static void store(struct service *s, struct notify_msg *m)
         notify_refuse(m, "FDSTORE without fdstore=N; %d fds closed", m->nfds);
         return;
     }
-    char full[64];
-    snprintf(full, sizeof full, "the fd store is full (fdstore=%u)", (unsigned)s->fdstore_max);
+    int listed = svc_fds_listed(s);
+    unsigned room = listed < SPAWN_FDS_MAX ? (unsigned)(SPAWN_FDS_MAX - listed) : 0;
+    unsigned max = s->fdstore_max <= room ? s->fdstore_max : room;
+    char full[128];
+    if (max == s->fdstore_max)
+        snprintf(full, sizeof full, "the fd store is full (fdstore=%u)", max);
+    else
+        snprintf(full, sizeof full, "a child can be given at most %d fds, and service.fds "
+                 "has %d: the fd store holds %u", SPAWN_FDS_MAX, listed, max);
     const char *why;
     if (!fdname)
         fdname = "stored";
-    int kept = fdstore_put(&s->x->store, s->str, s->fdstore_max, full, fdname, m->fds,
-                           m->nfds, &why);
+    int kept = fdstore_put(&s->x->store, s->str, max, full, fdname, m->fds, m->nfds, &why);
     if (kept < m->nfds)
         notify_refuse(m, "FDSTORE: %d of %d fds named '%.40s' refused: %s", m->nfds - kept,
                       m->nfds, fdname, why);

@@ -1,5 +1,5 @@
 """docs/protocol.md, "The fd store": what a service may store and name
-(issue 18, point 4).
+(issue 18, points 4 and 7).
 
 - A service's stored fds are handles SERVICE..FDNAME (.2, .3... for more
   in one message), a namespace no other object uses.  Every takeover of
@@ -14,12 +14,20 @@
   controller replaced or deleted is no longer the store's: the service can
   neither replace it, nor delete it with FDSTOREREMOVE, nor get it at its
   next start.  All of this survives a re-exec.
+- One fd limit: a child is given at most 1024 fds, so the store keeps no
+  more than 1024 less the service's own service.fds; one more is refused
+  when it is sent, with a warning that names the limit, and the service
+  keeps starting with everything stored.  If service.fds grows later, the
+  stored fds that no longer fit stay stored but are not handed back (a
+  warning says so), and the service still starts.
 """
 
 import os
 import re
+import resource
+import shutil
 
-from test_notify import NotifyBase, fd_lines
+from test_notify import NOTIFY_VARS, NotifyBase, fd_lines
 
 
 def dp_files(d):
@@ -202,3 +210,69 @@ class Namespace(StoreBase):
         _, st, _ = self.restart(d, 'app')
         self.assertEqual(st['env'].get('LISTEN_FDNAMES'), 'web')
         self.assertEqual(st['fds']['3'].get('link'), web2)
+
+
+class Limit(StoreBase):
+    LIMIT = 1024
+
+    def fill(self, d, svc, n):
+        """Store n fds in messages of up to 253 (FDNAMEs f0, f1...)."""
+        k = 0
+        while n > 0:
+            m = min(n, 253)
+            self.send_notify(svc, 'FDSTORE=1\nFDNAME=f%d' % k, fds=[['dup', m]])
+            n -= m
+            k += 1
+        self.marker(d, svc)
+
+    def daemon_with_room(self):
+        """A daemon whose children may open more than 1024 fds (they get
+        its own soft limit): with 1,024 inherited, a Python one needs more."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 2048
+        if soft != resource.RLIM_INFINITY and soft < want:
+            if (hard != resource.RLIM_INFINITY and hard < want) or not shutil.which('prlimit'):
+                self.skipTest('RLIMIT_NOFILE %s:%s leaves a child no room over 1024 fds'
+                              % (soft, hard))
+            env = {k: v for k, v in os.environ.items() if k not in NOTIFY_VARS}
+            self.d = self.start(prefix=['prlimit', '--nofile=%d:%s' % (want, hard)], env=env)
+            return self.d
+        return self.daemon()
+
+    def test_full_store_keeps_starting(self):
+        d = self.daemon_with_room()
+        self.agent(d, 'big', opts=['notify', 'listen-fds', 'fdstore=1024'])
+        self.up(d, 'big')
+        room = self.LIMIT - 3      # null, null, stderr
+        self.fill(d, 'big', room)
+        self.assertEqual(len(self.stored_handles(d, 'big')), room)
+        mark = self.log_mark(d)
+        self.send_notify('big', 'FDSTORE=1\nFDNAME=extra', fds=[['dup', 1]])
+        self.marker(d, 'big')
+        # it starts, every time, with all it stored
+        for _ in range(2):
+            self.kill_svc(d, 'big')
+            d.send('service.start\tbig')
+            f = d.expect(lambda l: l.startswith(('service.state\tbig\tup\t', 'error\t')))
+            self.assertTrue(f.startswith('service.state'), f)
+            st = self.start_rec(int(f.split('\t')[4]))
+            self.pids['big'] = int(f.split('\t')[4])
+            self.assertEqual(len(st['fds']), self.LIMIT)
+            self.assertEqual(st['env'].get('LISTEN_FDS'), str(room))
+        # the one too many was refused when it came, saying why
+        w = self.warnings_since(d, mark)
+        self.assertEqual(len(w), 1, w)
+        self.assertIn("FDSTORE: 1 of 1 fds named 'extra' refused: a child can be given at most "
+                      "1024 fds, and service.fds has 3", w[0])
+        self.assertEqual(len(self.stored_handles(d, 'big')), room)
+        # service.fds grows: what no longer fits stays stored, not handed back
+        self.no_errors(d.cmd('service.fds\tbig\tnull\tnull\tstderr\tnull\tnull'))
+        mark = self.log_mark(d)
+        _, st, _ = self.restart(d, 'big')
+        self.assertEqual(len(st['fds']), self.LIMIT)
+        self.assertEqual(st['env'].get('LISTEN_FDS'), str(self.LIMIT - 3))
+        self.expect_warnings(d, mark, 1, 'stored fds not handed back')
+        self.assertIn('service big: 2 stored fds not handed back: with 5 in service.fds, '
+                      'a child can be given at most 1024', self.warnings_since(d, mark)[0])
+        self.assertEqual(len(self.stored_handles(d, 'big')), room)
+        self.assertEqual(self.dump_state(d, 'big')[2], 'up')
