@@ -4,6 +4,7 @@
 #include "loop.h"
 #include "sys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -150,6 +151,163 @@ struct cgroup *cgroup_open(const char *name, cgroup_fn fn, void *owner, const ch
     return NULL;
 }
 
+/* --- the subtree ------------------------------------------------------------------
+ *
+ * A service may make cgroups below its own and move processes into them:
+ * they are still the service's.  Signals, the membership of a pid and the
+ * removal walk the whole subtree, by path from DIR, holding no fd across
+ * levels (the names of a level are read first), so its depth is bounded
+ * only by what a path can say.
+ */
+
+typedef bool (*visit_fn)(const char *path, void *ctx);
+
+/* Call fn with path (relative to DIR, in a buffer of PATH_MAX bytes whose
+ * first len are used) and with each cgroup below it: before the ones
+ * below (pre-order), or after them (post, to remove).  Returns false as
+ * soon as fn does. */
+static bool walk(char *path, size_t len, bool post, visit_fn fn, void *ctx)
+{
+    if (!post && !fn(path, ctx))
+        return false;
+    int fd = openat(root_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    char *names = NULL;
+    size_t used = 0, cap = 0;
+    if (!d)
+        sys_close(fd);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name) + 1;
+        if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (used + n > cap) {
+            size_t ncap = cap ? cap : 256;
+            while (ncap < used + n)
+                ncap *= 2;
+            char *g = realloc(names, ncap);
+            if (!g)
+                break;      /* out of memory: the rest is not walked */
+            names = g;
+            cap = ncap;
+        }
+        memcpy(names + used, e->d_name, n);
+        used += n;
+    }
+    if (d)
+        closedir(d);
+    bool go = true;
+    for (size_t off = 0; go && off < used; off += strlen(names + off) + 1) {
+        size_t n = strlen(names + off);
+        if (len + 1 + n >= PATH_MAX)
+            continue;
+        path[len] = '/';
+        memcpy(path + len + 1, names + off, n + 1);
+        go = walk(path, len + 1 + n, post, fn, ctx);
+        path[len] = '\0';
+    }
+    free(names);
+    return go && (!post || fn(path, ctx));
+}
+
+/* Walk cg's subtree (see walk). */
+static bool walk_cgroup(const struct cgroup *cg, bool post, visit_fn fn, void *ctx)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(cg->name);
+    memcpy(path, cg->name, len + 1);
+    return walk(path, len, post, fn, ctx);
+}
+
+/* What a walk over the processes does with each. */
+struct each_pid {
+    bool (*fn)(pid_t pid, void *ctx);   /* false: stop */
+    void *ctx;
+    int err;                            /* the first that was not ENOENT */
+};
+
+/* Call the walk's fn for each pid in cgroup.procs of the cgroup at path. */
+static bool procs_of(const char *path, void *ctx)
+{
+    struct each_pid *w = ctx;
+    char procs[PATH_MAX];
+    if (snprintf(procs, sizeof procs, "%s/cgroup.procs", path) >= (int)sizeof procs)
+        return true;
+    int fd = openat(root_fd, procs, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT && !w->err)
+        w->err = errno;
+    if (fd < 0)
+        return true;    /* the others may still be read */
+    char b[4096];
+    size_t have = 0;
+    ssize_t n;
+    bool go = true;
+    while (go && (n = sys_read(fd, b + have, sizeof b - have - 1)) > 0) {
+        have += (size_t)n;
+        b[have] = '\0';
+        char *p = b, *nl;
+        while (go && (nl = strchr(p, '\n')) != NULL) {
+            *nl = '\0';
+            int64_t v;
+            if (sys_parse_int(p, 1, INT_MAX, &v))
+                go = w->fn((pid_t)v, w->ctx);
+            p = nl + 1;
+        }
+        have = strlen(p);
+        memmove(b, p, have);
+    }
+    sys_close(fd);
+    return go;
+}
+
+static bool kill_one(pid_t pid, void *ctx)
+{
+    kill(pid, *(int *)ctx);
+    return true;
+}
+
+int cgroup_signal(const struct cgroup *cg, int signo)
+{
+    if (signo == SIGKILL) {
+        /* cgroup.kill takes the subtree with it. */
+        int fd = openat(cg->dirfd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = sys_write(fd, "1", 1);
+            sys_close(fd);
+            if (n == 1)
+                return 0;
+        }
+        /* Before Linux 5.14: one by one (a process forking meanwhile may
+         * escape this round). */
+    }
+    struct each_pid w = { kill_one, &signo, 0 };
+    walk_cgroup(cg, false, procs_of, &w);
+    errno = w.err;
+    return w.err ? -1 : 0;
+}
+
+static bool not_this(pid_t pid, void *ctx)
+{
+    return pid != *(pid_t *)ctx;
+}
+
+bool cgroup_contains(const struct cgroup *cg, pid_t pid)
+{
+    struct each_pid w = { not_this, &pid, 0 };
+    return !walk_cgroup(cg, false, procs_of, &w);
+}
+
+/* Remove the cgroup at path (its subtree is gone already); the first
+ * failure is logged. */
+static bool remove_one(const char *path, void *ctx)
+{
+    bool *said = ctx;
+    if (unlinkat(root_fd, path, AT_REMOVEDIR) < 0 && errno != ENOENT && !*said) {
+        log_errno(LOG_WARN, "cgroup %s/%s: rmdir", root_path, path);
+        *said = true;
+    }
+    return true;
+}
+
 void cgroup_close(struct cgroup *cg, bool remove)
 {
     if (!cg)
@@ -163,79 +321,10 @@ void cgroup_close(struct cgroup *cg, bool remove)
     inotify_rm_watch(ino_fd, cg->wd);
     sys_close(cg->procs_fd);
     sys_close(cg->dirfd);
-    if (remove && unlinkat(root_fd, cg->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-        log_errno(LOG_WARN, "cgroup %s/%s: rmdir", root_path, cg->name);
+    bool said = false;
+    if (remove)
+        walk_cgroup(cg, true, remove_one, &said);   /* the ones below first */
     free(cg);
-}
-
-/* Call fn(pid, ctx) for each pid in cgroup.procs; stops when fn says so. */
-static int each_pid(const struct cgroup *cg, bool (*fn)(pid_t pid, void *ctx), void *ctx)
-{
-    int fd = openat(cg->dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    char b[4096];
-    size_t have = 0;
-    ssize_t n;
-    while ((n = sys_read(fd, b + have, sizeof b - have - 1)) > 0) {
-        have += (size_t)n;
-        b[have] = '\0';
-        char *p = b, *nl;
-        while ((nl = strchr(p, '\n')) != NULL) {
-            *nl = '\0';
-            int64_t v;
-            if (sys_parse_int(p, 1, INT_MAX, &v) && !fn((pid_t)v, ctx)) {
-                sys_close(fd);
-                return 0;
-            }
-            p = nl + 1;
-        }
-        have = strlen(p);
-        memmove(b, p, have);
-    }
-    sys_close(fd);
-    return n < 0 ? -1 : 0;
-}
-
-static bool kill_one(pid_t pid, void *ctx)
-{
-    kill(pid, *(int *)ctx);
-    return true;
-}
-
-int cgroup_signal(const struct cgroup *cg, int signo)
-{
-    if (signo == SIGKILL) {
-        int fd = openat(cg->dirfd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            ssize_t n = sys_write(fd, "1", 1);
-            sys_close(fd);
-            if (n == 1)
-                return 0;
-        }
-        /* Before Linux 5.14: one by one (a process forking meanwhile may
-         * escape this round). */
-    }
-    return each_pid(cg, kill_one, &signo);
-}
-
-struct find {
-    pid_t pid;
-    bool found;
-};
-
-static bool find_one(pid_t pid, void *ctx)
-{
-    struct find *f = ctx;
-    f->found = pid == f->pid;
-    return !f->found;
-}
-
-bool cgroup_contains(const struct cgroup *cg, pid_t pid)
-{
-    struct find f = { .pid = pid, .found = false };
-    each_pid(cg, find_one, &f);
-    return f.found;
 }
 
 /* --- re-exec ------------------------------------------------------------------ */

@@ -1,7 +1,8 @@
 /* cgroup.h - one cgroup v2 directory per service under --cgroup DIR
  * (docs/protocol.md, "Containment"): creating it, putting a child into it,
  * signalling every process in it, and telling when it becomes empty or
- * populated (inotify on its cgroup.events).
+ * populated (inotify on its cgroup.events).  Cgroups a service makes below
+ * its own are part of it.
  *
  * Fds (the rule everywhere): a function never takes ownership of an fd it
  * is given unless its comment says it takes it; one that takes an fd owns
@@ -26,19 +27,22 @@ typedef void (*cgroup_fn)(void *owner, bool populated);
 /* The cgroup DIR/name, created if needed, watched for changes.  NULL with
  * *err (errno set) on failure. */
 struct cgroup *cgroup_open(const char *name, cgroup_fn fn, void *owner, const char **err);
-/* Stop watching and free; with remove, rmdir the directory (it fails,
- * harmlessly, while processes remain). */
+/* Stop watching and free; with remove, rmdir the directory and every
+ * cgroup the service made below it, deepest first (it fails, harmlessly,
+ * while processes remain). */
 void cgroup_close(struct cgroup *cg, bool remove);
 
 /* An fd open for writing on its cgroup.procs: a child writes "0" to it to
  * enter the cgroup (before exec). */
 int cgroup_procs_fd(const struct cgroup *cg);
-/* Whether any process is in it (as its cgroup.events last said). */
+/* Whether any process is in it or below it (as its cgroup.events last
+ * said). */
 bool cgroup_populated(const struct cgroup *cg);
-/* Signal every process in it: SIGKILL through cgroup.kill, others one by
- * one from cgroup.procs.  Returns 0 or -1 with errno. */
+/* Signal every process in it and in the cgroups below it: SIGKILL through
+ * cgroup.kill, others one by one from each cgroup.procs.  Returns 0, or
+ * -1 with errno when a cgroup.procs could not be read. */
 int cgroup_signal(const struct cgroup *cg, int signo);
-/* Whether pid is in it (from /proc/PID/cgroup). */
+/* Whether pid is in it or in a cgroup below it (from their cgroup.procs). */
 bool cgroup_contains(const struct cgroup *cg, pid_t pid);
 
 /* Re-exec: a reopened cgroup takes the populated state the old process

@@ -1,9 +1,7 @@
 /* fdstore.c - a service's fd store (see fdstore.h). */
 #include "fdstore.h"
 #include "handle.h"
-#include "log.h"
 #include "state.h"
-#include "sys.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,12 +32,20 @@ static void drop(struct fdstore *st, unsigned i)
     st->n--;
 }
 
-/* Forget entries whose handle is gone (deleted, or replaced by another
- * kind of handle), so they neither count nor come back. */
+/* Whether the handle of e is still the store's: not deleted, not
+ * replaced by a controller. */
+static bool owned(const struct entry *e)
+{
+    struct handle *h = handle_by_name(e->handle);
+    return h && handle_stored(h);
+}
+
+/* Forget entries whose handle is no longer the store's, so they neither
+ * count nor come back. */
 static void prune(struct fdstore *st)
 {
     for (unsigned i = 0; st && i < st->n;) {
-        if (handle_by_name(st->e[i].handle))
+        if (owned(&st->e[i]))
             i++;
         else
             drop(st, i);
@@ -53,70 +59,79 @@ static const char *access_flags(int fd)
          : (fl & O_ACCMODE) == O_WRONLY ? "write" : "read";
 }
 
-int fdstore_put(struct fdstore **stp, const char *svc, unsigned max, const char *fdname,
-                int *fds, int nfds)
+bool fdstore_name_valid(const char *fdname)
+{
+    size_t n = strlen(fdname);
+    return handle_name_valid(fdname) && fdname[0] != '.' && fdname[n - 1] != '.' &&
+           !strstr(fdname, "..");
+}
+
+/* Room for one more entry in *stp (created on first use), up to max. */
+static bool grow(struct fdstore **stp, unsigned max)
+{
+    if (*stp && (*stp)->n < (*stp)->cap)
+        return true;
+    unsigned cap = *stp ? (*stp)->cap * 2 : 4;
+    if (cap > max)
+        cap = max;
+    struct fdstore *g = realloc(*stp, sizeof *g + cap * sizeof g->e[0]);
+    if (!g)
+        return false;
+    if (!*stp)
+        g->n = 0;
+    g->cap = cap;
+    *stp = g;
+    return true;
+}
+
+int fdstore_put(struct fdstore **stp, const char *svc, unsigned max, const char *full,
+                const char *fdname, int *fds, int nfds, const char **why)
 {
     int kept = 0;
+    *why = NULL;
+    if (!fdstore_name_valid(fdname)) {
+        *why = "invalid FDNAME (1-31 of A-Z a-z 0-9 . _ -, no '..', no '.' at either end)";
+        return 0;
+    }
     prune(*stp);
     for (int k = 0; k < nfds; k++) {
-        char name[HANDLE_NAME_MAX + 8], desc[64];
-        int len = k == 0 ? snprintf(name, sizeof name, "%s.%s", svc, fdname)
-                         : snprintf(name, sizeof name, "%s.%s.%d", svc, fdname, k + 1);
-        const char *err = len > HANDLE_NAME_MAX ? "invalid handle name"
-                        : handle_check_name(name);
+        char name[HANDLE_NAME_MAX + 16], desc[64];
+        int len = k == 0 ? snprintf(name, sizeof name, "%s..%s", svc, fdname)
+                         : snprintf(name, sizeof name, "%s..%s.%d", svc, fdname, k + 1);
+        const char *err = len > HANDLE_NAME_MAX ? "its handle name would be over 31 bytes"
+                        : NULL;
         int at = err ? -1 : find(*stp, name);
-        unsigned n = *stp ? (*stp)->n : 0;
-        if (!err && at < 0 && n >= max)
-            err = "the service's fd store is full";
-        if (!err && at < 0 && (!*stp || n == (*stp)->cap)) {
-            unsigned cap = *stp ? (*stp)->cap * 2 : 4;
-            if (cap > max)
-                cap = max;
-            struct fdstore *g = realloc(*stp, sizeof *g + cap * sizeof g->e[0]);
-            if (!g) {
-                err = "unable to allocate";
-            } else {
-                if (!*stp)
-                    g->n = 0;
-                g->cap = cap;
-                *stp = g;
+        if (!err && at < 0 && (*stp ? (*stp)->n : 0) >= max)
+            err = full;
+        if (!err && at < 0 && !grow(stp, max))
+            err = "out of memory";
+        if (!err) {
+            snprintf(desc, sizeof desc, "stored by %s", svc);
+            int fd = fds[k];
+            fds[k] = -1;
+            if (handle_set_stored(name, fd, access_flags(fd), desc, &err)) {
+                /* Both fit: the handle name was checked, fdname is part of it. */
+                struct entry *e = &(*stp)->e[at < 0 ? (*stp)->n++ : (unsigned)at];
+                memcpy(e->handle, name, (size_t)len + 1);
+                memcpy(e->fdname, fdname, strlen(fdname) + 1);
             }
         }
-        if (err) {
-            log_warn("service %s: FDSTORE fd named '%s' refused: %s", svc, fdname, err);
-            continue;       /* the caller closes it */
-        }
-        snprintf(desc, sizeof desc, "stored by %s", svc);
-        int fd = fds[k];
-        fds[k] = -1;
-        if (!handle_set(name, fd, HANDLE_SPECIAL, access_flags(fd), desc, &err)) {
-            log_warn("service %s: FDSTORE '%s': %s", svc, name, err);
-            if (at >= 0)
-                drop(*stp, (unsigned)at);   /* the old one was not replaced */
-            continue;
-        }
-        if (at < 0) {
-            /* Both fit: the handle name was checked, fdname is part of it. */
-            struct entry *e = &(*stp)->e[(*stp)->n++];
-            memcpy(e->handle, name, (size_t)len + 1);
-            snprintf(e->fdname, sizeof e->fdname, "%.31s", fdname);
-        }
-        kept++;
+        if (err && !*why)
+            *why = err;
+        kept += !err;
     }
     return kept;
 }
 
-void fdstore_remove(struct fdstore *st, const char *svc, const char *fdname)
+void fdstore_remove(struct fdstore *st, const char *fdname)
 {
-    (void)svc;
+    prune(st);
     for (unsigned i = 0; st && i < st->n;) {
         if (strcmp(st->e[i].fdname, fdname) != 0) {
             i++;
             continue;
         }
-        struct handle *h = handle_by_name(st->e[i].handle);
-        if (h)
-            handle_delete(h);
+        handle_delete(handle_by_name(st->e[i].handle));
         drop(st, i);
     }
 }
@@ -132,6 +147,12 @@ int fdstore_list(struct fdstore *st, int *fds, const char **names, int max)
     return n;
 }
 
+int fdstore_count(struct fdstore *st)
+{
+    prune(st);
+    return st ? (int)st->n : 0;
+}
+
 void fdstore_free(struct fdstore *st)
 {
     free(st);
@@ -142,6 +163,8 @@ void fdstore_free(struct fdstore *st)
 void fdstore_save(const struct fdstore *st, const char *svc, struct state_out *o)
 {
     for (unsigned i = 0; st && i < st->n; i++) {
+        if (!owned(&st->e[i]))
+            continue;       /* deleted or replaced: not the store's */
         state_rec(o, "service.fdstore");
         state_str(o, svc);
         state_str(o, st->e[i].handle);
@@ -153,23 +176,18 @@ void fdstore_save(const struct fdstore *st, const char *svc, struct state_out *o
 bool fdstore_restore(struct fdstore **stp, const char *handle, const char *fdname,
                      const char **err)
 {
-    if (!handle_name_valid(handle) || strlen(fdname) > HANDLE_NAME_MAX ||
-        (*stp && (*stp)->n >= FDSTORE_MAX)) {
+    struct handle *h = handle_by_name(handle);
+    if (strlen(fdname) > HANDLE_NAME_MAX || (*stp && (*stp)->n >= FDSTORE_MAX)) {
         *err = "malformed service.fdstore record";
         return false;
     }
-    if (!*stp || (*stp)->n == (*stp)->cap) {
-        unsigned cap = *stp ? (*stp)->cap * 2 : 4;
-        struct fdstore *g = realloc(*stp, sizeof *g + cap * sizeof g->e[0]);
-        if (!g) {
-            *err = "out of memory";
-            return false;
-        }
-        if (!*stp)
-            g->n = 0;
-        g->cap = cap;
-        *stp = g;
+    if (!h)
+        return true;    /* gone before the exec (an older binary saved it): forgotten */
+    if (!grow(stp, FDSTORE_MAX)) {
+        *err = "out of memory";
+        return false;
     }
+    handle_mark_stored(h);
     struct entry *e = &(*stp)->e[(*stp)->n++];
     snprintf(e->handle, sizeof e->handle, "%s", handle);
     snprintf(e->fdname, sizeof e->fdname, "%s", fdname);

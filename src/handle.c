@@ -29,6 +29,7 @@ struct handle {
     unsigned char type;             /* enum handle_type */
     unsigned char control;          /* enum handle_control */
     bool is_const;
+    bool stored;                    /* made by the fd store */
     const char *flags, *desc;       /* point into data[] */
     char data[];                    /* name \0 flags \0 desc \0 */
 };
@@ -46,6 +47,8 @@ static const char *node_key(const struct tree_node *n)
 const char *handle_name(const struct handle *h) { return h->data; }
 int handle_fd(const struct handle *h) { return h->fd; }
 enum handle_control handle_control(const struct handle *h) { return h->control; }
+bool handle_stored(const struct handle *h) { return h->stored; }
+void handle_mark_stored(struct handle *h) { h->stored = true; }
 void handle_set_watch_cb(void (*fn)(const char *name, int fd)) { watch_cb = fn; }
 
 bool handle_name_valid(const char *name)
@@ -173,8 +176,9 @@ static void announce(struct handle *h)
         watch_cb(h->data, h->fd);
 }
 
-struct handle *handle_set(const char *name, int fd, enum handle_type type,
-                          const char *flags, const char *desc, const char **err)
+static struct handle *set_one(const char *name, int fd, enum handle_type type,
+                              const char *flags, const char *desc, bool stored,
+                              const char **err)
 {
     struct handle *h = NULL;
     if ((*err = handle_check_name(name)) == NULL)
@@ -185,9 +189,28 @@ struct handle *handle_set(const char *name, int fd, enum handle_type type,
     }
     h->fd = fd;
     h->type = (unsigned char)type;
+    h->stored = stored;
     install(h);
     announce(h);
     return h;
+}
+
+struct handle *handle_set(const char *name, int fd, enum handle_type type,
+                          const char *flags, const char *desc, const char **err)
+{
+    return set_one(name, fd, type, flags, desc, false, err);
+}
+
+struct handle *handle_set_stored(const char *name, int fd, const char *flags,
+                                 const char *desc, const char **err)
+{
+    struct handle *old = handle_by_name(name);
+    if (old && !old->stored) {
+        *err = "a handle of that name exists that the fd store did not make";
+        sys_close(fd);
+        return NULL;
+    }
+    return set_one(name, fd, HANDLE_SPECIAL, flags, desc, true, err);
 }
 
 bool handle_set_pair(const char *rname, int rfd, const char *rflags,

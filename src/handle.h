@@ -64,6 +64,15 @@ const char *handle_check_name(const char *name);
 struct handle *handle_set(const char *name, int fd, enum handle_type type,
                           const char *flags, const char *desc,
                           const char **err);
+/* The fd store's handle_set (fdstore.h): name becomes a "special" handle
+ * marked as stored.  It never replaces a handle the fd store did not
+ * make: that is refused (NULL, *err, the fd closed). */
+struct handle *handle_set_stored(const char *name, int fd, const char *flags,
+                                 const char *desc, const char **err);
+/* Whether h was made by the fd store (and not replaced since); marking
+ * says so of a restored handle (re-exec). */
+bool handle_stored(const struct handle *h);
+void handle_mark_stored(struct handle *h);
 /* Both ends of a pipe or socketpair at once (all or nothing), linked so
  * each names the other in fd.state. */
 bool handle_set_pair(const char *rname, int rfd, const char *rflags,

@@ -6,10 +6,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -45,6 +49,14 @@ static void reaper_cb(void *ctx)
 
 static loop_task reaper = LOOP_TASK_INIT(reaper_cb, NULL);
 
+int notify_barrier(const struct notify_msg *m)
+{
+    for (int i = 0; i < m->nassign; i++)
+        if (strcmp(m->assign[i], "BARRIER=1") == 0)
+            return m->nassign == 1 && m->nfds == 1 ? 1 : -1;
+    return 0;
+}
+
 int notify_parse(char *b, size_t len, char **assign, int max)
 {
     /* A NUL is a control character like any other: made safe, as in
@@ -78,6 +90,213 @@ const char *notify_get(const struct notify_msg *m, const char *var)
     return v;
 }
 
+/* --- refusals: said in the log, and cheap --------------------------------------
+ *
+ * Any local user can send to a service's socket, so what is refused must
+ * cost little: per sender (a channel and a pid) the first
+ * REFUSALS_LOGGED refusals of an interval are logged in full, the rest
+ * only counted and summed up in one line when the interval ends.  A
+ * sender refused as a stranger that many times is then refused on sight
+ * while it lives (a pidfd says so with one poll): no more walks up
+ * /proc for it, which is what a refusal cost before.  SENDERS_MAX senders
+ * are followed at once; refusals of any other are only counted.
+ */
+
+#define REFUSALS_LOGGED 5
+#define REFUSAL_INTERVAL_MS 5000
+#define SENDERS_MAX 16
+
+struct sender {
+    bool used;
+    const struct notify_chan *ch;   /* NULL once the channel closed */
+    pid_t pid;                      /* 0: no credentials */
+    int pidfd;                      /* refused on sight while alive, or -1 */
+    unsigned logged;                /* lines logged in this interval */
+    unsigned long more;             /* refusals counted, not logged */
+    int64_t since;                  /* start of the interval */
+    char name[40];                  /* the channel's, for the summary */
+};
+
+static struct sender senders[SENDERS_MAX];
+static unsigned long others;        /* refusals of senders not followed */
+static int64_t others_since;
+static void tick_cb(loop_timer *t);
+static loop_timer tick = LOOP_TIMER_INIT(tick_cb);
+static bool tick_room;              /* its slot in the timer heap */
+
+/* pidfd_open(2) (Linux 5.3; its fd is always close-on-exec), by number:
+ * older C libraries have no wrapper. */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+static void forget_stranger(struct sender *e)
+{
+    sys_close(e->pidfd);
+    e->pidfd = -1;
+}
+
+static void arm_tick(int64_t when)
+{
+    if (!loop_timer_armed(&tick) || loop_timer_when(&tick) > when)
+        loop_timer_at(&tick, when);
+}
+
+static int secs(int64_t ms) { return (int)((ms + 999) / 1000); }
+static int64_t earlier(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* The end of an interval: each sender whose interval is over is summed
+ * up (and its next interval begins) or, if it was quiet, forgotten. */
+static void tick_cb(loop_timer *t)
+{
+    (void)t;
+    int64_t now = loop_now(), next = INT64_MAX;
+    for (struct sender *e = senders; e < senders + SENDERS_MAX; e++) {
+        if (!e->used)
+            continue;
+        if (e->since + REFUSAL_INTERVAL_MS > now) {
+            next = earlier(next, e->since + REFUSAL_INTERVAL_MS);
+            continue;
+        }
+        if (!e->more) {
+            forget_stranger(e);
+            e->used = false;    /* quiet for a whole interval */
+            continue;
+        }
+        /* Still refused: the next interval starts counting at once. */
+        if (e->pid)
+            log_warn("%s: %lu more notifications from pid %d refused in the last %d s",
+                     e->name, e->more, (int)e->pid, secs(now - e->since));
+        else
+            log_warn("%s: %lu more notifications without credentials refused in the last %d s",
+                     e->name, e->more, secs(now - e->since));
+        e->more = 0;
+        e->since = now;
+        next = earlier(next, now + REFUSAL_INTERVAL_MS);
+    }
+    if (others && others_since + REFUSAL_INTERVAL_MS <= now) {
+        log_warn("sd_notify: %lu notifications from more senders refused in the last %d s",
+                 others, secs(now - others_since));
+        others = 0;
+    } else if (others) {
+        next = earlier(next, others_since + REFUSAL_INTERVAL_MS);
+    }
+    if (next != INT64_MAX)
+        arm_tick(next);
+}
+
+/* The sender (ch, pid), followed from now on if it was not; NULL when
+ * SENDERS_MAX others are. */
+static struct sender *sender_of(const struct notify_chan *ch, pid_t pid)
+{
+    struct sender *room = NULL;
+    for (struct sender *e = senders; e < senders + SENDERS_MAX; e++) {
+        if (e->used && e->ch == ch && e->pid == pid)
+            return e;
+        if (!e->used && !room)
+            room = e;
+    }
+    if (room) {
+        *room = (struct sender){ .used = true, .ch = ch, .pid = pid, .pidfd = -1,
+                                 .since = loop_now() };
+        snprintf(room->name, sizeof room->name, "%s", ch->name);
+        arm_tick(room->since + REFUSAL_INTERVAL_MS);
+    }
+    return room;
+}
+
+/* A refusal of a message from pid on ch: "NAME: " and the text, or just
+ * counted (see above).  The sender, or NULL if it is not followed. */
+static struct sender *refusal(const struct notify_chan *ch, pid_t pid, const char *fmt,
+                              va_list ap) __attribute__((format(printf, 3, 0)));
+static struct sender *refusal(const struct notify_chan *ch, pid_t pid, const char *fmt,
+                              va_list ap)
+{
+    struct sender *e = sender_of(ch, pid);
+    if (!e) {
+        if (!others++)
+            others_since = loop_now();
+        arm_tick(others_since + REFUSAL_INTERVAL_MS);
+    } else if (e->logged < REFUSALS_LOGGED) {
+        char text[256];
+        vsnprintf(text, sizeof text, fmt, ap);
+        log_warn("%s: %s", ch->name, text);
+        e->logged++;
+    } else {
+        e->more++;
+    }
+    return e;
+}
+
+static struct sender *refuse(const struct notify_chan *ch, pid_t pid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static struct sender *refuse(const struct notify_chan *ch, pid_t pid, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    struct sender *e = refusal(ch, pid, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+void notify_refuse(const struct notify_msg *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    refusal(m->chan, m->pid, fmt, ap);
+    va_end(ap);
+}
+
+/* A stranger's message: refused, and once it has been logged enough,
+ * refused on sight while that process lives (where there are pidfds:
+ * not before Linux 5.3, nor under an older valgrind). */
+static void refuse_stranger(const struct notify_chan *ch, pid_t pid)
+{
+    static bool no_pidfd;
+    struct sender *e = refuse(ch, pid, "notification from pid %d refused: "
+                              "not a process of the service", (int)pid);
+    if (e && e->logged == REFUSALS_LOGGED && e->pidfd < 0 && !no_pidfd) {
+        e->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        no_pidfd = e->pidfd < 0 && errno == ENOSYS;
+    }
+}
+
+/* Whether pid on ch is a stranger still refused on sight (and counted). */
+static bool known_stranger(const struct notify_chan *ch, pid_t pid)
+{
+    for (struct sender *e = senders; e < senders + SENDERS_MAX; e++) {
+        if (!e->used || e->ch != ch || e->pid != pid || e->pidfd < 0)
+            continue;
+        /* A pidfd is readable once its process has exited: after that
+         * the pid may be anyone's. */
+        struct pollfd p = { .fd = e->pidfd, .events = POLLIN };
+        if (poll(&p, 1, 0) != 0) {
+            forget_stranger(e);
+            return false;
+        }
+        e->more++;
+        return true;
+    }
+    return false;
+}
+
+void notify_forget(struct notify_chan *ch)
+{
+    for (struct sender *e = senders; e < senders + SENDERS_MAX; e++)
+        if (e->used && e->ch == ch)
+            forget_stranger(e);
+}
+
+/* A channel's slot in the timer heap for the summaries (one for all). */
+static bool reserve_tick(void)
+{
+    if (!tick_room && loop_timer_reserve(1))
+        tick_room = true;
+    if (!tick_room)
+        errno = ENOMEM;
+    return tick_room;
+}
+
 static void close_fd(struct notify_chan *ch)
 {
     if (ch->fd < 0)
@@ -92,6 +311,13 @@ void notify_close(struct notify_chan *ch)
     if (!ch)
         return;
     close_fd(ch);
+    /* Its senders' summaries are still due, under the name they have. */
+    for (struct sender *e = senders; e < senders + SENDERS_MAX; e++) {
+        if (e->used && e->ch == ch) {
+            forget_stranger(e);
+            e->ch = NULL;
+        }
+    }
     ch->dead_next = dead;
     dead = ch;
     loop_task_queue(&reaper);
@@ -117,6 +343,7 @@ static void pipe_readable(void *ctx, uint32_t ev)
         return;
     if (n > 0 && memchr(b, '\n', (size_t)n)) {
         close_fd(ch);           /* s6: the reader stops at the newline */
+        msg.chan = ch;
         msg.pid = 0;
         msg.nassign = 1;
         msg.assign[0] = ready;
@@ -179,11 +406,11 @@ static union cmsgbuf cms[NOTIFY_BATCH];
 static struct iovec iovs[NOTIFY_BATCH];
 static struct mmsghdr mms[NOTIFY_BATCH];
 
-/* Take the fds and the sender of one received datagram into msg.  Returns
- * false for a message to refuse (logged; its fds are in msg for the caller
- * to close). */
-static bool unpack(struct notify_chan *ch, struct msghdr *mh, size_t len)
+/* Take the fds and the sender of one received datagram into msg.
+ * Returns whether the kernel said who sent it. */
+static bool unpack(struct notify_chan *ch, struct msghdr *mh)
 {
+    msg.chan = ch;
     msg.nfds = 0;
     msg.pid = 0;
     bool creds = false;
@@ -202,23 +429,68 @@ static bool unpack(struct notify_chan *ch, struct msghdr *mh, size_t len)
             creds = true;
         }
     }
-    if (!creds || msg.pid <= 0) {
-        log_warn("%s: notification without the sender's credentials; refused", ch->name);
+    return creds && msg.pid > 0;
+}
+
+/* MSG_CTRUNC although there was room for SCM_MAX_FD fds: the kernel could
+ * not install them all here.  Out of fds, mostly; making one more tells. */
+static void refuse_fds_lost(struct notify_chan *ch)
+{
+    int fd = fcntl(ch->fd, F_DUPFD_CLOEXEC, 0);
+    int e = fd < 0 ? errno : 0;
+    sys_close(fd);
+    struct rlimit rl;
+    if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        refuse(ch, msg.pid, "notification from pid %d refused: its fds could not all be "
+               "received: %s (daemonproxy's RLIMIT_NOFILE is %llu)", (int)msg.pid,
+               sys_strerror(e), (unsigned long long)rl.rlim_cur);
+    else
+        refuse(ch, msg.pid, "notification from pid %d refused: its fds could not all be "
+               "received: %s", (int)msg.pid,
+               e ? sys_strerror(e) : "the kernel passed fewer than were sent");
+}
+
+/* Whether the datagram in buf (len bytes, as received with mh), whose
+ * fds and sender unpack() took, is a message for the owner; if so it is
+ * parsed into msg.  Cheapest checks first: a known stranger costs one
+ * poll, another sender a look at its ancestry, and only then is anything
+ * parsed. */
+static bool admit(struct notify_chan *ch, const struct msghdr *mh, char *buf, size_t len,
+                  bool creds)
+{
+    if (!creds) {
+        refuse(ch, 0, "notification without the sender's credentials refused");
         return false;
     }
+    if (known_stranger(ch, msg.pid))
+        return false;
     if (!ch->owns(ch->owner, msg.pid)) {
-        log_warn("%s: notification from pid %d refused: not a process of the service",
-                 ch->name, (int)msg.pid);
+        refuse_stranger(ch, msg.pid);
         return false;
     }
     if ((mh->msg_flags & MSG_TRUNC) || len > NOTIFY_MSG_MAX) {
-        log_warn("%s: notification from pid %d refused: longer than %d bytes",
-                 ch->name, (int)msg.pid, NOTIFY_MSG_MAX);
+        refuse(ch, msg.pid, "notification from pid %d refused: longer than %d bytes",
+               (int)msg.pid, NOTIFY_MSG_MAX);
         return false;
     }
-    if (mh->msg_flags & MSG_CTRUNC)
-        log_warn("%s: notification from pid %d: fds lost (more than %d)",
-                 ch->name, (int)msg.pid, NOTIFY_FDS_MAX);
+    if (mh->msg_flags & MSG_CTRUNC) {
+        refuse_fds_lost(ch);
+        return false;
+    }
+    msg.nassign = notify_parse(buf, len, msg.assign, NOTIFY_ASSIGNS_MAX);
+    if (msg.nassign <= 0) {
+        refuse(ch, msg.pid, "notification from pid %d refused: not a list of assignments",
+               (int)msg.pid);
+        return false;
+    }
+    switch (notify_barrier(&msg)) {
+    case 1:
+        return false;   /* answered: its fd is closed with the rest */
+    case -1:
+        refuse(ch, msg.pid, "notification from pid %d refused: BARRIER=1 with %s",
+               (int)msg.pid, msg.nassign > 1 ? "other assignments" : "not exactly one fd");
+        return false;
+    }
     return true;
 }
 
@@ -242,18 +514,11 @@ static void socket_readable(void *ctx, uint32_t ev)
         if (n < 0 && errno != EAGAIN)
             log_errno(LOG_WARN, "%s: notify socket", ch->name);
         for (int i = 0; i < n; i++) {
-            size_t len = mms[i].msg_len;
             /* unpack() always takes the fds, also after a callback closed
              * the channel: they must be closed all the same. */
-            if (unpack(ch, &mms[i].msg_hdr, len) && ch->fd >= 0) {
-                msg.nassign = notify_parse(bufs[i], len, msg.assign, NOTIFY_ASSIGNS_MAX);
-                if (msg.nassign > 0) {
-                    deliver(ch);
-                    continue;
-                }
-                log_warn("%s: notification from pid %d refused: not a list of assignments",
-                         ch->name, (int)msg.pid);
-            }
+            bool creds = unpack(ch, &mms[i].msg_hdr);
+            if (ch->fd >= 0 && admit(ch, &mms[i].msg_hdr, bufs[i], mms[i].msg_len, creds))
+                deliver(ch);
             for (int k = 0; k < msg.nfds; k++)
                 sys_close(msg.fds[k]);
             msg.nfds = 0;
@@ -266,6 +531,8 @@ static void socket_readable(void *ctx, uint32_t ev)
 struct notify_chan *notify_socket_new(char *addr, size_t addrlen, const char *name,
                                       notify_fn fn, notify_pid_fn owns, void *owner)
 {
+    if (!reserve_tick())
+        return NULL;
     struct notify_chan *ch = calloc(1, sizeof *ch);
     errno = 0;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -313,6 +580,8 @@ size_t notify_chan_seen(const struct notify_chan *ch) { return ch ? ch->seen : 0
 struct notify_chan *notify_adopt(int fd, bool is_pipe, size_t seen, const char *name,
                                  notify_fn fn, notify_pid_fn owns, void *owner)
 {
+    if (!is_pipe && !reserve_tick())
+        return NULL;
     struct notify_chan *ch = calloc(1, sizeof *ch);
     if (!ch)
         return NULL;

@@ -5,9 +5,15 @@
  * sender's pid from SCM_CREDENTIALS, fds for the fd store).
  *
  * A channel parses what arrives and hands each accepted message to its
- * owner; refused ones (a stranger's pid, too long, no assignment) are
- * logged and dropped, their fds closed.  Reading is bounded per wakeup, so
- * a flood never holds the loop.
+ * owner.  Refused ones (a stranger's pid, too long, no credentials, not
+ * assignments, fds that could not all be received, a malformed barrier)
+ * are dropped, their fds closed, and said in the log through
+ * notify_refuse(), which the owner uses too for what it refuses of a
+ * message: whatever a sender does, the log gets at most a few lines per
+ * sender and interval, and the CPU a flood costs stays near that of
+ * receiving it.  Reading is bounded per wakeup, so a flood never holds
+ * the loop.  BARRIER=1 with one fd (sd_notify_barrier) is answered by
+ * closing the fd, and is no message.
  *
  * Fds (the rule everywhere): a function never takes ownership of an fd it
  * is given unless its comment says it takes it; one that takes an fd owns
@@ -31,7 +37,10 @@
 /* Most assignments one message can carry (each is at least "x=\n"). */
 #define NOTIFY_ASSIGNS_MAX (NOTIFY_MSG_MAX / 3)
 
+struct notify_chan;
+
 struct notify_msg {
+    struct notify_chan *chan;   /* where it arrived (for notify_refuse) */
     pid_t pid;                  /* the sender (0 for a notify.fd newline) */
     int nassign;
     char *assign[NOTIFY_ASSIGNS_MAX];   /* "VAR=VALUE", NUL-terminated */
@@ -51,7 +60,12 @@ int notify_parse(char *buf, size_t len, char **assign, int max);
  * wins, as systemd has it). */
 const char *notify_get(const struct notify_msg *m, const char *var);
 
-struct notify_chan;
+/* Pure: whether a parsed message with its fds is a barrier
+ * (sd_notify_barrier: BARRIER=1 alone, with one fd, which the receiver
+ * closes to answer): 1; 0 if it has no BARRIER=1; -1 if it has one with
+ * other assignments or another number of fds (systemd drops the whole
+ * message then). */
+int notify_barrier(const struct notify_msg *m);
 
 /* The owner's callback for an accepted message. */
 typedef void (*notify_fn)(void *owner, struct notify_msg *m);
@@ -73,6 +87,15 @@ struct notify_chan *notify_socket_new(char *addr, size_t addrlen, const char *na
 /* Close a channel (NULL: nothing); it is freed at the end of the loop
  * iteration, so a callback of it may close it. */
 void notify_close(struct notify_chan *ch);
+
+/* Say in the log what of message m is refused, "NAME: " and the text, as
+ * the channel says its own refusals: the first few per sender and
+ * interval in full, then one line per interval with how many more. */
+void notify_refuse(const struct notify_msg *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The owner's processes changed (a new run): a sender refused as a
+ * stranger is looked at again, not refused on sight. */
+void notify_forget(struct notify_chan *ch);
 
 /* Re-exec: a channel's fd (-1 once it closed its end) and, for a pipe,
  * the bytes it has read without a newline; and a channel around an fd

@@ -39,6 +39,8 @@ struct svc_ext {
     int64_t notify_ms;              /* the last notification (this run) */
     pid_t notify_pid;
     pid_t mainpid;                  /* MAINPID= of this run, 0 if none */
+    uint64_t mainpid_start;         /* when that process started (sys_proc_stat) */
+    uint64_t main_start;            /* when the main process started, 0: not known yet */
     int64_t cg_ms;                  /* when its cgroup last changed */
     uint8_t readiness;              /* enum svc_readiness */
     char *status;                   /* the last STATUS= of this run, or NULL */
@@ -84,6 +86,8 @@ int svc_listener_channel(struct service *s, unsigned kinds);
  * svc_child_done() once the spawn is over (started or not). */
 bool svc_child_prepare(struct service *s, struct spawn_req *r, char *msg, size_t msglen);
 void svc_child_done(struct service *s, bool started);
+/* How many fds service.fds gives a child (before the fd store's). */
+int svc_fds_listed(const struct service *s);
 
 /* svc_ready.c */
 /* The service's run ended: readiness, status and the notify.fd channel

@@ -25,7 +25,6 @@
 extern char **environ;
 
 #define SPAWN_STACK (128 * 1024)
-#define SPAWN_MAX_FDS 1024
 /* Low fd slots reserved for the fast path (see spawn_init). */
 #define SPAWN_SLOTS 32
 #ifndef CLOSE_RANGE_UNSHARE
@@ -199,7 +198,7 @@ static int child_main(void *arg)
             _exit(127);     /* nothing to report through */
         r->report_fd = moved;
     }
-    int src[SPAWN_MAX_FDS];
+    int src[SPAWN_FDS_MAX];
     for (int i = 0; i < n; i++)
         src[i] = r->fds[i];
     /* Move sources that sit inside the target range out of the way, so
@@ -302,7 +301,7 @@ pid_t spawn_start(struct spawn_req *r)
     r->err = 0;
     r->stage = SPAWN_OK;
     r->report_fd = -1;
-    if (r->nfds > SPAWN_MAX_FDS) {
+    if (r->nfds > SPAWN_FDS_MAX) {
         errno = EMFILE;
         return -1;
     }

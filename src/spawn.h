@@ -20,6 +20,10 @@
 
 #include <sys/types.h>
 
+/* Most fds a child can be given (its fds 0 to 1023; more would pass the
+ * usual open-files limit it gets).  A request for more fails (EMFILE). */
+#define SPAWN_FDS_MAX 1024
+
 /* The step of the child's setup that failed. */
 enum spawn_stage {
     SPAWN_OK = 0,

@@ -10,6 +10,7 @@
 #include "cgroup.h"
 #include "fdstore.h"
 #include "handle.h"
+#include "log.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* service.fds may list more than a child can be given: resolved, then refused. */
 #define MAX_FDS (PROTO_FIELDS_MAX + FDSTORE_MAX)
 
 extern char **environ;
@@ -88,9 +90,31 @@ static int resolve_fds(struct service *s, char *msg, size_t msglen)
             if (fds[i] == -2)
                 fds[i] = channel_end;
     }
-    /* The fd store comes back after the listed fds. */
-    if (s->fdstore_max && s->x)
-        n += fdstore_list(s->x->store, fds + n, names + n, MAX_FDS - n);
+    if (n > SPAWN_FDS_MAX) {
+        snprintf(msg, msglen, "%d fds in service.fds: a child can be given at most %d", n,
+                 SPAWN_FDS_MAX);
+        return -1;
+    }
+    /* The fd store comes back after the listed fds, as far as they leave
+     * room (the store accepts no more than that, but service.fds may have
+     * grown since). */
+    if (s->fdstore_max && s->x) {
+        int stored = fdstore_list(s->x->store, fds + n, names + n, SPAWN_FDS_MAX - n);
+        int left = fdstore_count(s->x->store) - stored;
+        if (left > 0)
+            log_warn("service %s: %d stored fds not handed back: with %d in service.fds, "
+                     "a child can be given at most %d", s->str, left, n, SPAWN_FDS_MAX);
+        n += stored;
+    }
+    return n;
+}
+
+int svc_fds_listed(const struct service *s)
+{
+    const char *f = svc_field(s, SVC_FDS);
+    int n = *f != '\0';
+    for (; *f; f++)
+        n += *f == '\t';
     return n;
 }
 

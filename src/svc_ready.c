@@ -74,29 +74,88 @@ struct service *svc_ready_orphan(pid_t pid)
     return NULL;
 }
 
+/* --- who belongs to the service ---------------------------------------------- */
+
+/* When s's main process started (0 if that cannot be read): known for the
+ * run once asked. */
+static uint64_t main_start(struct service *s)
+{
+    pid_t pp;
+    if (!s->x->main_start && !sys_proc_stat(s->pid, &pp, &s->x->main_start))
+        s->x->main_start = 0;
+    return s->x->main_start;
+}
+
+/* Whether pid is a process of s by where it is: a descendant of its main
+ * process (a walk up the parents, which stops at one that started before
+ * the main process: that can be no descendant) or in its cgroup's
+ * subtree. */
+static bool belongs(struct service *s, pid_t pid)
+{
+    uint64_t first = main_start(s), start;
+    pid_t p = pid, pp;
+    for (int i = 0; i < DESCENT_MAX && p > 1 && sys_proc_stat(p, &pp, &start); i++, p = pp) {
+        if (p == s->pid)
+            return true;
+        if (start < first)
+            break;
+    }
+    return s->x->cg && cgroup_contains(s->x->cg, pid);
+}
+
+/* Whether pid is the process s announced with MAINPID= (the same one: a
+ * pid is someone else's once its process is gone). */
+static bool announced(const struct service *s, pid_t pid)
+{
+    pid_t pp;
+    uint64_t start;
+    return s->x->mainpid && pid == s->x->mainpid && sys_proc_stat(pid, &pp, &start) &&
+           start == s->x->mainpid_start;
+}
+
 /* --- notifications ------------------------------------------------------------- */
 
-/* Whether pid is a process of s: its main process, the pid it announced,
- * a descendant of its main process, or in its cgroup.  Only while it
- * runs: readiness belongs to a run. */
+/* Whether pid is a process of s: its main process, the one it announced,
+ * or one that belongs to it.  Only while it runs: readiness belongs to a
+ * run. */
 static bool owns(void *owner, pid_t pid)
 {
     struct service *s = owner;
-    if (s->state != SVC_UP)
+    return s->state == SVC_UP && (pid == s->pid || announced(s, pid) || belongs(s, pid));
+}
+
+/* MAINPID=v of message m: the main process, the one announced before, or
+ * a process that belongs to s, as systemd has it; anything else (another
+ * service's, another user's, pid 1, a process that is gone) is refused
+ * and said.  Returns whether it was taken. */
+static bool take_mainpid(struct service *s, const struct notify_msg *m, const char *v)
+{
+    int64_t n;
+    pid_t pp;
+    uint64_t start;
+    const char *why = NULL;
+    if (!sys_parse_int(v, 1, INT_MAX, &n))
+        why = "not a pid";
+    else if (!sys_proc_stat((pid_t)n, &pp, &start))
+        why = "no such process";
+    else if (n != s->pid && !announced(s, (pid_t)n) && !belongs(s, (pid_t)n))
+        why = "not a process of the service";
+    if (why) {
+        notify_refuse(m, "MAINPID=%.20s from pid %d refused: %s", v, (int)m->pid, why);
         return false;
-    if (pid == s->pid || (s->x->mainpid && pid == s->x->mainpid))
-        return true;
-    pid_t p = pid;
-    for (int i = 0; i < DESCENT_MAX && p > 1; i++)
-        if ((p = sys_ppid(p)) == s->pid)
-            return true;
-    return s->x->cg && cgroup_contains(s->x->cg, pid);
+    }
+    struct svc_ext *x = s->x;
+    x->mainpid = (pid_t)n;
+    x->mainpid_start = start;
+    if (n != s->pid)
+        tag(s, (pid_t)n);       /* reaped as an orphan, with s's name */
+    notify_forget(m->chan);     /* it may have been refused before */
+    return true;
 }
 
 static void apply(struct service *s, const char *a)
 {
     struct svc_ext *x = s->x;
-    int64_t v;
     if (strcmp(a, "READY=1") == 0)
         x->readiness = RD_READY;
     else if (strcmp(a, "RELOADING=1") == 0)
@@ -112,32 +171,47 @@ static void apply(struct service *s, const char *a)
             free(x->status);
             x->status = st;
         }
-    } else if (strncmp(a, "MAINPID=", 8) == 0 && sys_parse_int(a + 8, 2, INT_MAX, &v)) {
-        x->mainpid = (pid_t)v;
-        if (v != s->pid)
-            tag(s, (pid_t)v);   /* reaped as an orphan, with s's name */
     }
 }
 
-/* The fd store part of a message: FDSTORE=1 keeps its fds (up to the
- * service's fdstore=N), FDSTOREREMOVE=1 deletes by FDNAME.  Fds not taken
- * are closed by the channel. */
+/* The fd store part of a message: FDSTORE=1 keeps its fds, FDSTOREREMOVE=1
+ * deletes by FDNAME.  Fds not taken are closed by the channel.  One limit
+ * holds what is kept: fdstore=N, and what a child can be given
+ * (SPAWN_FDS_MAX, service.fds first), so that a full store never makes a
+ * start fail. */
 static void store(struct service *s, struct notify_msg *m)
 {
     const char *fdname = notify_get(m, "FDNAME");
     const char *st = notify_get(m, "FDSTORE");
     const char *rm = notify_get(m, "FDSTOREREMOVE");
     if (rm && strcmp(rm, "1") == 0 && fdname)
-        fdstore_remove(s->x->store, s->str, fdname);
+        fdstore_remove(s->x->store, fdname);
     if (m->nfds == 0)
         return;
-    if (!st || strcmp(st, "1") != 0)
-        log_warn("service %s: %d fds sent without FDSTORE=1; closed", s->str, m->nfds);
-    else if (!s->fdstore_max)
-        log_warn("service %s: FDSTORE without fdstore=N; %d fds closed", s->str, m->nfds);
+    if (!st || strcmp(st, "1") != 0) {
+        notify_refuse(m, "%d fds sent without FDSTORE=1; closed", m->nfds);
+        return;
+    }
+    if (!s->fdstore_max) {
+        notify_refuse(m, "FDSTORE without fdstore=N; %d fds closed", m->nfds);
+        return;
+    }
+    int listed = svc_fds_listed(s);
+    unsigned room = listed < SPAWN_FDS_MAX ? (unsigned)(SPAWN_FDS_MAX - listed) : 0;
+    unsigned max = s->fdstore_max <= room ? s->fdstore_max : room;
+    char full[128];
+    if (max == s->fdstore_max)
+        snprintf(full, sizeof full, "the fd store is full (fdstore=%u)", max);
     else
-        fdstore_put(&s->x->store, s->str, s->fdstore_max, fdname ? fdname : "stored",
-                    m->fds, m->nfds);
+        snprintf(full, sizeof full, "a child can be given at most %d fds, and service.fds "
+                 "has %d: the fd store holds %u", SPAWN_FDS_MAX, listed, max);
+    const char *why;
+    if (!fdname)
+        fdname = "stored";
+    int kept = fdstore_put(&s->x->store, s->str, max, full, fdname, m->fds, m->nfds, &why);
+    if (kept < m->nfds)
+        notify_refuse(m, "FDSTORE: %d of %d fds named '%.40s' refused: %s", m->nfds - kept,
+                      m->nfds, fdname, why);
 }
 
 static void notified(void *owner, struct notify_msg *m)
@@ -146,18 +220,29 @@ static void notified(void *owner, struct notify_msg *m)
     if (s->state != SVC_UP)
         return;
     struct svc_ext *x = s->x;
-    x->notify_ms = loop_now();
-    x->notify_pid = m->pid ? m->pid : s->pid;
+    /* MAINPID= first (the last one counts): one that is refused is left
+     * out of the event, since controllers take what it says for the main
+     * pid. */
+    const char *mainpid = notify_get(m, "MAINPID");
+    bool show_mainpid = mainpid && take_mainpid(s, m, mainpid);
     struct proto_line l;
     proto_line_begin(&l, "service.notify");
     proto_line_add(&l, s->str);
-    proto_line_addi(&l, sec(x->notify_ms));
-    proto_line_addi(&l, x->notify_pid);
+    proto_line_addi(&l, sec(loop_now()));
+    proto_line_addi(&l, m->pid ? m->pid : s->pid);
+    int shown = 0;
     for (int i = 0; i < m->nassign; i++) {
+        if (!show_mainpid && strncmp(m->assign[i], "MAINPID=", 8) == 0)
+            continue;
         proto_line_addn(&l, m->assign[i], strnlen(m->assign[i], NOTIFY_ASSIGN_MAX));
         apply(s, m->assign[i]);
+        shown++;
     }
-    svc_report(SVC_EV_NOTIFY, s, &l, NULL);
+    if (shown) {
+        x->notify_ms = loop_now();
+        x->notify_pid = m->pid ? m->pid : s->pid;
+        svc_report(SVC_EV_NOTIFY, s, &l, NULL);
+    }
     store(s, m);
 }
 
@@ -187,6 +272,8 @@ const char *svc_ready_socket(struct service *s)
         snprintf(name, sizeof name, "service %s", s->str);
         x->nsock = notify_socket_new(x->nsock_addr, sizeof x->nsock_addr, name, notified,
                                      owns, s);
+    } else {
+        notify_forget(x->nsock);    /* a new run: new processes */
     }
     return x->nsock ? x->nsock_addr : NULL;
 }
@@ -204,6 +291,7 @@ void svc_ready_down(struct service *s)
     x->notify_ms = 0;
     x->notify_pid = 0;
     x->mainpid = 0;     /* its tag stays until that process is reaped */
+    x->main_start = 0;
 }
 
 /* --- the cgroup ------------------------------------------------------------------ */
@@ -321,6 +409,7 @@ void svc_ready_save(const struct service *s, struct state_out *o)
      * controllers last heard. */
     state_int(o, x->cg != NULL);
     state_int(o, x->cg && cgroup_populated(x->cg));
+    state_int(o, (int64_t)x->mainpid_start);
     state_end(o);
     fdstore_save(x->store, s->str, o);
     /* Main pids announced by earlier runs that are still alive: their
@@ -409,5 +498,16 @@ bool svc_ready_restore(const struct state_rec *r, const char **err)
     x->cg_ms = v[5];
     if (x->mainpid)
         add_tag(s, x->mainpid);
+    /* When the main pid's process started: from an older binary, which
+     * did not save it, whoever has that pid now. */
+    int64_t start;
+    pid_t pp;
+    if (!state_field_int(r, 14, 0, INT64_MAX, 0, &start)) {
+        *err = "malformed service.ready record";
+        return false;
+    }
+    x->mainpid_start = (uint64_t)start;
+    if (x->mainpid && !start && !sys_proc_stat(x->mainpid, &pp, &x->mainpid_start))
+        x->mainpid_start = 0;
     return restore_channels(s, r, err);
 }

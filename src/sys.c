@@ -171,29 +171,46 @@ bool sys_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     return true;
 }
 
-pid_t sys_ppid(pid_t pid)
+/* Field i of the fields that follow COMM in /proc/PID/stat (0 is STATE),
+ * as a number. */
+static bool stat_field(const char *p, int i, int64_t *v)
 {
-    char path[32], b[512];
+    for (;; i--) {
+        p += strspn(p, " ");
+        size_t k = strcspn(p, " \n");
+        if (k == 0)
+            return false;
+        if (i == 0) {
+            char num[24];
+            if (k >= sizeof num)
+                return false;
+            memcpy(num, p, k);
+            num[k] = '\0';
+            return sys_parse_int(num, 0, INT64_MAX, v);
+        }
+        p += k;
+    }
+}
+
+bool sys_proc_stat(pid_t pid, pid_t *ppid, uint64_t *start)
+{
+    char path[32], b[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     int fd = sys_open(path, O_RDONLY, 0);
     ssize_t n = fd < 0 ? -1 : sys_read(fd, b, sizeof b - 1);
     sys_close(fd);
     if (n <= 0)
-        return -1;
+        return false;
     b[n] = '\0';
-    /* "PID (COMM) STATE PPID ...": COMM may hold anything, even ") ". */
+    /* "PID (COMM) STATE PPID ... STARTTIME ...": COMM may hold anything,
+     * even ") ", so the fields are counted from its last ')'. */
     const char *p = strrchr(b, ')');
-    if (!p || strlen(p) < 4)
-        return -1;
-    p += 4;     /* past ") S " */
-    char num[16];
-    size_t k = strcspn(p, " ");
-    if (k == 0 || k >= sizeof num)
-        return -1;
-    memcpy(num, p, k);
-    num[k] = '\0';
-    int64_t v;
-    return sys_parse_int(num, 0, INT32_MAX, &v) ? (pid_t)v : -1;
+    int64_t pp, st;
+    if (!p || !stat_field(p + 1, 1, &pp) || !stat_field(p + 1, 19, &st) || pp > INT32_MAX)
+        return false;
+    *ppid = (pid_t)pp;
+    *start = (uint64_t)st;
+    return true;
 }
 
 char *sys_absolute(const char *path)

@@ -52,8 +52,10 @@ const char *sys_strerror(int err);
 int64_t sys_mono_ms(void);
 int64_t sys_mono_sec(void);
 
-/* The parent of pid, from /proc/PID/stat; -1 if it cannot be read. */
-pid_t sys_ppid(pid_t pid);
+/* From /proc/PID/stat: the parent of pid, and when it started (clock
+ * ticks since boot: with the pid, it tells one process from another that
+ * got the same pid later).  False if it cannot be read (no such process). */
+bool sys_proc_stat(pid_t pid, pid_t *ppid, uint64_t *start);
 
 /* path made absolute against the current directory (malloc'd), so that a
  * later `chdir` command cannot make a removal miss the file.  Not

@@ -5,12 +5,15 @@
  * Each input is one datagram.  Checked: the parser never reads or writes
  * outside the message (ASan), and what it accepts is what it promises: at
  * least one assignment, each NUL-terminated inside the buffer, with a
- * nonempty name before its '=', no more than asked for; and notify_get
- * finds the last assignment of each name.
+ * nonempty name before its '=', no more than asked for; notify_get finds
+ * the last assignment of each name; and notify_barrier calls a message a
+ * barrier exactly when it is BARRIER=1 alone with one fd, malformed when
+ * it has BARRIER=1 otherwise (the fd count comes from the input too).
  */
 #include "fuzz.h"
 #include "../../src/notify.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +43,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     m.nassign = n;
+    m.nfds = size > 1 ? data[1] % 3 : 0;
+    bool barrier = false;
+    for (int i = 0; i < n; i++)
+        barrier |= strcmp(m.assign[i], "BARRIER=1") == 0;
+    int b = notify_barrier(&m);
+    if (b != (!barrier ? 0 : n == 1 && m.nfds == 1 ? 1 : -1))
+        abort();
     m.nfds = 0;
     for (int i = 0; i < n; i++) {
         const char *a = m.assign[i];

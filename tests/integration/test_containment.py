@@ -16,6 +16,12 @@
   has exited and left a grandchild behind); `service.cgroup NAME TS
   empty|populated` events and statedump lines; `service.delete` removes
   DIR/NAME.service.  Without `--cgroup`, `cgroup` is an error.
+- Nested cgroups: a process the service moved into a cgroup two levels
+  below its own (and that is no descendant of it) is still the service's:
+  `service.signal ... cgroup` reaches it (SIGTERM one by one, SIGKILL
+  through cgroup.kill), its notification and its MAINPID= are accepted,
+  it keeps the cgroup populated, and `service.delete` removes the nested
+  cgroups with the service's.
 
 Every process a test causes is killed at cleanup (the daemon's children by
 SvcTest, the rest by pid or through cgroup.kill), and every cgroup directory
@@ -567,7 +573,9 @@ def remove_cgroup_tree(top):
                 time.sleep(0.05)
 
 
-class Cgroups(ContainmentTest):
+class CgroupTest(ContainmentTest):
+    """A cgroup v2 directory for --cgroup, made for the test and removed
+    after it (skipped where that is not possible)."""
 
     def setUp(self):
         # registered before SvcTest's cleanup, so it runs after it: the
@@ -663,6 +671,9 @@ class Cgroups(ContainmentTest):
         st = [l.split('\t') for l in dump if l.startswith('service.state\t%s\t' % name)]
         self.assertEqual(len(st), 1, dump)
         return st[0]
+
+
+class Cgroups(CgroupTest):
 
     def test_service_runs_in_its_cgroup_and_signal_reaches_all(self):
         d = self.start_cg()
@@ -797,6 +808,107 @@ class Cgroups(ContainmentTest):
         self.assertFalse(os.path.exists(svc_dir), 'service.delete removes %s' % svc_dir)
         self.assertEqual([l for l in self.dump(d) if l.startswith('service.') and
                           l.split('\t')[1] == 'cg3'], [])
+
+
+# Moves itself into the cgroup ARGV[1] (made if needed: a service's own
+# nested cgroup), once it is no descendant of the service's main process
+# (its parent has exited); then sends ARGV[3] (unless "-", with "\\n" for
+# newlines and {pid} for its pid) to $NOTIFY_SOCKET, writes its pid to
+# ARGV[2] and becomes `sleep 1000`.
+NESTED = r'''
+import os, socket, sys, time
+cg, pidfile, msg = sys.argv[1], sys.argv[2], sys.argv[3]
+parent = int(sys.argv[4])
+while os.getppid() == parent:
+    time.sleep(0.01)
+os.makedirs(cg, exist_ok=True)
+with open(os.path.join(cg, 'cgroup.procs'), 'w') as f:
+    f.write('0')
+if msg != '-':
+    a = os.environ['NOTIFY_SOCKET']
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.sendto(msg.replace('\\n', '\n').replace('{pid}', str(os.getpid())).encode(),
+             b'\0' + a[1:].encode())
+with open(pidfile + '.tmp', 'w') as f:
+    f.write(str(os.getpid()))
+os.rename(pidfile + '.tmp', pidfile)
+os.execvp('sleep', ['sleep', '1000'])
+'''
+
+
+class NestedCgroups(CgroupTest):
+    """A service that makes cgroups below its own (two levels deep) and
+    moves a process there does not escape: signals reach it (SIGTERM one
+    by one, SIGKILL through cgroup.kill), it may notify (and be announced
+    with MAINPID=), the cgroup stays populated while it runs, and
+    service.delete removes the nested cgroups too."""
+
+    def start_nested(self, d, name, msg='-', exec_main=True):
+        """NAME: sh starts NESTED in the background from a subshell that
+        exits at once, then execs `sleep 1000` (or exits).  Returns (main
+        pid, nested pid)."""
+        script = self.script('nested.py', NESTED)
+        pidf = self.path(name + '.nested')
+        nested_cg = os.path.join(self.cg, name + '.service', 'a', 'b')
+        self.define(d, name, ['sh', '-c', '( %s %s %s %s \'%s\' $$ & ); %s'
+                              % (PY, script, nested_cg, pidf, msg,
+                                 'exec sleep 1000' if exec_main else 'exit 0')])
+        self.assertEqual(d.cmd('service.opts\t%s\tnotify' % name), ['service.opts\t%s\tnotify' % name])
+        main = self.start_svc(d, name)
+        nested = int(self.wait_text(pidf))
+        self.track_sleep(nested)
+        self.assertEqual(ppid(nested), d.pid, 'reparented to daemonproxy: no descendant')
+        self.assertTrue((v2_cgroup_of(nested) or '').endswith('/%s/%s.service/a/b'
+                                                             % (self.cg_name, name)),
+                        v2_cgroup_of(nested))
+        return main, nested
+
+    def test_signal_notify_and_delete_reach_nested_cgroups(self):
+        d = self.start_cg()
+        since = len(d.reader.seen)
+        main, nested = self.start_nested(d, 'nest', 'MAINPID={pid}\\nSTATUS=from-nested')
+        # a process of the service by its cgroup: its message, and its pid
+        # as the main pid, are the service's
+        line = self.gather(d, {'n': lambda l: l.startswith('service.notify\tnest\t')}, since)['n']
+        self.assertEqual(line.split('\t')[3:], [str(nested), 'MAINPID=%d' % nested,
+                                                'STATUS=from-nested'])
+        # SIGTERM reaches it
+        since = len(d.reader.seen)
+        out = d.cmd('service.signal\tnest\tSIGTERM\tcgroup')
+        self.assertEqual([l for l in out if l.startswith(('error', 'warning'))], [], out)
+        found = self.gather(d, {'down': state_of('nest', 'down'), 'nested': orphan_of(nested),
+                                'empty': cgroup_event('nest', 'empty')}, since)
+        self.assertEqual(found['down'].split('\t')[4:7], [str(main), 'signal', 'SIGTERM'])
+        self.check_orphan(found['nested'], nested, 'signal', 'SIGTERM', 'nest')
+        # delete removes the service's cgroup with those below it
+        svc_dir = os.path.join(self.cg, 'nest.service')
+        self.assertTrue(os.path.isdir(os.path.join(svc_dir, 'a', 'b')))
+        out = d.cmd('service.delete\tnest')
+        self.assertIn('service.state\tnest\tdeleted\t-\t-\t-\t-\t-\t-', out)
+        self.assertFalse(os.path.exists(svc_dir), 'service.delete removes %s' % svc_dir)
+        self.assertEqual([l for l in d.log.snapshot() if 'rmdir' in l], [])
+
+    def test_nested_process_keeps_it_populated(self):
+        d = self.start_cg()
+        since = len(d.reader.seen)
+        main, nested = self.start_nested(d, 'nest2', exec_main=False)
+        down = self.gather(d, {'down': state_of('nest2', 'down')}, since)['down'].split('\t')
+        self.assertEqual(down[4:7], [str(main), 'exit', '0'])
+        svc_dir = os.path.join(self.cg, 'nest2.service')
+        self.assertEqual(self.dump_cgroup_line(self.dump(d), 'nest2'), 'populated')
+        self.assertCmdError(d, 'service.delete\tnest2',
+                            'processes of the service remain in its cgroup')
+        # cgroup.kill empties the whole subtree; then delete removes it all
+        since = len(d.reader.seen)
+        out = d.cmd('service.signal\tnest2\tSIGKILL\tcgroup')
+        self.assertEqual([l for l in out if l.startswith(('error', 'warning'))], [], out)
+        found = self.gather(d, {'nested': orphan_of(nested),
+                                'empty': cgroup_event('nest2', 'empty')}, since)
+        self.check_orphan(found['nested'], nested, 'signal', 'SIGKILL')
+        self.assertTrue(os.path.isdir(os.path.join(svc_dir, 'a', 'b')))
+        out = d.cmd('service.delete\tnest2')
+        self.assertIn('service.state\tnest2\tdeleted\t-\t-\t-\t-\t-\t-', out)
+        self.assertFalse(os.path.exists(svc_dir), 'service.delete removes %s' % svc_dir)
 
 
 class NoCgroup(ContainmentTest):

@@ -31,8 +31,8 @@ Containment part), with "Controllers", "Commands" and "Events":
   after the service's other lines (auto_up, env, opts), STATE the latest
   of READY/RELOADING/STOPPING or `-`, TS and PID of the last message;
   nothing for a service that never notified; forgotten when it goes down.
-- The fd store: FDSTORE=1 / FDNAME (default `stored`) make `NAME.X`,
-  `NAME.X.2` handles with the fd's access, replaced by name, handed back
+- The fd store: FDSTORE=1 / FDNAME (default `stored`) make `NAME..X`,
+  `NAME..X.2` handles with the fd's access, replaced by name, handed back
   after service.fds at each start in the order stored, named in
   LISTEN_FDNAMES; FDSTOREREMOVE=1 and fd.delete remove them; fds beyond N,
   without fdstore, without FDSTORE=1, with an invalid name, and 253 fds in
@@ -80,7 +80,7 @@ CONTROL_CHARS = re.compile(r'[\x00-\x08\x0a-\x1f]')
 # OUTDIR/rec-PID.jsonl.
 
 AGENT = r'''
-import array, errno, fcntl, json, os, socket, stat, sys, termios, time
+import array, errno, fcntl, json, os, select, socket, stat, sys, termios, time
 
 FIFO, OUTDIR = sys.argv[1], sys.argv[2]
 PID = os.getpid()
@@ -184,12 +184,14 @@ def make_fds(specs):
     return fds, info, own
 
 
-def send(msg, specs=(), addr=None):
+def send(msg, specs=(), addr=None, n=1):
+    """msg with the fds of specs, n times (the same fds each time)."""
     fds, info, own = make_fds(specs)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', fds))] if fds else []
-        s.sendmsg([msg.encode('latin-1')], anc, 0, address(addr))
+        for _ in range(n):
+            s.sendmsg([msg.encode('latin-1')], anc, 0, address(addr))
         return {'ok': True, 'fds': info}
     except Exception as e:
         return {'err': ename(e), 'what': repr(e)}
@@ -209,6 +211,32 @@ def op_flood(c):
         if 'ok' not in r:
             return r
     return {'ok': True}
+
+
+def op_spam(c):
+    return send(c['msg'], c.get('fds', ()), c.get('addr'), c['n'])
+
+
+def op_barrier(c):
+    # sd_notify_barrier: msg with the write ends of `nfds` pipes (ours
+    # closed), then wait for end of file on the read ends: the receiver
+    # has closed its copies
+    pipes = [os.pipe() for _ in range(c.get('nfds', 1))]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    anc = ([(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [w for _, w in pipes]))]
+           if pipes else [])
+    try:
+        s.sendmsg([c['msg'].encode('latin-1')], anc, 0, address())
+    finally:
+        s.close()
+        for _, w in pipes:
+            os.close(w)
+    eof = []
+    for r, _ in pipes:
+        ready, _, _ = select.select([r], [], [], c['timeout'])
+        eof.append(bool(ready) and os.read(r, 1) == b'')
+        os.close(r)
+    return {'ok': True, 'eof': eof}
 
 
 def op_write(c):
@@ -264,7 +292,9 @@ def op_fork_notify(c):
 
 
 def op_detach(c):
-    # double fork: an agent on another FIFO that is no descendant of ours
+    # double fork: an agent on another FIFO that is no descendant of ours;
+    # with 'release' (a path), the middle process stays until that file
+    # exists, and the agent is our grandchild until then
     r, w = os.pipe()
     child = os.fork()
     if child == 0:
@@ -276,6 +306,9 @@ def op_detach(c):
                 os.execv(sys.executable, [sys.executable, os.path.abspath(sys.argv[0]),
                                           c['fifo'], OUTDIR])
             os.write(w, str(gc).encode())
+            os.close(w)
+            while c.get('release') and not os.path.exists(c['release']):
+                time.sleep(0.01)
         finally:
             os._exit(0)
     os.close(w)
@@ -286,8 +319,9 @@ def op_detach(c):
             break
         data += b
     os.close(r)
-    os.waitpid(child, 0)
-    return {'ok': True, 'pid': int(data)}
+    if not c.get('release'):
+        os.waitpid(child, 0)
+    return {'ok': True, 'pid': int(data), 'middle': child}
 
 
 def op_env(c):
@@ -298,7 +332,8 @@ def op_exit(c):
     os._exit(c.get('code', 0))
 
 
-OPS = {'notify': op_notify, 'flood': op_flood, 'write': op_write, 'bigwrite': op_bigwrite,
+OPS = {'notify': op_notify, 'flood': op_flood, 'spam': op_spam, 'barrier': op_barrier,
+       'write': op_write, 'bigwrite': op_bigwrite,
        'fork-notify': op_fork_notify, 'detach': op_detach, 'env': op_env, 'exit': op_exit}
 
 rec({'start': PID, 'ppid': os.getppid(), 'fds': FDS, 'env': dict(os.environ)})
@@ -377,6 +412,15 @@ def notify_lines(lines, name=None):
 
 def fd_lines(lines, name):
     return [l for l in lines if l.startswith('fd.state\t%s\t' % name)]
+
+
+def proc_ppid(pid):
+    """The parent of pid, from /proc (None once it is gone)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return int(f.read().rsplit(')', 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def fd_links(pid):
@@ -1058,27 +1102,33 @@ class SdNotify(NotifyBase):
         self.assertEqual(st[0].split('\t')[3:], [str(r['sender']), '-', 'STATUS=from-grandchild'])
 
     def test_accepted_from_announced_mainpid(self):
+        # announced while it is a descendant (a grandchild), the main pid
+        # stays the service's after it detached (reparented to daemonproxy),
+        # until another one is announced
         d = self.daemon()
         self.agent(d, 's', opts=['notify'])
         pid, _, _ = self.up(d, 's')
         self.fifos['D'] = self.path('D.fifo')
         os.mkfifo(self.fifos['D'], 0o600)
-        r = self.tell('s', 'detach', fifo=self.fifos['D'])
+        release = self.path('release')
+        r = self.tell('s', 'detach', fifo=self.fifos['D'], release=release)
         dpid = self.pids['D'] = r['pid']
         self.start_rec(dpid)
-        with open('/proc/%d/stat' % dpid) as f:
-            ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-        self.assertNotEqual(ppid, pid, 'detached: no descendant of the main process')
-        mark = self.log_mark(d)
-        self.send_notify('D', 'STATUS=before-announce')
-        self.assert_refused(d, 's', mark, 1, 'a stranger before MAINPID=')
+        self.assertEqual(proc_ppid(dpid), r['middle'], 'a grandchild of the main process')
         self.notified(d, 's', 'MAINPID=%d' % dpid)
+        open(release, 'w').close()
+        wait_for(lambda: proc_ppid(dpid) == d.pid, msg='pid %d reparented to daemonproxy' % dpid)
         self.send_notify('D', 'STATUS=from-mainpid')
         self.assertEqual(self.expect_notify(d, 's')[3:], [str(dpid), 'STATUS=from-mainpid'])
         st = notify_lines(self.dump(d), 's')
         self.assertEqual(len(st), 1, st)
         self.assertEqual(st[0].split('\t')[3:],
                          [str(dpid), '-', 'STATUS=from-mainpid', 'MAINPID=%d' % dpid])
+        # another main pid: the detached process is a stranger again
+        self.notified(d, 's', 'MAINPID=%d' % pid)
+        mark = self.log_mark(d)
+        self.send_notify('D', 'STATUS=after-another-announce')
+        self.assert_refused(d, 's', mark, 1, 'the main pid announced before')
 
 
 class Replay(NotifyBase):
@@ -1182,14 +1232,14 @@ class FdStore(NotifyBase):
                           st1['env'].get('LISTEN_PID')), ('1', 'lst', str(pid1)))
         ro_path = self.write_file('ro.txt', 'read me\n')
         web = self.send_notify('s', 'FDSTORE=1\nFDNAME=web', fds=[['tcp']])['fds'][0]
-        self.stored(d, 's.web', 'fd.state\ts.web\tspecial\tread,write\tstored by s')
+        self.stored(d, 's..web', 'fd.state\ts..web\tspecial\tread,write\tstored by s')
         ro = self.send_notify('s', 'FDSTORE=1\nFDNAME=ro', fds=[['ro', ro_path]])['fds'][0]
-        self.stored(d, 's.ro', 'fd.state\ts.ro\tspecial\tread\tstored by s')
+        self.stored(d, 's..ro', 'fd.state\ts..ro\tspecial\tread\tstored by s')
         wo = self.send_notify('s', 'FDNAME=wo\nFDSTORE=1', fds=[['pipe-w']])['fds'][0]
-        self.stored(d, 's.wo', 'fd.state\ts.wo\tspecial\twrite\tstored by s')
-        lines = ['fd.state\ts.web\tspecial\tread,write\tstored by s',
-                 'fd.state\ts.ro\tspecial\tread\tstored by s',
-                 'fd.state\ts.wo\tspecial\twrite\tstored by s']
+        self.stored(d, 's..wo', 'fd.state\ts..wo\tspecial\twrite\tstored by s')
+        lines = ['fd.state\ts..web\tspecial\tread,write\tstored by s',
+                 'fd.state\ts..ro\tspecial\tread\tstored by s',
+                 'fd.state\ts..wo\tspecial\twrite\tstored by s']
         dump = self.dump(d)
         for l in lines:
             self.assertIn(l, dump)
@@ -1223,13 +1273,13 @@ class FdStore(NotifyBase):
         paths = {n: self.write_file(n + '.txt', n) for n in 'abc'}
         for n in 'abc':
             self.send_notify('s', 'FDSTORE=1\nFDNAME=' + n, fds=[['ro', paths[n]]])
-            self.stored(d, 's.' + n, 'fd.state\ts.%s\tspecial\tread\tstored by s' % n)
+            self.stored(d, 's..' + n, 'fd.state\ts..%s\tspecial\tread\tstored by s' % n)
         self.send_notify('s', 'FDSTOREREMOVE=1\nFDNAME=b')
-        self.assertEqual(self.expect_fd_state(d, 's.b'), 'fd.state\ts.b\tdeleted')
-        self.assertEqual([l for l in d.cmd('fd.delete\ts.c') if not l.startswith('service.notify')],
-                         ['fd.state\ts.c\tdeleted'])
+        self.assertEqual(self.expect_fd_state(d, 's..b'), 'fd.state\ts..b\tdeleted')
+        self.assertEqual([l for l in d.cmd('fd.delete\ts..c') if not l.startswith('service.notify')],
+                         ['fd.state\ts..c\tdeleted'])
         dump = self.dump(d)
-        self.assertEqual(fd_lines(dump, 's.b') + fd_lines(dump, 's.c'), [])
+        self.assertEqual(fd_lines(dump, 's..b') + fd_lines(dump, 's..c'), [])
         self.kill_svc(d, 's')
         _, st, _ = self.up(d, 's')
         self.assertEqual(sorted(st['fds'], key=int), ['0', '1', '2', '3'])
@@ -1237,7 +1287,7 @@ class FdStore(NotifyBase):
         self.assertEqual((st['env'].get('LISTEN_FDS'), st['env'].get('LISTEN_FDNAMES')), ('1', 'a'))
         # stored again: after a
         self.send_notify('s', 'FDSTORE=1\nFDNAME=b', fds=[['ro', paths['b']]])
-        self.stored(d, 's.b', 'fd.state\ts.b\tspecial\tread\tstored by s')
+        self.stored(d, 's..b', 'fd.state\ts..b\tspecial\tread\tstored by s')
         self.kill_svc(d, 's')
         _, st, _ = self.up(d, 's')
         self.assertEqual([st['fds'][k].get('link') for k in ('3', '4')], [paths['a'], paths['b']])
@@ -1248,20 +1298,20 @@ class FdStore(NotifyBase):
         self.agent(d, 's', opts=['notify', 'listen-fds', 'fdstore=3'])
         self.up(d, 's')
         info = self.send_notify('s', 'FDSTORE=1\nFDNAME=web', fds=[['tcp'], ['tcp']])['fds']
-        first = self.expect_fd_state(d, 's.web')
-        self.assertEqual(first, 'fd.state\ts.web\tspecial\tread,write\tstored by s')
-        self.assertEqual(self.expect_fd_state(d, 's.web.2'),
-                         'fd.state\ts.web.2\tspecial\tread,write\tstored by s')
+        first = self.expect_fd_state(d, 's..web')
+        self.assertEqual(first, 'fd.state\ts..web\tspecial\tread,write\tstored by s')
+        self.assertEqual(self.expect_fd_state(d, 's..web.2'),
+                         'fd.state\ts..web.2\tspecial\tread,write\tstored by s')
         self.kill_svc(d, 's')
         _, st, _ = self.up(d, 's')
         self.assertEqual(sorted(st['fds'], key=int), ['0', '1', '2', '3', '4'])
         self.assertEqual([st['fds'][k]['ino'] for k in ('3', '4')], [i['ino'] for i in info])
         self.assertEqual(st['env'].get('LISTEN_FDNAMES'), 'web:web')
         self.send_notify('s', 'FDSTOREREMOVE=1\nFDNAME=web')
-        gone = {d.expect(lambda l: l.startswith('fd.state\ts.web')) for _ in range(2)}
-        self.assertEqual(gone, {'fd.state\ts.web\tdeleted', 'fd.state\ts.web.2\tdeleted'})
+        gone = {d.expect(lambda l: l.startswith('fd.state\ts..web')) for _ in range(2)}
+        self.assertEqual(gone, {'fd.state\ts..web\tdeleted', 'fd.state\ts..web.2\tdeleted'})
         dump = self.dump(d)
-        self.assertEqual(fd_lines(dump, 's.web') + fd_lines(dump, 's.web.2'), [])
+        self.assertEqual(fd_lines(dump, 's..web') + fd_lines(dump, 's..web.2'), [])
 
     def test_default_name_and_replace(self):
         d = self.daemon()
@@ -1269,13 +1319,13 @@ class FdStore(NotifyBase):
         self.up(d, 's')
         base = self.warm(d, 's')
         self.send_notify('s', 'FDSTORE=1', fds=[['ro', self.write_file('f.txt', 'f')]])
-        self.stored(d, 's.stored', 'fd.state\ts.stored\tspecial\tread\tstored by s')
+        self.stored(d, 's..stored', 'fd.state\ts..stored\tspecial\tread\tstored by s')
         self.settle_fds(d, base + 1, 'one stored fd')
         self.send_notify('s', 'FDSTORE=1', fds=[['pipe-w']])
-        self.stored(d, 's.stored', 'fd.state\ts.stored\tspecial\twrite\tstored by s')
+        self.stored(d, 's..stored', 'fd.state\ts..stored\tspecial\twrite\tstored by s')
         self.settle_fds(d, base + 1, 'replaced, the old fd closed')
-        self.assertEqual(fd_lines(self.dump(d), 's.stored'),
-                         ['fd.state\ts.stored\tspecial\twrite\tstored by s'])
+        self.assertEqual(fd_lines(self.dump(d), 's..stored'),
+                         ['fd.state\ts..stored\tspecial\twrite\tstored by s'])
 
     def test_fds_beyond_limit_closed(self):
         d = self.daemon()
@@ -1285,20 +1335,20 @@ class FdStore(NotifyBase):
         f = self.write_file('f.txt', 'f')
         mark = self.log_mark(d)
         self.send_notify('s', 'FDSTORE=1\nFDNAME=x', fds=[['ro', f]] * 3)
-        self.stored(d, 's.x', 'fd.state\ts.x\tspecial\tread\tstored by s')
-        self.stored(d, 's.x.2', 'fd.state\ts.x.2\tspecial\tread\tstored by s')
+        self.stored(d, 's..x', 'fd.state\ts..x\tspecial\tread\tstored by s')
+        self.stored(d, 's..x.2', 'fd.state\ts..x.2\tspecial\tread\tstored by s')
         self.marker(d, 's')
-        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts.x.3')], [])
+        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts..x.3')], [])
         self.expect_warnings(d, mark, 1, 'a third fd with fdstore=2')
         self.settle_fds(d, base + 2, 'two fds stored, the third closed')
         mark = self.log_mark(d)
         self.send_notify('s', 'FDSTORE=1\nFDNAME=y', fds=[['ro', f]])
         self.marker(d, 's')
-        self.assertEqual(fd_lines(d.reader.seen, 's.y'), [])
+        self.assertEqual(fd_lines(d.reader.seen, 's..y'), [])
         self.expect_warnings(d, mark, 1, 'the store is full')
         self.settle_fds(d, base + 2, 'nothing more stored')
         dump = self.dump(d)
-        self.assertEqual(len([l for l in dump if l.startswith('fd.state\ts.')]), 2)
+        self.assertEqual(len([l for l in dump if l.startswith('fd.state\ts..')]), 2)
 
     def test_without_fdstore_closed(self):
         d = self.daemon()
@@ -1309,7 +1359,7 @@ class FdStore(NotifyBase):
         r = self.send_notify('s', 'FDSTORE=1\nFDNAME=web', fds=[['tcp'], ['dup', 20]])
         port = r['fds'][0]['port']
         self.marker(d, 's')
-        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts.')], [])
+        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts..')], [])
         self.expect_warnings(d, mark, 1, 'fds without fdstore')
         self.settle_fds(d, base, 'fds of a service without fdstore closed')
         with self.assertRaises(ConnectionRefusedError, msg='the socket was closed'):
@@ -1326,7 +1376,7 @@ class FdStore(NotifyBase):
         self.send_notify('s', 'STATUS=with an fd', fds=[['ro', f]])
         self.send_notify('s', 'FDSTORE=0\nFDNAME=zero', fds=[['ro', f]])
         self.marker(d, 's')
-        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts.')], [])
+        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts..')], [])
         self.expect_warnings(d, mark, 3, 'fds without FDSTORE=1')
         self.settle_fds(d, base, 'fds of messages without FDSTORE=1 closed')
 
@@ -1336,16 +1386,16 @@ class FdStore(NotifyBase):
         self.up(d, 's')
         base = self.warm(d, 's')
         f = self.write_file('f.txt', 'f')
-        ok = 'n' * 29
+        ok = 'n' * 28
         self.send_notify('s', 'FDSTORE=1\nFDNAME=' + ok, fds=[['ro', f]])
-        self.stored(d, 's.' + ok, 'fd.state\ts.%s\tspecial\tread\tstored by s' % ok)
-        self.assertEqual(len('s.' + ok), 31)
+        self.stored(d, 's..' + ok, 'fd.state\ts..%s\tspecial\tread\tstored by s' % ok)
+        self.assertEqual(len('s..' + ok), 31)
         mark = self.log_mark(d)
-        for bad in ('m' * 30, 'we/b', 'a:b'):
+        for bad in ('m' * 29, 'we/b', 'a:b'):
             self.send_notify('s', 'FDSTORE=1\nFDNAME=' + bad, fds=[['ro', f]])
         self.marker(d, 's')
-        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts.')],
-                         ['fd.state\ts.%s\tspecial\tread\tstored by s' % ok])
+        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts..')],
+                         ['fd.state\ts..%s\tspecial\tread\tstored by s' % ok])
         self.expect_warnings(d, mark, 3, 'invalid handle names')
         self.settle_fds(d, base + 1, 'fds with invalid names closed')
 
@@ -1356,10 +1406,10 @@ class FdStore(NotifyBase):
         base = self.warm(d, 's')
         mark = self.log_mark(d)
         self.send_notify('s', 'FDSTORE=1\nFDNAME=many', fds=[['dup', 253]])
-        self.stored(d, 's.many', 'fd.state\ts.many\tspecial\tread\tstored by s')
-        self.stored(d, 's.many.2', 'fd.state\ts.many.2\tspecial\tread\tstored by s')
+        self.stored(d, 's..many', 'fd.state\ts..many\tspecial\tread\tstored by s')
+        self.stored(d, 's..many.2', 'fd.state\ts..many.2\tspecial\tread\tstored by s')
         self.marker(d, 's')
-        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts.many.3')], [])
+        self.assertEqual([l for l in d.reader.seen if l.startswith('fd.state\ts..many.3')], [])
         self.expect_warnings(d, mark, 1, '251 fds beyond fdstore=2')
         self.settle_fds(d, base + 2, '253 fds received, 2 kept')
         self.assertEqual(d.cmd1('echo\tresponsive'), 'responsive')
@@ -1516,8 +1566,8 @@ class Hostile(NotifyBase):
         self.assertEqual(self.tell('p', 'bigwrite', fd=3, total=2 << 20).get('err'), 'EPIPE')
         # 253 fds, room for one
         self.send_notify('h', 'FDSTORE=1\nFDNAME=x', fds=[['dup', 253]])
-        self.assertEqual(self.expect_fd_state(d, 'h.x'),
-                         'fd.state\th.x\tspecial\tread\tstored by h')
+        self.assertEqual(self.expect_fd_state(d, 'h..x'),
+                         'fd.state\th..x\tspecial\tread\tstored by h')
         # oversized, with fds
         self.send_notify('h', 'FDSTORE=1\nFDNAME=big\nSTATUS=' + 'S' * 70000, fds=[['dup', 10]])
         # binary garbage, separators only, invalid names with fds
@@ -1542,7 +1592,7 @@ class Hostile(NotifyBase):
             self.marker(d, name)
         dump = self.dump(d)
         self.assertEqual([l.split('\t')[1] for l in dump
-                          if re.match(r'fd\.state\t[hqp]\.', l)], ['h.x'])
+                          if re.match(r'fd\.state\t[hqp]\.', l)], ['h..x'])
         for l in d.reader.seen:
             self.assertNotRegex(l, CONTROL_CHARS)
         self.assertTrue(d.alive())
@@ -1551,8 +1601,8 @@ class Hostile(NotifyBase):
         # daemon holds what it held before
         for name in ('h', 'q', 'p'):
             self.kill_svc(d, name)
-        self.assertEqual([l for l in d.cmd('fd.delete\th.x') if not l.startswith('service.notify')],
-                         ['fd.state\th.x\tdeleted'])
+        self.assertEqual([l for l in d.cmd('fd.delete\th..x') if not l.startswith('service.notify')],
+                         ['fd.state\th..x\tdeleted'])
         self.no_errors(d.cmd('service.delete\th', 'service.delete\tq', 'service.delete\tp'))
         self.settle_fds(d, n0, 'after hostile input')
         self.assertEqual(d.cmd1('echo\tstill-here'), 'still-here')

@@ -413,7 +413,7 @@ class Readiness(ReexecTest):
             f.write(NOTIFIER)
         d.cmd('service.args\tn\t%s\t%s\t%s\t%s' % (sys.executable, prog, go, store),
               'service.opts\tn\tnotify\tfdstore=4\tlisten-fds', 'service.start\tn')
-        d.expect(starts('fd.state\tn.kept\t'))
+        d.expect(starts('fd.state\tn..kept\t'))
         d.expect(lambda l: l.startswith('service.notify\tn\t') and 'STATUS=before' in l)
         before = d.resync()
         self.assertIn('STATUS=before', '\n'.join(before))

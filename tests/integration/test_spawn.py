@@ -258,6 +258,21 @@ class Spawn(SvcTest):
         d.cmd('fd.pipe\tno-such-handle\tother-end')
         self.start_svc(d, 'u')
 
+    def test_fd_limit_of_a_child(self):
+        # 1,024 fds (0 to 1023) is what a child can be given: exactly that
+        # many start; one more is refused with the limit named (not "fork
+        # failed: Too many open files"), and nothing is started
+        d = self.start()
+        rec = self.run_probe(d, 'max', ['-'] * 1023 + ['null'])
+        self.assertEqual(rec['fds'], [1023])
+        d.cmd('service.args\tover\tsleep\t30', '\t'.join(['service.fds', 'over'] + ['-'] * 1025))
+        out = d.cmd('service.start\tover')
+        self.assertEqual([l for l in out if l.startswith('error\t')],
+                         ['error\tservice over: 1025 fds in service.fds: a child can be given at '
+                          'most 1024, for command "service.start over"'])
+        self.assertIn('service.state\tover\tdown\t-\t-\t-\t-\t-\t-', self.dump(d))
+        self.assertEqual(children(d.pid), [])
+
     def test_no_controller_or_socket_fds_leak(self):
         sock = self.path('leak.sock')
         d = self.start('-S', sock)

@@ -1,10 +1,13 @@
-/* test_sys.c - sys_parse_int() boundaries, and the small fd helpers of
- * sys.h on pipes. */
+/* test_sys.c - sys_parse_int() boundaries, the small fd helpers of
+ * sys.h on pipes, and sys_proc_stat() on processes with odd names. */
 #include "sys.h"
 #include "unit.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static bool parse(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -191,5 +194,40 @@ static void test_clock(void)
     CHECK(s >= a / 1000 && s <= b / 1000 + 1);
 }
 
+static void test_proc_stat(void)
+{
+    pid_t pp;
+    uint64_t mine, child_start;
+    CHECK(sys_proc_stat(getpid(), &pp, &mine));
+    CHECK(pp == getppid());
+    CHECK(mine > 0);
+    /* A name with spaces and parentheses does not shift the fields. */
+    int up[2], down[2];
+    CHECK(pipe(up) == 0 && pipe(down) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        prctl(PR_SET_NAME, ") (x) 1 2 ");
+        char c = 0;
+        ssize_t n = write(up[1], &c, 1);
+        n = read(down[0], &c, 1);   /* until the parent has looked */
+        _exit(n == 1 ? 0 : 1);
+    }
+    CHECK(child > 0);
+    char c;
+    CHECK(read(up[0], &c, 1) == 1);
+    CHECK(sys_proc_stat(child, &pp, &child_start));
+    CHECK(pp == getpid());
+    CHECK(child_start >= mine);     /* a child never started before its parent */
+    CHECK(write(down[1], &c, 1) == 1);
+    int st;
+    CHECK(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(!sys_proc_stat(0, &pp, &child_start));
+    CHECK(!sys_proc_stat(-1, &pp, &child_start));
+    close(up[0]);
+    close(up[1]);
+    close(down[0]);
+    close(down[1]);
+}
+
 UNIT_MAIN(test_parse_valid, test_parse_invalid, test_parse_limits, test_fd_helpers,
-          test_clock)
+          test_clock, test_proc_stat)
