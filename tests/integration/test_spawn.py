@@ -269,7 +269,7 @@ class Spawn(SvcTest):
         out = d.cmd('service.start\tover')
         self.assertEqual([l for l in out if l.startswith('error\t')],
                          ['error\tservice over: 1025 fds in service.fds: a child can be given at '
-                          'most 1024, for command "service.start over"'])
+                          'most 1024, for command "service.start\tover"'])
         self.assertIn('service.state\tover\tdown\t-\t-\t-\t-\t-\t-', self.dump(d))
         self.assertEqual(children(d.pid), [])
 
