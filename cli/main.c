@@ -51,10 +51,15 @@ static int sess_connect(struct sess *s)
 {
     const char *path = s->o->socket;
     if (!path) {
-        if (sockpath_default(s->sockbuf, sizeof s->sockbuf) < 0) {
+        char msg[sizeof s->sockbuf + 200];
+        enum sockpath_result r = sockpath_for_client(s->sockbuf, sizeof s->sockbuf, msg,
+                                                     sizeof msg);
+        if (r == SOCKPATH_TOO_LONG)
             fprintf(stderr, "dpctl: the default socket path is too long; use -S\n");
+        else if (r != SOCKPATH_OK)
+            fprintf(stderr, "dpctl: %s\n", msg);
+        if (r != SOCKPATH_OK)
             return DPCTL_NOCONNECT;
-        }
         path = s->sockbuf;
     }
     s->m = model_new(s->o->json);
@@ -820,7 +825,8 @@ static void usage(FILE *out)
         "Options:\n"
         "  -S, --socket PATH    the control socket (default: $DAEMONPROXY_SOCKET, else\n"
         "                       /run/daemonproxy.sock for root, else\n"
-        "                       $XDG_RUNTIME_DIR/daemonproxy.sock or /tmp/daemonproxy-UID.sock)\n"
+        "                       $XDG_RUNTIME_DIR/daemonproxy.sock, else\n"
+        "                       /tmp/daemonproxy-UID/daemonproxy.sock)\n"
         "  -t, --timeout SECS   how long to wait for an outcome (default 10)\n"
         "  -h, --help           this text; 'dpctl COMMAND --help' for one command\n"
         "  -V, --version        the version\n"

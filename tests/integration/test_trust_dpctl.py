@@ -1,0 +1,346 @@
+"""Where the default socket is (issue 18, point 2; docs/dpctl.1 OPTIONS).
+
+Another local user (uid 65534 here) gets first to where a victim's
+daemonproxy and dpctl look by default: it makes the directory, or a
+symlink or a file of that name, and listens there and on the old name;
+it pretends to be daemonproxy (invented services, echo markers) and
+records every byte it receives.  The victim is a second unprivileged uid
+(run via setpriv, so that the real fallback rule for non-root users is
+exercised).
+
+- The fallback /tmp/daemonproxy-UID/daemonproxy.sock: its directory is
+  trusted only when it is a directory (not a symlink) of the victim's own,
+  closed to group and others.  `daemonproxy --default-socket` creates it
+  (0700) or refuses with exit 3 and one line saying why (owned by another
+  uid, a symlink, not a directory, open mode); dpctl refuses before
+  connecting (exit 5, the same line), for every command, and the squatter
+  receives nothing.  A squatter of the old name /tmp/daemonproxy-UID.sock
+  no longer matters: the daemon simply works, and dpctl reaches it.
+
+The fake server is driven through its stdout and a probe connection that
+reports what every earlier connection sent; nothing here sleeps for a
+fixed time.
+"""
+
+import os
+import pwd
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import unittest
+
+import dp
+from dp import TIMEOUT, LineReader
+from svc_util import SvcTest
+
+DPCTL = os.environ.get('DPCTL') or os.path.join(os.path.dirname(dp.binary()), 'dpctl')
+SETPRIV = shutil.which('setpriv')
+ATTACKER = 65534
+USAGE_CODE, FAIL, TIMEDOUT, NOCONN, LOST = 2, 1, 4, 5, 6
+RUN_TIMEOUT = 60
+
+# A fake daemonproxy.  argv: MODE PATH...  It listens on every PATH (each
+# socket file mode 0777: it wants visitors) and prints LISTENING.  A
+# connection whose first line is "probe" is answered with
+# "probe-ok CONNS BYTES": the connections before it and the bytes they
+# sent, in all.  Modes:
+#   pretend   one connection at a time, in order (so a probe's answer counts
+#             every earlier one in full): answers "statedump" with invented
+#             services and "echo X" with X, as daemonproxy would
+FAKE_SERVER = r'''
+import os, select, socket, sys
+mode, paths = sys.argv[1], sys.argv[2:]
+listeners = []
+for p in paths:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(p)
+    os.chmod(p, 0o777)
+    s.listen(64)
+    listeners.append(s)
+print('LISTENING', flush=True)
+stats = {'conns': 0, 'bytes': 0}
+INVENTED = (b'service.state\tevil\tup\t1\t4242\t-\t-\t5\t-\n'
+            b'service.args\tevil\tsh\t-c\tsteal\n'
+            b'service.auto_up\tevil\t1\talways\n')
+
+def pretend(c):
+    got = 0
+    buf = b''
+    first = True
+    while True:
+        data = c.recv(65536)
+        if not data:
+            break
+        if first and data.startswith(b'probe\n'):
+            c.sendall(b'probe-ok %d %d\n' % (stats['conns'], stats['bytes']))
+            return
+        first = False
+        got += len(data)
+        buf += data
+        while b'\n' in buf:
+            line, buf = buf.split(b'\n', 1)
+            if line == b'statedump':
+                c.sendall(INVENTED)
+            elif line.startswith(b'echo\t'):
+                c.sendall(line[5:] + b'\n')
+    stats['conns'] += 1
+    stats['bytes'] += got
+
+while True:
+    ready, _, _ = select.select(listeners, [], [])
+    for s in ready:
+        c, _ = s.accept()
+        try:
+            pretend(c)
+        except OSError:
+            pass
+        c.close()
+'''
+
+
+class FakeServer:
+    """FAKE_SERVER in MODE on PATHS, as uid (None: ours)."""
+
+    def __init__(self, test, mode, paths, uid=None):
+        script = test.write_file('fake_server.py', FAKE_SERVER)
+        os.chmod(script, 0o644)
+        prefix = as_uid(uid) if uid is not None else []
+        self.paths = list(paths)
+        self.mode = mode
+        self.proc = subprocess.Popen(prefix + [sys.executable, script, mode] + self.paths,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        test.on_cleanup(self.stop)
+        self.out = LineReader(self.proc.stdout.fileno(), 'fake server')
+        line = self.out.readline(TIMEOUT * 2)
+        if line != 'LISTENING':
+            self.stop()
+            raise AssertionError('fake server did not start: %r %r'
+                                 % (line, self.proc.stderr.read()))
+        self.pid = self.proc.pid
+
+    def comm(self):
+        with open('/proc/%d/comm' % self.pid) as f:
+            return f.read().rstrip('\n')
+
+    def probe(self):
+        """(connections, bytes) the pretend server had from everyone before
+        this probe, each connection counted once it ended."""
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            c.connect(self.paths[0])
+            c.sendall(b'probe\n')
+            line = LineReader(c.fileno(), 'probe').readline(TIMEOUT * 2)
+        finally:
+            c.close()
+        m = re.match(r'^probe-ok (\d+) (\d+)$', line or '')
+        if not m:
+            raise AssertionError('probe answered %r' % line)
+        return int(m.group(1)), int(m.group(2))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        for f in (self.proc.stdout, self.proc.stderr):
+            f.close()
+
+
+def as_uid(uid, groups=()):
+    """A setpriv prefix running the command as uid (and gid uid)."""
+    gr = ['--groups=' + ','.join(str(g) for g in groups)] if groups else ['--clear-groups']
+    return [SETPRIV, '--reuid=%d' % uid, '--regid=%d' % uid] + gr
+
+
+def free_victim_uid():
+    """An unused uid whose /tmp/daemonproxy-UID names are free, different
+    per test process (sessions running the suite at once never share)."""
+    for k in range(1000):
+        uid = 61000 + (os.getpid() + k * 7919) % 3000
+        try:
+            pwd.getpwuid(uid)
+            continue
+        except KeyError:
+            pass
+        if not any(os.path.lexists(p) for p in fallback_names(uid)):
+            return uid
+    raise unittest.SkipTest('no free uid for a victim')
+
+
+def fallback_names(uid):
+    """The fallback directory and the old fallback socket name."""
+    return '/tmp/daemonproxy-%d' % uid, '/tmp/daemonproxy-%d.sock' % uid
+
+
+def remove(path):
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@unittest.skipUnless(SETPRIV and os.geteuid() == 0, 'needs root and setpriv for other uids')
+class TrustTest(SvcTest):
+    def setUp(self):
+        super().setUp()
+        if not os.access(DPCTL, os.X_OK):
+            self.fail('dpctl binary %s does not exist' % DPCTL)
+        os.chmod(self.tmp, 0o755)       # the other uids run scripts from here
+        self.victim = free_victim_uid()
+        self.fallback_dir, self.old_name = fallback_names(self.victim)
+        self.fallback = self.fallback_dir + '/daemonproxy.sock'
+        for p in (self.fallback_dir, self.old_name):
+            self.on_cleanup(lambda p=p: remove(p))
+        home = self.path('home')
+        os.mkdir(home)
+        os.chown(home, self.victim, self.victim)
+        # no XDG_RUNTIME_DIR, no DAEMONPROXY_SOCKET: the default is the fallback
+        self.victim_env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'HOME': home}
+
+    def dpctl(self, *args, uid=None, env=None, timeout=RUN_TIMEOUT):
+        """Run dpctl (as uid, or as root); returns (code, stdout, stderr)."""
+        e = dict(self.victim_env if uid is not None else
+                 {k: v for k, v in os.environ.items()
+                  if k not in ('DAEMONPROXY_SOCKET', 'DAEMONPROXY_TRUST_UID')})
+        e.update(env or {})
+        prefix = as_uid(uid) if uid is not None else []
+        p = subprocess.run(prefix + [DPCTL] + [str(a) for a in args], env=e,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout)
+        return p.returncode, p.stdout.decode('latin-1'), p.stderr.decode('latin-1')
+
+    def attacker_dir(self, path, mode=0o755):
+        """A directory made by the attacker."""
+        os.mkdir(path)
+        os.chown(path, ATTACKER, ATTACKER)
+        os.chmod(path, mode)
+        return path
+
+    # every command dpctl has, each of which would send something
+    COMMANDS = [['send', 'service.env', 'web', 'DB_PASSWORD=x'], ['status'],
+                ['status', '--json'], ['dump'], ['-t', '1', 'watch'], ['start', 'web'],
+                ['stop', 'web'], ['restart', 'web'], ['-t', '1', 'wait', 'web', 'up'],
+                ['signal', 'HUP', 'web'], ['reexec']]
+
+
+class Squat(TrustTest):
+    """The fallback directory, squatted before the victim comes."""
+
+    def squat_dir_with_server(self):
+        """The attacker's directory at the fallback, its server listening
+        there and on the old name too."""
+        self.attacker_dir(self.fallback_dir)
+        return FakeServer(self, 'pretend', [self.fallback, self.old_name], uid=ATTACKER)
+
+    def refusal(self, why, prog):
+        return ('%s: refusing %s for the default socket: %s; remove it, or set '
+                'XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET\n' % (prog, self.fallback_dir, why))
+
+    def run_daemon(self):
+        p = subprocess.run(as_uid(self.victim) + [dp.binary(), '--default-socket'],
+                           env=self.victim_env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=RUN_TIMEOUT)
+        return p.returncode, p.stdout.decode('latin-1'), p.stderr.decode('latin-1')
+
+    def variants(self):
+        """(name, set it up, the reason in the message) for each way the
+        fallback directory can be unfit."""
+        owner = 'owned by uid %d, not %d' % (ATTACKER, self.victim)
+
+        def symlink():
+            target = self.attacker_dir(self.path('attacker-dir'), 0o777)
+            os.symlink(target, self.fallback_dir)
+            os.lchown(self.fallback_dir, ATTACKER, ATTACKER)
+
+        def plain_file():
+            with open(self.fallback_dir, 'w') as f:
+                f.write('squat\n')
+            os.chown(self.fallback_dir, ATTACKER, ATTACKER)
+
+        def own_but_open():
+            os.mkdir(self.fallback_dir)
+            os.chown(self.fallback_dir, self.victim, self.victim)
+            os.chmod(self.fallback_dir, 0o755)
+
+        def own_symlink():
+            target = self.path('victim-dir')
+            os.mkdir(target, 0o700)
+            os.chown(target, self.victim, self.victim)
+            os.symlink(target, self.fallback_dir)
+            os.lchown(self.fallback_dir, self.victim, self.victim)
+
+        return [('another uid, sticky and open', lambda: self.attacker_dir(self.fallback_dir, 0o1777), owner),
+                ('another uid, 0700', lambda: self.attacker_dir(self.fallback_dir, 0o700), owner),
+                ('a symlink to the attacker', symlink, 'a symlink'),
+                ('a symlink of the victim', own_symlink, 'a symlink'),
+                ('a file', plain_file, 'not a directory'),
+                ('its own, mode 0755', own_but_open,
+                 'mode 0755, must not be open to group or others')]
+
+    def test_daemon_refuses_a_squatted_directory(self):
+        srv = self.squat_dir_with_server()
+        code, out, err = self.run_daemon()
+        self.assertEqual((code, out, err),
+                         (3, '', self.refusal('owned by uid %d, not %d' % (ATTACKER, self.victim),
+                                              'daemonproxy')))
+        self.assertEqual(srv.probe(), (0, 0), 'the squatter heard from nobody')
+        srv.stop()
+        for name, make, why in self.variants():
+            with self.subTest(name):
+                remove(self.fallback_dir)
+                remove(self.old_name)
+                make()
+                code, out, err = self.run_daemon()
+                self.assertEqual((code, out, err), (3, '', self.refusal(why, 'daemonproxy')))
+                self.assertFalse(os.path.lexists(self.old_name))
+
+    def test_dpctl_refuses_a_squatted_directory_and_sends_nothing(self):
+        srv = self.squat_dir_with_server()
+        why = 'owned by uid %d, not %d' % (ATTACKER, self.victim)
+        for args in self.COMMANDS:
+            with self.subTest(args=args):
+                code, out, err = self.dpctl(*args, uid=self.victim)
+                self.assertEqual((code, out, err), (NOCONN, '', self.refusal(why, 'dpctl')))
+        self.assertEqual(srv.probe(), (0, 0), 'dpctl sent the squatter nothing')
+        srv.stop()
+        for name, make, why in self.variants():
+            with self.subTest(name):
+                remove(self.fallback_dir)
+                make()
+                code, out, err = self.dpctl('send', 'service.env', 'web', 'DB_PASSWORD=x',
+                                            uid=self.victim)
+                self.assertEqual((code, out, err), (NOCONN, '', self.refusal(why, 'dpctl')))
+
+    def test_missing_directory_is_no_daemon(self):
+        """A client never creates the directory: no daemon there, as before."""
+        code, out, err = self.dpctl('status', uid=self.victim)
+        self.assertEqual((code, out), (NOCONN, ''))
+        self.assertEqual(err, 'dpctl: cannot connect to %s: No such file or directory (is '
+                         'daemonproxy running with -S on this path? Give the path with -S or '
+                         '$DAEMONPROXY_SOCKET)\n' % self.fallback)
+        self.assertFalse(os.path.lexists(self.fallback_dir))
+
+    def test_old_name_squatted_the_daemon_simply_works(self):
+        srv = FakeServer(self, 'pretend', [self.old_name], uid=ATTACKER)
+        d = self.start('--default-socket', prefix=as_uid(self.victim), env=self.victim_env)
+        d.ping()
+        st = os.lstat(self.fallback_dir)
+        self.assertTrue(stat.S_ISDIR(st.st_mode))
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (self.victim, 0o700))
+        self.assertTrue(stat.S_ISSOCK(os.lstat(self.fallback).st_mode))
+        d.cmd('service.args\tweb\tsleep\t30')
+        code, out, err = self.dpctl('status', uid=self.victim)
+        self.assertEqual((code, err), (0, ''), out)
+        self.assertEqual([l.split()[0] for l in out.splitlines()[1:]], ['web'])
+        code, out, err = self.dpctl('send', 'service.env', 'web', 'DB_PASSWORD=x',
+                                    uid=self.victim)
+        self.assertEqual((code, out, err), (0, 'service.env\tweb\tDB_PASSWORD=x\n', ''))
+        self.assertIn('service.env\tweb\tDB_PASSWORD=x', d.cmd('statedump'))
+        self.assertEqual(srv.probe(), (0, 0), 'the old name heard from nobody')
+
+
+if __name__ == '__main__':
+    unittest.main()
