@@ -3,6 +3,7 @@
 #include "dpctl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 struct conn {
     int fd;
     const char *path;
+    char peer[120];         /* who serves the socket: "uid U (pid P, "comm")" */
     char *buf;              /* bytes read, lines not yet taken start at off */
     size_t off, len, cap;
     unsigned long nmarker;
@@ -47,7 +49,58 @@ static const char *connect_hint(const char *path, int err)
     return "check the path given with -S or $DAEMONPROXY_SOCKET";
 }
 
-struct conn *conn_open(const char *path, int64_t timeout_ms)
+/* "uid U (pid P, "comm")": who listens, as SO_PEERCRED and /proc say. */
+static void describe_peer(const struct ucred *cr, char *buf, size_t len)
+{
+    char path[64], comm[64], shown[48];
+    ssize_t n = -1;
+    snprintf(path, sizeof path, "/proc/%ld/comm", (long)cr->pid);
+    int fd = cr->pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0) {
+        n = read(fd, comm, sizeof comm);
+        close(fd);
+    }
+    if (n > 0 && comm[n - 1] == '\n')
+        n--;
+    if (n > 0) {
+        /* any bytes a process may name itself with: printable ASCII only */
+        for (ssize_t i = 0; i < n; i++)
+            if (comm[i] < 0x20 || comm[i] > 0x7e || comm[i] == '"')
+                comm[i] = '?';
+        snprintf(shown, sizeof shown, "\"%.*s\"", (int)n, comm);
+    }
+    if (cr->pid <= 0)   /* in another pid namespace */
+        snprintf(buf, len, "uid %lu", (unsigned long)cr->uid);
+    else
+        snprintf(buf, len, "uid %lu (pid %ld%s%s)", (unsigned long)cr->uid, (long)cr->pid,
+                 n > 0 ? ", " : "", n > 0 ? shown : "");
+}
+
+/* The peer check: before a byte is sent, the socket must be served by
+ * root, by us, or by the uid the user said to trust; anyone can listen on
+ * a path we are told or guess, and would read what we send. */
+static bool peer_trusted(int fd, const char *path, uid_t trust, char *desc, size_t len)
+{
+    struct ucred cr;
+    socklen_t n = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &n) < 0) {
+        fprintf(stderr, "dpctl: refusing %s: cannot learn who serves it (SO_PEERCRED: %s)\n",
+                path, strerror(errno));
+        return false;
+    }
+    describe_peer(&cr, desc, len);
+    if (cr.uid == 0 || cr.uid == geteuid() || (trust != CONN_TRUST_NONE && cr.uid == trust))
+        return true;
+    char also[40] = " or you";
+    if (trust != CONN_TRUST_NONE)
+        snprintf(also, sizeof also, ", you or uid %lu", (unsigned long)trust);
+    fprintf(stderr, "dpctl: refusing %s: it is served by %s, not by root%s; "
+            "if that daemon is yours to use, say so with --trust-uid %lu\n",
+            path, desc, also, (unsigned long)cr.uid);
+    return false;
+}
+
+struct conn *conn_open(const char *path, int64_t timeout_ms, uid_t trust)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof sa.sun_path) {
@@ -83,6 +136,10 @@ struct conn *conn_open(const char *path, int64_t timeout_ms)
     }
     c->fd = fd;
     c->path = path;
+    if (!peer_trusted(fd, path, trust, c->peer, sizeof c->peer)) {
+        conn_close(c);
+        return NULL;
+    }
     return c;
 }
 

@@ -1,5 +1,6 @@
 /* conn.h - dpctl's connection to daemonproxy's control socket: connect with
- * a bound, send one command line, read lines against a deadline.
+ * a bound, check who serves it, send one command line, read lines against
+ * a deadline.
  *
  * Every failure prints one "dpctl: ..." line on stderr and maps to an exit
  * code (dpctl.h), so callers only pass the code on.
@@ -10,15 +11,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct conn;
+
+/* No uid trusted beyond root and our own. */
+#define CONN_TRUST_NONE ((uid_t)-1)
 
 /* Milliseconds of CLOCK_MONOTONIC, the daemon's clock too. */
 int64_t conn_now_ms(void);
 
-/* Connect to path within timeout_ms.  NULL on failure (message printed;
- * the exit code is DPCTL_NOCONNECT). */
-struct conn *conn_open(const char *path, int64_t timeout_ms);
+/* Connect to path within timeout_ms, and accept the peer only if
+ * SO_PEERCRED says it is root, our euid or trust.  NULL on failure
+ * (message printed; the exit code is DPCTL_NOCONNECT); nothing was sent. */
+struct conn *conn_open(const char *path, int64_t timeout_ms, uid_t trust);
 void conn_close(struct conn *c);
 
 /* Send argv joined by TABs as one line.  Returns 0, or an exit code after

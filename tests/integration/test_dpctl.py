@@ -423,6 +423,8 @@ class CommandLine(DpctlTest):
             ['send', 'echo', 'a\tb'], ['send', 'echo\tx'], ['send', 'echo', 'a\nb'],
             ['start', 'we\tb'], ['stop', 'we\nb'], ['status', 'a\tb'], ['wait', 'a\tb', 'up'],
             ['signal', 'HUP', 'a\nb'], ['signal', 'H\tUP', 'web'],
+            ['status', '--trust-uid'], ['--trust-uid', 'no-such-user-xyz', 'status'],
+            ['--trust-uid=', 'status'], ['--trust-uid', '4294967295', 'status'],
         ]
 
     def test_usage_errors_exit_2_without_connecting(self):

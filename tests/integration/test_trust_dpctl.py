@@ -1,12 +1,11 @@
-"""Where the default socket is (issue 18, point 2; docs/dpctl.1 OPTIONS).
+"""Who dpctl talks to (issue 18, point 2; docs/dpctl.1 FILES and ENVIRONMENT).
 
-Another local user (uid 65534 here) gets first to where a victim's
-daemonproxy and dpctl look by default: it makes the directory, or a
-symlink or a file of that name, and listens there and on the old name;
-it pretends to be daemonproxy (invented services, echo markers) and
+Another local user (uid 65534 here) listens first where a victim's
+daemonproxy and dpctl look by default, or wherever the victim is told to
+look; it pretends to be daemonproxy (invented services, echo markers) and
 records every byte it receives.  The victim is a second unprivileged uid
 (run via setpriv, so that the real fallback rule for non-root users is
-exercised).
+exercised) and root.
 
 - The fallback /tmp/daemonproxy-UID/daemonproxy.sock: its directory is
   trusted only when it is a directory (not a symlink) of the victim's own,
@@ -16,12 +15,21 @@ exercised).
   connecting (exit 5, the same line), for every command, and the squatter
   receives nothing.  A squatter of the old name /tmp/daemonproxy-UID.sock
   no longer matters: the daemon simply works, and dpctl reaches it.
+- The peer check: whatever the path (-S, $DAEMONPROXY_SOCKET,
+  $XDG_RUNTIME_DIR), dpctl accepts a peer only if SO_PEERCRED says root or
+  its own uid, else it refuses without sending a byte: exit 5 and
+  "refusing PATH: it is served by uid U (pid P, "comm"), not by root or
+  you; ... --trust-uid U".  --trust-uid USER and $DAEMONPROXY_TRUST_UID
+  (a uid or a name; the option wins) make one more uid acceptable; a bad
+  value is a usage error (exit 2) before any connection.  A real
+  daemonproxy of the same user, and root's, are accepted.
 
 The fake server is driven through its stdout and a probe connection that
 reports what every earlier connection sent; nothing here sleeps for a
 fixed time.
 """
 
+import grp
 import os
 import pwd
 import re
@@ -340,6 +348,127 @@ class Squat(TrustTest):
         self.assertEqual((code, out, err), (0, 'service.env\tweb\tDB_PASSWORD=x\n', ''))
         self.assertIn('service.env\tweb\tDB_PASSWORD=x', d.cmd('statedump'))
         self.assertEqual(srv.probe(), (0, 0), 'the old name heard from nobody')
+
+
+class PeerCheck(TrustTest):
+    """The peer's uid, whatever path dpctl was given."""
+
+    def setUp(self):
+        super().setUp()
+        self.att = self.attacker_dir(self.path('att'), 0o1777)
+        self.att_sock = os.path.join(self.att, 'dp.sock')
+        self.srv = FakeServer(self, 'pretend',
+                              [self.att_sock, os.path.join(self.att, 'daemonproxy.sock')],
+                              uid=ATTACKER)
+
+    def refusal(self, path, also=''):
+        return ('dpctl: refusing %s: it is served by uid %d (pid %d, "%s"), not by root%s; if '
+                'that daemon is yours to use, say so with --trust-uid %d\n'
+                % (path, ATTACKER, self.srv.pid, self.srv.comm(), also or ' or you', ATTACKER))
+
+    def ways(self, root):
+        """(how, dpctl args before the command, env) naming the attacker's socket."""
+        w = [('-S', ['-S', self.att_sock], {}),
+             ('DAEMONPROXY_SOCKET', [], {'DAEMONPROXY_SOCKET': self.att_sock})]
+        if not root:
+            w.append(('XDG_RUNTIME_DIR', [], {'XDG_RUNTIME_DIR': self.att}))
+        return w
+
+    def test_foreign_server_gets_nothing(self):
+        n = 0
+        for uid in (None, self.victim):
+            for how, pre, env in self.ways(uid is None):
+                path = os.path.join(self.att, 'daemonproxy.sock' if 'XDG_RUNTIME_DIR' in env
+                                    else 'dp.sock')
+                for args in self.COMMANDS:
+                    with self.subTest(uid=uid, how=how, args=args):
+                        code, out, err = self.dpctl(*(pre + args), uid=uid, env=env)
+                        self.assertEqual((code, out, err), (NOCONN, '', self.refusal(path)))
+                        n += 1
+        self.assertEqual(self.srv.probe(), (n, 0), 'connected, but sent not a byte')
+
+    def test_status_does_not_show_invented_services(self):
+        code, out, err = self.dpctl('-S', self.att_sock, 'status', uid=self.victim)
+        self.assertEqual(code, NOCONN)
+        self.assertNotIn('evil', out + err)
+
+    def test_trust_uid_accepts_one_more_uid(self):
+        nobody = pwd.getpwuid(ATTACKER).pw_name
+        trusted = [(['--trust-uid', ATTACKER], {}), (['--trust-uid=%d' % ATTACKER], {}),
+                   (['--trust-uid', nobody], {}),
+                   ([], {'DAEMONPROXY_TRUST_UID': str(ATTACKER)}),
+                   ([], {'DAEMONPROXY_TRUST_UID': nobody}),
+                   # the option wins: the environment is not even read
+                   (['--trust-uid', ATTACKER], {'DAEMONPROXY_TRUST_UID': 'no-such-user-xyz'})]
+        for uid in (None, self.victim):
+            for opt, env in trusted:
+                with self.subTest(uid=uid, opt=opt, env=env):
+                    code, out, err = self.dpctl('-S', self.att_sock, *(opt + ['status']),
+                                                uid=uid, env=env)
+                    self.assertEqual((code, err), (0, ''), out)
+                    self.assertEqual([l.split()[:2] for l in out.splitlines()[1:]],
+                                     [['evil', 'up']])
+                    code, out, err = self.dpctl('-S', self.att_sock, *(opt + ['send', 'echo', 'hi']),
+                                                uid=uid, env=env)
+                    self.assertEqual((code, out, err), (0, 'hi\n', ''))
+        conns, sent = self.srv.probe()
+        self.assertEqual(conns, 2 * 2 * len(trusted))
+        # the option wins over the environment the other way too
+        code, out, err = self.dpctl('-S', self.att_sock, '--trust-uid', '1234', 'status',
+                                    env={'DAEMONPROXY_TRUST_UID': str(ATTACKER)})
+        self.assertEqual((code, out, err),
+                         (NOCONN, '', self.refusal(self.att_sock, ', you or uid 1234')))
+        self.assertEqual(self.srv.probe(), (conns + 1, sent))
+
+    def test_bad_trust_values_are_usage_errors(self):
+        for opt, env, word in (
+                (['--trust-uid', 'no-such-user-xyz'], {}, 'no-such-user-xyz'),
+                (['--trust-uid', ''], {}, "''"),
+                (['--trust-uid', '4294967295'], {}, 'out of range'),
+                (['--trust-uid', '99999999999999999999'], {}, 'out of range'),
+                (['--trust-uid', '12x'], {}, "'12x'"),
+                ([], {'DAEMONPROXY_TRUST_UID': 'no-such-user-xyz'}, 'DAEMONPROXY_TRUST_UID'),
+                (['--trust-uid'], {}, 'needs an argument')):
+            with self.subTest(opt=opt, env=env):
+                code, out, err = self.dpctl('-S', self.att_sock, 'status', *opt, env=env)
+                self.assertEqual((code, out), (USAGE_CODE, ''), err)
+                self.assertTrue(err.startswith('dpctl: '), err)
+                self.assertIn(word, err)
+        # an empty variable is an unset one
+        code, out, err = self.dpctl('-S', self.att_sock, 'status',
+                                    env={'DAEMONPROXY_TRUST_UID': ''})
+        self.assertEqual((code, out, err), (NOCONN, '', self.refusal(self.att_sock)))
+        self.assertEqual(self.srv.probe(), (1, 0))
+
+    def test_own_daemon_and_roots_are_accepted(self):
+        # the victim's own daemon, on a path of its own
+        vdir = self.path('victim')
+        os.mkdir(vdir, 0o700)
+        os.chown(vdir, self.victim, self.victim)
+        vsock = os.path.join(vdir, 'dp.sock')
+        d = self.start('-S', vsock, prefix=as_uid(self.victim), env=self.victim_env)
+        d.ping()
+        d.cmd('service.args\tmine\tsleep\t30')
+        code, out, err = self.dpctl('-S', vsock, 'status', uid=self.victim)
+        self.assertEqual((code, err), (0, ''))
+        self.assertEqual([l.split()[0] for l in out.splitlines()[1:]], ['mine'])
+        # root talking to it: another uid, refused unless trusted
+        code, out, err = self.dpctl('-S', vsock, 'status')
+        self.assertEqual((code, out), (NOCONN, ''))
+        self.assertIn('it is served by uid %d (pid %d, "' % (self.victim, d.pid), err)
+        code, out, err = self.dpctl('-S', vsock, '--trust-uid', self.victim, 'status')
+        self.assertEqual((code, err), (0, ''))
+        # root's daemon, reached by the victim as a --socket-group member
+        group = ATTACKER        # nogroup: the victim is made a member below
+        rsock = self.path('root.sock')
+        r = self.start('-S', rsock, '--socket-group', grp.getgrgid(group).gr_name)
+        r.ping()
+        r.cmd('service.args\troots\tsleep\t30')
+        p = subprocess.run(as_uid(self.victim, groups=[group]) + [DPCTL, '-S', rsock, 'status'],
+                           env=self.victim_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=RUN_TIMEOUT)
+        self.assertEqual((p.returncode, p.stderr), (0, b''))
+        self.assertEqual([l.split()[0] for l in p.stdout.decode().splitlines()[1:]], ['roots'])
 
 
 if __name__ == '__main__':
