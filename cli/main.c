@@ -65,11 +65,6 @@ static int sess_connect(struct sess *s)
             return DPCTL_NOCONNECT;
         path = s->sockbuf;
     }
-    s->m = model_new(s->o->json);
-    if (!s->m) {
-        fprintf(stderr, "dpctl: out of memory\n");
-        return DPCTL_FAILED;
-    }
     s->c = conn_open(path, s->reply_ms, s->trust);
     return s->c ? DPCTL_OK : DPCTL_NOCONNECT;
 }
@@ -87,12 +82,20 @@ static void keep_error(struct sess *s, const char *msg)
     s->nerr++;
 }
 
-/* Take in one line from the daemon. */
-static void absorb(struct sess *s, char *line)
+/* Take in one line from the daemon: into the model, when the command
+ * keeps one.  Returns DPCTL_OK, or an exit code when the model is full. */
+static int absorb(struct sess *s, char *line)
 {
     if (strncmp(line, "error\t", 6) == 0)
         keep_error(s, line + 6);
+    if (!s->m)
+        return DPCTL_OK;
     model_apply(s->m, line);
+    if (!model_full(s->m))
+        return DPCTL_OK;
+    fprintf(stderr, "dpctl: %s describes more services than dpctl can keep (over %zu MiB "
+            "of them); 'dpctl dump' lists them all\n", conn_path(s->c), MODEL_BYTES_MAX >> 20);
+    return DPCTL_FAILED;
 }
 
 /* Send one command and read up to its echo marker, applying every line to
@@ -112,21 +115,21 @@ static int request(struct sess *s, int argc, char **argv)
         char *line;
         size_t len;
         int r = conn_read_line(s->c, deadline, &line, &len);
-        if (r < 0)
+        if (r == DPCTL_LOST)
             return conn_eof_seen(s->c) && argc && (strcmp(argv[0], "exit") == 0 ||
                    strcmp(argv[0], "terminate") == 0) ? DPCTL_OK : DPCTL_LOST;
-        if (r == 0) {
-            fprintf(stderr, "dpctl: no reply from daemonproxy within %gs\n",
-                    (double)s->reply_ms / 1000);
-            return DPCTL_TIMEOUT;
-        }
+        if (r == DPCTL_TIMEOUT)
+            conn_say_no_reply(s->c, (double)s->reply_ms / 1000);
+        if (r)
+            return r;
         if (strcmp(line, marker) == 0)
             return DPCTL_OK;
         if (s->echo) {
             fwrite(line, 1, len, s->echo);
             fputc('\n', s->echo);
         }
-        absorb(s, line);
+        if ((r = absorb(s, line)))
+            return r;
     }
 }
 
@@ -142,32 +145,35 @@ static int request3(struct sess *s, const char *a, const char *b, const char *c)
     return request(s, 3, argv);
 }
 
-static int sync_state(struct sess *s)
+static int statedump(struct sess *s)
 {
     char *argv[] = { (char *)"statedump" };
     return request(s, 1, argv);
 }
 
-/* Follow events until done(s, arg) holds (0), the deadline (DPCTL_TIMEOUT)
- * or a lost connection (DPCTL_LOST).  done is checked first. */
-/* The next line by deadline: DPCTL_OK with *line set, DPCTL_TIMEOUT, or
- * DPCTL_LOST (conn.c has said why). */
-static int next_line(struct sess *s, int64_t deadline, char **line, size_t *len)
+/* Learn the daemon's state into a new model (the commands that decide
+ * from it start here; the others keep none). */
+static int sync_state(struct sess *s)
 {
-    int r = conn_read_line(s->c, deadline, line, len);
-    return r > 0 ? DPCTL_OK : r == 0 ? DPCTL_TIMEOUT : DPCTL_LOST;
+    s->m = model_new(s->o->json);
+    if (!s->m) {
+        fprintf(stderr, "dpctl: out of memory\n");
+        return DPCTL_FAILED;
+    }
+    return statedump(s);
 }
 
+/* Follow events until done(s, arg) holds (0), the deadline (DPCTL_TIMEOUT)
+ * or an end conn_read_line() reports.  done is checked first. */
 static int follow(struct sess *s, bool (*done)(struct sess *, void *), void *arg,
                   int64_t deadline)
 {
     while (!done(s, arg)) {
         char *line;
         size_t len;
-        int r = next_line(s, deadline, &line, &len);
-        if (r)
+        int r = conn_read_line(s->c, deadline, &line, &len);
+        if (r || (r = absorb(s, line)))
             return r;
-        absorb(s, line);
     }
     return DPCTL_OK;
 }
@@ -565,7 +571,7 @@ static int cmd_watch(struct sess *s, int argc, char **argv)
     for (;;) {
         char *line;
         size_t len;
-        int r = next_line(s, deadline, &line, &len);
+        int r = conn_read_line(s->c, deadline, &line, &len);
         if (r)
             return r == DPCTL_TIMEOUT ? DPCTL_OK : r;   /* -t is watch's length */
         if (s->o->raw) {
@@ -584,7 +590,7 @@ static int cmd_dump(struct sess *s, int argc, char **argv)
     (void)argc;
     (void)argv;
     s->echo = stdout;
-    return sync_state(s);
+    return statedump(s);
 }
 
 static int cmd_send(struct sess *s, int argc, char **argv)
@@ -649,13 +655,12 @@ static int cmd_reexec(struct sess *s, int argc, char **argv)
     for (;;) {
         char *line;
         size_t len;
-        int r = next_line(s, deadline, &line, &len);
+        int r = conn_read_line(s->c, deadline, &line, &len);
         if (r == DPCTL_TIMEOUT && accepted)
             fprintf(stderr, "dpctl: daemonproxy did not report the re-exec within %gs "
                     "(it may still happen)\n", s->o->timeout_s);
         else if (r == DPCTL_TIMEOUT)
-            fprintf(stderr, "dpctl: no reply from daemonproxy within %gs\n",
-                    (double)s->reply_ms / 1000);
+            conn_say_no_reply(s->c, (double)s->reply_ms / 1000);
         if (r)
             return r;
         if (!accepted && strcmp(line, marker) == 0) {
@@ -837,8 +842,8 @@ static void usage(FILE *out)
         "  -V, --version        the version\n"
         "\n"
         "Exit status: 0 done, 1 refused or did not happen, 2 usage, 3 no such\n"
-        "service, 4 timeout, 5 cannot connect (or not trusted), 6 connection lost.\n"
-        "See dpctl(1).\n");
+        "service, 4 timeout, 5 cannot connect (or not daemonproxy, or not trusted),\n"
+        "6 connection lost.  See dpctl(1).\n");
 }
 
 __attribute__((format(printf, 1, 2)))

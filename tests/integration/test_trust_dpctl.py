@@ -24,9 +24,9 @@ exercised) and root.
   value is a usage error (exit 2) before any connection.  A real
   daemonproxy of the same user, and root's, are accepted.
 
-The fake server is driven through its stdout and a probe connection that
-reports what every earlier connection sent; nothing here sleeps for a
-fixed time.
+The fake server (FAKE_SERVER, also used by test_trust_dpctl_output) is
+driven through its stdout and a probe connection that reports what every
+earlier connection sent; nothing here sleeps for a fixed time.
 """
 
 import grp
@@ -58,8 +58,19 @@ RUN_TIMEOUT = 60
 #   pretend   one connection at a time, in order (so a probe's answer counts
 #             every earlier one in full): answers "statedump" with invented
 #             services and "echo X" with X, as daemonproxy would
+#   longest   the same, with a line as long as daemonproxy's longest (8192
+#             bytes with its newline) in the statedump
+#   endless   one line that never ends
+#   short     short event lines without end
+#   invent    a new service on every line, without end
+#   binary    bytes no daemonproxy sends, then silence
+#   silent    accepts, reads, never answers
+#   http      answers the first bytes with an HTTP error header, then silence
+#   banner    greets with a text line of its own protocol, then silence
+#   close     greets and closes
+# The modes after pretend serve each connection in a thread of its own.
 FAKE_SERVER = r'''
-import os, select, socket, sys
+import os, random, select, socket, sys, threading
 mode, paths = sys.argv[1], sys.argv[2:]
 listeners = []
 for p in paths:
@@ -73,6 +84,18 @@ stats = {'conns': 0, 'bytes': 0}
 INVENTED = (b'service.state\tevil\tup\t1\t4242\t-\t-\t5\t-\n'
             b'service.args\tevil\tsh\t-c\tsteal\n'
             b'service.auto_up\tevil\t1\talways\n')
+if mode == 'longest':
+    status = b'service.notify\tevil\t1\t4242\tSTATUS='
+    INVENTED += status + b'y' * (8191 - len(status)) + b'\n'
+
+def invented(start, n):
+    return b''.join(b'service.state\ts%d\tup\t1\t2\t-\t-\t3\t-\n' % i
+                    for i in range(start, start + n))
+
+# made once: more services than dpctl keeps, sent as fast as the kernel copies
+MANY = 250000
+if mode == 'invent':
+    FIRST = invented(0, MANY)
 
 def pretend(c):
     got = 0
@@ -97,15 +120,59 @@ def pretend(c):
     stats['conns'] += 1
     stats['bytes'] += got
 
+def drain(c):
+    while c.recv(65536):
+        pass
+
+def serve(c):
+    try:
+        c.settimeout(None)
+        if mode == 'endless':
+            block = b'x' * 65536
+            while True:
+                c.sendall(block)
+        elif mode == 'short':
+            block = b'service.state\tweb\tup\t1\t4242\t-\t-\t5\t-\n' * 2000
+            while True:
+                c.sendall(block)
+        elif mode == 'invent':
+            c.sendall(FIRST)
+            n = MANY
+            while True:
+                c.sendall(invented(n, 20000))
+                n += 20000
+        elif mode == 'binary':
+            rnd = random.Random(18)
+            c.sendall(b'\x00\x01\x02' + bytes(rnd.randrange(256) for _ in range(4096)))
+            drain(c)
+        elif mode == 'silent':
+            drain(c)
+        elif mode == 'http':
+            c.recv(65536)
+            c.sendall(b'HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\r\n')
+            drain(c)
+        elif mode == 'banner':
+            c.sendall(b'* OK notdaemonproxy 1.0 ready\n')
+            drain(c)
+        elif mode == 'close':
+            c.sendall(b'* BYE notdaemonproxy 1.0\n')
+    except OSError:
+        pass
+    finally:
+        c.close()
+
 while True:
     ready, _, _ = select.select(listeners, [], [])
     for s in ready:
         c, _ = s.accept()
-        try:
-            pretend(c)
-        except OSError:
-            pass
-        c.close()
+        if mode in ('pretend', 'longest'):
+            try:
+                pretend(c)
+            except OSError:
+                pass
+            c.close()
+        else:
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
 '''
 
 
