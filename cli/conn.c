@@ -23,7 +23,7 @@ struct conn {
     char peer[120];         /* who serves the socket: "uid U (pid P, "comm")" */
     unsigned long nmarker;
     char marker[48];
-    size_t marker_len;     /* strlen(marker) */
+    size_t marker_len;      /* strlen(marker) */
     bool eof_expected, eof;
     bool answered;          /* an echo marker came back: it speaks the protocol */
     struct frame in;        /* fixed: a peer cannot make us grow */
@@ -162,7 +162,7 @@ void conn_close(struct conn *c)
  * that goes away needs no portrait. */
 static void what_we_found(const struct conn *c, char *buf, size_t len)
 {
-    char first[FRAME_HEAD * 4 + 8];
+    char first[FRAME_EXCERPT_SIZE];
     frame_excerpt(&c->in, first, sizeof first);
     if (c->answered)
         buf[0] = '\0';
@@ -185,7 +185,7 @@ static int lost(struct conn *c, const char *what, int err)
 /* A line daemonproxy would never send: say so and stop. */
 static int not_daemonproxy(struct conn *c, enum frame_next why)
 {
-    char first[FRAME_HEAD * 4 + 8], what[48];
+    char first[FRAME_EXCERPT_SIZE], what[48];
     frame_excerpt(&c->in, first, sizeof first);
     if (why == FRAME_TOO_LONG)
         snprintf(what, sizeof what, "a line over %d bytes", FRAME_LINE_MAX);
@@ -198,7 +198,7 @@ static int not_daemonproxy(struct conn *c, enum frame_next why)
 
 void conn_say_no_reply(const struct conn *c, double seconds)
 {
-    char first[FRAME_HEAD * 4 + 8];
+    char first[FRAME_EXCERPT_SIZE];
     frame_excerpt(&c->in, first, sizeof first);
     if (c->in.bytes == 0)
         fprintf(stderr, "dpctl: no reply from daemonproxy within %gs: %s accepted the "

@@ -21,6 +21,8 @@
 #define FRAME_LINE_MAX PROTO_EVENT_MAX
 /* The first bytes received, kept to show who answered (frame_excerpt). */
 #define FRAME_HEAD 64
+/* Room for frame_excerpt() to show them all: \xHH each, quotes, "...". */
+#define FRAME_EXCERPT_SIZE (FRAME_HEAD * 4 + 6)
 
 enum frame_next {
     FRAME_NONE = 0,     /* no complete line yet: read more */
@@ -31,7 +33,7 @@ enum frame_next {
 
 struct frame {
     size_t start, len;          /* unconsumed bytes are buf[start..len) */
-    size_t scanned;             /* of those, already searched */
+    size_t scanned;             /* buf[start..scanned) holds no newline */
     enum frame_next broken;     /* a violation seen: reported from then on */
     unsigned char bad;          /* the control byte, for FRAME_CONTROL */
     unsigned long long bytes;   /* received in all */
@@ -41,8 +43,8 @@ struct frame {
 };
 
 void frame_init(struct frame *f);
-/* Where to read into and how much room there is (at least one line's
- * worth while no violation was seen; 0 after one). */
+/* Where to read into and how much room there is: after frame_next()
+ * said FRAME_NONE, more than a line's worth; 0 after a violation. */
 char *frame_space(struct frame *f, size_t *room);
 void frame_commit(struct frame *f, size_t n);
 /* The next line; it lives in the framer's buffer until the next call. */

@@ -101,13 +101,18 @@ static void check_framing(const uint8_t *data, size_t size, size_t step)
     frame_space(&f, &room);
     if ((r != FRAME_NONE) != (room == 0))
         abort();
-    char ex[FRAME_HEAD * 4 + 8];
+    char ex[FRAME_EXCERPT_SIZE + 8];
     size_t exsize = size ? data[0] % sizeof ex : sizeof ex;
     memset(ex, 'X', sizeof ex);
     frame_excerpt(&f, ex, exsize);
     if (exsize && (memchr(ex, '\0', exsize) == NULL || !printable(ex)))
         abort();
     if (exsize >= 8 && f.bytes && ex[0] != '"')
+        abort();
+    /* with the room it asks for, all of the head is shown */
+    frame_excerpt(&f, ex, FRAME_EXCERPT_SIZE);
+    if (f.bytes && strncmp(ex + strlen(ex) - (f.bytes > f.nhead ? 4 : 1),
+                           f.bytes > f.nhead ? "\"..." : "\"", 4) != 0)
         abort();
 }
 
