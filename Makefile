@@ -112,7 +112,7 @@ $(B)/fuzz_state_replay: tests/fuzz/replay.c tests/fuzz/fuzz_state.c tests/fuzz/f
 	    tests/fuzz/fuzz_state.c $(B)/libdp.a
 
 # dpctl's parser of the daemon's lines, and its printing.
-DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c
+DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c cli/frame.c
 $(B)/fuzz_dpctl_replay: tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) | $(B)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS)
 

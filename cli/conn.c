@@ -1,9 +1,12 @@
 /* conn.c - dpctl's connection to the control socket (see conn.h). */
 #include "conn.h"
 #include "dpctl.h"
+#include "frame.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +20,13 @@
 struct conn {
     int fd;
     const char *path;
-    char *buf;              /* bytes read, lines not yet taken start at off */
-    size_t off, len, cap;
+    char peer[120];         /* who serves the socket: "uid U (pid P, "comm")" */
     unsigned long nmarker;
     char marker[48];
+    size_t marker_len;      /* strlen(marker) */
     bool eof_expected, eof;
+    bool answered;          /* an echo marker came back: it speaks the protocol */
+    struct frame in;        /* fixed: a peer cannot make us grow */
 };
 
 int64_t conn_now_ms(void)
@@ -47,7 +52,53 @@ static const char *connect_hint(const char *path, int err)
     return "check the path given with -S or $DAEMONPROXY_SOCKET";
 }
 
-struct conn *conn_open(const char *path, int64_t timeout_ms)
+/* "uid U (pid P, "comm")": who listens, as SO_PEERCRED and /proc say. */
+static void describe_peer(const struct ucred *cr, char *buf, size_t len)
+{
+    char path[64], comm[64], shown[48];
+    ssize_t n = -1;
+    snprintf(path, sizeof path, "/proc/%ld/comm", (long)cr->pid);
+    int fd = cr->pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0) {
+        n = read(fd, comm, sizeof comm);
+        close(fd);
+    }
+    if (n > 0 && comm[n - 1] == '\n')
+        n--;
+    if (n > 0)
+        frame_escape(comm, (size_t)n, false, shown, sizeof shown);
+    if (cr->pid <= 0)   /* in another pid namespace */
+        snprintf(buf, len, "uid %lu", (unsigned long)cr->uid);
+    else
+        snprintf(buf, len, "uid %lu (pid %ld%s%s)", (unsigned long)cr->uid, (long)cr->pid,
+                 n > 0 ? ", " : "", n > 0 ? shown : "");
+}
+
+/* The peer check: before a byte is sent, the socket must be served by
+ * root, by us, or by the uid the user said to trust; anyone can listen on
+ * a path we are told or guess, and would read what we send. */
+static bool peer_trusted(int fd, const char *path, uid_t trust, char *desc, size_t len)
+{
+    struct ucred cr;
+    socklen_t n = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &n) < 0) {
+        fprintf(stderr, "dpctl: refusing %s: cannot learn who serves it (SO_PEERCRED: %s)\n",
+                path, strerror(errno));
+        return false;
+    }
+    describe_peer(&cr, desc, len);
+    if (cr.uid == 0 || cr.uid == geteuid() || (trust != CONN_TRUST_NONE && cr.uid == trust))
+        return true;
+    char also[40] = " or you";
+    if (trust != CONN_TRUST_NONE)
+        snprintf(also, sizeof also, ", you or uid %lu", (unsigned long)trust);
+    fprintf(stderr, "dpctl: refusing %s: it is served by %s, not by root%s; "
+            "if that daemon is yours to use, say so with --trust-uid %lu\n",
+            path, desc, also, (unsigned long)cr.uid);
+    return false;
+}
+
+struct conn *conn_open(const char *path, int64_t timeout_ms, uid_t trust)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof sa.sun_path) {
@@ -75,15 +126,26 @@ struct conn *conn_open(const char *path, int64_t timeout_ms)
         close(fd);
         return NULL;
     }
-    struct conn *c = calloc(1, sizeof *c);
+    struct conn *c = malloc(sizeof *c);
     if (!c) {
         close(fd);
         fprintf(stderr, "dpctl: out of memory\n");
         return NULL;
     }
+    memset(c, 0, offsetof(struct conn, in));
+    frame_init(&c->in);
     c->fd = fd;
     c->path = path;
+    if (!peer_trusted(fd, path, trust, c->peer, sizeof c->peer)) {
+        conn_close(c);
+        return NULL;
+    }
     return c;
+}
+
+const char *conn_path(const struct conn *c)
+{
+    return c->path;
 }
 
 void conn_close(struct conn *c)
@@ -91,15 +153,61 @@ void conn_close(struct conn *c)
     if (!c)
         return;
     close(c->fd);
-    free(c->buf);
     free(c);
+}
+
+/* What the peer did, for a message about a peer that never answered:
+ * "; it never answered (its first bytes: "..."); the socket is served by
+ * uid U (pid P, "comm")".  Empty once it has answered: a real daemonproxy
+ * that goes away needs no portrait. */
+static void what_we_found(const struct conn *c, char *buf, size_t len)
+{
+    char first[FRAME_EXCERPT_SIZE];
+    frame_excerpt(&c->in, first, sizeof first);
+    if (c->answered)
+        buf[0] = '\0';
+    else if (first[0])
+        snprintf(buf, len, "; it never answered (its first bytes: %s); the socket is "
+                 "served by %s", first, c->peer);
+    else
+        snprintf(buf, len, "; it never answered; the socket is served by %s", c->peer);
 }
 
 static int lost(struct conn *c, const char *what, int err)
 {
-    fprintf(stderr, "dpctl: connection to daemonproxy lost (%s: %s: %s)\n",
-            c->path, what, err ? strerror(err) : "closed by the daemon");
+    char found[512];
+    what_we_found(c, found, sizeof found);
+    fprintf(stderr, "dpctl: connection to daemonproxy lost (%s: %s: %s)%s\n",
+            c->path, what, err ? strerror(err) : "closed by the daemon", found);
     return DPCTL_LOST;
+}
+
+/* A line daemonproxy would never send: say so and stop. */
+static int not_daemonproxy(struct conn *c, enum frame_next why)
+{
+    char first[FRAME_EXCERPT_SIZE], what[48];
+    frame_excerpt(&c->in, first, sizeof first);
+    if (why == FRAME_TOO_LONG)
+        snprintf(what, sizeof what, "a line over %d bytes", FRAME_LINE_MAX);
+    else
+        snprintf(what, sizeof what, "a control byte 0x%02x", c->in.bad);
+    fprintf(stderr, "dpctl: %s is not daemonproxy: it sent %s (its first bytes: %s); "
+            "the socket is served by %s\n", c->path, what, first, c->peer);
+    return DPCTL_NOCONNECT;
+}
+
+void conn_say_no_reply(const struct conn *c, double seconds)
+{
+    char first[FRAME_EXCERPT_SIZE];
+    frame_excerpt(&c->in, first, sizeof first);
+    if (c->in.bytes == 0)
+        fprintf(stderr, "dpctl: no reply from daemonproxy within %gs: %s accepted the "
+                "connection but sent nothing; the socket is served by %s\n",
+                seconds, c->path, c->peer);
+    else
+        fprintf(stderr, "dpctl: no reply from daemonproxy within %gs: %s sent %llu bytes "
+                "but not the answer (its first bytes: %s); the socket is served by %s\n",
+                seconds, c->path, c->in.bytes, first, c->peer);
 }
 
 static int write_all(struct conn *c, const char *p, size_t n)
@@ -157,7 +265,8 @@ int conn_send(struct conn *c, int argc, char *const *argv)
 
 static char *next_marker(struct conn *c)
 {
-    snprintf(c->marker, sizeof c->marker, "dpctl.%ld.%lu", (long)getpid(), ++c->nmarker);
+    int n = snprintf(c->marker, sizeof c->marker, "dpctl.%ld.%lu", (long)getpid(), ++c->nmarker);
+    c->marker_len = (size_t)n;
     return c->marker;
 }
 
@@ -184,57 +293,37 @@ bool conn_eof_seen(const struct conn *c)
     return c->eof;
 }
 
-/* A complete line already buffered: take it. */
-static bool take_line(struct conn *c, char **line, size_t *len)
-{
-    char *start = c->buf + c->off;
-    char *nl = memchr(start, '\n', c->len - c->off);
-    if (!nl)
-        return false;
-    *nl = '\0';
-    *line = start;
-    *len = (size_t)(nl - start);
-    c->off += *len + 1;
-    return true;
-}
-
 int conn_read_line(struct conn *c, int64_t deadline_ms, char **line, size_t *len)
 {
     for (;;) {
-        if (c->buf && take_line(c, line, len))
-            return 1;
+        enum frame_next next = frame_next(&c->in, line, len);
+        if (next == FRAME_LINE) {
+            if (!c->answered && *len == c->marker_len && strcmp(*line, c->marker) == 0)
+                c->answered = true;
+            return DPCTL_OK;
+        }
+        if (next != FRAME_NONE)
+            return not_daemonproxy(c, next);
         if (c->eof)
-            return -1;
-        /* Keep the partial line, drop what was taken; grow for long lines. */
-        if (c->off) {
-            memmove(c->buf, c->buf + c->off, c->len - c->off);
-            c->len -= c->off;
-            c->off = 0;
-        }
-        if (c->cap - c->len < 4096) {
-            size_t ncap = c->cap ? c->cap * 2 : 65536;
-            char *nb = realloc(c->buf, ncap);
-            if (!nb) {
-                fprintf(stderr, "dpctl: out of memory\n");
-                return -1;
-            }
-            c->buf = nb;
-            c->cap = ncap;
-        }
+            return DPCTL_LOST;
+        /* Checked before every read, a buffer (at most two lines) apart:
+         * a peer that never stops sending cannot keep us past it. */
         int64_t left = deadline_ms - conn_now_ms();
         if (left <= 0)
-            return 0;
+            return DPCTL_TIMEOUT;
         struct pollfd p = { .fd = c->fd, .events = POLLIN };
         int r = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             c->eof = true;
-            return lost(c, "poll", errno), -1;
+            return lost(c, "poll", errno);
         }
         if (r == 0)
             continue;       /* the deadline check above ends it */
-        ssize_t n = read(c->fd, c->buf + c->len, c->cap - c->len - 1);
+        size_t room;
+        char *at = frame_space(&c->in, &room);
+        ssize_t n = read(c->fd, at, room);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0) {
@@ -242,8 +331,8 @@ int conn_read_line(struct conn *c, int64_t deadline_ms, char **line, size_t *len
             c->eof = true;
             if (!c->eof_expected || (e && e != ECONNRESET))
                 lost(c, "read", e);
-            return -1;
+            return DPCTL_LOST;
         }
-        c->len += (size_t)n;
+        frame_commit(&c->in, (size_t)n);
     }
 }

@@ -8,7 +8,7 @@ enum {
     DPCTL_USAGE = 2,        /* bad command line; nothing was sent */
     DPCTL_NOSERVICE = 3,    /* no such service */
     DPCTL_TIMEOUT = 4,      /* a wait passed its -t bound */
-    DPCTL_NOCONNECT = 5,    /* cannot connect to the control socket */
+    DPCTL_NOCONNECT = 5,    /* cannot connect, or the peer is not trusted or not daemonproxy */
     DPCTL_LOST = 6,         /* the connection broke mid-command */
 };
 

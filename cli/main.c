@@ -12,6 +12,7 @@
 #include "sockpath.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 
 struct opts {
     const char *socket;
+    const char *trust;          /* --trust-uid, as given */
     double timeout_s;           /* -t */
     bool timeout_given;
     bool json, raw, group, cgroup, help;
@@ -40,6 +42,7 @@ struct sess {
     struct conn *c;
     struct model *m;
     char sockbuf[sizeof ((struct sockaddr_un *)0)->sun_path];
+    uid_t trust;                /* a uid besides root and ours, or CONN_TRUST_NONE */
     int64_t wait_ms;            /* the -t bound for outcomes */
     int64_t reply_ms;           /* the bound for a reply: -t, at least 5 s */
     FILE *echo;                 /* request() prints the lines it reads here */
@@ -51,18 +54,18 @@ static int sess_connect(struct sess *s)
 {
     const char *path = s->o->socket;
     if (!path) {
-        if (sockpath_default(s->sockbuf, sizeof s->sockbuf) < 0) {
+        char msg[sizeof s->sockbuf + 200];
+        enum sockpath_result r = sockpath_for_client(s->sockbuf, sizeof s->sockbuf, msg,
+                                                     sizeof msg);
+        if (r == SOCKPATH_TOO_LONG)
             fprintf(stderr, "dpctl: the default socket path is too long; use -S\n");
+        else if (r != SOCKPATH_OK)
+            fprintf(stderr, "dpctl: %s\n", msg);
+        if (r != SOCKPATH_OK)
             return DPCTL_NOCONNECT;
-        }
         path = s->sockbuf;
     }
-    s->m = model_new(s->o->json);
-    if (!s->m) {
-        fprintf(stderr, "dpctl: out of memory\n");
-        return DPCTL_FAILED;
-    }
-    s->c = conn_open(path, s->reply_ms);
+    s->c = conn_open(path, s->reply_ms, s->trust);
     return s->c ? DPCTL_OK : DPCTL_NOCONNECT;
 }
 
@@ -79,12 +82,20 @@ static void keep_error(struct sess *s, const char *msg)
     s->nerr++;
 }
 
-/* Take in one line from the daemon. */
-static void absorb(struct sess *s, char *line)
+/* Take in one line from the daemon: into the model, when the command
+ * keeps one.  Returns DPCTL_OK, or an exit code when the model is full. */
+static int absorb(struct sess *s, char *line)
 {
     if (strncmp(line, "error\t", 6) == 0)
         keep_error(s, line + 6);
+    if (!s->m)
+        return DPCTL_OK;
     model_apply(s->m, line);
+    if (!model_full(s->m))
+        return DPCTL_OK;
+    fprintf(stderr, "dpctl: %s describes more services than dpctl can keep (over %zu MiB "
+            "of them); 'dpctl dump' lists them all\n", conn_path(s->c), MODEL_BYTES_MAX >> 20);
+    return DPCTL_FAILED;
 }
 
 /* Send one command and read up to its echo marker, applying every line to
@@ -104,21 +115,21 @@ static int request(struct sess *s, int argc, char **argv)
         char *line;
         size_t len;
         int r = conn_read_line(s->c, deadline, &line, &len);
-        if (r < 0)
+        if (r == DPCTL_LOST)
             return conn_eof_seen(s->c) && argc && (strcmp(argv[0], "exit") == 0 ||
                    strcmp(argv[0], "terminate") == 0) ? DPCTL_OK : DPCTL_LOST;
-        if (r == 0) {
-            fprintf(stderr, "dpctl: no reply from daemonproxy within %gs\n",
-                    (double)s->reply_ms / 1000);
-            return DPCTL_TIMEOUT;
-        }
+        if (r == DPCTL_TIMEOUT)
+            conn_say_no_reply(s->c, (double)s->reply_ms / 1000);
+        if (r)
+            return r;
         if (strcmp(line, marker) == 0)
             return DPCTL_OK;
         if (s->echo) {
             fwrite(line, 1, len, s->echo);
             fputc('\n', s->echo);
         }
-        absorb(s, line);
+        if ((r = absorb(s, line)))
+            return r;
     }
 }
 
@@ -134,32 +145,35 @@ static int request3(struct sess *s, const char *a, const char *b, const char *c)
     return request(s, 3, argv);
 }
 
-static int sync_state(struct sess *s)
+static int statedump(struct sess *s)
 {
     char *argv[] = { (char *)"statedump" };
     return request(s, 1, argv);
 }
 
-/* Follow events until done(s, arg) holds (0), the deadline (DPCTL_TIMEOUT)
- * or a lost connection (DPCTL_LOST).  done is checked first. */
-/* The next line by deadline: DPCTL_OK with *line set, DPCTL_TIMEOUT, or
- * DPCTL_LOST (conn.c has said why). */
-static int next_line(struct sess *s, int64_t deadline, char **line, size_t *len)
+/* Learn the daemon's state into a new model (the commands that decide
+ * from it start here; the others keep none). */
+static int sync_state(struct sess *s)
 {
-    int r = conn_read_line(s->c, deadline, line, len);
-    return r > 0 ? DPCTL_OK : r == 0 ? DPCTL_TIMEOUT : DPCTL_LOST;
+    s->m = model_new(s->o->json);
+    if (!s->m) {
+        fprintf(stderr, "dpctl: out of memory\n");
+        return DPCTL_FAILED;
+    }
+    return statedump(s);
 }
 
+/* Follow events until done(s, arg) holds (0), the deadline (DPCTL_TIMEOUT)
+ * or an end conn_read_line() reports.  done is checked first. */
 static int follow(struct sess *s, bool (*done)(struct sess *, void *), void *arg,
                   int64_t deadline)
 {
     while (!done(s, arg)) {
         char *line;
         size_t len;
-        int r = next_line(s, deadline, &line, &len);
-        if (r)
+        int r = conn_read_line(s->c, deadline, &line, &len);
+        if (r || (r = absorb(s, line)))
             return r;
-        absorb(s, line);
     }
     return DPCTL_OK;
 }
@@ -557,7 +571,7 @@ static int cmd_watch(struct sess *s, int argc, char **argv)
     for (;;) {
         char *line;
         size_t len;
-        int r = next_line(s, deadline, &line, &len);
+        int r = conn_read_line(s->c, deadline, &line, &len);
         if (r)
             return r == DPCTL_TIMEOUT ? DPCTL_OK : r;   /* -t is watch's length */
         if (s->o->raw) {
@@ -576,7 +590,7 @@ static int cmd_dump(struct sess *s, int argc, char **argv)
     (void)argc;
     (void)argv;
     s->echo = stdout;
-    return sync_state(s);
+    return statedump(s);
 }
 
 static int cmd_send(struct sess *s, int argc, char **argv)
@@ -641,13 +655,12 @@ static int cmd_reexec(struct sess *s, int argc, char **argv)
     for (;;) {
         char *line;
         size_t len;
-        int r = next_line(s, deadline, &line, &len);
+        int r = conn_read_line(s->c, deadline, &line, &len);
         if (r == DPCTL_TIMEOUT && accepted)
             fprintf(stderr, "dpctl: daemonproxy did not report the re-exec within %gs "
                     "(it may still happen)\n", s->o->timeout_s);
         else if (r == DPCTL_TIMEOUT)
-            fprintf(stderr, "dpctl: no reply from daemonproxy within %gs\n",
-                    (double)s->reply_ms / 1000);
+            conn_say_no_reply(s->c, (double)s->reply_ms / 1000);
         if (r)
             return r;
         if (!accepted && strcmp(line, marker) == 0) {
@@ -808,7 +821,7 @@ static const struct command commands[] = {
 static void usage(FILE *out)
 {
     fprintf(out,
-        "Usage: dpctl [-S PATH] [-t SECONDS] COMMAND [ARG...]\n"
+        "Usage: dpctl [-S PATH] [-t SECONDS] [--trust-uid USER] COMMAND [ARG...]\n"
         "\n"
         "Control a running daemonproxy through its control socket.\n"
         "\n"
@@ -820,13 +833,17 @@ static void usage(FILE *out)
         "Options:\n"
         "  -S, --socket PATH    the control socket (default: $DAEMONPROXY_SOCKET, else\n"
         "                       /run/daemonproxy.sock for root, else\n"
-        "                       $XDG_RUNTIME_DIR/daemonproxy.sock or /tmp/daemonproxy-UID.sock)\n"
+        "                       $XDG_RUNTIME_DIR/daemonproxy.sock, else\n"
+        "                       /tmp/daemonproxy-UID/daemonproxy.sock)\n"
         "  -t, --timeout SECS   how long to wait for an outcome (default 10)\n"
+        "  --trust-uid USER     also talk to a daemonproxy run by USER (name or uid;\n"
+        "                       default $DAEMONPROXY_TRUST_UID), not only root's or yours\n"
         "  -h, --help           this text; 'dpctl COMMAND --help' for one command\n"
         "  -V, --version        the version\n"
         "\n"
         "Exit status: 0 done, 1 refused or did not happen, 2 usage, 3 no such\n"
-        "service, 4 timeout, 5 cannot connect, 6 connection lost.  See dpctl(1).\n");
+        "service, 4 timeout, 5 cannot connect (or not daemonproxy, or not trusted),\n"
+        "6 connection lost.  See dpctl(1).\n");
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -849,31 +866,71 @@ static const struct command *find_command(const char *name)
     return NULL;
 }
 
+/* The uid --trust-uid or $DAEMONPROXY_TRUST_UID names (the option wins),
+ * as a number or a user name; CONN_TRUST_NONE when neither is given. */
+static int trusted_uid(const struct opts *o, uid_t *uid)
+{
+    const char *what = o->trust ? "--trust-uid" : "DAEMONPROXY_TRUST_UID";
+    const char *v = o->trust ? o->trust : getenv("DAEMONPROXY_TRUST_UID");
+    *uid = CONN_TRUST_NONE;
+    if (!o->trust && (!v || !*v))
+        return DPCTL_OK;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v >= '0' && *v <= '9' && !*end) {
+        if (errno || n >= (uid_t)-1)
+            return usage_error("%s: uid %s is out of range", what, v);
+        *uid = (uid_t)n;
+        return DPCTL_OK;
+    }
+    struct passwd *pw = *v ? getpwnam(v) : NULL;
+    if (!pw)
+        return usage_error("%s: no such user '%s' (give a user name or a uid)", what, v);
+    *uid = pw->pw_uid;
+    return DPCTL_OK;
+}
+
 /* Parse one option at argv[*i]; returns 0, -1 (not an option), or an exit
  * code.  cmd is NULL before the command word. */
 static int parse_option(struct opts *o, const struct command *cmd, int argc, char **argv, int *i)
 {
+    /* The options with a value: "-S PATH", "-SPATH", "--socket PATH",
+     * "--socket=PATH"; the same for -t; --trust-uid has no short form. */
+    static const struct { char shortname; const char *longname; } valued[] = {
+        { 'S', "--socket" }, { 't', "--timeout" }, { 0, "--trust-uid" },
+    };
     const char *a = argv[*i];
     const char *val = NULL;
+    int which = -1;
     if (a[0] != '-' || a[1] == '\0')
         return -1;
-    if (!strcmp(a, "-S") || !strcmp(a, "--socket") || !strcmp(a, "-t") ||
-        !strcmp(a, "--timeout")) {
-        if (*i + 1 >= argc)
-            return usage_error("option %s needs an argument", a);
-        val = argv[++*i];
-    } else if (!strncmp(a, "--socket=", 9) || !strncmp(a, "--timeout=", 10)) {
-        val = strchr(a, '=') + 1;
-    } else if ((a[1] == 'S' || a[1] == 't') && a[2]) {
-        val = a + 2;
+    for (int k = 0; k < 3 && which < 0; k++) {
+        size_t n = strlen(valued[k].longname);
+        which = k;
+        if (!strcmp(a, valued[k].longname) || (a[1] == valued[k].shortname && !a[2])) {
+            if (*i + 1 >= argc)
+                return usage_error("option %s needs an argument", a);
+            val = argv[++*i];
+        } else if (!strncmp(a, valued[k].longname, n) && a[n] == '=') {
+            val = a + n + 1;
+        } else if (a[1] == valued[k].shortname) {
+            val = a + 2;
+        } else {
+            which = -1;
+        }
     }
-    if (val && (a[1] == 'S' || a[2] == 's')) {
+    if (which == 0) {
         if (!*val)
             return usage_error("%s", "the socket path is empty");
         o->socket = val;
         return 0;
     }
-    if (val) {
+    if (which == 2) {
+        o->trust = val;     /* a name is looked up only when it is needed */
+        return 0;
+    }
+    if (which == 1) {
         char *end;
         double t = strtod(val, &end);
         if (!*val || *end || !(t >= 0 && t <= 1e6))     /* NaN fails too */
@@ -958,9 +1015,12 @@ int main(int argc, char **argv)
     /* A daemon that closes on us must be an error message, not a signal. */
     signal(SIGPIPE, SIG_IGN);
     struct sess s = { .o = &o };
+    int rc = trusted_uid(&o, &s.trust);
+    if (rc)
+        return rc;
     s.wait_ms = (int64_t)(o.timeout_s * 1000 + 0.5);
     s.reply_ms = s.wait_ms > 5000 ? s.wait_ms : 5000;
-    int rc = sess_connect(&s);
+    rc = sess_connect(&s);
     if (rc == DPCTL_OK)
         rc = cmd->run(&s, nops, operands);
     if (fflush(stdout) != 0 && rc == DPCTL_OK)

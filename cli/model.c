@@ -11,7 +11,25 @@ struct model {
     size_t cap, count;
     bool lists;
     struct svc **sorted;
+    size_t bytes;               /* held for services, counted against MODEL_BYTES_MAX */
+    bool full;                  /* something was not kept for lack of budget */
 };
+
+/* Take n bytes of the budget, or say the model is full. */
+static bool spend(struct model *m, size_t n)
+{
+    if (n > MODEL_BYTES_MAX - m->bytes) {
+        m->full = true;
+        return false;
+    }
+    m->bytes += n;
+    return true;
+}
+
+static size_t str_cost(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
 
 int split_tabs(char *line, char **f, int max)
 {
@@ -32,6 +50,7 @@ struct model *model_new(bool lists)
         return NULL;
     m->lists = lists;
     m->cap = 1024;
+    m->bytes = m->cap * sizeof *m->slot;
     m->slot = calloc(m->cap, sizeof *m->slot);
     if (!m->slot) {
         free(m);
@@ -84,9 +103,14 @@ static struct svc **lookup(const struct model *m, const char *name)
 static bool grow(struct model *m)
 {
     struct model bigger = { .cap = m->cap * 2 };
-    bigger.slot = calloc(bigger.cap, sizeof *bigger.slot);
-    if (!bigger.slot)
+    if (!spend(m, bigger.cap * sizeof *bigger.slot))
         return false;
+    bigger.slot = calloc(bigger.cap, sizeof *bigger.slot);
+    if (!bigger.slot) {
+        m->bytes -= bigger.cap * sizeof *bigger.slot;
+        return false;
+    }
+    m->bytes -= m->cap * sizeof *m->slot;
     for (size_t i = 0; i < m->cap; i++)
         if (m->slot[i])
             *lookup(&bigger, m->slot[i]->name) = m->slot[i];
@@ -104,20 +128,27 @@ static struct svc *get(struct model *m, const char *name)
         if (strcmp((*p)->state, "deleted") != 0)
             return *p;
         struct svc *s = *p;
+        char *str[] = { s->status, s->args, s->fds, s->tags, s->env, s->opts, s->auto_up };
+        for (size_t i = 0; i < sizeof str / sizeof str[0]; i++)
+            m->bytes -= str_cost(str[i]);
         svc_clear(s);
         memset(s, 0, sizeof *s);
         strcpy(s->name, name);
     } else {
+        if (strlen(name) >= sizeof (*p)->name)
+            return NULL;        /* not a service name: the daemon never sends it */
         if ((m->count + 1) * 2 > m->cap) {
             if (!grow(m))
                 return NULL;
             p = lookup(m, name);
         }
-        if (strlen(name) >= sizeof (*p)->name)
-            return NULL;        /* not a service name: the daemon never sends it */
-        struct svc *s = calloc(1, sizeof *s);
-        if (!s)
+        if (!spend(m, sizeof **p))
             return NULL;
+        struct svc *s = calloc(1, sizeof *s);
+        if (!s) {
+            m->bytes -= sizeof *s;
+            return NULL;
+        }
         strcpy(s->name, name);
         *p = s;
         m->count++;
@@ -149,26 +180,29 @@ static long long num(const char *f)
     return *end || v < 0 || v > NUM_MAX ? -1 : v;
 }
 
-static void set_str(char **dst, const char *src)
+static void set_str(struct model *m, char **dst, const char *src)
 {
+    m->bytes -= str_cost(*dst);
     free(*dst);
-    *dst = src ? strdup(src) : NULL;
+    *dst = NULL;
+    if (src && spend(m, str_cost(src)) && !(*dst = strdup(src)))
+        m->bytes -= str_cost(src);
 }
 
 /* A run ended or a new one began: what the last run notified is gone. */
-static void forget_notify(struct svc *s)
+static void forget_notify(struct model *m, struct svc *s)
 {
     s->notify[0] = '\0';
-    set_str(&s->status, NULL);
+    set_str(m, &s->status, NULL);
     s->mainpid = -1;
 }
 
-static void apply_state(struct svc *s, char **f, int n)
+static void apply_state(struct model *m, struct svc *s, char **f, int n)
 {
     const char *state = f[2];
     long long pid = num(n > 4 ? f[4] : NULL);
     if (strcmp(state, "up") != 0 || pid != s->pid)
-        forget_notify(s);
+        forget_notify(m, s);
     snprintf(s->state, sizeof s->state, "%s", state);
     s->ts = num(n > 3 ? f[3] : NULL);
     s->pid = pid;
@@ -185,7 +219,7 @@ static void apply_state(struct svc *s, char **f, int n)
 }
 
 /* rest: TS, PID, then the assignments, TAB-separated (any number). */
-static void apply_notify(struct svc *s, char *rest)
+static void apply_notify(struct model *m, struct svc *s, char *rest)
 {
     int i = 0;
     for (char *p = rest; p; i++) {
@@ -198,7 +232,7 @@ static void apply_notify(struct svc *s, char *rest)
                  strcmp(p, "STOPPING=1") == 0)
             snprintf(s->notify, sizeof s->notify, "%s", p);
         else if (strncmp(p, "STATUS=", 7) == 0)
-            set_str(&s->status, p + 7);
+            set_str(m, &s->status, p + 7);
         else if (strncmp(p, "MAINPID=", 8) == 0)
             s->mainpid = num(p + 8);
         p = tab ? tab + 1 : NULL;
@@ -249,7 +283,7 @@ struct svc *model_apply(struct model *m, char *line)
         f[0] = line;
         f[1] = t1 + 1;
         int n = 2 + split_tabs(t2 + 1, f + 2, 14);
-        apply_state(s, f, n);
+        apply_state(m, s, f, n);
         return s;
     }
     if (strcmp(kind, "notify") == 0 || strcmp(kind, "cgroup") == 0) {
@@ -262,7 +296,7 @@ struct svc *model_apply(struct model *m, char *line)
             int n = 2 + split_tabs(t2 + 1, f + 2, 14);
             s->cgroup = n > 3 ? strcmp(f[3], "populated") == 0 : -1;
         } else {
-            apply_notify(s, t2 + 1);
+            apply_notify(m, s, t2 + 1);
         }
         return s;
     }
@@ -290,7 +324,7 @@ struct svc *model_apply(struct model *m, char *line)
         dst = &s->opts;
     if (!dst)
         return s;
-    set_str(dst, dst == &s->auto_up && (strcmp(rest, "-") == 0 || !*rest) ? NULL : rest);
+    set_str(m, dst, dst == &s->auto_up && (strcmp(rest, "-") == 0 || !*rest) ? NULL : rest);
     return s;
 }
 
@@ -311,6 +345,11 @@ struct svc **model_sorted(struct model *m, size_t *n)
             m->sorted[(*n)++] = m->slot[i];
     qsort(m->sorted, *n, sizeof *m->sorted, by_name);
     return m->sorted;
+}
+
+bool model_full(const struct model *m)
+{
+    return m->full;
 }
 
 bool svc_has_channel(const struct svc *s)

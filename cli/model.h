@@ -27,6 +27,12 @@ struct svc {
 
 struct model;
 
+/* What the model may hold, strings included: a daemon's description costs
+ * a few hundred bytes per service, so this is room for about 100,000; a
+ * peer that invents services without end must not make dpctl grow
+ * without end. */
+#define MODEL_BYTES_MAX ((size_t)32 << 20)
+
 /* lists: keep args, fds, tags, env and opts (for JSON); without them the
  * model holds only what the table shows, a third of the memory. */
 struct model *model_new(bool lists);
@@ -35,6 +41,10 @@ void model_free(struct model *m);
 /* Apply one line from the daemon (NUL-terminated, writable).  Returns the
  * service it concerned, or NULL if it was about none (or unparsable). */
 struct svc *model_apply(struct model *m, char *line);
+
+/* Something the daemon described was not kept: MODEL_BYTES_MAX was reached.
+ * What the model says is then incomplete. */
+bool model_full(const struct model *m);
 
 /* The service named name, or NULL (deleted services are forgotten). */
 struct svc *model_find(const struct model *m, const char *name);

@@ -293,20 +293,23 @@ static void state_check(const struct options *o)
     _exit(reexec_check(o->state_check, unusable));
 }
 
-/* --default-socket: the path dpctl finds without being told (sockpath.h). */
+/* --default-socket: the path dpctl finds without being told (sockpath.h),
+ * in a fallback directory only this user can have made. */
 static void resolve_default_socket(struct options *o)
 {
     static char path[sizeof ((struct sockaddr_un *)0)->sun_path];
-    const char *msg = NULL;
+    char msg[sizeof path + 200];
     if (!o->default_socket)
         return;
-    if (o->socket_path)
-        msg = "--socket and --default-socket exclude each other";
-    else if (sockpath_default(path, sizeof path) < 0)
-        msg = "the default socket path is too long for a unix socket";
-    if (msg) {
+    if (o->socket_path) {
+        static const char both[] = "--socket and --default-socket exclude each other";
+        fprintf(stderr, "daemonproxy: %s\n", both);
+        term_exit(EXIT_BADOPT, both);
+    }
+    enum sockpath_result r = sockpath_for_daemon(path, sizeof path, msg, sizeof msg);
+    if (r != SOCKPATH_OK) {
         fprintf(stderr, "daemonproxy: %s\n", msg);
-        term_exit(EXIT_BADOPT, msg);
+        term_exit(r == SOCKPATH_TOO_LONG ? EXIT_BADOPT : EXIT_ENV, msg);
     }
     o->socket_path = path;
 }

@@ -1,29 +1,114 @@
-/* sockpath.c - the default control socket path (see sockpath.h). */
+/* sockpath.c - the default control socket path (see sockpath.h).
+ *
+ * libc only: dpctl links this file and nothing else of the daemon.
+ */
 #include "sockpath.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-int sockpath_default(char *buf, size_t len)
+#define SUN_PATH_LEN sizeof ((struct sockaddr_un *)0)->sun_path
+
+int sockpath_choose(const char *sock, const char *xdg, uid_t euid, const char *tmp,
+                    char *buf, size_t len)
 {
-    const char *env = getenv("DAEMONPROXY_SOCKET");
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    int n;
-    if (env && *env)
-        n = snprintf(buf, len, "%s", env);
-    else if (geteuid() == 0)
+    int n, fallback = 0;
+    if (sock && *sock) {
+        n = snprintf(buf, len, "%s", sock);
+    } else if (euid == 0) {
         n = snprintf(buf, len, "/run/daemonproxy.sock");
-    else if (xdg && xdg[0] == '/')
+    } else if (xdg && xdg[0] == '/') {
         n = snprintf(buf, len, "%s/daemonproxy.sock", xdg);
-    else
-        n = snprintf(buf, len, "/tmp/daemonproxy-%lu.sock", (unsigned long)geteuid());
+    } else {
+        n = snprintf(buf, len, "%s/daemonproxy-%lu/daemonproxy.sock", tmp, (unsigned long)euid);
+        fallback = 1;
+    }
     /* The kernel wants the path and its NUL inside sun_path. */
-    if (n < 0 || (size_t)n >= len || (size_t)n >= sizeof ((struct sockaddr_un *)0)->sun_path) {
+    if (n < 0 || (size_t)n >= len || (size_t)n >= SUN_PATH_LEN) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    return 0;
+    return fallback;
+}
+
+/* Why dir may not hold euid's socket, or NULL when it may.  Another user
+ * can create any name in /tmp before us, and a directory open to others
+ * lets them replace the socket in it. */
+static const char *untrusted(const struct stat *st, uid_t euid, char *why, size_t len)
+{
+    if (S_ISLNK(st->st_mode))
+        return "a symlink";
+    if (!S_ISDIR(st->st_mode))
+        return "not a directory";
+    if (st->st_uid != euid) {
+        snprintf(why, len, "owned by uid %lu, not %lu", (unsigned long)st->st_uid,
+                 (unsigned long)euid);
+        return why;
+    }
+    if (st->st_mode & 077) {
+        snprintf(why, len, "mode %04o, must not be open to group or others",
+                 (unsigned)(st->st_mode & 07777));
+        return why;
+    }
+    return NULL;
+}
+
+enum sockpath_result sockpath_check_dir(const char *path, uid_t euid, bool create,
+                                        char *msg, size_t msglen)
+{
+    char dir[SUN_PATH_LEN], why[80];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n == 0 || n >= sizeof dir) {
+        snprintf(msg, msglen, "no directory in the default socket path %s", path);
+        return SOCKPATH_REFUSED;
+    }
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    struct stat st;
+    int r = lstat(dir, &st);
+    if (r < 0 && errno == ENOENT && create) {
+        /* EEXIST: someone made it between the two calls; lstat says whose. */
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+            snprintf(msg, msglen, "cannot create %s for the default socket: %s; "
+                     "set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET", dir, strerror(errno));
+            return SOCKPATH_REFUSED;
+        }
+        r = lstat(dir, &st);
+    }
+    if (r < 0 && errno == ENOENT && !create)
+        return SOCKPATH_OK;
+    const char *bad = r < 0 ? strerror(errno) : untrusted(&st, euid, why, sizeof why);
+    if (!bad)
+        return SOCKPATH_OK;
+    snprintf(msg, msglen, "refusing %s for the default socket: %s; remove it, "
+             "or set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET", dir, bad);
+    return SOCKPATH_REFUSED;
+}
+
+static enum sockpath_result default_path(bool create, char *buf, size_t len, char *msg, size_t msglen)
+{
+    uid_t euid = geteuid();
+    int r = sockpath_choose(getenv("DAEMONPROXY_SOCKET"), getenv("XDG_RUNTIME_DIR"), euid,
+                            SOCKPATH_TMP, buf, len);
+    if (r < 0) {
+        snprintf(msg, msglen, "the default socket path is too long for a unix socket");
+        return SOCKPATH_TOO_LONG;
+    }
+    return r ? sockpath_check_dir(buf, euid, create, msg, msglen) : SOCKPATH_OK;
+}
+
+enum sockpath_result sockpath_for_daemon(char *buf, size_t len, char *msg, size_t msglen)
+{
+    return default_path(true, buf, len, msg, msglen);
+}
+
+enum sockpath_result sockpath_for_client(char *buf, size_t len, char *msg, size_t msglen)
+{
+    return default_path(false, buf, len, msg, msglen);
 }

@@ -1,13 +1,20 @@
-/* fuzz_dpctl.c - libFuzzer target for what dpctl parses: the daemon's
- * lines (cli/model.c) and how it prints them (cli/show.c).
+/* fuzz_dpctl.c - libFuzzer target for what dpctl parses: the bytes from
+ * the socket cut into lines (cli/frame.c), the daemon's lines
+ * (cli/model.c) and how it prints them (cli/show.c).
  *
- * Each input is a stream of lines as a daemon (or anything listening on
+ * Each input is a stream of bytes as a daemon (or anything listening on
  * the socket path) might send.  Checked: no read or write outside a buffer
- * (ASan), no leak across inputs (the model is freed each time), and the
- * model's promises: sorted names strictly increasing, every state a short
- * NUL-terminated word, readiness only for running services.
+ * (ASan), no leak across inputs (the model is freed each time); the
+ * framer's promises: the lines it gives are exactly the input's, in order,
+ * whatever the read sizes, and it stops at the first byte daemonproxy
+ * would not send (a control byte, a line over FRAME_LINE_MAX), its excerpt
+ * printable and inside its buffer; and the model's: sorted names strictly
+ * increasing, every state a short NUL-terminated word, readiness only for
+ * running services.  The model also gets every line the framer would have
+ * refused (split here), so that it stays safe on its own.
  */
 #include "fuzz.h"
+#include "../../cli/frame.h"
 #include "../../cli/model.h"
 #include "../../cli/show.h"
 
@@ -25,8 +32,95 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return sink ? 0 : 1;
 }
 
+static bool printable(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x20 || *s > 0x7e)
+            return false;
+    return true;
+}
+
+static bool is_control(unsigned char c)
+{
+    return c < 0x20 && c != '\t' && c != '\n';
+}
+
+/* Feed the input in reads of step bytes (0: as much as there is room for)
+ * and check each line against the bytes it came from. */
+static void check_framing(const uint8_t *data, size_t size, size_t step)
+{
+    static struct frame f;
+    frame_init(&f);
+    size_t fed = 0, pos = 0;    /* the next line starts at data[pos] */
+    enum frame_next r = FRAME_NONE;
+    for (;;) {
+        char *line;
+        size_t len;
+        while ((r = frame_next(&f, &line, &len)) == FRAME_LINE) {
+            if (len >= FRAME_LINE_MAX || pos + len >= fed || data[pos + len] != '\n' ||
+                memcmp(line, data + pos, len) != 0 || line[len] != '\0')
+                abort();
+            for (size_t i = 0; i < len; i++)
+                if (is_control((unsigned char)line[i]))
+                    abort();
+            pos += len + 1;
+        }
+        if (r != FRAME_NONE || fed == size)
+            break;
+        size_t room;
+        char *at = frame_space(&f, &room);
+        if (room < FRAME_LINE_MAX)
+            abort();        /* promised while no violation was seen */
+        size_t n = size - fed < room ? size - fed : room;
+        if (step && n > step)
+            n = step;
+        memcpy(at, data + fed, n);
+        frame_commit(&f, n);
+        fed += n;
+    }
+    /* What is left from pos: a partial line of allowed bytes, or the
+     * violation reported. */
+    size_t nl = pos, bad = pos;
+    while (nl < fed && data[nl] != '\n')
+        nl++;
+    while (bad < nl && !is_control(data[bad]))
+        bad++;
+    if (r == FRAME_CONTROL) {
+        if (bad == nl || data[bad] != f.bad || bad - pos >= FRAME_LINE_MAX)
+            abort();
+    } else if (r == FRAME_TOO_LONG) {
+        if (bad - pos < FRAME_LINE_MAX)
+            abort();
+    } else if (r != FRAME_NONE || nl != fed || bad != nl || fed - pos >= FRAME_LINE_MAX) {
+        abort();
+    }
+    if (r == FRAME_NONE && (f.bytes != size || f.nhead != (size < FRAME_HEAD ? size : FRAME_HEAD)))
+        abort();
+    /* (frame_space after a violation: no more reading) */
+    size_t room;
+    frame_space(&f, &room);
+    if ((r != FRAME_NONE) != (room == 0))
+        abort();
+    char ex[FRAME_EXCERPT_SIZE + 8];
+    size_t exsize = size ? data[0] % sizeof ex : sizeof ex;
+    memset(ex, 'X', sizeof ex);
+    frame_excerpt(&f, ex, exsize);
+    if (exsize && (memchr(ex, '\0', exsize) == NULL || !printable(ex)))
+        abort();
+    if (exsize >= 8 && f.bytes && ex[0] != '"')
+        abort();
+    /* with the room it asks for, all of the head is shown */
+    frame_excerpt(&f, ex, FRAME_EXCERPT_SIZE);
+    if (f.bytes && strncmp(ex + strlen(ex) - (f.bytes > f.nhead ? 4 : 1),
+                           f.bytes > f.nhead ? "\"..." : "\"", 4) != 0)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_framing(data, size, 0);
+    check_framing(data, size, size ? 1 + data[size - 1] % 97 : 1);
+
     struct model *m = model_new(size && data[0] & 1);
     char *buf = malloc(size + 1);
     if (!m || !buf)

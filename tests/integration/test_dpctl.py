@@ -6,8 +6,9 @@
   after the command; -t with decimals and 0.
 - The socket: -S, else $DAEMONPROXY_SOCKET, else the default (euid 0:
   /run/daemonproxy.sock; else $XDG_RUNTIME_DIR/daemonproxy.sock when
-  absolute; else /tmp/daemonproxy-UID.sock); `daemonproxy --default-socket`
-  listens where dpctl looks.  Cannot connect: exit 5 naming the path, with
+  absolute; else /tmp/daemonproxy-UID/daemonproxy.sock); `daemonproxy
+  --default-socket` listens where dpctl looks.  (Who may squat that path,
+  and the peer check: test_trust_dpctl.)  Cannot connect: exit 5 naming the path, with
   a hint; connection lost (daemon killed, or a listener that closes): exit 6;
   a listener that never answers: the command ends (4 or 6).
 - status: the table (header, sorted rows, aligned columns, STATE PID SINCE
@@ -422,6 +423,8 @@ class CommandLine(DpctlTest):
             ['send', 'echo', 'a\tb'], ['send', 'echo\tx'], ['send', 'echo', 'a\nb'],
             ['start', 'we\tb'], ['stop', 'we\nb'], ['status', 'a\tb'], ['wait', 'a\tb', 'up'],
             ['signal', 'HUP', 'a\nb'], ['signal', 'H\tUP', 'web'],
+            ['status', '--trust-uid'], ['--trust-uid', 'no-such-user-xyz', 'status'],
+            ['--trust-uid=', 'status'], ['--trust-uid', '4294967295', 'status'],
         ]
 
     def test_usage_errors_exit_2_without_connecting(self):
@@ -523,6 +526,8 @@ class Socket(DpctlTest):
     def default_path_in_message(self, env, expected, **kw):
         if dp.try_connect(expected):
             self.skipTest('a daemon listens at %s on this machine' % expected)
+        if expected.startswith('/tmp/') and os.path.lexists(os.path.dirname(expected)):
+            self.skipTest('%s exists on this machine' % os.path.dirname(expected))
         r = self.dpctl('status', sock=None, env=env, **kw)
         self.assertEqual(r.rc, NOCONN, r)
         self.assertIn('cannot connect to %s' % expected, r.err, r)
@@ -555,7 +560,7 @@ class Socket(DpctlTest):
                                      xdg + '/daemonproxy.sock', **kw)
         for bad in ('', 'relative/dir', None):
             self.default_path_in_message({'DAEMONPROXY_SOCKET': None, 'XDG_RUNTIME_DIR': bad},
-                                         '/tmp/daemonproxy-%d.sock' % uid, **kw)
+                                         '/tmp/daemonproxy-%d/daemonproxy.sock' % uid, **kw)
 
     def test_cannot_connect_nonexistent(self):
         nowhere = self.path('no/such/dir.sock')
