@@ -65,7 +65,7 @@ class Access(DPTest):
     def test_socket_mode_0600_and_other_uid_cannot_connect(self):
         sock = self.path('s.sock')
         d = self.start('-S', sock)
-        wait_for(lambda: os.path.exists(sock))
+        d.ping()        # listening (the file exists from bind() on)
         self.assertEqual(stat.S_IMODE(os.stat(sock).st_mode), 0o600)
         out = self.as_user(NOBODY, NOGROUP, sock)
         self.assertTrue(out.startswith('connect-failed'), out)
@@ -74,7 +74,7 @@ class Access(DPTest):
     def test_peercred_refuses_other_uid_even_if_file_is_opened_up(self):
         sock = self.path('s.sock')
         d = self.start('-S', sock)
-        wait_for(lambda: os.path.exists(sock))
+        d.ping()        # listening (the file exists from bind() on)
         os.chmod(sock, 0o666)           # the file no longer protects it
         out = self.as_user(NOBODY, NOGROUP, sock)
         self.assertNotIn('from-other-uid', out)

@@ -5,7 +5,7 @@ controller script (from a -c config) that daemonproxy restarts if it dies."""
 import os
 import subprocess
 
-from dp import REPO, TIMEOUT, binary, wait_for
+from dp import REPO, TIMEOUT, binary, try_connect, wait_for
 from svc_util import SvcTest, PY, CTL, comparable
 
 TOTAL = 2000
@@ -166,8 +166,10 @@ class DemoConf(SvcTest):
                                stderr=subprocess.PIPE, text=True, timeout=timeout)
             return p.returncode, p.stdout, p.stderr
 
-        wait_for(lambda: os.path.exists(sock), msg='demo socket')
-        self.assertEqual(ctl('wait', 'clock', 'up', '-t', '30')[0], 0)
+        # listening, not just bound: the file exists from bind() on
+        wait_for(lambda: try_connect(sock), msg='demo socket')
+        code, out, err = ctl('wait', 'clock', 'up', '-t', '30')
+        self.assertEqual(code, 0, err)
         code, out, err = ctl('start', 'db', '-t', '30')
         self.assertEqual(code, 0, err)
         self.assertRegex(out, r'^db: up, pid \d+, ready\n$')
