@@ -12,7 +12,7 @@ import subprocess
 import sys
 import unittest
 
-from dp import DPTest, TIMEOUT, wait_for
+from dp import DPTest, TIMEOUT
 
 SETPRIV = shutil.which('setpriv')
 NOBODY = 65534
