@@ -10,6 +10,10 @@ package is a controller toolkit, standard library only:
   :func:`default_socket_path`), run as daemonproxy's controller service
   over stdin/stdout (``Client.from_stdio()``), or start a daemonproxy child
   with ``-i`` (``Client.spawn(binary)``).
+* **Trust.**  Before sending a byte on a control socket, a client checks
+  who listens there (SO_PEERCRED): root, the client's own user, or the
+  ``trust_uid=`` it was given (default ``$DAEMONPROXY_TRUST_UID``); anyone
+  else is refused with :class:`UntrustedSocket`.
 * **Commands** are methods that check their arguments before anything is
   sent (:class:`InvalidArgument`, a ValueError) and raise
   :class:`CommandError` with the command and the daemon's message when it
@@ -64,6 +68,7 @@ from .client import DEFAULT_TIMEOUT, Client
 from .commands import LOG_LEVELS, Commands
 from .errors import (
     CommandError, ConnectionClosed, DaemonProxyError, InvalidArgument, ReplyLost, Timeout,
+    UntrustedSocket,
 )
 from .events import (
     Error, Event, FdState, LogFilter, Orphan, Overflow, RawEvent, Resynced, ServiceArgs,
@@ -71,7 +76,7 @@ from .events import (
     ServiceState, ServiceTags, Signal, WarningEvent, parse_event,
 )
 from .mirror import Mirror, ServiceInfo
-from .paths import default_socket_path
+from .paths import TRUST_UID_ENV, default_socket_path, trusted_uids
 from .protocol import CONTROL_SIGNALS, LINE_MAX, NAME_MAX
 from .session import Request, Session
 
@@ -88,11 +93,11 @@ def __getattr__(name: str):
 
 __all__ = [
     'Client', 'AsyncClient', 'Commands', 'Session', 'Request', 'Mirror', 'ServiceInfo',
-    'default_socket_path', 'parse_event', 'DEFAULT_TIMEOUT', 'LOG_LEVELS', 'CONTROL_SIGNALS',
-    'LINE_MAX', 'NAME_MAX',
+    'default_socket_path', 'trusted_uids', 'TRUST_UID_ENV', 'parse_event', 'DEFAULT_TIMEOUT',
+    'LOG_LEVELS', 'CONTROL_SIGNALS', 'LINE_MAX', 'NAME_MAX',
     'Event', 'ServiceState', 'ServiceArgs', 'ServiceFds', 'ServiceTags', 'ServiceAutoUp',
     'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'FdState', 'Signal', 'Orphan',
     'Overflow', 'Error', 'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced',
     'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ReplyLost', 'ConnectionClosed',
-    'Timeout',
+    'UntrustedSocket', 'Timeout',
 ]

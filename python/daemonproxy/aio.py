@@ -20,17 +20,17 @@ import os
 import socket
 import subprocess
 import time
-from typing import Any, Callable, List, Optional, Sequence
+from typing import AbstractSet, Any, Callable, List, Optional, Sequence, Union
 
 from .client import DEFAULT_TIMEOUT
 from .commands import Commands, _warnings
-from .errors import ConnectionClosed, ReplyLost, Timeout
+from .errors import ConnectionClosed, ReplyLost, Timeout, UntrustedSocket
 from .events import Event
 from .mirror import Mirror
-from .paths import default_socket_path
+from .paths import default_socket_path, trusted_uids
 from .protocol import Field, check_name
 from .session import Request, Session
-from .transport import closer_of, read_some, spawn_daemon, write_some
+from .transport import check_peer, closer_of, read_some, spawn_daemon, write_some
 from .transport import take_stdio as take_stdio_fds
 
 __all__ = ['AsyncClient']
@@ -64,6 +64,7 @@ class AsyncClient(Commands):
         self.process: Optional[subprocess.Popen] = None
         self.auto_reconnect = False
         self.reconnect_timeout = DEFAULT_TIMEOUT
+        self._trusted: Optional[AbstractSet[int]] = None      # connect()'s trust
         self._attach(rfd, wfd)
 
     def _attach(self, rfd: int, wfd: int) -> None:
@@ -86,13 +87,17 @@ class AsyncClient(Commands):
     @classmethod
     async def connect(cls, path: Optional[str] = None, *, connect_timeout: float = 0.0,
                       auto_reconnect: bool = False, sync: bool = True,
+                      trust_uid: Union[int, str, None] = None,
                       **kw: Any) -> 'AsyncClient':
         """Connect to the control socket at path (default: the default
-        socket path); see Client.connect."""
-        path = path or default_socket_path()
-        sock = await _connect_unix(path, connect_timeout)
+        socket path); see Client.connect, also for the peer check and
+        ``trust_uid`` (UntrustedSocket before a byte is sent)."""
+        trusted = trusted_uids(trust_uid)
+        path = path or default_socket_path(check=True)
+        sock = await _connect_unix(path, connect_timeout, trusted)
         c = cls(sock.fileno(), sock.fileno(), closer=sock.close, **kw)
         c.sock, c.path, c.auto_reconnect = sock, path, auto_reconnect
+        c._trusted = trusted
         if sync and c.mirror is not None:
             await c.resync()
         return c
@@ -316,6 +321,8 @@ class AsyncClient(Commands):
             return False
         try:
             await self.reconnect(self.reconnect_timeout)
+        except UntrustedSocket:
+            raise
         except (OSError, Timeout):
             return False
         return True
@@ -324,7 +331,10 @@ class AsyncClient(Commands):
         """See Client.reconnect."""
         if not self.path:
             raise ConnectionError('only a control socket connection can reconnect')
-        sock = await _connect_unix(self.path, self.timeout if timeout is None else timeout)
+        if self._trusted is None:
+            self._trusted = trusted_uids()
+        sock = await _connect_unix(self.path, self.timeout if timeout is None else timeout,
+                                   self._trusted)
         self._detach()
         if self.sock is not None:
             self.sock.close()
@@ -367,7 +377,8 @@ class AsyncClient(Commands):
         await self.close()
 
 
-async def _connect_unix(path: str, timeout: float) -> socket.socket:
+async def _connect_unix(path: str, timeout: float, trusted: AbstractSet[int]) -> socket.socket:
+    """See client._connect_unix."""
     loop = asyncio.get_running_loop()
     deadline = time.monotonic() + timeout
     delay = 0.01
@@ -376,6 +387,7 @@ async def _connect_unix(path: str, timeout: float) -> socket.socket:
         s.setblocking(False)
         try:
             await loop.sock_connect(s, path)
+            check_peer(s, path, trusted)
             return s
         except (FileNotFoundError, ConnectionRefusedError):
             s.close()

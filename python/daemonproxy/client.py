@@ -13,16 +13,16 @@ import select
 import socket
 import subprocess
 import time
-from typing import Any, Callable, Iterator, List, Optional, Sequence
+from typing import AbstractSet, Any, Callable, Iterator, List, Optional, Sequence, Union
 
 from .commands import Commands, _warnings
-from .errors import ConnectionClosed, ReplyLost, Timeout
+from .errors import ConnectionClosed, ReplyLost, Timeout, UntrustedSocket
 from .events import Event
 from .mirror import Mirror
-from .paths import default_socket_path
+from .paths import default_socket_path, trusted_uids
 from .protocol import Field, check_name
 from .session import Request, Session
-from .transport import closer_of, read_some, spawn_daemon, write_some
+from .transport import check_peer, closer_of, read_some, spawn_daemon, write_some
 from .transport import take_stdio as take_stdio_fds
 
 __all__ = ['Client', 'DEFAULT_TIMEOUT']
@@ -77,6 +77,7 @@ class Client(Commands):
         self.process: Optional[subprocess.Popen] = None
         self.auto_reconnect = False
         self.reconnect_timeout = DEFAULT_TIMEOUT
+        self._trusted: Optional[AbstractSet[int]] = None      # connect()'s trust
         os.set_blocking(rfd, False)
         if wfd != rfd:
             os.set_blocking(wfd, False)
@@ -85,16 +86,27 @@ class Client(Commands):
 
     @classmethod
     def connect(cls, path: Optional[str] = None, *, connect_timeout: float = 0.0,
-                auto_reconnect: bool = False, sync: bool = True, **kw: Any) -> 'Client':
+                auto_reconnect: bool = False, sync: bool = True,
+                trust_uid: Union[int, str, None] = None, **kw: Any) -> 'Client':
         """Connect to the control socket at path (default:
         :func:`~daemonproxy.paths.default_socket_path`).  With
         connect_timeout, a missing or refusing socket is retried that long.
         With auto_reconnect, a closed connection is reconnected (for up to
-        ``reconnect_timeout`` seconds) and the mirror resynced."""
-        path = path or default_socket_path()
-        sock = _connect_unix(path, connect_timeout)
+        ``reconnect_timeout`` seconds) and the mirror resynced.
+
+        Before anything is sent, the process that listens on the socket
+        must run as root, as our effective uid, or as ``trust_uid`` (a uid
+        or a user name; default: ``$DAEMONPROXY_TRUST_UID``, for a daemon
+        of another user that lets us in with ``--socket-group``).  Else
+        :class:`~daemonproxy.errors.UntrustedSocket` (a ConnectionClosed)
+        is raised, and also when the default socket's directory
+        ``/tmp/daemonproxy-UID`` is not the user's own 0700 directory."""
+        trusted = trusted_uids(trust_uid)
+        path = path or default_socket_path(check=True)
+        sock = _connect_unix(path, connect_timeout, trusted)
         c = cls(sock.fileno(), sock.fileno(), closer=sock.close, **kw)
         c.sock, c.path, c.auto_reconnect = sock, path, auto_reconnect
+        c._trusted = trusted
         if sync and c.mirror is not None:
             c.resync()
         return c
@@ -347,6 +359,8 @@ class Client(Commands):
             return False
         try:
             self.reconnect(self.reconnect_timeout)
+        except UntrustedSocket:
+            raise
         except (OSError, Timeout):
             return False
         return True
@@ -358,7 +372,9 @@ class Client(Commands):
         if not self.path:
             raise ConnectionError('only a control socket connection can reconnect')
         t = self.timeout if timeout is None else timeout
-        sock = _connect_unix(self.path, t)
+        if self._trusted is None:
+            self._trusted = trusted_uids()
+        sock = _connect_unix(self.path, t, self._trusted)
         if self.sock is not None:
             self.sock.close()
         self.sock = sock
@@ -397,15 +413,16 @@ class Client(Commands):
         return '<daemonproxy.Client %s%s>' % (where, ' closed' if self.closed else '')
 
 
-def _connect_unix(path: str, timeout: float) -> socket.socket:
-    """A connected unix stream socket; a missing or refusing socket is
-    retried until timeout."""
+def _connect_unix(path: str, timeout: float, trusted: AbstractSet[int]) -> socket.socket:
+    """A connected unix stream socket whose peer runs as a trusted uid; a
+    missing or refusing socket is retried until timeout."""
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
             s.connect(path)
+            check_peer(s, path, trusted)
             return s
         except (FileNotFoundError, ConnectionRefusedError):
             s.close()

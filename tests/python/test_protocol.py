@@ -170,9 +170,12 @@ class Paths(unittest.TestCase):
         self.assertEqual(d({'XDG_RUNTIME_DIR': '/run/user/1000'}, 0), '/run/daemonproxy.sock')
         self.assertEqual(d({'XDG_RUNTIME_DIR': '/run/user/1000'}, 1000),
                          '/run/user/1000/daemonproxy.sock')
-        self.assertEqual(d({'XDG_RUNTIME_DIR': 'relative'}, 1000), '/tmp/daemonproxy-1000.sock')
-        self.assertEqual(d({'XDG_RUNTIME_DIR': ''}, 1000), '/tmp/daemonproxy-1000.sock')
-        self.assertEqual(d({}, 1000), '/tmp/daemonproxy-1000.sock')
+        # the fallback is a socket in a directory of the user's own (issue 18:
+        # /tmp/daemonproxy-UID.sock was anybody's to create first)
+        fallback = '/tmp/daemonproxy-1000/daemonproxy.sock'
+        self.assertEqual(d({'XDG_RUNTIME_DIR': 'relative'}, 1000), fallback)
+        self.assertEqual(d({'XDG_RUNTIME_DIR': ''}, 1000), fallback)
+        self.assertEqual(d({}, 1000), fallback)
 
     def test_defaults_from_process(self):
         from daemonproxy import default_socket_path as d
