@@ -16,7 +16,7 @@ import time
 from typing import AbstractSet, Any, Callable, Iterator, List, Optional, Sequence, Union
 
 from .commands import Commands, _warnings
-from .errors import ConnectionClosed, ReplyLost, Timeout, UntrustedSocket
+from .errors import ConnectionClosed, ProtocolError, ReplyLost, Timeout, UntrustedSocket
 from .events import Event
 from .mirror import Mirror
 from .paths import default_socket_path, trusted_uids
@@ -34,6 +34,10 @@ DEFAULT_TIMEOUT = 10.0
 
 def _deadline(timeout: Optional[float]) -> Optional[float]:
     return None if timeout is None else time.monotonic() + timeout
+
+
+def _expired(deadline: Optional[float]) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def _remaining_ms(deadline: Optional[float]) -> int:
@@ -58,6 +62,12 @@ class Client(Commands):
     rebuilt after every ``overflow`` (``auto_resync``) and reconnect.
     ``queue_events=False`` keeps no event queue (for a client that only
     looks at the mirror).  ``timeout`` is the default wait for replies.
+
+    Every wait ends at its deadline, even while data keeps coming, and no
+    more than one line's worth of a partial line is ever buffered: a peer
+    that sends what daemonproxy never would (an over-long line, binary)
+    gets :class:`~daemonproxy.errors.ProtocolError` and the connection is
+    closed.
     """
 
     def __init__(self, rfd: int, wfd: int, *, mirror: bool = True, auto_resync: bool = True,
@@ -186,7 +196,7 @@ class Client(Commands):
     def _wait(self, req: Request, timeout: Optional[float]) -> Request:
         deadline = _deadline(self.timeout if timeout is None else timeout)
         while not req.done:
-            if not self._step(deadline):
+            if not self._step(deadline) and not req.done:
                 raise Timeout('no reply to %r within %.1fs' % (' '.join(req.fields)[:60],
                                                                self.timeout if timeout is None
                                                                else timeout))
@@ -205,7 +215,9 @@ class Client(Commands):
                 self._wait(req, None if deadline is None else max(0.0, deadline - time.monotonic()))
                 return
             except ReplyLost:
-                continue
+                if _expired(deadline):          # overflow after overflow: still a deadline
+                    raise Timeout('no complete statedump within %.1fs (overflow)'
+                                  % (self.timeout if timeout is None else timeout)) from None
 
     def fd_take(self, name: str, fd: int) -> Any:
         """``fd.take→NAME``: pass fd (SCM_RIGHTS) to daemonproxy as handle
@@ -238,10 +250,10 @@ class Client(Commands):
         deadline = _deadline(timeout)
         while not q:
             if self.session.closed and not self._reconnect_if_wanted():
-                raise ConnectionClosed('daemonproxy closed the connection')
+                raise self.session.closed_error()
             if not self._step(deadline):
-                return None
-        return q.popleft()
+                break
+        return q.popleft() if q else None
 
     def __iter__(self) -> Iterator[Event]:
         """Events as they come, until the connection ends."""
@@ -274,10 +286,10 @@ class Client(Commands):
         deadline = time.monotonic() + t
         while True:
             ev = self.next_event(max(0.0, deadline - time.monotonic()))
-            if ev is None:
-                raise Timeout('no matching event within %.1fs' % t)
-            if predicate(ev):
+            if ev is not None and predicate(ev):
                 return ev
+            if ev is None or _expired(deadline):
+                raise Timeout('no matching event within %.1fs' % t)
 
     def wait_until(self, predicate: Callable[[Mirror], bool],
                    timeout: Optional[float] = None) -> None:
@@ -289,8 +301,8 @@ class Client(Commands):
         deadline = time.monotonic() + t
         while not predicate(self.mirror):
             if self.session.closed and not self._reconnect_if_wanted():
-                raise ConnectionClosed('daemonproxy closed the connection')
-            if not self._step(deadline):
+                raise self.session.closed_error()
+            if not self._step(deadline) and not predicate(self.mirror):
                 raise Timeout('mirror condition not met within %.1fs' % t)
 
     # --- I/O ----------------------------------------------------------------------
@@ -299,17 +311,21 @@ class Client(Commands):
         """Write everything queued, reading meanwhile (the daemon stops
         reading our commands while we do not read its output)."""
         while self._wbuf or self.session.wants_write:
-            if not self._step(deadline):
+            if not self._step(deadline) and (self._wbuf or self.session.wants_write):
                 raise Timeout('cannot send to daemonproxy (not reading)')
 
     def _step(self, deadline: Optional[float]) -> bool:
-        """Wait for input or room to write, handle it.  False on timeout."""
+        """Wait for input or room to write until the deadline, handle what
+        is ready.  False once the deadline has passed (whether or not
+        something was handled: a peer that never stops sending must not
+        keep a caller waiting past its deadline), or the connection ended
+        for good."""
         if self._closed:
             raise ConnectionClosed('the client is closed')
         out = self.session.data_to_send()
         if out:
             if self._broken or self.session.closed:
-                raise ConnectionClosed('daemonproxy closed the connection')
+                raise self.session.closed_error()
             self._wbuf += out
         if self.session.closed:
             return False if not self._reconnect_if_wanted() else True
@@ -334,7 +350,7 @@ class Client(Commands):
                 self._write()
             if fd == self._rfd and ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
                 self._read()
-        return True
+        return not _expired(deadline)
 
     def _write(self) -> None:
         n = write_some(self._wfd, self._wbuf)
@@ -349,13 +365,27 @@ class Client(Commands):
         if data is None:
             return
         if data:
-            self.session.feed(data)
+            try:
+                self.session.feed(data)
+            except ProtocolError:
+                self._hang_up()
+                raise
         else:
             self._wbuf = b''
             self.session.feed_eof()
 
+    def _hang_up(self) -> None:
+        """The peer is not daemonproxy: close the connection, keep the
+        client (its calls raise the session's ProtocolError)."""
+        self._wbuf = b''
+        self._broken = True
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            closer()
+
     def _reconnect_if_wanted(self) -> bool:
-        if not (self.auto_reconnect and self.path and not self._closed):
+        if not (self.auto_reconnect and self.path and not self._closed) or \
+                self.session.failure is not None:
             return False
         try:
             self.reconnect(self.reconnect_timeout)

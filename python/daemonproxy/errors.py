@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Tuple
 
 __all__ = [
     'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ReplyLost',
-    'ConnectionClosed', 'UntrustedSocket', 'Timeout',
+    'ConnectionClosed', 'UntrustedSocket', 'ProtocolError', 'Timeout',
 ]
 
 
@@ -88,6 +88,22 @@ class UntrustedSocket(ConnectionClosed):
         self.reason = reason
         self.uid = uid
         self.pid = pid
+
+
+class ProtocolError(DaemonProxyError, ConnectionError):
+    """What came from the peer cannot be daemonproxy's output: a line
+    longer than the longest the daemon sends (EVENT_LINE_MAX bytes), or a
+    control character other than TAB in a line.  The peer is not speaking
+    daemonproxy's protocol (some other program listens on the socket, or
+    the stream is corrupt); the client closes the connection and pending
+    requests fail with this exception.  ``received`` holds the first bytes
+    of what was refused."""
+
+    def __init__(self, message: str, received: bytes = b'') -> None:
+        super().__init__('%s: the peer is not speaking daemonproxy\'s protocol (received %r)'
+                         % (message, received[:40]))
+        self.message = message
+        self.received = received[:40]
 
 
 class Timeout(DaemonProxyError, TimeoutError):

@@ -29,7 +29,9 @@ __all__ = [
 
 #: The longest command line the daemon accepts, in bytes, newline included.
 LINE_MAX = 4096
-#: The longest event line the daemon sends, in bytes (longer ones are cut).
+#: The longest line the daemon sends, in bytes, newline included: events
+#: are cut to fit (echo replies are at most LINE_MAX).  A client refuses
+#: longer ones (ProtocolError) instead of buffering them.
 EVENT_LINE_MAX = 8192
 #: Service and handle names: 1 to NAME_MAX bytes of ``A-Z a-z 0-9 . _ -``.
 NAME_MAX = 31
