@@ -80,7 +80,7 @@ from .events import (
 )
 from .mirror import Mirror, ServiceInfo
 from .paths import TRUST_UID_ENV, default_socket_path, trusted_uids
-from .protocol import CONTROL_SIGNALS, EVENT_LINE_MAX, LINE_MAX, NAME_MAX
+from .protocol import CONTROL_SIGNALS, EVENT_LINE_MAX, LINE_MAX, NAME_MAX, SIGNAL_NAMES
 from .session import Request, Session
 
 __version__ = '0.1.0'
@@ -97,7 +97,7 @@ def __getattr__(name: str):
 __all__ = [
     'Client', 'AsyncClient', 'Commands', 'Session', 'Request', 'Mirror', 'ServiceInfo',
     'default_socket_path', 'trusted_uids', 'TRUST_UID_ENV', 'parse_event', 'DEFAULT_TIMEOUT',
-    'LOG_LEVELS', 'CONTROL_SIGNALS', 'LINE_MAX', 'EVENT_LINE_MAX', 'NAME_MAX',
+    'LOG_LEVELS', 'CONTROL_SIGNALS', 'SIGNAL_NAMES', 'LINE_MAX', 'EVENT_LINE_MAX', 'NAME_MAX',
     'Event', 'ServiceState', 'ServiceArgs', 'ServiceFds', 'ServiceTags', 'ServiceAutoUp',
     'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'FdState', 'Signal', 'Orphan',
     'Overflow', 'Error', 'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced',
