@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 import stat
-from typing import Mapping, Optional, Union
+from typing import FrozenSet, Mapping, Optional, Union
 
 from .errors import InvalidArgument, UntrustedSocket
 
@@ -89,7 +89,7 @@ def check_socket_dir(directory: str, euid: Optional[int] = None) -> None:
 
 def trusted_uids(trust_uid: Union[int, str, None] = None,
                  environ: Optional[Mapping[str, str]] = None,
-                 euid: Optional[int] = None) -> frozenset:
+                 euid: Optional[int] = None) -> FrozenSet[int]:
     """The uids whose socket a client talks to: root, the effective uid,
     and ``trust_uid`` (a uid or a user name; None: ``$DAEMONPROXY_TRUST_UID``
     if set and not empty).  An unknown user name or a bad number raises
