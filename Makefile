@@ -10,7 +10,9 @@
 #                     default 60), the notification parser FUZZ_NOTIFY_TIME (20),
 #                     dpctl's line parser FUZZ_DPCTL_TIME (20), the re-exec
 #                     state reader FUZZ_STATE_TIME (20), the restore of a
-#                     state by every module FUZZ_RESTORE_TIME (40)
+#                     state by every module FUZZ_RESTORE_TIME (40), the
+#                     Python library's parser FUZZ_PY_TIME (20; also alone:
+#                     make fuzz-py)
 #   make bench        benchmarks with baselines measured in the same run
 #   make install      PREFIX=/usr/local DESTDIR= : binaries and man pages
 #   make clean
@@ -55,7 +57,7 @@ FUZZ_DEPS := $(FUZZ_HARNESS) tests/fuzz/fuzz_restore.c tests/fuzz/fuzz.h
 FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 
 .PHONY: all test unit integration asan-test static install clean check-build bench \
-        fuzz fuzz-replay fuzz-corpus fuzz-coverage valgrind
+        fuzz fuzz-py fuzz-replay fuzz-corpus fuzz-coverage valgrind
 
 all: daemonproxy dpctl
 
@@ -210,7 +212,7 @@ FUZZ_DPCTL_TIME ?= 20
 FUZZ_STATE_TIME ?= 20
 FUZZ_RESTORE_TIME ?= 40
 fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl $(FUZZ_B)/fuzz_state \
-      $(FUZZ_B)/fuzz_restore
+      $(FUZZ_B)/fuzz_restore fuzz-py
 	mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/notify-corpus $(FUZZ_B)/dpctl-corpus \
 	    $(FUZZ_B)/state-corpus $(FUZZ_B)/restore-corpus $(FUZZ_B)/artifacts
 	$(FUZZ_B)/fuzz_commands -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
@@ -228,6 +230,12 @@ fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl $(FUZZ_
 	$(FUZZ_B)/fuzz_restore -max_total_time=$(FUZZ_RESTORE_TIME) -print_final_stats=1 \
 	    -max_len=262144 -artifact_prefix=$(FUZZ_B)/artifacts/restore- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/restore-corpus tests/fuzz/restore-corpus
+
+# The Python library's parser (stdlib only, no clang): tests/python/fuzz_session.py.
+FUZZ_PY_TIME ?= 20
+fuzz-py:
+	$(PYTHON) tests/python/fuzz_session.py --seconds $(FUZZ_PY_TIME) \
+	    --artifacts $(FUZZ_B)/artifacts tests/fuzz/py-corpus
 
 integration: $(B)/daemonproxy $(B)/dpctl
 	DAEMONPROXY=$(abspath $(B)/daemonproxy) DPCTL=$(abspath $(B)/dpctl) \

@@ -10,6 +10,13 @@ package is a controller toolkit, standard library only:
   :func:`default_socket_path`), run as daemonproxy's controller service
   over stdin/stdout (``Client.from_stdio()``), or start a daemonproxy child
   with ``-i`` (``Client.spawn(binary)``).
+* **Trust.**  Before sending a byte on a control socket, a client checks
+  who listens there (SO_PEERCRED): root, the client's own user, or the
+  ``trust_uid=`` it was given (default ``$DAEMONPROXY_TRUST_UID``); anyone
+  else is refused with :class:`UntrustedSocket`.  And nothing the peer
+  sends grows a buffer past one line (:data:`EVENT_LINE_MAX`) or keeps a
+  call past its deadline: what daemonproxy never sends raises
+  :class:`ProtocolError`.
 * **Commands** are methods that check their arguments before anything is
   sent (:class:`InvalidArgument`, a ValueError) and raise
   :class:`CommandError` with the command and the daemon's message when it
@@ -63,7 +70,8 @@ from __future__ import annotations
 from .client import DEFAULT_TIMEOUT, Client
 from .commands import LOG_LEVELS, Commands
 from .errors import (
-    CommandError, ConnectionClosed, DaemonProxyError, InvalidArgument, ReplyLost, Timeout,
+    CommandError, ConnectionClosed, DaemonProxyError, InvalidArgument, ProtocolError, ReplyLost,
+    Timeout, UntrustedSocket,
 )
 from .events import (
     Error, Event, FdState, LogFilter, Orphan, Overflow, RawEvent, Resynced, ServiceArgs,
@@ -71,8 +79,8 @@ from .events import (
     ServiceState, ServiceTags, Signal, WarningEvent, parse_event,
 )
 from .mirror import Mirror, ServiceInfo
-from .paths import default_socket_path
-from .protocol import CONTROL_SIGNALS, LINE_MAX, NAME_MAX
+from .paths import TRUST_UID_ENV, default_socket_path, trusted_uids
+from .protocol import CONTROL_SIGNALS, EVENT_LINE_MAX, LINE_MAX, NAME_MAX, SIGNAL_NAMES
 from .session import Request, Session
 
 __version__ = '0.1.0'
@@ -88,11 +96,11 @@ def __getattr__(name: str):
 
 __all__ = [
     'Client', 'AsyncClient', 'Commands', 'Session', 'Request', 'Mirror', 'ServiceInfo',
-    'default_socket_path', 'parse_event', 'DEFAULT_TIMEOUT', 'LOG_LEVELS', 'CONTROL_SIGNALS',
-    'LINE_MAX', 'NAME_MAX',
+    'default_socket_path', 'trusted_uids', 'TRUST_UID_ENV', 'parse_event', 'DEFAULT_TIMEOUT',
+    'LOG_LEVELS', 'CONTROL_SIGNALS', 'SIGNAL_NAMES', 'LINE_MAX', 'EVENT_LINE_MAX', 'NAME_MAX',
     'Event', 'ServiceState', 'ServiceArgs', 'ServiceFds', 'ServiceTags', 'ServiceAutoUp',
     'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'FdState', 'Signal', 'Orphan',
     'Overflow', 'Error', 'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced',
     'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ReplyLost', 'ConnectionClosed',
-    'Timeout',
+    'UntrustedSocket', 'ProtocolError', 'Timeout',
 ]

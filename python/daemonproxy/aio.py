@@ -20,21 +20,24 @@ import os
 import socket
 import subprocess
 import time
-from typing import Any, Callable, List, Optional, Sequence
+from typing import AbstractSet, Any, Callable, List, Optional, Sequence, Union
 
 from .client import DEFAULT_TIMEOUT
 from .commands import Commands, _warnings
-from .errors import ConnectionClosed, ReplyLost, Timeout
+from .errors import ConnectionClosed, ProtocolError, ReplyLost, Timeout, UntrustedSocket
 from .events import Event
 from .mirror import Mirror
-from .paths import default_socket_path
+from .paths import default_socket_path, trusted_uids
 from .protocol import Field, check_name
 from .session import Request, Session
-from .transport import closer_of, read_some, spawn_daemon, write_some
+from .transport import check_peer, closer_of, read_some, spawn_daemon, write_some
 from .transport import take_stdio as take_stdio_fds
 
 __all__ = ['AsyncClient']
 
+
+def _expired(deadline: Optional[float]) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 class AsyncClient(Commands):
@@ -64,6 +67,7 @@ class AsyncClient(Commands):
         self.process: Optional[subprocess.Popen] = None
         self.auto_reconnect = False
         self.reconnect_timeout = DEFAULT_TIMEOUT
+        self._trusted: Optional[AbstractSet[int]] = None      # connect()'s trust
         self._attach(rfd, wfd)
 
     def _attach(self, rfd: int, wfd: int) -> None:
@@ -86,13 +90,17 @@ class AsyncClient(Commands):
     @classmethod
     async def connect(cls, path: Optional[str] = None, *, connect_timeout: float = 0.0,
                       auto_reconnect: bool = False, sync: bool = True,
+                      trust_uid: Union[int, str, None] = None,
                       **kw: Any) -> 'AsyncClient':
         """Connect to the control socket at path (default: the default
-        socket path); see Client.connect."""
-        path = path or default_socket_path()
-        sock = await _connect_unix(path, connect_timeout)
+        socket path); see Client.connect, also for the peer check and
+        ``trust_uid`` (UntrustedSocket before a byte is sent)."""
+        trusted = trusted_uids(trust_uid)
+        path = path or default_socket_path(check=True)
+        sock = await _connect_unix(path, connect_timeout, trusted)
         c = cls(sock.fileno(), sock.fileno(), closer=sock.close, **kw)
         c.sock, c.path, c.auto_reconnect = sock, path, auto_reconnect
+        c._trusted = trusted
         if sync and c.mirror is not None:
             await c.resync()
         return c
@@ -153,7 +161,7 @@ class AsyncClient(Commands):
         deadline = time.monotonic() + t
         self._kick()
         while not req.done:
-            if not await self._change(deadline):
+            if not await self._change(deadline) and not req.done:
                 raise Timeout('no reply to %r within %.1fs' % (' '.join(req.fields)[:60], t))
         if req.exception is not None:
             raise req.exception
@@ -169,7 +177,8 @@ class AsyncClient(Commands):
                 await self._wait(req, max(0.0, deadline - time.monotonic()))
                 return
             except ReplyLost:
-                continue
+                if _expired(deadline):          # overflow after overflow: still a deadline
+                    raise Timeout('no complete statedump within %.1fs (overflow)' % t) from None
 
     async def fd_take(self, name: str, fd: int) -> Any:
         """See Client.fd_take."""
@@ -200,10 +209,10 @@ class AsyncClient(Commands):
         deadline = None if timeout is None else time.monotonic() + timeout
         while not q:
             if self.session.closed and not await self._reconnect_if_wanted():
-                raise ConnectionClosed('daemonproxy closed the connection')
+                raise self.session.closed_error()
             if not await self._change(deadline):
-                return None
-        return q.popleft()
+                break
+        return q.popleft() if q else None
 
     def __aiter__(self) -> 'AsyncClient':
         return self
@@ -224,10 +233,10 @@ class AsyncClient(Commands):
         deadline = time.monotonic() + t
         while True:
             ev = await self.next_event(max(0.0, deadline - time.monotonic()))
-            if ev is None:
-                raise Timeout('no matching event within %.1fs' % t)
-            if predicate(ev):
+            if ev is not None and predicate(ev):
                 return ev
+            if ev is None or _expired(deadline):
+                raise Timeout('no matching event within %.1fs' % t)
 
     async def wait_until(self, predicate: Callable[[Mirror], bool],
                          timeout: Optional[float] = None) -> None:
@@ -238,14 +247,16 @@ class AsyncClient(Commands):
         deadline = time.monotonic() + t
         while not predicate(self.mirror):
             if self.session.closed and not await self._reconnect_if_wanted():
-                raise ConnectionClosed('daemonproxy closed the connection')
-            if not await self._change(deadline):
+                raise self.session.closed_error()
+            if not await self._change(deadline) and not predicate(self.mirror):
                 raise Timeout('mirror condition not met within %.1fs' % t)
 
     # --- I/O ------------------------------------------------------------------------
 
     async def _change(self, deadline: Optional[float]) -> bool:
-        """Wait until input has been processed; False at the deadline."""
+        """Wait until input has been processed; False once the deadline has
+        passed (even if input was processed: a peer that never stops
+        sending must not keep a caller waiting), or the connection ended."""
         if self._closed:
             raise ConnectionClosed('the client is closed')
         if self.session.closed:
@@ -262,7 +273,7 @@ class AsyncClient(Commands):
         finally:
             if fut in self._waiters:
                 self._waiters.remove(fut)
-        return True
+        return not _expired(deadline)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -275,7 +286,12 @@ class AsyncClient(Commands):
         if data is None:
             return
         if data:
-            self.session.feed(data)
+            try:
+                self.session.feed(data)
+            except ProtocolError:
+                self._hang_up()         # the waiters learn it from the session
+                self._wake()
+                return
         else:
             self._loop.remove_reader(self._rfd)
             self._rfd = -1
@@ -292,7 +308,7 @@ class AsyncClient(Commands):
         out = self.session.data_to_send()
         if out:
             if self._broken or self.session.closed:
-                raise ConnectionClosed('daemonproxy closed the connection')
+                raise self.session.closed_error()
             self._wbuf += out
         if self._wbuf and not self._writing:
             self._on_writable()
@@ -311,11 +327,25 @@ class AsyncClient(Commands):
             self._loop.remove_writer(self._wfd)
             self._writing = False
 
+    def _hang_up(self) -> None:
+        """The peer is not daemonproxy: close the connection, keep the
+        client (its calls raise the session's ProtocolError)."""
+        self._detach()
+        self._rfd = -1
+        self._wbuf = b''
+        self._broken = True
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            closer()
+
     async def _reconnect_if_wanted(self) -> bool:
-        if not (self.auto_reconnect and self.path and not self._closed):
+        if not (self.auto_reconnect and self.path and not self._closed) or \
+                self.session.failure is not None:
             return False
         try:
             await self.reconnect(self.reconnect_timeout)
+        except UntrustedSocket:
+            raise
         except (OSError, Timeout):
             return False
         return True
@@ -324,7 +354,10 @@ class AsyncClient(Commands):
         """See Client.reconnect."""
         if not self.path:
             raise ConnectionError('only a control socket connection can reconnect')
-        sock = await _connect_unix(self.path, self.timeout if timeout is None else timeout)
+        if self._trusted is None:
+            self._trusted = trusted_uids()
+        sock = await _connect_unix(self.path, self.timeout if timeout is None else timeout,
+                                   self._trusted)
         self._detach()
         if self.sock is not None:
             self.sock.close()
@@ -367,7 +400,8 @@ class AsyncClient(Commands):
         await self.close()
 
 
-async def _connect_unix(path: str, timeout: float) -> socket.socket:
+async def _connect_unix(path: str, timeout: float, trusted: AbstractSet[int]) -> socket.socket:
+    """See client._connect_unix."""
     loop = asyncio.get_running_loop()
     deadline = time.monotonic() + timeout
     delay = 0.01
@@ -376,6 +410,7 @@ async def _connect_unix(path: str, timeout: float) -> socket.socket:
         s.setblocking(False)
         try:
             await loop.sock_connect(s, path)
+            check_peer(s, path, trusted)
             return s
         except (FileNotFoundError, ConnectionRefusedError):
             s.close()

@@ -13,16 +13,16 @@ import select
 import socket
 import subprocess
 import time
-from typing import Any, Callable, Iterator, List, Optional, Sequence
+from typing import AbstractSet, Any, Callable, Iterator, List, Optional, Sequence, Union
 
 from .commands import Commands, _warnings
-from .errors import ConnectionClosed, ReplyLost, Timeout
+from .errors import ConnectionClosed, ProtocolError, ReplyLost, Timeout, UntrustedSocket
 from .events import Event
 from .mirror import Mirror
-from .paths import default_socket_path
+from .paths import default_socket_path, trusted_uids
 from .protocol import Field, check_name
 from .session import Request, Session
-from .transport import closer_of, read_some, spawn_daemon, write_some
+from .transport import check_peer, closer_of, read_some, spawn_daemon, write_some
 from .transport import take_stdio as take_stdio_fds
 
 __all__ = ['Client', 'DEFAULT_TIMEOUT']
@@ -34,6 +34,10 @@ DEFAULT_TIMEOUT = 10.0
 
 def _deadline(timeout: Optional[float]) -> Optional[float]:
     return None if timeout is None else time.monotonic() + timeout
+
+
+def _expired(deadline: Optional[float]) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def _remaining_ms(deadline: Optional[float]) -> int:
@@ -58,6 +62,12 @@ class Client(Commands):
     rebuilt after every ``overflow`` (``auto_resync``) and reconnect.
     ``queue_events=False`` keeps no event queue (for a client that only
     looks at the mirror).  ``timeout`` is the default wait for replies.
+
+    Every wait ends at its deadline, even while data keeps coming, and no
+    more than one line's worth of a partial line is ever buffered: a peer
+    that sends what daemonproxy never would (an over-long line, binary)
+    gets :class:`~daemonproxy.errors.ProtocolError` and the connection is
+    closed.
     """
 
     def __init__(self, rfd: int, wfd: int, *, mirror: bool = True, auto_resync: bool = True,
@@ -77,6 +87,7 @@ class Client(Commands):
         self.process: Optional[subprocess.Popen] = None
         self.auto_reconnect = False
         self.reconnect_timeout = DEFAULT_TIMEOUT
+        self._trusted: Optional[AbstractSet[int]] = None      # connect()'s trust
         os.set_blocking(rfd, False)
         if wfd != rfd:
             os.set_blocking(wfd, False)
@@ -85,16 +96,27 @@ class Client(Commands):
 
     @classmethod
     def connect(cls, path: Optional[str] = None, *, connect_timeout: float = 0.0,
-                auto_reconnect: bool = False, sync: bool = True, **kw: Any) -> 'Client':
+                auto_reconnect: bool = False, sync: bool = True,
+                trust_uid: Union[int, str, None] = None, **kw: Any) -> 'Client':
         """Connect to the control socket at path (default:
         :func:`~daemonproxy.paths.default_socket_path`).  With
         connect_timeout, a missing or refusing socket is retried that long.
         With auto_reconnect, a closed connection is reconnected (for up to
-        ``reconnect_timeout`` seconds) and the mirror resynced."""
-        path = path or default_socket_path()
-        sock = _connect_unix(path, connect_timeout)
+        ``reconnect_timeout`` seconds) and the mirror resynced.
+
+        Before anything is sent, the process that listens on the socket
+        must run as root, as our effective uid, or as ``trust_uid`` (a uid
+        or a user name; default: ``$DAEMONPROXY_TRUST_UID``, for a daemon
+        of another user that lets us in with ``--socket-group``).  Else
+        :class:`~daemonproxy.errors.UntrustedSocket` (a ConnectionClosed)
+        is raised, and also when the default socket's directory
+        ``/tmp/daemonproxy-UID`` is not the user's own 0700 directory."""
+        trusted = trusted_uids(trust_uid)
+        path = path or default_socket_path(check=True)
+        sock = _connect_unix(path, connect_timeout, trusted)
         c = cls(sock.fileno(), sock.fileno(), closer=sock.close, **kw)
         c.sock, c.path, c.auto_reconnect = sock, path, auto_reconnect
+        c._trusted = trusted
         if sync and c.mirror is not None:
             c.resync()
         return c
@@ -174,7 +196,7 @@ class Client(Commands):
     def _wait(self, req: Request, timeout: Optional[float]) -> Request:
         deadline = _deadline(self.timeout if timeout is None else timeout)
         while not req.done:
-            if not self._step(deadline):
+            if not self._step(deadline) and not req.done:
                 raise Timeout('no reply to %r within %.1fs' % (' '.join(req.fields)[:60],
                                                                self.timeout if timeout is None
                                                                else timeout))
@@ -193,7 +215,9 @@ class Client(Commands):
                 self._wait(req, None if deadline is None else max(0.0, deadline - time.monotonic()))
                 return
             except ReplyLost:
-                continue
+                if _expired(deadline):          # overflow after overflow: still a deadline
+                    raise Timeout('no complete statedump within %.1fs (overflow)'
+                                  % (self.timeout if timeout is None else timeout)) from None
 
     def fd_take(self, name: str, fd: int) -> Any:
         """``fd.take→NAME``: pass fd (SCM_RIGHTS) to daemonproxy as handle
@@ -226,10 +250,10 @@ class Client(Commands):
         deadline = _deadline(timeout)
         while not q:
             if self.session.closed and not self._reconnect_if_wanted():
-                raise ConnectionClosed('daemonproxy closed the connection')
+                raise self.session.closed_error()
             if not self._step(deadline):
-                return None
-        return q.popleft()
+                break
+        return q.popleft() if q else None
 
     def __iter__(self) -> Iterator[Event]:
         """Events as they come, until the connection ends."""
@@ -262,10 +286,10 @@ class Client(Commands):
         deadline = time.monotonic() + t
         while True:
             ev = self.next_event(max(0.0, deadline - time.monotonic()))
-            if ev is None:
-                raise Timeout('no matching event within %.1fs' % t)
-            if predicate(ev):
+            if ev is not None and predicate(ev):
                 return ev
+            if ev is None or _expired(deadline):
+                raise Timeout('no matching event within %.1fs' % t)
 
     def wait_until(self, predicate: Callable[[Mirror], bool],
                    timeout: Optional[float] = None) -> None:
@@ -277,8 +301,8 @@ class Client(Commands):
         deadline = time.monotonic() + t
         while not predicate(self.mirror):
             if self.session.closed and not self._reconnect_if_wanted():
-                raise ConnectionClosed('daemonproxy closed the connection')
-            if not self._step(deadline):
+                raise self.session.closed_error()
+            if not self._step(deadline) and not predicate(self.mirror):
                 raise Timeout('mirror condition not met within %.1fs' % t)
 
     # --- I/O ----------------------------------------------------------------------
@@ -287,17 +311,21 @@ class Client(Commands):
         """Write everything queued, reading meanwhile (the daemon stops
         reading our commands while we do not read its output)."""
         while self._wbuf or self.session.wants_write:
-            if not self._step(deadline):
+            if not self._step(deadline) and (self._wbuf or self.session.wants_write):
                 raise Timeout('cannot send to daemonproxy (not reading)')
 
     def _step(self, deadline: Optional[float]) -> bool:
-        """Wait for input or room to write, handle it.  False on timeout."""
+        """Wait for input or room to write until the deadline, handle what
+        is ready.  False once the deadline has passed (whether or not
+        something was handled: a peer that never stops sending must not
+        keep a caller waiting past its deadline), or the connection ended
+        for good."""
         if self._closed:
             raise ConnectionClosed('the client is closed')
         out = self.session.data_to_send()
         if out:
             if self._broken or self.session.closed:
-                raise ConnectionClosed('daemonproxy closed the connection')
+                raise self.session.closed_error()
             self._wbuf += out
         if self.session.closed:
             return False if not self._reconnect_if_wanted() else True
@@ -322,7 +350,7 @@ class Client(Commands):
                 self._write()
             if fd == self._rfd and ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
                 self._read()
-        return True
+        return not _expired(deadline)
 
     def _write(self) -> None:
         n = write_some(self._wfd, self._wbuf)
@@ -337,16 +365,32 @@ class Client(Commands):
         if data is None:
             return
         if data:
-            self.session.feed(data)
+            try:
+                self.session.feed(data)
+            except ProtocolError:
+                self._hang_up()
+                raise
         else:
             self._wbuf = b''
             self.session.feed_eof()
 
+    def _hang_up(self) -> None:
+        """The peer is not daemonproxy: close the connection, keep the
+        client (its calls raise the session's ProtocolError)."""
+        self._wbuf = b''
+        self._broken = True
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            closer()
+
     def _reconnect_if_wanted(self) -> bool:
-        if not (self.auto_reconnect and self.path and not self._closed):
+        if not (self.auto_reconnect and self.path and not self._closed) or \
+                self.session.failure is not None:
             return False
         try:
             self.reconnect(self.reconnect_timeout)
+        except UntrustedSocket:
+            raise
         except (OSError, Timeout):
             return False
         return True
@@ -358,7 +402,9 @@ class Client(Commands):
         if not self.path:
             raise ConnectionError('only a control socket connection can reconnect')
         t = self.timeout if timeout is None else timeout
-        sock = _connect_unix(self.path, t)
+        if self._trusted is None:
+            self._trusted = trusted_uids()
+        sock = _connect_unix(self.path, t, self._trusted)
         if self.sock is not None:
             self.sock.close()
         self.sock = sock
@@ -397,15 +443,16 @@ class Client(Commands):
         return '<daemonproxy.Client %s%s>' % (where, ' closed' if self.closed else '')
 
 
-def _connect_unix(path: str, timeout: float) -> socket.socket:
-    """A connected unix stream socket; a missing or refusing socket is
-    retried until timeout."""
+def _connect_unix(path: str, timeout: float, trusted: AbstractSet[int]) -> socket.socket:
+    """A connected unix stream socket whose peer runs as a trusted uid; a
+    missing or refusing socket is retried until timeout."""
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
             s.connect(path)
+            check_peer(s, path, trusted)
             return s
         except (FileNotFoundError, ConnectionRefusedError):
             s.close()

@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Tuple
 
 __all__ = [
     'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ReplyLost',
-    'ConnectionClosed', 'Timeout',
+    'ConnectionClosed', 'UntrustedSocket', 'ProtocolError', 'Timeout',
 ]
 
 
@@ -63,6 +63,47 @@ class ReplyLost(DaemonProxyError):
 
 class ConnectionClosed(DaemonProxyError, ConnectionError):
     """The connection to daemonproxy ended (end of file, reset, closed)."""
+
+
+class UntrustedSocket(ConnectionClosed):
+    """A socket the client will not talk to, refused before a single byte
+    was sent (the connection, if any, is closed).
+
+    Either the process at the other end runs as a uid that is neither root,
+    nor the client's own effective uid, nor the one it was told to trust
+    (``trust_uid=``, ``$DAEMONPROXY_TRUST_UID``): anybody may create a
+    socket, and a command such as ``service.env`` can carry secrets.  Or
+    the directory of the default socket, ``/tmp/daemonproxy-UID``, is not a
+    directory of the client's own that nobody else may write to.
+
+    ``path`` is the socket (or that directory), ``uid`` the peer's uid (or
+    the directory's owner), ``pid`` the peer's pid (None for a directory),
+    ``reason`` the message without the path.
+    """
+
+    def __init__(self, path: str, reason: str, uid: Optional[int] = None,
+                 pid: Optional[int] = None, role: str = '') -> None:
+        super().__init__('refusing %s%s: %s' % (path, ' ' + role if role else '', reason))
+        self.path = path
+        self.reason = reason
+        self.uid = uid
+        self.pid = pid
+
+
+class ProtocolError(DaemonProxyError, ConnectionError):
+    """What came from the peer cannot be daemonproxy's output: a line
+    longer than the longest the daemon sends (EVENT_LINE_MAX bytes), or a
+    control character other than TAB in a line.  The peer is not speaking
+    daemonproxy's protocol (some other program listens on the socket, or
+    the stream is corrupt); the client closes the connection and pending
+    requests fail with this exception.  ``received`` holds the first bytes
+    of what was refused."""
+
+    def __init__(self, message: str, received: bytes = b'') -> None:
+        super().__init__('%s: the peer is not speaking daemonproxy\'s protocol (received %r)'
+                         % (message, received[:40]))
+        self.message = message
+        self.received = received[:40]
 
 
 class Timeout(DaemonProxyError, TimeoutError):

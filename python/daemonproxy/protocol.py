@@ -20,7 +20,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 from .errors import InvalidArgument
 
 __all__ = [
-    'LINE_MAX', 'EVENT_LINE_MAX', 'NAME_MAX', 'CONTROL_SIGNALS', 'ENCODING', 'ERRORS',
+    'LINE_MAX', 'EVENT_LINE_MAX', 'NAME_MAX', 'CONTROL_SIGNALS', 'SIGNAL_NAMES', 'ENCODING',
+    'ERRORS',
     'split_line', 'join_fields', 'check_command', 'encode_command', 'decode_line', 'check_field',
     'check_name', 'check_handle_ref', 'check_int', 'check_signal', 'check_control_signal',
     'check_trigger', 'check_env_entry', 'check_option', 'check_flags', 'command_excerpt',
@@ -29,12 +30,22 @@ __all__ = [
 
 #: The longest command line the daemon accepts, in bytes, newline included.
 LINE_MAX = 4096
-#: The longest event line the daemon sends, in bytes (longer ones are cut).
+#: The longest line the daemon sends, in bytes, newline included: events
+#: are cut to fit (echo replies are at most LINE_MAX).  A client refuses
+#: longer ones (ProtocolError) instead of buffering them.
 EVENT_LINE_MAX = 8192
 #: Service and handle names: 1 to NAME_MAX bytes of ``A-Z a-z 0-9 . _ -``.
 NAME_MAX = 31
 #: The signals daemonproxy counts, in the order its statedump lists them.
 CONTROL_SIGNALS = ('SIGINT', 'SIGHUP', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT')
+#: Every signal name the daemon knows (its table in src/signals.c): the only
+#: names service.signal accepts (with or without SIG, any case).  Other
+#: signals, the real-time ones included, go by number.
+SIGNAL_NAMES = CONTROL_SIGNALS + (
+    'SIGSEGV', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGKILL', 'SIGPIPE',
+    'SIGALRM', 'SIGSTKFLT', 'SIGCHLD', 'SIGCONT', 'SIGSTOP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU',
+    'SIGURG', 'SIGXCPU', 'SIGXFSZ', 'SIGVTALRM', 'SIGPROF', 'SIGWINCH', 'SIGIO', 'SIGPWR',
+    'SIGSYS')
 #: How text is encoded on the wire.
 ENCODING = 'utf-8'
 ERRORS = 'surrogateescape'
@@ -174,29 +185,29 @@ def check_int(value: Union[int, str], lo: int, hi: int, what: str,
     return str(value)
 
 
-def _signal_number(name: str) -> Optional[int]:
-    bare = name.upper()
-    if not bare.startswith('SIG'):
-        bare = 'SIG' + bare
-    sig = getattr(_signal.Signals, bare, None) if bare.isidentifier() else None
-    return int(sig) if sig is not None else None
+_SIGNAL_BY_BARE = {n[3:]: n for n in SIGNAL_NAMES}
 
 
 def check_signal(value: Union[str, int, _signal.Signals], command: Optional[str] = None) -> str:
-    """A signal for service.signal: a number (1 to SIGRTMAX), a
-    ``signal.Signals``, or a name with or without ``SIG`` (any case).
+    """A signal for service.signal, exactly as the daemon takes it: a
+    number (1 to SIGRTMAX), a ``signal.Signals``, or a name of
+    SIGNAL_NAMES with or without ``SIG`` (any case; not aliases such as
+    ``SIGIOT``, nor ``SIGRTMIN``: real-time signals go by number).
     Returned as the daemon's canonical ``SIGTERM`` form or a number."""
     if isinstance(value, _signal.Signals):
-        return value.name
+        return value.name if value.name in SIGNAL_NAMES else str(int(value))
     if isinstance(value, int) and not isinstance(value, bool):
         return check_int(value, 1, _signal.SIGRTMAX, 'signal number', command)
-    if isinstance(value, str):
+    if isinstance(value, str) and value.isascii():     # the daemon's strcasecmp is ASCII
         if value.isdigit():
             return check_int(value, 1, _signal.SIGRTMAX, 'signal number', command)
-        no = _signal_number(value)
-        if no is not None:
-            return _signal.Signals(no).name
-    raise InvalidArgument('invalid signal %r' % (value,), command)
+        bare = value.upper()
+        name = _SIGNAL_BY_BARE.get(bare[3:] if bare.startswith('SIG') else bare)
+        if name is not None:
+            return name
+    raise InvalidArgument('invalid signal %r (a number from 1 to %d, or one of %s)'
+                          % (value, _signal.SIGRTMAX, ' '.join(n[3:] for n in SIGNAL_NAMES)),
+                          command)
 
 
 def check_control_signal(value: Union[str, int, _signal.Signals],

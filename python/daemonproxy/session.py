@@ -22,6 +22,10 @@ everything else, and so every behaviour they share, lives here:
   mirror (events interleaved with the dump apply to the new picture too,
   which keeps it exact) and are not queued as events.  A
   :class:`~daemonproxy.events.Resynced` event follows a completed rebuild.
+* **Bounds.**  The session trusts nothing it receives to be short: a
+  line longer than daemonproxy ever sends (EVENT_LINE_MAX bytes), or one
+  with a control character, ends it with
+  :class:`~daemonproxy.errors.ProtocolError` instead of growing a buffer.
 """
 
 from __future__ import annotations
@@ -29,19 +33,29 @@ from __future__ import annotations
 import collections
 import gc
 import os
-from typing import Callable, Deque, Dict, List, Optional, Sequence
+import re
+from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
-from .errors import CommandError, ConnectionClosed, ReplyLost
+from .errors import CommandError, ConnectionClosed, ProtocolError, ReplyLost
 from .events import (
     _PARSERS, Error, Event, LogFilter, Overflow, RawEvent, Resynced, WarningEvent, parse_event,
 )
 from .mirror import Mirror
-from .protocol import ENCODING, ERRORS, Field, check_command, command_excerpt
+from .protocol import ENCODING, ERRORS, EVENT_LINE_MAX, Field, check_command, command_excerpt
 
 __all__ = ['Session', 'Request']
 
 _FIELD_KINDS = frozenset(('service.tags', 'service.args', 'service.fds', 'service.auto_up',
                           'service.env', 'service.opts'))
+
+
+# daemonproxy replaces every control character of a field but TAB by '?'
+_CONTROL_RE = re.compile('[\x00-\x08\x0b-\x1f]')
+# UTF-8 takes at most 4 bytes per character
+_LONG_CHARS = EVENT_LINE_MAX // 4
+_TOO_LONG = 'a line of more than %d bytes' % EVENT_LINE_MAX
+# `overflow` lines in a row that each get a resync at once
+_OVERFLOW_BURST = 4
 
 
 def _encode(fields: Sequence[str]) -> bytes:
@@ -126,6 +140,8 @@ class Session:
         self.queue_events = queue_events
         self.events: Deque[Event] = collections.deque()
         self.closed = False
+        #: The ProtocolError that ended the session, or None.
+        self.failure: Optional[ProtocolError] = None
         self._partial = b''
         self._out: List[bytes] = []
         self._pending: Deque[Request] = collections.deque()
@@ -133,6 +149,10 @@ class Session:
         self._tag = '_dpy.%s.' % os.urandom(5).hex()
         self._seq = 0
         self._resync: Optional[Request] = None
+        # `overflow` lines in a row (nothing else between), and an
+        # overflow's resync waiting for another line (see _overflow)
+        self._overflows = 0
+        self._resync_deferred = False
 
     # --- sending ------------------------------------------------------------
 
@@ -173,6 +193,7 @@ class Session:
         req = Request(('statedump',), 'dump', self._marker(), data)
         req.keep = False                # the mirror is the result
         self._resync = self._push(req, data)
+        self._resync_deferred = False
         return req
 
     def data_to_send(self) -> bytes:
@@ -187,6 +208,19 @@ class Session:
     def wants_write(self) -> bool:
         return bool(self._out)
 
+    def closed_error(self) -> ConnectionError:
+        """What a call on the closed session raises: a ProtocolError like
+        the one that ended it, else ConnectionClosed."""
+        f = self.failure
+        if f is not None:
+            return ProtocolError(f.message, f.received)
+        return ConnectionClosed('daemonproxy closed the connection')
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an incomplete line held (always below EVENT_LINE_MAX)."""
+        return len(self._partial)
+
     @property
     def pending(self) -> int:
         """How many requests still wait for their marker."""
@@ -195,39 +229,91 @@ class Session:
     # --- receiving ----------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
-        """Process received bytes (any amount, lines may be split)."""
+        """Process received bytes (any amount, lines may be split).
+
+        What daemonproxy sends is bounded: no line is longer than
+        EVENT_LINE_MAX bytes (newline included) and none has a control
+        character other than TAB.  Anything else means the peer is not
+        daemonproxy (or the stream is corrupt): the lines before it are
+        processed, then the session closes, pending requests fail, and
+        ProtocolError is raised, here and by every later call.  So at most
+        EVENT_LINE_MAX - 1 bytes of a partial line are ever held, whatever
+        the peer sends."""
         if not data:
             return
+        if self.failure is not None:
+            raise self.closed_error()
         buf = self._partial + data if self._partial else data
         end = buf.rfind(b'\n')
         if end < 0:
+            if len(buf) >= EVENT_LINE_MAX:
+                self._refuse(_TOO_LONG, buf)
             self._partial = buf
             return
         self._partial = buf[end + 1:]
-        texts = buf[:end].decode(ENCODING, ERRORS).split('\n')
-        i, n = 0, len(texts)
+        texts, bad = self._split_checked(buf[:end].decode(ENCODING, ERRORS))
+        if bad is None and len(self._partial) >= EVENT_LINE_MAX:
+            bad = (len(texts), _TOO_LONG, self._partial)
+        n = len(texts) if bad is None else bad[0]
+        i = 0
         pending = self._pending
         while i < n:
             if pending and pending[0].kind == 'dump' and not pending[0].lost:
+                start = i
                 # A dump makes thousands of objects that all live on: the
                 # collector would scan them again and again for nothing
                 # (Mercurial's util.nogc does the same for big containers).
                 if gc.isenabled():
                     gc.disable()
                     try:
-                        i = self._dump_run(texts, i)
+                        i = self._dump_run(texts, i, n)
                     finally:
                         gc.enable()
                 else:
-                    i = self._dump_run(texts, i)
+                    i = self._dump_run(texts, i, n)
+                if i > start:
+                    self._overflows = 0         # dump lines came, not `overflow`
                 if i >= n:
                     break
             self._line(texts[i])
             i += 1
+        if bad is not None:
+            self._refuse(bad[1], bad[2])
 
-    def _dump_run(self, texts: List[str], i: int) -> int:
+    @staticmethod
+    def _split_checked(text: str) -> Tuple[List[str], Optional[Tuple[int, str, bytes]]]:
+        """The lines of text (complete lines without the last newline), and
+        the first one daemonproxy cannot have sent, as (index, what is
+        wrong, its first bytes), or None."""
+        texts = text.split('\n')
+        bad = None
+        m = _CONTROL_RE.search(text)
+        if m is not None:
+            index = text.count('\n', 0, m.start())
+            bad = (index, 'a control character %r in a line' % m.group(), texts[index])
+        # A line of EVENT_LINE_MAX bytes has at least a quarter as many
+        # characters: only such lines need their bytes counted.
+        if len(text) >= _LONG_CHARS and max(map(len, texts)) >= _LONG_CHARS:
+            for index, t in enumerate(texts[:None if bad is None else bad[0]]):
+                if len(t) >= _LONG_CHARS and len(t.encode(ENCODING, ERRORS)) >= EVENT_LINE_MAX:
+                    bad = (index, _TOO_LONG, t)
+                    break
+        if bad is not None:
+            bad = (bad[0], bad[1], bad[2][:40].encode(ENCODING, ERRORS))
+        return texts, bad
+
+    def _refuse(self, what: str, sample: bytes) -> None:
+        """The peer sent what daemonproxy never does: give up the session."""
+        exc = ProtocolError('received %s' % what, sample)
+        self.failure = exc
+        self._partial = b''
+        self.closed = True
+        self._fail_all(lambda r: exc, eof=False)
+        raise exc
+
+    def _dump_run(self, texts: List[str], i: int, n: int) -> int:
         """The fast path for the lines of a statedump (most of a resync):
-        takes texts[i:] while they are well-formed dump lines; returns the
+        takes texts[i:n] while they are well-formed dump lines; returns the
         index of the first line that needs the general path (_line)."""
         head = self._pending[0]
         tag = self._tag
@@ -238,7 +324,6 @@ class Session:
         handlers, target = mirror._fast_apply() if mirror is not None else (None, None)
         # a resync needs no event objects for the definition lines
         apply_fields = mirror._apply_fields if mirror is not None and not keep else None
-        n = len(texts)
         while i < n:
             text = texts[i]
             if text.startswith(tag):
@@ -270,38 +355,52 @@ class Session:
     def feed_eof(self) -> None:
         """The connection ended: pending requests fail (a ``final`` one
         succeeds), the mirror is no longer current."""
+        if self.failure is not None:
+            return
         if self._partial:
             part, self._partial = self._partial, b''
-            self._line(part.decode(ENCODING, ERRORS))
+            (line,), bad = self._split_checked(part.decode(ENCODING, ERRORS))
+            if bad is not None:
+                self._refuse(bad[1], bad[2])
+            self._line(line)
         self.closed = True
         self._fail_all(lambda r: ConnectionClosed('connection closed while waiting for %r'
                                                   % ' '.join(r.fields)[:60]))
 
     def reset(self) -> None:
         """Start over on a new connection (reconnect): pending requests fail
-        with ConnectionClosed, the mirror needs a resync."""
+        with ConnectionClosed, the mirror needs a resync (a ProtocolError
+        is forgotten: the new peer gets its own chance)."""
         self._partial = b''
+        self.failure = None
         self._out.clear()
         self._fail_all(lambda r: ConnectionClosed('reconnected while waiting for %r'
                                                   % ' '.join(r.fields)[:60]))
         self.closed = False
 
-    def _fail_all(self, exc: Callable[[Request], BaseException]) -> None:
+    def _fail_all(self, exc: Callable[[Request], BaseException], eof: bool = True) -> None:
         pending = list(self._pending)
         self._pending.clear()
         self._by_marker.clear()
         for r in pending:
-            if r.kind == 'final' and not r.lost:
+            if eof and r.kind == 'final' and not r.lost:
                 r._complete(self._command_error(r))
             else:
                 r._complete(exc(r))
         if self.mirror is not None:
             self.mirror.abort_rebuild()
         self._resync = None
+        self._overflows = 0
+        self._resync_deferred = False
 
     # --- the line dispatcher ------------------------------------------------
 
     def _line(self, line: str) -> None:
+        if self._overflows and line != 'overflow':
+            self._overflows = 0
+            if self._resync_deferred:
+                self._resync_deferred = False
+                self.resync()
         pending = self._pending
         if not pending:
             ev = parse_event(line)
@@ -438,4 +537,14 @@ class Session:
             self.mirror.abort_rebuild()
             self.mirror.invalidate()
             if self.auto_resync and not self.closed:
-                self.resync()
+                self._overflows += 1
+                if self._overflows > _OVERFLOW_BURST:
+                    # The daemon sends `overflow` again only after a drained
+                    # buffer (lines between) or RESET seconds without
+                    # progress: a flood of them is no daemon.  One more
+                    # resync when another line comes, not one per line
+                    # (each would wait for ever, sent to a peer that may
+                    # not even read).
+                    self._resync_deferred = True
+                else:
+                    self.resync()

@@ -1,17 +1,25 @@
 """The three ways to reach daemonproxy, shared by the blocking and the
 asyncio client: a control socket, the controller service's stdin/stdout,
 and a ``daemonproxy -i`` child.  Only file descriptors and processes here;
-no protocol.
+no protocol.  A control socket is checked before it is used: see
+:func:`check_peer`.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import socket
+import struct
 import subprocess
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Callable, Optional, Sequence, Tuple
 
-__all__ = ['take_stdio', 'spawn_daemon', 'closer_of']
+from .errors import UntrustedSocket
+from .paths import TRUST_UID_ENV
+
+__all__ = ['take_stdio', 'spawn_daemon', 'closer_of', 'check_peer']
+
+_UCRED = struct.Struct('iII')       # struct ucred: pid_t pid, uid_t uid, gid_t gid
 
 
 def closer_of(*files: Any) -> Callable[[], None]:
@@ -50,6 +58,28 @@ def spawn_daemon(binary: str, args: Sequence[str], stderr: Any, env: Optional[di
                             pass_fds=tuple(pass_fds), close_fds=True)
     assert proc.stdin is not None and proc.stdout is not None
     return proc
+
+
+def check_peer(sock: socket.socket, path: str, trusted: AbstractSet[int]) -> None:
+    """Refuse the connected unix socket sock unless the process at the
+    other end runs as one of the trusted uids (root, our own, the one we
+    were told to trust: see :func:`~daemonproxy.paths.trusted_uids`).
+    Called after connect() and before anything is sent: a socket file is
+    anybody's to create where the directory lets them, and the commands we
+    send may carry secrets.  Raises UntrustedSocket (sock is left open;
+    the caller closes it)."""
+    pid, uid, _ = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                _UCRED.size))
+    if uid in trusted:
+        return
+    try:
+        with open('/proc/%d/comm' % pid) as f:
+            who = 'pid %d, "%s"' % (pid, f.read().strip())
+    except OSError:
+        who = 'pid %d' % pid
+    raise UntrustedSocket(path, 'it is served by uid %d (%s), not by root or you; if that '
+                          'daemon is yours to use, say so with trust_uid=%d or %s=%d'
+                          % (uid, who, uid, TRUST_UID_ENV, uid), uid=uid, pid=pid)
 
 
 READ_SIZE = 1 << 16

@@ -11,7 +11,9 @@ import unittest
 
 import _path
 import daemonproxy
-from daemonproxy import AsyncClient, Client, CommandError, ConnectionClosed, ServiceState
+from daemonproxy import (
+    AsyncClient, Client, CommandError, ConnectionClosed, ProtocolError, ServiceState,
+)
 
 _path.check()
 
@@ -24,7 +26,8 @@ WAIT = 10.0
 class FakeDaemon(threading.Thread):
     """Answers like daemonproxy: echo, statedump, an error for
     service.start of 'nosuch'; 'hang' stops all answers; 'bye' closes;
-    service.args broadcasts its event."""
+    service.args broadcasts its event; 'long' and 'junk' answer what
+    daemonproxy never sends."""
 
     def __init__(self, sock, dump=DUMP):
         super().__init__(daemon=True)
@@ -62,6 +65,10 @@ class FakeDaemon(threading.Thread):
                         out.append('\t'.join(f[1:]))
                     elif f[0] == 'hang':
                         hung = True
+                    elif f[0] == 'long':
+                        out.append('z' * 9000)
+                    elif f[0] == 'junk':
+                        out.append('\x01junk')
                     elif f[0] == 'bye':
                         self.sock.sendall(''.join(l + '\n' for l in out).encode())
                         self.sock.shutdown(socket.SHUT_RDWR)
@@ -131,6 +138,19 @@ class Blocking(unittest.TestCase):
             c.next_event(WAIT)
         with self.assertRaises(ConnectionClosed):
             c.echo('x')
+
+    def test_not_daemonproxy_closes_and_says_so(self):
+        for what in ('long', 'junk'):
+            with self.subTest(what=what):
+                c, fake = self.client()
+                with self.assertRaisesRegex(ProtocolError, "not speaking daemonproxy's protocol"):
+                    c.request(what)
+                self.assertTrue(c.closed)
+                fake.join(WAIT)                 # it saw the end of the connection
+                self.assertFalse(fake.is_alive())
+                for call in (lambda: c.echo('x'), lambda: c.next_event(WAIT), lambda: list(c)):
+                    with self.assertRaises(ProtocolError):
+                        call()
 
     def test_big_batch_does_not_deadlock(self):
         # more than the socket buffers hold, answered while we still write
@@ -204,6 +224,26 @@ class Async(unittest.TestCase):
                 await c.request('echo', 'x', timeout=0.2)
             self.assertIsNone(await c.next_event(0.05))
             await c.close()
+        asyncio.run(main())
+
+    def test_not_daemonproxy_closes_and_says_so(self):
+        async def main():
+            for what in ('long', 'junk'):
+                a, fake = pair()
+                c = AsyncClient(a.fileno(), a.fileno(), closer=a.close, timeout=WAIT)
+                first = asyncio.ensure_future(c.echo('first'))
+                await asyncio.sleep(0)              # sent first: its reply comes first
+                with self.assertRaisesRegex(ProtocolError, "not speaking daemonproxy's protocol"):
+                    await c.request(what)
+                self.assertEqual(await first, 'first')
+                self.assertTrue(c.closed)
+                with self.assertRaises(ProtocolError):
+                    await c.echo('x')
+                with self.assertRaises(ProtocolError):
+                    await c.next_event(WAIT)
+                await c.close()
+                fake.join(WAIT)
+                self.assertFalse(fake.is_alive())
         asyncio.run(main())
 
 

@@ -117,6 +117,73 @@ class Parse(unittest.TestCase):
                 got = problems(data)
                 self.assertTrue(any(want in p for p in got), got)
 
+    def test_only_what_the_daemon_takes(self):
+        # issue 18, point 10: every value that reaches a protocol line is
+        # checked as the daemon reads it; the message names service and key
+        long_arg = 'a' * 4100
+        cases = [
+            (svc(env={'A\tB': 'x'}), "service.a.env.'A\\tB': invalid variable name"),
+            (svc(env={'A\nB': 'x'}), "service.a.env.'A\\nB': invalid variable name"),
+            (svc(env={'A\x01': 'x'}), 'service.a.env.'),
+            (svc(env={'A B': 'x'}), 'service.a.env.A B: invalid variable name'),
+            (svc(env={'a.b': 'x'}), 'service.a.env.a.b: invalid variable name'),
+            (svc(env={'\u00c9T\u00c9': 'x'}), 'invalid variable name'),
+            (svc(env={'': 'x'}), 'service.a.env.: invalid variable name'),
+            (svc(env={'V' * 256: 'x'}), 'invalid variable name'),
+            (svc(env={'X': 'a\tb'}), 'service.a.env.X: must be a string without control'),
+            (svc(env={'X': 'a\nb'}), 'service.a.env.X: must be a string without control'),
+            (svc(env={'X': 'a\rb'}), 'service.a.env.X: must be a string without control'),
+            (svc(env={'X': long_arg}), 'service.a.env: the daemon would refuse it: service.env: '
+                                       'line of'),
+            (svc(stop_signal='RTMIN'), "service.a.stop_signal: unknown signal 'RTMIN'"),
+            (svc(stop_signal='SIGRTMIN'), 'service.a.stop_signal: unknown signal'),
+            (svc(stop_signal='RTMIN+1'), 'service.a.stop_signal: unknown signal'),
+            (svc(stop_signal='SIGRTMAX'), 'service.a.stop_signal: unknown signal'),
+            (svc(stop_signal='IOT'), 'service.a.stop_signal: unknown signal'),
+            (svc(stop_signal='POLL'), 'service.a.stop_signal: unknown signal'),
+            (svc(stop_signal='TERM\n'), 'service.a.stop_signal: unknown signal'),
+            (svc(stop_signal=0), 'service.a.stop_signal: unknown signal'),
+            (svc(stop_signal=65), 'service.a.stop_signal: unknown signal'),
+            (svc(stop_signal=-15), 'service.a.stop_signal: unknown signal'),
+            (svc(stop_signal=15.0), 'service.a.stop_signal: unknown signal'),
+            (svc(run=['x', long_arg]), 'service.a.run: the daemon would refuse it: service.args: '
+                                       'line of'),
+            (svc(cwd='/' + long_arg), 'service.a.run: the daemon would refuse it'),
+            (svc(log=['cat', long_arg]), 'service.a.log: the daemon would refuse it: '
+                                         'service.args: line of'),
+            (svc(run=['']), 'service.a.run: the program (the first string) must not be empty'),
+            (svc(log=['']), 'service.a.log: the program (the first string) must not be empty'),
+            (svc(run=['a\x7f', 'b\x1b']), 'service.a.run: control characters'),
+            (svc(log=['cat', 'x\ny']), 'service.a.log: control characters'),
+            (svc(cwd='/srv\t'), 'service.a.cwd: must be a directory path'),
+        ]
+        for table, want in cases:
+            with self.subTest(want=want):
+                got = problems({'service': {'a': table}})
+                self.assertTrue(any(('f.toml: ' + want) in p or want in p for p in got), got)
+                self.assertFalse(any('\n' in p or '\t' in p for p in got), got)
+
+    def test_signals_as_the_daemon_takes_them(self):
+        for value, want in (('TERM', 'SIGTERM'), ('sigint', 'SIGINT'), (15, 'SIGTERM'),
+                            ('io', 'SIGIO'), ('SIGPWR', 'SIGPWR'), (34, '34'), ('34', '34'),
+                            (64, '64')):
+            with self.subTest(value=value):
+                cfg = parse({'service': {'a': svc(stop_signal=value)}})
+                self.assertEqual(cfg.services['a'].stop_signal, want)
+
+    def test_portable_env_names_pass(self):
+        cfg = parse({'service': {'a': svc(env={'_X1': 'v', 'PATH': '/bin', 'a_b': 'x=y=z',
+                                               'E': '', 'U': '\u00e9t\u00e9 \x7f'})}})
+        self.assertEqual(len(cfg.services['a'].env), 5)
+
+    def test_longest_lines_pass(self):
+        # the longest argv that fits the daemon's 4,096-byte line, with the
+        # chain-loader for cwd and the logger: accepted
+        room = 4096 - len('service.args\ta\tx\t\n')
+        parse({'service': {'a': svc(run=['x', 'y' * room])}})
+        with self.assertRaises(ConfigError):
+            parse({'service': {'a': svc(run=['x', 'y' * (room + 1)])}})
+
     def test_all_problems_reported(self):
         got = problems({'service': {'a': svc(restart='x', ready='y'), 'b': {}}})
         self.assertEqual(len(got), 3, got)

@@ -126,6 +126,21 @@ class Values(unittest.TestCase):
                 with self.assertRaises(InvalidArgument):
                     p.check_signal(bad)
 
+    def test_signal_exactly_the_daemons_table(self):
+        # src/signals.c: names of its table only (any case, SIG optional),
+        # numbers 1..SIGRTMAX; real-time signals and aliases by number
+        self.assertEqual(len(p.SIGNAL_NAMES), 31)
+        for name in p.SIGNAL_NAMES:
+            self.assertEqual(p.check_signal(name[3:].lower()), name)
+        self.assertEqual(p.check_signal(signal.SIGRTMIN), str(int(signal.SIGRTMIN)))
+        self.assertEqual(p.check_signal(signal.SIGRTMAX), str(int(signal.SIGRTMAX)))
+        self.assertEqual(p.check_signal(str(int(signal.SIGRTMAX))), str(int(signal.SIGRTMAX)))
+        for bad in ('RTMIN', 'SIGRTMIN', 'SIGRTMAX', 'RTMIN+1', 'IOT', 'SIGPOLL', 'CLD',
+                    '\u017figterm', 'SIGSIGTERM', int(signal.SIGRTMAX) + 1):
+            with self.subTest(bad=bad):
+                with self.assertRaises(InvalidArgument):
+                    p.check_signal(bad)
+
     def test_control_signal_and_trigger(self):
         self.assertEqual(p.check_control_signal('hup'), 'SIGHUP')
         self.assertEqual(p.check_control_signal(signal.SIGUSR1), 'SIGUSR1')
@@ -175,9 +190,12 @@ class Paths(unittest.TestCase):
         self.assertEqual(d({'XDG_RUNTIME_DIR': '/run/user/1000'}, 0), '/run/daemonproxy.sock')
         self.assertEqual(d({'XDG_RUNTIME_DIR': '/run/user/1000'}, 1000),
                          '/run/user/1000/daemonproxy.sock')
-        self.assertEqual(d({'XDG_RUNTIME_DIR': 'relative'}, 1000), '/tmp/daemonproxy-1000.sock')
-        self.assertEqual(d({'XDG_RUNTIME_DIR': ''}, 1000), '/tmp/daemonproxy-1000.sock')
-        self.assertEqual(d({}, 1000), '/tmp/daemonproxy-1000.sock')
+        # the fallback is a socket in a directory of the user's own (issue 18:
+        # /tmp/daemonproxy-UID.sock was anybody's to create first)
+        fallback = '/tmp/daemonproxy-1000/daemonproxy.sock'
+        self.assertEqual(d({'XDG_RUNTIME_DIR': 'relative'}, 1000), fallback)
+        self.assertEqual(d({'XDG_RUNTIME_DIR': ''}, 1000), fallback)
+        self.assertEqual(d({}, 1000), fallback)
 
     def test_defaults_from_process(self):
         from daemonproxy import default_socket_path as d

@@ -5,7 +5,8 @@ import unittest
 
 import _path
 from daemonproxy import (
-    CommandError, ConnectionClosed, InvalidArgument, Mirror, ReplyLost, Resynced, Session,
+    EVENT_LINE_MAX, CommandError, ConnectionClosed, InvalidArgument, Mirror, ProtocolError,
+    ReplyLost, Resynced, Session,
 )
 from daemonproxy import events as e
 
@@ -273,6 +274,109 @@ class Overflow(unittest.TestCase):
         self.assertTrue(r2.done)
         self.assertIsNone(r2.exception)
         self.assertEqual(d.mirror.dump_lines(), Dump.DUMP)
+
+
+    def test_overflow_flood_queues_no_flood_of_resyncs(self):
+        # a daemon sends `overflow` again only after a drained buffer or
+        # RESET seconds: a flood of them is no daemon, and each must not
+        # cost a request (and the bytes to send it to a peer that may not read)
+        d = Script()
+        d.feed(*['overflow'] * 10000)
+        self.assertEqual(sum(f == ['statedump'] for f in d.sent()), 4)
+        self.assertLessEqual(d.s.pending, 8)
+        d.feed(*['overflow'] * 10000)
+        self.assertEqual(d.sent(), [])
+        # another line: the resync that the last overflow asked for
+        d.feed('signal\tSIGHUP\t1\t1')
+        sent = d.sent()
+        self.assertEqual([f[0] for f in sent], ['echo', 'statedump', 'echo'])
+        barrier, m = d.markers(sent)
+        d.feed(barrier, *Dump.DUMP, m)
+        self.assertTrue(d.mirror.synced)
+        self.assertEqual(d.s.pending, 0)
+
+
+class Bounds(unittest.TestCase):
+    """Nothing the peer sends grows a buffer past one line: what
+    daemonproxy never sends ends the session with ProtocolError."""
+
+    def test_longest_line_taken_longer_refused(self):
+        d = Script(mirror=False)
+        line = 'x' * (EVENT_LINE_MAX - 1)          # 8192 bytes with its newline
+        d.feed(line)
+        self.assertEqual(d.events(), [e.RawEvent(line)])
+        r = d.s.request(['echo', 'x'])
+        with self.assertRaisesRegex(ProtocolError, 'a line of more than 8192 bytes: the peer is '
+                                    "not speaking daemonproxy's protocol"):
+            d.feed('y' * EVENT_LINE_MAX)
+        self.assertTrue(d.s.closed)
+        self.assertIs(r.exception, d.s.failure)
+        with self.assertRaises(ProtocolError):
+            d.s.feed(b'fine\n')                     # and it stays refused
+        self.assertEqual(d.events(), [])
+
+    def test_partial_line_held_below_the_limit(self):
+        for piece in (1, 1000, 4096, 8191, 8192, 70000):
+            with self.subTest(piece=piece):
+                s = Session()
+                most = 0
+                with self.assertRaises(ProtocolError):
+                    for _ in range(3 * EVENT_LINE_MAX // piece + 2):
+                        s.feed(b'z' * piece)
+                        most = max(most, s.buffered)
+                self.assertLess(most, EVENT_LINE_MAX)
+                self.assertEqual(s.buffered, 0)
+
+    def test_dribbled_line_of_the_limit(self):
+        s = Session()
+        for _ in range(EVENT_LINE_MAX - 1):
+            s.feed(b'a')                           # not a copy of the whole each time
+        self.assertEqual(s.buffered, EVENT_LINE_MAX - 1)
+        s.feed(b'\n')
+        self.assertEqual(s.events.popleft(), e.RawEvent('a' * (EVENT_LINE_MAX - 1)))
+
+    def test_bytes_not_characters(self):
+        s = Session()
+        ok = '\u00e9' * ((EVENT_LINE_MAX - 1) // 2)     # 8190 bytes, 4095 characters
+        s.feed((ok + '\n').encode())
+        self.assertEqual(s.events.popleft(), e.RawEvent(ok))
+        with self.assertRaises(ProtocolError):
+            s.feed(('\u00e9' * (EVENT_LINE_MAX // 2) + '\nnext\n').encode())
+
+    def test_control_characters(self):
+        for bad in (b'\r', b'\x00', b'\x1b', b'\x0b', b'\x7f\x01'):
+            with self.subTest(bad=bad):
+                s = Session()
+                with self.assertRaisesRegex(ProtocolError, 'a control character'):
+                    s.feed(b'fd.state\tnull' + bad + b'\n')
+        s = Session()
+        s.feed(b'a\tb\x7f\xff\n')                      # TAB, DEL and any byte above are fine
+        self.assertEqual(s.events.popleft().to_line(), 'a\tb\x7f\udcff')
+
+    def test_not_daemonproxy_at_all(self):
+        s = Session()
+        r = s.request(['statedump'])
+        with self.assertRaises(ProtocolError) as cm:
+            s.feed(b'HTTP/1.0 400 Bad Request\r\nServer: supervisor\r\n\r\n')
+        self.assertIn("the peer is not speaking daemonproxy's protocol", str(cm.exception))
+        self.assertEqual(cm.exception.received, b'HTTP/1.0 400 Bad Request\r')
+        self.assertIs(r.exception, cm.exception)
+
+    def test_refused_at_end_of_file(self):
+        s = Session()
+        s.feed(b'x\x01')
+        with self.assertRaises(ProtocolError):
+            s.feed_eof()
+
+    def test_reset_forgets_the_failure(self):
+        s = Session()
+        with self.assertRaises(ProtocolError):
+            s.feed(b'\x00\n')
+        s.reset()
+        self.assertIsNone(s.failure)
+        self.assertFalse(s.closed)
+        s.feed(b'ok\n')
+        self.assertEqual(s.events.popleft(), e.RawEvent('ok'))
 
 
 class EndOfFile(unittest.TestCase):

@@ -9,7 +9,8 @@ Run it from daemonproxy's config::
     service.auto_up→controller→1→always
 
 Exit status: 0 when daemonproxy closed the connection (after
-``terminate``), 1 for a bad file, 2 for bad usage.
+``terminate``), 1 for a bad file or a connection that does not speak
+daemonproxy's protocol, 2 for bad usage.
 """
 
 import argparse
@@ -58,10 +59,14 @@ def main(argv=None) -> int:
     if args.check:
         print_plan(cfg)
         return 0
-    from .. import Client
-    dp = Client.from_stdio(timeout=60)
-    log_line('controller', 'started with %s (%d services)' % (cfg.path, len(cfg.services)))
-    return Controller(dp, cfg).run()
+    from .. import Client, ProtocolError
+    try:
+        dp = Client.from_stdio(timeout=60)
+        log_line('controller', 'started with %s (%d services)' % (cfg.path, len(cfg.services)))
+        return Controller(dp, cfg).run()
+    except ProtocolError as e:
+        log_line('controller', 'giving up: %s' % e)
+        return 1
 
 
 if __name__ == '__main__':

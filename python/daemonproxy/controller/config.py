@@ -29,6 +29,13 @@ The file::
     ready = "up"                    # up | notify | fd | seconds after up
     stop_signal = "SIGTERM"
     stop_timeout = 10
+
+Everything that reaches a protocol line is checked against what the daemon
+accepts, so that ``--check`` passes only a file the controller can run:
+no control character (TAB, newline...) in any string, environment
+variable names of the portable kind (``[A-Za-z_][A-Za-z0-9_]*``), a
+stop signal of the daemon's own table (:data:`~daemonproxy.protocol.SIGNAL_NAMES`
+or a number), and every command line within the daemon's 4,096 bytes.
 """
 
 from __future__ import annotations
@@ -39,6 +46,9 @@ import signal
 import tomllib
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
+
+from ..errors import InvalidArgument
+from ..protocol import SIGNAL_NAMES, check_command, check_signal
 
 try:
     # the interpreter's own sha256: hashlib would load OpenSSL, about 3.5 MB
@@ -53,7 +63,9 @@ except ImportError:                             # pragma: no cover
 __all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle']
 
 NAME_RE = re.compile(r'[A-Za-z0-9._-]{1,31}\Z')
-ENV_VAR_RE = re.compile(r'[^0-9=][^=]{0,254}\Z')
+# The portable names (POSIX's, and what a shell can set); the daemon takes
+# more, but a name with a space or a '.' is not one a program looks up.
+ENV_VAR_RE = re.compile(r'[A-Za-z_][A-Za-z0-9_]{0,254}\Z')
 LOG_SUFFIX = '.log'
 RESTART_POLICIES = ('always', 'on-failure', 'never')
 STDIO_TARGETS = ('null', 'stdout', 'stderr', 'log')
@@ -198,6 +210,7 @@ def parse(data: dict, path: str = '<config>') -> Config:
         if svc.log:
             _add_logger(cfg, svc, data['service'], key, bad)
     _check_references(cfg, bad)
+    _check_lines(cfg, bad)
     if cfg.main is not None and cfg.main not in cfg.services:
         bad('controller.main', 'no service named %r' % cfg.main)
     if not problems:
@@ -245,24 +258,30 @@ def _strings(value: object, key: str, bad, nonempty: bool = False) -> Optional[T
         bad(key, 'must not be empty')
         return None
     for v in value:
-        if any(ord(c) < 0x20 for c in v):
+        if _has_control(v):
             bad(key, 'control characters (TAB, newline...) are not allowed: %r' % v)
             return None
     return tuple(value)
 
 
 def _signal_name(value: object) -> Optional[str]:
-    if isinstance(value, bool):
-        return None
+    """value as the daemon's service.signal takes it (a name of its table,
+    a number for the others), or None if the daemon would refuse it."""
     try:
-        if isinstance(value, int):
-            return signal.Signals(value).name
-        if isinstance(value, str):
-            v = value.upper()
-            return signal.Signals[v if v.startswith('SIG') else 'SIG' + v].name
-    except (KeyError, ValueError):
+        sig = check_signal(value)                              # type: ignore[arg-type]
+    except InvalidArgument:
         return None
-    return None
+    if sig.isdigit():
+        try:
+            name = signal.Signals(int(sig)).name
+        except ValueError:
+            return sig
+        return name if name in SIGNAL_NAMES else sig
+    return sig
+
+
+def _has_control(s: str) -> bool:
+    return any(ord(c) < 0x20 for c in s)
 
 
 def _check_service(name: str, table: dict, key: str, bad) -> Optional[Service]:
@@ -279,21 +298,28 @@ def _check_service(name: str, table: dict, key: str, bad) -> Optional[Service]:
             fail(k, 'unknown key (expected one of %s)' % ', '.join(SERVICE_KEYS))
         elif k in ('run', 'log'):
             argv = _strings(v, key + '.' + k, fail_key(fail, k), nonempty=True)
-            if argv is not None:
+            if argv is not None and not argv[0]:
+                fail(k, 'the program (the first string) must not be empty')
+            elif argv is not None:
                 setattr(svc, k, argv)
         elif k == 'env':
             if not isinstance(v, dict):
                 fail(k, 'must be a table of VAR = "value"')
                 continue
             for var, val in v.items():
+                # a name with a newline would break the message's line: quoted
+                vkey = 'env.' + (repr(var) if _has_control(var) else var)
                 if not ENV_VAR_RE.match(var):
-                    fail('env.' + var, 'invalid variable name')
-                elif not isinstance(val, str) or any(ord(c) < 0x20 for c in val):
-                    fail('env.' + var, 'must be a string without control characters')
+                    fail(vkey, 'invalid variable name (1 to 255 of A-Z a-z 0-9 _, not '
+                               'starting with a digit)')
+                elif not isinstance(val, str) or _has_control(val):
+                    fail(vkey, 'must be a string without control characters (TAB, '
+                               'newline...), not %r' % (val,))
             svc.env = tuple(sorted((str(a), str(b)) for a, b in v.items()))
         elif k == 'cwd':
-            if not isinstance(v, str) or not v or any(ord(c) < 0x20 for c in v):
-                fail(k, 'must be a directory path')
+            if not isinstance(v, str) or not v or _has_control(v):
+                fail(k, 'must be a directory path (without control characters), not %r'
+                        % (v,))
             else:
                 svc.cwd = v
         elif k in ('stdin', 'stdout', 'stderr'):
@@ -325,7 +351,9 @@ def _check_service(name: str, table: dict, key: str, bad) -> Optional[Service]:
         elif k == 'stop_signal':
             sig = _signal_name(v)
             if sig is None:
-                fail(k, 'unknown signal %r' % (v,))
+                fail(k, 'unknown signal %r (a number from 1 to %d, or a name daemonproxy '
+                        'knows: %s)' % (v, signal.SIGRTMAX,
+                                        ' '.join(n[3:] for n in SIGNAL_NAMES)))
             else:
                 svc.stop_signal = sig
     if 'run' not in table:
@@ -374,6 +402,34 @@ def _check_references(cfg: Config, bad) -> None:
                     bad('service.%s.%s' % (s.name, k), 'no service named %r' % other)
                 elif other == s.name:
                     bad('service.%s.%s' % (s.name, k), 'a service cannot wait for itself')
+
+
+# The key a command's line comes from, for the messages.
+_LINE_KEYS = {'service.args': 'run', 'service.env': 'env', 'service.signal': 'stop_signal'}
+
+
+def _check_lines(cfg: Config, bad) -> None:
+    """Every command the controller would send for a service, checked as
+    the daemon reads it (a line of at most 4,096 bytes, no control
+    characters), in its longest form (the sh chain-loader for cwd, a large
+    failure count in the tags)."""
+    # policy builds the commands and imports this module: import it late
+    from .policy import define_commands, pipe_command
+    for svc in cfg.services.values():
+        cmds = define_commands(svc, 10 ** 9, env_has_chdir=False)
+        cmds.append(('service.signal', svc.name, svc.stop_signal, 'cgroup'))
+        if svc.log:
+            cmds.append(pipe_command(svc))
+        for cmd in cmds:
+            try:
+                check_command(cmd)
+            except InvalidArgument as e:
+                key = _LINE_KEYS.get(cmd[0])
+                if svc.logger_of:
+                    where = 'service.%s.log' % svc.logger_of
+                else:
+                    where = 'service.%s%s' % (svc.name, '.' + key if key else '')
+                bad(where, 'the daemon would refuse it: %s' % e)
 
 
 # --- the dependency graph ----------------------------------------------------------
