@@ -74,7 +74,8 @@ from .errors import (
     Timeout, UntrustedSocket,
 )
 from .events import (
-    Error, Event, FdState, LogFilter, Orphan, Overflow, RawEvent, Resynced, ServiceArgs,
+    Error, Event, EventsDropped, FdState, LogFilter, Orphan, Overflow, RawEvent, Resynced,
+    ServiceArgs,
     ServiceAutoUp, ServiceCgroup, ServiceEnv, ServiceFds, ServiceNotify, ServiceOpts,
     ServiceState, ServiceTags, Signal, WarningEvent, parse_event,
 )
@@ -100,7 +101,7 @@ __all__ = [
     'LOG_LEVELS', 'CONTROL_SIGNALS', 'SIGNAL_NAMES', 'LINE_MAX', 'EVENT_LINE_MAX', 'NAME_MAX',
     'Event', 'ServiceState', 'ServiceArgs', 'ServiceFds', 'ServiceTags', 'ServiceAutoUp',
     'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'FdState', 'Signal', 'Orphan',
-    'Overflow', 'Error', 'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced',
+    'Overflow', 'Error', 'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced', 'EventsDropped',
     'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ReplyLost', 'ConnectionClosed',
     'UntrustedSocket', 'ProtocolError', 'Timeout',
 ]

@@ -21,7 +21,7 @@ from .events import Event
 from .mirror import Mirror
 from .paths import default_socket_path, trusted_uids
 from .protocol import Field, check_name
-from .session import Request, Session
+from .session import MAX_EVENTS, Request, Session
 from .transport import check_peer, closer_of, read_some, spawn_daemon, write_some
 from .transport import take_stdio as take_stdio_fds
 
@@ -61,7 +61,10 @@ class Client(Commands):
     with a statedump before returning (``sync=False`` skips that), and it is
     rebuilt after every ``overflow`` (``auto_resync``) and reconnect.
     ``queue_events=False`` keeps no event queue (for a client that only
-    looks at the mirror).  ``timeout`` is the default wait for replies.
+    looks at the mirror); otherwise at most ``max_events`` unread events
+    wait in it, and an :class:`~daemonproxy.events.EventsDropped` stands
+    for those that came while it was full.  ``timeout`` is the default
+    wait for replies.
 
     Every wait ends at its deadline, even while data keeps coming, and no
     more than one line's worth of a partial line is ever buffered: a peer
@@ -71,10 +74,12 @@ class Client(Commands):
     """
 
     def __init__(self, rfd: int, wfd: int, *, mirror: bool = True, auto_resync: bool = True,
-                 queue_events: bool = True, timeout: float = DEFAULT_TIMEOUT,
+                 queue_events: bool = True, max_events: int = MAX_EVENTS,
+                 timeout: float = DEFAULT_TIMEOUT,
                  closer: Optional[Callable[[], None]] = None) -> None:
         self.mirror: Optional[Mirror] = Mirror() if mirror else None
-        self.session = Session(self.mirror, auto_resync=auto_resync, queue_events=queue_events)
+        self.session = Session(self.mirror, auto_resync=auto_resync, queue_events=queue_events,
+                               max_events=max_events)
         self.timeout = timeout
         self._rfd = rfd
         self._wfd = wfd

@@ -39,6 +39,7 @@ __all__ = [
     'Event', 'ServiceState', 'ServiceArgs', 'ServiceFds', 'ServiceTags', 'ServiceAutoUp',
     'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'FdState', 'Signal',
     'Orphan', 'Overflow', 'Error', 'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced',
+    'EventsDropped',
     'parse_event', 'READINESS_STATES',
 ]
 
@@ -402,6 +403,25 @@ class Resynced(Event):
     counts the rebuilds)."""
 
     generation: int = 0
+    kind: ClassVar[str] = ''
+
+    def fields(self) -> List[str]:
+        return []
+
+    def to_line(self) -> str:
+        return ''
+
+
+@_event
+class EventsDropped(Event):
+    """Made by the library, never sent by the daemon: ``count`` events were
+    not queued for you because ``max_events`` unread ones were waiting
+    already (you read them more slowly than they came, or a peer flooded
+    the connection).  The state mirror applied every one of them, so it is
+    still exact; only the history is lost.  It comes where the dropped
+    events would have been."""
+
+    count: int = 0
     kind: ClassVar[str] = ''
 
     def fields(self) -> List[str]:

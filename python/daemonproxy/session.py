@@ -38,7 +38,8 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from .errors import CommandError, ConnectionClosed, ProtocolError, ReplyLost
 from .events import (
-    _PARSERS, Error, Event, LogFilter, Overflow, RawEvent, Resynced, WarningEvent, parse_event,
+    _PARSERS, Error, Event, EventsDropped, LogFilter, Overflow, RawEvent, Resynced, WarningEvent,
+    parse_event,
 )
 from .mirror import Mirror
 from .protocol import ENCODING, ERRORS, EVENT_LINE_MAX, Field, check_command, command_excerpt
@@ -56,6 +57,11 @@ _LONG_CHARS = EVENT_LINE_MAX // 4
 _TOO_LONG = 'a line of more than %d bytes' % EVENT_LINE_MAX
 # `overflow` lines in a row that each get a resync at once
 _OVERFLOW_BURST = 4
+#: Unread events a Session queues at most (see EventsDropped).
+MAX_EVENTS = 65536
+# Reply lines kept for one command other than statedump: daemonproxy
+# answers a command with one or two; more are counted, not kept.
+_REPLY_LINES_MAX = 64
 
 
 def _encode(fields: Sequence[str]) -> bytes:
@@ -128,17 +134,23 @@ class Session:
     """Protocol state of one connection.
 
     ``mirror`` (a Mirror or None) is kept current; ``events`` is the queue
-    of events not yet consumed (only filled with ``queue_events``).
-    Feed received bytes to :meth:`feed` (and :meth:`feed_eof` at end of
-    file); send what :meth:`data_to_send` returns.
+    of events not yet consumed (only filled with ``queue_events``), at
+    most ``max_events`` long: beyond that, events are counted instead and
+    one :class:`~daemonproxy.events.EventsDropped` takes their place once
+    there is room (the mirror still applies every one).  Feed received
+    bytes to :meth:`feed` (and :meth:`feed_eof` at end of file); send what
+    :meth:`data_to_send` returns.
     """
 
     def __init__(self, mirror: Optional[Mirror] = None, *, auto_resync: bool = True,
-                 queue_events: bool = True) -> None:
+                 queue_events: bool = True, max_events: int = MAX_EVENTS) -> None:
         self.mirror = mirror
         self.auto_resync = auto_resync
         self.queue_events = queue_events
+        self.max_events = max(1, max_events)
         self.events: Deque[Event] = collections.deque()
+        #: Events not queued since the last EventsDropped (queue full).
+        self.dropped = 0
         self.closed = False
         #: The ProtocolError that ended the session, or None.
         self.failure: Optional[ProtocolError] = None
@@ -442,12 +454,13 @@ class Session:
         if t is Error or t is WarningEvent:
             if self._is_reply(ev, head):        # type: ignore[arg-type]
                 if not head.lost:
-                    head.reply.append(line)
+                    if len(head.reply) < _REPLY_LINES_MAX:
+                        head.reply.append(line)
                     if t is Error and head.error is None:
                         head.error = ev         # type: ignore[assignment]
                 return
         elif (t is RawEvent or t is LogFilter) and head.kind != 'dump':
-            if not head.lost:
+            if not head.lost and len(head.reply) < _REPLY_LINES_MAX:
                 head.reply.append(line)
             return
         self._deliver(ev)
@@ -463,7 +476,18 @@ class Session:
         if self.mirror is not None:
             self.mirror.apply(ev)
         if self.queue_events:
-            self.events.append(ev)
+            self._enqueue(ev)
+
+    def _enqueue(self, ev: Event) -> None:
+        """Queue ev, or count it when max_events are unread already."""
+        q = self.events
+        if len(q) >= self.max_events:
+            self.dropped += 1
+            return
+        if self.dropped:
+            q.append(EventsDropped(self.dropped))
+            self.dropped = 0
+        q.append(ev)
 
     def _marker(self) -> str:
         self._seq += 1
@@ -514,7 +538,7 @@ class Session:
             if self.mirror is not None:
                 self.mirror.end_rebuild()
                 if self.queue_events:
-                    self.events.append(Resynced(self.mirror.generation))
+                    self._enqueue(Resynced(self.mirror.generation))
             req._complete(None)
         else:
             req._complete(self._command_error(req))

@@ -315,6 +315,39 @@ class Bounds(unittest.TestCase):
             d.s.feed(b'fine\n')                     # and it stays refused
         self.assertEqual(d.events(), [])
 
+    def test_event_queue_bounded_mirror_exact(self):
+        """A peer faster than the reader: at most max_events wait, the rest
+        are counted into one EventsDropped at their place, and the mirror
+        applied every one."""
+        d = Script(max_events=10)
+        d.feed(*['service.args\ts%d\ttrue' % i for i in range(25)])
+        q = list(d.s.events)
+        self.assertEqual(len(q), 10)
+        self.assertEqual(d.s.dropped, 15)
+        self.assertEqual(len(d.mirror.services), 25)
+        d.s.events.popleft()
+        d.feed('service.args\tlate\ttrue')
+        q = d.events()
+        self.assertEqual([type(x) for x in q[-2:]], [e.EventsDropped, e.ServiceArgs])
+        self.assertEqual(q[-2].count, 15)
+        self.assertEqual(q[-1].name, 'late')
+        self.assertEqual(d.s.dropped, 0)
+        # without a queue: nothing kept, nothing counted
+        d = Script(queue_events=False)
+        d.feed(*['service.args\ts%d\ttrue' % i for i in range(25)])
+        self.assertEqual((len(d.s.events), d.s.dropped), (0, 0))
+
+    def test_reply_lines_of_a_command_bounded(self):
+        """Lines a command's reply could not have (a peer repeating them)
+        are not kept beyond 64."""
+        d = Script(mirror=False)
+        r = d.s.request(['log.filter'])
+        marker = d.markers(d.sent())[0]
+        d.feed(*['log.filter\tinfo'] * 10000)
+        d.feed(marker)
+        self.assertTrue(r.done)
+        self.assertEqual(len(r.reply), 64)
+
     def test_partial_line_held_below_the_limit(self):
         for piece in (1, 1000, 4096, 8191, 8192, 70000):
             with self.subTest(piece=piece):
