@@ -253,6 +253,11 @@ class LineIO:
     def readline(self, timeout=TIMEOUT):
         return self.reader.readline(timeout)
 
+    def eof_context(self):
+        """What a failure at end of file should show besides (the daemon's
+        exit and log)."""
+        return ''
+
     def expect(self, pat, timeout=TIMEOUT):
         """Read lines until one matches pat; other lines are collected in
         self.skipped.  Returns the matching line; raises Timeout (or
@@ -268,8 +273,9 @@ class LineIO:
                 raise Timeout('%s: timed out after %.1fs waiting for %s; skipped %r'
                               % (self.reader.name, timeout, describe(pat), self.skipped[-20:]))
             if line is None:
-                raise AssertionError('%s: EOF while waiting for %s; skipped %r'
-                                     % (self.reader.name, describe(pat), self.skipped[-20:]))
+                raise AssertionError('%s: EOF while waiting for %s; skipped %r%s'
+                                     % (self.reader.name, describe(pat), self.skipped[-20:],
+                                        self.eof_context()))
             if m(line):
                 return line
             self.skipped.append(line)
@@ -450,6 +456,14 @@ class Daemon(LineIO):
     def close_stdin(self):
         if self.proc.stdin and not self.proc.stdin.closed:
             self.proc.stdin.close()
+
+    def eof_context(self):
+        try:
+            code = self.proc.wait(2)
+        except subprocess.TimeoutExpired:
+            code = 'still running'
+        log = self.log.text()[-3000:] if self.log else '(not captured)'
+        return '\ndaemonproxy pid %d: exit %s; its log: %s' % (self.pid, code, log)
 
     def alive(self):
         return self.proc.poll() is None
