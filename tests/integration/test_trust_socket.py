@@ -12,6 +12,13 @@ import stat
 from dp import DPTest, try_connect, wait_for
 
 
+def comm(pid):
+    """The program name the kernel has for pid (daemonproxy, or valgrind's
+    tool under make valgrind)."""
+    with open('/proc/%d/comm' % pid) as f:
+        return f.read().strip()
+
+
 def listening(path, backlog=4):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
@@ -31,8 +38,8 @@ class LiveSocket(DPTest):
         ino = self.inode(sock)
         code, out, err = self.run_dp(['-S', sock])
         self.assertEqual(code, 3)
-        self.assertIn('cannot create control socket %s: a live socket of pid %d (daemonproxy) '
-                      'is there: Address already in use' % (sock, d.pid), err)
+        self.assertIn('cannot create control socket %s: a live socket of pid %d (%s) '
+                      'is there: Address already in use' % (sock, d.pid, comm(d.pid)), err)
         # the first keeps its socket, and answers on it
         self.assertEqual(self.inode(sock), ino)
         self.assertEqual(self.connect(sock).cmd1('echo\tstill-mine'), 'still-mine')
