@@ -188,10 +188,17 @@ void log_vmsg(int level, const char *fmt, va_list ap)
     size_t n = (size_t)h + (k < 0 ? 0 : (size_t)k);
     if (n > sizeof line - 2)
         n = sizeof line - 2;
-    /* One message is one line, whatever the caller formatted into it. */
-    for (size_t i = (size_t)h; i < n; i++)
-        if (line[i] == '\n' || line[i] == '\r')
+    /* One message is one line, whatever the caller formatted into it, and
+     * a text a service chose (an FDNAME, a MAINPID=) cannot steer the
+     * terminal of whoever reads the log: other control characters but TAB
+     * are shown as '?', as in events. */
+    for (size_t i = (size_t)h; i < n; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c == '\n' || c == '\r')
             line[i] = ' ';
+        else if ((c < 0x20 && c != '\t') || c == 0x7f)
+            line[i] = '?';
+    }
     line[n++] = '\n';
     if (n > LOG_BUF_SIZE - log_len)
         log_flush();    /* make room, unless the destination is known to refuse */
