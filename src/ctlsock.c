@@ -86,6 +86,47 @@ static bool peer_allowed(int fd, struct ucred *cr)
     return peer_in_group(fd);
 }
 
+/* Refused connections in the log: a local user who can reach the socket
+ * file (its mode loosened, say) must not be able to flood the log, so the
+ * first REFUSED_LOGGED of an interval are logged in full, the rest counted
+ * and summed up in one line when the interval ends (as notify.c does for
+ * refused notifications). */
+#define REFUSED_LOGGED 5
+#define REFUSED_INTERVAL_MS 5000
+
+static unsigned refused_logged;
+static unsigned long refused_more;
+static int64_t refused_since = -1;     /* -1: no interval running */
+static void refused_summary(loop_timer *t);
+static loop_timer refused_timer = LOOP_TIMER_INIT(refused_summary);
+
+static void refused_summary(loop_timer *t)
+{
+    (void)t;
+    if (refused_more)
+        log_warn("control socket: %lu more connections refused in the last %d s",
+                 refused_more, REFUSED_INTERVAL_MS / 1000);
+    refused_more = 0;
+    refused_since = -1;
+}
+
+static void refused(const struct ucred *cr)
+{
+    int64_t now = loop_now();
+    if (refused_since < 0) {
+        refused_since = now;
+        refused_logged = 0;
+        loop_timer_at(&refused_timer, now + REFUSED_INTERVAL_MS);
+    }
+    if (refused_logged < REFUSED_LOGGED) {
+        refused_logged++;
+        log_warn("control socket: refused connection from uid %u gid %u pid %d",
+                 (unsigned)cr->uid, (unsigned)cr->gid, (int)cr->pid);
+    } else {
+        refused_more++;
+    }
+}
+
 static void accept_resume(loop_timer *t)
 {
     (void)t;
@@ -115,8 +156,7 @@ static void accept_ready(void *ctx, uint32_t ev)
         accept_failing = false;
         struct ucred cr = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
         if (!peer_allowed(fd, &cr)) {
-            log_warn("control socket: refused connection from uid %u gid %u pid %d",
-                     (unsigned)cr.uid, (unsigned)cr.gid, (int)cr.pid);
+            refused(&cr);
             sys_close(fd);
             continue;
         }

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import unittest
 
-from dp import DPTest, TIMEOUT
+from dp import DPTest, TIMEOUT, wait_for
 
 SETPRIV = shutil.which('setpriv')
 NOBODY = 65534
@@ -44,6 +44,21 @@ except OSError:
     pass
 print('got', repr(data))
 ''' % {'timeout': TIMEOUT}
+
+
+FLOOD = r'''
+import socket, sys
+n = 0
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(sys.argv[1])
+        n += 1
+    except OSError:
+        pass
+    s.close()
+print('connected', n)
+'''
 
 
 @unittest.skipUnless(SETPRIV and os.geteuid() == 0, 'needs root and setpriv for a second uid')
@@ -104,6 +119,38 @@ class Access(DPTest):
         out = self.as_user(NOBODY - 1, NOBODY - 1, sock)
         self.assertNotIn('from-other-uid', out)
         d.log.expect(re.compile('refused connection from uid %d ' % (NOBODY - 1)))
+        d.ping()
+
+    def test_refusals_summed_up(self):
+        """A local user who can reach the socket file cannot flood the log:
+        5 refusals in 5 seconds are logged, the rest counted in one line
+        per interval; every connection is accounted for, and the owner is
+        still served."""
+        sock = self.path('s.sock')
+        d = self.start('-S', sock)
+        d.ping()
+        os.chmod(sock, 0o666)
+        flood = self.write_file('flood.py', FLOOD)
+        os.chmod(flood, 0o644)
+        n = 300
+        out = subprocess.run([SETPRIV, '--reuid=%d' % NOBODY, '--regid=%d' % NOGROUP,
+                              '--clear-groups', sys.executable, flood, sock, str(n)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             timeout=TIMEOUT * 2, text=True).stdout
+        self.assertEqual(out.strip(), 'connected %d' % n)
+        full = re.compile('^warning: control socket: refused connection from uid %d ' % NOBODY)
+        summary = re.compile(r'^warning: control socket: (\d+) more connections refused '
+                             r'in the last 5 s$')
+
+        def counted():
+            lines = d.log.snapshot()
+            logged = len([l for l in lines if full.match(l)])
+            more = sum(int(m.group(1)) for m in map(summary.match, lines) if m)
+            return logged, more
+        wait_for(lambda: sum(counted()) == n, TIMEOUT * 2, 'every refusal logged or counted')
+        logged, more = counted()
+        self.assertEqual(logged, 5)
+        self.assertEqual(more, n - 5)
         d.ping()
 
     def test_socket_group_member_with_many_groups(self):
