@@ -21,7 +21,7 @@ from .events import Event
 from .mirror import Mirror
 from .paths import default_socket_path, trusted_uids
 from .protocol import Field, check_name
-from .session import MAX_EVENTS, Request, Session
+from .session import MAX_EVENT_BYTES, MAX_EVENTS, Request, Session
 from .transport import check_peer, closer_of, read_some, spawn_daemon, write_some
 from .transport import take_stdio as take_stdio_fds
 
@@ -62,8 +62,9 @@ class Client(Commands):
     rebuilt after every ``overflow`` (``auto_resync``) and reconnect.
     ``queue_events=False`` keeps no event queue (for a client that only
     looks at the mirror); otherwise at most ``max_events`` unread events
-    wait in it, and an :class:`~daemonproxy.events.EventsDropped` stands
-    for those that came while it was full.  ``timeout`` is the default
+    (and ``max_event_bytes`` of their lines) wait in it, and an
+    :class:`~daemonproxy.events.EventsDropped` stands for those that came
+    while it was full.  ``timeout`` is the default
     wait for replies.
 
     Every wait ends at its deadline, even while data keeps coming, and no
@@ -75,11 +76,11 @@ class Client(Commands):
 
     def __init__(self, rfd: int, wfd: int, *, mirror: bool = True, auto_resync: bool = True,
                  queue_events: bool = True, max_events: int = MAX_EVENTS,
-                 timeout: float = DEFAULT_TIMEOUT,
+                 max_event_bytes: int = MAX_EVENT_BYTES, timeout: float = DEFAULT_TIMEOUT,
                  closer: Optional[Callable[[], None]] = None) -> None:
         self.mirror: Optional[Mirror] = Mirror() if mirror else None
         self.session = Session(self.mirror, auto_resync=auto_resync, queue_events=queue_events,
-                               max_events=max_events)
+                               max_events=max_events, max_event_bytes=max_event_bytes)
         self.timeout = timeout
         self._rfd = rfd
         self._wfd = wfd

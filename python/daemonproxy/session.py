@@ -44,7 +44,7 @@ from .events import (
 from .mirror import Mirror
 from .protocol import ENCODING, ERRORS, EVENT_LINE_MAX, Field, check_command, command_excerpt
 
-__all__ = ['Session', 'Request']
+__all__ = ['Session', 'Request', 'EventQueue']
 
 _FIELD_KINDS = frozenset(('service.tags', 'service.args', 'service.fds', 'service.auto_up',
                           'service.env', 'service.opts'))
@@ -57,8 +57,12 @@ _LONG_CHARS = EVENT_LINE_MAX // 4
 _TOO_LONG = 'a line of more than %d bytes' % EVENT_LINE_MAX
 # `overflow` lines in a row that each get a resync at once
 _OVERFLOW_BURST = 4
-#: Unread events a Session queues at most (see EventsDropped).
+#: Unread events a Session queues at most, and the bytes of the lines they
+#: came from (see EventsDropped): whichever is reached first.
 MAX_EVENTS = 65536
+MAX_EVENT_BYTES = 16 << 20
+# What a made-up event (Resynced, EventsDropped) counts for.
+_MADE_UP_BYTES = 64
 # Reply lines kept for one command other than statedump: daemonproxy
 # answers a command with one or two; more are counted, not kept.
 _REPLY_LINES_MAX = 64
@@ -130,25 +134,60 @@ class Request:
         return '<Request %s %s>' % (' '.join(self.fields)[:60], state)
 
 
+class EventQueue(collections.deque):
+    """The events a Session queued for the application, oldest first: a
+    deque to consume with ``popleft()`` (or ``pop()``, ``clear()``) that
+    also counts the bytes of the lines they came from (``nbytes``), so
+    that the Session can bound it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sizes: Deque[int] = collections.deque()
+        self.nbytes = 0
+
+    def push(self, ev: Event, size: int) -> None:
+        self.append(ev)
+        self._sizes.append(size)
+        self.nbytes += size
+
+    def popleft(self) -> Event:
+        ev = super().popleft()
+        self.nbytes -= self._sizes.popleft()
+        return ev
+
+    def pop(self) -> Event:
+        ev = super().pop()
+        self.nbytes -= self._sizes.pop()
+        return ev
+
+    def clear(self) -> None:
+        super().clear()
+        self._sizes.clear()
+        self.nbytes = 0
+
+
 class Session:
     """Protocol state of one connection.
 
     ``mirror`` (a Mirror or None) is kept current; ``events`` is the queue
     of events not yet consumed (only filled with ``queue_events``), at
-    most ``max_events`` long: beyond that, events are counted instead and
-    one :class:`~daemonproxy.events.EventsDropped` takes their place once
-    there is room (the mirror still applies every one).  Feed received
+    most ``max_events`` long and ``max_event_bytes`` of the lines they came
+    from: beyond that, events are counted instead and one
+    :class:`~daemonproxy.events.EventsDropped` takes their place once there
+    is room (the mirror still applies every one).  Feed received
     bytes to :meth:`feed` (and :meth:`feed_eof` at end of file); send what
     :meth:`data_to_send` returns.
     """
 
     def __init__(self, mirror: Optional[Mirror] = None, *, auto_resync: bool = True,
-                 queue_events: bool = True, max_events: int = MAX_EVENTS) -> None:
+                 queue_events: bool = True, max_events: int = MAX_EVENTS,
+                 max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self.mirror = mirror
         self.auto_resync = auto_resync
         self.queue_events = queue_events
         self.max_events = max(1, max_events)
-        self.events: Deque[Event] = collections.deque()
+        self.max_event_bytes = max(_MADE_UP_BYTES, max_event_bytes)
+        self.events = EventQueue()
         #: Events not queued since the last EventsDropped (queue full).
         self.dropped = 0
         self.closed = False
@@ -419,7 +458,7 @@ class Session:
             if type(ev) is Overflow:
                 self._overflow(ev)
             else:
-                self._deliver(ev)
+                self._deliver(ev, len(line) + 1)
             return
         head = pending[0]
         if line == head.marker:
@@ -463,7 +502,7 @@ class Session:
             if not head.lost and len(head.reply) < _REPLY_LINES_MAX:
                 head.reply.append(line)
             return
-        self._deliver(ev)
+        self._deliver(ev, len(line) + 1)
 
     @staticmethod
     def _is_reply(ev: Error, head: Request) -> bool:
@@ -472,22 +511,23 @@ class Session:
             return True
         return msg == 'line too long' or msg == 'Unknown command: ' + head.fields[0]
 
-    def _deliver(self, ev: Event) -> None:
+    def _deliver(self, ev: Event, size: int = _MADE_UP_BYTES) -> None:
         if self.mirror is not None:
             self.mirror.apply(ev)
         if self.queue_events:
-            self._enqueue(ev)
+            self._enqueue(ev, size)
 
-    def _enqueue(self, ev: Event) -> None:
-        """Queue ev, or count it when max_events are unread already."""
+    def _enqueue(self, ev: Event, size: int = _MADE_UP_BYTES) -> None:
+        """Queue ev (from a line of size bytes), or count it when the queue
+        is full already."""
         q = self.events
-        if len(q) >= self.max_events:
+        if len(q) >= self.max_events or q.nbytes + size > self.max_event_bytes:
             self.dropped += 1
             return
         if self.dropped:
-            q.append(EventsDropped(self.dropped))
+            q.push(EventsDropped(self.dropped), _MADE_UP_BYTES)
             self.dropped = 0
-        q.append(ev)
+        q.push(ev, size)
 
     def _marker(self) -> str:
         self._seq += 1

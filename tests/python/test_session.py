@@ -337,6 +337,25 @@ class Bounds(unittest.TestCase):
         d.feed(*['service.args\ts%d\ttrue' % i for i in range(25)])
         self.assertEqual((len(d.s.events), d.s.dropped), (0, 0))
 
+    def test_event_queue_bounded_in_bytes(self):
+        """Long lines fill the queue's byte budget before its count: the
+        queue holds at most max_event_bytes of lines, and consuming frees
+        it again."""
+        d = Script(max_event_bytes=100000)
+        line = 'service.args\tbig\t' + 'x' * 8000
+        d.feed(*[line] * 50)
+        q = d.s.events
+        self.assertEqual(len(q), 12)          # 12 lines of 8018 bytes fit in 100000
+        self.assertLessEqual(q.nbytes, 100000)
+        self.assertEqual(d.s.dropped, 38)
+        q.popleft()
+        self.assertEqual(q.nbytes, 11 * (len(line) + 1))
+        d.feed(line)
+        self.assertEqual(type(q[-2]), e.EventsDropped)
+        self.assertEqual(q[-2].count, 38)
+        q.clear()
+        self.assertEqual(q.nbytes, 0)
+
     def test_reply_lines_of_a_command_bounded(self):
         """Lines a command's reply could not have (a peer repeating them)
         are not kept beyond 64."""
