@@ -685,6 +685,10 @@ static void save_one(const struct ctl *c, struct state_out *o)
     state_int(o, c->dump.started);
     state_fd(o, c->taken_fd);
     outbuf_save(c->out, o);
+    /* Appended: a config file's name and the lines read so far, so that
+     * its errors after a re-exec still say FILE:LINE. */
+    state_str(o, c->file);
+    state_int(o, (int64_t)c->line);
     state_end(o);
 }
 
@@ -748,7 +752,7 @@ struct ctl *ctl_restore(const struct state_rec *r, const char **err)
         *err = NULL;
         return NULL;
     }
-    int64_t kind, phase, id, pollable, drain, argc, disc, disc_c, dphase, dsub, dstarted;
+    int64_t kind, phase, id, pollable, drain, argc, disc, disc_c, dphase, dsub, dstarted, line;
     int in_fd, taken;
     if (!state_field_int(r, 0, CTL_CONFIG, CTL_SERVICE, 0, &kind) ||
         !state_field_int(r, 1, CTL_OPEN, CTL_FLUSHING, 0, &phase) ||
@@ -764,6 +768,7 @@ struct ctl *ctl_restore(const struct state_rec *r, const char **err)
         r->len[14] >= sizeof ((struct ctl_dump *)0)->last ||
         !state_field_int(r, 15, 0, 1, 0, &dstarted) ||
         !state_field_fd(r, 16, true, &taken) || r->n < 22 ||
+        strlen(r->f[22]) != r->len[22] || !state_field_int(r, 23, 0, INT64_MAX, 0, &line) ||
         r->len[3] >= sizeof ((struct ctl *)0)->name || ctl_by_id((unsigned)id)) {
         *err = "malformed controller record";
         return NULL;
@@ -788,11 +793,15 @@ struct ctl *ctl_restore(const struct state_rec *r, const char **err)
     c->dump.sub = (int)dsub;
     memcpy(c->dump.last, r->f[14], r->len[14] + 1);
     c->dump.started = dstarted;
+    c->line = (unsigned long)line;
+    if (r->len[22])
+        c->file = strdup(r->f[22]);     /* out of memory: the plain name will do */
     *err = NULL;
     c->out = outbuf_restore(r, 17, c->name, out_event, c, err);
     if (*err || (in && !restore_input(c, r, argc, err))) {
         outbuf_free(c->out);
         free(in);
+        free(c->file);
         free(c);
         return NULL;
     }

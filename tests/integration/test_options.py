@@ -261,6 +261,24 @@ class ConfigFileErrors(DPTest):
             'error: <stdin>:3: unknown command bogus',
             'info: exiting with code 0, as asked by <stdin>:4'])
 
+    def test_file_and_line_kept_across_a_reexec(self):
+        """A config file still being read when it asks for a re-exec (a
+        FIFO here, written in two parts) names FILE:LINE after it too."""
+        if VALGRIND_DIR:
+            self.skipTest('a re-exec leaves valgrind')
+        fifo = self.path('conf.fifo')
+        os.mkfifo(fifo)
+        sock = self.path('s.sock')
+        d = self.start('-c', fifo, '-S', sock, interactive=False, stdin=subprocess.DEVNULL)
+        w = os.open(fifo, os.O_WRONLY)      # the daemon opens it for reading
+        self.on_cleanup(lambda: os.close(w))
+        c = self.connect(sock)
+        c.ping()
+        os.write(w, b'echo\tone\n# two\nreexec\n')
+        c.expect(lambda l: l.startswith('reexec\t'))
+        os.write(w, b'bogus_after_reexec\n')
+        d.log.expect('error: %s:4: unknown command bogus_after_reexec' % fifo)
+
     def test_other_controllers_keep_their_names(self):
         conf = self.write_file('n.conf', 'bogus_in_file\n')
         d = self.start('-c', conf)
