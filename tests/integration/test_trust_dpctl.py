@@ -68,6 +68,8 @@ RUN_TIMEOUT = 60
 #   http      answers the first bytes with an HTTP error header, then silence
 #   banner    greets with a text line of its own protocol, then silence
 #   close     greets and closes
+#   lead      events at once, then the answer to each "echo X" (X) and one
+#             more event after it, as daemonproxy with events under way
 # The modes after pretend serve each connection in a thread of its own.
 FAKE_SERVER = r'''
 import os, random, select, socket, sys, threading
@@ -156,6 +158,18 @@ def serve(c):
             drain(c)
         elif mode == 'close':
             c.sendall(b'* BYE notdaemonproxy 1.0\n')
+        elif mode == 'lead':
+            c.sendall(b'signal\tSIGHUP\t5\t1\nservice.tags\tweb\tbefore\n')
+            buf = b''
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                buf += data
+                while b'\n' in buf:
+                    line, buf = buf.split(b'\n', 1)
+                    if line.startswith(b'echo\t'):
+                        c.sendall(line[5:] + b'\nservice.tags\tweb\tafter\n')
     except OSError:
         pass
     finally:
