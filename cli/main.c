@@ -98,6 +98,39 @@ static int absorb(struct sess *s, char *line)
     return DPCTL_FAILED;
 }
 
+/* Read up to the echo marker within the reply bound, handing every line
+ * before it to each().  Returns 0 when the marker came, each()'s exit code,
+ * DPCTL_TIMEOUT after saying what the peer did instead, or another exit
+ * code from conn_read_line(). */
+static int until_marker(struct sess *s, const char *marker,
+                        int (*each)(struct sess *, char *, size_t))
+{
+    int64_t deadline = conn_now_ms() + s->reply_ms;
+    for (;;) {
+        char *line;
+        size_t len;
+        int r = conn_read_line(s->c, deadline, &line, &len);
+        if (r == DPCTL_TIMEOUT)
+            conn_say_no_reply(s->c, (double)s->reply_ms / 1000);
+        if (r)
+            return r;
+        if (strcmp(line, marker) == 0)
+            return DPCTL_OK;
+        if ((r = each(s, line, len)))
+            return r;
+    }
+}
+
+/* A line of a reply: printed to s->echo, applied to the model. */
+static int take_reply(struct sess *s, char *line, size_t len)
+{
+    if (s->echo) {
+        fwrite(line, 1, len, s->echo);
+        fputc('\n', s->echo);
+    }
+    return absorb(s, line);
+}
+
 /* Send one command and read up to its echo marker, applying every line to
  * the model (and printing it to s->echo).  Returns 0 (check s->nerr for an
  * error reply), or an exit code. */
@@ -110,27 +143,11 @@ static int request(struct sess *s, int argc, char **argv)
     const char *marker = conn_send_marker(s->c, &rc);
     if (rc)
         return rc;
-    int64_t deadline = conn_now_ms() + s->reply_ms;
-    for (;;) {
-        char *line;
-        size_t len;
-        int r = conn_read_line(s->c, deadline, &line, &len);
-        if (r == DPCTL_LOST)
-            return conn_eof_seen(s->c) && argc && (strcmp(argv[0], "exit") == 0 ||
-                   strcmp(argv[0], "terminate") == 0) ? DPCTL_OK : DPCTL_LOST;
-        if (r == DPCTL_TIMEOUT)
-            conn_say_no_reply(s->c, (double)s->reply_ms / 1000);
-        if (r)
-            return r;
-        if (strcmp(line, marker) == 0)
-            return DPCTL_OK;
-        if (s->echo) {
-            fwrite(line, 1, len, s->echo);
-            fputc('\n', s->echo);
-        }
-        if ((r = absorb(s, line)))
-            return r;
-    }
+    rc = until_marker(s, marker, take_reply);
+    if (rc == DPCTL_LOST)
+        return conn_eof_seen(s->c) && argc && (strcmp(argv[0], "exit") == 0 ||
+               strcmp(argv[0], "terminate") == 0) ? DPCTL_OK : DPCTL_LOST;
+    return rc;
 }
 
 static int request2(struct sess *s, const char *a, const char *b)
@@ -563,25 +580,39 @@ static int cmd_wait(struct sess *s, int argc, char **argv)
     return rc;
 }
 
+/* One event line as watch shows it, flushed at once. */
+static int show_watched(struct sess *s, char *line, size_t len)
+{
+    if (s->o->raw) {
+        fwrite(line, 1, len, stdout);
+        fputc('\n', stdout);
+    } else {
+        show_event(stdout, line, conn_now_ms());
+    }
+    return fflush(stdout) != 0 ? DPCTL_FAILED : DPCTL_OK;   /* the reader went away */
+}
+
 static int cmd_watch(struct sess *s, int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     int64_t deadline = s->o->timeout_given ? conn_now_ms() + s->wait_ms : INT64_MAX;
+    /* An echo first, awaited as every command's reply is: only listening,
+     * watch would wait for ever on a socket that is silent or speaks
+     * another protocol (an HTTP server waits for a request), and never
+     * learn what is there.  The events before the reply are shown. */
+    int r;
+    const char *marker = conn_send_marker(s->c, &r);
+    if (r || (r = until_marker(s, marker, show_watched)))
+        return r;
     for (;;) {
         char *line;
         size_t len;
-        int r = conn_read_line(s->c, deadline, &line, &len);
+        r = conn_read_line(s->c, deadline, &line, &len);
         if (r)
             return r == DPCTL_TIMEOUT ? DPCTL_OK : r;   /* -t is watch's length */
-        if (s->o->raw) {
-            fwrite(line, 1, len, stdout);
-            fputc('\n', stdout);
-        } else {
-            show_event(stdout, line, conn_now_ms());
-        }
-        if (fflush(stdout) != 0)
-            return DPCTL_FAILED;       /* the reader went away */
+        if ((r = show_watched(s, line, len)))
+            return r;
     }
 }
 
@@ -805,7 +836,8 @@ static const struct command commands[] = {
     { "watch", cmd_watch, 0, 0, F_RAW, NULL, "watch [--raw]",
       "Follow events as they happen, with wall-clock times; --raw prints the\n"
       "lines as daemonproxy sends them.  Runs until interrupted, or -t seconds\n"
-      "when -t is given." },
+      "when -t is given.  First it checks that daemonproxy answers, within -t\n"
+      "but at least 5s, as every command does." },
     { "dump", cmd_dump, 0, 0, 0, NULL, "dump",
       "Print daemonproxy's statedump: every handle and service, as protocol lines." },
     { "reexec", cmd_reexec, 0, 1, 0, reexec_valid, "reexec [PATH]",

@@ -36,11 +36,14 @@ int sockpath_choose(const char *sock, const char *xdg, uid_t euid, const char *t
     return fallback;
 }
 
-/* Why dir may not hold euid's socket, or NULL when it may.  Another user
- * can create any name in /tmp before us, and a directory open to others
- * lets them replace the socket in it. */
-static const char *untrusted(const struct stat *st, uid_t euid, char *why, size_t len)
+/* Why dir may not hold euid's socket, or NULL when it may; *fix gets what
+ * the user can do about it.  Another user can create any name in /tmp
+ * before us, and a directory open to others lets them replace the socket
+ * in it.  In the sticky /tmp only its owner (or root) may remove a name. */
+static const char *untrusted(const struct stat *st, uid_t euid, char *why, size_t len,
+                             const char **fix)
 {
+    *fix = st->st_uid == euid ? "remove it" : "ask root to remove it";
     if (S_ISLNK(st->st_mode))
         return "a symlink";
     if (!S_ISDIR(st->st_mode))
@@ -51,6 +54,7 @@ static const char *untrusted(const struct stat *st, uid_t euid, char *why, size_
         return why;
     }
     if (st->st_mode & 077) {
+        *fix = "chmod 700 it or remove it";
         snprintf(why, len, "mode %04o, must not be open to group or others",
                  (unsigned)(st->st_mode & 07777));
         return why;
@@ -83,11 +87,13 @@ enum sockpath_result sockpath_check_dir(const char *path, uid_t euid, bool creat
     }
     if (r < 0 && errno == ENOENT && !create)
         return SOCKPATH_OK;
-    const char *bad = r < 0 ? strerror(errno) : untrusted(&st, euid, why, sizeof why);
+    const char *fix = NULL;
+    const char *bad = r < 0 ? strerror(errno) : untrusted(&st, euid, why, sizeof why, &fix);
     if (!bad)
         return SOCKPATH_OK;
-    snprintf(msg, msglen, "refusing %s for the default socket: %s; remove it, "
-             "or set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET", dir, bad);
+    snprintf(msg, msglen, "refusing %s for the default socket: %s; %s%s"
+             "set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET", dir, bad, fix ? fix : "",
+             fix ? ", or " : "");
     return SOCKPATH_REFUSED;
 }
 

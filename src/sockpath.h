@@ -39,9 +39,11 @@ int sockpath_choose(const char *sock, const char *xdg, uid_t euid, const char *t
 /* Check the directory of the fallback path for euid; with create, make it
  * (mode 0700) when missing.  Returns SOCKPATH_OK when it is trusted (or,
  * without create, missing: connect() then finds no daemon there), else
- * SOCKPATH_REFUSED with one line in msg, e.g. "refusing /tmp/daemonproxy-1000
- * for the default socket: owned by uid 65534, not 1000; remove it, or set
- * XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET". */
+ * SOCKPATH_REFUSED with one line in msg that says what the user can do:
+ * "refusing /tmp/daemonproxy-1000 for the default socket: owned by uid
+ * 65534, not 1000; ask root to remove it, or set XDG_RUNTIME_DIR or
+ * DAEMONPROXY_SOCKET" (their own: "remove it"; their own with a bad mode:
+ * "chmod 700 it or remove it"). */
 enum sockpath_result sockpath_check_dir(const char *path, uid_t euid, bool create,
                                         char *msg, size_t msglen);
 

@@ -66,12 +66,16 @@ def check_socket_dir(directory: str, euid: Optional[int] = None) -> None:
     """Refuse the fallback directory of the default socket unless it is
     missing, or a directory (not a symlink) owned by euid with no
     permission for group or others.  Raises UntrustedSocket with the
-    reason and what to do about it."""
+    reason and what the user can do about it (the same words as dpctl's
+    and daemonproxy's: src/sockpath.c)."""
     uid = os.geteuid() if euid is None else euid
     try:
         st = os.lstat(directory)
     except FileNotFoundError:
         return
+    # what the user can do: in the sticky /tmp only a name's owner (or
+    # root) may remove it
+    fix = 'remove it' if st.st_uid == uid else 'ask root to remove it'
     if stat.S_ISLNK(st.st_mode):
         reason = 'a symlink'
     elif not stat.S_ISDIR(st.st_mode):
@@ -80,10 +84,11 @@ def check_socket_dir(directory: str, euid: Optional[int] = None) -> None:
         reason = 'owned by uid %d, not %d' % (st.st_uid, uid)
     elif st.st_mode & 0o077:
         reason = 'mode %04o, must not be open to group or others' % stat.S_IMODE(st.st_mode)
+        fix = 'chmod 700 it or remove it'
     else:
         return
     raise UntrustedSocket(directory,
-                          '%s; remove it, or set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET' % reason,
+                          '%s; %s, or set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET' % (reason, fix),
                           uid=st.st_uid, role='for the default socket')
 
 

@@ -8,6 +8,7 @@ on that socket records every event.  Orders and gaps are read from the
 events (their TS fields), never from wall-clock sleeps."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -357,6 +358,30 @@ after = ["app"]
             pass
         self.assertEqual(order, ['proxy', 'app', 'db'])
         self.assertEqual(self.d.wait(TIMEOUT), 7)
+
+    def test_shutdown_order_of_the_guide(self):
+        """docs/guide.md's services: db, and web that requires db and has a
+        logger (web.log, which web waits for).  On SIGTERM web stops first;
+        once it is down, db and web.log stop together (both asked before
+        either is down)."""
+        self.boot('''
+[service.db]
+run = ["sleep", "1000"]
+[service.web]
+run = ["sleep", "1000"]
+requires = ["db"]
+log = ["cat"]
+''')
+        self.wait_up('web')
+        self.c.wait_until(lambda m: m.service('web.log').running and m.service('db').running)
+        os.kill(self.d.pid, signal.SIGTERM)
+        end = self.expect_log('everything stopped: terminate 0')
+        steps = [m.groups() for m in (re.search(r' (\S+): (stopping|stopped)\b', l)
+                                      for l in self.d.log.snapshot()[:end]) if m]
+        self.assertEqual(steps[:2], [('web', 'stopping'), ('web', 'stopped')], steps)
+        self.assertEqual(sorted(steps[2:4]), [('db', 'stopping'), ('web.log', 'stopping')], steps)
+        self.assertEqual(sorted(steps[4:]), [('db', 'stopped'), ('web.log', 'stopped')], steps)
+        self.assertEqual(self.d.wait(TIMEOUT), 0)
 
     def test_container_mode_main_exit_code(self):
         self.boot('''

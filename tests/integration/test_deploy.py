@@ -13,8 +13,10 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 import tomllib
+import unittest
 
 from dp import DPTest, REPO, TIMEOUT, VALGRIND_DIR, Timeout, binary, new_marker, wait_for
 
@@ -288,6 +290,89 @@ def shutdown_timeout():
 def unit_value(text, key):
     m = re.search(r'^%s=(.*)$' % re.escape(key), text, re.M)
     return m.group(1).strip() if m else None
+
+
+def code_commands(markdown):
+    """The commands in a Markdown text's code (indented blocks and fences):
+    continuation lines joined, without a '$ ' prompt or a '# comment', cut
+    at ';', '&&' and '|'."""
+    out, fenced, cont = [], False, ''
+    for line in markdown.splitlines():
+        if line.startswith('```'):
+            fenced = not fenced
+            continue
+        if not (fenced or line.startswith('    ')):
+            continue
+        line = cont + line.strip()
+        cont = ''
+        if line.endswith('\\'):
+            cont = line[:-1]
+            continue
+        line = re.sub(r'(^|\s)#.*$', '', line[2:] if line.startswith('$ ') else line)
+        out += [c.strip() for c in re.split(r';|&&|\|', line)]
+    return [c for c in out if c]
+
+
+class GuideText(DPTest):
+    """docs/guide.md says what the programs do."""
+
+    def test_root_daemon_is_reached_as_root(self):
+        """daemonproxy started with sudo listens on root's default socket:
+        dpctl reaches it only as root, and a user's dpctl would talk to
+        another daemon (or none).  Signals go to this daemon's pid, from
+        its pidfile (pidof names every daemonproxy on the host)."""
+        lines = code_commands(read('docs/guide.md'))
+        starts = [l.split() for l in lines if l.startswith('sudo daemonproxy ')]
+        self.assertTrue(starts, 'the guide starts daemonproxy as root')
+        pidfiles = {w[w.index('--pidfile') + 1] for w in starts if '--pidfile' in w}
+        for line in lines:
+            words = line.split()
+            with self.subTest(line=line):
+                self.assertNotIn('pidof', words + [w.strip('$()') for w in words])
+                if words[0] == 'dpctl':
+                    self.assertEqual(words[1:], ['--help'], 'root\'s daemon: sudo dpctl')
+                if words[0] == 'kill':
+                    self.assertTrue(all(w.startswith(('%', '-')) for w in words[1:]),
+                                    'a signal to root\'s daemon: sudo kill')
+                if words[:2] == ['sudo', 'kill']:
+                    m = re.search(r' \$\(cat (\S+)\)$', line)
+                    self.assertTrue(m and m.group(1) in pidfiles,
+                                    'the pid of the daemon started, from its --pidfile %s'
+                                    % sorted(pidfiles))
+
+    @unittest.skipUnless(shutil.which('python3'), 'python3')
+    def test_check_problems_as_shown(self):
+        """The --check problems the guide shows are those dpcontroller
+        prints, for the change the guide describes to its services.toml."""
+        guide = read('docs/guide.md')
+        shown = re.findall(r'(?m)^    \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d (dpcontroller: .*)$', guide)
+        self.assertTrue(shown, 'the guide shows what --check prints for a bad file')
+        m = re.search(r'With `(env = [^`]*)` and `(stop_signal = [^`]*)`\s+in `\[service\.web\]`',
+                      guide)
+        self.assertIsNotNone(m, 'the change the guide makes to [service.web]')
+        toml = re.search(r'```toml\n(.*?)```', guide, re.S).group(1)
+        head, web = toml.split('[service.web]\n')
+        web, rest = (web.split('\n[', 1) + [''])[:2]
+        for setting in m.groups():
+            key = setting.split(' = ')[0]
+            web, n = re.subn(r'(?m)^%s = .*$' % key, setting, web)
+            if n == 0:
+                web = web.rstrip('\n') + '\n' + setting + '\n'
+        path = self.write_file('services.toml', head + '[service.web]\n' + web +
+                               ('\n[' + rest if rest else ''))
+        p = subprocess.run([sys.executable, '-m', 'daemonproxy.controller', '--check', path],
+                           env=dict(os.environ, PYTHONPATH=os.path.join(REPO, 'python')),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual((p.returncode, p.stdout), (1, ''), p.stderr)
+        got = [re.sub(r'^\S+ ', '', l).replace(path, '/etc/daemonproxy/services.toml')
+               for l in p.stderr.splitlines()]
+        self.assertEqual(len(got), len(shown), p.stderr)
+        for want, line in zip(shown, got):
+            if want.endswith(' ...'):
+                self.assertTrue(line.startswith(want[:-4]), (want, line))
+            else:
+                self.assertEqual(line, want)
 
 
 class DeployFiles(DPTest):

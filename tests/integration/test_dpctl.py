@@ -21,9 +21,9 @@
   unknown (3), ready timeout (4); stop turns auto-up off, escalates to
   SIGKILL after -t (to the cgroup with --cgroup); restart restores auto-up.
 - signal (name forms, --group, errors), wait (up/down/ready, at once,
-  later, -t 0, timeout 4, unknown or deleted 3), watch (raw lines exactly as
-  the daemon sends them, human lines with today's wall-clock time, -t ends
-  it with 0, a dying daemon gives 6), dump (same as a statedump), send
+  later, -t 0, timeout 4, unknown or deleted 3), watch (an echo first, its
+  reply not shown; raw lines exactly as the daemon sends them, human lines
+  with today's wall-clock time, -t ends it with 0, a dying daemon gives 6), dump (same as a statedump), send
   (replies, errors exit 1, exit/terminate succeed, TAB/newline exit 2).
 - reexec: the daemon replaced in place (same pid and services, dpctl
   watch and the other controllers stay connected and hear the event), a
@@ -1350,6 +1350,24 @@ class Watch(DpctlTest):
         p, rd = self.watcher(d, '--raw')
         d.send('service.tags\tx\tprobe')
         self.until(rd, lambda l: l == 'service.tags\tx\tprobe', 'the tags event')
+        p.send_signal(signal.SIGINT)
+        self.finish(p)
+
+    def test_asks_first(self):
+        """watch first sends an echo and waits for the reply, as every
+        command does (a socket that never answers then ends it with the
+        no-reply message: test_trust_dpctl_output); the reply is not shown,
+        and the events after it are, as before."""
+        d = self.daemon()
+        i = len(d.log.snapshot())
+        p = self.dpctl_bg('watch', '--raw', '-t', '60')
+        n = self.settled(d, i, p)
+        said = [l for l in d.log.snapshot()[i:] if 'client %s: command: ' % n in l]
+        self.assertEqual(len(said), 1, said)
+        self.assertRegex(said[0], r'client %s: command: echo\tdpctl\.\d+\.1$' % n)
+        rd = LineReader(p.stdout.fileno(), 'dpctl watch')
+        d.send('service.tags\tx\tprobe')
+        self.assertEqual(rd.readline(TIMEOUT), 'service.tags\tx\tprobe')
         p.send_signal(signal.SIGINT)
         self.finish(p)
 

@@ -1,11 +1,15 @@
 """The original manual's examples (docs/daemonproxy.1, EXAMPLES), end to end with real processes:
 a service with a logger that survives restarts of either side, and a
-controller script (from a -c config) that daemonproxy restarts if it dies."""
+controller script (from a -c config) that daemonproxy restarts if it dies.
+And the README's sessions: the quick start's, replayed line for line, and
+the dpctl session with examples/demo.conf."""
 
 import os
+import re
+import signal
 import subprocess
 
-from dp import REPO, TIMEOUT, binary, try_connect, wait_for
+from dp import REPO, TIMEOUT, VALGRIND_DIR, binary, try_connect, wait_for
 from svc_util import SvcTest, PY, CTL, comparable
 
 TOTAL = 2000
@@ -184,3 +188,45 @@ class DemoConf(SvcTest):
         self.assertEqual([l.split(':')[0] for l in out.splitlines()], ['clock', 'web', 'db'])
         code, out, err = ctl('status')
         self.assertEqual([l.split()[1] for l in out.splitlines()[1:]], ['down'] * 3)
+
+
+class ReadmeQuickStart(SvcTest):
+    """The README's quick start, `daemonproxy -i` at a terminal: what the
+    user typed gets exactly the lines the README shows (the terminal's
+    name aside), and a SIGHUP the event it shows."""
+
+    def readme(self):
+        with open(os.path.join(REPO, 'README.md')) as f:
+            return f.read()
+
+    def test_typed_session(self):
+        m = re.search(r'Here the user typed (.*?)\n```\n(.*?)```', self.readme(), re.S)
+        self.assertIsNotNone(m, 'the quick start session in README.md')
+        typed = [t.replace('\u2192', '\t') for t in re.findall(r'`([^`]+)`', m.group(1))
+                 if t != '\u2192']
+        self.assertEqual(typed, ['echo\thello', 'log.filter', 'statedump'])
+        shown = m.group(2).splitlines()
+        self.assertEqual([l for l in shown if l in typed], typed, 'the typed lines, in order')
+        master, slave = os.openpty()       # stderr a terminal, as in the README
+        self.on_cleanup(lambda: os.close(master))
+        try:
+            d = self.start(stderr=slave)
+        finally:
+            os.close(slave)
+        got = d.cmd(*typed)
+        want = [l for l in shown if l not in typed]
+        pts = re.compile(r'/dev/pts/\d+$')
+        if VALGRIND_DIR:        # valgrind's own fds may be inherited handles
+            got = [l for l in got if not re.match(r'fd\.state\tfd_\d+\t', l)]
+        self.assertEqual([pts.sub('/dev/pts/N', l) for l in got],
+                         [pts.sub('/dev/pts/N', l) for l in want])
+
+        # "Send it a SIGHUP ... you see ... the event on stdout"
+        m = re.search(r'the event on stdout:\n\n```\n(.*?)```', self.readme(), re.S)
+        self.assertIsNotNone(m, 'the SIGHUP session in README.md')
+        event = [l for l in m.group(1).splitlines() if not l.startswith('info: ')]
+        self.assertEqual(len(event), 1, m.group(1))
+        os.kill(d.pid, signal.SIGHUP)
+        got = d.expect(lambda l: l.startswith('signal\t'))
+        self.assertEqual(re.sub(r'\t\d+\t', '\tTS\t', got),
+                         re.sub(r'\t\d+\t', '\tTS\t', event[0]))

@@ -68,6 +68,8 @@ RUN_TIMEOUT = 60
 #   http      answers the first bytes with an HTTP error header, then silence
 #   banner    greets with a text line of its own protocol, then silence
 #   close     greets and closes
+#   lead      events at once, then the answer to each "echo X" (X) and one
+#             more event after it, as daemonproxy with events under way
 # The modes after pretend serve each connection in a thread of its own.
 FAKE_SERVER = r'''
 import os, random, select, socket, sys, threading
@@ -156,6 +158,18 @@ def serve(c):
             drain(c)
         elif mode == 'close':
             c.sendall(b'* BYE notdaemonproxy 1.0\n')
+        elif mode == 'lead':
+            c.sendall(b'signal\tSIGHUP\t5\t1\nservice.tags\tweb\tbefore\n')
+            buf = b''
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                buf += data
+                while b'\n' in buf:
+                    line, buf = buf.split(b'\n', 1)
+                    if line.startswith(b'echo\t'):
+                        c.sendall(line[5:] + b'\nservice.tags\tweb\tafter\n')
     except OSError:
         pass
     finally:
@@ -310,9 +324,13 @@ class Squat(TrustTest):
         self.attacker_dir(self.fallback_dir)
         return FakeServer(self, 'pretend', [self.fallback, self.old_name], uid=ATTACKER)
 
-    def refusal(self, why, prog):
-        return ('%s: refusing %s for the default socket: %s; remove it, or set '
-                'XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET\n' % (prog, self.fallback_dir, why))
+    # what the victim can do, by who owns the name (in the sticky /tmp only
+    # the owner or root may remove it)
+    ASK_ROOT, REMOVE, CHMOD = 'ask root to remove it', 'remove it', 'chmod 700 it or remove it'
+
+    def refusal(self, why, prog, fix):
+        return ('%s: refusing %s for the default socket: %s; %s, or set '
+                'XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET\n' % (prog, self.fallback_dir, why, fix))
 
     def run_daemon(self):
         p = subprocess.run(as_uid(self.victim) + [dp.binary(), '--default-socket'],
@@ -321,8 +339,8 @@ class Squat(TrustTest):
         return p.returncode, p.stdout.decode('latin-1'), p.stderr.decode('latin-1')
 
     def variants(self):
-        """(name, set it up, the reason in the message) for each way the
-        fallback directory can be unfit."""
+        """(name, set it up, the reason in the message, what to do) for each
+        way the fallback directory can be unfit."""
         owner = 'owned by uid %d, not %d' % (ATTACKER, self.victim)
 
         def symlink():
@@ -347,29 +365,67 @@ class Squat(TrustTest):
             os.symlink(target, self.fallback_dir)
             os.lchown(self.fallback_dir, self.victim, self.victim)
 
-        return [('another uid, sticky and open', lambda: self.attacker_dir(self.fallback_dir, 0o1777), owner),
-                ('another uid, 0700', lambda: self.attacker_dir(self.fallback_dir, 0o700), owner),
-                ('a symlink to the attacker', symlink, 'a symlink'),
-                ('a symlink of the victim', own_symlink, 'a symlink'),
-                ('a file', plain_file, 'not a directory'),
+        def own_file():
+            with open(self.fallback_dir, 'w') as f:
+                f.write('mine\n')
+            os.chown(self.fallback_dir, self.victim, self.victim)
+
+        def own_but_writable():
+            own_but_open()
+            os.chmod(self.fallback_dir, 0o1777)
+
+        return [('another uid, sticky and open', lambda: self.attacker_dir(self.fallback_dir, 0o1777),
+                 owner, self.ASK_ROOT),
+                ('another uid, 0700', lambda: self.attacker_dir(self.fallback_dir, 0o700), owner,
+                 self.ASK_ROOT),
+                ('a symlink to the attacker', symlink, 'a symlink', self.ASK_ROOT),
+                ('a symlink of the victim', own_symlink, 'a symlink', self.REMOVE),
+                ('a file', plain_file, 'not a directory', self.ASK_ROOT),
+                ('a file of the victim', own_file, 'not a directory', self.REMOVE),
                 ('its own, mode 0755', own_but_open,
-                 'mode 0755, must not be open to group or others')]
+                 'mode 0755, must not be open to group or others', self.CHMOD),
+                ('its own, mode 1777', own_but_writable,
+                 'mode 1777, must not be open to group or others', self.CHMOD)]
+
+    def follow_advice(self, fix):
+        """Do what the message told the victim to do, as the victim: it
+        works where the message says so, and 'ask root' is said only where
+        the victim cannot do it."""
+        def as_victim(*argv):
+            return subprocess.run(as_uid(self.victim) + list(argv), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  timeout=RUN_TIMEOUT).returncode
+        rm = as_victim('rm', '-rf', self.fallback_dir)
+        if fix == self.ASK_ROOT:
+            self.assertNotEqual(rm, 0)
+            self.assertTrue(os.path.lexists(self.fallback_dir), 'the victim removed it')
+            return
+        self.assertEqual(rm, 0)
+        self.assertFalse(os.path.lexists(self.fallback_dir))
+        if fix == self.CHMOD:
+            self.assertEqual(as_victim('mkdir', '-m', '755', self.fallback_dir), 0)
+            self.assertEqual(as_victim('chmod', '700', self.fallback_dir), 0)
+        # either way nothing is refused any more: there is simply no daemon
+        code, out, err = self.dpctl('status', uid=self.victim)
+        self.assertEqual(code, NOCONN)
+        self.assertIn('dpctl: cannot connect to %s: No such file or directory' % self.fallback,
+                      err)
 
     def test_daemon_refuses_a_squatted_directory(self):
         srv = self.squat_dir_with_server()
         code, out, err = self.run_daemon()
         self.assertEqual((code, out, err),
                          (3, '', self.refusal('owned by uid %d, not %d' % (ATTACKER, self.victim),
-                                              'daemonproxy')))
+                                              'daemonproxy', self.ASK_ROOT)))
         self.assertEqual(srv.probe(), (0, 0), 'the squatter heard from nobody')
         srv.stop()
-        for name, make, why in self.variants():
+        for name, make, why, fix in self.variants():
             with self.subTest(name):
                 remove(self.fallback_dir)
                 remove(self.old_name)
                 make()
                 code, out, err = self.run_daemon()
-                self.assertEqual((code, out, err), (3, '', self.refusal(why, 'daemonproxy')))
+                self.assertEqual((code, out, err), (3, '', self.refusal(why, 'daemonproxy', fix)))
                 self.assertFalse(os.path.lexists(self.old_name))
 
     def test_dpctl_refuses_a_squatted_directory_and_sends_nothing(self):
@@ -378,16 +434,18 @@ class Squat(TrustTest):
         for args in self.COMMANDS:
             with self.subTest(args=args):
                 code, out, err = self.dpctl(*args, uid=self.victim)
-                self.assertEqual((code, out, err), (NOCONN, '', self.refusal(why, 'dpctl')))
+                self.assertEqual((code, out, err),
+                                 (NOCONN, '', self.refusal(why, 'dpctl', self.ASK_ROOT)))
         self.assertEqual(srv.probe(), (0, 0), 'dpctl sent the squatter nothing')
         srv.stop()
-        for name, make, why in self.variants():
+        for name, make, why, fix in self.variants():
             with self.subTest(name):
                 remove(self.fallback_dir)
                 make()
                 code, out, err = self.dpctl('send', 'service.env', 'web', 'DB_PASSWORD=x',
                                             uid=self.victim)
-                self.assertEqual((code, out, err), (NOCONN, '', self.refusal(why, 'dpctl')))
+                self.assertEqual((code, out, err), (NOCONN, '', self.refusal(why, 'dpctl', fix)))
+                self.follow_advice(fix)
 
     def test_missing_directory_is_no_daemon(self):
         """A client never creates the directory: no daemon there, as before."""

@@ -5,7 +5,10 @@ Fake servers (test_trust_dpctl.FAKE_SERVER, run as our own uid so that the
 peer check lets dpctl talk to them) that send an endless line, endless
 short lines, services invented without end, binary bytes, an HTTP error,
 a banner of their own protocol, nothing at all, or a greeting and a close.
-For each, several dpctl commands run at once, each measured by wait4():
+For each, several dpctl commands run at once, each measured by wait4();
+watch among them, which waits for an echo reply first as every command
+does, so that it too ends by the reply bound and says what it found,
+instead of waiting for ever on a socket that never speaks first:
 
 - the exit code and the one message that says what dpctl found: "PATH is
   not daemonproxy: it sent a line over 8192 bytes" or "a control byte 0xNN"
@@ -143,25 +146,30 @@ class NotDaemonproxy(dp.DPTest):
         /dev/null (send and dump print every line before the reply)."""
         return [(a, a[2] not in quiet) for a, show in self.REQUESTS if a[2] not in but]
 
+    # watch for -t, human and raw; each waits for its echo reply first, as
+    # the commands above do (-t 1: for 5 s)
+    WATCHES = [(['-t', '1', 'watch'], True), (['-t', '1', 'watch', '--raw'], True),
+               (['-t', '0', 'watch', '--raw'], True)]
+    # and until interrupted: its reply bound is the default -t, 10 s
+    UNBOUNDED = [(['watch'], True), (['watch', '--raw'], True)]
+
     def test_endless_line(self):
         self.serve('endless')
-        self.expect(self.REQUESTS + [(['-t', '1', 'watch'], True),
-                                     (['watch'], True), (['watch', '--raw'], True)], NOCONN,
+        self.expect(self.REQUESTS + self.WATCHES + self.UNBOUNDED, NOCONN,
                     'dpctl: %s is not daemonproxy: it sent a line over 8192 bytes (its first '
                     'bytes: "%s"...); %s\n' % (self.sock, 'x' * 64, self.who))
 
     def test_endless_short_lines(self):
         """The marker never comes while lines keep coming: the reply bound
-        still ends each wait; watch -t ends at its -t."""
+        still ends each wait, watch's too (it prints them all, to /dev/null
+        here, meanwhile)."""
         self.serve('short')
         first = r'service\.state\\tweb\\tup\\t1\\t4242\\t-\\t-\\t5\\t-\\nservice'
-        self.expect(self.requests(), TIMEDOUT, re.compile(
+        self.expect(self.requests() + [(a, False) for a, show in self.WATCHES], TIMEDOUT,
+                    re.compile(
             r'^dpctl: no reply from daemonproxy within 5s: %s sent \d+ bytes but not the answer'
             r' \(its first bytes: "%s[^"]*"\.\.\.\); %s\n$'
             % (re.escape(self.sock), first, re.escape(self.who))))
-        # watch prints them all (to /dev/null here) until its -t
-        self.expect([(['-t', '1', 'watch'], False), (['-t', '1', 'watch', '--raw'], False)],
-                    0, '')
 
     def test_services_invented_without_end(self):
         self.serve('invent')
@@ -177,37 +185,71 @@ class NotDaemonproxy(dp.DPTest):
 
     def test_binary(self):
         self.serve('binary')
-        self.expect(self.REQUESTS + [(['-t', '1', 'watch'], True)], NOCONN, re.compile(
+        self.expect(self.REQUESTS + self.WATCHES + self.UNBOUNDED, NOCONN, re.compile(
             r'^dpctl: %s is not daemonproxy: it sent a control byte 0x00 \(its first bytes: '
             r'"\\x00\\x01\\x02[^"]*"\.\.\.\); %s\n$' % (re.escape(self.sock), re.escape(self.who))))
 
     def test_http(self):
+        """An HTTP server waits for a request: watch's echo is one, and
+        the answer shows what is there."""
         self.serve('http')
-        self.expect(self.REQUESTS, NOCONN,
+        self.expect(self.REQUESTS + self.WATCHES + self.UNBOUNDED, NOCONN,
                     'dpctl: %s is not daemonproxy: it sent a control byte 0x0d (its first '
                     'bytes: "HTTP/1.0 400 Bad Request\\r\\nContent-Type: text/plain\\r\\n\\r\\n"); '
                     '%s\n' % (self.sock, self.who))
 
     def test_banner(self):
         self.serve('banner')
-        self.expect(self.requests(), TIMEDOUT,
-                    'dpctl: no reply from daemonproxy within 5s: %s sent 30 bytes but not the '
-                    'answer (its first bytes: "* OK notdaemonproxy 1.0 ready\\n"); %s\n'
-                    % (self.sock, self.who))
+        err = ('dpctl: no reply from daemonproxy within 5s: %s sent 30 bytes but not the '
+               'answer (its first bytes: "* OK notdaemonproxy 1.0 ready\\n"); %s\n'
+               % (self.sock, self.who))
+        self.expect(self.requests(), TIMEDOUT, err)
+        # watch shows the line as an event before it gives up
+        for r in self.run_all(self.WATCHES):
+            with self.subTest(args=r.args):
+                self.assertEqual((r.rc, r.err), (TIMEDOUT, err), r)
+                if '--raw' in r.args:
+                    self.assertEqual(r.out, '* OK notdaemonproxy 1.0 ready\n', r)
+                else:
+                    self.assertRegex(r.out, r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\* OK '
+                                     r'notdaemonproxy 1\.0 ready\n$', r)
 
     def test_silence(self):
         self.serve('silent')
-        self.expect(self.requests(), TIMEDOUT,
-                    'dpctl: no reply from daemonproxy within 5s: %s accepted the connection '
-                    'but sent nothing; %s\n' % (self.sock, self.who))
-        self.expect([(['-t', '1', 'watch'], True)], 0, '')
+        said = ('dpctl: no reply from daemonproxy within %ss: ' + self.sock +
+                ' accepted the connection but sent nothing; ' + self.who + '\n')
+        self.expect(self.requests() + self.WATCHES, TIMEDOUT, said % 5)
+        self.expect(self.UNBOUNDED, TIMEDOUT, said % 10)
 
     def test_greeting_and_close(self):
         self.serve('close')
-        self.expect(self.requests(), LOST, re.compile(
+        lost = re.compile(
             r'^dpctl: connection to daemonproxy lost \(%s: (read|write): [^)]+\); it never '
             r'answered( \(its first bytes: "\* BYE notdaemonproxy 1\.0\\n"\))?; %s\n$'
-            % (re.escape(self.sock), re.escape(self.who))))
+            % (re.escape(self.sock), re.escape(self.who)))
+        self.expect(self.requests(), LOST, lost)
+        # watch shows the greeting if it read it before its write failed
+        for r in self.run_all([(a, True) for a, show in self.WATCHES if '--raw' in a]):
+            with self.subTest(args=r.args):
+                self.assertEqual(r.rc, LOST, r)
+                self.assertRegex(r.err, lost, r)
+                self.assertIn(r.out, ('', '* BYE notdaemonproxy 1.0\n'), r)
+
+    def test_events_before_the_reply(self):
+        """A peer that answers the echo: what came before the reply is
+        shown as events, and watch follows the stream after it until -t."""
+        self.serve('lead')
+        for r in self.run_all([(['-t', '1', 'watch', '--raw'], True),
+                               (['-t', '1', 'watch'], True)]):
+            with self.subTest(args=r.args):
+                self.assertEqual((r.rc, r.err), (0, ''), r)
+                if '--raw' in r.args:
+                    self.assertEqual(r.out, 'signal\tSIGHUP\t5\t1\nservice.tags\tweb\tbefore\n'
+                                     'service.tags\tweb\tafter\n', r)
+                else:
+                    self.assertEqual([l.split('  ', 1)[1] for l in r.out.splitlines()],
+                                     ['signal SIGHUP (pending 1)', 'web: tags before',
+                                      'web: tags after'], r)
 
     def test_longest_line_is_accepted(self):
         self.serve('longest')

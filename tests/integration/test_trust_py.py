@@ -330,24 +330,33 @@ class DefaultDir(DPTest):
         self.assertEqual(out[:1], ['path %s/daemonproxy.sock' % self.DIR], r.stderr)
         return out[1] if len(out) > 1 else r.stderr
 
-    def assert_refused(self, setup, reason):
+    def assert_refused(self, setup, reason, fix):
         got = self.run_client(setup)
-        self.assertEqual(got, 'refused refusing %s for the default socket: %s; remove it, or set '
-                         'XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET' % (self.DIR, reason))
+        self.assertEqual(got, 'refused refusing %s for the default socket: %s; %s, or set '
+                         'XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET' % (self.DIR, reason, fix))
 
     def test_directory_of_another_uid(self):
-        self.assert_refused('mkdir -m 700 %s' % self.DIR, 'owned by uid 0, not %d' % NOBODY)
+        self.assert_refused('mkdir -m 700 %s' % self.DIR, 'owned by uid 0, not %d' % NOBODY,
+                            'ask root to remove it')
 
     def test_directory_open_to_others(self):
         self.assert_refused('mkdir -m 755 %s; chown %d %s' % (self.DIR, NOBODY, self.DIR),
-                            'mode 0755, must not be open to group or others')
+                            'mode 0755, must not be open to group or others',
+                            'chmod 700 it or remove it')
         self.assert_refused('mkdir -m 730 %s; chown %d %s' % (self.DIR, NOBODY, self.DIR),
-                            'mode 0730, must not be open to group or others')
+                            'mode 0730, must not be open to group or others',
+                            'chmod 700 it or remove it')
 
     def test_symlink_and_file(self):
+        # in the sticky /tmp, a name of another uid's is root's to remove
         self.assert_refused('mkdir -m 700 /tmp/real; chown %d /tmp/real; ln -s /tmp/real %s'
-                            % (NOBODY, self.DIR), 'a symlink')
-        self.assert_refused('touch %s' % self.DIR, 'not a directory')
+                            % (NOBODY, self.DIR), 'a symlink', 'ask root to remove it')
+        self.assert_refused('mkdir -m 700 /tmp/real; chown %d /tmp/real; ln -s /tmp/real %s; '
+                            'chown -h %d %s' % (NOBODY, self.DIR, NOBODY, self.DIR), 'a symlink',
+                            'remove it')
+        self.assert_refused('touch %s' % self.DIR, 'not a directory', 'ask root to remove it')
+        self.assert_refused('touch %s; chown %d %s' % (self.DIR, NOBODY, self.DIR),
+                            'not a directory', 'remove it')
 
     def test_no_directory_no_daemon(self):
         self.assertEqual(self.run_client('true'), 'no daemon: No such file or directory')

@@ -100,6 +100,25 @@ class LiveSocket(DPTest):
         self.assertEqual(self.connect(sock).cmd1('echo\tfresh'), 'fresh')
         self.assertTrue(d.alive())
 
+    def test_socket_file_left_at_exit_is_replaced(self):
+        """daemonproxy.1, -S: the socket file stays after a clean exit
+        (terminate, end of input), and is harmless: the next daemonproxy on
+        the path finds nobody listening there and replaces it."""
+        sock = self.path('again.sock')
+        for how in ('terminate', 'end of input', None):
+            with self.subTest(how=how):
+                d = self.start('-S', sock)
+                self.assertEqual(self.connect(sock).cmd1('echo\tup'), 'up')
+                if how is None:
+                    break
+                if how == 'terminate':
+                    self.connect(sock).send('terminate\t0')
+                else:
+                    d.close_stdin()
+                self.assertEqual(d.wait(), 0)
+                self.assertTrue(stat.S_ISSOCK(os.lstat(sock).st_mode), 'left in place')
+                self.assertFalse(try_connect(sock), 'nobody listens')
+
     def test_own_socket_recreated_under_another_spelling(self):
         """socket.create at the path of daemonproxy's own socket, spelled
         differently (relative, through a symlinked directory): its own

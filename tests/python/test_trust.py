@@ -31,15 +31,15 @@ class DefaultPath(unittest.TestCase):
     def path(self, env=None, check=True):
         return default_socket_path(env or {}, self.uid, check=check, tmpdir=self.tmp)
 
-    def refused(self, reason_part, owner=None):
+    def refused(self, reason_part, owner=None, fix='remove it'):
         with self.assertRaises(UntrustedSocket) as cm:
             self.path()
         e = cm.exception
         self.assertEqual(e.path, self.dir)
         self.assertIn(reason_part, e.reason)
         self.assertTrue(str(e).startswith('refusing %s for the default socket: ' % self.dir), e)
-        self.assertTrue(str(e).endswith('; remove it, or set XDG_RUNTIME_DIR or '
-                                        'DAEMONPROXY_SOCKET'), e)
+        self.assertTrue(str(e).endswith('%s; %s, or set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET'
+                                        % (reason_part, fix)), e)
         self.assertIsNone(e.pid)
         if owner is not None:
             self.assertEqual(e.uid, owner)
@@ -71,7 +71,8 @@ class DefaultPath(unittest.TestCase):
                 os.chmod(self.dir, mode)
                 os.chown(self.dir, self.uid, -1) if os.geteuid() == 0 else None
                 e = self.refused('mode %04o, must not be open to group or others'
-                                 % stat.S_IMODE(mode), owner=self.uid)
+                                 % stat.S_IMODE(mode), owner=self.uid,
+                                 fix='chmod 700 it or remove it')
                 self.assertEqual(e.uid, self.uid)
                 os.rmdir(self.dir)
 
@@ -80,18 +81,29 @@ class DefaultPath(unittest.TestCase):
         os.mkdir(os.path.join(self.tmp, 'daemonproxy-%d' % other), 0o700)
         with self.assertRaises(UntrustedSocket) as cm:
             default_socket_path({}, other, check=True, tmpdir=self.tmp)
-        self.assertIn(': owned by uid %d, not %d; remove it' % (me, other), str(cm.exception))
+        self.assertTrue(str(cm.exception).endswith(
+            ': owned by uid %d, not %d; ask root to remove it, or set XDG_RUNTIME_DIR or '
+            'DAEMONPROXY_SOCKET' % (me, other)), cm.exception)
         self.assertEqual(cm.exception.uid, me)
 
     def test_not_a_directory_and_symlink(self):
+        # the user's own name: theirs to remove; another uid's (root's,
+        # when run as root): in the sticky /tmp, only root may
+        theirs = 'remove it' if os.geteuid() == self.uid else 'ask root to remove it'
         with open(self.dir, 'w'):
             pass
-        self.refused('not a directory')
+        self.refused('not a directory', fix=theirs)
+        if os.geteuid() == 0:
+            os.chown(self.dir, self.uid, -1)
+            self.refused('not a directory', fix='remove it')
         os.unlink(self.dir)
         good = os.path.join(self.tmp, 'elsewhere')
         os.mkdir(good, 0o700)
         os.symlink(good, self.dir)
-        self.refused('a symlink')
+        self.refused('a symlink', fix=theirs)
+        if os.geteuid() == 0:
+            os.lchown(self.dir, self.uid, -1)
+            self.refused('a symlink', fix='remove it')
 
     def test_checked_only_for_the_fallback_and_only_when_asked(self):
         os.mkdir(self.dir, 0o777)

@@ -84,15 +84,19 @@ static const char *in(const char *name)
     return buf;
 }
 
-static void expect_refused(const char *name, uid_t euid, bool create, const char *why)
+/* Refused for why, with fix: what the user can do (NULL: nothing but the
+ * environment variables). */
+static void expect_refused(const char *name, uid_t euid, bool create, const char *why,
+                           const char *fix)
 {
     char dir[128];
     snprintf(dir, sizeof dir, "%s/%s", base, name);
     msg[0] = '\0';
     CHECK_EQ(sockpath_check_dir(in(name), euid, create, msg, sizeof msg), SOCKPATH_REFUSED);
     char want[600];
-    snprintf(want, sizeof want, "refusing %s for the default socket: %s; remove it, "
-             "or set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET", dir, why);
+    snprintf(want, sizeof want, "refusing %s for the default socket: %s; %s%s"
+             "set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET", dir, why, fix ? fix : "",
+             fix ? ", or " : "");
     CHECK_STREQ(msg, want);
 }
 
@@ -119,31 +123,35 @@ static void test_check_dir(void)
     CHECK_EQ(sockpath_check_dir(in("new"), me, false, msg, sizeof msg), SOCKPATH_OK);
     CHECK_EQ(sockpath_check_dir(in("new"), me, true, msg, sizeof msg), SOCKPATH_OK);
 
-    /* someone else's (as another uid sees ours) */
+    /* someone else's (as another uid sees ours): in the sticky /tmp only
+     * its owner or root may remove it */
     snprintf(why, sizeof why, "owned by uid %lu, not %lu", (unsigned long)me,
              (unsigned long)me + 1);
-    expect_refused("new", me + 1, false, why);
-    expect_refused("new", me + 1, true, why);
+    expect_refused("new", me + 1, false, why, "ask root to remove it");
+    expect_refused("new", me + 1, true, why, "ask root to remove it");
 
-    /* open to group or others */
+    /* open to group or others: its owner can mend it */
     chmod(p, 0750);
-    expect_refused("new", me, false, "mode 0750, must not be open to group or others");
+    expect_refused("new", me, false, "mode 0750, must not be open to group or others",
+                   "chmod 700 it or remove it");
     chmod(p, 01777);
-    expect_refused("new", me, true, "mode 1777, must not be open to group or others");
+    expect_refused("new", me, true, "mode 1777, must not be open to group or others",
+                   "chmod 700 it or remove it");
     chmod(p, 0700);
 
     /* a symlink, even to a good directory */
     char link[256];
     snprintf(link, sizeof link, "%s/link", base);
     CHECK_EQ(symlink(p, link), 0);
-    expect_refused("link", me, false, "a symlink");
-    expect_refused("link", me, true, "a symlink");
+    expect_refused("link", me, false, "a symlink", "remove it");
+    expect_refused("link", me, true, "a symlink", "remove it");
+    expect_refused("link", me + 1, false, "a symlink", "ask root to remove it");
     /* a dangling one: mkdir must not follow it either */
     char dangling[256], target[256];
     snprintf(dangling, sizeof dangling, "%s/dangling", base);
     snprintf(target, sizeof target, "%s/target", base);
     CHECK_EQ(symlink(target, dangling), 0);
-    expect_refused("dangling", me, true, "a symlink");
+    expect_refused("dangling", me, true, "a symlink", "remove it");
     CHECK_EQ(lstat(target, &st), -1);
 
     /* not a directory */
@@ -153,8 +161,12 @@ static void test_check_dir(void)
     CHECK(f != NULL);
     if (f)
         fclose(f);
-    expect_refused("file", me, false, "not a directory");
-    expect_refused("file", me, true, "not a directory");
+    expect_refused("file", me, false, "not a directory", "remove it");
+    expect_refused("file", me, true, "not a directory", "remove it");
+    expect_refused("file", me + 1, true, "not a directory", "ask root to remove it");
+    /* cannot even be looked at: nothing to remove */
+    expect_refused("file/sub", me, false, strerror(ENOTDIR), NULL);
+    expect_refused("file/sub", me, true, strerror(ENOTDIR), NULL);
 
     /* cannot be made: the message says so and what else to do */
     CHECK_EQ(sockpath_check_dir(in("nodir/sub"), me, true, msg, sizeof msg), SOCKPATH_REFUSED);
