@@ -14,10 +14,14 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
 #define CGROUP2_SUPER_MAGIC 0x63677270
+
+/* The largest /proc/self/mountinfo or /proc/PID/cgroup read. */
+#define PROC_TEXT_MAX (16 << 20)
 
 struct cgroup {
     struct cgroup *next;        /* every open cgroup, for the inotify watch */
@@ -32,6 +36,7 @@ struct cgroup {
 
 static int root_fd = -1;        /* DIR */
 static char *root_path;
+static char *root_hpath;        /* DIR in the hierarchy, as /proc/PID/cgroup says it */
 static int ino_fd = -1;
 static loop_watch ino_watch;
 static struct cgroup *all;
@@ -80,6 +85,76 @@ static void events_readable(void *ctx, uint32_t ev)
     }
 }
 
+/* Undo mountinfo's octal escapes ("\040" for a space) in place. */
+static void unescape(char *s)
+{
+    char *o = s;
+    for (const char *p = s; *p;) {
+        if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+            p[3] >= '0' && p[3] <= '7') {
+            *o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+            p += 4;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+}
+
+/* Where dir (open as fd) is in the cgroup v2 hierarchy, as /proc/PID/cgroup
+ * names it ("" for the root daemonproxy sees): from /proc/self/mountinfo,
+ * the cgroup2 mount of fd's device with the longest mount point that dir's
+ * real path is in; that mount's root, then the rest of the path.  Both are
+ * relative to daemonproxy's cgroup namespace, as /proc/PID/cgroup is.
+ * NULL if it cannot be told. */
+static char *hierarchy_path(const char *dir, int fd)
+{
+    struct stat st;
+    size_t len, best = 0;
+    const char *root = NULL;
+    char *real = realpath(dir, NULL);
+    char *text = real && fstat(fd, &st) == 0
+               ? sys_read_file("/proc/self/mountinfo", PROC_TEXT_MAX, &len) : NULL;
+    for (char *line = text, *next; line && *line; line = next) {
+        /* ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS... - FSTYPE ... */
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        char *f[5], *sep = strstr(line, " - "), *save = NULL;
+        unsigned maj, min;
+        int n = 0;
+        if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
+            continue;
+        *sep = '\0';
+        for (char *t = strtok_r(line, " ", &save); t && n < 5; t = strtok_r(NULL, " ", &save))
+            f[n++] = t;
+        if (n < 5 || sscanf(f[2], "%u:%u", &maj, &min) != 2 ||
+            maj != major(st.st_dev) || min != minor(st.st_dev))
+            continue;
+        unescape(f[3]);
+        unescape(f[4]);
+        size_t ml = strcmp(f[4], "/") == 0 ? 0 : strlen(f[4]);
+        if (strncmp(real, f[4], ml) != 0 || (real[ml] != '/' && real[ml] != '\0') ||
+            (root && ml < best))
+            continue;
+        root = f[3];    /* of two on the same mount point, the later is on top */
+        best = ml;
+    }
+    char *out = NULL;
+    if (root) {
+        if (strcmp(root, "/") == 0)
+            root = "";
+        size_t rl = strlen(root), pl = strlen(real + best);
+        if ((out = malloc(rl + pl + 1)) != NULL) {
+            memcpy(out, root, rl);
+            memcpy(out + rl, real + best, pl + 1);
+        }
+    }
+    free(text);
+    free(real);
+    return out;
+}
+
 bool cgroup_init(const char *dir, const char **err)
 {
     struct statfs sf;
@@ -95,6 +170,8 @@ bool cgroup_init(const char *dir, const char **err)
         *err = "not writable";
     } else if ((root_path = strdup(dir)) == NULL) {
         *err = "out of memory";
+    } else if ((root_hpath = hierarchy_path(dir, root_fd)) == NULL) {
+        *err = "cannot tell where it is in the cgroup hierarchy (/proc/self/mountinfo)";
     } else if ((ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
         *err = "inotify";
     } else {
@@ -107,11 +184,14 @@ bool cgroup_init(const char *dir, const char **err)
     sys_close(root_fd);
     sys_close(ino_fd);
     free(root_path);
+    free(root_hpath);
     root_fd = ino_fd = -1;
-    root_path = NULL;
+    root_path = root_hpath = NULL;
     errno = e;
     return false;
 }
+
+static bool limit_descendants(const struct cgroup *cg);
 
 struct cgroup *cgroup_open(const char *name, cgroup_fn fn, void *owner, const char **err)
 {
@@ -124,10 +204,13 @@ struct cgroup *cgroup_open(const char *name, cgroup_fn fn, void *owner, const ch
     }
     memcpy(cg->name, name, nl);
     cg->dirfd = cg->procs_fd = cg->wd = -1;
-    if (mkdirat(root_fd, name, 0755) < 0 && errno != EEXIST)
+    bool made = mkdirat(root_fd, name, 0755) == 0;
+    if (!made && errno != EEXIST)
         *err = "mkdir";
     else if ((cg->dirfd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         *err = "open";
+    else if (made && !limit_descendants(cg))
+        *err = "cannot set cgroup.max.descendants";
     else if ((cg->procs_fd = openat(cg->dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC)) < 0)
         *err = "open cgroup.procs";
     else if (snprintf(path, sizeof path, "%s/%s/cgroup.events", root_path, name) >=
@@ -154,118 +237,219 @@ struct cgroup *cgroup_open(const char *name, cgroup_fn fn, void *owner, const ch
 /* --- the subtree ------------------------------------------------------------------
  *
  * A service may make cgroups below its own and move processes into them:
- * they are still the service's.  Signals, the membership of a pid and the
- * removal walk the whole subtree, by path from DIR, holding no fd across
- * levels (the names of a level are read first), so its depth is bounded
- * only by what a path can say.
+ * they are still the service's.  Signals and the removal walk the whole
+ * subtree by directory fds, never by path, so that any depth works (a
+ * relative mkdir goes far past PATH_MAX): down with openat(fd, name), back
+ * up with openat(fd, ".."), which is the cgroup we came from since a
+ * cgroup can be renamed only within its parent.  One directory fd is open
+ * at a time, and the names below each cgroup on the way down (read before
+ * descending).  Which cgroup a process is in is read from
+ * /proc/PID/cgroup, no walk.
+ *
+ * The walk runs on the event loop and a hostile service shapes the
+ * subtree, so a walk enters at most CGROUP_WALK_MAX cgroups, however they
+ * are arranged: a chain that deep costs what as many side by side do,
+ * about 10 system calls each (signalling 1,024 took some 60 ms on a busy
+ * 2-core box, removing them 0.1 to 0.5 s, most of it the kernel's rmdir).
+ * So that a service cannot reach that bound, its cgroup gets
+ * cgroup.max.descendants CGROUP_WALK_MAX - 1 when daemonproxy creates it:
+ * the kernel refuses the mkdir of one more, and a service that is not
+ * root cannot raise the limit (the file is daemonproxy's, never
+ * delegated).  Should a walk still stop at the bound (a root service
+ * raised it), its caller says so: a signal may have missed processes,
+ * cgroups are left behind.
  */
 
-typedef bool (*visit_fn)(const char *path, void *ctx);
+#define CGROUP_WALK_MAX 1024
 
-/* Call fn with path (relative to DIR, in a buffer of PATH_MAX bytes whose
- * first len are used) and with each cgroup below it: before the ones
- * below (pre-order), or after them (post, to remove).  Returns false as
- * soon as fn does. */
-static bool walk(char *path, size_t len, bool post, visit_fn fn, void *ctx)
+/* A new service cgroup: no more below it than a walk enters (see above). */
+static bool limit_descendants(const struct cgroup *cg)
 {
-    if (!post && !fn(path, ctx))
-        return false;
-    int fd = openat(root_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = fd < 0 ? NULL : fdopendir(fd);
-    char *names = NULL;
-    size_t used = 0, cap = 0;
-    if (!d)
-        sys_close(fd);
-    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-        size_t n = strlen(e->d_name) + 1;
-        if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (used + n > cap) {
-            size_t ncap = cap ? cap : 256;
-            while (ncap < used + n)
-                ncap *= 2;
-            char *g = realloc(names, ncap);
-            if (!g)
-                break;      /* out of memory: the rest is not walked */
-            names = g;
-            cap = ncap;
-        }
-        memcpy(names + used, e->d_name, n);
-        used += n;
-    }
-    if (d)
-        closedir(d);
-    bool go = true;
-    for (size_t off = 0; go && off < used; off += strlen(names + off) + 1) {
-        size_t n = strlen(names + off);
-        if (len + 1 + n >= PATH_MAX)
-            continue;
-        path[len] = '/';
-        memcpy(path + len + 1, names + off, n + 1);
-        go = walk(path, len + 1 + n, post, fn, ctx);
-        path[len] = '\0';
-    }
-    free(names);
-    return go && (!post || fn(path, ctx));
+    char v[16];
+    int n = snprintf(v, sizeof v, "%d", CGROUP_WALK_MAX - 1);
+    int fd = openat(cg->dirfd, "cgroup.max.descendants", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT;     /* before Linux 4.14: the walk's bound alone */
+    bool ok = sys_write(fd, v, (size_t)n) == n;
+    sys_close(fd);
+    return ok;
 }
 
-/* Walk cg's subtree (see walk). */
-static bool walk_cgroup(const struct cgroup *cg, bool post, visit_fn fn, void *ctx)
-{
-    char path[PATH_MAX];
-    size_t len = strlen(cg->name);
-    memcpy(path, cg->name, len + 1);
-    return walk(path, len, post, fn, ctx);
-}
-
-/* What a walk over the processes does with each. */
-struct each_pid {
-    bool (*fn)(pid_t pid, void *ctx);   /* false: stop */
-    void *ctx;
-    int err;                            /* the first that was not ENOENT */
+/* One walk: what it does at each cgroup, and what it met. */
+struct walk {
+    /* At each cgroup (its fd), before the ones below it. */
+    void (*pre)(struct walk *w, int fd);
+    /* At each cgroup below the top, after the ones below it: its parent's
+     * fd and its name. */
+    void (*post)(struct walk *w, int parent, const char *name);
+    int signo;              /* signal_procs: the signal */
+    unsigned failed;        /* remove_one: rmdirs that failed */
+    int rm_err;             /* remove_one: the reason of the first */
+    unsigned entered;       /* cgroups entered, the top included */
+    bool cut;               /* stopped at CGROUP_WALK_MAX */
+    int err;                /* the first error that was not "gone meanwhile" */
 };
 
-/* Call the walk's fn for each pid in cgroup.procs of the cgroup at path. */
-static bool procs_of(const char *path, void *ctx)
+/* A level of the walk: the names of the cgroups below one cgroup,
+ * NUL-separated; next is where the next one to enter starts, cur where
+ * the one entered last starts. */
+struct level {
+    char *names;
+    size_t used, next, cur;
+};
+
+static void walk_error(struct walk *w, int e)
 {
-    struct each_pid *w = ctx;
-    char procs[PATH_MAX];
-    if (snprintf(procs, sizeof procs, "%s/cgroup.procs", path) >= (int)sizeof procs)
-        return true;
-    int fd = openat(root_fd, procs, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno != ENOENT && !w->err)
-        w->err = errno;
+    if (!w->err && e != ENOENT && e != ENOTDIR)
+        w->err = e;
+}
+
+/* The names of the directories in the cgroup at fd, into l.  False (with
+ * w->err) if they cannot be read. */
+static bool list_below(struct walk *w, int fd, struct level *l)
+{
+    *l = (struct level){ 0 };
+    int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+    if (!d) {
+        walk_error(w, errno);
+        sys_close(dfd);
+        return false;
+    }
+    size_t cap = 0;
+    bool ok = true;
+    for (struct dirent *e; ok && (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name) + 1;
+        if ((e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) ||
+            strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (l->used + n > cap) {
+            size_t ncap = cap ? cap : 256;
+            while (ncap < l->used + n)
+                ncap *= 2;
+            char *g = realloc(l->names, ncap);
+            if (!g) {
+                walk_error(w, ENOMEM);
+                ok = false;
+                break;
+            }
+            l->names = g;
+            cap = ncap;
+        }
+        memcpy(l->names + l->used, e->d_name, n);
+        l->used += n;
+    }
+    closedir(d);
+    return ok;
+}
+
+/* Walk cg's subtree depth first (see above): w->pre at each cgroup on the
+ * way down, w->post at each below the top on the way up.  Stops after
+ * CGROUP_WALK_MAX cgroups (w->cut), or where a level cannot be read or
+ * left (w->err). */
+static void walk(const struct cgroup *cg, struct walk *w)
+{
+    struct level *lv = NULL;
+    size_t depth = 0, cap = 0;
+    int fd = openat(cg->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool go = fd >= 0;
     if (fd < 0)
-        return true;    /* the others may still be read */
+        walk_error(w, errno);
+    while (go) {
+        /* fd is a cgroup just entered */
+        w->entered++;
+        if (w->pre)
+            w->pre(w, fd);
+        if (depth == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct level *g = realloc(lv, ncap * sizeof *g);
+            if (!g) {
+                walk_error(w, ENOMEM);
+                break;
+            }
+            lv = g;
+            cap = ncap;
+        }
+        if (!list_below(w, fd, &lv[depth]))
+            break;
+        depth++;
+        /* The next cgroup to enter: the next name of the deepest level
+         * that has one left, going up as levels run out. */
+        for (;;) {
+            struct level *l = &lv[depth - 1];
+            if (l->next < l->used) {
+                if (w->entered >= CGROUP_WALK_MAX) {
+                    w->cut = true;
+                    go = false;
+                    break;
+                }
+                const char *name = l->names + l->next;
+                l->cur = l->next;
+                l->next += strlen(name) + 1;
+                int c = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (c < 0) {
+                    walk_error(w, errno);   /* gone meanwhile, or not a cgroup */
+                    continue;
+                }
+                sys_close(fd);
+                fd = c;
+                break;
+            }
+            free(l->names);
+            if (--depth == 0) {
+                go = false;
+                break;
+            }
+            int p = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            sys_close(fd);
+            fd = p;
+            if (p < 0) {
+                walk_error(w, errno == ENOENT ? ESTALE : errno);
+                go = false;
+                break;
+            }
+            struct level *up = &lv[depth - 1];
+            if (w->post)
+                w->post(w, fd, up->names + up->cur);
+        }
+    }
+    while (depth > 0)
+        free(lv[--depth].names);
+    free(lv);
+    sys_close(fd);
+}
+
+/* Signal each pid in the cgroup.procs of the cgroup at fd. */
+static void signal_procs(struct walk *w, int fd)
+{
+    int pfd = openat(fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+    if (pfd < 0) {
+        walk_error(w, errno);
+        return;
+    }
     char b[4096];
     size_t have = 0;
     ssize_t n;
-    bool go = true;
-    while (go && (n = sys_read(fd, b + have, sizeof b - have - 1)) > 0) {
+    while ((n = sys_read(pfd, b + have, sizeof b - have - 1)) > 0) {
         have += (size_t)n;
         b[have] = '\0';
         char *p = b, *nl;
-        while (go && (nl = strchr(p, '\n')) != NULL) {
+        while ((nl = strchr(p, '\n')) != NULL) {
             *nl = '\0';
             int64_t v;
             if (sys_parse_int(p, 1, INT_MAX, &v))
-                go = w->fn((pid_t)v, w->ctx);
+                kill((pid_t)v, w->signo);
             p = nl + 1;
         }
         have = strlen(p);
         memmove(b, p, have);
     }
-    sys_close(fd);
-    return go;
+    if (n < 0)
+        walk_error(w, errno);
+    sys_close(pfd);
 }
 
-static bool kill_one(pid_t pid, void *ctx)
-{
-    kill(pid, *(int *)ctx);
-    return true;
-}
-
-int cgroup_signal(const struct cgroup *cg, int signo)
+int cgroup_signal(const struct cgroup *cg, int signo, const char **err)
 {
     if (signo == SIGKILL) {
         /* cgroup.kill takes the subtree with it. */
@@ -279,33 +463,60 @@ int cgroup_signal(const struct cgroup *cg, int signo)
         /* Before Linux 5.14: one by one (a process forking meanwhile may
          * escape this round). */
     }
-    struct each_pid w = { kill_one, &signo, 0 };
-    walk_cgroup(cg, false, procs_of, &w);
-    errno = w.err;
-    return w.err ? -1 : 0;
+    struct walk w = { .pre = signal_procs, .signo = signo };
+    walk(cg, &w);
+    if (w.cut) {
+        static char msg[160];
+        snprintf(msg, sizeof msg, "the service's cgroup has more than %d below it: the "
+                 "processes of only %d were signalled (SIGKILL, by cgroup.kill, reaches all)",
+                 CGROUP_WALK_MAX - 1, CGROUP_WALK_MAX);
+        *err = msg;
+        return -1;
+    }
+    if (w.err) {
+        *err = sys_strerror(w.err);
+        errno = w.err;
+        return -1;
+    }
+    return 0;
 }
 
-static bool not_this(pid_t pid, void *ctx)
+/* Whether the "0::" line of a /proc/PID/cgroup (text) names the cgroup
+ * hpath/name or one below it.  The kernel cuts that line at PATH_MAX - 1
+ * bytes; a cut line still holds the part compared, which is shorter. */
+static bool names_cgroup(const char *text, const char *hpath, const char *name)
 {
-    return pid != *(pid_t *)ctx;
+    const char *line = text;
+    while (strncmp(line, "0::", 3) != 0) {
+        line = strchr(line, '\n');
+        if (!line)
+            return false;
+        line++;
+    }
+    const char *p = line + 3;
+    size_t hl = strlen(hpath), nl = strlen(name);
+    if (strncmp(p, hpath, hl) != 0 || p[hl] != '/' || strncmp(p + hl + 1, name, nl) != 0)
+        return false;
+    p += hl + 1 + nl;
+    return *p == '/' || *p == '\n' || *p == '\0';
 }
 
 bool cgroup_contains(const struct cgroup *cg, pid_t pid)
 {
-    struct each_pid w = { not_this, &pid, 0 };
-    return !walk_cgroup(cg, false, procs_of, &w);
+    char path[32];
+    size_t len;
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    char *text = sys_read_file(path, PROC_TEXT_MAX, &len);
+    bool in = text && names_cgroup(text, root_hpath, cg->name);
+    free(text);
+    return in;
 }
 
-/* Remove the cgroup at path (its subtree is gone already); the first
- * failure is logged. */
-static bool remove_one(const char *path, void *ctx)
+/* Remove the cgroup name below parent (those below it are gone already). */
+static void remove_one(struct walk *w, int parent, const char *name)
 {
-    bool *said = ctx;
-    if (unlinkat(root_fd, path, AT_REMOVEDIR) < 0 && errno != ENOENT && !*said) {
-        log_errno(LOG_WARN, "cgroup %s/%s: rmdir", root_path, path);
-        *said = true;
-    }
-    return true;
+    if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT && !w->failed++)
+        w->rm_err = errno;
 }
 
 void cgroup_close(struct cgroup *cg, bool remove)
@@ -320,10 +531,22 @@ void cgroup_close(struct cgroup *cg, bool remove)
     }
     inotify_rm_watch(ino_fd, cg->wd);
     sys_close(cg->procs_fd);
+    if (remove) {
+        struct walk w = { .post = remove_one };
+        walk(cg, &w);       /* the ones below first */
+        remove_one(&w, root_fd, cg->name);
+        /* The cause first: the path may be long, and a log line is not. */
+        if (w.cut)
+            log_warn("cgroups left behind: more than %d below cgroup %s/%s (no more are "
+                     "walked)", CGROUP_WALK_MAX - 1, root_path, cg->name);
+        else if (w.failed)
+            log_warn("cgroups left behind (rmdir: %s): %u in cgroup %s/%s and below",
+                     sys_strerror(w.rm_err), w.failed, root_path, cg->name);
+        else if (w.err)
+            log_warn("cgroups may be left behind (%s while walking those below cgroup %s/%s)",
+                     sys_strerror(w.err), root_path, cg->name);
+    }
     sys_close(cg->dirfd);
-    bool said = false;
-    if (remove)
-        walk_cgroup(cg, true, remove_one, &said);   /* the ones below first */
     free(cg);
 }
 

@@ -16,8 +16,9 @@
 
 struct cgroup;
 
-/* Use DIR, which must be a cgroup v2 directory we can write to.  Returns
- * false with a reason in *err. */
+/* Use DIR, which must be a cgroup v2 directory we can write to, whose
+ * place in the hierarchy /proc/self/mountinfo tells.  Returns false with
+ * a reason in *err. */
 bool cgroup_init(const char *dir, const char **err);
 bool cgroup_enabled(void);
 
@@ -29,7 +30,7 @@ typedef void (*cgroup_fn)(void *owner, bool populated);
 struct cgroup *cgroup_open(const char *name, cgroup_fn fn, void *owner, const char **err);
 /* Stop watching and free; with remove, rmdir the directory and every
  * cgroup the service made below it, deepest first (it fails, harmlessly,
- * while processes remain). */
+ * while processes remain; what is left behind is logged). */
 void cgroup_close(struct cgroup *cg, bool remove);
 
 /* An fd open for writing on its cgroup.procs: a child writes "0" to it to
@@ -39,10 +40,13 @@ int cgroup_procs_fd(const struct cgroup *cg);
  * said). */
 bool cgroup_populated(const struct cgroup *cg);
 /* Signal every process in it and in the cgroups below it: SIGKILL through
- * cgroup.kill, others one by one from each cgroup.procs.  Returns 0, or
- * -1 with errno when a cgroup.procs could not be read. */
-int cgroup_signal(const struct cgroup *cg, int signo);
-/* Whether pid is in it or in a cgroup below it (from their cgroup.procs). */
+ * cgroup.kill, others one by one from each cgroup.procs, walking at most
+ * 1024 cgroups (a new service cgroup is limited to as many by
+ * cgroup.max.descendants).  Returns 0, or -1 with the reason in *err when
+ * some may have been missed: a cgroup.procs could not be read, or the
+ * subtree has more cgroups than are walked. */
+int cgroup_signal(const struct cgroup *cg, int signo, const char **err);
+/* Whether pid is in it or in a cgroup below it (from /proc/PID/cgroup). */
 bool cgroup_contains(const struct cgroup *cg, pid_t pid);
 
 /* Re-exec: a reopened cgroup takes the populated state the old process

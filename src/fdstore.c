@@ -4,9 +4,11 @@
 #include "state.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 struct entry {
     char handle[HANDLE_NAME_MAX + 1];
@@ -66,6 +68,32 @@ bool fdstore_name_valid(const char *fdname)
            !strstr(fdname, "..");
 }
 
+/* daemonproxy's own fds come first.  A store that took the last free fds
+ * would leave daemonproxy unable to accept a client (every dpctl unanswered),
+ * start a service or re-exec, so no fd is stored that leaves fewer than
+ * a reserve free under its soft RLIMIT_NOFILE (which it raised to the hard
+ * one at start).  The test is O(1): a received fd got the lowest free
+ * number, so one numbered limit - reserve or more means fewer than
+ * reserve are left.  The reserve, max(64, limit / 8): at once, a start
+ * needs about 8 (pipes, a socketpair, a /proc file), a re-exec about 4
+ * (the state file and the new binary's checks), a cgroup walk 3, and each
+ * client being accepted one: 64 leaves room for all of those and a burst
+ * of some 40 clients, and a limit raised for many clients keeps the same
+ * share for them.  Returns the first fd number not to keep, and the
+ * reason in *why. */
+static int reserve_line(const char **why)
+{
+    static char msg[160];
+    struct rlimit rl;
+    long limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < INT_MAX
+               ? (long)rl.rlim_cur : INT_MAX;
+    long reserve = limit / 8 > 64 ? limit / 8 : 64;
+    snprintf(msg, sizeof msg, "daemonproxy keeps %ld of its %ld fds (RLIMIT_NOFILE) free for "
+             "clients, starts and re-execs", reserve, limit);
+    *why = msg;
+    return (int)(limit > reserve ? limit - reserve : 0);
+}
+
 /* Room for one more entry in *stp (created on first use), up to max. */
 static bool grow(struct fdstore **stp, unsigned max)
 {
@@ -94,11 +122,14 @@ int fdstore_put(struct fdstore **stp, const char *svc, unsigned max, const char 
         return 0;
     }
     prune(*stp);
+    const char *low;
+    int line = reserve_line(&low);
     for (int k = 0; k < nfds; k++) {
         char name[HANDLE_NAME_MAX + 16], desc[64];
         int len = k == 0 ? snprintf(name, sizeof name, "%s..%s", svc, fdname)
                          : snprintf(name, sizeof name, "%s..%s.%d", svc, fdname, k + 1);
-        const char *err = len > HANDLE_NAME_MAX ? "its handle name would be over 31 bytes"
+        const char *err = fds[k] >= line ? low
+                        : len > HANDLE_NAME_MAX ? "its handle name would be over 31 bytes"
                         : NULL;
         int at = err ? -1 : find(*stp, name);
         if (!err && at < 0 && (*stp ? (*stp)->n : 0) >= max)
@@ -153,8 +184,11 @@ int fdstore_count(struct fdstore *st)
     return st ? (int)st->n : 0;
 }
 
-void fdstore_free(struct fdstore *st)
+void fdstore_delete(struct fdstore *st)
 {
+    prune(st);
+    for (unsigned i = 0; st && i < st->n; i++)
+        handle_delete(handle_by_name(st->e[i].handle));
     free(st);
 }
 

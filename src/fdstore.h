@@ -32,7 +32,8 @@ bool fdstore_name_valid(const char *fdname);
 
 /* Store the nfds fds of one FDSTORE=1 message of service svc, named
  * fdname, in *st (created on first use), as long as it holds at most max
- * entries (`full` says why when that is reached).  Takes every fd it
+ * entries (`full` says why when that is reached) and daemonproxy keeps a
+ * reserve of free fds, max(64, RLIMIT_NOFILE / 8).  Takes every fd it
  * keeps (sets fds[i] to -1); the caller closes the rest.  Returns how many
  * it kept, and the reason it refused the first one it did not in *why. */
 int fdstore_put(struct fdstore **st, const char *svc, unsigned max, const char *full,
@@ -45,7 +46,10 @@ void fdstore_remove(struct fdstore *st, const char *fdname);
 int fdstore_list(struct fdstore *st, int *fds, const char **names, int max);
 /* How many handles are the store's (what fdstore_list would list). */
 int fdstore_count(struct fdstore *st);
-void fdstore_free(struct fdstore *st);
+/* The service is deleted, and its store with it, as systemd flushes a
+ * removed unit's: the handles that are still the store's are deleted
+ * (fd.state NAME deleted each); those a controller replaced stay. */
+void fdstore_delete(struct fdstore *st);
 
 /* Re-exec: one record per entry of svc's store (its handles are saved as
  * handles, restored before); and one entry back, appended, its handle

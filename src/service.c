@@ -709,8 +709,10 @@ bool svc_signal(struct service *s, int signo, enum svc_sig_target to, const char
             *err = "service has no cgroup (it never started)";
             return false;
         }
-        if (cgroup_signal(s->x->cg, signo) < 0) {
-            *err = sys_strerror(errno);
+        if (cgroup_signal(s->x->cg, signo, err) < 0) {
+            /* Some processes may have escaped it: never without a word. */
+            log_warn("service %s: %s not sent to every process of its cgroup: %s", s->str,
+                     sig_name(signo), *err);
             return false;
         }
         return true;

@@ -105,7 +105,8 @@ struct cgroup *svc_ready_cgroup(struct service *s, const char **err);
  * size bytes); returns the length (0: none), or SIZE_MAX if they do not
  * fit. */
 size_t svc_ready_dump(const struct service *s, char *buf, size_t size);
-/* The service that announced pid with MAINPID= (forgotten now), or NULL. */
+/* The service that announced pid with MAINPID= (forgotten now: the pid
+ * was reaped, and is no longer its main pid either), or NULL. */
 struct service *svc_ready_orphan(pid_t pid);
 /* Re-exec: the readiness of s (which has an extension) as a record, and
  * back (after the service's own record). */

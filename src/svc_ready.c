@@ -62,12 +62,33 @@ static void tag(struct service *s, pid_t pid)
     add_tag(s, pid);
 }
 
+/* The tag of pid, if s has one, is dropped. */
+static void untag(const struct service *s, pid_t pid)
+{
+    for (size_t i = 0; i < ntags; i++) {
+        if (tags[i].pid == pid && tags[i].s == s) {
+            tags[i] = tags[--ntags];
+            return;
+        }
+    }
+}
+
+/* The process s announced is gone: its pid is no longer the service's
+ * main pid (another process may get it). */
+static void forget_mainpid(struct service *s)
+{
+    s->x->mainpid = 0;
+    s->x->mainpid_start = 0;
+}
+
 struct service *svc_ready_orphan(pid_t pid)
 {
     for (size_t i = 0; i < ntags; i++) {
         if (tags[i].pid == pid) {
             struct service *s = tags[i].s;
             tags[i] = tags[--ntags];
+            if (s->x && s->x->mainpid == pid)
+                forget_mainpid(s);      /* the orphan event says so */
             return s;
         }
     }
@@ -113,6 +134,18 @@ static bool announced(const struct service *s, pid_t pid)
            start == s->x->mainpid_start;
 }
 
+/* The announced main pid, forgotten if its process is gone (without
+ * being reaped by daemonproxy, which would have said so). */
+static pid_t mainpid_alive(struct service *s)
+{
+    pid_t pid = s->x->mainpid;
+    if (pid && !announced(s, pid)) {
+        forget_mainpid(s);
+        untag(s, pid);      /* whoever has the pid now is no orphan of s */
+    }
+    return s->x->mainpid;
+}
+
 /* --- notifications ------------------------------------------------------------- */
 
 /* Whether pid is a process of s: its main process, the one it announced,
@@ -121,7 +154,11 @@ static bool announced(const struct service *s, pid_t pid)
 static bool owns(void *owner, pid_t pid)
 {
     struct service *s = owner;
-    return s->state == SVC_UP && (pid == s->pid || announced(s, pid) || belongs(s, pid));
+    if (s->state != SVC_UP)
+        return false;
+    if (pid == s->pid || (pid == s->x->mainpid && pid == mainpid_alive(s)))
+        return true;
+    return belongs(s, pid);
 }
 
 /* MAINPID=v of message m: the main process, the one announced before, or
@@ -220,6 +257,7 @@ static void notified(void *owner, struct notify_msg *m)
     if (s->state != SVC_UP)
         return;
     struct svc_ext *x = s->x;
+    mainpid_alive(s);
     /* MAINPID= first (the last one counts): one that is refused is left
      * out of the event, since controllers take what it says for the main
      * pid. */
@@ -335,7 +373,7 @@ void svc_ready_delete(struct service *s)
         return;
     notify_close(x->npipe);
     notify_close(x->nsock);
-    fdstore_free(x->store);
+    fdstore_delete(x->store);
     cgroup_close(x->cg, true);
     free(x->status);
 }
@@ -368,7 +406,9 @@ size_t svc_ready_dump(const struct service *s, char *buf, size_t size)
         proto_line_add(&l, states[x->readiness]);
         if (x->status)
             proto_line_add(&l, x->status);
-        if (x->mainpid)
+        /* Only while its process lives: a pid reused by another is not
+         * the service's. */
+        if (x->mainpid && announced(s, x->mainpid))
             proto_line_addf(&l, "MAINPID=%d", (int)x->mainpid);
         if (!put(&l, buf, size, &pos))
             return SIZE_MAX;

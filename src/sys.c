@@ -213,6 +213,50 @@ bool sys_proc_stat(pid_t pid, pid_t *ppid, uint64_t *start)
     return true;
 }
 
+char *sys_read_file(const char *path, size_t max, size_t *len)
+{
+    int fd = sys_open(path, O_RDONLY, 0);
+    if (fd < 0)
+        return NULL;
+    size_t have = 0, cap = 0;
+    char *buf = NULL;
+    for (;;) {
+        if (have + 1 >= cap) {
+            size_t ncap = cap ? cap * 2 : 4096;
+            char *g = cap > max ? NULL : realloc(buf, ncap);
+            if (!g) {
+                int e = cap > max ? EFBIG : errno;
+                free(buf);
+                sys_close(fd);
+                errno = e;
+                return NULL;
+            }
+            buf = g;
+            cap = ncap;
+        }
+        ssize_t n = sys_read(fd, buf + have, cap - have - 1);
+        if (n < 0) {
+            int e = errno;
+            free(buf);
+            sys_close(fd);
+            errno = e;
+            return NULL;
+        }
+        if (n == 0)
+            break;
+        have += (size_t)n;
+    }
+    sys_close(fd);
+    if (have > max) {
+        free(buf);
+        errno = EFBIG;
+        return NULL;
+    }
+    buf[have] = '\0';
+    *len = have;
+    return buf;
+}
+
 char *sys_absolute(const char *path)
 {
     if (path[0] == '/')

@@ -57,6 +57,11 @@ int64_t sys_mono_sec(void);
  * got the same pid later).  False if it cannot be read (no such process). */
 bool sys_proc_stat(pid_t pid, pid_t *ppid, uint64_t *start);
 
+/* The whole of the file at path (a /proc file, whose size stat cannot
+ * tell), malloc'd with a NUL after its *len bytes.  NULL with errno, EFBIG
+ * when it holds more than max bytes. */
+char *sys_read_file(const char *path, size_t max, size_t *len);
+
 /* path made absolute against the current directory (malloc'd), so that a
  * later `chdir` command cannot make a removal miss the file.  Not
  * canonicalized: symlinked directories stay as the user named them.  NULL

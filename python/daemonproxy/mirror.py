@@ -9,10 +9,11 @@ event; :meth:`Mirror.begin_rebuild` / :meth:`Mirror.end_rebuild` bracket
 a statedump (the clients do both for you, and resync after an
 ``overflow`` or a reconnect).
 
-Two things are not announced by the daemon and are derived here the way
+Three things are not announced by the daemon and are derived here the way
 the daemon derives them: a pipe whose peer was deleted or replaced shows
-``?`` as its peer, and readiness (READY=1, STATUS=, MAINPID=) is forgotten
-when a service goes down.  Signal counts drop without an event when some
+``?`` as its peer, readiness (READY=1, STATUS=, MAINPID=) is forgotten
+when a service goes down, and MAINPID= at the ``orphan`` event of that
+process (the daemon reaped it: its pid may soon be another process's).  Signal counts drop without an event when some
 controller sends ``signal.clear``: the mirror only knows of the clears
 sent through its own client, so a count may be higher than the daemon's
 until the next resync.
@@ -28,8 +29,8 @@ from dataclasses import dataclass, replace
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from .events import (
-    Event, FdState, READINESS_STATES, ServiceArgs, ServiceAutoUp, ServiceCgroup, ServiceEnv,
-    ServiceFds, ServiceNotify, ServiceOpts, ServiceState, ServiceTags, Signal,
+    Event, FdState, Orphan, READINESS_STATES, ServiceArgs, ServiceAutoUp, ServiceCgroup,
+    ServiceEnv, ServiceFds, ServiceNotify, ServiceOpts, ServiceState, ServiceTags, Signal,
 )
 from .protocol import CONTROL_SIGNALS
 
@@ -174,6 +175,7 @@ class Mirror:
             ServiceAutoUp: self._on_auto_up,
             ServiceNotify: self._on_notify,
             ServiceCgroup: self._on_cgroup,
+            Orphan: self._on_orphan,
             FdState: self._on_fd,
             Signal: self._on_signal,
         }
@@ -361,6 +363,11 @@ class Mirror:
         if s is not None:
             s.cgroup = ev.state
             s.cgroup_ts = ev.ts
+
+    def _on_orphan(self, st: _State, ev: Orphan) -> None:
+        s = st.services.get(ev.service) if ev.service else None
+        if s is not None and s.mainpid == ev.pid:
+            s.mainpid = None
 
     def _on_fd(self, st: _State, ev: FdState) -> None:
         name = ev.name

@@ -541,15 +541,21 @@ def v2_cgroup_of(pid):
 
 def remove_cgroup_tree(top):
     """Kill every process under top, then remove top and every cgroup
-    below it (bottom up).  For cleanup: never raises."""
+    below it (bottom up, by directory fds: a service may nest deeper than
+    a path can say).  For cleanup: never raises."""
     if not os.path.isdir(top):
         return
     try:
         with open(os.path.join(top, 'cgroup.kill'), 'w') as f:
             f.write('1')
     except OSError:
-        for root, dirs, files in os.walk(top):
-            for pid in cg_procs(root):
+        for _, _, _, dfd in os.fwalk(top):
+            try:
+                with open(os.open('cgroup.procs', os.O_RDONLY, dir_fd=dfd)) as f:
+                    pids = [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+            for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
@@ -558,19 +564,27 @@ def remove_cgroup_tree(top):
         wait_for(lambda: not cg_populated(top), TIMEOUT, 'cgroup %s empty' % top)
     except Timeout:
         pass
-    for root, dirs, files in os.walk(top, topdown=False):
+
+    def rmdir(name, dir_fd=None):
         deadline = time.monotonic() + TIMEOUT
         while True:
             try:
-                os.rmdir(root)
-                break
+                os.rmdir(name, dir_fd=dir_fd)
+                return
             except FileNotFoundError:
-                break
+                return
             except OSError:
                 if time.monotonic() >= deadline:
-                    print('could not remove cgroup %s' % root)
-                    break
+                    print('could not remove cgroup %s (%s below %s)' % (name, dir_fd, top))
+                    return
                 time.sleep(0.05)
+    try:
+        for _, dirs, _, dfd in os.fwalk(top, topdown=False):
+            for name in dirs:
+                rmdir(name, dfd)
+    except OSError:
+        pass
+    rmdir(top)
 
 
 class CgroupTest(ContainmentTest):

@@ -145,6 +145,19 @@ class Services(unittest.TestCase):
         feed(m, ['service.state\tweb\tup\t21\t90\t-\t-\t0\t-'])
         self.assertFalse(web.ready)
 
+    def test_mainpid_forgotten_at_its_orphan_event(self):
+        m = Mirror()
+        feed(m, ['service.args\tweb\td',
+                 'service.state\tweb\tup\t10\t77\t-\t-\t0\t-',
+                 'service.notify\tweb\t11\t80\tMAINPID=80\tSTATUS=s'])
+        web = m.services['web']
+        feed(m, ['orphan\t12\t81\texit\t0\tweb', 'orphan\t12\t80\texit\t0\t-'])
+        self.assertEqual(web.mainpid, 80)       # another pid, or no service named
+        feed(m, ['orphan\t12\t80\tsignal\tSIGKILL\tweb'])
+        self.assertIsNone(web.mainpid)
+        self.assertEqual(web.status, 's')
+        self.assertEqual(web.dump_lines()[-1], 'service.notify\tweb\t11\t80\t-\tSTATUS=s')
+
     def test_notify_of_unknown_service_ignored(self):
         m = Mirror()
         feed(m, ['service.notify\tghost\t1\t2\tREADY=1', 'service.cgroup\tghost\t1\tempty'])
