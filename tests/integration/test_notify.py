@@ -553,6 +553,22 @@ class NotifyBase(SvcTest):
         return self.rec_find(self.pids[name], lambda r: r.get('t') == tok,
                              'agent %s: %s' % (name, op))
 
+    def announce_detached(self, d, name):
+        """Agent NAME forks a grandchild D (an agent too), announces it
+        with MAINPID=, then lets it detach (reparented to daemonproxy).
+        Returns (the detach record, D's pid)."""
+        self.fifos['D'] = self.path('D.fifo')
+        os.mkfifo(self.fifos['D'], 0o600)
+        release = self.path('release')
+        r = self.tell(name, 'detach', fifo=self.fifos['D'], release=release)
+        dpid = self.pids['D'] = r['pid']
+        self.start_rec(dpid)
+        self.assertEqual(proc_ppid(dpid), r['middle'], 'a grandchild of the main process')
+        self.notified(d, name, 'MAINPID=%d' % dpid)
+        open(release, 'w').close()
+        wait_for(lambda: proc_ppid(dpid) == d.pid, msg='pid %d reparented to daemonproxy' % dpid)
+        return r, dpid
+
     def send_notify(self, name, msg, fds=(), addr=None):
         r = self.tell(name, 'notify', msg=msg, fds=[list(f) for f in fds], addr=addr)
         self.assertTrue(r.get('ok'), 'agent %s could not send %r: %r' % (name, msg[:60], r))
@@ -1108,16 +1124,7 @@ class SdNotify(NotifyBase):
         d = self.daemon()
         self.agent(d, 's', opts=['notify'])
         pid, _, _ = self.up(d, 's')
-        self.fifos['D'] = self.path('D.fifo')
-        os.mkfifo(self.fifos['D'], 0o600)
-        release = self.path('release')
-        r = self.tell('s', 'detach', fifo=self.fifos['D'], release=release)
-        dpid = self.pids['D'] = r['pid']
-        self.start_rec(dpid)
-        self.assertEqual(proc_ppid(dpid), r['middle'], 'a grandchild of the main process')
-        self.notified(d, 's', 'MAINPID=%d' % dpid)
-        open(release, 'w').close()
-        wait_for(lambda: proc_ppid(dpid) == d.pid, msg='pid %d reparented to daemonproxy' % dpid)
+        _, dpid = self.announce_detached(d, 's')
         self.send_notify('D', 'STATUS=from-mainpid')
         self.assertEqual(self.expect_notify(d, 's')[3:], [str(dpid), 'STATUS=from-mainpid'])
         st = notify_lines(self.dump(d), 's')

@@ -46,7 +46,7 @@ from dp import TIMEOUT, VALGRIND_DIR, binary, wait_for
 from svc_util import PY
 from test_containment import (CgroupTest, cgroup_event, orphan_of, ppid,
                               state_of, v2_cgroup_of)
-from test_notify import NOTIFY_VARS, notify_lines, proc_ppid
+from test_notify import NOTIFY_VARS, notify_lines
 from test_trust_notify_fdstore import StoreBase
 
 PATH_MAX = os.pathconf('/', 'PC_PATH_MAX')
@@ -121,6 +121,15 @@ class DeepCgroups(CgroupTest):
         self.assertEqual([l for l in d.log.snapshot() if 'cgroup' in l and
                           l.startswith(('warning', 'error'))], [])
 
+    def delete_removes_all(self, d, name):
+        """service.delete NAME removes its cgroup and every one below it,
+        without a word in the log."""
+        top = self.svc_dir(name)
+        out = d.cmd('service.delete\t%s' % name)
+        self.assertIn('service.state\t%s\tdeleted\t-\t-\t-\t-\t-\t-' % name, out)
+        self.assertFalse(os.path.exists(top), 'service.delete removes %s' % top)
+        self.no_cgroup_warnings(d)
+
     def start_deep(self, d, name, notify):
         """NAME: sh starts DEEP in the background from a subshell that
         exits at once (20 levels below its cgroup), then execs `sleep
@@ -156,13 +165,8 @@ class DeepCgroups(CgroupTest):
                                 'empty': cgroup_event(name, 'empty')}, since)
         self.assertEqual(found['down'].split('\t')[4:7], [str(main), 'signal', 'SIGTERM'])
         self.check_orphan(found['deep'], deep, 'signal', 'SIGTERM')
-        # delete removes the whole chain, without a word in the log
-        top = self.svc_dir(name)
-        self.assertTrue(os.path.isdir(os.path.join(top, LONG, LONG)))
-        out = d.cmd('service.delete\t%s' % name)
-        self.assertIn('service.state\t%s\tdeleted\t-\t-\t-\t-\t-\t-' % name, out)
-        self.assertFalse(os.path.exists(top), 'service.delete removes %s' % top)
-        self.no_cgroup_warnings(d)
+        self.assertTrue(os.path.isdir(os.path.join(self.svc_dir(name), LONG, LONG)))
+        self.delete_removes_all(d, name)
 
     def test_deeper_than_path_max_removed_after_sigkill(self):
         d = self.start_cg()
@@ -172,11 +176,7 @@ class DeepCgroups(CgroupTest):
         out = d.cmd('service.signal\t%s\tSIGKILL\tcgroup' % name)
         self.assertEqual([l for l in out if l.startswith(('error', 'warning'))], [], out)
         self.gather(d, {'deep': orphan_of(deep), 'empty': cgroup_event(name, 'empty')}, since)
-        top = self.svc_dir(name)
-        out = d.cmd('service.delete\t%s' % name)
-        self.assertIn('service.state\t%s\tdeleted\t-\t-\t-\t-\t-\t-' % name, out)
-        self.assertFalse(os.path.exists(top), 'service.delete removes %s' % top)
-        self.no_cgroup_warnings(d)
+        self.delete_removes_all(d, name)
 
     def test_deeper_than_path_max_notifies(self):
         d = self.start_cg()
@@ -469,15 +469,7 @@ class DeadMainPid(StoreBase):
         d = self.daemon()
         self.agent(d, 's', opts=['notify'])
         self.up(d, 's')
-        self.fifos['D'] = self.path('D.fifo')
-        os.mkfifo(self.fifos['D'], 0o600)
-        release = self.path('release')
-        r = self.tell('s', 'detach', fifo=self.fifos['D'], release=release)
-        dpid = self.pids['D'] = r['pid']
-        self.start_rec(dpid)
-        self.notified(d, 's', 'MAINPID=%d' % dpid)
-        open(release, 'w').close()
-        wait_for(lambda: proc_ppid(dpid) == d.pid, msg='pid %d reparented to daemonproxy' % dpid)
+        _, dpid = self.announce_detached(d, 's')
         self.assertEqual(self.mainpid_in_dump(d, 's'), ['MAINPID=%d' % dpid])
         os.kill(dpid, signal.SIGKILL)
         line = d.expect(orphan_of(dpid))
