@@ -101,35 +101,42 @@ static void unescape(char *s)
     *o = '\0';
 }
 
-/* Where dir (open as fd) is in the cgroup v2 hierarchy, as /proc/PID/cgroup
- * names it ("" for the root daemonproxy sees): from /proc/self/mountinfo,
- * the cgroup2 mount of fd's device with the longest mount point that dir's
- * real path is in; that mount's root, then the rest of the path.  Both are
- * relative to daemonproxy's cgroup namespace, as /proc/PID/cgroup is.
+/* Where the directory open as fd is in the cgroup v2 hierarchy, as
+ * /proc/PID/cgroup names it ("" for the root daemonproxy sees): from
+ * /proc/self/mountinfo, the cgroup2 mount of fd's device with the longest
+ * mount point that its real path is in; that mount's root, then the rest
+ * of the path.  Both are relative to daemonproxy's cgroup namespace, as
+ * /proc/PID/cgroup is.
  * NULL if it cannot be told. */
-static char *hierarchy_path(const char *dir, int fd)
+static char *hierarchy_path(int fd)
 {
     struct stat st;
     size_t len, best = 0;
     const char *root = NULL;
-    char *real = realpath(dir, NULL);
-    char *text = real && fstat(fd, &st) == 0
+    char dev[32], link[32], *real = malloc(PATH_MAX);
+    ssize_t got = -1;
+    /* Its real path: what the kernel says fd is (realpath() would pull
+     * in some kB of libc for the same answer) */
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    if (real && (got = readlink(link, real, PATH_MAX - 1)) >= 0)
+        real[got] = '\0';
+    char *text = got > 0 && real[0] == '/' && fstat(fd, &st) == 0
                ? sys_read_file("/proc/self/mountinfo", PROC_TEXT_MAX, &len) : NULL;
+    if (text)
+        snprintf(dev, sizeof dev, "%u:%u", major(st.st_dev), minor(st.st_dev));
     for (char *line = text, *next; line && *line; line = next) {
         /* ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS... - FSTYPE ... */
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
         char *f[5], *sep = strstr(line, " - "), *save = NULL;
-        unsigned maj, min;
         int n = 0;
         if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
             continue;
         *sep = '\0';
         for (char *t = strtok_r(line, " ", &save); t && n < 5; t = strtok_r(NULL, " ", &save))
             f[n++] = t;
-        if (n < 5 || sscanf(f[2], "%u:%u", &maj, &min) != 2 ||
-            maj != major(st.st_dev) || min != minor(st.st_dev))
+        if (n < 5 || strcmp(f[2], dev) != 0)
             continue;
         unescape(f[3]);
         unescape(f[4]);
@@ -170,7 +177,7 @@ bool cgroup_init(const char *dir, const char **err)
         *err = "not writable";
     } else if ((root_path = strdup(dir)) == NULL) {
         *err = "out of memory";
-    } else if ((root_hpath = hierarchy_path(dir, root_fd)) == NULL) {
+    } else if ((root_hpath = hierarchy_path(root_fd)) == NULL) {
         *err = "cannot tell where it is in the cgroup hierarchy (/proc/self/mountinfo)";
     } else if ((ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
         *err = "inotify";
