@@ -10,18 +10,17 @@
 #ifndef CMD_H
 #define CMD_H
 
+#include "controller.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
-struct ctl;
-
-/* What a handler returns. */
+/* What a handler returns: what the controller's dispatcher returns
+ * (controller.h, enum ctl_run). */
 enum {
-    CMD_DONE = 0,   /* finished */
-    CMD_WAIT,       /* call again with the same line once the controller has
-                     * output room (statedump) */
-    CMD_SPAWNED,    /* finished, and started a process: the controller counts
-                     * it as many lines towards its share of a wakeup */
+    CMD_DONE = CTL_RUN_DONE,
+    CMD_WAIT = CTL_RUN_WAIT,
+    CMD_SPAWNED = CTL_RUN_SPAWNED,
 };
 
 typedef int (*cmd_fn)(struct ctl *c, int argc, char **argv);
@@ -41,7 +40,7 @@ const struct cmd_def *cmd_table(size_t *n);
 /* Run the command argv[0] for c: look it up, check the argument count,
  * call its handler.  An unknown command or a wrong count is answered here
  * with an error (CMD_DONE).  After CMD_WAIT the caller runs the same
- * fields again. */
+ * fields again.  The controllers' dispatcher (ctl_set_dispatch, by main). */
 int cmd_run(struct ctl *c, int argc, char **argv);
 
 int cmd_echo(struct ctl *c, int argc, char **argv);
@@ -51,13 +50,6 @@ int cmd_chdir(struct ctl *c, int argc, char **argv);
 int cmd_statedump(struct ctl *c, int argc, char **argv);
 int cmd_log_filter(struct ctl *c, int argc, char **argv);
 int cmd_log_dest(struct ctl *c, int argc, char **argv);
-/* Handle watch: keeps log.dest pointed at the handle of its name. */
-void cmd_log_handle_changed(const char *name, int fd);
-/* Re-exec (reexec.h): the handle log.dest names, and back. */
-struct state_out;
-struct state_rec;
-void cmd_log_save(struct state_out *o);
-bool cmd_log_restore(const struct state_rec *r, const char **err);
 int cmd_reexec(struct ctl *c, int argc, char **argv);
 int cmd_service_args(struct ctl *c, int argc, char **argv);
 int cmd_service_fds(struct ctl *c, int argc, char **argv);

@@ -1,10 +1,9 @@
-/* cmd_log.c - log.filter. */
+/* cmd_log.c - log.filter, log.dest (the following itself is log.c's). */
 #include "cmd.h"
 #include "protocol.h"
 #include "controller.h"
 #include "handle.h"
 #include "log.h"
-#include "state.h"
 
 #include <string.h>
 
@@ -31,14 +30,8 @@ int cmd_log_filter(struct ctl *c, int argc, char **argv)
     return 0;
 }
 
-/* The handle name log.dest follows ("" = the default stderr). */
-static char log_dest_name[HANDLE_NAME_MAX + 1];
-
-void cmd_log_handle_changed(const char *name, int fd)
-{
-    if (log_dest_name[0] && strcmp(name, log_dest_name) == 0)
-        log_set_fd(fd);
-}
+/* log.c keeps the name in a buffer of its own size. */
+_Static_assert(LOG_DEST_NAME_MAX == HANDLE_NAME_MAX, "log.dest names a handle");
 
 int cmd_log_dest(struct ctl *c, int argc, char **argv)
 {
@@ -50,39 +43,11 @@ int cmd_log_dest(struct ctl *c, int argc, char **argv)
         ctl_error(c, "invalid handle name '%s'", argv[2]);
         return 0;
     }
-    memcpy(log_dest_name, argv[2], strlen(argv[2]) + 1);
-    struct handle *h = handle_by_name(argv[2]);
-    if (!h || handle_fd(h) < 0) {
-        /* Logging resumes when a handle of that name appears. */
-        log_set_fd(-1);
+    int fd = handle_fd_by_name(argv[2]);
+    /* Logging resumes when a handle of that name appears. */
+    log_follow(argv[2], fd);
+    if (fd < 0)
         ctl_warning(c, "handle '%s' does not exist (yet); logging paused until it does",
                     argv[2]);
-        return 0;
-    }
-    log_set_fd(handle_fd(h));
     return 0;
-}
-
-/* Re-exec: the handle log.dest follows (log.c restores the rest). */
-void cmd_log_save(struct state_out *o)
-{
-    if (!log_dest_name[0])
-        return;
-    state_rec(o, "log.dest");
-    state_str(o, log_dest_name);
-    state_end(o);
-}
-
-bool cmd_log_restore(const struct state_rec *r, const char **err)
-{
-    const char *name = state_field(r, 0);
-    if (!handle_name_valid(name)) {
-        *err = "malformed log.dest record";
-        return false;
-    }
-    memcpy(log_dest_name, name, strlen(name) + 1);
-    struct handle *h = handle_by_name(name);
-    if (h && handle_fd(h) >= 0)
-        log_set_fd(handle_fd(h));
-    return true;
 }

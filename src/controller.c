@@ -9,7 +9,6 @@
  * others and a 1,000-line burst costs a handful of syscalls.
  */
 #include "controller.h"
-#include "cmd.h"
 #include "log.h"
 #include "loop.h"
 #include "outbuf.h"
@@ -58,7 +57,7 @@ struct ctl {
     loop_task task;
     struct proto_in *in;            /* NULL without a command stream */
     struct outbuf *out;             /* NULL without an event stream */
-    /* the command being executed, or waiting (CMD_WAIT) while cur_line is
+    /* the command being executed, or waiting (CTL_RUN_WAIT) while cur_line is
      * set outside run_command() */
     char *cur_line;                 /* split in place: fields NUL-separated */
     size_t cur_len;
@@ -452,6 +451,10 @@ static ssize_t in_read(struct ctl *c)
     return 0;
 }
 
+static ctl_dispatch_fn dispatch;
+
+void ctl_set_dispatch(ctl_dispatch_fn fn) { dispatch = fn; }
+
 /* Execute one line; returns what it cost of the wakeup's share. */
 static int run_command(struct ctl *c, char *line, size_t len)
 {
@@ -461,21 +464,23 @@ static int run_command(struct ctl *c, char *line, size_t len)
     c->cur_len = len;
     int argc = proto_split(line, len, ctl_fields, PROTO_FIELDS_MAX);
     c->cur_argc = argc;
-    int r = CMD_DONE;
+    int r = CTL_RUN_DONE;
     if (argc < 0) {
         ctl_error(c, argc == -1 ? "invalid control character in command"
                                 : "too many fields");
+    } else if (!dispatch) {
+        ctl_error(c, "no commands are served");
     } else {
         c->dump.started = false;    /* a new command: statedump starts over */
-        r = cmd_run(c, argc, ctl_fields);
+        r = dispatch(c, argc, ctl_fields);
     }
-    if (r == CMD_WAIT)
+    if (r == CTL_RUN_WAIT)
         return 1;                   /* cur_line stays: waiting */
     c->cur_line = NULL;
-    return r == CMD_SPAWNED ? CTL_SPAWN_COST : 1;
+    return r == CTL_RUN_SPAWNED ? CTL_SPAWN_COST : 1;
 }
 
-/* Run a command that returned CMD_WAIT again, from its split line. */
+/* Run a command that returned CTL_RUN_WAIT again, from its split line. */
 static void resume_command(struct ctl *c)
 {
     char *p = c->cur_line;
@@ -483,7 +488,7 @@ static void resume_command(struct ctl *c)
         ctl_fields[i] = p;
         p += strlen(p) + 1;
     }
-    if (cmd_run(c, c->cur_argc, ctl_fields) != CMD_WAIT)
+    if (dispatch(c, c->cur_argc, ctl_fields) != CTL_RUN_WAIT)
         c->cur_line = NULL;
 }
 

@@ -45,6 +45,24 @@ enum ctl_kind {
     CTL_SERVICE,        /* socketpair handed to a service */
 };
 
+/* --- the dispatcher ------------------------------------------------------ */
+
+/* What running a command returns. */
+enum ctl_run {
+    CTL_RUN_DONE = 0,   /* finished */
+    CTL_RUN_WAIT,       /* call again with the same fields once c has output
+                         * room (statedump) */
+    CTL_RUN_SPAWNED,    /* finished, and started a process: it counts as
+                         * many lines towards c's share of a wakeup */
+};
+
+/* Runs one command line of c, split into argc fields (argv[0] is the
+ * command's name); returns an enum ctl_run.  The controller knows no
+ * command: main hands it the command table's (cmd_run), as redis's
+ * event loop is handed its aeFileProc. */
+typedef int (*ctl_dispatch_fn)(struct ctl *c, int argc, char **argv);
+void ctl_set_dispatch(ctl_dispatch_fn fn);
+
 /* Called when a controller goes away (owner bookkeeping). */
 typedef void (*ctl_closed_fn)(void *owner, struct ctl *c);
 

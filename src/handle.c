@@ -4,7 +4,7 @@
  * description), so a --fd-pool block is the whole cost of a handle.
  */
 #include "handle.h"
-#include "controller.h"
+#include "event.h"
 #include "log.h"
 #include "pool.h"
 #include "protocol.h"
@@ -61,6 +61,12 @@ struct handle *handle_by_name(const char *name)
     return (struct handle *)tree_find(&handles, name);
 }
 
+int handle_fd_by_name(const char *name)
+{
+    struct handle *h = handle_by_name(name);
+    return h ? handle_fd(h) : -1;
+}
+
 struct handle *handle_next_after(const char *name)
 {
     return (struct handle *)tree_next_after(&handles, name);
@@ -108,7 +114,7 @@ static void broadcast_state(const struct handle *h)
     struct proto_line l;
     handle_format_state(h, &l);
     size_t n = proto_line_end(&l);
-    ctl_broadcast(l.buf, n);
+    event_emit(l.buf, n);
 }
 
 static void handle_free(struct handle *h)
@@ -255,7 +261,7 @@ bool handle_delete(struct handle *h)
     char name[HANDLE_NAME_MAX + 1];
     memcpy(name, h->data, strlen(h->data) + 1);
     handle_free(h);
-    ctl_broadcast(l.buf, n);
+    event_emit(l.buf, n);
     if (watch_cb)
         watch_cb(name, -1);
     return true;

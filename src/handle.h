@@ -50,6 +50,8 @@ void handle_pool(int64_t n, int64_t size);
 void handle_drop_all(void);
 
 struct handle *handle_by_name(const char *name);
+/* The fd of the handle named name, or -1 (none, or a placeholder). */
+int handle_fd_by_name(const char *name);
 /* First handle whose name sorts after `name` ("" = the first). */
 struct handle *handle_next_after(const char *name);
 const char *handle_name(const struct handle *h);

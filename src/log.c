@@ -14,6 +14,7 @@
  */
 #include "log.h"
 #include "loop.h"
+#include "protocol.h"
 #include "state.h"
 #include "sys.h"
 
@@ -294,7 +295,7 @@ void log_flush_final(int timeout_ms)
 /* --- re-exec ----------------------------------------------------------------- */
 
 /* Where the log goes: fd 2 itself, nowhere (paused), or a private copy of
- * the log.dest handle (which cmd_log.c restores). */
+ * the log.dest handle (restored by log_dest_restore, below). */
 enum { LOG_TO_FD2, LOG_TO_NONE, LOG_TO_HANDLE };
 
 void log_save(struct state_out *o)
@@ -329,5 +330,48 @@ bool log_restore(const struct state_rec *r, const char **err)
     log_lost += (unsigned long)lost;
     log_filter_level = (int)level;
     log_set_fd(to == LOG_TO_FD2 ? 2 : -1);
+    return true;
+}
+
+/* --- log.dest fd NAME ------------------------------------------------------ */
+
+/* The handle name log.dest follows ("" = the default stderr). */
+static char follow_name[LOG_DEST_NAME_MAX + 1];
+static log_lookup_fn follow_lookup;
+
+void log_set_lookup(log_lookup_fn fn) { follow_lookup = fn; }
+
+void log_follow(const char *name, int fd)
+{
+    snprintf(follow_name, sizeof follow_name, "%s", name);
+    log_set_fd(fd);
+}
+
+void log_follow_changed(const char *name, int fd)
+{
+    if (follow_name[0] && strcmp(name, follow_name) == 0)
+        log_set_fd(fd);
+}
+
+void log_dest_save(struct state_out *o)
+{
+    if (!follow_name[0])
+        return;
+    state_rec(o, "log.dest");
+    state_str(o, follow_name);
+    state_end(o);
+}
+
+bool log_dest_restore(const struct state_rec *r, const char **err)
+{
+    const char *name = state_field(r, 0);
+    if (!proto_name_valid(name, LOG_DEST_NAME_MAX)) {
+        *err = "malformed log.dest record";
+        return false;
+    }
+    memcpy(follow_name, name, strlen(name) + 1);
+    int fd = follow_lookup ? follow_lookup(name) : -1;
+    if (fd >= 0)
+        log_set_fd(fd);
     return true;
 }

@@ -64,6 +64,22 @@ void log_errno(int level, const char *fmt, ...) __attribute__((format(printf, 2,
  * the same file as fd 2 is written through fd 2 itself. */
 void log_set_fd(int fd);
 
+/* --- log.dest fd NAME: following a handle -------------------------------
+ * The log can follow a handle by its name through deletes and re-adds.
+ * log.c keeps the name and knows no handle: the handle module's watch
+ * (handle_set_watch_cb, set by main) calls log_follow_changed() on every
+ * change of a handle, and at a re-exec log.c asks the lookup main gave it
+ * for the fd of the name it restored. */
+#define LOG_DEST_NAME_MAX 31    /* = HANDLE_NAME_MAX (asserted in cmd_log.c) */
+/* Follow the handle named name ("" = none: stay on the destination set
+ * last); its fd now is fd (-1: none yet, lines are held until it comes). */
+void log_follow(const char *name, int fd);
+/* A handle named name changed: its fd is now fd (-1: it was deleted). */
+void log_follow_changed(const char *name, int fd);
+/* The fd of the handle named name, or -1 (for the re-exec's restore). */
+typedef int (*log_lookup_fn)(const char *name);
+void log_set_lookup(log_lookup_fn fn);
+
 /* Try to write out everything queued, blocking for at most timeout_ms
  * (used once at exit). */
 void log_flush_final(int timeout_ms);
@@ -77,5 +93,9 @@ struct state_out;
 struct state_rec;
 void log_save(struct state_out *o);
 bool log_restore(const struct state_rec *r, const char **err);
+/* The handle the log follows ("log.dest", only when one is followed), and
+ * back: restored after the handles and the log record. */
+void log_dest_save(struct state_out *o);
+bool log_dest_restore(const struct state_rec *r, const char **err);
 
 #endif

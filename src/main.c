@@ -9,6 +9,7 @@
 #include "cmd.h"
 #include "controller.h"
 #include "ctlsock.h"
+#include "event.h"
 #include "handle.h"
 #include "log.h"
 #include "loop.h"
@@ -194,7 +195,10 @@ static void become_subreaper(bool pid1)
  * re-exec.  False (errno set) when there is no loop. */
 static bool start_loop(void)
 {
-    handle_set_watch_cb(cmd_log_handle_changed);
+    event_set_sink(ctl_broadcast);
+    ctl_set_dispatch(cmd_run);
+    handle_set_watch_cb(log_follow_changed);
+    log_set_lookup(handle_fd_by_name);
     svcctl_init();
     sig_set_count_cb(svc_signal_changed);
     return loop_init() == 0 && sig_init(svc_reap) == 0;

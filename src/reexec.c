@@ -4,9 +4,9 @@
  * back.
  */
 #include "reexec.h"
-#include "cmd.h"
 #include "controller.h"
 #include "ctlsock.h"
+#include "event.h"
 #include "handle.h"
 #include "log.h"
 #include "loop.h"
@@ -97,7 +97,7 @@ static void fail(const char *fmt, ...)
     proto_line_begin(&l, "error");
     proto_line_addf(&l, "reexec: %s", msg);
     size_t n = proto_line_end(&l);
-    ctl_broadcast(l.buf, n);
+    event_emit(l.buf, n);
 }
 
 static void check_done(void);
@@ -209,7 +209,7 @@ static void save_all(struct state_out *o)
     state_end(o);
     handle_save(o);
     log_save(o);
-    cmd_log_save(o);
+    log_dest_save(o);
     sig_save(o);
     svc_save(o);
     ctlsock_save(o);
@@ -525,7 +525,7 @@ static const struct {
     { "handle", handle_restore },
     { "handle.pool", handle_restore },
     { "log", log_restore },
-    { "log.dest", cmd_log_restore },
+    { "log.dest", log_dest_restore },
     { "signal", sig_restore },
     { "service", svc_restore },
     { "service.pool", svc_restore },
@@ -582,7 +582,7 @@ bool reexec_restore(reexec_ctl_fn on_ctl, const char **err)
     proto_line_add(&l, DP_VERSION);
     proto_line_add(&l, restored_path);
     size_t n = proto_line_end(&l);
-    ctl_broadcast(l.buf, n);
+    event_emit(l.buf, n);
     log_info("re-executed %s (version %s)", restored_path, DP_VERSION);
     return true;
 }

@@ -5,12 +5,12 @@
  * Children get their mask reset in spawn.
  */
 #include "signals.h"
+#include "event.h"
 #include "log.h"
 #include "loop.h"
+#include "protocol.h"
 #include "state.h"
 #include "sys.h"
-#include "controller.h"
-#include "protocol.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -160,7 +160,7 @@ static void sig_readable(void *ctx, uint32_t ev)
             log_info("received %s", sig_name(signo));
             char line[64];
             size_t len = sig_format_event(signo, line, sizeof line);
-            ctl_broadcast(line, len);
+            event_emit(line, len);
             if (sig_on_count)
                 sig_on_count(signo);
         }

@@ -7,6 +7,7 @@
 #include "../../src/cmd.h"
 #include "../../src/controller.h"
 #include "../../src/ctlsock.h"
+#include "../../src/event.h"
 #include "../../src/handle.h"
 #include "../../src/log.h"
 #include "../../src/loop.h"
@@ -171,7 +172,7 @@ void fuzz_world_reset(void)
     add_std("stdin");
     add_std("stdout");
     add_std("stderr");
-    handle_set_watch_cb(cmd_log_handle_changed);
+    handle_set_watch_cb(log_follow_changed);
     settings_reset();
 }
 
@@ -246,7 +247,10 @@ void fuzz_world_init(int argc, char **argv, void (*exit_hook)(int code))
     term_set_atexit(exit_hook);
     log_set_fd(-1);     /* held and counted; a log.dest may name a handle */
     spawn_raise_nofile();
-    handle_set_watch_cb(cmd_log_handle_changed);
+    event_set_sink(ctl_broadcast);
+    ctl_set_dispatch(cmd_run);
+    handle_set_watch_cb(log_follow_changed);
+    log_set_lookup(handle_fd_by_name);
     svcctl_init();
     sig_set_count_cb(svc_signal_changed);
     if (loop_init() < 0)
