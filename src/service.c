@@ -1,7 +1,7 @@
 /* service.c - services: objects, definitions, the state machine, the run
  * queue, the reaper and the name and pid indexes (service.h).  What a
- * child gets is svc_child.c; readiness is svc_ready.c; the three share
- * service_impl.h.
+ * child gets is svc_child.c; readiness is svc_ready.c; below them all,
+ * service_impl.[ch], the inside they share (see there).
  *
  * A service is one fixed struct plus one string block holding
  * "name\0args\0fds\0tags\0env\0", where the lists are kept TAB-joined
@@ -9,15 +9,18 @@
  * copy.  With --service-pool the string block lives in the pool block
  * behind the struct and never moves.
  */
+#include "service.h"
 #include "service_impl.h"
+#include "cgroup.h"
 #include "fdstore.h"
 #include "handle.h"
 #include "log.h"
 #include "pool.h"
 #include "signals.h"
 #include "state.h"
+#include "svc_child.h"
+#include "svc_ready.h"
 #include "sys.h"
-#include "cgroup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -41,7 +44,6 @@ static struct pool svc_mem;
 static size_t svc_str_cap;      /* with a pool: the string room of each block */
 static struct service **pid_tab;
 static size_t pid_tab_size, n_sig_triggered;
-static const struct svc_listener *listener;
 
 static bool pid_tab_reserve(size_t want);
 static void start_timer_cb(loop_timer *t);
@@ -54,18 +56,10 @@ static const char *node_key(const struct tree_node *n)
 
 const char *svc_name(const struct service *s) { return s->str; }
 enum svc_state svc_state(const struct service *s) { return (enum svc_state)s->state; }
-void svc_set_listener(const struct svc_listener *l) { listener = l; }
-const char *svc_field(const struct service *s, enum svc_field f) { return s->str + s->off[f]; }
+void svc_set_listener(const struct svc_listener *l) { svc_listener_set(l); }
 static const char *field(const struct service *s, enum svc_field f) { return svc_field(s, f); }
 static const char *svc_args(const struct service *s) { return field(s, SVC_ARGS); }
 static const char *svc_fds(const struct service *s) { return field(s, SVC_FDS); }
-
-struct svc_ext *svc_ext(struct service *s)
-{
-    if (!s->x)
-        s->x = calloc(1, sizeof *s->x);
-    return s->x;
-}
 
 void *svc_attachment(const struct service *s) { return s->x ? s->x->attachment : NULL; }
 
@@ -265,25 +259,6 @@ struct service *svc_get_or_create(const char *name, const char **err)
 }
 
 /* --- reports --------------------------------------------------------------------- */
-
-int svc_listener_channel(struct service *s, unsigned kinds)
-{
-    if (!listener || !listener->channel) {
-        errno = ENOSYS;
-        return -1;
-    }
-    return listener->channel(s, kinds);
-}
-
-void svc_report(enum svc_event ev, struct service *s, struct proto_line *l,
-                const void *cause)
-{
-    size_t n = proto_line_end(l);
-    if (!listener)
-        return;
-    struct svc_report r = { .ev = ev, .s = s, .line = l->buf, .len = n, .cause = cause };
-    listener->report(&r);
-}
 
 static void format_state(const struct service *s, struct proto_line *l, bool deleted)
 {
@@ -1044,7 +1019,7 @@ bool svc_restore(const struct state_rec *r, const char **err)
         return true;
     }
     if (strcmp(r->tag, "service") != 0)
-        return svc_ready_restore(r, err);     /* service.ready, service.fdstore */
+        return svc_ready_restore(svc_by_name(state_field(r, 0)), r, err); /* .ready, .fdstore */
     int64_t v[13];
     static const int64_t lim[13][2] = {
         { 0, 255 }, { 0, 65535 }, { SVC_DOWN, SVC_UP }, { 0, INT32_MAX }, { INT32_MIN, INT32_MAX },

@@ -31,51 +31,16 @@
 #ifndef SERVICE_H
 #define SERVICE_H
 
+#include "svc_types.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct service;
-
-/* A service name is 1..31 bytes of [A-Za-z0-9._-], like a handle name. */
-#define SVC_NAME_MAX 31
 /* Spawns the run queue makes per loop iteration. */
 #define SVC_SPAWN_BATCH 16
 
-enum svc_state { SVC_DOWN, SVC_START, SVC_UP };
-
-/* --- the listener ---------------------------------------------------------- */
-
-enum svc_event {
-    SVC_EV_DEFINED,     /* service.args, .fds, .tags, .env, .opts or .auto_up changed */
-    SVC_EV_STATE,       /* service.state: start, up or down */
-    SVC_EV_DELETED,     /* service.state NAME deleted */
-    SVC_EV_FAILED,      /* a start failed: line is the error event */
-    SVC_EV_NOTIFY,      /* service.notify: a readiness notification */
-    SVC_EV_CGROUP,      /* service.cgroup: its cgroup became empty or populated */
-    SVC_EV_ORPHAN,      /* orphan: a process that was no service's was reaped
-                         * (s: the service that announced it as MAINPID, or NULL) */
-};
-
-struct svc_report {
-    enum svc_event ev;
-    struct service *s;
-    const char *line;   /* the event line, '\n' included */
-    size_t len;
-    /* SVC_EV_FAILED: the `cause` svc_start() was given (NULL when the start
-     * was not asked for by a caller), who also got the error returned. */
-    const void *cause;
-};
-
-struct svc_listener {
-    void (*report)(const struct svc_report *r);
-    /* The fd list of s names control.* placeholders (kinds: a bit 1 << k
-     * per enum handle_control k present).  Return the fd the child gets in
-     * their place (the caller closes it after the spawn), or -1 with errno.
-     * The SVC_EV_STATE report of `up`, or an SVC_EV_FAILED report, follows
-     * in the same call. */
-    int (*channel)(struct service *s, unsigned kinds);
-};
+/* --- the listener (svc_types.h) --------------------------------------------- */
 
 /* Where reports go (none until set). */
 void svc_set_listener(const struct svc_listener *l);
@@ -104,14 +69,9 @@ struct service *svc_next_after(const char *name);
 const char *svc_name(const struct service *s);
 enum svc_state svc_state(const struct service *s);
 
-/* The TAB-joined lists of a service, in the order they are stored. */
-enum svc_field { SVC_ARGS, SVC_FDS, SVC_TAGS, SVC_ENV, SVC_NFIELDS };
 /* True for a service.env entry: VAR=VALUE or -VAR. */
 bool svc_env_entry_valid(const char *entry);
 
-/* Options (service.opts). */
-#define SVC_OPT_NOTIFY     1u   /* NOTIFY_SOCKET */
-#define SVC_OPT_LISTEN_FDS 2u   /* LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
 /* Parse one option word into *opts / *fdstore; false if invalid. */
 bool svc_opt_parse(const char *word, unsigned *opts, unsigned *fdstore);
 /* Set the options and report service.opts. */

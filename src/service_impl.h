@@ -1,18 +1,25 @@
 /* service_impl.h - the inside of a service, for the service module's own
- * files and nobody else:
+ * files and nobody else.  The files call one way, each only those below:
  *
- *   service.c    objects, definitions, the state machine, run queue, reaper
- *   svc_child.c  what a child gets: its fds, its environment, its cgroup
- *   svc_ready.c  readiness: notification channels and messages, the fd
- *                store, main pids and orphans, the cgroup's state
+ *   service.c        objects, definitions, the state machine, run queue,
+ *                    reaper (service.h)
+ *   svc_child.c      what a child gets: its fds, its environment, its
+ *                    cgroup (svc_child.h)
+ *   svc_ready.c      readiness: notification channels and messages, the fd
+ *                    store, main pids and orphans, the cgroup's state
+ *                    (svc_ready.h)
+ *   service_impl.c   this header's functions: the struct's extension and
+ *                    the listener, through which svc_ready.c and svc_child.c
+ *                    report up without calling service.c
+ *   svc_types.h      the words all of them use
  */
 #ifndef SERVICE_IMPL_H
 #define SERVICE_IMPL_H
 
 #include "loop.h"
 #include "protocol.h"
-#include "service.h"
 #include "spawn.h"
+#include "svc_types.h"
 #include "tree.h"
 
 #include <stdbool.h>
@@ -72,47 +79,20 @@ struct service {
     bool timer_room;            /* holds its timer's room in the heap */
 };
 
-/* service.c */
-const char *svc_field(const struct service *s, enum svc_field f);
+/* The list f of s (TAB-joined). */
+static inline const char *svc_field(const struct service *s, enum svc_field f)
+{
+    return s->str + s->off[f];
+}
+/* How many fds service.fds gives a child (before the fd store's). */
+int svc_fds_listed(const struct service *s);
 /* s's extension, allocated if needed; NULL when out of memory. */
 struct svc_ext *svc_ext(struct service *s);
+/* The listener (service.h: svc_set_listener). */
+void svc_listener_set(const struct svc_listener *l);
 /* End l and hand it to the listener. */
 void svc_report(enum svc_event ev, struct service *s, struct proto_line *l, const void *cause);
 /* The listener's channel for control.* placeholders (-1 with errno). */
 int svc_listener_channel(struct service *s, unsigned kinds);
-
-/* svc_child.c: everything a child of s gets, in r (argv, fds, env, cgroup).
- * Returns false with a message when it cannot be prepared.  Then
- * svc_child_done() once the spawn is over (started or not). */
-bool svc_child_prepare(struct service *s, struct spawn_req *r, char *msg, size_t msglen);
-void svc_child_done(struct service *s, bool started);
-/* How many fds service.fds gives a child (before the fd store's). */
-int svc_fds_listed(const struct service *s);
-
-/* svc_ready.c */
-/* The service's run ended: readiness, status and the notify.fd channel
- * are forgotten (its MAINPID is remembered until that process is reaped). */
-void svc_ready_down(struct service *s);
-/* The service is deleted: everything of its extension goes. */
-void svc_ready_delete(struct service *s);
-/* A notify.fd pipe for the coming run; *child_fd gets the write end. */
-bool svc_ready_pipe(struct service *s, int *child_fd);
-/* The service's sd_notify socket (made on first use); its address. */
-const char *svc_ready_socket(struct service *s);
-/* The cgroup of s, opened on first use (with --cgroup); NULL otherwise. */
-struct cgroup *svc_ready_cgroup(struct service *s, const char **err);
-/* The statedump lines of s's readiness and cgroup, into buf (at most
- * size bytes); returns the length (0: none), or SIZE_MAX if they do not
- * fit. */
-size_t svc_ready_dump(const struct service *s, char *buf, size_t size);
-/* The service that announced pid with MAINPID= (forgotten now: the pid
- * was reaped, and is no longer its main pid either), or NULL. */
-struct service *svc_ready_orphan(pid_t pid);
-/* Re-exec: the readiness of s (which has an extension) as a record, and
- * back (after the service's own record). */
-struct state_out;
-struct state_rec;
-void svc_ready_save(const struct service *s, struct state_out *o);
-bool svc_ready_restore(const struct state_rec *r, const char **err);
 
 #endif

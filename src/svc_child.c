@@ -6,11 +6,13 @@
  * A service that uses none of the extensions gets what it always got:
  * daemonproxy's environment as it is, and no allocation.
  */
+#include "svc_child.h"
 #include "service_impl.h"
 #include "cgroup.h"
 #include "fdstore.h"
 #include "handle.h"
 #include "log.h"
+#include "svc_ready.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -106,15 +108,6 @@ static int resolve_fds(struct service *s, char *msg, size_t msglen)
                      "a child can be given at most %d", s->str, left, n, SPAWN_FDS_MAX);
         n += stored;
     }
-    return n;
-}
-
-int svc_fds_listed(const struct service *s)
-{
-    const char *f = svc_field(s, SVC_FDS);
-    int n = *f != '\0';
-    for (; *f; f++)
-        n += *f == '\t';
     return n;
 }
 

@@ -3,6 +3,7 @@
  * and what arrives on them, the fd store, the main pid it announces and
  * the orphans tagged with it, and the state of its cgroup.
  */
+#include "svc_ready.h"
 #include "service_impl.h"
 #include "cgroup.h"
 #include "fdstore.h"
@@ -501,10 +502,9 @@ static bool restore_channels(struct service *s, const struct state_rec *r, const
     return true;
 }
 
-bool svc_ready_restore(const struct state_rec *r, const char **err)
+bool svc_ready_restore(struct service *s, const struct state_rec *r, const char **err)
 {
     int64_t v[6];
-    struct service *s = svc_by_name(state_field(r, 0));
     struct svc_ext *x = s ? svc_ext(s) : NULL;
     if (x && strcmp(r->tag, "service.fdstore") == 0)
         return fdstore_restore(&x->store, state_field(r, 1), state_field(r, 2), err);
