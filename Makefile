@@ -1,7 +1,8 @@
 # daemonproxy - a proxy for process management.
 #
 #   make              build ./daemonproxy and ./dpctl (optimised, strict warnings)
-#   make test         build with -Werror and run unit + integration tests
+#   make test         the module graph check, then build with -Werror and run
+#                     unit + integration tests
 #   make asan-test    the same suite against an ASan+UBSan build
 #   make valgrind     the integration suite under valgrind memcheck
 #   make static       fully static binaries with musl-gcc (daemonproxy-static,
@@ -56,7 +57,7 @@ RESTORE_HARNESS := tests/fuzz/fuzz_restore.c $(FUZZ_WORLD)
 FUZZ_DEPS := $(FUZZ_HARNESS) tests/fuzz/fuzz_restore.c tests/fuzz/fuzz.h
 FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 
-.PHONY: all test unit integration asan-test static install clean check-build bench \
+.PHONY: all test modgraph unit integration asan-test static install clean check-build bench \
         fuzz fuzz-py fuzz-replay fuzz-corpus fuzz-coverage valgrind
 
 all: daemonproxy dpctl
@@ -122,7 +123,7 @@ $(B)/fuzz_dpctl_replay: tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.
 # The test build adds -Werror; the suite drives $(B)/daemonproxy.
 TESTFLAGS := CFLAGS="-O1 -g -Werror"
 
-test:
+test: modgraph
 	$(MAKE) --no-print-directory B=build-test $(TESTFLAGS) check-build
 	$(MAKE) --no-print-directory B=build-test unit integration
 
@@ -136,6 +137,11 @@ asan-test:
 
 check-build: $(B)/daemonproxy $(B)/dpctl $(UNIT_BINS) $(B)/fuzz_replay $(B)/fuzz_notify_replay \
              $(B)/fuzz_dpctl_replay $(B)/fuzz_state_replay $(B)/fuzz_restore_replay
+
+# No include cycle between modules of src/, and the claims of docs/design.md
+# that a grep can check ("Layering"): tests/modgraph.py, a second.
+modgraph:
+	$(PYTHON) tests/modgraph.py
 
 # The C unit tests, then the Python library's (pure, in-process).
 unit: $(UNIT_BINS) fuzz-replay
