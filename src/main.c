@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,34 @@
 #endif
 
 #define DEFAULT_PID1_CONFIG "/etc/daemonproxy.conf"
+
+/* Start-up failed: "daemonproxy: MSG" and hint on stderr for whoever
+ * started us, then term_exit(code, MSG): the log, exec-on-exit's
+ * DAEMONPROXY_ERROR, and -D's waiting parent. */
+__attribute__((noreturn))
+static void fail(int code, const char *msg, const char *hint)
+{
+    fprintf(stderr, "daemonproxy: %s\n%s", msg, hint);
+    term_exit(code, msg);
+}
+
+__attribute__((noreturn, format(printf, 2, 3)))
+static void die(int code, const char *fmt, ...)
+{
+    char msg[PATH_MAX + 300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail(code, msg, "");
+}
+
+/* A wrong command line (EXIT_BADOPT): also where to read about it. */
+__attribute__((noreturn))
+static void die_usage(const char *msg)
+{
+    fail(EXIT_BADOPT, msg, "Try 'daemonproxy --help'.\n");
+}
 
 static void print_version(void)
 {
@@ -92,17 +121,13 @@ static void daemon_report(int code)
 static void daemonize_begin(void)
 {
     int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) {
-        fprintf(stderr, "daemonproxy: daemonize: pipe: %s\n", sys_strerror(errno));
-        term_exit(EXIT_ENV, "daemonize: pipe failed");
-    }
+    if (pipe2(p, O_CLOEXEC) < 0)
+        die(EXIT_ENV, "daemonize: pipe: %s", sys_strerror(errno));
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "daemonproxy: daemonize: fork: %s\n", sys_strerror(errno));
-        term_exit(EXIT_ENV, "daemonize: fork failed");
-    }
+    if (pid < 0)
+        die(EXIT_ENV, "daemonize: fork: %s", sys_strerror(errno));
     if (pid > 0) {
         sys_close(p[1]);
         unsigned char code = EXIT_ENV;
@@ -175,12 +200,8 @@ static void config_done(void *owner, struct ctl *c)
 static void write_pidfile(const char *path)
 {
     const char *e;
-    if (!pidfile_write(path, &e)) {
-        char msg[PATH_MAX + 100];
-        snprintf(msg, sizeof msg, "cannot write pidfile %s: %s: %s", path, e, sys_strerror(errno));
-        fprintf(stderr, "daemonproxy: %s\n", msg);
-        term_exit(EXIT_ENV, msg);
-    }
+    if (!pidfile_write(path, &e))
+        die(EXIT_ENV, "cannot write pidfile %s: %s: %s", path, e, sys_strerror(errno));
 }
 
 /* A service's double-forked children come back to us, not to init:
@@ -238,11 +259,8 @@ static void restored_ctl(struct ctl *c)
 __attribute__((noreturn))
 static void restore_failed(const char *msg)
 {
-    fprintf(stderr, "daemonproxy: re-exec: %s\n", msg);
     log_msg(LOG_FATAL, "re-exec: %s", msg);
-    char full[320];
-    snprintf(full, sizeof full, "re-exec: %s", msg);
-    term_exit(EXIT_BROKEN, full);
+    die(EXIT_BROKEN, "re-exec: %s", msg);
 }
 
 /* Every module from the state in --restore's fd, as main() sets them up at
@@ -305,22 +323,20 @@ static void resolve_default_socket(struct options *o)
     char msg[sizeof path + 200];
     if (!o->default_socket)
         return;
-    if (o->socket_path) {
-        static const char both[] = "--socket and --default-socket exclude each other";
-        fprintf(stderr, "daemonproxy: %s\n", both);
-        term_exit(EXIT_BADOPT, both);
-    }
+    if (o->socket_path)
+        die(EXIT_BADOPT, "--socket and --default-socket exclude each other");
     enum sockpath_result r = sockpath_for_daemon(path, sizeof path, msg, sizeof msg);
-    if (r != SOCKPATH_OK) {
-        fprintf(stderr, "daemonproxy: %s\n", msg);
-        term_exit(r == SOCKPATH_TOO_LONG ? EXIT_BADOPT : EXIT_ENV, msg);
-    }
+    if (r != SOCKPATH_OK)
+        die(r == SOCKPATH_TOO_LONG ? EXIT_BADOPT : EXIT_ENV, "%s", msg);
     o->socket_path = path;
 }
 
-int main(int argc, char **argv)
+/* --- start-up: options -> inputs -> loop ------------------------------------ */
+
+/* What daemonproxy's own environment says is for daemonproxy alone; and
+ * the exit paths, before anything can fail. */
+static void take_environment(void)
 {
-    bool pid1 = getpid() == 1;
     umask(077);
     /* These tell daemonproxy itself about its manager (systemd) and its
      * inherited sockets (registered as fd_N handles below); a service's are
@@ -333,72 +349,74 @@ int main(int argc, char **argv)
     unsetenv("LISTEN_FDNAMES");
     term_init_fatal();
     term_set_atexit(before_exit);
+}
 
-    struct options o;
+/* argv into *o; --help and --version answered here. */
+static void read_options(int argc, char **argv, bool pid1, struct options *o)
+{
     char err[256];
-    enum opt_result r = opt_parse(argc, argv, &o, err, sizeof err);
-    if (o.exit_exec && !term_set_exec_tsv(o.exit_exec))
+    enum opt_result r = opt_parse(argc, argv, o, err, sizeof err);
+    if (o->exit_exec && !term_set_exec_tsv(o->exit_exec))
         fprintf(stderr, "daemonproxy: cannot store --exit-exec args\n");
     /* PID 1 of a container may simply exit: that ends the container, as
      * its manager expects, so there is no implicit guard. */
-    term_set_pid1(pid1 && !(r == OPT_OK && o.container));
-    if (r != OPT_OK) {
-        fprintf(stderr, "daemonproxy: %s\nTry 'daemonproxy --help'.\n", err);
-        term_exit(EXIT_BADOPT, err);
-    }
-    if (o.help) {
+    term_set_pid1(pid1 && !(r == OPT_OK && o->container));
+    if (r != OPT_OK)
+        die_usage(err);
+    if (o->help) {
         fputs(opt_usage(), stdout);
         fflush(stdout);
         term_exit(EXIT_HELP, "help requested");
     }
-    if (o.version) {
+    if (o->version) {
         print_version();
         term_exit(EXIT_HELP, "version requested");
     }
-    if (o.state_check)
-        state_check(&o);    /* an answer, not a daemon */
-    if (o.restore_fd >= 0) {
-        struct reexec_settings s;
-        restore(&o, pid1, &s);
-        run(&s);
-    }
-    resolve_default_socket(&o);
-    if (!o.interactive && !o.config && !o.socket_path) {
-        if (!pid1) {
-            static const char msg[] = "one of --interactive, --config, --socket or --default-socket is required";
-            fprintf(stderr, "daemonproxy: %s\nTry 'daemonproxy --help'.\n", msg);
-            term_exit(EXIT_BADOPT, msg);
-        }
-        o.config = DEFAULT_PID1_CONFIG;
-    }
-    log_set_filter(LOG_FILTER_DEFAULT - o.verbosity);
-    if (o.exit_guard_set)
-        term_guard_set(o.exit_guard);
-    if (o.socket_group && !ctlsock_allow_group(o.socket_group)) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "unknown group '%s' for --socket-group", o.socket_group);
-        fprintf(stderr, "daemonproxy: %s\n", msg);
-        term_exit(EXIT_BADOPT, msg);
-    }
-    become_subreaper(pid1);
-    if (o.daemonize && (pid1 || o.interactive)) {
-        log_warn("--daemonize ignored %s", pid1 ? "when running as PID 1" : "with --interactive");
-        o.daemonize = false;
-    }
+}
 
-    /* Preallocate before registering the start-time handles. */
-    if (o.fd_pool_set)
-        handle_pool(o.fd_pool_count, o.fd_pool_size);
-    if (o.svc_pool_set)
-        svc_pool(o.svc_pool_count, o.svc_pool_size);
-    bool cfg_stdin = o.config && strcmp(o.config, "-") == 0;
-    if (o.daemonize)
-        daemonize_begin();
-    if (handle_init(o.interactive || cfg_stdin || o.daemonize,
-                    o.interactive || o.daemonize, o.daemonize, daemon_fd) < 0) {
-        fprintf(stderr, "daemonproxy: cannot open /dev/null: %s\n", sys_strerror(errno));
-        term_exit(EXIT_ENV, "cannot open /dev/null");
+/* The options of a fresh start that depend on each other or on the
+ * system, settled before anything is opened. */
+static void settle_options(struct options *o, bool pid1)
+{
+    resolve_default_socket(o);
+    if (!o->interactive && !o->config && !o->socket_path) {
+        if (!pid1)
+            die_usage("one of --interactive, --config, --socket or --default-socket is required");
+        o->config = DEFAULT_PID1_CONFIG;
     }
+    log_set_filter(LOG_FILTER_DEFAULT - o->verbosity);
+    if (o->exit_guard_set)
+        term_guard_set(o->exit_guard);
+    if (o->socket_group && !ctlsock_allow_group(o->socket_group))
+        die(EXIT_BADOPT, "unknown group '%s' for --socket-group", o->socket_group);
+    become_subreaper(pid1);
+    if (o->daemonize && (pid1 || o->interactive)) {
+        log_warn("--daemonize ignored %s", pid1 ? "when running as PID 1" : "with --interactive");
+        o->daemonize = false;
+    }
+}
+
+static bool config_is_stdin(const struct options *o)
+{
+    return o->config && strcmp(o->config, "-") == 0;
+}
+
+/* The process itself: its pools, -D's fork, the start-time handles (before
+ * daemonproxy opens anything of its own), the log, spawning, the loop and
+ * the cgroup. */
+static void set_up_process(const struct options *o)
+{
+    /* Preallocate before registering the start-time handles. */
+    if (o->fd_pool_set)
+        handle_pool(o->fd_pool_count, o->fd_pool_size);
+    if (o->svc_pool_set)
+        svc_pool(o->svc_pool_count, o->svc_pool_size);
+    bool cfg_stdin = config_is_stdin(o);
+    if (o->daemonize)
+        daemonize_begin();
+    if (handle_init(o->interactive || cfg_stdin || o->daemonize,
+                    o->interactive || o->daemonize, o->daemonize, daemon_fd) < 0)
+        die(EXIT_ENV, "cannot open /dev/null: %s", sys_strerror(errno));
     log_init();
     spawn_raise_nofile();
     spawn_init(handle_fd(handle_by_name("null")));
@@ -406,38 +424,45 @@ int main(int argc, char **argv)
         log_errno(LOG_FATAL, "cannot set up the event loop");
         term_exit(EXIT_ENV, "cannot set up the event loop");
     }
-    if (o.cgroup) {
-        const char *e;
-        if (!cgroup_init(o.cgroup, &e)) {
-            char msg[PATH_MAX + 100];
-            snprintf(msg, sizeof msg, "--cgroup %s: %s: %s", o.cgroup, e, sys_strerror(errno));
-            fprintf(stderr, "daemonproxy: %s\n", msg);
-            term_exit(EXIT_ENV, msg);
-        }
-    }
+    const char *e;
+    if (o->cgroup && !cgroup_init(o->cgroup, &e))
+        die(EXIT_ENV, "--cgroup %s: %s: %s", o->cgroup, e, sys_strerror(errno));
+}
 
-    struct ctl *config = NULL;
-    if (o.config) {
-        int fd = cfg_stdin ? sys_private_nonblock(0, false) : sys_open(o.config, O_RDONLY, 0);
-        struct stat st;
-        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-            sys_close(fd);
-            fd = -1;
-            errno = EISDIR;
-        }
-        if (fd < 0 || !(config = ctl_new(CTL_CONFIG, fd, -1))) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "cannot open config file %s: %s", o.config, sys_strerror(errno));
-            if (!term_guarded()) {
-                fprintf(stderr, "daemonproxy: %s\n", msg);
-                term_exit(EXIT_ENV, msg);
-            }
-            log_error("%s", msg);
-        }
-        if (config)     /* its errors are logged as FILE:LINE */
-            ctl_set_file(config, cfg_stdin ? "<stdin>" : o.config);
+/* -c FILE: its controller, or NULL (none, or it cannot be opened under an
+ * exit guard: logged). */
+static struct ctl *open_config(const struct options *o)
+{
+    if (!o->config)
+        return NULL;
+    bool cfg_stdin = config_is_stdin(o);
+    int fd = cfg_stdin ? sys_private_nonblock(0, false) : sys_open(o->config, O_RDONLY, 0);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        sys_close(fd);
+        fd = -1;
+        errno = EISDIR;
     }
-    if (o.interactive) {
+    struct ctl *config = fd < 0 ? NULL : ctl_new(CTL_CONFIG, fd, -1);
+    if (!config) {
+        char msg[PATH_MAX + 100];
+        snprintf(msg, sizeof msg, "cannot open config file %s: %s", o->config,
+                 sys_strerror(errno));
+        if (!term_guarded())
+            die(EXIT_ENV, "%s", msg);
+        log_error("%s", msg);
+        return NULL;
+    }
+    ctl_set_file(config, cfg_stdin ? "<stdin>" : o->config);  /* errors as FILE:LINE */
+    return config;
+}
+
+/* Where commands come from: the config file (its controller returned), the
+ * interactive controller, the control socket. */
+static struct ctl *open_inputs(const struct options *o)
+{
+    struct ctl *config = open_config(o);
+    if (o->interactive) {
         int in = sys_private_nonblock(0, false), out = sys_private_nonblock(1, true);
         struct ctl *c = (in < 0 || out < 0) ? NULL : ctl_new(CTL_INTERACTIVE, in, out);
         if (!c) {
@@ -446,27 +471,28 @@ int main(int argc, char **argv)
         }
         ctl_set_closed_cb(c, interactive_closed, NULL);
     }
-    if (o.interactive || cfg_stdin) {
+    if (o->interactive || config_is_stdin(o)) {
         /* The controller owns private copies; the process's own stdin (and
          * stdout with -i) no longer point at the controller's streams. */
         struct handle *nul = handle_by_name("null");
         dup2(handle_fd(nul), 0);
-        if (o.interactive)
+        if (o->interactive)
             dup2(handle_fd(nul), 1);
     }
-    if (o.socket_path) {
-        const char *e;
-        if (ctlsock_create(o.socket_path, &e) < 0) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "cannot create control socket %s: %s: %s",
-                     o.socket_path, e, sys_strerror(errno));
-            fprintf(stderr, "daemonproxy: %s\n", msg);
-            term_exit(EXIT_ENV, msg);
-        }
-    }
-    if (o.pidfile)
-        write_pidfile(o.pidfile);   /* after -D's fork, before daemonize_done() */
-    if (o.daemonize) {
+    const char *e;
+    if (o->socket_path && ctlsock_create(o->socket_path, &e) < 0)
+        die(EXIT_ENV, "cannot create control socket %s: %s: %s", o->socket_path, e,
+            sys_strerror(errno));
+    return config;
+}
+
+/* Everything exists: the pidfile, -D's parent released, the service
+ * manager told (now, or once the config file is executed). */
+static void announce(const struct options *o, struct ctl *config)
+{
+    if (o->pidfile)
+        write_pidfile(o->pidfile);  /* after -D's fork, before daemonize_done() */
+    if (o->daemonize) {
         /* Before the parent exits: systemd (NotifyAccess=all) must know
          * the process to follow by then. */
         daemonized = true;
@@ -481,6 +507,25 @@ int main(int argc, char **argv)
         ctl_set_closed_cb(config, config_done, NULL);
     else
         manager_ready("started");
+}
+
+int main(int argc, char **argv)
+{
+    bool pid1 = getpid() == 1;
+    struct options o;
+    take_environment();
+    read_options(argc, argv, pid1, &o);
+    if (o.state_check)
+        state_check(&o);    /* an answer, not a daemon */
+    if (o.restore_fd >= 0) {
+        struct reexec_settings s;
+        restore(&o, pid1, &s);
+        run(&s);
+    }
+    settle_options(&o, pid1);
+    set_up_process(&o);
+    struct ctl *config = open_inputs(&o);
+    announce(&o, config);
     run(&(struct reexec_settings){
         .cgroup = o.cgroup, .mlockall = o.mlockall, .container = o.container,
         .daemonized = daemonized,
