@@ -360,35 +360,27 @@ out:
     return pid;
 }
 
-bool reexec_request(const char *path, char *err, size_t errlen)
+/* Whether path can be the new binary: false with the reason in err. */
+static bool binary_usable(const char *path, char *err, size_t errlen)
 {
-    if (chk.busy) {
-        snprintf(err, errlen, "a re-exec is already in progress");
-        return false;
-    }
-    if (!path)
-        path = self_path;
     struct stat st;
-    if (!*path) {
+    if (!*path)
         snprintf(err, errlen, "no binary to run (cannot tell daemonproxy's own)");
-        return false;
-    }
-    if (strlen(path) >= sizeof chk.path) {
+    else if (strlen(path) >= sizeof chk.path)
         snprintf(err, errlen, "path too long");
-        return false;
-    }
-    if (stat(path, &st) < 0 || access(path, X_OK) < 0) {
+    else if (stat(path, &st) < 0 || access(path, X_OK) < 0)
         snprintf(err, errlen, "%s: %s", path, sys_strerror(errno));
-        return false;
-    }
-    if (!S_ISREG(st.st_mode)) {
+    else if (!S_ISREG(st.st_mode))
         snprintf(err, errlen, "%s: not a regular file", path);
-        return false;
-    }
-    memcpy(chk.path, path, strlen(path) + 1);
-    pid_t pid = spawn_check(err, errlen);
-    if (pid < 0)
-        return false;
+    else
+        return true;
+    return false;
+}
+
+/* The check of chk.path runs as pid: its answer, its exit and its
+ * deadline are awaited from the loop. */
+static void check_await(pid_t pid)
+{
     chk.busy = true;
     chk.pid = pid;
     chk.exited = chk.timed_out = false;
@@ -399,6 +391,23 @@ bool reexec_request(const char *path, char *err, size_t errlen)
     loop_watch_set(&chk_watch, LOOP_IN);
     loop_timer_at(&chk_timer, loop_now_update() + CHECK_TIMEOUT_MS);
     spawn_watch_exit(pid, check_exited);
+}
+
+bool reexec_request(const char *path, char *err, size_t errlen)
+{
+    if (chk.busy) {
+        snprintf(err, errlen, "a re-exec is already in progress");
+        return false;
+    }
+    if (!path)
+        path = self_path;
+    if (!binary_usable(path, err, errlen))
+        return false;
+    memcpy(chk.path, path, strlen(path) + 1);
+    pid_t pid = spawn_check(err, errlen);
+    if (pid < 0)
+        return false;
+    check_await(pid);
     log_info("reexec: checking %s", path);
     return true;
 }

@@ -127,79 +127,111 @@ static bool overridden(const char *e, char *const *list, int nlist, const char *
     return false;
 }
 
-/* The child's environment: daemonproxy's, changed by service.env, then
- * NOTIFY_SOCKET and LISTEN_* of the options.  *pid_slot gets where the
- * child writes its pid into LISTEN_PID.  False when out of memory. */
-static bool prepare_env(struct service *s, int nfds, char **pid_slot, char *msg, size_t msglen)
+/* A child's environment, measured before it is built. */
+struct env_plan {
+    const char *list;           /* service.env, TAB-joined */
+    const char *sock;           /* NOTIFY_SOCKET's value, or NULL */
+    bool listen;                /* LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
+    int nfds;                   /* the child's fds (names[] has them) */
+    char listen_fds[32];        /* "LISTEN_FDS=N" */
+    size_t nenv, nlist;         /* entries of environ, of list */
+    size_t bytes;               /* the strings, after the pointers */
+};
+
+static void env_measure(struct env_plan *p)
 {
-    const char *list = svc_field(s, SVC_ENV);
-    bool notify = s->opts & SVC_OPT_NOTIFY;
-    bool listen = (s->opts & SVC_OPT_LISTEN_FDS) && nfds > 3;
-    *pid_slot = NULL;
-    if (!*list && !notify && !listen)
-        return true;                /* environ as it is */
-    const char *sock = notify ? svc_ready_socket(s) : NULL;
-    if (notify && !sock) {
-        snprintf(msg, msglen, "notify socket: %s", sys_strerror(errno));
-        return false;
-    }
-    size_t nenv = 0, bytes = strlen(list) + 1;
-    while (environ[nenv])
-        nenv++;
-    size_t nlist = *list ? 1 : 0;
-    for (const char *p = list; *p; p++)
-        nlist += *p == '\t';
-    char listen_fds[32] = "", names_env[] = "LISTEN_FDNAMES=";
-    size_t names_len = 0;
-    if (listen) {
-        snprintf(listen_fds, sizeof listen_fds, "LISTEN_FDS=%d", nfds - 3);
-        for (int i = 3; i < nfds; i++)
+    while (environ[p->nenv])
+        p->nenv++;
+    p->nlist = *p->list ? 1 : 0;
+    for (const char *c = p->list; *c; c++)
+        p->nlist += *c == '\t';
+    p->bytes = strlen(p->list) + 1 + (p->sock ? strlen(p->sock) + 16 : 0);
+    if (p->listen) {
+        size_t names_len = 0;
+        snprintf(p->listen_fds, sizeof p->listen_fds, "LISTEN_FDS=%d", p->nfds - 3);
+        for (int i = 3; i < p->nfds; i++)
             names_len += strlen(names[i]) + 1;
+        p->bytes += strlen(p->listen_fds) + 1 + 32 + sizeof "LISTEN_FDNAMES=" + names_len;
     }
-    bytes += sock ? strlen(sock) + 16 : 0;
-    bytes += listen ? strlen(listen_fds) + 1 + 32 + sizeof names_env + names_len : 0;
-    char **v = malloc((nenv + nlist + 5) * sizeof *v + bytes);
-    if (!v) {
-        snprintf(msg, msglen, "environment: %s", sys_strerror(ENOMEM));
-        return false;
-    }
-    char **lv = envlist;
-    char *str = (char *)(v + nenv + nlist + 5);
-    memcpy(str, list, strlen(list) + 1);
-    size_t k = 0;
-    for (char *p = str, *t; *str && (t = strsep(&p, "\t")) != NULL;)
-        lv[k++] = t;
-    str += strlen(list) + 1;
+}
+
+/* Into v: environ without what service.env or the options set, then
+ * service.env's VAR=VALUE entries (split into envlist, in str).  Returns
+ * how many. */
+static size_t env_merge(const struct env_plan *p, char **v, char *str)
+{
     static const char *const ours[] = {
         "NOTIFY_SOCKET=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", NULL,
     };
     static const char *const none[] = { NULL };
+    const char *const *mine = p->sock || p->listen ? ours : none;
+    char **lv = envlist;
+    memcpy(str, p->list, strlen(p->list) + 1);
+    size_t k = 0;
+    for (char *q = str, *t; *str && (t = strsep(&q, "\t")) != NULL;)
+        lv[k++] = t;
     size_t out = 0;
-    for (size_t i = 0; i < nenv; i++)
-        if (!overridden(environ[i], lv, (int)k, notify || listen ? ours : none))
+    for (size_t i = 0; i < p->nenv; i++)
+        if (!overridden(environ[i], lv, (int)k, mine))
             v[out++] = environ[i];
     /* The options' variables win over service.env's. */
-    const char *const *mine = notify || listen ? ours : none;
     for (size_t i = 0; i < k; i++)
         if (lv[i][0] != '-' && !overridden(lv[i], NULL, 0, mine))
             v[out++] = lv[i];
-    if (sock) {
+    return out;
+}
+
+/* The options' variables after the out entries of v, their strings at str;
+ * *pid_slot gets where the child writes its pid.  Returns the count. */
+static size_t env_add_options(const struct env_plan *p, char **v, size_t out, char *str,
+                              char **pid_slot)
+{
+    if (p->sock) {
         v[out++] = str;
-        str += sprintf(str, "NOTIFY_SOCKET=%s", sock) + 1;
+        str += sprintf(str, "NOTIFY_SOCKET=%s", p->sock) + 1;
     }
-    if (listen) {
+    if (p->listen) {
         v[out++] = str;
-        str += sprintf(str, "%s", listen_fds) + 1;
+        str += sprintf(str, "%s", p->listen_fds) + 1;
         v[out++] = str;
         /* The child writes its own pid here, between clone and exec. */
         str += sprintf(str, "LISTEN_PID=%20s", "") + 1;
         *pid_slot = v[out - 1] + sizeof "LISTEN_PID=" - 1;
         v[out++] = str;
-        str += sprintf(str, "%s", names_env);
-        for (int i = 3; i < nfds; i++)
+        str += sprintf(str, "LISTEN_FDNAMES=");
+        for (int i = 3; i < p->nfds; i++)
             str += sprintf(str, "%s%s", i > 3 ? ":" : "", names[i]);
-        str++;
     }
+    return out;
+}
+
+/* The child's environment: daemonproxy's, changed by service.env, then
+ * NOTIFY_SOCKET and LISTEN_* of the options.  *pid_slot gets where the
+ * child writes its pid into LISTEN_PID.  False when out of memory. */
+static bool prepare_env(struct service *s, int nfds, char **pid_slot, char *msg, size_t msglen)
+{
+    struct env_plan p = {
+        .list = svc_field(s, SVC_ENV),
+        .listen = (s->opts & SVC_OPT_LISTEN_FDS) && nfds > 3,
+        .nfds = nfds,
+    };
+    bool notify = s->opts & SVC_OPT_NOTIFY;
+    *pid_slot = NULL;
+    if (!*p.list && !notify && !p.listen)
+        return true;                /* environ as it is */
+    if (notify && !(p.sock = svc_ready_socket(s))) {
+        snprintf(msg, msglen, "notify socket: %s", sys_strerror(errno));
+        return false;
+    }
+    env_measure(&p);
+    char **v = malloc((p.nenv + p.nlist + 5) * sizeof *v + p.bytes);
+    if (!v) {
+        snprintf(msg, msglen, "environment: %s", sys_strerror(ENOMEM));
+        return false;
+    }
+    char *str = (char *)(v + p.nenv + p.nlist + 5);
+    size_t out = env_merge(&p, v, str);
+    out = env_add_options(&p, v, out, str + strlen(p.list) + 1, pid_slot);
     v[out] = NULL;
     envp = v;
     return true;
