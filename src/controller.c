@@ -418,9 +418,7 @@ static ssize_t in_read(struct ctl *c)
             .msg_iov = &iov, .msg_iovlen = 1,
             .msg_control = cm.buf, .msg_controllen = sizeof cm.buf,
         };
-        do
-            n = recvmsg(c->in_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        while (n < 0 && errno == EINTR);
+        n = sys_recvmsg(c->in_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n >= 0) {
             for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
                 if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)

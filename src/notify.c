@@ -506,11 +506,8 @@ static void socket_readable(void *ctx, uint32_t ev)
                 .msg_control = cms[i].b, .msg_controllen = sizeof cms[i].b,
             };
         }
-        int n;
-        do
-            n = recvmmsg(ch->fd, mms, NOTIFY_BATCH, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC,
-                         NULL);
-        while (n < 0 && errno == EINTR);
+        int n = sys_recvmmsg(ch->fd, mms, NOTIFY_BATCH,
+                             MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
         if (n < 0 && errno != EAGAIN)
             log_errno(LOG_WARN, "%s: notify socket", ch->name);
         for (int i = 0; i < n; i++) {

@@ -362,9 +362,7 @@ void spawn_watch_exit(pid_t pid, void (*fn)(int status))
 pid_t spawn_reap(int *status)
 {
     for (;;) {
-        pid_t pid;
-        while ((pid = waitpid(-1, status, WNOHANG)) < 0 && errno == EINTR)
-            ;
+        pid_t pid = sys_waitpid(-1, status, WNOHANG);
         if (pid <= 0)
             return 0;
         if (pid != watched_pid)
@@ -402,6 +400,5 @@ void spawn_nofile_set(unsigned long long cur, unsigned long long max)
 
 void spawn_collect(pid_t pid, int *status)
 {
-    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-        ;
+    sys_waitpid(pid, status, 0);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,33 @@ ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags)
         n = sendmsg(fd, m, flags);
     while (n < 0 && errno == EINTR);
     return n;
+}
+
+ssize_t sys_recvmsg(int fd, struct msghdr *m, int flags)
+{
+    ssize_t n;
+    do
+        n = recvmsg(fd, m, flags);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+int sys_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+{
+    int r;
+    do
+        r = recvmmsg(fd, v, n, flags, NULL);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+pid_t sys_waitpid(pid_t pid, int *status, int options)
+{
+    pid_t r;
+    do
+        r = waitpid(pid, status, options);
+    while (r < 0 && errno == EINTR);
+    return r;
 }
 
 void sys_close(int fd)

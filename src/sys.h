@@ -1,7 +1,9 @@
 /* sys.h - EINTR-safe syscall wrappers and fd helpers.
  *
- * Every retry-on-EINTR loop in daemonproxy lives in sys.c.  The wrappers
- * return what the syscall returned and leave errno as the syscall set it. *
+ * Every retry-on-EINTR loop in daemonproxy lives in sys.c (tests/modgraph.py
+ * checks it).  The wrappers return what the syscall returned and leave
+ * errno as the syscall set it; they make no call but the syscall's, so
+ * they are as async-signal-safe as it is. *
  * Fds (the rule everywhere): a function never takes ownership of an fd it
  * is given unless its comment says it takes it; one that takes an fd owns
  * it from the call on and closes it itself, also when it fails.
@@ -22,6 +24,12 @@ ssize_t sys_write(int fd, const void *buf, size_t len);
 /* sendmsg() retried on EINTR. */
 struct msghdr;
 ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags);
+
+/* recvmsg(), recvmmsg() (no timeout) and waitpid() retried on EINTR. */
+struct mmsghdr;
+ssize_t sys_recvmsg(int fd, struct msghdr *m, int flags);
+int sys_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags);
+pid_t sys_waitpid(pid_t pid, int *status, int options);
 
 /* close() that preserves errno and ignores EINTR (Linux always closes). */
 void sys_close(int fd);
