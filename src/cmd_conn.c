@@ -1,8 +1,7 @@
 /* cmd_conn.c - commands about the controller connection and the process:
- * echo, exit, conn.event_timeout, chdir, socket.create, socket.delete. */
+ * echo, exit, conn.event_timeout, chdir. */
 #include "cmd.h"
 #include "controller.h"
-#include "ctlsock.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -45,23 +44,5 @@ int cmd_chdir(struct ctl *c, int argc, char **argv)
 {
     if (chdir(argv[1]) < 0)
         ctl_error(c, "chdir failed: %s", sys_strerror(errno));
-    return 0;
-}
-
-int cmd_socket_create(struct ctl *c, int argc, char **argv)
-{
-    if (argv[1][0] && strcmp(argv[1], "-") != 0) {
-        ctl_error(c, "invalid options '%s' (must be empty or -)", argv[1]);
-        return 0;
-    }
-    const char *err;
-    if (ctlsock_create(argv[2], &err) < 0)
-        ctl_error(c, "%s: %s", err, sys_strerror(errno));
-    return 0;
-}
-
-int cmd_socket_delete(struct ctl *c, int argc, char **argv)
-{
-    ctlsock_delete();
     return 0;
 }

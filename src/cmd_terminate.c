@@ -1,8 +1,6 @@
-/* cmd_terminate.c - terminate, terminate.exec_args, terminate.guard, and
- * reexec (daemonproxy replaced, nothing ended). */
+/* cmd_terminate.c - terminate, terminate.exec_args, terminate.guard. */
 #include "cmd.h"
 #include "controller.h"
-#include "reexec.h"
 #include "sys.h"
 #include "term.h"
 
@@ -68,13 +66,5 @@ int cmd_terminate_guard(struct ctl *c, int argc, char **argv)
         else
             ctl_error(c, "incorrect guard code");
     }
-    return 0;
-}
-
-int cmd_reexec(struct ctl *c, int argc, char **argv)
-{
-    char err[600];
-    if (!reexec_request(argc > 1 && argv[1][0] ? argv[1] : NULL, err, sizeof err))
-        ctl_error(c, "reexec: %s", err);
     return 0;
 }
