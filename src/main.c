@@ -125,7 +125,7 @@ static void daemonize_begin(void)
         die(EXIT_ENV, "daemonize: pipe: %s", sys_strerror(errno));
     fflush(stdout);
     fflush(stderr);
-    pid_t pid = fork();
+    pid_t pid = spawn_fork();
     if (pid < 0)
         die(EXIT_ENV, "daemonize: fork: %s", sys_strerror(errno));
     if (pid > 0) {

@@ -373,6 +373,11 @@ pid_t spawn_reap(int *status)
     }
 }
 
+pid_t spawn_fork(void)
+{
+    return fork();
+}
+
 int spawn_exec_self(const char *path, char *const *argv)
 {
     execve(path, argv, environ);

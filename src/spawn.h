@@ -89,6 +89,12 @@ void spawn_collect(pid_t pid, int *status);
  * instead of returning it.  One at a time; pid 0 forgets. */
 void spawn_watch_exit(pid_t pid, void (*fn)(int status));
 
+/* A copy of this process that carries on (--daemonize): fork(), whose
+ * result it returns.  The one process made here that runs daemonproxy
+ * itself rather than a program, so that every process daemonproxy creates
+ * is created in this file. */
+pid_t spawn_fork(void);
+
 /* Replace this process with path (execve, daemonproxy's environment).
  * Returns only on failure, with errno. */
 int spawn_exec_self(const char *path, char *const *argv);

@@ -164,6 +164,9 @@ def lines_matching(files, pattern, keep):
 CLAIMS = [
     ("every EINTR retry loop lives in sys.c",
      lambda f: lines_matching(f, r"errno\s*==\s*EINTR", lambda n: n != "sys.c")),
+    ("spawn.c is the only place a process is created",
+     lambda f: lines_matching(f, r"\b(fork|vfork|clone|clone3|posix_spawn)\s*\(",
+                              lambda n: n != "spawn.c")),
 ]
 
 

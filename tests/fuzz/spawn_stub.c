@@ -102,6 +102,12 @@ pid_t spawn_reap(int *status)
     return 0;
 }
 
+/* Only main.c forks (--daemonize), and the fuzz targets have no main.c. */
+pid_t spawn_fork(void)
+{
+    abort();
+}
+
 /* A fuzz input must never replace the fuzzer: reaching this is a bug the
  * fuzzer reports (the re-exec check of a fake child never succeeds). */
 int spawn_exec_self(const char *path, char *const *argv)
