@@ -25,6 +25,8 @@ BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man/man1
 PYTHON    ?= python3
 
+# -Wno-unused-parameter: a callback takes what its type gives it, used or
+# not; so no (void)x; casts either (tests/modgraph.py checks src/).
 WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
              -Wpointer-arith -Wformat=2 -Wno-unused-parameter
 CFLAGS    ?= -O2 -g

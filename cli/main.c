@@ -263,7 +263,6 @@ static void targets_free(struct targets *ts)
 static bool all_done(struct sess *s, void *arg)
 {
     struct targets *ts = arg;
-    (void)s;
     for (int i = 0; i < ts->n; i++)
         if (ts->t[i].v && !ts->t[i].done)
             return false;
@@ -552,7 +551,6 @@ struct wait_for {
 static bool condition_holds(struct sess *s, void *arg)
 {
     struct wait_for *w = arg;
-    (void)s;
     if (strcmp(w->v->state, "deleted") == 0)
         return true;
     if (strcmp(w->cond, "up") == 0)
@@ -594,8 +592,6 @@ static int show_watched(struct sess *s, char *line, size_t len)
 
 static int cmd_watch(struct sess *s, int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
     int64_t deadline = s->o->timeout_given ? conn_now_ms() + s->wait_ms : INT64_MAX;
     /* An echo first, awaited as every command's reply is: only listening,
      * watch would wait for ever on a socket that is silent or speaks
@@ -618,8 +614,6 @@ static int cmd_watch(struct sess *s, int argc, char **argv)
 
 static int cmd_dump(struct sess *s, int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
     s->echo = stdout;
     return statedump(s);
 }

@@ -61,8 +61,6 @@ static bool read_populated(const struct cgroup *cg)
 
 static void events_readable(void *ctx, uint32_t ev)
 {
-    (void)ctx;
-    (void)ev;
     union {
         char b[4096];
         struct inotify_event align;

@@ -129,7 +129,6 @@ int ctl_take_fd(struct ctl *c)
 
 static void reaper_cb(void *ctx)
 {
-    (void)ctx;
     while (ctl_dead) {
         struct ctl *c = ctl_dead;
         ctl_dead = c->dead_next;
@@ -657,7 +656,6 @@ static void ctl_work(struct ctl *c)
 static void ctl_in_cb(void *ctx, uint32_t ev)
 {
     struct ctl *c = ctx;
-    (void)ev;
     if (wants_input(c) && in_read(c) == 0)
         input_ended(c);
     ctl_work(c);

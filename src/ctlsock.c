@@ -102,7 +102,6 @@ static loop_timer refused_timer = LOOP_TIMER_INIT(refused_summary);
 
 static void refused_summary(loop_timer *t)
 {
-    (void)t;
     if (refused_more)
         log_warn("control socket: %lu more connections refused in the last %d s",
                  refused_more, REFUSED_INTERVAL_MS / 1000);
@@ -129,15 +128,12 @@ static void refused(const struct ucred *cr)
 
 static void accept_resume(loop_timer *t)
 {
-    (void)t;
     if (ls_fd >= 0 && loop_watch_set(&ls_watch, LOOP_IN) == 0)
         accept_ready(NULL, LOOP_IN);
 }
 
 static void accept_ready(void *ctx, uint32_t ev)
 {
-    (void)ctx;
-    (void)ev;
     for (int i = 0; i < ACCEPT_BATCH && ls_fd >= 0; i++) {
         int fd = accept4(ls_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {

@@ -77,8 +77,6 @@ static int log_flush(void);
 
 static void log_wake(void *ctx, uint32_t events)
 {
-    (void)ctx;
-    (void)events;
     loop_watch_del(&log_watch);
     log_blocked = false;
     log_flush();
@@ -86,14 +84,12 @@ static void log_wake(void *ctx, uint32_t events)
 
 static void log_retry(loop_timer *t)
 {
-    (void)t;
     log_blocked = false;
     log_flush();
 }
 
 static void log_task_fn(void *ctx)
 {
-    (void)ctx;
     log_flush();
 }
 

@@ -93,8 +93,6 @@ static void print_version(void)
 
 static void interactive_closed(void *owner, struct ctl *c)
 {
-    (void)owner;
-    (void)c;
     if (term_guarded()) {
         log_info("end of interactive input; exit guard set, continuing");
         return;
@@ -188,8 +186,6 @@ static void manager_ready(const char *status)
 
 static void config_done(void *owner, struct ctl *c)
 {
-    (void)owner;
-    (void)c;
     if (!exiting)
         manager_ready("config file executed");
 }

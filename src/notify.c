@@ -39,7 +39,6 @@ static char ready[] = "READY=1";
 
 static void reaper_cb(void *ctx)
 {
-    (void)ctx;
     while (dead) {
         struct notify_chan *ch = dead;
         dead = ch->dead_next;
@@ -149,7 +148,6 @@ static int64_t earlier(int64_t a, int64_t b) { return a < b ? a : b; }
  * up (and its next interval begins) or, if it was quiet, forgotten. */
 static void tick_cb(loop_timer *t)
 {
-    (void)t;
     int64_t now = loop_now(), next = INT64_MAX;
     for (struct sender *e = senders; e < senders + SENDERS_MAX; e++) {
         if (!e->used)
@@ -336,7 +334,6 @@ static void deliver(struct notify_chan *ch)
 static void pipe_readable(void *ctx, uint32_t ev)
 {
     struct notify_chan *ch = ctx;
-    (void)ev;
     char b[512];
     ssize_t n = sys_read(ch->fd, b, sizeof b);
     if (n < 0 && errno == EAGAIN)
@@ -497,7 +494,6 @@ static bool admit(struct notify_chan *ch, const struct msghdr *mh, char *buf, si
 static void socket_readable(void *ctx, uint32_t ev)
 {
     struct notify_chan *ch = ctx;
-    (void)ev;
     for (int round = 0; round < NOTIFY_READS_PER_WAKEUP / NOTIFY_BATCH; round++) {
         for (int i = 0; i < NOTIFY_BATCH; i++) {
             iovs[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = NOTIFY_MSG_MAX };

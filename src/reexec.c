@@ -113,8 +113,6 @@ static void stop_reading(void)
 
 static void check_readable(void *ctx, uint32_t ev)
 {
-    (void)ctx;
-    (void)ev;
     char buf[512];
     ssize_t n = sys_read(chk.out_fd, buf, sizeof buf);
     if (n < 0 && errno == EAGAIN)
@@ -138,7 +136,6 @@ static void check_exited(int status)
 
 static void check_timeout(loop_timer *t)
 {
-    (void)t;
     chk.timed_out = true;
     /* Its output is no longer awaited (a process it left behind may hold
      * the pipe open forever); its exit finishes the attempt. */
@@ -262,7 +259,6 @@ static int state_memfd(struct state_out *o, char *err, size_t errlen)
 
 static void do_exec(void *ctx)
 {
-    (void)ctx;
     log_info("re-executing %s", chk.path);
     struct state_out o;
     state_out_init(&o);
@@ -433,7 +429,6 @@ static char *state_buf;
 
 static void set_cloexec(int fd, void *ctx)
 {
-    (void)ctx;
     sys_set_cloexec(fd, true);
 }
 

@@ -649,7 +649,6 @@ static void start_timer_cb(loop_timer *t)
 
 static void runq_cb(void *ctx)
 {
-    (void)ctx;
     for (int n = 0; n < SVC_SPAWN_BATCH && runq_head; n++) {
         struct service *s = runq_head;
         runq_remove(s);
@@ -874,7 +873,6 @@ static void report_orphan(pid_t pid, int st)
 
 static void reap_task_cb(void *ctx)
 {
-    (void)ctx;
     svc_reap();
 }
 
@@ -901,7 +899,6 @@ void svc_reap(void)
 
 static void signal_eval(struct tree_node *n, void *ctx)
 {
-    (void)ctx;
     struct service *s = (struct service *)n;
     if (s->triggers & ~TRIG_ALWAYS)
         auto_up_eval(s, false);     /* never inserts or removes services */
@@ -915,7 +912,6 @@ void svc_signal_changed(int signo)
 
 static void log_running(struct tree_node *n, void *ctx)
 {
-    (void)ctx;
     const struct service *s = (const struct service *)n;
     if (s->state == SVC_UP)
         log_info("service '%s' running as pid %d", s->str, (int)s->pid);

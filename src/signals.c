@@ -138,8 +138,6 @@ size_t sig_format_event(int signo, char *buf, size_t len)
 
 static void sig_readable(void *ctx, uint32_t ev)
 {
-    (void)ctx;
-    (void)ev;
     struct signalfd_siginfo si[16];
     bool child = false;
     for (;;) {

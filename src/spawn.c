@@ -110,8 +110,7 @@ static int fail(struct spawn_req *r, enum spawn_stage stage)
     r->stage = stage;
     if (r->report_fd >= 0) {
         struct spawn_report rep = { .err = r->err, .stage = (int)stage };
-        ssize_t n = write(r->report_fd, &rep, sizeof rep);
-        (void)n;
+        sys_write(r->report_fd, &rep, sizeof rep);  /* async-signal-safe (sys.h) */
     }
     _exit(127);
 }

@@ -263,10 +263,10 @@ bool svc_child_prepare(struct service *s, struct spawn_req *r, char *msg, size_t
     return true;
 }
 
+/* Whether it started is not needed here: the listener and svc_ready learn
+ * the outcome from reports. */
 void svc_child_done(struct service *s, bool started)
 {
-    (void)s;
-    (void)started;  /* the listener and svc_ready learn the outcome from reports */
     sys_close(channel_end);
     sys_close(notify_end);
     channel_end = notify_end = -1;

@@ -20,7 +20,6 @@ static unsigned pending_kinds;
 
 static int channel(struct service *s, unsigned kinds)
 {
-    (void)s;
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return -1;

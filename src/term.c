@@ -260,8 +260,7 @@ static void fatal_handler(int signo)
     if (exec_argv)
         do_exec(EXIT_BROKEN, msg);
     static const char text[] = "fatal: daemonproxy received a fatal signal\n";
-    ssize_t r = write(2, text, sizeof text - 1);
-    (void)r;
+    sys_write(2, text, sizeof text - 1);     /* async-signal-safe (sys.h) */
     _exit(EXIT_BROKEN);
 }
 

@@ -42,7 +42,6 @@ static bool echo_replies;
 
 static void exit_hook(int code)
 {
-    (void)code;
     if (!exit_jmp)
         abort();        /* daemonproxy exiting outside of an input */
     longjmp(*exit_jmp, 1);
@@ -50,8 +49,6 @@ static void exit_hook(int code)
 
 static void client_closed_cb(void *owner, struct ctl *c)
 {
-    (void)owner;
-    (void)c;
     client_closed = true;
 }
 

@@ -26,8 +26,6 @@ static FILE *sink;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    (void)argc;
-    (void)argv;
     sink = fopen("/dev/null", "w");
     return sink ? 0 : 1;
 }

@@ -38,7 +38,7 @@ static pid_t next_pid = FAKE_PID_BASE;
 
 void spawn_raise_nofile(void) {}
 const char *spawn_stage_name(enum spawn_stage stage) { return stage == SPAWN_EXEC ? "exec" : "spawn"; }
-void spawn_init(int nullfd) { (void)nullfd; }
+void spawn_init(int nullfd) {}
 
 pid_t spawn_start(struct spawn_req *r)
 {
@@ -112,8 +112,6 @@ pid_t spawn_fork(void)
  * fuzzer reports (the re-exec check of a fake child never succeeds). */
 int spawn_exec_self(const char *path, char *const *argv)
 {
-    (void)path;
-    (void)argv;
     abort();
 }
 
@@ -124,8 +122,6 @@ void spawn_nofile_get(unsigned long long *cur, unsigned long long *max)
 
 void spawn_nofile_set(unsigned long long cur, unsigned long long max)
 {
-    (void)cur;
-    (void)max;
 }
 
 void spawn_collect(pid_t pid, int *status)
