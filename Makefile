@@ -32,7 +32,7 @@ WARN      := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 CFLAGS    ?= -O2 -g
 # CFLAGS is the user's (and the test targets') to set; these always apply.
 DP_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS)
-DP_CPPFLAGS = -D_GNU_SOURCE -DDP_VERSION='"$(VERSION)"' \
+DP_CPPFLAGS = -I$(B) -D_GNU_SOURCE -DDP_VERSION='"$(VERSION)"' \
              -DDP_BUILD_TS='"$(BUILD_TS)"' -DDP_GIT_HEAD='"$(GIT_HEAD)"' $(CPPFLAGS)
 # Reproducible: the same sources give the same binary.  The build timestamp
 # is $SOURCE_DATE_EPOCH when set, else the time of the last commit, else
@@ -87,6 +87,15 @@ $(B)/%.o: src/%.c | $(B)
 	@$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(wildcard $(B)/*.d $(B)/cli/*.d)
+
+# --help's list of options is written once, in the man page (OPTIONS,
+# between BEGIN --help and END --help): made into C string lines here, with
+# sed alone, so that a fresh system builds with what it has.
+USAGE_SED := '/^\.\\" BEGIN --help/,/^\.\\" END --help/{ /^\./d; s/\\-/-/g; \
+	s/\\/\\\\/g; s/"/\\"/g; s/.*/    "&\\n"/; p; }'
+$(B)/usage.h: docs/daemonproxy.1 | $(B)
+	sed -n $(USAGE_SED) $< > $@.tmp && mv $@.tmp $@
+$(B)/options.o: $(B)/usage.h
 
 
 $(B):
@@ -165,12 +174,13 @@ FUZZ_FLAGS ?=
 FUZZ_B := build-fuzz
 FUZZ_MODS := $(filter-out src/main.c src/spawn.c,$(SRCS))
 FUZZ_SRCS := $(FUZZ_MODS) $(FUZZ_HARNESS)
-$(FUZZ_B)/fuzz_commands: $(FUZZ_SRCS) $(wildcard src/*.h) tests/fuzz/fuzz.h
+$(FUZZ_B)/fuzz_commands: $(FUZZ_SRCS) $(wildcard src/*.h) tests/fuzz/fuzz.h $(B)/usage.h
 	mkdir -p $(FUZZ_B)
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(FUZZ_SRCS)
 
-$(FUZZ_B)/fuzz_restore: $(FUZZ_MODS) $(RESTORE_HARNESS) $(wildcard src/*.h) tests/fuzz/fuzz.h
+$(FUZZ_B)/fuzz_restore: $(FUZZ_MODS) $(RESTORE_HARNESS) $(wildcard src/*.h) tests/fuzz/fuzz.h \
+                       $(B)/usage.h
 	mkdir -p $(FUZZ_B)
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ \
@@ -178,7 +188,7 @@ $(FUZZ_B)/fuzz_restore: $(FUZZ_MODS) $(RESTORE_HARNESS) $(wildcard src/*.h) test
 
 # Line coverage of src/ by the seeds, the regressions and build-fuzz/corpus.
 FUZZ_COV := build-cov
-fuzz-coverage:
+fuzz-coverage: $(B)/usage.h
 	mkdir -p $(FUZZ_COV) && rm -f $(FUZZ_COV)/replay.profraw
 	clang -std=gnu11 $(WARN) -O0 -g $(DP_CPPFLAGS) -fprofile-instr-generate -fcoverage-mapping \
 	    -o $(FUZZ_COV)/fuzz_replay tests/fuzz/replay.c $(FUZZ_SRCS)
@@ -267,7 +277,7 @@ static: daemonproxy-static dpctl-static
 STATIC_MAKE := $(MAKE) --no-print-directory B=build-static CC=musl-gcc \
 	    CFLAGS="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" \
 	    LDFLAGS="-static -Wl,--gc-sections -Wl,--build-id=none -s"
-daemonproxy-static: $(SRCS) $(wildcard src/*.h)
+daemonproxy-static: $(SRCS) $(wildcard src/*.h) docs/daemonproxy.1
 	$(STATIC_MAKE) build-static/daemonproxy
 	cp build-static/daemonproxy $@
 dpctl-static: $(CLI_SRCS) $(wildcard cli/*.h) src/sockpath.c src/sockpath.h
