@@ -183,7 +183,7 @@ def main(argv):
     if "--print" in argv:
         height = layers(graph) if not find_cycle(graph) else {m: 0 for m in graph}
         for m in sorted(graph, key=lambda m: (height[m], m)):
-            print(f"{height[m]:2} {m}: {' '.join(sorted(graph[m]))}")
+            print(f"{height[m]:2} {m}: {' '.join(sorted(graph[m]))}".rstrip())
     cycle = find_cycle(graph)
     if cycle:
         print("modgraph: include cycle: " + " -> ".join(cycle))
