@@ -40,6 +40,7 @@ or a number), and every command line within the daemon's 4,096 bytes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import signal
@@ -49,16 +50,6 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from ..errors import InvalidArgument
 from ..protocol import SIGNAL_NAMES, check_command, check_signal
-
-try:
-    # the interpreter's own sha256: hashlib would load OpenSSL, about 3.5 MB
-    # of RSS for one short hash per service
-    from _sha256 import sha256                  # Python 3.11
-except ImportError:                             # pragma: no cover
-    try:
-        from _sha2 import sha256                # Python 3.12+
-    except ImportError:
-        from hashlib import sha256
 
 __all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle']
 
@@ -134,7 +125,7 @@ class Service:
     def hash(self) -> str:
         """Short sha256 of :meth:`definition`, kept in the service's tags."""
         text = json.dumps(self.definition(), sort_keys=True, separators=(',', ':'))
-        return sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:12]
+        return hashlib.sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:12]
 
 
 @dataclass
