@@ -17,7 +17,9 @@ import os
 import socket
 import subprocess
 import time
-from typing import AbstractSet, Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import (
+    AbstractSet, Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union,
+)
 
 from .commands import CommandKind, Commands, Events, Text, Warnings
 from .errors import ProtocolError
@@ -46,7 +48,7 @@ def expired(deadline: Optional[float]) -> bool:
 
 
 def socket_target(path: Optional[str],
-                  trust_uid: Any) -> Tuple[str, AbstractSet[int]]:
+                  trust_uid: Union[int, str, None]) -> Tuple[str, AbstractSet[int]]:
     """The control socket to connect to (path, else the default one) and
     the uids trusted to serve it (see :func:`~daemonproxy.paths.trusted_uids`)."""
     trusted = trusted_uids(trust_uid)

@@ -240,7 +240,11 @@ class Mirror:
             shared = self._shared
             if shared is not None:
                 value = shared.setdefault(value, value)
-            setattr(self._service(self._target, f[1]), attr, value)
+            services = self._target.services
+            s = services.get(f[1])
+            if s is None:
+                s = services[f[1]] = _new_service(f[1])
+            setattr(s, attr, value)
             return True
         if f[0] == 'service.auto_up':
             if n < 3:
