@@ -61,6 +61,7 @@ Modules: :mod:`~daemonproxy.protocol` (fields, limits, validation, no
 I/O), :mod:`~daemonproxy.events`, :mod:`~daemonproxy.mirror`,
 :mod:`~daemonproxy.session` (the protocol state of a connection, no I/O),
 :mod:`~daemonproxy.commands` (the command methods),
+:mod:`~daemonproxy.core` (what both clients share),
 :mod:`~daemonproxy.client` (blocking), :mod:`~daemonproxy.aio` (asyncio),
 :mod:`~daemonproxy.errors`, :mod:`~daemonproxy.paths`.
 """

@@ -16,31 +16,25 @@ once (their replies come back in order)::
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import subprocess
 import time
-from typing import AbstractSet, Any, Callable, List, Optional, Sequence, Union
+from typing import AbstractSet, Any, Awaitable, Callable, List, Optional, Sequence, Union
 
-from .client import DEFAULT_TIMEOUT
-from .commands import Commands, _warnings
+from .commands import CommandKind, warnings_of
+from .core import ClientCore, expired, socket_target
 from .errors import ConnectionClosed, ProtocolError, ReplyLost, Timeout, UntrustedSocket
-from .events import Event
+from .events import Event, WarningEvent
 from .mirror import Mirror
-from .paths import default_socket_path, trusted_uids
-from .protocol import Field, check_name
-from .session import MAX_EVENT_BYTES, MAX_EVENTS, Request, Session
-from .transport import check_peer, closer_of, read_some, spawn_daemon, write_some
-from .transport import take_stdio as take_stdio_fds
+from .protocol import Field
+from .session import Request
+from .transport import check_peer, closer_of, read_some, write_some
 
 __all__ = ['AsyncClient']
 
 
-def _expired(deadline: Optional[float]) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
-
-
-class AsyncClient(Commands):
+class AsyncClient(ClientCore[Awaitable[List[WarningEvent]], Awaitable[Optional[str]],
+                             Awaitable[List[Event]]]):
     """An asyncio connection to daemonproxy.
 
     Make one with ``await AsyncClient.connect(path)``, ``await
@@ -50,34 +44,15 @@ class AsyncClient(Commands):
     events until the connection ends.
     """
 
-    def __init__(self, rfd: int, wfd: int, *, mirror: bool = True, auto_resync: bool = True,
-                 queue_events: bool = True, max_events: int = MAX_EVENTS,
-                 max_event_bytes: int = MAX_EVENT_BYTES, timeout: float = DEFAULT_TIMEOUT,
-                 closer: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, rfd: int, wfd: int, **kw: Any) -> None:
         self._loop = asyncio.get_running_loop()
-        self.mirror: Optional[Mirror] = Mirror() if mirror else None
-        self.session = Session(self.mirror, auto_resync=auto_resync, queue_events=queue_events,
-                               max_events=max_events, max_event_bytes=max_event_bytes)
-        self.timeout = timeout
-        self._closer = closer
-        self._closed = False
-        self._broken = False
-        self._wbuf = b''
         self._waiters: List[asyncio.Future] = []
-        self.sock: Optional[socket.socket] = None
-        self.path: Optional[str] = None
-        self.process: Optional[subprocess.Popen] = None
-        self.auto_reconnect = False
-        self.reconnect_timeout = DEFAULT_TIMEOUT
-        self._trusted: Optional[AbstractSet[int]] = None      # connect()'s trust
-        self._attach(rfd, wfd)
-
-    def _attach(self, rfd: int, wfd: int) -> None:
-        self._rfd, self._wfd = rfd, wfd
         self._writing = False
-        os.set_blocking(rfd, False)
-        if wfd != rfd:
-            os.set_blocking(wfd, False)
+        super().__init__(rfd, wfd, **kw)
+
+    def _use_fds(self, rfd: int, wfd: int) -> None:
+        super()._use_fds(rfd, wfd)
+        self._writing = False
         self._loop.add_reader(rfd, self._on_readable)
 
     def _detach(self) -> None:
@@ -97,26 +72,16 @@ class AsyncClient(Commands):
         """Connect to the control socket at path (default: the default
         socket path); see Client.connect, also for the peer check and
         ``trust_uid`` (UntrustedSocket before a byte is sent)."""
-        trusted = trusted_uids(trust_uid)
-        path = path or default_socket_path(check=True)
+        path, trusted = socket_target(path, trust_uid)
         sock = await _connect_unix(path, connect_timeout, trusted)
-        c = cls(sock.fileno(), sock.fileno(), closer=sock.close, **kw)
-        c.sock, c.path, c.auto_reconnect = sock, path, auto_reconnect
-        c._trusted = trusted
-        if sync and c.mirror is not None:
-            await c.resync()
-        return c
+        return await cls._over_socket(sock, path, trusted, auto_reconnect, kw)._synced(sync)
 
     @classmethod
     async def from_stdio(cls, *, take_stdio: bool = True, sync: bool = True,
                          **kw: Any) -> 'AsyncClient':
         """Run as daemonproxy's controller service (events on fd 0, commands
         on fd 1); see Client.from_stdio."""
-        rfd, wfd, close = take_stdio_fds(take_stdio)
-        c = cls(rfd, wfd, closer=close, **kw)
-        if sync and c.mirror is not None:
-            await c.resync()
-        return c
+        return await cls._over_stdio(take_stdio, kw)._synced(sync)
 
     @classmethod
     async def spawn(cls, binary: str = 'daemonproxy', args: Sequence[str] = (), *,
@@ -124,13 +89,14 @@ class AsyncClient(Commands):
                     pass_fds: Sequence[int] = (), sync: bool = True,
                     **kw: Any) -> 'AsyncClient':
         """Start ``binary -i ARGS…``; see Client.spawn."""
-        proc = spawn_daemon(binary, args, stderr, env, cwd, pass_fds)
-        c = cls(proc.stdout.fileno(), proc.stdin.fileno(),          # type: ignore[union-attr]
-                closer=closer_of(proc.stdin, proc.stdout), **kw)
-        c.process = proc
-        if sync and c.mirror is not None:
-            await c.resync()
-        return c
+        c, proc = cls._over_child(binary, args, stderr, env, cwd, pass_fds, kw)
+        c._closer = closer_of(proc.stdin, proc.stdout)
+        return await c._synced(sync)
+
+    async def _synced(self, sync: bool) -> 'AsyncClient':
+        if sync and self.mirror is not None:
+            await self.resync()
+        return self
 
     # --- requests -------------------------------------------------------------------
 
@@ -143,23 +109,13 @@ class AsyncClient(Commands):
         self.session.send(fields)
         self._kick()
 
-    async def _command(self, fields: Sequence[Field], post: Any = _warnings,
-                       kind: Optional[str] = None) -> Any:
-        if kind == 'exit':
-            req = self.session.request_final(fields)
-        else:
-            req = self.session.request(fields, kind)
-        await self._wait(req, None)
-        if post is None:
-            return req.events
-        return post(req.reply)
-
-    def _after_signal_clear(self, name: str, count: int) -> None:
-        if self.mirror is not None:
-            self.mirror.clear_signal(name, count)
+    async def _command(self, fields: Sequence[Field],
+                       post: Optional[Callable[[List[str]], Any]] = warnings_of,
+                       kind: CommandKind = None) -> Any:
+        return self._outcome(await self._wait(self._new_request(fields, kind), None), post)
 
     async def _wait(self, req: Request, timeout: Optional[float]) -> Request:
-        t = self.timeout if timeout is None else timeout
+        t = self._timeout_or_default(timeout)
         deadline = time.monotonic() + t
         self._kick()
         while not req.done:
@@ -171,7 +127,7 @@ class AsyncClient(Commands):
 
     async def resync(self, timeout: Optional[float] = None) -> None:
         """See Client.resync."""
-        t = self.timeout if timeout is None else timeout
+        t = self._timeout_or_default(timeout)
         deadline = time.monotonic() + t
         while True:
             req = self.session.resync()
@@ -179,29 +135,18 @@ class AsyncClient(Commands):
                 await self._wait(req, max(0.0, deadline - time.monotonic()))
                 return
             except ReplyLost:
-                if _expired(deadline):          # overflow after overflow: still a deadline
+                if expired(deadline):           # overflow after overflow: still a deadline
                     raise Timeout('no complete statedump within %.1fs (overflow)' % t) from None
 
-    async def fd_take(self, name: str, fd: int) -> Any:
+    async def fd_take(self, name: str, fd: int) -> List[WarningEvent]:
         """See Client.fd_take."""
-        cmd = 'fd.take'
-        name = check_name(name, 'handle', cmd)
-        if self.sock is None:
-            raise ConnectionError('fd.take needs a control socket connection')
+        name = self._fd_take_check(name)
         deadline = time.monotonic() + self.timeout
         self._kick()
         while self._wbuf:
             if not await self._change(deadline):
                 raise Timeout('cannot send to daemonproxy (not reading)')
-        req = self.session.request((cmd, name))
-        data = self.session.data_to_send()
-        try:
-            n = socket.send_fds(self.sock, [data], [fd])
-        except BlockingIOError:
-            n = 0
-        self._wbuf += data[n:] if n else data
-        await self._wait(req, None)
-        return _warnings(req.reply)
+        return warnings_of((await self._wait(self._send_with_fd(name, fd), None)).reply)
 
     # --- events ---------------------------------------------------------------------
 
@@ -231,13 +176,13 @@ class AsyncClient(Commands):
     async def wait_for(self, predicate: Callable[[Event], bool],
                        timeout: Optional[float] = None) -> Event:
         """See Client.wait_for."""
-        t = self.timeout if timeout is None else timeout
+        t = self._timeout_or_default(timeout)
         deadline = time.monotonic() + t
         while True:
             ev = await self.next_event(max(0.0, deadline - time.monotonic()))
             if ev is not None and predicate(ev):
                 return ev
-            if ev is None or _expired(deadline):
+            if ev is None or expired(deadline):
                 raise Timeout('no matching event within %.1fs' % t)
 
     async def wait_until(self, predicate: Callable[[Mirror], bool],
@@ -245,7 +190,7 @@ class AsyncClient(Commands):
         """See Client.wait_until."""
         if self.mirror is None:
             raise ValueError('this client keeps no mirror')
-        t = self.timeout if timeout is None else timeout
+        t = self._timeout_or_default(timeout)
         deadline = time.monotonic() + t
         while not predicate(self.mirror):
             if self.session.closed and not await self._reconnect_if_wanted():
@@ -275,7 +220,7 @@ class AsyncClient(Commands):
         finally:
             if fut in self._waiters:
                 self._waiters.remove(fut)
-        return not _expired(deadline)
+        return not expired(deadline)
 
     def _wake(self) -> None:
         waiters, self._waiters = self._waiters, []
@@ -287,18 +232,14 @@ class AsyncClient(Commands):
         data = read_some(self._rfd)
         if data is None:
             return
-        if data:
-            try:
-                self.session.feed(data)
-            except ProtocolError:
-                self._hang_up()         # the waiters learn it from the session
-                self._wake()
-                return
-        else:
+        if not data:
             self._loop.remove_reader(self._rfd)
             self._rfd = -1
-            self._wbuf = b''
-            self.session.feed_eof()
+        try:
+            self._received(data)
+        except ProtocolError:
+            self._wake()                # the waiters learn it from the session
+            return
         try:
             self._kick()
         except ConnectionClosed:
@@ -307,11 +248,7 @@ class AsyncClient(Commands):
 
     def _kick(self) -> None:
         """Write what the session has queued, as far as the fd takes it."""
-        out = self.session.data_to_send()
-        if out:
-            if self._broken or self.session.closed:
-                raise self.session.closed_error()
-            self._wbuf += out
+        self._take_output()
         if self._wbuf and not self._writing:
             self._on_writable()
             if self._wbuf:
@@ -319,30 +256,18 @@ class AsyncClient(Commands):
                 self._writing = True
 
     def _on_writable(self) -> None:
-        n = write_some(self._wfd, self._wbuf)
-        if n < 0:
-            self._broken = True
-            self._wbuf = b''
-        else:
-            self._wbuf = self._wbuf[n:]
+        self._wrote(write_some(self._wfd, self._wbuf))
         if not self._wbuf and self._writing:
             self._loop.remove_writer(self._wfd)
             self._writing = False
 
     def _hang_up(self) -> None:
-        """The peer is not daemonproxy: close the connection, keep the
-        client (its calls raise the session's ProtocolError)."""
         self._detach()
         self._rfd = -1
-        self._wbuf = b''
-        self._broken = True
-        closer, self._closer = self._closer, None
-        if closer is not None:
-            closer()
+        super()._hang_up()
 
     async def _reconnect_if_wanted(self) -> bool:
-        if not (self.auto_reconnect and self.path and not self._closed) or \
-                self.session.failure is not None:
+        if not self._may_reconnect():
             return False
         try:
             await self.reconnect(self.reconnect_timeout)
@@ -354,28 +279,11 @@ class AsyncClient(Commands):
 
     async def reconnect(self, timeout: Optional[float] = None) -> None:
         """See Client.reconnect."""
-        if not self.path:
-            raise ConnectionError('only a control socket connection can reconnect')
-        if self._trusted is None:
-            self._trusted = trusted_uids()
-        sock = await _connect_unix(self.path, self.timeout if timeout is None else timeout,
-                                   self._trusted)
+        path, trusted = self._reconnect_target()
+        sock = await _connect_unix(path, self._timeout_or_default(timeout), trusted)
         self._detach()
-        if self.sock is not None:
-            self.sock.close()
-        self.sock = sock
-        self._closer = sock.close
-        self._wbuf = b''
-        self._broken = False
-        self.session.reset()
-        self._attach(sock.fileno(), sock.fileno())
-        if self.mirror is not None:
-            self.session.resync()
-            self._kick()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed or self.session.closed
+        self._adopt(sock)
+        self._kick()
 
     async def close(self) -> None:
         """Close the connection (for a spawned daemonproxy: close its stdin

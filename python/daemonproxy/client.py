@@ -8,36 +8,22 @@ thread-safe: use one client per thread, or the asyncio client.
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import subprocess
 import time
 from typing import AbstractSet, Any, Callable, Iterator, List, Optional, Sequence, Union
 
-from .commands import Commands, _warnings
-from .errors import ConnectionClosed, ProtocolError, ReplyLost, Timeout, UntrustedSocket
-from .events import Event
+from .commands import CommandKind, warnings_of
+from .core import DEFAULT_TIMEOUT, ClientCore, deadline_in, expired, socket_target
+from .errors import ConnectionClosed, ReplyLost, Timeout, UntrustedSocket
+from .events import Event, WarningEvent
 from .mirror import Mirror
-from .paths import default_socket_path, trusted_uids
-from .protocol import Field, check_name
-from .session import MAX_EVENT_BYTES, MAX_EVENTS, Request, Session
-from .transport import check_peer, closer_of, read_some, spawn_daemon, write_some
-from .transport import take_stdio as take_stdio_fds
+from .protocol import Field
+from .session import Request
+from .transport import check_peer, closer_of, read_some, write_some
 
 __all__ = ['Client', 'DEFAULT_TIMEOUT']
-
-#: Seconds a request waits for its reply unless told otherwise.
-DEFAULT_TIMEOUT = 10.0
-
-
-
-def _deadline(timeout: Optional[float]) -> Optional[float]:
-    return None if timeout is None else time.monotonic() + timeout
-
-
-def _expired(deadline: Optional[float]) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
 
 
 def _remaining_ms(deadline: Optional[float]) -> int:
@@ -46,7 +32,7 @@ def _remaining_ms(deadline: Optional[float]) -> int:
     return max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
 
 
-class Client(Commands):
+class Client(ClientCore[List[WarningEvent], Optional[str], List[Event]]):
     """A blocking connection to daemonproxy.
 
     Make one with :meth:`connect` (a control socket), :meth:`from_stdio`
@@ -56,16 +42,17 @@ class Client(Commands):
     :meth:`request` for any command, and read events with
     :meth:`next_event`, iteration or :meth:`wait_for`.
 
-    ``mirror`` (default True) keeps :attr:`mirror`, a
-    :class:`~daemonproxy.mirror.Mirror`, current; the constructors fill it
-    with a statedump before returning (``sync=False`` skips that), and it is
-    rebuilt after every ``overflow`` (``auto_resync``) and reconnect.
-    ``queue_events=False`` keeps no event queue (for a client that only
-    looks at the mirror); otherwise at most ``max_events`` unread events
-    (and ``max_event_bytes`` of their lines) wait in it, and an
-    :class:`~daemonproxy.events.EventsDropped` stands for those that came
-    while it was full.  ``timeout`` is the default
-    wait for replies.
+    ``Client(rfd, wfd, ...)`` takes these keyword options (the
+    constructors pass theirs on): ``mirror`` (default True) keeps
+    :attr:`mirror`, a :class:`~daemonproxy.mirror.Mirror`, current; the
+    constructors fill it with a statedump before returning (``sync=False``
+    skips that), and it is rebuilt after every ``overflow``
+    (``auto_resync``) and reconnect.  ``queue_events=False`` keeps no event
+    queue (for a client that only looks at the mirror); otherwise at most
+    ``max_events`` unread events (and ``max_event_bytes`` of their lines)
+    wait in it, and an :class:`~daemonproxy.events.EventsDropped` stands
+    for those that came while it was full.  ``timeout`` is the default
+    wait for replies; ``closer`` is called by :meth:`close`.
 
     Every wait ends at its deadline, even while data keeps coming, and no
     more than one line's worth of a partial line is ever buffered: a peer
@@ -73,30 +60,6 @@ class Client(Commands):
     gets :class:`~daemonproxy.errors.ProtocolError` and the connection is
     closed.
     """
-
-    def __init__(self, rfd: int, wfd: int, *, mirror: bool = True, auto_resync: bool = True,
-                 queue_events: bool = True, max_events: int = MAX_EVENTS,
-                 max_event_bytes: int = MAX_EVENT_BYTES, timeout: float = DEFAULT_TIMEOUT,
-                 closer: Optional[Callable[[], None]] = None) -> None:
-        self.mirror: Optional[Mirror] = Mirror() if mirror else None
-        self.session = Session(self.mirror, auto_resync=auto_resync, queue_events=queue_events,
-                               max_events=max_events, max_event_bytes=max_event_bytes)
-        self.timeout = timeout
-        self._rfd = rfd
-        self._wfd = wfd
-        self._wbuf = b''
-        self._closer = closer
-        self._closed = False
-        self._broken = False
-        self.sock: Optional[socket.socket] = None
-        self.path: Optional[str] = None
-        self.process: Optional[subprocess.Popen] = None
-        self.auto_reconnect = False
-        self.reconnect_timeout = DEFAULT_TIMEOUT
-        self._trusted: Optional[AbstractSet[int]] = None      # connect()'s trust
-        os.set_blocking(rfd, False)
-        if wfd != rfd:
-            os.set_blocking(wfd, False)
 
     # --- ways to connect ----------------------------------------------------------
 
@@ -117,15 +80,9 @@ class Client(Commands):
         :class:`~daemonproxy.errors.UntrustedSocket` (a ConnectionClosed)
         is raised, and also when the default socket's directory
         ``/tmp/daemonproxy-UID`` is not the user's own 0700 directory."""
-        trusted = trusted_uids(trust_uid)
-        path = path or default_socket_path(check=True)
+        path, trusted = socket_target(path, trust_uid)
         sock = _connect_unix(path, connect_timeout, trusted)
-        c = cls(sock.fileno(), sock.fileno(), closer=sock.close, **kw)
-        c.sock, c.path, c.auto_reconnect = sock, path, auto_reconnect
-        c._trusted = trusted
-        if sync and c.mirror is not None:
-            c.resync()
-        return c
+        return cls._over_socket(sock, path, trusted, auto_reconnect, kw)._synced(sync)
 
     @classmethod
     def from_stdio(cls, *, take_stdio: bool = True, sync: bool = True, **kw: Any) -> 'Client':
@@ -136,11 +93,7 @@ class Client(Commands):
         and fd 0 becomes /dev/null and fd 1 a copy of fd 2 (stderr), so a
         stray ``print()`` goes to the log instead of corrupting the command
         stream."""
-        rfd, wfd, close = take_stdio_fds(take_stdio)
-        c = cls(rfd, wfd, closer=close, **kw)
-        if sync and c.mirror is not None:
-            c.resync()
-        return c
+        return cls._over_stdio(take_stdio, kw)._synced(sync)
 
     @classmethod
     def spawn(cls, binary: str = 'daemonproxy', args: Sequence[str] = (), *,
@@ -152,9 +105,7 @@ class Client(Commands):
         ``subprocess.PIPE``, ``subprocess.DEVNULL``).  :meth:`close` closes
         its stdin, so that it exits, and waits for it (killing it if it
         takes longer than the timeout)."""
-        proc = spawn_daemon(binary, args, stderr, env, cwd, pass_fds)
-        c = cls(proc.stdout.fileno(), proc.stdin.fileno(), **kw)    # type: ignore[union-attr]
-        c.process = proc
+        c, proc = cls._over_child(binary, args, stderr, env, cwd, pass_fds, kw)
 
         def close() -> None:
             closer_of(proc.stdin, proc.stdout)()
@@ -164,9 +115,12 @@ class Client(Commands):
                 proc.kill()
                 proc.wait()
         c._closer = close
-        if sync and c.mirror is not None:
-            c.resync()
-        return c
+        return c._synced(sync)
+
+    def _synced(self, sync: bool) -> 'Client':
+        if sync and self.mirror is not None:
+            self.resync()
+        return self
 
     # --- requests -------------------------------------------------------------------
 
@@ -182,30 +136,19 @@ class Client(Commands):
         """Send one command without waiting for anything (its errors
         arrive as Error events)."""
         self.session.send(fields)
-        self._flush(_deadline(self.timeout))
+        self._flush(deadline_in(self.timeout))
 
-    def _command(self, fields: Sequence[Field], post: Any = _warnings,
-                 kind: Optional[str] = None) -> Any:
-        if kind == 'exit':
-            req = self.session.request_final(fields)
-        else:
-            req = self.session.request(fields, kind)
-        self._wait(req, None)
-        if post is None:
-            return req.events
-        return post(req.reply)
-
-    def _after_signal_clear(self, name: str, count: int) -> None:
-        if self.mirror is not None:
-            self.mirror.clear_signal(name, count)
+    def _command(self, fields: Sequence[Field],
+                 post: Optional[Callable[[List[str]], Any]] = warnings_of,
+                 kind: CommandKind = None) -> Any:
+        return self._outcome(self._wait(self._new_request(fields, kind), None), post)
 
     def _wait(self, req: Request, timeout: Optional[float]) -> Request:
-        deadline = _deadline(self.timeout if timeout is None else timeout)
+        t = self._timeout_or_default(timeout)
+        deadline = deadline_in(t)
         while not req.done:
             if not self._step(deadline) and not req.done:
-                raise Timeout('no reply to %r within %.1fs' % (' '.join(req.fields)[:60],
-                                                               self.timeout if timeout is None
-                                                               else timeout))
+                raise Timeout('no reply to %r within %.1fs' % (' '.join(req.fields)[:60], t))
         if req.exception is not None:
             raise req.exception
         return req
@@ -214,35 +157,23 @@ class Client(Commands):
         """Rebuild the mirror from a statedump now (retried if an overflow
         cuts it short).  The clients do this on their own after an overflow
         or a reconnect; call it to make sure the mirror is complete."""
-        deadline = _deadline(self.timeout if timeout is None else timeout)
+        t = self._timeout_or_default(timeout)
+        deadline = deadline_in(t)
         while True:
             req = self.session.resync()
             try:
                 self._wait(req, None if deadline is None else max(0.0, deadline - time.monotonic()))
                 return
             except ReplyLost:
-                if _expired(deadline):          # overflow after overflow: still a deadline
-                    raise Timeout('no complete statedump within %.1fs (overflow)'
-                                  % (self.timeout if timeout is None else timeout)) from None
+                if expired(deadline):           # overflow after overflow: still a deadline
+                    raise Timeout('no complete statedump within %.1fs (overflow)' % t) from None
 
-    def fd_take(self, name: str, fd: int) -> Any:
+    def fd_take(self, name: str, fd: int) -> List[WarningEvent]:
         """``fd.take→NAME``: pass fd (SCM_RIGHTS) to daemonproxy as handle
         NAME.  Control socket connections only."""
-        cmd = 'fd.take'
-        name = check_name(name, 'handle', cmd)
-        if self.sock is None:
-            raise ConnectionError('fd.take needs a control socket connection')
-        deadline = _deadline(self.timeout)
-        self._flush(deadline)
-        req = self.session.request((cmd, name))
-        data = self.session.data_to_send()
-        try:
-            n = socket.send_fds(self.sock, [data], [fd])
-        except BlockingIOError:
-            n = 0
-        self._wbuf += data[n:] if n else data
-        self._wait(req, None)
-        return _warnings(req.reply)
+        name = self._fd_take_check(name)
+        self._flush(deadline_in(self.timeout))
+        return warnings_of(self._wait(self._send_with_fd(name, fd), None).reply)
 
     # --- events ---------------------------------------------------------------------
 
@@ -253,7 +184,7 @@ class Client(Commands):
         q = self.session.events
         if q:
             return q.popleft()
-        deadline = _deadline(timeout)
+        deadline = deadline_in(timeout)
         while not q:
             if self.session.closed and not self._reconnect_if_wanted():
                 raise self.session.closed_error()
@@ -288,13 +219,13 @@ class Client(Commands):
         """Read events until predicate(event) is true and return that event
         (the events before it are consumed).  Raises Timeout (default wait:
         the client's timeout) or ConnectionClosed."""
-        t = self.timeout if timeout is None else timeout
+        t = self._timeout_or_default(timeout)
         deadline = time.monotonic() + t
         while True:
             ev = self.next_event(max(0.0, deadline - time.monotonic()))
             if ev is not None and predicate(ev):
                 return ev
-            if ev is None or _expired(deadline):
+            if ev is None or expired(deadline):
                 raise Timeout('no matching event within %.1fs' % t)
 
     def wait_until(self, predicate: Callable[[Mirror], bool],
@@ -303,7 +234,7 @@ class Client(Commands):
         queued).  Raises Timeout or ConnectionClosed."""
         if self.mirror is None:
             raise ValueError('this client keeps no mirror')
-        t = self.timeout if timeout is None else timeout
+        t = self._timeout_or_default(timeout)
         deadline = time.monotonic() + t
         while not predicate(self.mirror):
             if self.session.closed and not self._reconnect_if_wanted():
@@ -328,11 +259,7 @@ class Client(Commands):
         for good."""
         if self._closed:
             raise ConnectionClosed('the client is closed')
-        out = self.session.data_to_send()
-        if out:
-            if self._broken or self.session.closed:
-                raise self.session.closed_error()
-            self._wbuf += out
+        self._take_output()
         if self.session.closed:
             return False if not self._reconnect_if_wanted() else True
         p = select.poll()
@@ -353,45 +280,15 @@ class Client(Commands):
             return False
         for fd, ev in ready:
             if ev & select.POLLOUT and self._wbuf:
-                self._write()
+                self._wrote(write_some(self._wfd, self._wbuf))
             if fd == self._rfd and ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                self._read()
-        return not _expired(deadline)
-
-    def _write(self) -> None:
-        n = write_some(self._wfd, self._wbuf)
-        if n < 0:
-            self._broken = True
-            self._wbuf = b''
-        else:
-            self._wbuf = self._wbuf[n:]
-
-    def _read(self) -> None:
-        data = read_some(self._rfd)
-        if data is None:
-            return
-        if data:
-            try:
-                self.session.feed(data)
-            except ProtocolError:
-                self._hang_up()
-                raise
-        else:
-            self._wbuf = b''
-            self.session.feed_eof()
-
-    def _hang_up(self) -> None:
-        """The peer is not daemonproxy: close the connection, keep the
-        client (its calls raise the session's ProtocolError)."""
-        self._wbuf = b''
-        self._broken = True
-        closer, self._closer = self._closer, None
-        if closer is not None:
-            closer()
+                data = read_some(self._rfd)
+                if data is not None:
+                    self._received(data)
+        return not expired(deadline)
 
     def _reconnect_if_wanted(self) -> bool:
-        if not (self.auto_reconnect and self.path and not self._closed) or \
-                self.session.failure is not None:
+        if not self._may_reconnect():
             return False
         try:
             self.reconnect(self.reconnect_timeout)
@@ -405,28 +302,8 @@ class Client(Commands):
         """Connect again to the same control socket (retrying for up to
         timeout seconds), then resync the mirror.  Pending requests fail
         with ConnectionClosed."""
-        if not self.path:
-            raise ConnectionError('only a control socket connection can reconnect')
-        t = self.timeout if timeout is None else timeout
-        if self._trusted is None:
-            self._trusted = trusted_uids()
-        sock = _connect_unix(self.path, t, self._trusted)
-        if self.sock is not None:
-            self.sock.close()
-        self.sock = sock
-        self._rfd = self._wfd = sock.fileno()
-        os.set_blocking(self._rfd, False)
-        self._closer = sock.close
-        self._wbuf = b''
-        self._broken = False
-        self.session.reset()
-        if self.mirror is not None:
-            self.session.resync()
-
-    @property
-    def closed(self) -> bool:
-        """True once closed by us, or ended by daemonproxy."""
-        return self._closed or self.session.closed
+        path, trusted = self._reconnect_target()
+        self._adopt(_connect_unix(path, self._timeout_or_default(timeout), trusted))
 
     def close(self) -> None:
         """Close the connection (for a spawned daemonproxy: close its stdin
@@ -442,11 +319,6 @@ class Client(Commands):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        where = self.path or ('pid %d' % self.process.pid if self.process else 'fds %d/%d'
-                              % (self._rfd, self._wfd))
-        return '<daemonproxy.Client %s%s>' % (where, ' closed' if self.closed else '')
 
 
 def _connect_unix(path: str, timeout: float, trusted: AbstractSet[int]) -> socket.socket:

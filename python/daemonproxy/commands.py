@@ -10,12 +10,29 @@ client returns as a coroutine.  So the same call reads
 Unless said otherwise a method returns the warnings the daemon answered
 (a list of WarningEvent, usually empty) and raises CommandError when the
 daemon answers an error.
+
+The return types are the class's three type parameters, one per shape of
+result, because the same method returns a value in one client and a
+coroutine in the other:
+
+==============  ==============================  ===================================
+parameter       :class:`~daemonproxy.Client`    :class:`~daemonproxy.AsyncClient`
+==============  ==============================  ===================================
+``Warnings``    ``List[WarningEvent]``          ``Awaitable[List[WarningEvent]]``
+``Text``        ``Optional[str]``               ``Awaitable[Optional[str]]``
+``Events``      ``List[Event]``                 ``Awaitable[List[Event]]``
+==============  ==============================  ===================================
+
+So a type checker knows that ``client.service_start('web')`` is a list
+of warnings and ``await aclient.echo('x')`` a string or None.
 """
 
 from __future__ import annotations
 
 import signal as _signal
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Union
+from typing import (
+    Any, Callable, Generic, Iterable, List, Literal, Optional, Sequence, TypeVar, Union,
+)
 
 from .errors import InvalidArgument
 from .events import Event, LogFilter, WarningEvent, parse_event
@@ -24,7 +41,8 @@ from .protocol import (
     check_int, check_name, check_option, check_signal, check_trigger,
 )
 
-__all__ = ['Commands', 'LOG_LEVELS']
+__all__ = ['Commands', 'LOG_LEVELS', 'CommandKind', 'warnings_of', 'log_level_of',
+           'parse_dump']
 
 #: Log filter levels, least to most severe.
 LOG_LEVELS = ('trace', 'debug', 'info', 'warning', 'error', 'fatal')
@@ -34,8 +52,19 @@ _INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
 
 SignalLike = Union[str, int, _signal.Signals]
 
+#: How a command is sent: ``'dump'`` (statedump: its reply is its events),
+#: ``'final'`` (the daemon may close the connection after it: end of file
+#: means success), ``'exit'`` (no marker can follow: done at end of file);
+#: None for any other command (see Session.request).
+CommandKind = Optional[Literal['dump', 'final', 'exit']]
 
-def _warnings(reply: List[str]) -> List[WarningEvent]:
+Warnings = TypeVar('Warnings')
+Text = TypeVar('Text')
+Events = TypeVar('Events')
+
+
+def warnings_of(reply: List[str]) -> List[WarningEvent]:
+    """The warnings among a command's reply lines."""
     out = []
     for line in reply:
         ev = parse_event(line)
@@ -44,14 +73,29 @@ def _warnings(reply: List[str]) -> List[WarningEvent]:
     return out
 
 
-class Commands:
+def log_level_of(reply: List[str]) -> Optional[str]:
+    """The level a ``log.filter`` reply names, or None."""
+    for line in reply:
+        ev = parse_event(line)
+        if isinstance(ev, LogFilter):
+            return ev.level
+    return None
+
+
+def parse_dump(reply: List[str]) -> List[Event]:
+    """The events of a statedump's reply lines."""
+    return [parse_event(line) for line in reply]
+
+
+class Commands(Generic[Warnings, Text, Events]):
     """The command methods.  Subclasses implement :meth:`_command`."""
 
-    def _command(self, fields: Sequence[Field], post: Callable[[List[str]], Any] = _warnings,
-                 kind: Optional[str] = None) -> Any:
+    def _command(self, fields: Sequence[Field],
+                 post: Optional[Callable[[List[str]], Any]] = warnings_of,
+                 kind: CommandKind = None) -> Any:
         """Send fields as one request; return post(reply lines), or for a
-        statedump (post None) its events.  kind as for Session.request, or
-        ``'exit'`` for a command after which no marker can come."""
+        statedump (post None) its events (in the asyncio client: a
+        coroutine that does)."""
         raise NotImplementedError
 
     def _after_signal_clear(self, name: str, count: int) -> None:
@@ -59,24 +103,24 @@ class Commands:
 
     # --- connection and state --------------------------------------------------
 
-    def echo(self, *args: Field) -> Any:
+    def echo(self, *args: Field) -> Text:
         """``echo→ARG…``: returns the echoed line (the arguments joined by
         TABs), or None when there are no arguments."""
         fields = ['echo'] + [check_field(a, 'argument', 'echo') for a in args]
         return self._command(fields, lambda r: r[0] if r else None)
 
-    def statedump(self) -> Any:
+    def statedump(self) -> Events:
         """``statedump``: returns the whole state as a list of events, and
         rebuilds the mirror from it."""
         return self._command(['statedump'], None, 'dump')
 
-    def exit(self) -> Any:
+    def exit(self) -> Warnings:
         """``exit``: the daemon stops reading this connection's commands and
         closes it once its output is written (for ``-i``, daemonproxy then
         exits as at end of file).  Returns once the connection has closed."""
-        return self._command(['exit'], _warnings, 'exit')
+        return self._command(['exit'], warnings_of, 'exit')
 
-    def conn_event_timeout(self, reset: int, close: int) -> Any:
+    def conn_event_timeout(self, reset: int, close: int) -> Warnings:
         """``conn.event_timeout→RESET→CLOSE``: this connection's flow-control
         timeouts in seconds (0 to 2^31-1, reset <= close)."""
         cmd = 'conn.event_timeout'
@@ -86,20 +130,20 @@ class Commands:
             raise InvalidArgument('RESET %s is greater than CLOSE %s' % (r, c), cmd)
         return self._command([cmd, r, c])
 
-    def chdir(self, path: Field) -> Any:
+    def chdir(self, path: Field) -> Warnings:
         """``chdir→PATH``: change daemonproxy's working directory."""
         return self._command(['chdir', _nonempty(path, 'path', 'chdir')])
 
     # --- services ---------------------------------------------------------------
 
-    def service_args(self, name: str, *args: Field) -> Any:
+    def service_args(self, name: str, *args: Field) -> Warnings:
         """``service.args→NAME→ARG…``: set the argv (none: unset it).
         Creates the service if needed."""
         cmd = 'service.args'
         return self._command([cmd, check_name(name, 'service', cmd)]
                              + [check_field(a, 'argument', cmd) for a in args])
 
-    def service_fds(self, name: str, *handles: str) -> Any:
+    def service_fds(self, name: str, *handles: str) -> Warnings:
         """``service.fds→NAME→HANDLE…``: the handles that become fds 0, 1, …
         (``'-'``: a closed fd).  A handle that does not exist yet gives a
         warning (returned)."""
@@ -107,14 +151,14 @@ class Commands:
         return self._command([cmd, check_name(name, 'service', cmd)]
                              + [check_handle_ref(h, cmd) for h in handles])
 
-    def service_tags(self, name: str, *tags: Field) -> Any:
+    def service_tags(self, name: str, *tags: Field) -> Warnings:
         """``service.tags→NAME→TAG…``: free-form metadata."""
         cmd = 'service.tags'
         return self._command([cmd, check_name(name, 'service', cmd)]
                              + [check_field(t, 'tag', cmd) for t in tags])
 
     def service_auto_up(self, name: str, interval: Union[int, str, None],
-                        *triggers: SignalLike) -> Any:
+                        *triggers: SignalLike) -> Warnings:
         """``service.auto_up→NAME→INTERVAL→TRIGGER…``: keep the service up
         while a trigger (``'always'`` or a signal among SIGINT SIGHUP SIGTERM
         SIGUSR1 SIGUSR2 SIGQUIT) holds, starts at least interval seconds
@@ -126,7 +170,7 @@ class Commands:
         return self._command([cmd, check_name(name, 'service', cmd), iv]
                              + [check_trigger(t, cmd) for t in triggers])
 
-    def service_start(self, name: str, ts: Union[int, str, None] = None) -> Any:
+    def service_start(self, name: str, ts: Union[int, str, None] = None) -> Warnings:
         """``service.start→NAME→[TS|-]``: start now; or at monotonic second
         ts; or with ts ``'-'`` cancel a pending start."""
         cmd = 'service.start'
@@ -137,7 +181,7 @@ class Commands:
             fields.append(check_int(ts, 0, _INT64_MAX // 1000, 'timestamp', cmd))
         return self._command(fields)
 
-    def service_signal(self, name: str, sig: SignalLike, scope: Optional[str] = None) -> Any:
+    def service_signal(self, name: str, sig: SignalLike, scope: Optional[str] = None) -> Warnings:
         """``service.signal→NAME→SIGNAL→[group|cgroup]``: signal the
         service's process, or with scope ``'group'`` its process group, or
         with ``'cgroup'`` every process of its cgroup (needs --cgroup).
@@ -151,19 +195,19 @@ class Commands:
             fields.append(scope)
         return self._command(fields)
 
-    def service_delete(self, name: str) -> Any:
+    def service_delete(self, name: str) -> Warnings:
         """``service.delete→NAME``: forget a service that is not running."""
         cmd = 'service.delete'
         return self._command([cmd, check_name(name, 'service', cmd)])
 
-    def service_env(self, name: str, *entries: Field) -> Any:
+    def service_env(self, name: str, *entries: Field) -> Warnings:
         """``service.env→NAME→ENTRY…``: ``'VAR=VALUE'`` sets VAR, ``'-VAR'``
         removes it from the inherited environment.  Replaces the list."""
         cmd = 'service.env'
         return self._command([cmd, check_name(name, 'service', cmd)]
                              + [check_env_entry(e, cmd) for e in entries])
 
-    def service_opts(self, name: str, *opts: str) -> Any:
+    def service_opts(self, name: str, *opts: str) -> Warnings:
         """``service.opts→NAME→OPT…``: ``'notify'``, ``'listen-fds'``,
         ``'fdstore=N'``.  Replaces the set."""
         cmd = 'service.opts'
@@ -173,7 +217,7 @@ class Commands:
     # --- handles ------------------------------------------------------------------
 
     def fd_pipe(self, read: str, write: str,
-                flags: Union[None, str, Iterable[str]] = None) -> Any:
+                flags: Union[None, str, Iterable[str]] = None) -> Warnings:
         """``fd.pipe→READ→WRITE→[FLAGS]``: a pipe (or, with socket flags
         such as ``'unix,stream'``, a socketpair); flags: a comma list or an
         iterable of ``nonblock unix inet inet6 tcp udp stream dgram
@@ -188,7 +232,7 @@ class Commands:
             fields.append(fl)
         return self._command(fields)
 
-    def fd_open(self, name: str, flags: Union[str, Iterable[str]], path: Field) -> Any:
+    def fd_open(self, name: str, flags: Union[str, Iterable[str]], path: Field) -> Warnings:
         """``fd.open→NAME→FLAGS→PATH``: open a file; flags among ``read
         write append create trunc nonblock mkdir``."""
         cmd = 'fd.open'
@@ -196,7 +240,7 @@ class Commands:
                               _nonempty(path, 'path', cmd)])
 
     def fd_socket(self, name: str, flags: Union[None, str, Iterable[str]] = None,
-                  addr: Optional[Field] = None) -> Any:
+                  addr: Optional[Field] = None) -> Warnings:
         """``fd.socket→NAME→FLAGS→[ADDR]``: a socket; flags among ``unix
         inet inet6 tcp udp stream dgram seqpacket nonblock mkdir bind
         listen listen=N``; addr a path (unix) or ``IP:PORT``/``*:PORT``."""
@@ -206,14 +250,14 @@ class Commands:
             fields.append(check_field(addr, 'address', cmd))
         return self._command(fields)
 
-    def fd_delete(self, name: str) -> Any:
+    def fd_delete(self, name: str) -> Warnings:
         """``fd.delete→NAME``: close a handle."""
         cmd = 'fd.delete'
         return self._command([cmd, check_name(name, 'handle', cmd)])
 
     # --- log, signals, control socket -----------------------------------------------
 
-    def log_filter(self, level: Optional[str] = None) -> Any:
+    def log_filter(self, level: Optional[str] = None) -> Text:
         """``log.filter→[+|-|none|LEVEL]``: change (or just show) the log
         filter; returns the filter level now in force."""
         cmd = 'log.filter'
@@ -223,15 +267,15 @@ class Commands:
                 raise InvalidArgument('invalid level %r (+, -, none, %s)'
                                       % (level, ', '.join(LOG_LEVELS)), cmd)
             fields.append(level)
-        return self._command(fields, _log_level)
+        return self._command(fields, log_level_of)
 
-    def log_dest(self, handle: str) -> Any:
+    def log_dest(self, handle: str) -> Warnings:
         """``log.dest→fd→NAME``: send the log to a handle (it may not exist
         yet: then a warning is returned and logging waits for it)."""
         cmd = 'log.dest'
         return self._command([cmd, 'fd', check_name(handle, 'handle', cmd)])
 
-    def signal_clear(self, sig: SignalLike, count: int = 1) -> Any:
+    def signal_clear(self, sig: SignalLike, count: int = 1) -> Warnings:
         """``signal.clear→SIGNAL→COUNT``: lower a pending count (not below 0)."""
         cmd = 'signal.clear'
         name = check_control_signal(sig, cmd)
@@ -239,21 +283,21 @@ class Commands:
 
         def post(reply: List[str]) -> List[WarningEvent]:
             self._after_signal_clear(name, int(n))
-            return _warnings(reply)
+            return warnings_of(reply)
         return self._command([cmd, name, n], post)
 
-    def socket_create(self, path: Field) -> Any:
+    def socket_create(self, path: Field) -> Warnings:
         """``socket.create→-→PATH``: create (or replace) the control socket."""
         cmd = 'socket.create'
         return self._command([cmd, '-', _nonempty(path, 'path', cmd)])
 
-    def socket_delete(self) -> Any:
+    def socket_delete(self) -> Warnings:
         """``socket.delete``: close and unlink the control socket."""
         return self._command(['socket.delete'])
 
     # --- termination ------------------------------------------------------------------
 
-    def terminate(self, code: int = 0, guard: Optional[int] = None) -> Any:
+    def terminate(self, code: int = 0, guard: Optional[int] = None) -> Warnings:
         """``terminate→CODE→[GUARD]``: make daemonproxy exit with code (or
         exec its exec-on-exit program).  Returns once the connection has
         closed; raises CommandError if the daemon refuses (exit guard)."""
@@ -261,14 +305,14 @@ class Commands:
         fields = [cmd, check_int(code, 0, 255, 'exit code', cmd)]
         if guard is not None:
             fields.append(check_int(guard, _INT64_MIN, _INT64_MAX, 'guard code', cmd))
-        return self._command(fields, _warnings, 'final')
+        return self._command(fields, warnings_of, 'final')
 
-    def terminate_exec_args(self, *args: Field) -> Any:
+    def terminate_exec_args(self, *args: Field) -> Warnings:
         """``terminate.exec_args→ARG…``: the exec-on-exit argv (none: clear)."""
         cmd = 'terminate.exec_args'
         return self._command([cmd] + [check_field(a, 'argument', cmd) for a in args])
 
-    def terminate_guard(self, action: str, code: int) -> Any:
+    def terminate_guard(self, action: str, code: int) -> Warnings:
         """``terminate.guard→+|-→CODE``: ``'+'`` sets the exit guard, ``'-'``
         clears it (code: a nonzero 64-bit integer)."""
         cmd = 'terminate.guard'
@@ -285,16 +329,3 @@ def _nonempty(value: Field, what: str, cmd: str) -> str:
     if not s:
         raise InvalidArgument('empty %s' % what, cmd)
     return s
-
-
-def _log_level(reply: List[str]) -> Optional[str]:
-    for line in reply:
-        ev = parse_event(line)
-        if isinstance(ev, LogFilter):
-            return ev.level
-    return None
-
-
-def parse_dump(reply: List[str]) -> List[Event]:
-    """The events of a statedump's reply lines."""
-    return [parse_event(line) for line in reply]

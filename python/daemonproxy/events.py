@@ -40,7 +40,7 @@ __all__ = [
     'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'FdState', 'Signal',
     'Orphan', 'Overflow', 'Error', 'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced',
     'EventsDropped',
-    'parse_event', 'READINESS_STATES',
+    'parse_event', 'parse_fields', 'READINESS_STATES', 'DUMP_KINDS',
 ]
 
 if sys.version_info >= (3, 10):
@@ -50,6 +50,12 @@ else:                                                   # pragma: no cover
 
 #: The assignments of service.notify that set a readiness state.
 READINESS_STATES = ('READY=1', 'RELOADING=1', 'STOPPING=1')
+
+#: The kinds of line a statedump prints (its reply: handles, services,
+#: signals); a Mirror applies each of them.
+DUMP_KINDS = frozenset(('service.state', 'service.tags', 'service.args', 'service.fds',
+                        'service.auto_up', 'service.env', 'service.opts', 'service.notify',
+                        'service.cgroup', 'fd.state', 'signal'))
 
 
 def _dash(v: object) -> str:
@@ -432,10 +438,11 @@ class EventsDropped(Event):
 
 
 # --- parsing ------------------------------------------------------------------
-# One function per kind, given the split fields; each returns None (or
-# raises ValueError/IndexError) for a line that does not fit.
+# One function per kind, given the split fields (and the whole line, or
+# None); each returns None (or raises ValueError/IndexError) for a line
+# that does not fit.
 
-def _p_state(f: List[str], line: str) -> Optional[Event]:
+def _p_state(f: List[str], line: Optional[str]) -> Optional[Event]:
     if len(f) != 9:
         return None
     _, name, state, ts, pid, reason, value, up, down = f
@@ -449,8 +456,8 @@ def _p_state(f: List[str], line: str) -> Optional[Event]:
         None if down == '-' else int(down))
 
 
-def _list_parser(cls: type) -> Callable[[List[str], str], Optional[Event]]:
-    def parse(f: List[str], line: str) -> Optional[Event]:
+def _list_parser(cls: type) -> Callable[[List[str], Optional[str]], Optional[Event]]:
+    def parse(f: List[str], line: Optional[str]) -> Optional[Event]:
         n = len(f)
         if n < 2:
             return None
@@ -460,7 +467,7 @@ def _list_parser(cls: type) -> Callable[[List[str], str], Optional[Event]]:
     return parse
 
 
-def _p_auto_up(f: List[str], line: str) -> Optional[Event]:
+def _p_auto_up(f: List[str], line: Optional[str]) -> Optional[Event]:
     if len(f) < 3:
         return None
     if f[2] == '-':
@@ -468,19 +475,19 @@ def _p_auto_up(f: List[str], line: str) -> Optional[Event]:
     return ServiceAutoUp(f[1], int(f[2]), tuple(f[3:]))
 
 
-def _p_notify(f: List[str], line: str) -> Optional[Event]:
+def _p_notify(f: List[str], line: Optional[str]) -> Optional[Event]:
     if len(f) < 4:
         return None
     return ServiceNotify(f[1], int(f[2]), int(f[3]), tuple(f[4:]))
 
 
-def _p_cgroup(f: List[str], line: str) -> Optional[Event]:
+def _p_cgroup(f: List[str], line: Optional[str]) -> Optional[Event]:
     if len(f) != 4:
         return None
     return ServiceCgroup(f[1], int(f[2]), f[3])
 
 
-def _p_fd(f: List[str], line: str) -> Optional[Event]:
+def _p_fd(f: List[str], line: Optional[str]) -> Optional[Event]:
     n = len(f)
     if n == 5:
         return FdState(f[1], f[2], f[3], f[4])
@@ -489,13 +496,13 @@ def _p_fd(f: List[str], line: str) -> Optional[Event]:
     return None
 
 
-def _p_signal(f: List[str], line: str) -> Optional[Event]:
+def _p_signal(f: List[str], line: Optional[str]) -> Optional[Event]:
     if len(f) != 4:
         return None
     return Signal(f[1], int(f[2]), int(f[3]))
 
 
-def _p_orphan(f: List[str], line: str) -> Optional[Event]:
+def _p_orphan(f: List[str], line: Optional[str]) -> Optional[Event]:
     if len(f) != 6:
         return None
     _, ts, pid, reason, value, svc = f
@@ -506,23 +513,27 @@ def _p_orphan(f: List[str], line: str) -> Optional[Event]:
 _OVERFLOW = Overflow()
 
 
-def _p_overflow(f: List[str], line: str) -> Optional[Event]:
+def _p_overflow(f: List[str], line: Optional[str]) -> Optional[Event]:
     return _OVERFLOW if len(f) == 1 else None
 
 
-def _p_error(f: List[str], line: str) -> Optional[Event]:
-    return Error(line[6:]) if len(f) > 1 else None
+def _message(f: List[str], line: Optional[str]) -> str:
+    return '\t'.join(f[1:]) if line is None else line[len(f[0]) + 1:]
 
 
-def _p_warning(f: List[str], line: str) -> Optional[Event]:
-    return WarningEvent(line[8:]) if len(f) > 1 else None
+def _p_error(f: List[str], line: Optional[str]) -> Optional[Event]:
+    return Error(_message(f, line)) if len(f) > 1 else None
 
 
-def _p_log_filter(f: List[str], line: str) -> Optional[Event]:
+def _p_warning(f: List[str], line: Optional[str]) -> Optional[Event]:
+    return WarningEvent(_message(f, line)) if len(f) > 1 else None
+
+
+def _p_log_filter(f: List[str], line: Optional[str]) -> Optional[Event]:
     return LogFilter(f[1]) if len(f) == 2 else None
 
 
-_PARSERS: Dict[str, Callable[[List[str], str], Optional[Event]]] = {
+_PARSERS: Dict[str, Callable[[List[str], Optional[str]], Optional[Event]]] = {
     'service.state': _p_state,
     'service.args': _list_parser(ServiceArgs),
     'service.fds': _list_parser(ServiceFds),
@@ -542,6 +553,20 @@ _PARSERS: Dict[str, Callable[[List[str], str], Optional[Event]]] = {
 }
 
 
+def parse_fields(fields: List[str], line: Optional[str] = None) -> Optional[Event]:
+    """The Event of a line given as its fields (``line.split('\\t')``), or
+    None if its kind is unknown or the fields do not fit it.  line, the
+    whole line, saves joining the fields again (error and warning
+    messages keep their TABs).  Never raises."""
+    parse = _PARSERS.get(fields[0])
+    if parse is None:
+        return None
+    try:
+        return parse(fields, line)
+    except (ValueError, IndexError):
+        return None
+
+
 def parse_event(line: str) -> Event:
     """Parse one line (a trailing newline is ignored) into its Event.
 
@@ -550,7 +575,7 @@ def parse_event(line: str) -> Event:
     if line.endswith('\n'):
         line = line[:-1]
     f = line.split('\t')
-    parse = _PARSERS.get(f[0])
+    parse = _PARSERS.get(f[0])     # parse_fields(), without a call: the hot path
     if parse is not None:
         try:
             ev = parse(f, line)

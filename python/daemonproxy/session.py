@@ -31,24 +31,26 @@ everything else, and so every behaviour they share, lives here:
 from __future__ import annotations
 
 import collections
-import gc
 import os
 import re
-from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Deque, Dict, List, Literal, Optional, Sequence, Tuple
 
 from .errors import CommandError, ConnectionClosed, ProtocolError, ReplyLost
 from .events import (
-    _PARSERS, Error, Event, EventsDropped, LogFilter, Overflow, RawEvent, Resynced, WarningEvent,
-    parse_event,
+    DUMP_KINDS, Error, Event, EventsDropped, LogFilter, Overflow, RawEvent, Resynced,
+    WarningEvent, parse_event, parse_fields,
 )
 from .mirror import Mirror
 from .protocol import ENCODING, ERRORS, EVENT_LINE_MAX, Field, check_command, command_excerpt
 
-__all__ = ['Session', 'Request', 'EventQueue']
+__all__ = ['Session', 'Request', 'RequestKind', 'EventQueue', 'MAX_EVENTS', 'MAX_EVENT_BYTES']
 
-_FIELD_KINDS = frozenset(('service.tags', 'service.args', 'service.fds', 'service.auto_up',
-                          'service.env', 'service.opts'))
-
+#: What a Request waits for: ``'plain'`` (a command: replies are its error
+#: and warnings), ``'dump'`` (a statedump: its lines are its reply),
+#: ``'echo'`` (an echo: the echoed line is its reply), ``'final'`` (a
+#: command after which the daemon may close the connection).  Plain
+#: strings, so ``request.kind == 'dump'`` reads as before.
+RequestKind = Literal['plain', 'dump', 'echo', 'final']
 
 # daemonproxy replaces every control character of a field but TAB by '?'
 _CONTROL_RE = re.compile('[\x00-\x08\x0b-\x1f]')
@@ -71,10 +73,6 @@ _REPLY_LINES_MAX = 64
 def _encode(fields: Sequence[str]) -> bytes:
     return ('\t'.join(fields) + '\n').encode(ENCODING, ERRORS)
 
-_DUMP_REPLY_KINDS = frozenset(('service.state', 'service.tags', 'service.args', 'service.fds',
-                               'service.auto_up', 'service.env', 'service.opts',
-                               'service.notify', 'service.cgroup', 'fd.state', 'signal'))
-
 
 class Request:
     """One command sent with an echo marker behind it.
@@ -87,10 +85,10 @@ class Request:
     __slots__ = ('fields', 'kind', 'marker', 'excerpt_suffixes', 'expect', 'reply', 'events',
                  'error', 'exception', 'done', 'lost', 'active', 'keep', '_callbacks')
 
-    def __init__(self, fields: Sequence[str], kind: str, marker: Optional[str],
+    def __init__(self, fields: Sequence[str], kind: RequestKind, marker: Optional[str],
                  data: bytes) -> None:
         self.fields = tuple(fields)
-        self.kind = kind                # 'plain', 'dump', 'echo' or 'final'
+        self.kind: RequestKind = kind
         self.marker = marker
         # The excerpt as daemonproxy quotes it (TABs kept), and as earlier
         # releases did (TABs as spaces).
@@ -211,7 +209,7 @@ class Session:
         """Queue one command without a marker (no reply is waited for)."""
         self._out.append(_encode(check_command(fields)))
 
-    def request(self, fields: Sequence[Field], kind: Optional[str] = None) -> Request:
+    def request(self, fields: Sequence[Field], kind: Optional[RequestKind] = None) -> Request:
         """Queue one command and its echo marker; returns its Request.
 
         kind: ``'dump'`` for statedump (detected from the name when not
@@ -311,17 +309,7 @@ class Session:
         while i < n:
             if pending and pending[0].kind == 'dump' and not pending[0].lost:
                 start = i
-                # A dump makes thousands of objects that all live on: the
-                # collector would scan them again and again for nothing
-                # (Mercurial's util.nogc does the same for big containers).
-                if gc.isenabled():
-                    gc.disable()
-                    try:
-                        i = self._dump_run(texts, i, n)
-                    finally:
-                        gc.enable()
-                else:
-                    i = self._dump_run(texts, i, n)
+                i = self._dump_run(texts, i, n)
                 if i > start:
                     self._overflows = 0         # dump lines came, not `overflow`
                 if i >= n:
@@ -365,37 +353,32 @@ class Session:
     def _dump_run(self, texts: List[str], i: int, n: int) -> int:
         """The fast path for the lines of a statedump (most of a resync):
         takes texts[i:n] while they are well-formed dump lines; returns the
-        index of the first line that needs the general path (_line)."""
+        index of the first line that needs the general path (_line: a
+        marker, an event of another kind, an echo reply, a malformed line)."""
         head = self._pending[0]
-        tag = self._tag
-        kinds = _DUMP_REPLY_KINDS
+        mirror = self.mirror
+        if mirror is not None and not head.keep:
+            # a resync: the mirror is the result, no event objects needed
+            apply_fields = mirror.apply_fields
+            while i < n and apply_fields(texts[i].split('\t')):
+                i += 1
+            return i
+        kinds = DUMP_KINDS
         keep = head.keep
         reply, events = head.reply, head.events
-        mirror = self.mirror
-        handlers, target = mirror._fast_apply() if mirror is not None else (None, None)
-        # a resync needs no event objects for the definition lines
-        apply_fields = mirror._apply_fields if mirror is not None and not keep else None
         while i < n:
             text = texts[i]
-            if text.startswith(tag):
-                return i                # a marker
             f = text.split('\t')
             if f[0] not in kinds:
-                return i                # an event of another kind, an echo reply...
-            if apply_fields is not None and f[0] in _FIELD_KINDS and apply_fields(f):
-                i += 1
-                continue
-            try:
-                ev = _PARSERS[f[0]](f, text)
-            except (ValueError, IndexError):
-                ev = None
+                return i
+            ev = parse_fields(f, text)
             if ev is None:
-                return i                # malformed: a RawEvent, the general path
+                return i
             if keep:
                 reply.append(text)
                 events.append(ev)
-            if handlers is not None:
-                handlers[type(ev)](target, ev)
+            if mirror is not None:
+                mirror.apply(ev)
             i += 1
         return i
 
@@ -479,10 +462,10 @@ class Session:
         if t is Overflow:
             self._overflow(ev)
             return
-        if head.lost and ev.kind in _DUMP_REPLY_KINDS and \
+        if head.lost and ev.kind in DUMP_KINDS and \
                 any(r.lost and r.kind == 'dump' for r in pending):
             return      # maybe the output of a dump whose reply was lost: not events
-        if head.kind == 'dump' and ev.kind in _DUMP_REPLY_KINDS:
+        if head.kind == 'dump' and ev.kind in DUMP_KINDS:
             if not head.lost:
                 if head.keep:
                     head.reply.append(line)

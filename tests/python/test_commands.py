@@ -6,7 +6,7 @@ import unittest
 
 import _path
 from daemonproxy import Commands, InvalidArgument
-from daemonproxy.commands import _warnings
+from daemonproxy.commands import warnings_of
 from daemonproxy.events import WarningEvent
 from daemonproxy.protocol import check_command
 
@@ -19,7 +19,7 @@ class Fake(Commands):
         self.reply = list(reply)
         self.cleared = []
 
-    def _command(self, fields, post=_warnings, kind=None):
+    def _command(self, fields, post=warnings_of, kind=None):
         check_command(fields)           # as the session does before queuing
         self.sent.append(('\t'.join(fields), kind))
         return post(self.reply) if post else []

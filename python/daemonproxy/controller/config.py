@@ -40,36 +40,38 @@ or a number), and every command line within the daemon's 4,096 bytes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import signal
 import tomllib
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Literal, Optional, Tuple, Union, cast, get_args
 
 from ..errors import InvalidArgument
 from ..protocol import SIGNAL_NAMES, check_command, check_signal
 
-try:
-    # the interpreter's own sha256: hashlib would load OpenSSL, about 3.5 MB
-    # of RSS for one short hash per service
-    from _sha256 import sha256                  # Python 3.11
-except ImportError:                             # pragma: no cover
-    try:
-        from _sha2 import sha256                # Python 3.12+
-    except ImportError:
-        from hashlib import sha256
-
-__all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle']
+__all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle',
+           'RestartPolicy', 'ReadyKind', 'StdioTarget']
 
 NAME_RE = re.compile(r'[A-Za-z0-9._-]{1,31}\Z')
 # The portable names (POSIX's, and what a shell can set); the daemon takes
 # more, but a name with a space or a '.' is not one a program looks up.
 ENV_VAR_RE = re.compile(r'[A-Za-z_][A-Za-z0-9_]{0,254}\Z')
 LOG_SUFFIX = '.log'
-RESTART_POLICIES = ('always', 'on-failure', 'never')
-STDIO_TARGETS = ('null', 'stdout', 'stderr', 'log')
-READY_KINDS = ('up', 'notify', 'fd')
+# The values a key takes are strings in the file and stay strings here
+# (Literal types, not Enums: code that compares them to strings, and the
+# definition hash, go on as before).
+#: ``restart``: when a service that stopped is started again.
+RestartPolicy = Literal['always', 'on-failure', 'never']
+#: ``stdin``/``stdout``/``stderr``: what each of a service's fds 0-2 is.
+StdioTarget = Literal['null', 'stdout', 'stderr', 'log']
+#: ``ready`` (when not a number of seconds after up): when a service
+#: counts as ready.
+ReadyKind = Literal['up', 'notify', 'fd']
+RESTART_POLICIES: Tuple[RestartPolicy, ...] = get_args(RestartPolicy)
+STDIO_TARGETS: Tuple[StdioTarget, ...] = get_args(StdioTarget)
+READY_KINDS: Tuple[ReadyKind, ...] = get_args(ReadyKind)
 
 CONTROLLER_KEYS = ('main', 'shutdown_timeout', 'exit_code')
 SERVICE_KEYS = ('run', 'env', 'cwd', 'stdin', 'stdout', 'stderr', 'log', 'restart',
@@ -94,17 +96,17 @@ class Service:
     run: Tuple[str, ...]
     env: Tuple[Tuple[str, str], ...] = ()
     cwd: Optional[str] = None
-    stdin: str = 'null'
-    stdout: str = 'stdout'
-    stderr: str = 'stderr'
+    stdin: StdioTarget = 'null'
+    stdout: StdioTarget = 'stdout'
+    stderr: StdioTarget = 'stderr'
     log: Tuple[str, ...] = ()
-    restart: str = 'always'
+    restart: RestartPolicy = 'always'
     backoff_base: float = 1
     backoff_max: float = 60
     backoff_reset: float = 30
     requires: Tuple[str, ...] = ()
     after: Tuple[str, ...] = ()
-    ready: Union[str, float] = 'up'
+    ready: Union[ReadyKind, float] = 'up'
     stop_signal: str = 'SIGTERM'
     stop_timeout: float = 10
     logger_of: Optional[str] = None
@@ -134,7 +136,7 @@ class Service:
     def hash(self) -> str:
         """Short sha256 of :meth:`definition`, kept in the service's tags."""
         text = json.dumps(self.definition(), sort_keys=True, separators=(',', ':'))
-        return sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:12]
+        return hashlib.sha256(text.encode('utf-8', 'surrogateescape')).hexdigest()[:12]
 
 
 @dataclass
@@ -342,7 +344,7 @@ def _check_service(name: str, table: dict, key: str, bad) -> Optional[Service]:
                 setattr(svc, k, tuple(dict.fromkeys(names)))
         elif k == 'ready':
             if isinstance(v, str) and v in READY_KINDS:
-                svc.ready = v
+                svc.ready = cast(ReadyKind, v)
             elif not isinstance(v, str) and _seconds(v, key + '.ready', lambda *_: None) \
                     is not None:
                 svc.ready = v

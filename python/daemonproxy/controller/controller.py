@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Literal, Optional, Set, Tuple
 
 from ..errors import CommandError, ConnectionClosed
 from ..events import Resynced, ServiceCgroup, ServiceNotify, ServiceState, Signal
@@ -27,7 +27,13 @@ from .policy import (
     pipe_command, read_tags, should_restart,
 )
 
-__all__ = ['Controller', 'log_line', 'env_has_chdir']
+__all__ = ['Controller', 'StopPurpose', 'log_line', 'env_has_chdir']
+
+#: Why a service is being stopped, which decides what follows once it is
+#: down: ``'shutdown'`` (the next shutdown step), ``'remove'`` (delete it:
+#: no longer configured), ``'change'`` (define and start it again: its
+#: definition changed).  Strings, as the log lines show them.
+StopPurpose = Literal['shutdown', 'remove', 'change']
 
 SHUTDOWN_TAG = 'dpc.shutdown='
 KILL_GRACE = 2          # seconds after the shutdown deadline's SIGKILLs before terminate
@@ -68,7 +74,7 @@ class Controller:
         self.ready: Set[str] = set()
         self.finished: Set[str] = set()         # exited 0 and not to be restarted
         self.gave_up: Set[str] = set()          # failed and not to be restarted
-        self.stopping: Dict[str, str] = {}      # name -> 'shutdown', 'remove' or 'change'
+        self.stopping: Dict[str, StopPurpose] = {}      # name -> why it is stopping
         self.removed: Dict[str, Service] = {}   # definitions of services being removed
         self.failures: Dict[str, int] = {}
         self.handled: Dict[str, Tuple] = {}     # name -> (pid, ts) of the last exit handled
@@ -431,8 +437,8 @@ class Controller:
 
     # --- stopping -------------------------------------------------------------------
 
-    def stop(self, name: str, purpose: str) -> None:
-        """Stop name (purpose: 'shutdown', 'remove' or 'change'); finish_stop
+    def stop(self, name: str, purpose: StopPurpose) -> None:
+        """Stop name (purpose: see StopPurpose); finish_stop
         follows when it is down (and its cgroup empty)."""
         svc = self.cfg.services.get(name) or self.removed.get(name) or _placeholder(name)
         info = self.dp.mirror.service(name)

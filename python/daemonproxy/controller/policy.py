@@ -9,7 +9,7 @@ import signal
 from dataclasses import dataclass
 from typing import List, Optional, Tuple, Union
 
-from .config import Service
+from .config import RestartPolicy, Service
 
 __all__ = ['backoff_delay', 'count_failure', 'should_restart', 'exit_code_of',
            'describe_exit', 'Intent', 'make_tags', 'read_tags', 'define_commands',
@@ -37,7 +37,7 @@ def count_failure(previous: int, uptime: Optional[int], reset: float) -> int:
     return previous + 1
 
 
-def should_restart(policy: str, reason: Optional[str], value: Union[int, str, None]) -> bool:
+def should_restart(policy: RestartPolicy, reason: Optional[str], value: Union[int, str, None]) -> bool:
     """always: yes; on-failure: unless it exited with code 0; never: no."""
     if policy == 'always':
         return True
