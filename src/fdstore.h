@@ -52,11 +52,15 @@ int fdstore_count(struct fdstore *st);
 void fdstore_delete(struct fdstore *st);
 
 /* Re-exec: one record per entry of svc's store (its handles are saved as
- * handles, restored before); and one entry back, appended, its handle
- * marked as the store's again. */
+ * handles, restored before); and one entry back, appended to the store
+ * store_of() gives for the record's service (NULL: no such service), its
+ * handle marked as the store's again. */
 struct state_out;
+struct state_rec;
+struct state_table;
 void fdstore_save(const struct fdstore *st, const char *svc, struct state_out *o);
-bool fdstore_restore(struct fdstore **st, const char *handle, const char *fdname,
+bool fdstore_restore(const struct state_rec *r, struct fdstore **(*store_of)(const char *svc),
                      const char **err);
+extern const struct state_table fdstore_record;     /* "service.fdstore" */
 
 #endif

@@ -75,7 +75,9 @@ static inline bool log_enabled(int level) { return level > log_filter_level; }
  * written yet and the lost count; and back. */
 struct state_out;
 struct state_rec;
+struct state_table;
 void log_save(struct state_out *o);
 bool log_restore(const struct state_rec *r, const char **err);
+extern const struct state_table log_record;
 
 #endif

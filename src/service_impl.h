@@ -112,7 +112,9 @@ struct service *svc_ready_orphan(pid_t pid);
  * back (after the service's own record). */
 struct state_out;
 struct state_rec;
+struct state_table;
 void svc_ready_save(const struct service *s, struct state_out *o);
 bool svc_ready_restore(const struct state_rec *r, const char **err);
+extern const struct state_table svc_ready_record, svc_mainpid_record;
 
 #endif
