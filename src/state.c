@@ -395,13 +395,14 @@ static const char *read_one(const struct state_rec *r, int i, unsigned required,
     static char why[64];
     if (i >= r->n && (unsigned)i < required)
         return "missing";
-    v->s = state_field(r, i);
-    v->len = i < r->n ? r->len[i] : 0;
-    v->i = 0;
+    /* state_next() made the fields past r->n "" */
+    v->s = r->f[i];
+    v->len = r->len[i];
+    v->i = d->def;
     int fd;
     switch (d->kind) {
     case STATE_K_INT:
-        if (state_field_int(r, i, d->min, d->max, d->def, &v->i))
+        if (i >= r->n || sys_parse_int(v->s, d->min, d->max, &v->i))
             return NULL;
         snprintf(why, sizeof why, "not an integer in %lld..%lld", (long long)d->min,
                  (long long)d->max);
