@@ -133,13 +133,14 @@ enum state_kind {
 
 struct state_table;
 
-/* One row: a field. */
+/* One row: a field (packed: a row costs the static binary 40 bytes). */
 struct state_def {
     const char *name;
-    enum state_kind kind;
-    size_t off;                 /* of its member in the record's struct */
-    int64_t min, max, def;
     const struct state_table *sub;      /* STATE_K_SUB */
+    int64_t min, max;
+    int32_t def;
+    uint16_t off;               /* of its member in the record's struct */
+    uint8_t kind;               /* enum state_kind */
 };
 
 /* One record: its tag and rows.  A record has at least `required` fields
@@ -155,12 +156,12 @@ struct state_table {
 /* Rows.  The name is the struct member's; the member must be a state_val
  * (a sub-table's: its struct). */
 #define STATE_AT_(S, m) _Generic(((S *)0)->m, struct state_val: offsetof(S, m))
-#define STATE_INT(S, m, lo, hi, d) { #m, STATE_K_INT, STATE_AT_(S, m), (lo), (hi), (d), NULL }
-#define STATE_STR(S, m, most)      { #m, STATE_K_STR, STATE_AT_(S, m), 0, (most), 0, NULL }
-#define STATE_BYTES(S, m, most)    { #m, STATE_K_BYTES, STATE_AT_(S, m), 0, (most), 0, NULL }
-#define STATE_FD(S, m, none_ok)    { #m, STATE_K_FD, STATE_AT_(S, m), (none_ok) ? -1 : 0, \
-                                     INT32_MAX, -1, NULL }
-#define STATE_SUB(S, m, table)     { #m, STATE_K_SUB, offsetof(S, m), 0, 0, 0, &(table) }
+#define STATE_INT(S, m, lo, hi, d) { #m, NULL, (lo), (hi), (d), STATE_AT_(S, m), STATE_K_INT }
+#define STATE_STR(S, m, most)      { #m, NULL, 0, (most), 0, STATE_AT_(S, m), STATE_K_STR }
+#define STATE_BYTES(S, m, most)    { #m, NULL, 0, (most), 0, STATE_AT_(S, m), STATE_K_BYTES }
+#define STATE_FD(S, m, none_ok)    { #m, NULL, (none_ok) ? -1 : 0, INT32_MAX, -1, \
+                                     STATE_AT_(S, m), STATE_K_FD }
+#define STATE_SUB(S, m, table)     { #m, &(table), 0, 0, 0, offsetof(S, m), STATE_K_SUB }
 /* The table of tag for struct S from the array defs. */
 #define STATE_TABLE(tag, S, defs, required) \
     { (tag), (defs), sizeof (defs) / sizeof *(defs), (required), sizeof(S) }
