@@ -693,11 +693,9 @@ static const struct state_def ctl_defs[] = {
     STATE_STR(struct ctl_rec, file, STATE_ANY),
     STATE_INT(struct ctl_rec, line, 0, INT64_MAX, 0),
 };
-_Static_assert(STATE_SLOTS(struct ctl_rec) == sizeof ctl_defs / sizeof *ctl_defs - 2 +
-               STATE_SLOTS(struct proto_in_rec) + STATE_SLOTS(struct outbuf_rec), "ctl_defs");
 /* Every field up to the event stream's was in the first version. */
-const struct state_table ctl_record =
-    STATE_TABLE("ctl", struct ctl_rec, ctl_defs, STATE_SLOTS(struct ctl_rec) - 2);
+STATE_RECORD(ctl_record, "ctl", struct ctl_rec, ctl_defs, STATE_SLOTS(struct ctl_rec) - 2,
+             STATE_SLOTS(struct proto_in_rec) - 1 + STATE_SLOTS(struct outbuf_rec) - 1);
 
 /* The next controller id. */
 struct ctl_next_rec {
@@ -707,10 +705,7 @@ struct ctl_next_rec {
 static const struct state_def ctl_next_defs[] = {
     STATE_INT(struct ctl_next_rec, next_id, 0, UINT32_MAX, 0),
 };
-_Static_assert(STATE_SLOTS(struct ctl_next_rec) == sizeof ctl_next_defs / sizeof *ctl_next_defs,
-               "ctl_next_defs");
-const struct state_table ctl_next_id_record =
-    STATE_TABLE("ctl.next_id", struct ctl_next_rec, ctl_next_defs, 0);
+STATE_RECORD(ctl_next_id_record, "ctl.next_id", struct ctl_next_rec, ctl_next_defs, 0, 0);
 
 static void save_one(const struct ctl *c, struct state_out *o)
 {

@@ -312,10 +312,7 @@ static const struct state_def ctlsock_defs[] = {
     STATE_INT(struct ctlsock_rec, group_set, 0, 1, 0),
     STATE_INT(struct ctlsock_rec, gid, 0, UINT32_MAX, 0),
 };
-_Static_assert(STATE_SLOTS(struct ctlsock_rec) == sizeof ctlsock_defs / sizeof *ctlsock_defs,
-               "ctlsock_defs");
-const struct state_table ctlsock_record =
-    STATE_TABLE("ctlsock", struct ctlsock_rec, ctlsock_defs, 0);
+STATE_RECORD(ctlsock_record, "ctlsock", struct ctlsock_rec, ctlsock_defs, 0, 0);
 
 void ctlsock_save(struct state_out *o)
 {

@@ -205,10 +205,7 @@ static const struct state_def fdstore_defs[] = {
     STATE_STR(struct fdstore_rec, handle, STATE_ANY),
     STATE_STR(struct fdstore_rec, fdname, HANDLE_NAME_MAX),
 };
-_Static_assert(STATE_SLOTS(struct fdstore_rec) == sizeof fdstore_defs / sizeof *fdstore_defs,
-               "fdstore_defs");
-const struct state_table fdstore_record =
-    STATE_TABLE("service.fdstore", struct fdstore_rec, fdstore_defs, 0);
+STATE_RECORD(fdstore_record, "service.fdstore", struct fdstore_rec, fdstore_defs, 0, 0);
 
 void fdstore_save(const struct fdstore *st, const char *svc, struct state_out *o)
 {

@@ -453,9 +453,7 @@ static const struct state_def handle_defs[] = {
     STATE_STR(struct handle_rec, desc, STATE_ANY),
     STATE_STR(struct handle_rec, peer, STATE_ANY),
 };
-_Static_assert(STATE_SLOTS(struct handle_rec) == sizeof handle_defs / sizeof *handle_defs,
-               "handle_defs");
-const struct state_table handle_record = STATE_TABLE("handle", struct handle_rec, handle_defs, 0);
+STATE_RECORD(handle_record, "handle", struct handle_rec, handle_defs, 0, 0);
 
 /* The fd pool (--fd-pool), made before any handle. */
 struct handle_pool_rec {
@@ -466,10 +464,7 @@ static const struct state_def handle_pool_defs[] = {
     STATE_INT(struct handle_pool_rec, count, 1, INT32_MAX, 0),
     STATE_INT(struct handle_pool_rec, size, 1, INT32_MAX, 0),
 };
-_Static_assert(STATE_SLOTS(struct handle_pool_rec) ==
-               sizeof handle_pool_defs / sizeof *handle_pool_defs, "handle_pool_defs");
-const struct state_table handle_pool_record =
-    STATE_TABLE("handle.pool", struct handle_pool_rec, handle_pool_defs, 0);
+STATE_RECORD(handle_pool_record, "handle.pool", struct handle_pool_rec, handle_pool_defs, 0, 0);
 
 static void save_one(struct tree_node *n, void *ctx)
 {

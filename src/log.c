@@ -309,9 +309,7 @@ static const struct state_def log_defs[] = {
     /* lines not written yet, which the new process writes */
     STATE_BYTES(struct log_rec, held, LOG_BUF_SIZE),
 };
-_Static_assert(STATE_SLOTS(struct log_rec) == sizeof log_defs / sizeof *log_defs, "log_defs");
-const struct state_table log_record =
-    STATE_TABLE("log", struct log_rec, log_defs, STATE_SLOTS(struct log_rec));
+STATE_RECORD(log_record, "log", struct log_rec, log_defs, STATE_SLOTS(struct log_rec), 0);
 
 void log_save(struct state_out *o)
 {

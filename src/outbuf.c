@@ -239,9 +239,7 @@ static const struct state_def outbuf_defs[] = {
     STATE_INT(struct outbuf_rec, reset_ms, 0, INT64_MAX, OUTBUF_RESET_DEFAULT_MS),
     STATE_INT(struct outbuf_rec, close_ms, 0, INT64_MAX, OUTBUF_CLOSE_DEFAULT_MS),
 };
-_Static_assert(STATE_SLOTS(struct outbuf_rec) == sizeof outbuf_defs / sizeof *outbuf_defs,
-               "outbuf_defs");
-const struct state_table outbuf_record = STATE_TABLE("outbuf", struct outbuf_rec, outbuf_defs, 0);
+STATE_RECORD(outbuf_record, "outbuf", struct outbuf_rec, outbuf_defs, 0, 0);
 
 void outbuf_save(const struct outbuf *o, struct outbuf_rec *rec)
 {

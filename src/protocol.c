@@ -21,10 +21,7 @@ static const struct state_def proto_in_defs[] = {
     STATE_INT(struct proto_in_rec, discarding, 0, 1, 0),
     STATE_INT(struct proto_in_rec, discard_comment, 0, 1, 0),
 };
-_Static_assert(STATE_SLOTS(struct proto_in_rec) == sizeof proto_in_defs / sizeof *proto_in_defs,
-               "proto_in_defs");
-const struct state_table proto_in_record =
-    STATE_TABLE("proto_in", struct proto_in_rec, proto_in_defs, 0);
+STATE_RECORD(proto_in_record, "proto_in", struct proto_in_rec, proto_in_defs, 0, 0);
 
 void proto_in_save(const struct proto_in *in, const char *line, size_t len, int argc,
                    struct proto_in_rec *rec)

@@ -204,9 +204,7 @@ static const struct state_def reexec_defs[] = {
     STATE_INT(struct reexec_rec, nofile_max, 0, INT64_MAX, 0),
     STATE_STR(struct reexec_rec, pidfile, STATE_ANY),
 };
-_Static_assert(STATE_SLOTS(struct reexec_rec) == sizeof reexec_defs / sizeof *reexec_defs,
-               "reexec_defs");
-const struct state_table reexec_record = STATE_TABLE("reexec", struct reexec_rec, reexec_defs, 1);
+STATE_RECORD(reexec_record, "reexec", struct reexec_rec, reexec_defs, 1, 0);
 
 /* The records, in the order they are restored: settings first, handles
  * before what names them, services before controllers, controllers

@@ -982,9 +982,7 @@ static const struct state_def svc_defs[] = {
     STATE_INT(struct svc_rec, start_auto, 0, 1, 0),
     STATE_INT(struct svc_rec, timer_room, 0, 1, 0),
 };
-_Static_assert(STATE_SLOTS(struct svc_rec) == sizeof svc_defs / sizeof *svc_defs, "svc_defs");
-const struct state_table svc_record =
-    STATE_TABLE("service", struct svc_rec, svc_defs, STATE_SLOTS(struct svc_rec));
+STATE_RECORD(svc_record, "service", struct svc_rec, svc_defs, STATE_SLOTS(struct svc_rec), 0);
 
 /* The record's lists in enum svc_field order. */
 _Static_assert(SVC_ARGS == 0 && SVC_FDS == 1 && SVC_TAGS == 2 && SVC_ENV == 3 &&
@@ -1000,10 +998,7 @@ static const struct state_def svc_pool_defs[] = {
     STATE_INT(struct svc_pool_rec, count, 1, INT32_MAX, 0),
     STATE_INT(struct svc_pool_rec, size, SVC_POOL_MIN_SIZE, 65535, 0),
 };
-_Static_assert(STATE_SLOTS(struct svc_pool_rec) == sizeof svc_pool_defs / sizeof *svc_pool_defs,
-               "svc_pool_defs");
-const struct state_table svc_pool_record =
-    STATE_TABLE("service.pool", struct svc_pool_rec, svc_pool_defs, 0);
+STATE_RECORD(svc_pool_record, "service.pool", struct svc_pool_rec, svc_pool_defs, 0, 0);
 
 static void save_one(struct tree_node *n, void *ctx)
 {

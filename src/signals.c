@@ -227,8 +227,7 @@ static const struct state_def sig_defs[] = {
     STATE_INT(struct sig_rec, count, 0, INT64_MAX, 0),
     STATE_INT(struct sig_rec, ts, 0, INT64_MAX, 0),
 };
-_Static_assert(STATE_SLOTS(struct sig_rec) == sizeof sig_defs / sizeof *sig_defs, "sig_defs");
-const struct state_table sig_record = STATE_TABLE("signal", struct sig_rec, sig_defs, 0);
+STATE_RECORD(sig_record, "signal", struct sig_rec, sig_defs, 0, 0);
 
 void sig_save(struct state_out *o)
 {

@@ -162,9 +162,14 @@ struct state_table {
 #define STATE_FD(S, m, none_ok)    { #m, NULL, (none_ok) ? -1 : 0, INT32_MAX, -1, \
                                      STATE_AT_(S, m), STATE_K_FD }
 #define STATE_SUB(S, m, table)     { #m, &(table), 0, 0, 0, offsetof(S, m), STATE_K_SUB }
-/* The table of tag for struct S from the array defs. */
-#define STATE_TABLE(tag, S, defs, required) \
-    { (tag), (defs), sizeof (defs) / sizeof *(defs), (required), sizeof(S) }
+/* Define the table name of record tag for struct S from the array defs,
+ * and check at compile time that the rows cover S: one row per member.
+ * extra: the members S's sub-tables add beyond their one row each. */
+#define STATE_RECORD(name, tag, S, defs, required, extra)                           \
+    _Static_assert(STATE_SLOTS(S) == sizeof (defs) / sizeof *(defs) + (extra),      \
+                   #defs ": one row per member of " #S);                             \
+    const struct state_table name =                                                  \
+        { (tag), (defs), sizeof (defs) / sizeof *(defs), (required), sizeof(S) }
 /* Longest text a char array takes (its NUL counted out); no limit. */
 #define STATE_FITS(array) ((int64_t)sizeof(array) - 1)
 #define STATE_ANY INT64_MAX

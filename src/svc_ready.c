@@ -454,10 +454,7 @@ static const struct state_def ready_defs[] = {
     /* 0: from an older binary, which did not save it */
     STATE_INT(struct ready_rec, mainpid_start, 0, INT64_MAX, 0),
 };
-_Static_assert(STATE_SLOTS(struct ready_rec) == sizeof ready_defs / sizeof *ready_defs,
-               "ready_defs");
-const struct state_table svc_ready_record =
-    STATE_TABLE("service.ready", struct ready_rec, ready_defs, 0);
+STATE_RECORD(svc_ready_record, "service.ready", struct ready_rec, ready_defs, 0, 0);
 
 /* A main pid announced by an earlier run that is still alive: its orphans
  * are tagged with the service when they are reaped. */
@@ -469,10 +466,7 @@ static const struct state_def mainpid_defs[] = {
     STATE_STR(struct mainpid_rec, name, SVC_NAME_MAX),
     STATE_INT(struct mainpid_rec, pid, 1, INT32_MAX, 0),
 };
-_Static_assert(STATE_SLOTS(struct mainpid_rec) == sizeof mainpid_defs / sizeof *mainpid_defs,
-               "mainpid_defs");
-const struct state_table svc_mainpid_record =
-    STATE_TABLE("service.mainpid", struct mainpid_rec, mainpid_defs, 0);
+STATE_RECORD(svc_mainpid_record, "service.mainpid", struct mainpid_rec, mainpid_defs, 0, 0);
 
 void svc_ready_save(const struct service *s, struct state_out *o)
 {

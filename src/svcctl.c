@@ -118,9 +118,7 @@ static const struct state_def svcctl_defs[] = {
     STATE_STR(struct svcctl_rec, service, SVC_NAME_MAX),
     STATE_INT(struct svcctl_rec, ctl, 1, UINT32_MAX, 0),
 };
-_Static_assert(STATE_SLOTS(struct svcctl_rec) == sizeof svcctl_defs / sizeof *svcctl_defs,
-               "svcctl_defs");
-const struct state_table svcctl_record = STATE_TABLE("svcctl", struct svcctl_rec, svcctl_defs, 0);
+STATE_RECORD(svcctl_record, "svcctl", struct svcctl_rec, svcctl_defs, 0, 0);
 
 void svcctl_save(struct state_out *o)
 {
