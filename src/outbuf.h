@@ -73,7 +73,7 @@ void outbuf_set_timeouts(struct outbuf *o, int64_t reset_ms, int64_t close_ms);
  * fields of its owner's record (a sub-table; o may be NULL: none); and a
  * stream back from them (NULL, *err untouched, when there was none; NULL
  * with *err set on failure). */
-struct outbuf_rec {
+struct outbuf_rec {       /* never appended to: see docs/design.md, "Live re-exec" */
     struct state_val fd, pending, overflowed, reset_ms, close_ms;
 };
 extern const struct state_table outbuf_record;

@@ -65,7 +65,7 @@ bool proto_in_pending(const struct proto_in *in);
  * room, split in place into held_argc NUL-separated fields; held_argc -1:
  * none), the bytes not taken yet, and whether an over-long line is being
  * discarded. */
-struct proto_in_rec {
+struct proto_in_rec {     /* never appended to: see docs/design.md, "Live re-exec" */
     struct state_val held, held_argc, rest, discarding, discard_comment;
 };
 extern const struct state_table proto_in_record;
