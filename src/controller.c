@@ -663,41 +663,70 @@ static void ctl_in_cb(void *ctx, uint32_t ev)
 
 /* --- re-exec ------------------------------------------------------------------ */
 
+/* A controller: what it is, its command stream with the input not
+ * executed yet, a statedump under way, a taken fd, its event stream with
+ * the output not written yet, and a config file's name and the lines read
+ * so far (appended, so that its errors after a re-exec still say
+ * FILE:LINE). */
+struct ctl_rec {
+    struct state_val kind, phase, id, name, in_fd, in_pollable, drain_left;
+    struct proto_in_rec in;
+    struct state_val dump_phase, dump_sub, dump_last, dump_started, taken_fd;
+    struct outbuf_rec out;
+    struct state_val file, line;
+};
+
+static const struct state_def ctl_defs[] = {
+    STATE_INT(struct ctl_rec, kind, CTL_CONFIG, CTL_SERVICE, 0),
+    STATE_INT(struct ctl_rec, phase, CTL_OPEN, CTL_FLUSHING, 0),
+    STATE_INT(struct ctl_rec, id, 1, UINT32_MAX, 0),
+    STATE_STR(struct ctl_rec, name, STATE_FITS(((struct ctl *)0)->name)),
+    STATE_FD(struct ctl_rec, in_fd, true),
+    STATE_INT(struct ctl_rec, in_pollable, 0, 1, 0),
+    STATE_INT(struct ctl_rec, drain_left, 0, PROTO_IN_BUF, 0),
+    STATE_SUB(struct ctl_rec, in, proto_in_record),
+    STATE_INT(struct ctl_rec, dump_phase, INT32_MIN, INT32_MAX, 0),
+    STATE_INT(struct ctl_rec, dump_sub, INT32_MIN, INT32_MAX, 0),
+    STATE_STR(struct ctl_rec, dump_last, STATE_FITS(((struct ctl_dump *)0)->last)),
+    STATE_INT(struct ctl_rec, dump_started, 0, 1, 0),
+    STATE_FD(struct ctl_rec, taken_fd, true),
+    STATE_SUB(struct ctl_rec, out, outbuf_record),
+    STATE_STR(struct ctl_rec, file, STATE_ANY),
+    STATE_INT(struct ctl_rec, line, 0, INT64_MAX, 0),
+};
+/* Every field up to the event stream's was in the first version. */
+STATE_RECORD(ctl_record, "ctl", struct ctl_rec, ctl_defs, STATE_SLOTS(struct ctl_rec) - 2,
+             STATE_SLOTS(struct proto_in_rec) - 1 + STATE_SLOTS(struct outbuf_rec) - 1);
+
+/* The next controller id. */
+struct ctl_next_rec {
+    struct state_val next_id;
+};
+
+static const struct state_def ctl_next_defs[] = {
+    STATE_INT(struct ctl_next_rec, next_id, 0, UINT32_MAX, 0),
+};
+STATE_RECORD(ctl_next_id_record, "ctl.next_id", struct ctl_next_rec, ctl_next_defs, 0, 0);
+
 static void save_one(const struct ctl *c, struct state_out *o)
 {
-    state_rec(o, "ctl");
-    state_int(o, c->kind);
-    state_int(o, c->phase);
-    state_int(o, c->id);
-    state_str(o, c->name);
-    state_fd(o, c->in_fd);
-    state_int(o, c->in_pollable);
-    state_int(o, (int64_t)c->drain_left);
-    /* Input not executed yet: a command waiting for room (split in place,
-     * its fields NUL-separated), then the unconsumed bytes. */
-    state_bytes(o, c->cur_line ? c->cur_line : "", c->cur_line ? c->cur_len : 0);
-    state_int(o, c->cur_line ? c->cur_argc : -1);
-    state_bytes(o, c->in ? c->in->buf + c->in->start : "", c->in ? c->in->len - c->in->start : 0);
-    state_int(o, c->in && c->in->discarding);
-    state_int(o, c->in && c->in->discard_comment);
-    state_int(o, c->dump.phase);
-    state_int(o, c->dump.sub);
-    state_str(o, c->dump.last);
-    state_int(o, c->dump.started);
-    state_fd(o, c->taken_fd);
-    outbuf_save(c->out, o);
-    /* Appended: a config file's name and the lines read so far, so that
-     * its errors after a re-exec still say FILE:LINE. */
-    state_str(o, c->file);
-    state_int(o, (int64_t)c->line);
-    state_end(o);
+    struct ctl_rec rec = {
+        .kind.i = c->kind, .phase.i = c->phase, .id.i = c->id, .name.s = c->name,
+        .in_fd.i = c->in_fd, .in_pollable.i = c->in_pollable,
+        .drain_left.i = (int64_t)c->drain_left,
+        .dump_phase.i = c->dump.phase, .dump_sub.i = c->dump.sub, .dump_last.s = c->dump.last,
+        .dump_started.i = c->dump.started, .taken_fd.i = c->taken_fd,
+        .file.s = c->file, .line.i = (int64_t)c->line,
+    };
+    proto_in_save(c->in, c->cur_line, c->cur_len, c->cur_argc, &rec.in);
+    outbuf_save(c->out, &rec.out);
+    state_write(o, &ctl_record, &rec);
 }
 
 void ctl_save(struct state_out *o)
 {
-    state_rec(o, "ctl.next_id");
-    state_int(o, ctl_next_id);
-    state_end(o);
+    struct ctl_next_rec next = { .next_id.i = ctl_next_id };
+    state_write(o, &ctl_next_id_record, &next);
     /* Oldest first, so that the restored list has the same order. */
     struct ctl *c = ctl_head;
     while (c && c->next)
@@ -715,107 +744,74 @@ struct ctl *ctl_by_id(unsigned id)
     return NULL;
 }
 
-/* The framer of c from the record: a waiting command first, at the start
- * of the buffer where it lived before, then the bytes after it. */
-static bool restore_input(struct ctl *c, const struct state_rec *r, int64_t argc,
-                          const char **err)
+static void restore_free(struct ctl *c)
 {
-    size_t cur = r->len[7], rest = r->len[9];
-    if (!c->in || cur + 1 + rest > sizeof c->in->buf || cur > PROTO_LINE_MAX) {
-        *err = "malformed controller record (input)";
-        return false;
+    outbuf_free(c->out);
+    free(c->in);
+    free(c->file);
+    free(c);
+}
+
+/* A controller from its record, not linked or watched yet. */
+static struct ctl *restore_new(const struct ctl_rec *rec, const char **err)
+{
+    struct ctl *c = calloc(1, sizeof *c);
+    bool input = rec->in_fd.i >= 0;
+    if (!c || (input && !(c->in = malloc(sizeof *c->in)))) {
+        free(c);
+        *err = "out of memory";
+        return NULL;
     }
-    proto_in_init(c->in);
-    if (argc >= 0) {
-        memcpy(c->in->buf, r->f[7], cur);
-        c->in->buf[cur] = '\0';
-        c->cur_line = c->in->buf;
-        c->cur_len = cur;
-        c->cur_argc = (int)argc;
-        c->in->start = c->in->len = cur + 1;
+    c->kind = (enum ctl_kind)rec->kind.i;
+    c->phase = (enum ctl_phase)rec->phase.i;
+    c->id = (unsigned)rec->id.i;
+    memcpy(c->name, rec->name.s, rec->name.len + 1);
+    c->in_fd = (int)rec->in_fd.i;
+    c->drain_left = (size_t)rec->drain_left.i;
+    c->taken_fd = (int)rec->taken_fd.i;
+    c->dump.phase = (int)rec->dump_phase.i;
+    c->dump.sub = (int)rec->dump_sub.i;
+    memcpy(c->dump.last, rec->dump_last.s, rec->dump_last.len + 1);
+    c->dump.started = rec->dump_started.i;
+    c->line = (unsigned long)rec->line.i;
+    if (rec->file.len)
+        c->file = strdup(rec->file.s);     /* out of memory: the plain name will do */
+    *err = NULL;
+    c->out = outbuf_restore(&rec->out, c->name, out_event, c, err);
+    if (*err || (input && !proto_in_restore(c->in, &rec->in, &c->cur_line, &c->cur_len,
+                                            &c->cur_argc, err))) {
+        restore_free(c);
+        return NULL;
     }
-    memcpy(c->in->buf + c->in->len, r->f[9], rest);
-    c->in->len += rest;
-    if (c->in->start == c->in->len && argc < 0)
-        c->in->start = c->in->len = 0;
-    return true;
+    return c;
 }
 
 struct ctl *ctl_restore(const struct state_rec *r, const char **err)
 {
     if (strcmp(r->tag, "ctl.next_id") == 0) {
-        int64_t id;
-        if (!state_field_int(r, 0, 0, UINT32_MAX, 0, &id)) {
-            *err = "malformed ctl.next_id record";
+        struct ctl_next_rec next;
+        if (!state_read(r, &ctl_next_id_record, &next, err))
             return NULL;
-        }
-        ctl_next_id = (unsigned)id;
+        ctl_next_id = (unsigned)next.next_id.i;
         *err = NULL;
         return NULL;
     }
-    int64_t kind, phase, id, pollable, drain, argc, disc, disc_c, dphase, dsub, dstarted, line;
-    int in_fd, taken;
-    if (!state_field_int(r, 0, CTL_CONFIG, CTL_SERVICE, 0, &kind) ||
-        !state_field_int(r, 1, CTL_OPEN, CTL_FLUSHING, 0, &phase) ||
-        !state_field_int(r, 2, 1, UINT32_MAX, 0, &id) ||
-        !state_field_fd(r, 4, true, &in_fd) ||
-        !state_field_int(r, 5, 0, 1, 0, &pollable) ||
-        !state_field_int(r, 6, 0, PROTO_IN_BUF, 0, &drain) ||
-        !state_field_int(r, 8, -1, PROTO_FIELDS_MAX, -1, &argc) ||
-        !state_field_int(r, 10, 0, 1, 0, &disc) ||
-        !state_field_int(r, 11, 0, 1, 0, &disc_c) ||
-        !state_field_int(r, 12, INT32_MIN, INT32_MAX, 0, &dphase) ||
-        !state_field_int(r, 13, INT32_MIN, INT32_MAX, 0, &dsub) ||
-        r->len[14] >= sizeof ((struct ctl_dump *)0)->last ||
-        !state_field_int(r, 15, 0, 1, 0, &dstarted) ||
-        !state_field_fd(r, 16, true, &taken) || r->n < 22 ||
-        strlen(r->f[22]) != r->len[22] || !state_field_int(r, 23, 0, INT64_MAX, 0, &line) ||
-        r->len[3] >= sizeof ((struct ctl *)0)->name || ctl_by_id((unsigned)id)) {
-        *err = "malformed controller record";
+    struct ctl_rec rec;
+    if (!state_read(r, &ctl_record, &rec, err))
+        return NULL;
+    if (ctl_by_id((unsigned)rec.id.i)) {
+        *err = "record ctl, field id: a second controller with it";
         return NULL;
     }
-    struct ctl *c = calloc(1, sizeof *c);
-    struct proto_in *in = in_fd >= 0 ? malloc(sizeof *in) : NULL;
-    if (!c || (in_fd >= 0 && !in)) {
-        free(c);
-        free(in);
-        *err = "out of memory";
+    struct ctl *c = restore_new(&rec, err);
+    if (!c)
         return NULL;
-    }
-    c->kind = (enum ctl_kind)kind;
-    c->phase = (enum ctl_phase)phase;
-    c->id = (unsigned)id;
-    memcpy(c->name, r->f[3], r->len[3] + 1);
-    c->in_fd = in_fd;
-    c->in = in;
-    c->drain_left = (size_t)drain;
-    c->taken_fd = taken;
-    c->dump.phase = (int)dphase;
-    c->dump.sub = (int)dsub;
-    memcpy(c->dump.last, r->f[14], r->len[14] + 1);
-    c->dump.started = dstarted;
-    c->line = (unsigned long)line;
-    if (r->len[22])
-        c->file = strdup(r->f[22]);     /* out of memory: the plain name will do */
-    *err = NULL;
-    c->out = outbuf_restore(r, 17, c->name, out_event, c, err);
-    if (*err || (in && !restore_input(c, r, argc, err))) {
-        outbuf_free(c->out);
-        free(in);
-        free(c->file);
-        free(c);
-        return NULL;
-    }
-    if (in) {
-        c->in->discarding = disc;
-        c->in->discard_comment = disc_c;
-    }
     loop_task_init(&c->task, ctl_task_cb, c);
-    if (in) {
+    if (c->in) {
         struct stat st;
-        c->in_socket = fstat(in_fd, &st) == 0 && S_ISSOCK(st.st_mode);
-        loop_watch_init(&c->in_w, in_fd, ctl_in_cb, c);
-        c->in_pollable = pollable;
+        c->in_socket = fstat(c->in_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+        loop_watch_init(&c->in_w, c->in_fd, ctl_in_cb, c);
+        c->in_pollable = rec.in_pollable.i;
     }
     c->next = ctl_head;
     if (ctl_head)

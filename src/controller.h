@@ -146,8 +146,10 @@ void ctl_close_all(void);
  * A restored controller has no closed callback yet. */
 struct state_out;
 struct state_rec;
+struct state_table;
 void ctl_save(struct state_out *o);
 struct ctl *ctl_restore(const struct state_rec *r, const char **err);
+extern const struct state_table ctl_record, ctl_next_id_record;
 struct ctl *ctl_by_id(unsigned id);
 enum ctl_kind ctl_kind(const struct ctl *c);
 unsigned ctl_id(const struct ctl *c);

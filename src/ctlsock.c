@@ -297,37 +297,48 @@ int ctlsock_create(const char *path, const char **err)
 
 /* --- re-exec ----------------------------------------------------------------- */
 
+/* The listening socket (-1: none, only the group was set) and its group. */
+struct ctlsock_rec {
+    struct state_val fd, path, group_set, gid;
+};
+
+static const struct state_def ctlsock_defs[] = {
+    STATE_FD(struct ctlsock_rec, fd, true),
+    STATE_STR(struct ctlsock_rec, path, STATE_ANY),
+    STATE_INT(struct ctlsock_rec, group_set, 0, 1, 0),
+    STATE_INT(struct ctlsock_rec, gid, 0, UINT32_MAX, 0),
+};
+STATE_RECORD(ctlsock_record, "ctlsock", struct ctlsock_rec, ctlsock_defs, 0, 0);
+
 void ctlsock_save(struct state_out *o)
 {
     if (ls_fd < 0 && !group_set)
         return;
-    state_rec(o, "ctlsock");
-    state_fd(o, ls_fd);
-    state_str(o, ls_path);
-    state_int(o, group_set);
-    state_int(o, group_gid);
-    state_end(o);
+    struct ctlsock_rec rec = {
+        .fd.i = ls_fd, .path.s = ls_path, .group_set.i = group_set, .gid.i = group_gid,
+    };
+    state_write(o, &ctlsock_record, &rec);
 }
 
 bool ctlsock_restore(const struct state_rec *r, const char **err)
 {
-    int fd;
-    int64_t gset, gid;
-    if (!state_field_fd(r, 0, true, &fd) || !state_field_int(r, 2, 0, 1, 0, &gset) ||
-        !state_field_int(r, 3, 0, UINT32_MAX, 0, &gid) || ls_fd >= 0) {
-        *err = "malformed ctlsock record";     /* (or a second one) */
+    struct ctlsock_rec rec;
+    if (!state_read(r, &ctlsock_record, &rec, err))
+        return false;
+    if (ls_fd >= 0) {
+        *err = "record ctlsock: a second one";
         return false;
     }
-    group_set = gset;
-    group_gid = (gid_t)gid;
-    if (fd < 0)
+    group_set = rec.group_set.i;
+    group_gid = (gid_t)rec.gid.i;
+    if (rec.fd.i < 0)
         return true;
-    if (!(ls_path = strdup(state_field(r, 1)))) {
+    if (!(ls_path = strdup(rec.path.s))) {
         *err = "out of memory";
         return false;
     }
-    ls_fd = fd;
-    loop_watch_init(&ls_watch, fd, accept_ready, NULL);
+    ls_fd = (int)rec.fd.i;
+    loop_watch_init(&ls_watch, ls_fd, accept_ready, NULL);
     loop_timer_init(&ls_retry, accept_resume);
     loop_watch_set(&ls_watch, LOOP_IN);
     return true;

@@ -20,7 +20,9 @@ void ctlsock_delete(void);
 /* Re-exec (reexec.h): the listening socket and --socket-group, and back. */
 struct state_out;
 struct state_rec;
+struct state_table;
 void ctlsock_save(struct state_out *o);
 bool ctlsock_restore(const struct state_rec *r, const char **err);
+extern const struct state_table ctlsock_record;
 
 #endif

@@ -194,27 +194,41 @@ void fdstore_delete(struct fdstore *st)
 
 /* --- re-exec ------------------------------------------------------------------ */
 
+/* An entry of a service's store: the handle and the name it was stored
+ * under. */
+struct fdstore_rec {
+    struct state_val service, handle, fdname;
+};
+
+static const struct state_def fdstore_defs[] = {
+    STATE_STR(struct fdstore_rec, service, STATE_ANY),
+    STATE_STR(struct fdstore_rec, handle, STATE_ANY),
+    STATE_STR(struct fdstore_rec, fdname, HANDLE_NAME_MAX),
+};
+STATE_RECORD(fdstore_record, "service.fdstore", struct fdstore_rec, fdstore_defs, 0, 0);
+
 void fdstore_save(const struct fdstore *st, const char *svc, struct state_out *o)
 {
     for (unsigned i = 0; st && i < st->n; i++) {
         if (!owned(&st->e[i]))
             continue;       /* deleted or replaced: not the store's */
-        state_rec(o, "service.fdstore");
-        state_str(o, svc);
-        state_str(o, st->e[i].handle);
-        state_str(o, st->e[i].fdname);
-        state_end(o);
+        struct fdstore_rec rec = {
+            .service.s = svc, .handle.s = st->e[i].handle, .fdname.s = st->e[i].fdname,
+        };
+        state_write(o, &fdstore_record, &rec);
     }
 }
 
-bool fdstore_restore(struct fdstore **stp, const char *handle, const char *fdname,
-                     const char **err)
+bool fdstore_restore(const struct state_rec *r, struct fdstore **stp, const char **err)
 {
-    struct handle *h = handle_by_name(handle);
-    if (strlen(fdname) > HANDLE_NAME_MAX || (*stp && (*stp)->n >= FDSTORE_MAX)) {
-        *err = "malformed service.fdstore record";
+    struct fdstore_rec rec;
+    if (!state_read(r, &fdstore_record, &rec, err))
+        return false;
+    if (*stp && (*stp)->n >= FDSTORE_MAX) {
+        *err = "record service.fdstore: the store is full";
         return false;
     }
+    struct handle *h = handle_by_name(rec.handle.s);
     if (!h)
         return true;    /* gone before the exec (an older binary saved it): forgotten */
     if (!grow(stp, FDSTORE_MAX)) {
@@ -223,7 +237,7 @@ bool fdstore_restore(struct fdstore **stp, const char *handle, const char *fdnam
     }
     handle_mark_stored(h);
     struct entry *e = &(*stp)->e[(*stp)->n++];
-    snprintf(e->handle, sizeof e->handle, "%s", handle);
-    snprintf(e->fdname, sizeof e->fdname, "%s", fdname);
+    snprintf(e->handle, sizeof e->handle, "%s", rec.handle.s);
+    snprintf(e->fdname, sizeof e->fdname, "%s", rec.fdname.s);
     return true;
 }

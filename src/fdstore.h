@@ -52,11 +52,14 @@ int fdstore_count(struct fdstore *st);
 void fdstore_delete(struct fdstore *st);
 
 /* Re-exec: one record per entry of svc's store (its handles are saved as
- * handles, restored before); and one entry back, appended, its handle
+ * handles, restored before); and one entry back, appended to *st (the
+ * store of the service the record names: its first field), its handle
  * marked as the store's again. */
 struct state_out;
+struct state_rec;
+struct state_table;
 void fdstore_save(const struct fdstore *st, const char *svc, struct state_out *o);
-bool fdstore_restore(struct fdstore **st, const char *handle, const char *fdname,
-                     const char **err);
+bool fdstore_restore(const struct state_rec *r, struct fdstore **st, const char **err);
+extern const struct state_table fdstore_record;     /* "service.fdstore" */
 
 #endif

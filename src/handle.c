@@ -442,65 +442,108 @@ int handle_init(bool redirect_stdin, bool redirect_stdout, bool redirect_stderr,
 
 /* --- re-exec ----------------------------------------------------------------- */
 
+/* A handle: its name, fd (-1 for the control ends, which a service
+ * controller makes), kind and what it says of itself; a pipe's second end
+ * names the first. */
+struct handle_rec {
+    struct state_val name, fd, type, control, is_const, flags, desc, peer;
+};
+
+static const struct state_def handle_defs[] = {
+    STATE_STR(struct handle_rec, name, HANDLE_NAME_MAX),
+    STATE_FD(struct handle_rec, fd, true),
+    STATE_INT(struct handle_rec, type, HANDLE_SPECIAL, HANDLE_SOCKET, 0),
+    STATE_INT(struct handle_rec, control, HCTL_NONE, HCTL_NOTIFY, 0),
+    STATE_INT(struct handle_rec, is_const, 0, 1, 0),
+    STATE_STR(struct handle_rec, flags, STATE_ANY),
+    STATE_STR(struct handle_rec, desc, STATE_ANY),
+    STATE_STR(struct handle_rec, peer, STATE_ANY),
+};
+STATE_RECORD(handle_record, "handle", struct handle_rec, handle_defs, 0, 0);
+
+/* The fd pool (--fd-pool), made before any handle. */
+struct handle_pool_rec {
+    struct state_val count, size;
+};
+
+static const struct state_def handle_pool_defs[] = {
+    STATE_INT(struct handle_pool_rec, count, 1, INT32_MAX, 0),
+    STATE_INT(struct handle_pool_rec, size, 1, INT32_MAX, 0),
+};
+STATE_RECORD(handle_pool_record, "handle.pool", struct handle_pool_rec, handle_pool_defs, 0, 0);
+
 static void save_one(struct tree_node *n, void *ctx)
 {
     const struct handle *h = (const struct handle *)n;
-    struct state_out *o = ctx;
-    state_rec(o, "handle");
-    state_str(o, h->data);
-    state_fd(o, h->fd);
-    state_int(o, h->type);
-    state_int(o, h->control);
-    state_int(o, h->is_const);
-    state_str(o, h->flags);
-    state_str(o, h->desc);
-    state_str(o, h->peer ? h->peer->data : "");
-    state_end(o);
+    struct handle_rec rec = {
+        .name.s = h->data, .fd.i = h->fd, .type.i = h->type, .control.i = h->control,
+        .is_const.i = h->is_const, .flags.s = h->flags, .desc.s = h->desc,
+        .peer.s = h->peer ? h->peer->data : "",
+    };
+    state_write(ctx, &handle_record, &rec);
 }
 
 void handle_save(struct state_out *o)
 {
     if (pool_active(&handle_mem)) {
-        state_rec(o, "handle.pool");
-        state_int(o, (int64_t)handle_mem.count);
-        state_int(o, (int64_t)handle_mem.size);
-        state_end(o);
+        struct handle_pool_rec rec = {
+            .count.i = (int64_t)handle_mem.count, .size.i = (int64_t)handle_mem.size,
+        };
+        state_write(o, &handle_pool_record, &rec);
     }
     tree_foreach(&handles, save_one, o);
 }
 
-bool handle_restore(const struct state_rec *r, const char **err)
+static bool restore_pool(const struct state_rec *r, const char **err)
 {
-    if (strcmp(r->tag, "handle.pool") == 0) {
-        int64_t n, size;
-        /* One pool, made before any handle: the blocks of the handles
-         * already there would not be the new pool's. */
-        if (!state_field_int(r, 0, 1, INT32_MAX, 0, &n) ||
-            !state_field_int(r, 1, 1, INT32_MAX, 0, &size) ||
-            pool_active(&handle_mem) || handle_next_after("")) {
-            *err = "malformed handle.pool record";
-            return false;
-        }
-        if (!pool_init(&handle_mem, (size_t)n, (size_t)size)) {
-            *err = "cannot allocate the fd pool";
-            return false;
-        }
-        return true;
-    }
-    const char *name = state_field(r, 0);
-    int64_t type, control, is_const;
-    int fd;
-    if (!handle_name_valid(name) || handle_by_name(name) ||
-        !state_field_fd(r, 1, true, &fd) ||
-        !state_field_int(r, 2, HANDLE_SPECIAL, HANDLE_SOCKET, 0, &type) ||
-        !state_field_int(r, 3, HCTL_NONE, HCTL_NOTIFY, 0, &control) ||
-        !state_field_int(r, 4, 0, 1, 0, &is_const) || (fd < 0) != (control != HCTL_NONE)) {
-        *err = "malformed handle record (or its fd is not open)";
+    struct handle_pool_rec rec;
+    if (!state_read(r, &handle_pool_record, &rec, err))
+        return false;
+    /* One pool, made before any handle: the blocks of the handles
+     * already there would not be the new pool's. */
+    if (pool_active(&handle_mem) || handle_next_after("")) {
+        *err = "record handle.pool: a second one, or after a handle";
         return false;
     }
-    const char *flags = state_field(r, 5), *desc = state_field(r, 6);
+    if (!pool_init(&handle_mem, (size_t)rec.count.i, (size_t)rec.size.i)) {
+        *err = "cannot allocate the fd pool";
+        return false;
+    }
+    return true;
+}
+
+/* Pipes come in pairs; the second end names the first, restored before
+ * it, which must not have a peer yet (each end points at the other, and
+ * only at it: deleting one clears the other's pointer). */
+static bool restore_peer(struct handle *h, const char *name, const char **err)
+{
+    struct handle *peer = handle_by_name(name);
+    if (!peer || peer == h)
+        return true;
+    if (peer->peer) {
+        *err = "record handle, field peer: a third end of a pipe";
+        return false;
+    }
+    h->peer = peer;
+    peer->peer = h;
+    return true;
+}
+
+bool handle_restore(const struct state_rec *r, const char **err)
+{
+    if (strcmp(r->tag, "handle.pool") == 0)
+        return restore_pool(r, err);
+    struct handle_rec rec;
+    if (!state_read(r, &handle_record, &rec, err))
+        return false;
+    const char *name = rec.name.s, *flags = rec.flags.s, *desc = rec.desc.s;
+    if (!handle_name_valid(name) || handle_by_name(name) ||
+        (rec.fd.i < 0) != (rec.control.i != HCTL_NONE)) {
+        *err = "record handle: a bad or second name, or an fd where none belongs";
+        return false;
+    }
     struct handle *h;
-    if (control == HCTL_NOTIFY) {
+    if (rec.control.i == HCTL_NOTIFY) {
         /* Not from the pool, as at start (handle_init). */
         h = malloc(sizeof *h + strlen(name) + strlen(flags) + strlen(desc) + 3);
         if (h)
@@ -512,22 +555,10 @@ bool handle_restore(const struct state_rec *r, const char **err)
     }
     if (!h)
         return false;
-    h->fd = fd;
-    h->type = (unsigned char)type;
-    h->control = (unsigned char)control;
-    h->is_const = is_const;
+    h->fd = (int)rec.fd.i;
+    h->type = (unsigned char)rec.type.i;
+    h->control = (unsigned char)rec.control.i;
+    h->is_const = rec.is_const.i;
     tree_insert(&handles, &h->node);
-    /* Pipes come in pairs; the second end names the first, restored
-     * before it, which must not have a peer yet (each end points at the
-     * other, and only at it: deleting one clears the other's pointer). */
-    struct handle *peer = handle_by_name(state_field(r, 7));
-    if (peer && peer != h) {
-        if (peer->peer) {
-            *err = "malformed handle record (a third end of a pipe)";
-            return false;
-        }
-        h->peer = peer;
-        peer->peer = h;
-    }
-    return true;
+    return restore_peer(h, rec.peer.s, err);
 }

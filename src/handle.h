@@ -92,8 +92,10 @@ void handle_format_state(const struct handle *h, struct proto_line *l);
  * The handle tree is empty before the first restore. */
 struct state_out;
 struct state_rec;
+struct state_table;
 void handle_save(struct state_out *o);
 bool handle_restore(const struct state_rec *r, const char **err);
+extern const struct state_table handle_record, handle_pool_record;
 
 /* Called when a handle with this name appears, is replaced or deleted
  * (fd -1), so the log destination can follow it. */

@@ -294,38 +294,46 @@ void log_flush_final(int timeout_ms)
  * the log.dest handle (restored by log_dest_restore, below). */
 enum { LOG_TO_FD2, LOG_TO_NONE, LOG_TO_HANDLE };
 
+/* The filter, where the log goes, and what it holds or lost. */
+struct log_rec {
+    struct state_val level, to, lost, held;
+};
+
+static const struct state_def log_defs[] = {
+    STATE_INT(struct log_rec, level, LOG_NONE, LOG_FATAL, LOG_FILTER_DEFAULT),
+    STATE_INT(struct log_rec, to, LOG_TO_FD2, LOG_TO_HANDLE, LOG_TO_FD2),
+    STATE_INT(struct log_rec, lost, 0, INT64_MAX, 0),
+    /* lines not written yet, which the new process writes */
+    STATE_BYTES(struct log_rec, held, LOG_BUF_SIZE),
+};
+STATE_RECORD(log_record, "log", struct log_rec, log_defs, STATE_SLOTS(struct log_rec), 0);
+
 void log_save(struct state_out *o)
 {
-    state_rec(o, "log");
-    state_int(o, log_filter_level);
-    state_int(o, log_fd < 0 ? LOG_TO_NONE : log_fd_ours ? LOG_TO_HANDLE : LOG_TO_FD2);
-    state_int(o, (int64_t)log_lost);
-    /* Lines not written yet are written by the new process. */
-    state_bytes(o, log_buf, log_len);
-    state_end(o);
+    struct log_rec rec = {
+        .level.i = log_filter_level,
+        .to.i = log_fd < 0 ? LOG_TO_NONE : log_fd_ours ? LOG_TO_HANDLE : LOG_TO_FD2,
+        .lost.i = (int64_t)log_lost, .held.s = log_buf, .held.len = log_len,
+    };
+    state_write(o, &log_record, &rec);
 }
 
 bool log_restore(const struct state_rec *r, const char **err)
 {
-    int64_t level, to, lost;
-    if (!state_field_int(r, 0, LOG_NONE, LOG_FATAL, LOG_FILTER_DEFAULT, &level) ||
-        !state_field_int(r, 1, LOG_TO_FD2, LOG_TO_HANDLE, LOG_TO_FD2, &to) ||
-        !state_field_int(r, 2, 0, INT64_MAX, 0, &lost) || r->n < 4 ||
-        r->len[3] > LOG_BUF_SIZE) {
-        *err = "malformed log record";
+    struct log_rec rec;
+    if (!state_read(r, &log_record, &rec, err))
         return false;
-    }
     log_setup();
     /* What the new process logged before this record comes after. */
     char held[LOG_BUF_SIZE];
     size_t n = log_len;
     memcpy(held, log_buf, n);
     log_len = 0;
-    log_append(r->f[3], r->len[3]);
+    log_append(rec.held.s, rec.held.len);
     log_append(held, n);
-    log_lost += (unsigned long)lost;
-    log_filter_level = (int)level;
-    log_set_fd(to == LOG_TO_FD2 ? 2 : -1);
+    log_lost += (unsigned long)rec.lost.i;
+    log_filter_level = (int)rec.level.i;
+    log_set_fd(rec.to.i == LOG_TO_FD2 ? 2 : -1);
     return true;
 }
 
@@ -349,24 +357,35 @@ void log_follow_changed(const char *name, int fd)
         log_set_fd(fd);
 }
 
+/* The handle log.dest follows. */
+struct log_dest_rec {
+    struct state_val handle;
+};
+
+static const struct state_def log_dest_defs[] = {
+    STATE_STR(struct log_dest_rec, handle, LOG_DEST_NAME_MAX),
+};
+STATE_RECORD(log_dest_record, "log.dest", struct log_dest_rec, log_dest_defs, 0, 0);
+
 void log_dest_save(struct state_out *o)
 {
     if (!follow_name[0])
         return;
-    state_rec(o, "log.dest");
-    state_str(o, follow_name);
-    state_end(o);
+    struct log_dest_rec rec = { .handle.s = follow_name };
+    state_write(o, &log_dest_record, &rec);
 }
 
 bool log_dest_restore(const struct state_rec *r, const char **err)
 {
-    const char *name = state_field(r, 0);
-    if (!proto_name_valid(name, LOG_DEST_NAME_MAX)) {
-        *err = "malformed log.dest record";
+    struct log_dest_rec rec;
+    if (!state_read(r, &log_dest_record, &rec, err))
+        return false;
+    if (!proto_name_valid(rec.handle.s, LOG_DEST_NAME_MAX)) {
+        *err = "record log.dest, field handle: not a handle name";
         return false;
     }
-    memcpy(follow_name, name, strlen(name) + 1);
-    int fd = follow_lookup ? follow_lookup(name) : -1;
+    memcpy(follow_name, rec.handle.s, rec.handle.len + 1);
+    int fd = follow_lookup ? follow_lookup(rec.handle.s) : -1;
     if (fd >= 0)
         log_set_fd(fd);
     return true;

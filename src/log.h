@@ -91,11 +91,13 @@ static inline bool log_enabled(int level) { return level > log_filter_level; }
  * written yet and the lost count; and back. */
 struct state_out;
 struct state_rec;
+struct state_table;
 void log_save(struct state_out *o);
 bool log_restore(const struct state_rec *r, const char **err);
 /* The handle the log follows ("log.dest", only when one is followed), and
  * back: restored after the handles and the log record. */
 void log_dest_save(struct state_out *o);
 bool log_dest_restore(const struct state_rec *r, const char **err);
+extern const struct state_table log_record, log_dest_record;
 
 #endif

@@ -232,41 +232,43 @@ static void close_cb(loop_timer *t)
 
 /* --- re-exec ----------------------------------------------------------------- */
 
-void outbuf_save(const struct outbuf *o, struct state_out *s)
+static const struct state_def outbuf_defs[] = {
+    STATE_FD(struct outbuf_rec, fd, true),
+    STATE_BYTES(struct outbuf_rec, pending, OUTBUF_MAX),
+    STATE_INT(struct outbuf_rec, overflowed, 0, 1, 0),
+    STATE_INT(struct outbuf_rec, reset_ms, 0, INT64_MAX, OUTBUF_RESET_DEFAULT_MS),
+    STATE_INT(struct outbuf_rec, close_ms, 0, INT64_MAX, OUTBUF_CLOSE_DEFAULT_MS),
+};
+STATE_RECORD(outbuf_record, "outbuf", struct outbuf_rec, outbuf_defs, 0, 0);
+
+void outbuf_save(const struct outbuf *o, struct outbuf_rec *rec)
 {
-    state_fd(s, o ? o->fd : -1);
-    state_bytes(s, o && o->buf ? o->buf + o->off : "", o ? outbuf_pending(o) : 0);
-    state_int(s, o && o->overflowed);
-    state_int(s, o ? o->reset_ms : 0);
-    state_int(s, o ? o->close_ms : 0);
+    *rec = (struct outbuf_rec){
+        .fd.i = o ? o->fd : -1,
+        .pending = { .s = o && o->buf ? o->buf + o->off : NULL, .len = o ? outbuf_pending(o) : 0 },
+        .overflowed.i = o && o->overflowed,
+        .reset_ms.i = o ? o->reset_ms : 0,
+        .close_ms.i = o ? o->close_ms : 0,
+    };
 }
 
-struct outbuf *outbuf_restore(const struct state_rec *r, int i, const char *name,
-                              outbuf_fn fn, void *ctx, const char **err)
+struct outbuf *outbuf_restore(const struct outbuf_rec *rec, const char *name, outbuf_fn fn,
+                              void *ctx, const char **err)
 {
-    int fd;
-    int64_t over, reset_ms, close_ms;
-    if (!state_field_fd(r, i, true, &fd) || r->len[i + 1] > OUTBUF_MAX ||
-        !state_field_int(r, i + 2, 0, 1, 0, &over) ||
-        !state_field_int(r, i + 3, 0, INT64_MAX, OUTBUF_RESET_DEFAULT_MS, &reset_ms) ||
-        !state_field_int(r, i + 4, 0, INT64_MAX, OUTBUF_CLOSE_DEFAULT_MS, &close_ms)) {
-        *err = "malformed event stream in a controller record";
+    if (rec->fd.i < 0)
         return NULL;
-    }
-    if (fd < 0)
-        return NULL;
-    struct outbuf *o = outbuf_new(fd, name, fn, ctx);
+    struct outbuf *o = outbuf_new((int)rec->fd.i, name, fn, ctx);
     if (!o) {
         *err = "out of memory";
         return NULL;
     }
-    o->reset_ms = reset_ms;
-    o->close_ms = close_ms;
-    if (r->len[i + 1] && !outbuf_put(o, r->f[i + 1], r->len[i + 1])) {
+    o->reset_ms = rec->reset_ms.i;
+    o->close_ms = rec->close_ms.i;
+    if (rec->pending.len && !outbuf_put(o, rec->pending.s, rec->pending.len)) {
         *err = "out of memory";
         outbuf_free(o);
         return NULL;
     }
-    o->overflowed = over;
+    o->overflowed = rec->overflowed.i;
     return o;
 }

@@ -18,6 +18,8 @@
 #ifndef OUTBUF_H
 #define OUTBUF_H
 
+#include "state.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,14 +69,16 @@ bool outbuf_flush(struct outbuf *o);
 /* conn.event_timeout: the RESET and CLOSE clocks, in milliseconds. */
 void outbuf_set_timeouts(struct outbuf *o, int64_t reset_ms, int64_t close_ms);
 
-/* Re-exec (reexec.h): the stream's fd, its pending bytes and settings as
- * fields of the current record (o may be NULL: none); and a stream back
- * from the fields at index i of r (NULL, *err untouched, when the record
- * says there was none; NULL with *err set on failure). */
-struct state_out;
-struct state_rec;
-void outbuf_save(const struct outbuf *o, struct state_out *s);
-struct outbuf *outbuf_restore(const struct state_rec *r, int i, const char *name,
-                              outbuf_fn fn, void *ctx, const char **err);
+/* Re-exec (state.h): the stream's fd, its pending bytes and settings as
+ * fields of its owner's record (a sub-table; o may be NULL: none); and a
+ * stream back from them (NULL, *err untouched, when there was none; NULL
+ * with *err set on failure). */
+struct outbuf_rec {       /* never appended to: see docs/design.md, "Live re-exec" */
+    struct state_val fd, pending, overflowed, reset_ms, close_ms;
+};
+extern const struct state_table outbuf_record;
+void outbuf_save(const struct outbuf *o, struct outbuf_rec *rec);
+struct outbuf *outbuf_restore(const struct outbuf_rec *rec, const char *name, outbuf_fn fn,
+                              void *ctx, const char **err);
 
 #endif

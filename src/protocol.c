@@ -14,6 +14,56 @@ void proto_in_init(struct proto_in *in)
     in->discarding = in->discard_comment = false;
 }
 
+static const struct state_def proto_in_defs[] = {
+    STATE_BYTES(struct proto_in_rec, held, PROTO_LINE_MAX),
+    STATE_INT(struct proto_in_rec, held_argc, -1, PROTO_FIELDS_MAX, -1),
+    STATE_BYTES(struct proto_in_rec, rest, PROTO_IN_BUF),
+    STATE_INT(struct proto_in_rec, discarding, 0, 1, 0),
+    STATE_INT(struct proto_in_rec, discard_comment, 0, 1, 0),
+};
+STATE_RECORD(proto_in_record, "proto_in", struct proto_in_rec, proto_in_defs, 0, 0);
+
+void proto_in_save(const struct proto_in *in, const char *line, size_t len, int argc,
+                   struct proto_in_rec *rec)
+{
+    *rec = (struct proto_in_rec){
+        .held = { .s = line, .len = line ? len : 0 },
+        .held_argc.i = line ? argc : -1,
+        .rest = { .s = in ? in->buf + in->start : NULL, .len = in ? in->len - in->start : 0 },
+        .discarding.i = in && in->discarding,
+        .discard_comment.i = in && in->discard_comment,
+    };
+}
+
+bool proto_in_restore(struct proto_in *in, const struct proto_in_rec *rec, char **line,
+                      size_t *len, int *argc, const char **err)
+{
+    size_t held = rec->held.len, rest = rec->rest.len;
+    if (held + 1 + rest > sizeof in->buf) {
+        *err = "the held line and the unread input do not fit the framer";
+        return false;
+    }
+    proto_in_init(in);
+    *line = NULL;
+    *len = 0;
+    *argc = -1;
+    if (rec->held_argc.i >= 0) {
+        memcpy(in->buf, rec->held.s, held);
+        in->buf[held] = '\0';
+        *line = in->buf;
+        *len = held;
+        *argc = (int)rec->held_argc.i;
+        in->start = in->len = held + 1;
+    }
+    memcpy(in->buf + in->len, rec->rest.s, rest);
+    in->len += rest;
+    if (in->start == in->len && rec->held_argc.i < 0)
+        in->start = in->len = 0;
+    in->discarding = rec->discarding.i;
+    in->discard_comment = rec->discard_comment.i;
+    return true;
+}
+
 char *proto_in_space(struct proto_in *in, size_t *room)
 {
     if (in->start && sizeof in->buf - in->len < PROTO_LINE_MAX) {

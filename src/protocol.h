@@ -6,6 +6,8 @@
 #ifndef PROTOCOL_H
 #define PROTOCOL_H
 
+#include "state.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +59,25 @@ enum proto_next proto_in_next(struct proto_in *in, char **line, size_t *len);
 bool proto_in_final(struct proto_in *in, char **line, size_t *len);
 /* True if bytes of an incomplete line are held. */
 bool proto_in_pending(const struct proto_in *in);
+
+/* Re-exec (state.h): a framer's contents as fields of its owner's record
+ * (a sub-table): a line its owner took and holds (a command waiting for
+ * room, split in place into held_argc NUL-separated fields; held_argc -1:
+ * none), the bytes not taken yet, and whether an over-long line is being
+ * discarded. */
+struct proto_in_rec {     /* never appended to: see docs/design.md, "Live re-exec" */
+    struct state_val held, held_argc, rest, discarding, discard_comment;
+};
+extern const struct state_table proto_in_record;
+/* in may be NULL (no framer); line: the held line (len bytes, argc
+ * fields), or NULL. */
+void proto_in_save(const struct proto_in *in, const char *line, size_t len, int argc,
+                   struct proto_in_rec *rec);
+/* in from rec: the held line first, at the start of the buffer where it
+ * lived before (*line, *len, *argc; *line NULL when none is held), then
+ * the bytes after it.  False with *err when they do not fit. */
+bool proto_in_restore(struct proto_in *in, const struct proto_in_rec *rec, char **line,
+                      size_t *len, int *argc, const char **err);
 
 /* --- fields ---------------------------------------------------------- */
 

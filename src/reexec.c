@@ -183,6 +183,26 @@ static void check_done(void)
     chk.busy = false;
 }
 
+/* The settings: the binary, the options a new process must run with, the
+ * open-files limit and the pidfile. */
+struct reexec_rec {
+    struct state_val path, version, cgroup, mlockall, daemonized, sdnotify, nofile_cur,
+        nofile_max, pidfile;
+};
+
+static const struct state_def reexec_defs[] = {
+    STATE_STR(struct reexec_rec, path, PATH_MAX - 1),
+    STATE_STR(struct reexec_rec, version, STATE_ANY),
+    STATE_STR(struct reexec_rec, cgroup, STATE_ANY),
+    STATE_INT(struct reexec_rec, mlockall, 0, 1, 0),
+    STATE_INT(struct reexec_rec, daemonized, 0, 1, 0),
+    STATE_STR(struct reexec_rec, sdnotify, STATE_ANY),
+    STATE_INT(struct reexec_rec, nofile_cur, 0, INT64_MAX, 0),
+    STATE_INT(struct reexec_rec, nofile_max, 0, INT64_MAX, 0),
+    STATE_STR(struct reexec_rec, pidfile, STATE_ANY),
+};
+STATE_RECORD(reexec_record, "reexec", struct reexec_rec, reexec_defs, 1, 0);
+
 /* The records, in the order they are restored: settings first, handles
  * before what names them, services before controllers, controllers
  * before the services' links to them. */
@@ -193,17 +213,13 @@ static void save_all(struct state_out *o)
     state_end(o);
     unsigned long long cur, max;
     spawn_nofile_get(&cur, &max);
-    state_rec(o, "reexec");
-    state_str(o, chk.path);
-    state_str(o, DP_VERSION);
-    state_str(o, settings.cgroup);
-    state_int(o, settings.mlockall);
-    state_int(o, settings.daemonized);
-    state_str(o, sdnotify_value());
-    state_int(o, (int64_t)cur);
-    state_int(o, (int64_t)max);
-    state_str(o, pidfile_path());
-    state_end(o);
+    struct reexec_rec rec = {
+        .path.s = chk.path, .version.s = DP_VERSION, .cgroup.s = settings.cgroup,
+        .mlockall.i = settings.mlockall, .daemonized.i = settings.daemonized,
+        .sdnotify.s = sdnotify_value(), .nofile_cur.i = (int64_t)cur,
+        .nofile_max.i = (int64_t)max, .pidfile.s = pidfile_path(),
+    };
+    state_write(o, &reexec_record, &rec);
     handle_save(o);
     log_save(o);
     log_dest_save(o);
@@ -456,6 +472,14 @@ static void drop_state(void)
     state_len = 0;
 }
 
+/* err, said of the record read last. */
+static const char *at_line(const char *err)
+{
+    static char msg[256];
+    snprintf(msg, sizeof msg, "state line %u: %s", state.line, err);
+    return msg;
+}
+
 bool reexec_load(int fd, struct reexec_settings *s, const char **err)
 {
     struct stat st;
@@ -494,26 +518,24 @@ bool reexec_load(int fd, struct reexec_settings *s, const char **err)
         drop_state();
         return *err = got != len ? "cannot read the state" : *err, false;
     }
-    int64_t mlock, daemonized, cur, max;
-    if (state_next(&state, &r, err) != 1 || strcmp(r.tag, "reexec") != 0 ||
-        r.n < 1 || r.len[0] >= sizeof restored_path ||
-        !state_field_int(&r, 3, 0, 1, 0, &mlock) ||
-        !state_field_int(&r, 4, 0, 1, 0, &daemonized) ||
-        !state_field_int(&r, 6, 0, INT64_MAX, 0, &cur) ||
-        !state_field_int(&r, 7, 0, INT64_MAX, 0, &max)) {
-        *err = "malformed reexec record";
+    struct reexec_rec rec;
+    int res = state_next(&state, &r, err);
+    if (res == 0 || (res == 1 && strcmp(r.tag, "reexec") != 0))
+        *err = "no reexec record";
+    if (res != 1 || strcmp(r.tag, "reexec") != 0 || !state_read(&r, &reexec_record, &rec, err)) {
+        *err = at_line(*err);
         drop_state();
         return false;
     }
-    memcpy(restored_path, r.f[0], r.len[0] + 1);
+    memcpy(restored_path, rec.path.s, rec.path.len + 1);
     memset(s, 0, sizeof *s);
-    s->cgroup = *state_field(&r, 2) ? strdup(state_field(&r, 2)) : NULL;
-    s->mlockall = mlock;
-    s->daemonized = daemonized;
-    sdnotify_init(state_field(&r, 5));
-    spawn_nofile_set((unsigned long long)cur, (unsigned long long)max);
-    if (*state_field(&r, 8))
-        pidfile_adopt(state_field(&r, 8));
+    s->cgroup = rec.cgroup.len ? strdup(rec.cgroup.s) : NULL;
+    s->mlockall = rec.mlockall.i;
+    s->daemonized = rec.daemonized.i;
+    sdnotify_init(rec.sdnotify.s);
+    spawn_nofile_set((unsigned long long)rec.nofile_cur.i, (unsigned long long)rec.nofile_max.i);
+    if (rec.pidfile.len)
+        pidfile_adopt(rec.pidfile.s);
     return true;
 }
 
@@ -562,13 +584,14 @@ bool reexec_restore(reexec_ctl_fn on_ctl, const char **err)
         for (i = 0; i < sizeof restorers / sizeof *restorers; i++)
             if (strcmp(restorers[i].tag, r.tag) == 0)
                 break;
-        if (i == sizeof restorers / sizeof *restorers) {
-            *err = "unknown record in the state";
+        const char *why = "unknown record";
+        if (i == sizeof restorers / sizeof *restorers || !restorers[i].fn(&r, &why)) {
+            *err = at_line(why);
             break;
         }
-        if (!restorers[i].fn(&r, err))
-            break;
     }
+    if (res < 0)
+        *err = at_line(*err);
     /* Verified also after a failure, which keeps its own message: the
      * check forgets the fds named so far. */
     bool ok = res == 0;
@@ -589,4 +612,9 @@ bool reexec_restore(reexec_ctl_fn on_ctl, const char **err)
     event_emit(l.buf, n);
     log_info("re-executed %s (version %s)", restored_path, DP_VERSION);
     return true;
+}
+
+void reexec_save(struct state_out *o)
+{
+    save_all(o);
 }

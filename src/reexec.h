@@ -64,6 +64,12 @@ bool reexec_load(int fd, struct reexec_settings *s, const char **err);
  * file, stdin), so it can set its closed callback. */
 typedef void (*reexec_ctl_fn)(struct ctl *c);
 
+/* The state as a re-exec would write it now (a testing seam: the unit
+ * test's round trip of every record). */
+struct state_out;
+void reexec_save(struct state_out *o);
+extern const struct state_table reexec_record;      /* "reexec": the settings */
+
 /* Restore every record after the settings.  False with *err (and a
  * half-restored daemon that must not go on) when a record is bad. */
 bool reexec_restore(reexec_ctl_fn on_ctl, const char **err);

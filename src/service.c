@@ -924,57 +924,106 @@ void svc_log_running(void)
 
 /* --- re-exec ------------------------------------------------------------------------- */
 
+/* A service: its name, its lists (TAB-joined, as its string block holds
+ * them), options, run state and clocks. */
+struct svc_rec {
+    struct state_val name, args, fds, tags, env;
+    struct state_val opts, fdstore_max, state, pid, status, up_ms, down_ms, attempt_ms,
+        start_ms, interval, triggers, start_auto, timer_room;
+};
+
+#define SVC_LIST_MAX (SVC_NFIELDS * PROTO_LINE_MAX)
+static const struct state_def svc_defs[] = {
+    STATE_STR(struct svc_rec, name, SVC_NAME_MAX),
+    STATE_STR(struct svc_rec, args, SVC_LIST_MAX),
+    STATE_STR(struct svc_rec, fds, SVC_LIST_MAX),
+    STATE_STR(struct svc_rec, tags, SVC_LIST_MAX),
+    STATE_STR(struct svc_rec, env, SVC_LIST_MAX),
+    STATE_INT(struct svc_rec, opts, 0, 255, 0),
+    STATE_INT(struct svc_rec, fdstore_max, 0, 65535, 0),
+    STATE_INT(struct svc_rec, state, SVC_DOWN, SVC_UP, 0),
+    STATE_INT(struct svc_rec, pid, 0, INT32_MAX, 0),
+    STATE_INT(struct svc_rec, status, INT32_MIN, INT32_MAX, 0),
+    STATE_INT(struct svc_rec, up_ms, 0, INT64_MAX, 0),
+    STATE_INT(struct svc_rec, down_ms, 0, INT64_MAX, 0),
+    STATE_INT(struct svc_rec, attempt_ms, 0, INT64_MAX, 0),
+    STATE_INT(struct svc_rec, start_ms, 0, INT64_MAX, 0),
+    STATE_INT(struct svc_rec, interval, 0, UINT32_MAX, 0),
+    STATE_INT(struct svc_rec, triggers, 0, 255, 0),
+    STATE_INT(struct svc_rec, start_auto, 0, 1, 0),
+    STATE_INT(struct svc_rec, timer_room, 0, 1, 0),
+};
+STATE_RECORD(svc_record, "service", struct svc_rec, svc_defs, STATE_SLOTS(struct svc_rec), 0);
+
+/* The record's lists in enum svc_field order. */
+_Static_assert(SVC_ARGS == 0 && SVC_FDS == 1 && SVC_TAGS == 2 && SVC_ENV == 3 &&
+               SVC_NFIELDS == 4, "svc_rec lists");
+#define SVC_REC_LISTS(rec) { &(rec)->args, &(rec)->fds, &(rec)->tags, &(rec)->env }
+
+/* The service pool (--service-pool), made before any service. */
+struct svc_pool_rec {
+    struct state_val count, size;
+};
+
+static const struct state_def svc_pool_defs[] = {
+    STATE_INT(struct svc_pool_rec, count, 1, INT32_MAX, 0),
+    STATE_INT(struct svc_pool_rec, size, SVC_POOL_MIN_SIZE, 65535, 0),
+};
+STATE_RECORD(svc_pool_record, "service.pool", struct svc_pool_rec, svc_pool_defs, 0, 0);
+
 static void save_one(struct tree_node *n, void *ctx)
 {
     const struct service *s = (const struct service *)n;
-    struct state_out *o = ctx;
-    state_rec(o, "service");
-    state_str(o, s->str);
+    struct svc_rec rec = {
+        .name.s = s->str, .opts.i = s->opts, .fdstore_max.i = s->fdstore_max,
+        .state.i = s->state, .pid.i = s->pid, .status.i = s->status, .up_ms.i = s->up_ms,
+        .down_ms.i = s->down_ms, .attempt_ms.i = s->attempt_ms, .start_ms.i = s->start_ms,
+        .interval.i = s->interval, .triggers.i = s->triggers, .start_auto.i = s->start_auto,
+        .timer_room.i = s->timer_room,
+    };
+    struct state_val *lists[] = SVC_REC_LISTS(&rec);
     for (int k = 0; k < SVC_NFIELDS; k++)
-        state_str(o, field(s, k));
-    state_int(o, s->opts);
-    state_int(o, s->fdstore_max);
-    state_int(o, s->state);
-    state_int(o, s->pid);
-    state_int(o, s->status);
-    state_int(o, s->up_ms);
-    state_int(o, s->down_ms);
-    state_int(o, s->attempt_ms);
-    state_int(o, s->start_ms);
-    state_int(o, s->interval);
-    state_int(o, s->triggers);
-    state_int(o, s->start_auto);
-    state_int(o, s->timer_room);
-    state_end(o);
+        lists[k]->s = field(s, k);
+    state_write(ctx, &svc_record, &rec);
     if (s->x)
-        svc_ready_save(s, o);
+        svc_ready_save(s, ctx);
 }
 
 void svc_save(struct state_out *o)
 {
     if (pool_active(&svc_mem)) {
-        state_rec(o, "service.pool");
-        state_int(o, (int64_t)svc_mem.count);
-        state_int(o, (int64_t)svc_str_cap);
-        state_end(o);
+        struct svc_pool_rec rec = {
+            .count.i = (int64_t)svc_mem.count, .size.i = (int64_t)svc_str_cap,
+        };
+        state_write(o, &svc_pool_record, &rec);
     }
     tree_foreach(&services, save_one, o);
 }
 
+static bool restore_pool(const struct state_rec *r, const char **err)
+{
+    struct svc_pool_rec rec;
+    if (!state_read(r, &svc_pool_record, &rec, err))
+        return false;
+    /* One pool, made before any service (as for handles). */
+    if (pool_active(&svc_mem) || svc_next_after("")) {
+        *err = "record service.pool: a second one, or after a service";
+        return false;
+    }
+    svc_pool(rec.count.i, rec.size.i);
+    return true;
+}
+
 /* A service from the record's name and lists, which are TAB-joined
  * already, as its string block holds them: one allocation, one copy. */
-static struct service *restore_new(const struct state_rec *r, const char **err)
+static struct service *restore_new(const struct svc_rec *rec, const char **err)
 {
-    size_t total = r->len[0] + 1;
-    for (int k = 0; k < SVC_NFIELDS; k++) {
-        if (strlen(r->f[1 + k]) != r->len[1 + k] || r->len[1 + k] > SVC_NFIELDS * PROTO_LINE_MAX) {
-            *err = "malformed service record (lists)";
-            return NULL;
-        }
-        total += r->len[1 + k] + 1;
-    }
-    if (!svc_name_valid(r->f[0]) || total > 65535) {
-        *err = "malformed service record (name)";
+    const struct state_val *lists[] = SVC_REC_LISTS(rec);
+    size_t total = rec->name.len + 1;
+    for (int k = 0; k < SVC_NFIELDS; k++)
+        total += lists[k]->len + 1;
+    if (!svc_name_valid(rec->name.s) || total > 65535) {
+        *err = "record service: a bad name, or lists too long";
         return NULL;
     }
     if (!pid_tab_reserve(tree_count(&services) + 1)) {
@@ -984,82 +1033,45 @@ static struct service *restore_new(const struct state_rec *r, const char **err)
     struct service *s = svc_alloc(total, err);
     if (!s)
         return NULL;
-    memcpy(s->str, r->f[0], r->len[0] + 1);
-    size_t at = r->len[0] + 1;
+    memcpy(s->str, rec->name.s, rec->name.len + 1);
+    size_t at = rec->name.len + 1;
     for (int k = 0; k < SVC_NFIELDS; k++) {
         s->off[k] = (uint16_t)at;
-        memcpy(s->str + at, r->f[1 + k], r->len[1 + k] + 1);
-        at += r->len[1 + k] + 1;
+        memcpy(s->str + at, lists[k]->s, lists[k]->len + 1);
+        at += lists[k]->len + 1;
     }
     s->str_len = (uint16_t)total;
     if (tree_insert(&services, &s->node)) {
         svc_free(s);
-        *err = "malformed state: a service twice";
+        *err = "record service: a service twice";
         return NULL;
     }
     return s;
 }
 
-bool svc_restore(const struct state_rec *r, const char **err)
+/* The record's options, run state and clocks into s. */
+static void restore_run(struct service *s, const struct svc_rec *rec)
 {
-    if (strcmp(r->tag, "service.pool") == 0) {
-        int64_t n, size;
-        /* One pool, made before any service (as for handles). */
-        if (!state_field_int(r, 0, 1, INT32_MAX, 0, &n) ||
-            !state_field_int(r, 1, SVC_POOL_MIN_SIZE, 65535, 0, &size) ||
-            pool_active(&svc_mem) || svc_next_after("")) {
-            *err = "malformed service.pool record";
-            return false;
-        }
-        svc_pool(n, size);
-        return true;
-    }
-    if (strcmp(r->tag, "service") != 0)
-        return svc_ready_restore(svc_by_name(state_field(r, 0)), r, err); /* .ready, .fdstore */
-    int64_t v[13];
-    static const int64_t lim[13][2] = {
-        { 0, 255 }, { 0, 65535 }, { SVC_DOWN, SVC_UP }, { 0, INT32_MAX }, { INT32_MIN, INT32_MAX },
-        { 0, INT64_MAX }, { 0, INT64_MAX }, { 0, INT64_MAX }, { 0, INT64_MAX },
-        { 0, UINT32_MAX }, { 0, 255 }, { 0, 1 }, { 0, 1 },
-    };
-    if (r->n < 1 + SVC_NFIELDS + 13) {
-        *err = "malformed service record";
+    s->opts = (uint8_t)rec->opts.i;
+    s->fdstore_max = (uint16_t)rec->fdstore_max.i;
+    s->state = (uint8_t)rec->state.i;
+    s->pid = (pid_t)rec->pid.i;
+    s->status = (int)rec->status.i;
+    s->up_ms = rec->up_ms.i;
+    s->down_ms = rec->down_ms.i;
+    s->attempt_ms = rec->attempt_ms.i;
+    s->start_ms = rec->start_ms.i;
+    s->interval = (uint32_t)rec->interval.i;
+    s->triggers = (uint8_t)rec->triggers.i;
+    s->start_auto = rec->start_auto.i;
+}
+
+/* Its place among the running, the signal-triggered and the pending. */
+static bool restore_links(struct service *s, bool timer, const char **err)
+{
+    if ((timer || s->state == SVC_START) && !timer_room(s)) {
+        *err = "unable to allocate timer";
         return false;
-    }
-    for (int i = 0; i < 13; i++) {
-        if (!state_field_int(r, 1 + SVC_NFIELDS + i, lim[i][0], lim[i][1], 0, &v[i])) {
-            *err = "malformed service record";
-            return false;
-        }
-    }
-    if (v[2] == SVC_UP && v[3] <= 0) {
-        *err = "service record: running without a pid";
-        return false;
-    }
-    if (v[2] == SVC_UP && pid_find((pid_t)v[3])) {
-        *err = "service record: running with another service's pid";
-        return false;
-    }
-    struct service *s = restore_new(r, err);
-    if (!s)
-        return false;
-    s->opts = (uint8_t)v[0];
-    s->fdstore_max = (uint16_t)v[1];
-    s->state = (uint8_t)v[2];
-    s->pid = (pid_t)v[3];
-    s->status = (int)v[4];
-    s->up_ms = v[5];
-    s->down_ms = v[6];
-    s->attempt_ms = v[7];
-    s->start_ms = v[8];
-    s->interval = (uint32_t)v[9];
-    s->triggers = (uint8_t)v[10];
-    s->start_auto = v[11];
-    if (v[12] || s->state == SVC_START) {
-        if (!timer_room(s)) {
-            *err = "unable to allocate timer";
-            return false;
-        }
     }
     if (s->triggers & ~TRIG_ALWAYS)
         n_sig_triggered++;
@@ -1074,4 +1086,25 @@ bool svc_restore(const struct state_rec *r, const char **err)
             runq_push(s);
     }
     return true;
+}
+
+bool svc_restore(const struct state_rec *r, const char **err)
+{
+    if (strcmp(r->tag, "service.pool") == 0)
+        return restore_pool(r, err);
+    if (strcmp(r->tag, "service") != 0)
+        /* service.ready, .fdstore, .mainpid: the service's name first */
+        return svc_ready_restore(svc_by_name(state_field(r, 0)), r, err);
+    struct svc_rec rec;
+    if (!state_read(r, &svc_record, &rec, err))
+        return false;
+    if (rec.state.i == SVC_UP && (rec.pid.i <= 0 || pid_find((pid_t)rec.pid.i))) {
+        *err = "record service: running without a pid, or with another service's";
+        return false;
+    }
+    struct service *s = restore_new(&rec, err);
+    if (!s)
+        return false;
+    restore_run(s, &rec);
+    return restore_links(s, rec.timer_room.i, err);
 }

@@ -111,8 +111,10 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size);
  * (services are restored into an empty registry). */
 struct state_out;
 struct state_rec;
+struct state_table;
 void svc_save(struct state_out *o);
 bool svc_restore(const struct state_rec *r, const char **err);
+extern const struct state_table svc_record, svc_pool_record;
 
 /* SIGCHLD: reap exited children, at most a batch per call (the rest from
  * a loop task, so that exits cannot keep the loop from other work). */

@@ -215,29 +215,41 @@ int sig_init(void (*on_child)(void))
 
 /* --- re-exec ----------------------------------------------------------------- */
 
+/* A control signal's count and when it last came. */
+struct sig_rec {
+    struct state_val name, count, ts;
+};
+
+static const struct state_def sig_defs[] = {
+    STATE_STR(struct sig_rec, name, 16),
+    STATE_INT(struct sig_rec, count, 0, INT64_MAX, 0),
+    STATE_INT(struct sig_rec, ts, 0, INT64_MAX, 0),
+};
+STATE_RECORD(sig_record, "signal", struct sig_rec, sig_defs, 0, 0);
+
 void sig_save(struct state_out *o)
 {
     for (int i = 0; i < SIG_NCONTROL; i++) {
         if (!sig_counts[i] && !sig_ts[i])
             continue;
-        state_rec(o, "signal");
-        state_str(o, sig_names[i].name);
-        state_int(o, sig_counts[i]);
-        state_int(o, sig_ts[i]);
-        state_end(o);
+        struct sig_rec rec = {
+            .name.s = sig_names[i].name, .count.i = sig_counts[i], .ts.i = sig_ts[i],
+        };
+        state_write(o, &sig_record, &rec);
     }
 }
 
 bool sig_restore(const struct state_rec *r, const char **err)
 {
-    int k = sig_control_index(sig_parse(state_field(r, 0)));
-    int64_t count, ts;
-    if (k < 0 || !state_field_int(r, 1, 0, INT64_MAX, 0, &count) ||
-        !state_field_int(r, 2, 0, INT64_MAX, 0, &ts)) {
-        *err = "malformed signal record";
+    struct sig_rec rec;
+    if (!state_read(r, &sig_record, &rec, err))
+        return false;
+    int k = sig_control_index(sig_parse(rec.name.s));
+    if (k < 0) {
+        *err = "record signal, field name: not a control signal";
         return false;
     }
-    sig_counts[k] = count;
-    sig_ts[k] = ts;
+    sig_counts[k] = rec.count.i;
+    sig_ts[k] = rec.ts.i;
     return true;
 }

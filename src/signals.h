@@ -57,7 +57,9 @@ size_t sig_format_event(int signo, char *buf, size_t len);
 /* Re-exec (reexec.h): the pending counts, and one record back. */
 struct state_out;
 struct state_rec;
+struct state_table;
 void sig_save(struct state_out *o);
 bool sig_restore(const struct state_rec *r, const char **err);
+extern const struct state_table sig_record;      /* "signal" */
 
 #endif

@@ -364,6 +364,128 @@ bool state_fds_verify(const char **err)
     return ok;
 }
 
+/* --- records described as data ------------------------------------------ */
+
+static void write_fields(struct state_out *o, const struct state_table *t, const char *rec)
+{
+    for (unsigned k = 0; k < t->n; k++) {
+        const struct state_def *d = &t->defs[k];
+        const struct state_val *v = (const void *)(rec + d->off);
+        switch (d->kind) {
+        case STATE_K_INT: state_int(o, v->i); break;
+        case STATE_K_FD: state_fd(o, (int)v->i); break;
+        case STATE_K_STR: state_str(o, v->s); break;
+        case STATE_K_BYTES: state_bytes(o, v->len ? v->s : "", v->len); break;
+        case STATE_K_SUB: write_fields(o, d->sub, rec + d->off); break;
+        }
+    }
+}
+
+void state_write(struct state_out *o, const struct state_table *t, const void *rec)
+{
+    state_rec(o, t->tag);
+    write_fields(o, t, rec);
+    state_end(o);
+}
+
+/* Field i of r into v as d describes it; NULL, or why it is malformed. */
+static const char *read_one(const struct state_rec *r, int i, unsigned required,
+                            const struct state_def *d, struct state_val *v)
+{
+    static char why[64];
+    if (i >= r->n && (unsigned)i < required)
+        return "missing";
+    /* state_next() made the fields past r->n "" */
+    v->s = r->f[i];
+    v->len = r->len[i];
+    v->i = d->def;
+    int fd;
+    switch (d->kind) {
+    case STATE_K_INT:
+        if (i >= r->n || sys_parse_int(v->s, d->min, d->max, &v->i))
+            return NULL;
+        snprintf(why, sizeof why, "not an integer in %lld..%lld", (long long)d->min,
+                 (long long)d->max);
+        return why;
+    case STATE_K_FD:
+        if (!state_field_fd(r, i, d->min < 0, &fd))
+            return d->min < 0 ? "not an fd (nor -1)" : "not an fd";
+        v->i = fd;
+        return NULL;
+    case STATE_K_STR:
+        if (strlen(v->s) != v->len)
+            return "text with a NUL byte";
+        /* fall through */
+    case STATE_K_BYTES:
+        if (v->len <= (uint64_t)d->max)
+            return NULL;
+        snprintf(why, sizeof why, "longer than %lld bytes", (long long)d->max);
+        return why;
+    case STATE_K_SUB:
+        break;
+    }
+    return NULL;
+}
+
+/* The fields of t from field *i of r on; prefix names a sub-table's
+ * member ("out."). */
+static bool read_fields(const struct state_rec *r, const struct state_table *t, char *rec,
+                        int *i, unsigned required, const char *prefix, const char **err)
+{
+    static char msg[160];
+    for (unsigned k = 0; k < t->n; k++) {
+        const struct state_def *d = &t->defs[k];
+        if (d->kind == STATE_K_SUB) {
+            char sub[64];
+            snprintf(sub, sizeof sub, "%s%s.", prefix, d->name);
+            if (!read_fields(r, d->sub, rec + d->off, i, required, sub, err))
+                return false;
+            continue;
+        }
+        const char *why = read_one(r, *i, required, d, (struct state_val *)(void *)(rec + d->off));
+        if (why) {
+            snprintf(msg, sizeof msg, "record %s, field %s%s: %s", r->tag, prefix, d->name, why);
+            *err = msg;
+            return false;
+        }
+        (*i)++;
+    }
+    return true;
+}
+
+bool state_read(const struct state_rec *r, const struct state_table *t, void *rec,
+                const char **err)
+{
+    int i = 0;
+    return read_fields(r, t, rec, &i, t->required, "", err);
+}
+
+bool state_table_check(const struct state_table *t, const char **err)
+{
+    static char msg[160];
+    const char *why = NULL, *name = "";
+    size_t at = 0;
+    for (unsigned k = 0; k < t->n && !why; k++) {
+        const struct state_def *d = &t->defs[k];
+        name = d->name;
+        if (d->off != at)
+            why = d->off > at ? "a member before it has no row" : "out of the struct's order";
+        else if (d->kind == STATE_K_SUB && !state_table_check(d->sub, err))
+            return false;
+        for (unsigned j = 0; j < k && !why; j++)
+            if (strcmp(t->defs[j].name, d->name) == 0)
+                why = "named twice";
+        at += d->kind == STATE_K_SUB ? d->sub->size : sizeof(struct state_val);
+    }
+    if (!why && at != t->size)
+        why = "the struct has members after it without a row";
+    if (why) {
+        snprintf(msg, sizeof msg, "table %s, field %s: %s", t->tag, name, why);
+        *err = msg;
+    }
+    return !why;
+}
+
 static int (*fd_map)(int fd);
 
 void state_set_fd_map(int (*map)(int fd)) { fd_map = map; }

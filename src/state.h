@@ -102,6 +102,90 @@ bool state_field_fd(const struct state_rec *r, int i, bool allow_none, int *fd);
  * named once (two objects never own one fd); else false with *err. */
 bool state_fds_verify(const char **err);
 
+/* --- records described as data ------------------------------------------ */
+
+/* A record is described once, by a table that both directions read: one
+ * row per field, in the order they are written (rows are only ever
+ * appended).  A module fills a plain struct of its own from its live
+ * objects and writes it with state_write(); a restore reads the record
+ * into that struct with state_read(), which checks every field against
+ * its row, and the module applies it.
+ *
+ * Every member of such a struct is one struct state_val (or a struct of
+ * them, described by a sub-table: STATE_SUB), so the struct's size counts
+ * its fields and STATE_SLOTS() lets a _Static_assert tie the table's
+ * length to it: a field without a row, or a row without a field, does not
+ * compile. */
+struct state_val {
+    int64_t i;          /* STATE_K_INT, STATE_K_FD (-1: none) */
+    const char *s;      /* STATE_K_STR (NULL: ""), STATE_K_BYTES; read: inside the record */
+    size_t len;         /* STATE_K_BYTES; read: the length of either */
+};
+#define STATE_SLOTS(S) (sizeof(S) / sizeof(struct state_val))
+
+enum state_kind {
+    STATE_K_INT,        /* an integer in [min, max]; missing: def */
+    STATE_K_STR,        /* text without NULs, at most max bytes; missing: "" */
+    STATE_K_BYTES,      /* any bytes, at most max; missing: none */
+    STATE_K_FD,         /* an fd the new process was handed (min -1: may be -1) */
+    STATE_K_SUB,        /* the fields of another table, in a member of that struct */
+};
+
+struct state_table;
+
+/* One row: a field (packed: a row costs the static binary 40 bytes). */
+struct state_def {
+    const char *name;
+    const struct state_table *sub;      /* STATE_K_SUB */
+    int64_t min, max;
+    int32_t def;
+    uint16_t off;               /* of its member in the record's struct */
+    uint8_t kind;               /* enum state_kind */
+};
+
+/* One record: its tag and rows.  A record has at least `required` fields
+ * (counting a sub-table's one by one): the ones its first version had and
+ * every reader may expect; the rest may be missing and read as defaults. */
+struct state_table {
+    const char *tag;
+    const struct state_def *defs;
+    unsigned n, required;
+    size_t size;                /* of the struct */
+};
+
+/* Rows.  The name is the struct member's; the member must be a state_val
+ * (a sub-table's: its struct). */
+#define STATE_AT_(S, m) _Generic(((S *)0)->m, struct state_val: offsetof(S, m))
+#define STATE_INT(S, m, lo, hi, d) { #m, NULL, (lo), (hi), (d), STATE_AT_(S, m), STATE_K_INT }
+#define STATE_STR(S, m, most)      { #m, NULL, 0, (most), 0, STATE_AT_(S, m), STATE_K_STR }
+#define STATE_BYTES(S, m, most)    { #m, NULL, 0, (most), 0, STATE_AT_(S, m), STATE_K_BYTES }
+#define STATE_FD(S, m, none_ok)    { #m, NULL, (none_ok) ? -1 : 0, INT32_MAX, -1, \
+                                     STATE_AT_(S, m), STATE_K_FD }
+#define STATE_SUB(S, m, table)     { #m, &(table), 0, 0, 0, offsetof(S, m), STATE_K_SUB }
+/* Define the table name of record tag for struct S from the array defs,
+ * and check at compile time that the rows cover S: one row per member.
+ * extra: the members S's sub-tables add beyond their one row each. */
+#define STATE_RECORD(name, tag, S, defs, required, extra)                           \
+    _Static_assert(STATE_SLOTS(S) == sizeof (defs) / sizeof *(defs) + (extra),      \
+                   #defs ": one row per member of " #S);                             \
+    const struct state_table name =                                                  \
+        { (tag), (defs), sizeof (defs) / sizeof *(defs), (required), sizeof(S) }
+/* Longest text a char array takes (its NUL counted out); no limit. */
+#define STATE_FITS(array) ((int64_t)sizeof(array) - 1)
+#define STATE_ANY INT64_MAX
+
+/* Write the record rec (a struct t describes): the tag, every field, the
+ * end of the line. */
+void state_write(struct state_out *o, const struct state_table *t, const void *rec);
+/* Read r into rec (a struct t describes) and check every field.  False
+ * with *err naming the record and the field ("record ctl, field out.fd:
+ * not an fd") when one is malformed.  Text and bytes point into r. */
+bool state_read(const struct state_rec *r, const struct state_table *t, void *rec,
+                const char **err);
+/* A table's rows against its struct, for tests: every member has one row,
+ * in order, names unique.  False with *err naming the first field amiss. */
+bool state_table_check(const struct state_table *t, const char **err);
+
 /* A testing seam (the restore fuzz target): every fd number a state names
  * goes through map first, which gives the fd to use or -1 (refused as not
  * an fd).  NULL (the default): the numbers are used as they are. */

@@ -427,127 +427,155 @@ size_t svc_ready_dump(const struct service *s, char *buf, size_t size)
 
 /* --- re-exec ------------------------------------------------------------------- */
 
+/* A service's readiness, notification channels and cgroup.  The channels
+ * are kernel objects the new process adopts: the pipe of this run (with
+ * what it read of a line) and the socket kept across runs, whose address
+ * the service already has.  The cgroup is a directory: reopened by name,
+ * with the state the controllers last heard. */
+struct ready_rec {
+    struct state_val name, readiness, status, has_status, notify_ms, notify_pid, mainpid,
+        cg_ms, npipe, npipe_seen, nsock, nsock_addr, cgroup, populated, mainpid_start;
+};
+
+static const struct state_def ready_defs[] = {
+    STATE_STR(struct ready_rec, name, SVC_NAME_MAX),
+    STATE_INT(struct ready_rec, readiness, RD_NONE, RD_STOPPING, 0),
+    STATE_STR(struct ready_rec, status, STATE_ANY),
+    STATE_INT(struct ready_rec, has_status, 0, 1, 0),
+    STATE_INT(struct ready_rec, notify_ms, 0, INT64_MAX, 0),
+    STATE_INT(struct ready_rec, notify_pid, 0, INT32_MAX, 0),
+    STATE_INT(struct ready_rec, mainpid, 0, INT32_MAX, 0),
+    STATE_INT(struct ready_rec, cg_ms, 0, INT64_MAX, 0),
+    STATE_FD(struct ready_rec, npipe, true),
+    STATE_INT(struct ready_rec, npipe_seen, 0, NOTIFY_MSG_MAX, 0),
+    STATE_FD(struct ready_rec, nsock, true),
+    STATE_STR(struct ready_rec, nsock_addr, STATE_FITS(((struct svc_ext *)0)->nsock_addr)),
+    STATE_INT(struct ready_rec, cgroup, 0, 1, 0),
+    STATE_INT(struct ready_rec, populated, 0, 1, 0),
+    /* 0: from an older binary, which did not save it */
+    STATE_INT(struct ready_rec, mainpid_start, 0, INT64_MAX, 0),
+};
+STATE_RECORD(svc_ready_record, "service.ready", struct ready_rec, ready_defs, 0, 0);
+
+/* A main pid announced by an earlier run that is still alive: its orphans
+ * are tagged with the service when they are reaped. */
+struct mainpid_rec {
+    struct state_val name, pid;
+};
+
+static const struct state_def mainpid_defs[] = {
+    STATE_STR(struct mainpid_rec, name, SVC_NAME_MAX),
+    STATE_INT(struct mainpid_rec, pid, 1, INT32_MAX, 0),
+};
+STATE_RECORD(svc_mainpid_record, "service.mainpid", struct mainpid_rec, mainpid_defs, 0, 0);
+
 void svc_ready_save(const struct service *s, struct state_out *o)
 {
     const struct svc_ext *x = s->x;
-    state_rec(o, "service.ready");
-    state_str(o, s->str);
-    state_int(o, x->readiness);
-    state_str(o, x->status);
-    state_int(o, x->status != NULL);
-    state_int(o, x->notify_ms);
-    state_int(o, x->notify_pid);
-    state_int(o, x->mainpid);
-    state_int(o, x->cg_ms);
-    /* The channels are kernel objects the new process adopts: the pipe of
-     * this run (with what it read of a line) and the socket kept across
-     * runs, whose address the service already has. */
-    state_fd(o, notify_chan_fd(x->npipe));
-    state_int(o, (int64_t)notify_chan_seen(x->npipe));
-    state_fd(o, notify_chan_fd(x->nsock));
-    state_str(o, x->nsock ? x->nsock_addr : "");
-    /* The cgroup is a directory: reopened by name, with the state the
-     * controllers last heard. */
-    state_int(o, x->cg != NULL);
-    state_int(o, x->cg && cgroup_populated(x->cg));
-    state_int(o, (int64_t)x->mainpid_start);
-    state_end(o);
+    struct ready_rec rec = {
+        .name.s = s->str, .readiness.i = x->readiness, .status.s = x->status,
+        .has_status.i = x->status != NULL, .notify_ms.i = x->notify_ms,
+        .notify_pid.i = x->notify_pid, .mainpid.i = x->mainpid, .cg_ms.i = x->cg_ms,
+        .npipe.i = notify_chan_fd(x->npipe), .npipe_seen.i = (int64_t)notify_chan_seen(x->npipe),
+        .nsock.i = notify_chan_fd(x->nsock), .nsock_addr.s = x->nsock ? x->nsock_addr : "",
+        .cgroup.i = x->cg != NULL, .populated.i = x->cg && cgroup_populated(x->cg),
+        .mainpid_start.i = (int64_t)x->mainpid_start,
+    };
+    state_write(o, &svc_ready_record, &rec);
     fdstore_save(x->store, s->str, o);
-    /* Main pids announced by earlier runs that are still alive: their
-     * orphans are tagged with s when they are reaped. */
     for (size_t i = 0; i < ntags; i++) {
         if (tags[i].s != s || tags[i].pid == x->mainpid)
             continue;
-        state_rec(o, "service.mainpid");
-        state_str(o, s->str);
-        state_int(o, tags[i].pid);
-        state_end(o);
+        struct mainpid_rec m = { .name.s = s->str, .pid.i = tags[i].pid };
+        state_write(o, &svc_mainpid_record, &m);
     }
 }
 
-static bool restore_channels(struct service *s, const struct state_rec *r, const char **err)
+static bool restore_channels(struct service *s, const struct ready_rec *rec, const char **err)
 {
     struct svc_ext *x = s->x;
-    int pfd, sfd;
-    int64_t seen, cg, populated;
-    if (!state_field_fd(r, 8, true, &pfd) ||
-        !state_field_int(r, 9, 0, NOTIFY_MSG_MAX, 0, &seen) ||
-        !state_field_fd(r, 10, true, &sfd) || r->len[11] >= sizeof x->nsock_addr ||
-        (sfd >= 0) != (r->len[11] > 0) ||
-        !state_field_int(r, 12, 0, 1, 0, &cg) || !state_field_int(r, 13, 0, 1, 0, &populated) ||
-        x->npipe || x->nsock) {
-        *err = "malformed service.ready record (channels, or a second record)";
+    int pfd = (int)rec->npipe.i, sfd = (int)rec->nsock.i;
+    if ((sfd >= 0) != (rec->nsock_addr.len > 0)) {
+        *err = "record service.ready: an sd_notify socket without its address, or the reverse";
         return false;
     }
     char name[48];
     snprintf(name, sizeof name, "service %s", s->str);
-    if (pfd >= 0 && !(x->npipe = notify_adopt(pfd, true, (size_t)seen, name, notified, NULL, s))) {
+    if (pfd >= 0 &&
+        !(x->npipe = notify_adopt(pfd, true, (size_t)rec->npipe_seen.i, name, notified, NULL, s))) {
         *err = "cannot adopt a notify.fd pipe";
         return false;
     }
     if (sfd >= 0) {
-        memcpy(x->nsock_addr, r->f[11], r->len[11] + 1);
+        memcpy(x->nsock_addr, rec->nsock_addr.s, rec->nsock_addr.len + 1);
         if (!(x->nsock = notify_adopt(sfd, false, 0, name, notified, owns, s))) {
             *err = "cannot adopt an sd_notify socket";
             return false;
         }
     }
-    if (cg) {
+    if (rec->cgroup.i) {
         int64_t cg_ms = x->cg_ms;
         if (!svc_ready_cgroup(s, err))
             return false;
         x->cg_ms = cg_ms;
-        cgroup_assume(x->cg, populated);
+        cgroup_assume(x->cg, rec->populated.i);
     }
     return true;
 }
 
-bool svc_ready_restore(struct service *s, const struct state_rec *r, const char **err)
+/* service.mainpid: a pid that s announced before, not reaped yet. */
+static bool restore_mainpid(struct service *s, const struct state_rec *r, const char **err)
 {
-    int64_t v[6];
-    struct svc_ext *x = s ? svc_ext(s) : NULL;
-    if (x && strcmp(r->tag, "service.fdstore") == 0)
-        return fdstore_restore(&x->store, state_field(r, 1), state_field(r, 2), err);
-    if (x && strcmp(r->tag, "service.mainpid") == 0) {
-        int64_t pid;
-        if (!state_field_int(r, 1, 1, INT32_MAX, 0, &pid)) {
-            *err = "malformed service.mainpid record";
-            return false;
-        }
-        add_tag(s, (pid_t)pid);
-        return true;
-    }
-    if (strcmp(r->tag, "service.ready") != 0 || !x || x->status ||
-        !state_field_int(r, 1, RD_NONE, RD_STOPPING, 0, &v[0]) ||
-        !state_field_int(r, 3, 0, 1, 0, &v[1]) ||
-        !state_field_int(r, 4, 0, INT64_MAX, 0, &v[2]) ||
-        !state_field_int(r, 5, 0, INT32_MAX, 0, &v[3]) ||
-        !state_field_int(r, 6, 0, INT32_MAX, 0, &v[4]) ||
-        !state_field_int(r, 7, 0, INT64_MAX, 0, &v[5])) {
-        *err = "malformed service.ready record";
+    struct mainpid_rec rec;
+    if (!state_read(r, &svc_mainpid_record, &rec, err))
+        return false;
+    add_tag(s, (pid_t)rec.pid.i);
+    return true;
+}
+
+static bool restore_ready(struct service *s, const struct state_rec *r, const char **err)
+{
+    struct ready_rec rec;
+    if (!state_read(r, &svc_ready_record, &rec, err))
+        return false;
+    struct svc_ext *x = svc_ext(s);
+    if (x->status || x->npipe || x->nsock) {
+        *err = "record service.ready: a second record for the service";
         return false;
     }
-    if (v[1] && !(x->status = strdup(state_field(r, 2)))) {
+    if (rec.has_status.i && !(x->status = strdup(rec.status.s))) {
         *err = "out of memory";
         return false;
     }
-    x->readiness = (uint8_t)v[0];
-    x->notify_ms = v[2];
-    x->notify_pid = (pid_t)v[3];
-    x->mainpid = (pid_t)v[4];
-    x->cg_ms = v[5];
+    x->readiness = (uint8_t)rec.readiness.i;
+    x->notify_ms = rec.notify_ms.i;
+    x->notify_pid = (pid_t)rec.notify_pid.i;
+    x->mainpid = (pid_t)rec.mainpid.i;
+    x->cg_ms = rec.cg_ms.i;
     if (x->mainpid)
         add_tag(s, x->mainpid);
     /* When the main pid's process started: from an older binary, which
      * did not save it, whoever has that pid now. */
-    int64_t start;
     pid_t pp;
-    if (!state_field_int(r, 14, 0, INT64_MAX, 0, &start)) {
-        *err = "malformed service.ready record";
+    x->mainpid_start = (uint64_t)rec.mainpid_start.i;
+    if (x->mainpid && !x->mainpid_start && !sys_proc_stat(x->mainpid, &pp, &x->mainpid_start))
+        x->mainpid_start = 0;
+    return restore_channels(s, &rec, err);
+}
+
+bool svc_ready_restore(struct service *s, const struct state_rec *r, const char **err)
+{
+    if (!s || !svc_ext(s)) {
+        /* the service's name is their first field */
+        static char msg[96];
+        snprintf(msg, sizeof msg, "record %s, field %s: no such service", r->tag,
+                 strcmp(r->tag, "service.fdstore") == 0 ? "service" : "name");
+        *err = msg;
         return false;
     }
-    x->mainpid_start = (uint64_t)start;
-    if (x->mainpid && !start && !sys_proc_stat(x->mainpid, &pp, &x->mainpid_start))
-        x->mainpid_start = 0;
-    return restore_channels(s, r, err);
+    if (strcmp(r->tag, "service.fdstore") == 0)
+        return fdstore_restore(r, &svc_ext(s)->store, err);
+    if (strcmp(r->tag, "service.mainpid") == 0)
+        return restore_mainpid(s, r, err);
+    return restore_ready(s, r, err);
 }

@@ -12,6 +12,7 @@ struct cgroup;
 struct service;
 struct state_out;
 struct state_rec;
+struct state_table;
 
 /* The service's run ended: readiness, status and the notify.fd channel
  * are forgotten (its MAINPID is remembered until that process is reaped). */
@@ -36,5 +37,6 @@ struct service *svc_ready_orphan(pid_t pid);
  * names (NULL when there is none). */
 void svc_ready_save(const struct service *s, struct state_out *o);
 bool svc_ready_restore(struct service *s, const struct state_rec *r, const char **err);
+extern const struct state_table svc_ready_record, svc_mainpid_record;
 
 #endif

@@ -108,30 +108,41 @@ void svcctl_init(void)
 
 /* --- re-exec ----------------------------------------------------------------- */
 
+/* A running service and the controller its process talks through. */
+struct svcctl_rec {
+    struct state_val service, ctl;
+};
+
+static const struct state_def svcctl_defs[] = {
+    STATE_STR(struct svcctl_rec, service, SVC_NAME_MAX),
+    STATE_INT(struct svcctl_rec, ctl, 1, UINT32_MAX, 0),
+};
+STATE_RECORD(svcctl_record, "svcctl", struct svcctl_rec, svcctl_defs, 0, 0);
+
 void svcctl_save(struct state_out *o)
 {
     for (struct service *s = svc_next_after(""); s; s = svc_next_after(svc_name(s))) {
         struct ctl *c = svc_attachment(s);
         if (!c)
             continue;
-        state_rec(o, "svcctl");
-        state_str(o, svc_name(s));
-        state_int(o, ctl_id(c));
-        state_end(o);
+        struct svcctl_rec rec = { .service.s = svc_name(s), .ctl.i = ctl_id(c) };
+        state_write(o, &svcctl_record, &rec);
     }
 }
 
 bool svcctl_restore(const struct state_rec *r, const char **err)
 {
-    struct service *s = svc_by_name(state_field(r, 0));
-    int64_t id;
-    struct ctl *c = state_field_int(r, 1, 1, UINT32_MAX, 0, &id) ? ctl_by_id((unsigned)id) : NULL;
+    struct svcctl_rec rec;
+    if (!state_read(r, &svcctl_record, &rec, err))
+        return false;
+    struct service *s = svc_by_name(rec.service.s);
+    struct ctl *c = ctl_by_id((unsigned)rec.ctl.i);
     /* One running service and one service controller, each linked once:
      * its controller ends when the service does (detach), and a link to
      * a service that is down, or a second one, would outlive one of them. */
     if (!s || !c || ctl_kind(c) != CTL_SERVICE || svc_state(s) != SVC_UP ||
         svc_attachment(s) || ctl_has_closed_cb(c) || !svc_set_attachment(s, c)) {
-        *err = "malformed svcctl record";
+        *err = "record svcctl: no such running service or service controller, or linked twice";
         return false;
     }
     ctl_set_closed_cb(c, controller_closed, s);

@@ -24,7 +24,9 @@ void svcctl_init(void);
  * after the controllers, restored after them). */
 struct state_out;
 struct state_rec;
+struct state_table;
 void svcctl_save(struct state_out *o);
 bool svcctl_restore(const struct state_rec *r, const char **err);
+extern const struct state_table svcctl_record;
 
 #endif

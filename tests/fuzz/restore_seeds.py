@@ -4,10 +4,14 @@ fuzz_restore.  A daemonproxy is given a bit of everything a state holds
 (handles of each kind, services in every state with env, options, fd
 stores, notification channels and main pids, pending starts, controllers
 with unread input, a config file half read, signal counts, log.dest, the
-pools), and at a few points `reexec` runs a "new binary" that copies the
-state it is handed for --state-check and answers no: nothing changes.
+pools, a main pid announced by a run that ended), and at a few points
+`reexec` runs a "new binary" that copies the state it is handed for
+--state-check and answers no: nothing changes.
 
-    python3 tests/fuzz/restore_seeds.py [DAEMONPROXY]
+    python3 tests/fuzz/restore_seeds.py [--out DIR] [DAEMONPROXY]
+
+DIR defaults to tests/fuzz/restore-corpus; tests/unit/states holds the
+same states, written by a release, for test_record's round trip.
 """
 
 import os
@@ -41,9 +45,24 @@ s.sendto(('READY=1\nSTATUS=serving\tok\nMAINPID=%d' % os.getpid()).encode(), add
 time.sleep(1000)
 '''
 
+# Announces a child as its main pid and exits: the child outlives the run.
+MAINPID = r'''
+import os, socket
+a = os.environ['NOTIFY_SOCKET']
+child = os.fork()
+if child == 0:
+    os.execvp('sleep', ['sleep', '1000'])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b'MAINPID=%d\nREADY=1' % child, b'\0' + a[1:].encode())
+'''
+
 
 def main():
-    dp = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, 'daemonproxy')
+    global OUT
+    args = sys.argv[1:]
+    if args[:1] == ['--out']:
+        OUT, args = args[1], args[2:]
+    dp = args[0] if args else os.path.join(ROOT, 'daemonproxy')
     os.makedirs(OUT, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='dpseed')
     capture = os.path.join(tmp, 'capture')
@@ -56,6 +75,9 @@ def main():
     prog = os.path.join(tmp, 'notifier.py')
     with open(prog, 'w') as f:
         f.write(NOTIFIER)
+    mainpid = os.path.join(tmp, 'mainpid.py')
+    with open(mainpid, 'w') as f:
+        f.write(MAINPID)
     conf = os.path.join(tmp, 'dp.conf')
     with open(conf, 'w') as f:
         f.write('service.args\tfrom-config\ttrue\n' + 'echo\tpadding\n' * 2000)
@@ -101,6 +123,9 @@ def main():
         d.expect(lambda l: (l.startswith('service.notify\tn\t') and 'READY=1' in l and
                             seen.add('n')) or (l.startswith('service.notify\tready\t') and
                                                seen.add('ready')) or len(seen) == 2)
+        d.cmd('service.args\tmp\t%s\t%s' % (sys.executable, mainpid),
+              'service.opts\tmp\tnotify', 'service.start\tmp')
+        d.expect(lambda l: l.startswith('service.state\tmp\tdown'))
         os.kill(d.pid, signal.SIGHUP)
         os.kill(d.pid, signal.SIGUSR2)
         d.expect(lambda l: l.startswith('signal\tSIGUSR2'))
@@ -111,6 +136,16 @@ def main():
         c2 = Client(sock)
         c2.ping()
         c2.send('statedump')
+        # A client that does not read: its replies wait in its event stream.
+        c3 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c3.connect(sock)
+        c3.setblocking(False)
+        try:
+            for _ in range(200):
+                c3.send(b'echo\t' + b'x' * 4000 + b'\n')
+        except BlockingIOError:
+            pass
+        Client(sock).ping()
         snap('03-two-clients')
     finally:
         for pid in [int(x) for x in open('/proc/%d/task/%d/children' % (d.pid, d.pid))
