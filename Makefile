@@ -14,6 +14,8 @@
 #                     Python library's parser FUZZ_PY_TIME (20; also alone:
 #                     make fuzz-py)
 #   make bench        benchmarks with baselines measured in the same run
+#   make bench-deps   what the benchmarks compare against: daemontools' svstat
+#                     (Debian package daemontools; without it that baseline is '-')
 #   make install      PREFIX=/usr/local DESTDIR= : binaries and man pages
 #   make clean
 
@@ -56,7 +58,7 @@ RESTORE_HARNESS := tests/fuzz/fuzz_restore.c $(FUZZ_WORLD)
 FUZZ_DEPS := $(FUZZ_HARNESS) tests/fuzz/fuzz_restore.c tests/fuzz/fuzz.h
 FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 
-.PHONY: all test unit integration asan-test static install clean check-build bench \
+.PHONY: all test unit integration asan-test static install clean check-build bench bench-deps \
         fuzz fuzz-py fuzz-replay fuzz-corpus fuzz-coverage valgrind
 
 all: daemonproxy dpctl
@@ -273,6 +275,9 @@ $(B)/dpbench: bench/dpbench.c | $(B)
 bench: daemonproxy dpctl $(B)/dpbench
 	-$(MAKE) --no-print-directory static
 	DPBENCH=$(abspath $(B)/dpbench) $(PYTHON) bench/run.py
+
+bench-deps:
+	command -v svstat >/dev/null || apt-get install -y daemontools
 
 # --- install ---------------------------------------------------------------
 install: daemonproxy dpctl
