@@ -52,10 +52,12 @@
 static struct reexec_settings settings;
 static char self_path[PATH_MAX];
 
-/* The re-exec in progress: the check, then the exec. */
+/* The re-exec in progress: the check, then the exec.  Its path is apart:
+ * in the struct, the initialiser below would put 4 kB of zeros into the
+ * binary's .data instead of .bss. */
+static char chk_path[PATH_MAX];
 static struct {
     bool busy;
-    char path[PATH_MAX];
     pid_t pid;
     int out_fd;                 /* the check's stdout, until EOF */
     bool exited, timed_out;
@@ -162,7 +164,7 @@ static void check_done(void)
     snprintf(want, sizeof want, "daemonproxy-state %d ok\n", STATE_VERSION);
     chk.out[chk.out_len] = '\0';
     if (chk.timed_out) {
-        fail("%s did not answer --state-check within %d s; not replaced", chk.path,
+        fail("%s did not answer --state-check within %d s; not replaced", chk_path,
              CHECK_TIMEOUT_MS / 1000);
     } else if (!WIFEXITED(chk.status) || WEXITSTATUS(chk.status) != 0 ||
                strcmp(chk.out, want) != 0) {
@@ -177,7 +179,7 @@ static void check_done(void)
             snprintf(how, sizeof how, "exit %d", WEXITSTATUS(chk.status));
         else
             snprintf(how, sizeof how, "signal %s", sig_name(WTERMSIG(chk.status)));
-        fail("%s does not restore state version %d (%s: %s); not replaced", chk.path,
+        fail("%s does not restore state version %d (%s: %s); not replaced", chk_path,
              STATE_VERSION, how, chk.out[0] ? chk.out : "no answer");
     } else {
         loop_task_queue(&exec_task);
@@ -197,7 +199,7 @@ static void save_all(struct state_out *o)
     unsigned long long cur, max;
     spawn_nofile_get(&cur, &max);
     state_rec(o, "reexec");
-    state_str(o, chk.path);
+    state_str(o, chk_path);
     state_str(o, DP_VERSION);
     state_str(o, settings.cgroup);
     state_int(o, settings.mlockall);
@@ -263,7 +265,7 @@ static int state_memfd(struct state_out *o, char *err, size_t errlen)
 static void do_exec(void *ctx)
 {
     (void)ctx;
-    log_info("re-executing %s", chk.path);
+    log_info("re-executing %s", chk_path);
     struct state_out o;
     state_out_init(&o);
     char why[200];
@@ -277,7 +279,7 @@ static void do_exec(void *ctx)
     snprintf(fdarg, sizeof fdarg, "--restore=%d", mfd);
     char *argv[8];
     int n = 0;
-    argv[n++] = chk.path;
+    argv[n++] = chk_path;
     argv[n++] = fdarg;
     if (settings.container)
         argv[n++] = "--container";
@@ -293,10 +295,10 @@ static void do_exec(void *ctx)
     argv[n] = NULL;
     keep_fds(&o, true);
     sys_set_cloexec(mfd, false);
-    spawn_exec_self(chk.path, argv);
+    spawn_exec_self(chk_path, argv);
     int e = errno;
     keep_fds(&o, false);
-    fail("exec %s: %s; not replaced", chk.path, sys_strerror(e));
+    fail("exec %s: %s; not replaced", chk_path, sys_strerror(e));
 out:
     sys_close(mfd);
     free(exec_tsv);
@@ -304,7 +306,7 @@ out:
     chk.busy = false;
 }
 
-/* Start `chk.path --state-check=VERSION --restore=FD` with the state as it
+/* Start `chk_path --state-check=VERSION --restore=FD` with the state as it
  * is now and every fd it names at its own number: the new binary restores
  * the real state, as the re-exec would, and answers on the pipe that
  * becomes chk.out_fd.  Returns its pid, or -1 with a reason in err. */
@@ -331,7 +333,7 @@ static pid_t spawn_check(char *err, size_t errlen)
     char vers[32], fdarg[32];
     snprintf(vers, sizeof vers, "--state-check=%d", STATE_VERSION);
     snprintf(fdarg, sizeof fdarg, "--restore=%d", mfd);
-    char *argv[] = { chk.path, vers, fdarg, NULL };
+    char *argv[] = { chk_path, vers, fdarg, NULL };
     int nullfd = handle_fd(handle_by_name("null"));
     int fds[3] = { nullfd, p[1], nullfd };
     struct spawn_req r = { .argv = argv, .fds = fds, .nfds = 3, .cgroup_fd = -1,
@@ -345,7 +347,7 @@ static pid_t spawn_check(char *err, size_t errlen)
         pid = -1;
     }
     if (pid < 0) {
-        snprintf(err, errlen, "cannot run %s --state-check: %s", chk.path, sys_strerror(e));
+        snprintf(err, errlen, "cannot run %s --state-check: %s", chk_path, sys_strerror(e));
         goto out;
     }
     chk.out_fd = p[0];
@@ -373,7 +375,7 @@ bool reexec_request(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "no binary to run (cannot tell daemonproxy's own)");
         return false;
     }
-    if (strlen(path) >= sizeof chk.path) {
+    if (strlen(path) >= sizeof chk_path) {
         snprintf(err, errlen, "path too long");
         return false;
     }
@@ -385,7 +387,7 @@ bool reexec_request(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: not a regular file", path);
         return false;
     }
-    memcpy(chk.path, path, strlen(path) + 1);
+    memcpy(chk_path, path, strlen(path) + 1);
     pid_t pid = spawn_check(err, errlen);
     if (pid < 0)
         return false;
@@ -576,7 +578,7 @@ bool reexec_restore(reexec_ctl_fn on_ctl, const char **err)
     drop_state();
     if (!ok)
         return false;
-    memcpy(chk.path, restored_path, sizeof restored_path);
+    memcpy(chk_path, restored_path, sizeof restored_path);
     struct proto_line l;
     proto_line_begin(&l, "reexec");
     proto_line_add(&l, DP_VERSION);
