@@ -296,6 +296,15 @@ static void dp_start(struct peer *p, const char *dp, int cpu)
     peer_start(p, argv, cpu);
 }
 
+/* DP on a control socket of its own, /tmp/dpbench-TAG-PID.sock (in sock). */
+static void dp_start_sock(struct peer *p, const char *dp, const char *tag, char sock[108])
+{
+    snprintf(sock, 108, "/tmp/dpbench-%s-%d.sock", tag, (int)getpid());
+    unlink(sock);
+    char *argv[] = { (char *)dp, "-i", "-q", "-q", "-S", sock, NULL };
+    peer_start(p, argv, -1);
+}
+
 static int has_prefix(const char *s, const char *pre) { return strncmp(s, pre, strlen(pre)) == 0; }
 
 /* Count "service.state NAME STATE" lines with the given state. */
@@ -884,11 +893,8 @@ static int cmp_double(const void *a, const void *b)
 static int cmd_dpctl(const char *dp, const char *dpctl, int nsvc, int nhandle)
 {
     char sock[108];
-    snprintf(sock, sizeof sock, "/tmp/dpbench-dpctl-%d.sock", (int)getpid());
-    unlink(sock);
     struct peer p;
-    char *argv[] = { (char *)dp, "-i", "-q", "-q", "-S", sock, NULL };
-    peer_start(&p, argv, -1);
+    dp_start_sock(&p, dp, "dpctl", sock);
     for (int i = 0; i < nsvc; i++)
         peer_printf(&p, "service.args\tsvc%06d\tsleep\t1000\nservice.tags\tsvc%06d\tt\n"
                     "service.auto_up\tsvc%06d\t5\tSIGUSR2\n", i, i, i);
@@ -973,12 +979,9 @@ static int cmd_statusrun(const char *dp, int n, int k, const char *svstat, char 
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     char sock[108], dir[64];
-    snprintf(sock, sizeof sock, "/tmp/dpbench-status-%d.sock", (int)getpid());
     snprintf(dir, sizeof dir, "/tmp/dpbench-svstat-%d", (int)getpid());
-    unlink(sock);
     struct peer p;
-    char *argv[] = { (char *)dp, "-i", "-q", "-q", "-S", sock, NULL };
-    peer_start(&p, argv, -1);
+    dp_start_sock(&p, dp, "status", sock);
     for (int i = 0; i < n; i++)
         peer_printf(&p, "service.args\ts%05d\tsleep\t1000\nservice.start\ts%05d\n", i, i);
     peer_flush(&p);
