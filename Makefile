@@ -283,7 +283,7 @@ bench: daemonproxy dpctl $(B)/dpbench
 	DPBENCH=$(abspath $(B)/dpbench) $(PYTHON) bench/run.py
 
 bench-deps:
-	command -v svstat >/dev/null || apt-get install -y daemontools
+	command -v svstat >/dev/null || { apt-get update && apt-get install -y daemontools; }
 
 # --- install ---------------------------------------------------------------
 install: daemonproxy dpctl
