@@ -43,6 +43,13 @@
  *                                        services and NHANDLE handles, against the
  *                                        baseline: a statedump read by a bare socket
  *                                        client (median of 7 each, taking turns)
+ *   dpbench statusrun DP N K SVSTAT DPCTL...
+ *                                        "dpctl status" (whole process, output to
+ *                                        /dev/null) of each DPCTL with N running
+ *                                        services, against daemontools' SVSTAT ("-":
+ *                                        none) on N directories laid out as supervise
+ *                                        leaves them (see svstat_dir); K rounds taking
+ *                                        turns, medians
  *   dpbench stamp FILE                   (helper) write CLOCK_MONOTONIC ns to FILE, exit
  *   dpbench notifier                     (helper) the notifylat service: for each byte
  *                                        read on fd 0, send "STATUS=t<ns>" to $NOTIFY_SOCKET
@@ -287,6 +294,15 @@ static void dp_start(struct peer *p, const char *dp, int cpu)
 {
     char *argv[] = { (char *)dp, "-i", "-q", "-q", NULL };
     peer_start(p, argv, cpu);
+}
+
+/* DP on a control socket of its own, /tmp/dpbench-TAG-PID.sock (in sock). */
+static void dp_start_sock(struct peer *p, const char *dp, const char *tag, char sock[108])
+{
+    snprintf(sock, 108, "/tmp/dpbench-%s-%d.sock", tag, (int)getpid());
+    unlink(sock);
+    char *argv[] = { (char *)dp, "-i", "-q", "-q", "-S", sock, NULL };
+    peer_start(p, argv, -1);
 }
 
 static int has_prefix(const char *s, const char *pre) { return strncmp(s, pre, strlen(pre)) == 0; }
@@ -877,11 +893,8 @@ static int cmp_double(const void *a, const void *b)
 static int cmd_dpctl(const char *dp, const char *dpctl, int nsvc, int nhandle)
 {
     char sock[108];
-    snprintf(sock, sizeof sock, "/tmp/dpbench-dpctl-%d.sock", (int)getpid());
-    unlink(sock);
     struct peer p;
-    char *argv[] = { (char *)dp, "-i", "-q", "-q", "-S", sock, NULL };
-    peer_start(&p, argv, -1);
+    dp_start_sock(&p, dp, "dpctl", sock);
     for (int i = 0; i < nsvc; i++)
         peer_printf(&p, "service.args\tsvc%06d\tsleep\t1000\nservice.tags\tsvc%06d\tt\n"
                     "service.auto_up\tsvc%06d\t5\tSIGUSR2\n", i, i, i);
@@ -902,6 +915,131 @@ static int cmd_dpctl(const char *dp, const char *dpctl, int nsvc, int nhandle)
     qsort(json, K, sizeof json[0], cmp_double);
     printf("dump_seconds %.6f\nstatus_seconds %.6f\njson_seconds %.6f\n",
            base[K / 2], table[K / 2], json[K / 2]);
+    peer_end(&p);
+    unlink(sock);
+    return 0;
+}
+
+/* --- statusrun: dpctl status against daemontools' svstat ------------------------ */
+
+/* What svstat reads for one running service, laid out as daemontools'
+ * supervise leaves it: DIR/supervise/status (18 bytes: TAI64N of the last
+ * change, the pid little-endian, paused, want) and the FIFO DIR/supervise/ok
+ * held open for reading, so that svstat finds "supervise running" and walks
+ * its full path for each directory.  No supervise processes: svstat's work
+ * per directory is the same, and 10,000 of them would swamp the machine. */
+static void svstat_dir(const char *dir, int i, pid_t pid, int *okfd)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/s%05d", dir, i);
+    if (mkdir(path, 0755) < 0)
+        die("mkdir %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/s%05d/supervise", dir, i);
+    if (mkdir(path, 0700) < 0)
+        die("mkdir %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/s%05d/supervise/ok", dir, i);
+    if (mkfifo(path, 0600) < 0)
+        die("mkfifo %s: %s", path, strerror(errno));
+    *okfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (*okfd < 0)
+        die("open %s: %s", path, strerror(errno));
+    unsigned char st[18] = { 0 };
+    uint64_t sec = ((uint64_t)1 << 62) + (uint64_t)time(NULL) - 60;
+    for (int k = 0; k < 8; k++)
+        st[k] = (unsigned char)(sec >> (56 - 8 * k));
+    for (int k = 0; k < 4; k++)
+        st[12 + k] = (unsigned char)((uint32_t)pid >> (8 * k));
+    st[17] = 'u';
+    snprintf(path, sizeof path, "%s/s%05d/supervise/status", dir, i);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, st, sizeof st) != (ssize_t)sizeof st)
+        die("write %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+/* argv[0] run in dir (NULL: here), its output to /dev/null; seconds from
+ * spawn to exit. */
+static double run_seconds_in(const char *dir, char **argv)
+{
+    char here[4096];
+    if (dir && (!getcwd(here, sizeof here) || chdir(dir) < 0))
+        die("chdir %s: %s", dir, strerror(errno));
+    double t = run_seconds(argv);
+    if (dir && chdir(here) < 0)
+        die("chdir %s: %s", here, strerror(errno));
+    return t;
+}
+
+static int cmd_statusrun(const char *dp, int n, int k, const char *svstat, char **dpctls,
+                         int ndpctl)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    char sock[108], dir[64];
+    snprintf(dir, sizeof dir, "/tmp/dpbench-svstat-%d", (int)getpid());
+    struct peer p;
+    dp_start_sock(&p, dp, "status", sock);
+    for (int i = 0; i < n; i++)
+        peer_printf(&p, "service.args\ts%05d\tsleep\t1000\nservice.start\ts%05d\n", i, i);
+    peer_flush(&p);
+    for (int up = 0; up < n;)
+        up += is_state(peer_line(&p), "up");
+    peer_sync(&p, "running");
+
+    bool sv = strcmp(svstat, "-") != 0;
+    int *okfds = NULL;
+    char **svargv = NULL;
+    if (sv) {
+        if (mkdir(dir, 0755) < 0)
+            die("mkdir %s: %s", dir, strerror(errno));
+        okfds = malloc(sizeof *okfds * (size_t)n);
+        svargv = calloc((size_t)n + 2, sizeof *svargv);
+        svargv[0] = (char *)svstat;
+        for (int i = 0; i < n; i++) {
+            svstat_dir(dir, i, p.pid, &okfds[i]);
+            svargv[i + 1] = malloc(16);
+            snprintf(svargv[i + 1], 16, "s%05d", i);
+        }
+    }
+    double *t = calloc((size_t)(ndpctl + 1) * (size_t)k, sizeof *t);
+    for (int r = 0; r < k; r++) {       /* taking turns: a drift hits all */
+        for (int j = 0; j < ndpctl; j++) {
+            char *st[] = { dpctls[j], "-S", sock, "status", NULL };
+            t[j * k + r] = run_seconds_in(NULL, st);
+        }
+        if (sv)
+            t[ndpctl * k + r] = run_seconds_in(dir, svargv);
+    }
+    for (int j = 0; j <= ndpctl; j++) {
+        if (j == ndpctl && !sv)
+            break;
+        qsort(t + j * k, (size_t)k, sizeof *t, cmp_double);
+        if (j < ndpctl)
+            printf("dpctl%d_seconds %.6f\n", j, t[j * k + k / 2]);
+        else
+            printf("svstat_seconds %.6f\n", t[j * k + k / 2]);
+    }
+    free(t);
+    if (sv) {
+        char path[256];
+        for (int i = 0; i < n; i++) {
+            close(okfds[i]);
+            free(svargv[i + 1]);
+            static const char *const parts[] = { "supervise/ok", "supervise/status", "supervise",
+                                                 "" };
+            for (int q = 0; q < 4; q++) {
+                snprintf(path, sizeof path, "%s/s%05d/%s", dir, i, parts[q]);
+                (q < 2 ? unlink : rmdir)(path);
+            }
+        }
+        rmdir(dir);
+        free(okfds);
+        free(svargv);
+    }
+    kill_all(&p, "s", 5, n);
     peer_end(&p);
     unlink(sock);
     return 0;
@@ -1318,6 +1456,9 @@ int main(int argc, char **argv)
         return cmd_reexec(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     if (!strcmp(c, "dpctl") && argc == 6)
         return cmd_dpctl(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
+    if (!strcmp(c, "statusrun") && argc >= 7)
+        return cmd_statusrun(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5], argv + 6,
+                             argc - 6);
     if (!strcmp(c, "up") && argc == 4)
         return cmd_up(argv[2], atoi(argv[3]));
     if (!strcmp(c, "bareup") && argc == 3)

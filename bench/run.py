@@ -11,7 +11,9 @@ fails the build.
 import json
 import os
 import platform
+import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -22,6 +24,10 @@ DPBENCH = os.environ.get('DPBENCH', os.path.join(ROOT, 'build', 'dpbench'))
 DP = os.environ.get('DAEMONPROXY', os.path.join(ROOT, 'daemonproxy'))
 DP_STATIC = os.path.join(ROOT, 'daemonproxy-static')
 DPCTL = os.environ.get('DPCTL', os.path.join(ROOT, 'dpctl'))
+DPCTL_STATIC = os.path.join(ROOT, 'dpctl-static')
+# daemontools' svstat, the baseline of dpctl status (`make bench-deps`
+# installs Debian's package daemontools); without it that baseline is '-'.
+SVSTAT = os.environ.get('SVSTAT') or shutil.which('svstat')
 QUICK = os.environ.get('BENCH_QUICK') == '1'
 REPS = 3 if QUICK else 5
 
@@ -93,7 +99,7 @@ def figure(name, vals, unit, base=None, target=None, higher_is_better=False):
     if target is not None:
         kind, lim = target
         v = ratio if kind == 'ratio' else s['median']
-        met = v >= lim if higher_is_better else v <= lim
+        met = None if v is None else v >= lim if higher_is_better else v <= lim
         results[name]['target'] = '%s %s %g' % (kind, '>=' if higher_is_better else '<=', lim)
         results[name]['met'] = met
     spread = '%s (%s..%s)' % (fmt(s['median'], unit), fmt(s['min'], unit), fmt(s['max'], unit))
@@ -125,6 +131,42 @@ def reexec_figures():
     figure('  same, vs the kernel floor for 10k fds', big['echo_s'], 'ms', floor['floor_s'])
 
 
+def status_figures():
+    """dpctl status, the whole process (connect, statedump, table, exit),
+    with N services running, against daemontools' svstat reading the
+    status of N services (bench/dpbench.c statusrun); both builds of
+    dpctl, taking turns with svstat."""
+    dpctls = [(b, w) for b, w in ((DPCTL_STATIC, 'static'), (DPCTL, 'glibc'))
+              if os.path.exists(b)]
+    if not SVSTAT:
+        sys.stderr.write('  (no svstat: `make bench-deps` installs daemontools for the '
+                         'dpctl status baseline)\n')
+    for n, k in ((1000, 7), (10000, 3 if QUICK else 5)):
+        r = run('statusrun', DP, n, k, SVSTAT or '-', *[b for b, _ in dpctls])
+        base = [r['svstat_seconds']] if SVSTAT else None
+        for i, (_, which) in enumerate(dpctls):
+            figure('dpctl status, %dk running (%s) vs svstat' % (n // 1000, which),
+                   [r['dpctl%d_seconds' % i]], 'ms', base, ('ratio', 0.2))
+
+
+def elf_separate_code(path):
+    """Whether no loadable segment of the ELF file at path is executable
+    besides the code's own: the ELF header and the read-only data not
+    mapped executable, as ld's -z separate-code lays them out."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    if data[:4] != b'\x7fELF' or data[4] != 2:
+        return False
+    phoff, = struct.unpack_from('<Q', data, 0x20)
+    phentsize, phnum = struct.unpack_from('<HH', data, 0x36)
+    execs = []
+    for i in range(phnum):
+        p_type, p_flags, p_offset = struct.unpack_from('<IIQ', data, phoff + i * phentsize)
+        if p_type == 1 and p_flags & 1:     # PT_LOAD, PF_X
+            execs.append(p_offset)
+    return len(execs) == 1 and execs[0] != 0
+
+
 def main():
     t0 = time.monotonic()
     n = 2000
@@ -136,9 +178,15 @@ def main():
     figure('  same, 20k services + 5k handles held', big, 's', dp_spawn, ('ratio', 1.05))
 
     lines = 200000 if QUICK else 1000000
-    cat = rep('lines_per_sec', 'tput', 'cat', '--', lines)
-    dpt = rep('lines_per_sec', 'tput', DP, '-i', '-q', '-q', '--', lines)
+    cat, dpt, dps = [], [], []
+    for _ in range(REPS):           # taking turns: a drift of the machine hits all
+        cat.append(run('tput', 'cat', '--', lines)['lines_per_sec'])
+        dpt.append(run('tput', DP, '-i', '-q', '-q', '--', lines)['lines_per_sec'])
+        if os.path.exists(DP_STATIC):
+            dps.append(run('tput', DP_STATIC, '-i', '-q', '-q', '--', lines)['lines_per_sec'])
     figure('pipelined echo, %d lines' % lines, dpt, 'l/s', cat, ('ratio', 0.40), True)
+    if dps:
+        figure('  same, static musl build', dps, 'l/s', cat, ('ratio', 0.9), True)
 
     rtt_n = 5000 if QUICK else 20000
     cat_rtt = [run('rtt', 'cat', '--', rtt_n) for _ in range(REPS)]
@@ -205,6 +253,7 @@ def main():
            [r['dump_seconds'] for r in ctl], ('value', 0.100))
     figure('  dpctl status --json, same', [r['json_seconds'] for r in ctl], 'ms',
            [r['dump_seconds'] for r in ctl], ('value', 0.100))
+    status_figures()
 
     # The Python library: parsing a realistic mix of event lines, and
     # mirroring a real statedump of 10k services + 10k handles.
@@ -241,7 +290,7 @@ def main():
     mem_bin = DP_STATIC if os.path.exists(DP_STATIC) else DP
     mem = run('mem', mem_bin)
     which = 'static' if mem_bin == DP_STATIC else 'dynamic'
-    figure('idle VmRSS (%s build)' % which, [mem['idle_rss_kb']], 'kB', None, ('value', 300))
+    figure('idle VmRSS (%s build)' % which, [mem['idle_rss_kb']], 'kB', None, ('value', 200))
     figure('idle private memory', [mem['idle_private_kb']], 'kB')
     figure('1k services defined: RSS', [mem['defined1000_rss_kb']], 'kB')
     figure('10k services defined: RSS', [mem['defined10000_rss_kb']], 'kB')
@@ -249,8 +298,9 @@ def main():
            'B', None, ('value', 200))
     figure('1k running: added private memory', [mem['running1000_added_private_kb']], 'kB')
     if os.path.exists(DP_STATIC):
-        figure('static musl binary size', [os.path.getsize(DP_STATIC) / 1024], 'kB', None,
-               ('value', 100))
+        figure('static musl daemonproxy size (separate-code: %s)' % (
+               'yes' if elf_separate_code(DP_STATIC) else 'NO'),
+               [os.path.getsize(DP_STATIC)], 'B', None, ('value', 131072))
 
     header = ('figure', 'median (min..max)', 'baseline', 'ratio', 'target', 'met')
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]

@@ -9,9 +9,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-/* "5s", "2m05s", "1h02m", "3d04h"; "-" for negative. */
-void show_duration(char *buf, size_t len, long long secs);
-
 /* The status table: a header, then one row per service. */
 void show_table(FILE *out, struct svc **v, size_t n, long long now_s, bool color);
 

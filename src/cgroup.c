@@ -55,7 +55,7 @@ static bool read_populated(const struct cgroup *cg)
     if (n <= 0)
         return cg->populated;
     b[n] = '\0';
-    const char *p = strstr(b, "populated ");
+    const char *p = sys_find(b, "populated ");
     return p && p[10] == '1';
 }
 
@@ -127,7 +127,7 @@ static char *hierarchy_path(int fd)
         next = strchr(line, '\n');
         if (next)
             *next++ = '\0';
-        char *f[5], *sep = strstr(line, " - "), *save = NULL;
+        char *f[5], *sep = sys_find(line, " - "), *save = NULL;
         int n = 0;
         if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
             continue;

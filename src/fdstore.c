@@ -2,6 +2,7 @@
 #include "fdstore.h"
 #include "handle.h"
 #include "state.h"
+#include "sys.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -65,7 +66,7 @@ bool fdstore_name_valid(const char *fdname)
 {
     size_t n = strlen(fdname);
     return handle_name_valid(fdname) && fdname[0] != '.' && fdname[n - 1] != '.' &&
-           !strstr(fdname, "..");
+           !sys_find(fdname, "..");
 }
 
 /* daemonproxy's own fds come first.  A store that took the last free fds

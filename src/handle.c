@@ -337,11 +337,6 @@ static void add_std(const char *name, int stdfd, int nullfd, bool redirect)
     add_special(name, fd, access_flags(fd), desc, false, HCTL_NONE);
 }
 
-static int cmp_int(const void *a, const void *b)
-{
-    return *(const int *)a - *(const int *)b;
-}
-
 /* The inherited fds found so far. */
 struct fd_list {
     int *fds;
@@ -376,7 +371,7 @@ static size_t inherited_fds(int **out, int skip)
     struct fd_list l = { .skip = skip };
     sys_each_fd(3, add_if_inherited, &l);
     if (l.n)
-        qsort(l.fds, l.n, sizeof *l.fds, cmp_int);
+        sys_sort_ints(l.fds, l.n);
     *out = l.fds;
     return l.n;
 }

@@ -53,9 +53,11 @@ static struct reexec_settings settings;
 static char self_path[PATH_MAX];
 
 /* The re-exec in progress: the check, then the exec. */
+/* The new binary (apart from chk: an initialised struct is written out
+ * whole, zeros included, in the static binary's .data). */
+static char chk_path[PATH_MAX];
 static struct {
     bool busy;
-    char path[PATH_MAX];
     pid_t pid;
     int out_fd;                 /* the check's stdout, until EOF */
     bool exited, timed_out;
@@ -159,7 +161,7 @@ static void check_done(void)
     snprintf(want, sizeof want, "daemonproxy-state %d ok\n", STATE_VERSION);
     chk.out[chk.out_len] = '\0';
     if (chk.timed_out) {
-        fail("%s did not answer --state-check within %d s; not replaced", chk.path,
+        fail("%s did not answer --state-check within %d s; not replaced", chk_path,
              CHECK_TIMEOUT_MS / 1000);
     } else if (!WIFEXITED(chk.status) || WEXITSTATUS(chk.status) != 0 ||
                strcmp(chk.out, want) != 0) {
@@ -174,7 +176,7 @@ static void check_done(void)
             snprintf(how, sizeof how, "exit %d", WEXITSTATUS(chk.status));
         else
             snprintf(how, sizeof how, "signal %s", sig_name(WTERMSIG(chk.status)));
-        fail("%s does not restore state version %d (%s: %s); not replaced", chk.path,
+        fail("%s does not restore state version %d (%s: %s); not replaced", chk_path,
              STATE_VERSION, how, chk.out[0] ? chk.out : "no answer");
     } else {
         loop_task_queue(&exec_task);
@@ -214,7 +216,7 @@ static void save_all(struct state_out *o)
     unsigned long long cur, max;
     spawn_nofile_get(&cur, &max);
     struct reexec_rec rec = {
-        .path.s = chk.path, .version.s = DP_VERSION, .cgroup.s = settings.cgroup,
+        .path.s = chk_path, .version.s = DP_VERSION, .cgroup.s = settings.cgroup,
         .mlockall.i = settings.mlockall, .daemonized.i = settings.daemonized,
         .sdnotify.s = sdnotify_value(), .nofile_cur.i = (int64_t)cur,
         .nofile_max.i = (int64_t)max, .pidfile.s = pidfile_path(),
@@ -275,7 +277,7 @@ static int state_memfd(struct state_out *o, char *err, size_t errlen)
 
 static void do_exec(void *ctx)
 {
-    log_info("re-executing %s", chk.path);
+    log_info("re-executing %s", chk_path);
     struct state_out o;
     state_out_init(&o);
     char why[200];
@@ -289,7 +291,7 @@ static void do_exec(void *ctx)
     snprintf(fdarg, sizeof fdarg, "--restore=%d", mfd);
     char *argv[8];
     int n = 0;
-    argv[n++] = chk.path;
+    argv[n++] = chk_path;
     argv[n++] = fdarg;
     if (settings.container)
         argv[n++] = "--container";
@@ -305,10 +307,10 @@ static void do_exec(void *ctx)
     argv[n] = NULL;
     keep_fds(&o, true);
     sys_set_cloexec(mfd, false);
-    spawn_exec_self(chk.path, argv);
+    spawn_exec_self(chk_path, argv);
     int e = errno;
     keep_fds(&o, false);
-    fail("exec %s: %s; not replaced", chk.path, sys_strerror(e));
+    fail("exec %s: %s; not replaced", chk_path, sys_strerror(e));
 out:
     sys_close(mfd);
     free(exec_tsv);
@@ -316,7 +318,7 @@ out:
     chk.busy = false;
 }
 
-/* Start `chk.path --state-check=VERSION --restore=FD` with the state as it
+/* Start `chk_path --state-check=VERSION --restore=FD` with the state as it
  * is now and every fd it names at its own number: the new binary restores
  * the real state, as the re-exec would, and answers on the pipe that
  * becomes chk.out_fd.  Returns its pid, or -1 with a reason in err. */
@@ -343,7 +345,7 @@ static pid_t spawn_check(char *err, size_t errlen)
     char vers[32], fdarg[32];
     snprintf(vers, sizeof vers, "--state-check=%d", STATE_VERSION);
     snprintf(fdarg, sizeof fdarg, "--restore=%d", mfd);
-    char *argv[] = { chk.path, vers, fdarg, NULL };
+    char *argv[] = { chk_path, vers, fdarg, NULL };
     int nullfd = handle_fd(handle_by_name("null"));
     int fds[3] = { nullfd, p[1], nullfd };
     struct spawn_req r = { .argv = argv, .fds = fds, .nfds = 3, .cgroup_fd = -1,
@@ -357,7 +359,7 @@ static pid_t spawn_check(char *err, size_t errlen)
         pid = -1;
     }
     if (pid < 0) {
-        snprintf(err, errlen, "cannot run %s --state-check: %s", chk.path, sys_strerror(e));
+        snprintf(err, errlen, "cannot run %s --state-check: %s", chk_path, sys_strerror(e));
         goto out;
     }
     chk.out_fd = p[0];
@@ -378,7 +380,7 @@ static bool binary_usable(const char *path, char *err, size_t errlen)
     struct stat st;
     if (!*path)
         snprintf(err, errlen, "no binary to run (cannot tell daemonproxy's own)");
-    else if (strlen(path) >= sizeof chk.path)
+    else if (strlen(path) >= sizeof chk_path)
         snprintf(err, errlen, "path too long");
     else if (stat(path, &st) < 0 || access(path, X_OK) < 0)
         snprintf(err, errlen, "%s: %s", path, sys_strerror(errno));
@@ -389,7 +391,7 @@ static bool binary_usable(const char *path, char *err, size_t errlen)
     return false;
 }
 
-/* The check of chk.path runs as pid: its answer, its exit and its
+/* The check of chk_path runs as pid: its answer, its exit and its
  * deadline are awaited from the loop. */
 static void check_await(pid_t pid)
 {
@@ -415,7 +417,7 @@ bool reexec_request(const char *path, char *err, size_t errlen)
         path = self_path;
     if (!binary_usable(path, err, errlen))
         return false;
-    memcpy(chk.path, path, strlen(path) + 1);
+    memcpy(chk_path, path, strlen(path) + 1);
     pid_t pid = spawn_check(err, errlen);
     if (pid < 0)
         return false;
@@ -603,7 +605,7 @@ bool reexec_restore(reexec_ctl_fn on_ctl, const char **err)
     drop_state();
     if (!ok)
         return false;
-    memcpy(chk.path, restored_path, sizeof restored_path);
+    memcpy(chk_path, restored_path, sizeof restored_path);
     struct proto_line l;
     proto_line_begin(&l, "reexec");
     proto_line_add(&l, DP_VERSION);

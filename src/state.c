@@ -322,12 +322,6 @@ static bool fd_open(const struct pollfd *p)
     return !(p->revents & POLLNVAL) || fcntl(p->fd, F_GETFD) >= 0;
 }
 
-static int cmp_fd(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
 bool state_fds_verify(const char **err)
 {
     static char msg[64];
@@ -351,7 +345,7 @@ bool state_fds_verify(const char **err)
     /* Each fd has one owner, which closes it: one named twice would be
      * closed twice, the second time perhaps as somebody else's. */
     if (named_n > 1)
-        qsort(named_fds, named_n, sizeof *named_fds, cmp_fd);
+        sys_sort_ints(named_fds, named_n);
     for (size_t i = 1; i < named_n && ok; i++) {
         if (!(ok = named_fds[i] != named_fds[i - 1])) {
             snprintf(msg, sizeof msg, "the state names fd %d twice", named_fds[i]);

@@ -336,3 +336,40 @@ void sys_each_fd(int lo, void (*fn)(int fd, void *ctx), void *ctx)
             fn((int)v, ctx);
     closedir(d);
 }
+
+char *sys_find(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0)
+        return (char *)s;
+    for (; *s; s++)
+        if (*s == *needle && strncmp(s, needle, n) == 0)
+            return (char *)s;
+    return NULL;
+}
+
+/* Move v[i] down the heap v[0..n) until neither child is larger. */
+static void sift_down(int *v, size_t i, size_t n)
+{
+    for (size_t c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && v[c + 1] > v[c])
+            c++;
+        if (v[i] >= v[c])
+            return;
+        int t = v[i];
+        v[i] = v[c];
+        v[c] = t;
+    }
+}
+
+void sys_sort_ints(int *v, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(v, i, n);
+    while (n > 1) {
+        int t = v[0];
+        v[0] = v[--n];
+        v[n] = t;
+        sift_down(v, 0, n);
+    }
+}

@@ -88,4 +88,14 @@ bool sys_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
  * each of lo..1023 that is open).  fn must not open or close fds. */
 void sys_each_fd(int lo, void (*fn)(int fd, void *ctx), void *ctx);
 
+/* The first needle in s, or NULL: strstr() for the short needles here.
+ * musl's strstr (two-way, linear in the worst case) was 1.3 kB of the
+ * static binary; a needle of a few bytes needs none of it. */
+char *sys_find(const char *s, const char *needle);
+
+/* Sort v ascending (heapsort: O(n log n), no recursion, no allocation).
+ * For the fd lists, which reach tens of thousands at a re-exec; qsort was
+ * 2.1 kB of the static binary. */
+void sys_sort_ints(int *v, size_t n);
+
 #endif

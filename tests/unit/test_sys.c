@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -229,5 +231,52 @@ static void test_proc_stat(void)
     close(down[1]);
 }
 
+/* sys_sort_ints against a counting sort of the same values: sizes around
+ * the heap's edges, duplicates, the extremes, already sorted and reversed. */
+static void test_sort_ints(void)
+{
+    static int v[3000];
+    static unsigned count[64];
+    unsigned seed = 1;
+    for (size_t n = 0; n < sizeof v / sizeof v[0]; n = n < 20 ? n + 1 : n * 3) {
+        for (int shape = 0; shape < 4; shape++) {
+            memset(count, 0, sizeof count);
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 1103515245 + 12345;
+                int x = shape == 0 ? (int)(seed >> 16) % 64 : shape == 1 ? (int)i % 64
+                      : shape == 2 ? 63 - (int)(i * 64 / (n ? n : 1)) : (int)(seed >> 30);
+                v[i] = x;
+                count[x]++;
+            }
+            sys_sort_ints(v, n);
+            size_t at = 0;
+            for (int x = 0; x < 64; x++)
+                for (unsigned k = 0; k < count[x]; k++)
+                    CHECK_EQ(v[at++], x);
+        }
+    }
+    int ext[] = { INT_MAX, 0, INT_MIN, -1, INT_MAX, INT_MIN };
+    sys_sort_ints(ext, 6);
+    CHECK(ext[0] == INT_MIN && ext[1] == INT_MIN && ext[2] == -1 && ext[3] == 0 &&
+          ext[4] == INT_MAX && ext[5] == INT_MAX);
+}
+
+static void test_find(void)
+{
+    const char *s = "populated 1\nfrozen 0\n";
+    CHECK(sys_find(s, "populated ") == s);
+    CHECK(sys_find(s, "frozen ") == s + 12);
+    CHECK(sys_find(s, "frozen 1") == NULL);
+    CHECK(sys_find(s, "\n") == s + 11);
+    CHECK(sys_find(s, "") == s);
+    CHECK(sys_find("", "") != NULL);
+    CHECK(sys_find("", "a") == NULL);
+    CHECK(sys_find("a..b", "..") != NULL);
+    CHECK(sys_find("a.b.c", "..") == NULL);
+    CHECK(sys_find("3 - cgroup2", " - ") != NULL);
+    CHECK(sys_find("aab", "ab") != NULL);     /* a false start, then the match */
+    CHECK(sys_find("ab", "abc") == NULL);     /* the needle runs past the end */
+}
+
 UNIT_MAIN(test_parse_valid, test_parse_invalid, test_parse_limits, test_fd_helpers,
-          test_clock, test_proc_stat)
+          test_clock, test_proc_stat, test_sort_ints, test_find)
