@@ -11,6 +11,7 @@
 #include "ctlsock.h"
 #include "event.h"
 #include "handle.h"
+#include "links.h"
 #include "log.h"
 #include "loop.h"
 #include "options.h"
@@ -212,12 +213,7 @@ static void become_subreaper(bool pid1)
  * re-exec.  False (errno set) when there is no loop. */
 static bool start_loop(void)
 {
-    event_set_sink(ctl_broadcast);
-    ctl_set_dispatch(cmd_run);
-    handle_set_watch_cb(log_follow_changed);
-    log_set_lookup(handle_fd_by_name);
-    svcctl_init();
-    sig_set_count_cb(svc_signal_changed);
+    links_set();
     return loop_init() == 0 && sig_init(svc_reap) == 0;
 }
 

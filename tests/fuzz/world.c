@@ -9,6 +9,7 @@
 #include "../../src/ctlsock.h"
 #include "../../src/event.h"
 #include "../../src/handle.h"
+#include "../../src/links.h"
 #include "../../src/log.h"
 #include "../../src/loop.h"
 #include "../../src/pidfile.h"
@@ -247,12 +248,7 @@ void fuzz_world_init(int argc, char **argv, void (*exit_hook)(int code))
     term_set_atexit(exit_hook);
     log_set_fd(-1);     /* held and counted; a log.dest may name a handle */
     spawn_raise_nofile();
-    event_set_sink(ctl_broadcast);
-    ctl_set_dispatch(cmd_run);
-    handle_set_watch_cb(log_follow_changed);
-    log_set_lookup(handle_fd_by_name);
-    svcctl_init();
-    sig_set_count_cb(svc_signal_changed);
+    links_set();
     if (loop_init() < 0)
         abort();
     fd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -17,6 +17,7 @@
 #include "event.h"
 #include "fdstore.h"
 #include "handle.h"
+#include "links.h"
 #include "log.h"
 #include "loop.h"
 #include "outbuf.h"
@@ -153,13 +154,7 @@ static void no_hook(struct ctl *c) {}
 static bool restore_save(const char *text, size_t len, struct state_out *o, const char **err)
 {
     fill_fds();
-    /* the modules' links, as main sets them */
-    event_set_sink(ctl_broadcast);
-    ctl_set_dispatch(cmd_run);
-    handle_set_watch_cb(log_follow_changed);
-    log_set_lookup(handle_fd_by_name);
-    svcctl_init();
-    sig_set_count_cb(svc_signal_changed);
+    links_set();
     if (loop_init() < 0)
         abort();
     int fd = memfd_create("state", MFD_CLOEXEC);
