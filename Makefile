@@ -207,7 +207,7 @@ fuzz-corpus: $(B)/daemonproxy
 	    $(PYTHON) tests/run.py
 	$(PYTHON) tests/fuzz/seed.py $(FUZZ_B)/record tests/fuzz/corpus
 
-NOTIFY_FUZZ_SRCS := tests/fuzz/fuzz_notify.c src/notify.c src/log.c src/loop.c src/state.c src/sys.c
+NOTIFY_FUZZ_SRCS := tests/fuzz/fuzz_notify.c src/notify.c src/log.c src/loop.c src/protocol.c src/state.c src/sys.c
 $(FUZZ_B)/fuzz_notify: $(NOTIFY_FUZZ_SRCS) $(wildcard src/*.h) tests/fuzz/fuzz.h
 	mkdir -p $(FUZZ_B)
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
