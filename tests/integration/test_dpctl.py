@@ -166,6 +166,41 @@ def int_field(v):
     return None if v == '-' else int(v)
 
 
+def man_items(path, section):
+    """The items (.TP headers, outside .RS blocks) of a man page's section,
+    as plain lower-case text: fonts dropped, \\- as -."""
+    lines = open(path).read().split('\n')
+    out, inside, depth = [], False, 0
+    for i, line in enumerate(lines):
+        if line.startswith('.SH'):
+            inside = line[4:].strip('" ') == section
+        elif inside and line.startswith('.RS'):
+            depth += 1
+        elif inside and line.startswith('.RE'):
+            depth -= 1
+        elif inside and depth == 0 and line.startswith('.TP'):
+            out.append(roff_plain(lines[i + 1]).lower())
+    return out
+
+
+def roff_plain(line):
+    """One roff line as text: a font macro's arguments joined (they
+    alternate fonts, with no space between), font escapes dropped."""
+    m = re.match(r'^\.(?:B|I|BR|BI|RB|IB|IR|RI)\s+(.*)$', line)
+    if m:
+        args, cur, quoted = [], '', False
+        for ch in m.group(1):
+            if ch == '"':
+                quoted = not quoted
+            elif ch == ' ' and not quoted:
+                args.append(cur)
+                cur = ''
+            else:
+                cur += ch
+        line = ''.join(args + [cur])
+    return re.sub(r'\\f[BIRP]', '', line).replace('\\-', '-').strip()
+
+
 class Run:
     def __init__(self, argv, rc, outb, errb):
         self.argv, self.rc, self.outb, self.errb = argv, rc, outb, errb
@@ -402,6 +437,27 @@ class CommandLine(DpctlTest):
             self.assertEqual((r.rc, r.err), (0, ''), r)
             self.assertIn(c, r.out, r)
             self.assertTrue(r.out.endswith('\n'), r)
+
+    def test_help_matches_man_page(self):
+        # --help and dpctl(1) are two texts (a summary and a manual): each
+        # command's synopsis, each option and each exit status must be the
+        # same in both, so that neither drifts (docs/design.md, "Claims")
+        r = self.dpctl('--help', sock=self.path('none.sock'))
+        self.assertEqual(r.rc, 0, r)
+        man = os.path.join(dp.REPO, 'docs', 'dpctl.1')
+        text = r.out.split('\n')
+
+        def block(title):
+            start = text.index(title) + 1
+            end = text.index('', start)
+            return [l for l in text[start:end] if l.startswith('  ') and not
+                    l.startswith('   ')]
+        commands = [l.strip().lower() for l in block('Commands:')]
+        options = [re.split(r'\s{2,}', l.strip())[0].lower() for l in block('Options:')]
+        self.assertEqual(commands, man_items(man, 'COMMANDS'))
+        self.assertEqual(sorted(options), sorted(man_items(man, 'OPTIONS')))
+        codes = re.findall(r'(\d) [a-z]', r.out.split('Exit status:')[1])
+        self.assertEqual(codes, man_items(man, 'EXIT STATUS'))
 
     def test_version(self):
         r = self.dpctl('--version', sock=self.path('none.sock'))
