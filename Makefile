@@ -48,9 +48,10 @@ LIBSRCS   := $(filter-out src/main.c,$(SRCS))
 B         ?= build
 OBJS      := $(patsubst src/%.c,$(B)/%.o,$(SRCS))
 LIBOBJS   := $(patsubst src/%.c,$(B)/%.o,$(LIBSRCS))
-# dpctl: cli/ plus the one daemon module it shares (the default socket path).
+# dpctl: cli/ plus the two daemon modules it shares (the default socket path
+# and its formatter).
 CLI_SRCS  := $(wildcard cli/*.c)
-CLI_OBJS  := $(patsubst cli/%.c,$(B)/cli/%.o,$(CLI_SRCS)) $(B)/sockpath.o
+CLI_OBJS  := $(patsubst cli/%.c,$(B)/cli/%.o,$(CLI_SRCS)) $(B)/sockpath.o $(B)/fmt.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/%,$(UNIT_SRCS))
 # The in-process fuzz targets: every module except main.c, and a stub for
@@ -207,13 +208,13 @@ fuzz-corpus: $(B)/daemonproxy
 	    $(PYTHON) tests/run.py
 	$(PYTHON) tests/fuzz/seed.py $(FUZZ_B)/record tests/fuzz/corpus
 
-NOTIFY_FUZZ_SRCS := tests/fuzz/fuzz_notify.c src/notify.c src/log.c src/loop.c src/protocol.c src/state.c src/sys.c
+NOTIFY_FUZZ_SRCS := tests/fuzz/fuzz_notify.c src/notify.c src/log.c src/loop.c src/protocol.c src/state.c src/sys.c src/fmt.c
 $(FUZZ_B)/fuzz_notify: $(NOTIFY_FUZZ_SRCS) $(wildcard src/*.h) tests/fuzz/fuzz.h
 	mkdir -p $(FUZZ_B)
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(NOTIFY_FUZZ_SRCS)
 
-STATE_FUZZ_SRCS := tests/fuzz/fuzz_state.c src/state.c src/sys.c
+STATE_FUZZ_SRCS := tests/fuzz/fuzz_state.c src/state.c src/sys.c src/fmt.c
 $(FUZZ_B)/fuzz_state: $(STATE_FUZZ_SRCS) src/state.h src/sys.h tests/fuzz/fuzz.h
 	mkdir -p $(FUZZ_B)
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
@@ -288,7 +289,7 @@ STATIC_MAKE := $(MAKE) --no-print-directory B=build-static CC=musl-gcc \
 daemonproxy-static: $(SRCS) $(wildcard src/*.h) docs/daemonproxy.1
 	$(STATIC_MAKE) build-static/daemonproxy
 	cp build-static/daemonproxy $@
-dpctl-static: $(CLI_SRCS) $(wildcard cli/*.h) src/sockpath.c src/sockpath.h
+dpctl-static: $(CLI_SRCS) $(wildcard cli/*.h) src/sockpath.c src/sockpath.h src/fmt.c src/fmt.h
 	$(STATIC_MAKE) build-static/dpctl
 	cp build-static/dpctl $@
 

@@ -1,5 +1,6 @@
 /* cgroup.c - per-service cgroups under --cgroup DIR (see cgroup.h). */
 #include "cgroup.h"
+#include "fmt.h"
 #include "log.h"
 #include "loop.h"
 #include "sys.h"
@@ -9,7 +10,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -115,13 +115,13 @@ static char *hierarchy_path(int fd)
     ssize_t got = -1;
     /* Its real path: what the kernel says fd is (realpath() would pull
      * in some kB of libc for the same answer) */
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    fmt_snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     if (real && (got = readlink(link, real, PATH_MAX - 1)) >= 0)
         real[got] = '\0';
     char *text = got > 0 && real[0] == '/' && fstat(fd, &st) == 0
                ? sys_read_file("/proc/self/mountinfo", PROC_TEXT_MAX, &len) : NULL;
     if (text)
-        snprintf(dev, sizeof dev, "%u:%u", major(st.st_dev), minor(st.st_dev));
+        fmt_snprintf(dev, sizeof dev, "%u:%u", major(st.st_dev), minor(st.st_dev));
     for (char *line = text, *next; line && *line; line = next) {
         /* ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS... - FSTYPE ... */
         next = strchr(line, '\n');
@@ -218,7 +218,7 @@ struct cgroup *cgroup_open(const char *name, cgroup_fn fn, void *owner, const ch
         *err = "cannot set cgroup.max.descendants";
     else if ((cg->procs_fd = openat(cg->dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC)) < 0)
         *err = "open cgroup.procs";
-    else if (snprintf(path, sizeof path, "%s/%s/cgroup.events", root_path, name) >=
+    else if (fmt_snprintf(path, sizeof path, "%s/%s/cgroup.events", root_path, name) >=
              (int)sizeof path)
         *err = "path too long";
     else if ((cg->wd = inotify_add_watch(ino_fd, path, IN_MODIFY)) < 0)
@@ -271,7 +271,7 @@ struct cgroup *cgroup_open(const char *name, cgroup_fn fn, void *owner, const ch
 static bool limit_descendants(const struct cgroup *cg)
 {
     char v[16];
-    int n = snprintf(v, sizeof v, "%d", CGROUP_WALK_MAX - 1);
+    int n = fmt_snprintf(v, sizeof v, "%d", CGROUP_WALK_MAX - 1);
     int fd = openat(cg->dirfd, "cgroup.max.descendants", O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT;     /* before Linux 4.14: the walk's bound alone */
@@ -472,7 +472,7 @@ int cgroup_signal(const struct cgroup *cg, int signo, const char **err)
     walk(cg, &w);
     if (w.cut) {
         static char msg[160];
-        snprintf(msg, sizeof msg, "the service's cgroup has more than %d below it: the "
+        fmt_snprintf(msg, sizeof msg, "the service's cgroup has more than %d below it: the "
                  "processes of only %d were signalled (SIGKILL, by cgroup.kill, reaches all)",
                  CGROUP_WALK_MAX - 1, CGROUP_WALK_MAX);
         *err = msg;
@@ -510,7 +510,7 @@ bool cgroup_contains(const struct cgroup *cg, pid_t pid)
 {
     char path[32];
     size_t len;
-    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    fmt_snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
     char *text = sys_read_file(path, PROC_TEXT_MAX, &len);
     bool in = text && names_cgroup(text, root_hpath, cg->name);
     free(text);

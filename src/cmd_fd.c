@@ -1,6 +1,7 @@
 /* cmd_fd.c - fd.pipe, fd.open, fd.socket, fd.take, fd.delete. */
 #include "cmd.h"
 #include "controller.h"
+#include "fmt.h"
 #include "handle.h"
 #include "sys.h"
 
@@ -9,7 +10,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -86,7 +86,7 @@ static const char *each_flag(char *list, bool (*fn)(void *ctx, const char *w), v
             *comma = '\0';
         bool ok = !*w || fn(ctx, w);
         if (!ok)
-            snprintf(bad, sizeof bad, "%s", w);
+            fmt_snprintf(bad, sizeof bad, "%s", w);
         if (comma)
             *comma = ',';
         if (!ok)
@@ -171,15 +171,15 @@ int cmd_fd_pipe(struct ctl *c, int argc, char **argv)
             ctl_error(c, "socketpair: %s", sys_strerror(errno));
             return 0;
         }
-        snprintf(rflags, sizeof rflags, "%s,%s,%sto", domain_name(domain), type_name(type), nb);
+        fmt_snprintf(rflags, sizeof rflags, "%s,%s,%sto", domain_name(domain), type_name(type), nb);
         memcpy(wflags, rflags, sizeof rflags);
     } else {
         if (pipe2(fds, O_CLOEXEC | (f.nonblock ? O_NONBLOCK : 0)) < 0) {
             ctl_error(c, "pipe: %s", sys_strerror(errno));
             return 0;
         }
-        snprintf(rflags, sizeof rflags, "%sfrom", nb);
-        snprintf(wflags, sizeof wflags, "%sto", nb);
+        fmt_snprintf(rflags, sizeof rflags, "%sfrom", nb);
+        fmt_snprintf(wflags, sizeof wflags, "%sto", nb);
     }
     if (!handle_set_pair(argv[1], fds[0], rflags, argv[2], fds[1], wflags, &err))
         ctl_error(c, "%s", err);
@@ -239,7 +239,7 @@ int cmd_fd_open(struct ctl *c, int argc, char **argv)
         return 0;
     }
     char flags[80];
-    snprintf(flags, sizeof flags, "%s%s%s%s%s%s",
+    fmt_snprintf(flags, sizeof flags, "%s%s%s%s%s%s",
              (o.read && o.write) ? "read,write" : o.write ? "write" : "read",
              o.append ? ",append" : "", o.create ? ",create" : "", o.trunc ? ",trunc" : "",
              o.nonblock ? ",nonblock" : "", o.mkdir ? ",mkdir" : "");
@@ -343,8 +343,8 @@ int cmd_fd_socket(struct ctl *c, int argc, char **argv)
     }
     char flags[96], lbuf[24] = "";
     if (f.listen)
-        snprintf(lbuf, sizeof lbuf, ",listen=%d", f.backlog);
-    snprintf(flags, sizeof flags, "%s,%s%s%s%s%s", domain_name(f.domain), type_name(f.type),
+        fmt_snprintf(lbuf, sizeof lbuf, ",listen=%d", f.backlog);
+    fmt_snprintf(flags, sizeof flags, "%s,%s%s%s%s%s", domain_name(f.domain), type_name(f.type),
              f.bind ? ",bind" : "", lbuf, f.mkdir ? ",mkdir" : "", f.nonblock ? ",nonblock" : "");
     /* Not bound: an empty description, as the original has it. */
     if (!handle_set(argv[1], fd, HANDLE_SOCKET, flags, addr, &err))
@@ -365,7 +365,7 @@ int cmd_fd_take(struct ctl *c, int argc, char **argv)
         return 0;
     }
     char desc[64];
-    snprintf(desc, sizeof desc, "received from %s", ctl_name(c));
+    fmt_snprintf(desc, sizeof desc, "received from %s", ctl_name(c));
     int fl = fcntl(fd, F_GETFL);
     const char *acc = fl < 0 ? "-" : (fl & O_ACCMODE) == O_RDWR ? "read,write"
                     : (fl & O_ACCMODE) == O_WRONLY ? "write" : "read";

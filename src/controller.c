@@ -9,6 +9,7 @@
  * others and a 1,000-line burst costs a handful of syscalls.
  */
 #include "controller.h"
+#include "fmt.h"
 #include "log.h"
 #include "loop.h"
 #include "outbuf.h"
@@ -19,7 +20,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -96,7 +96,7 @@ const char *ctl_where(const struct ctl *c)
     static char buf[PATH_MAX + 32];
     if (!c->file)
         return c->name;
-    snprintf(buf, sizeof buf, "%s:%lu", c->file, c->line);
+    fmt_snprintf(buf, sizeof buf, "%s:%lu", c->file, c->line);
     return buf;
 }
 
@@ -168,10 +168,10 @@ struct ctl *ctl_new(enum ctl_kind kind, int in_fd, int out_fd)
     c->in = in;
     c->taken_fd = -1;
     switch (kind) {
-    case CTL_CONFIG:      snprintf(c->name, sizeof c->name, "config"); break;
-    case CTL_INTERACTIVE: snprintf(c->name, sizeof c->name, "stdin"); break;
-    case CTL_CLIENT:      snprintf(c->name, sizeof c->name, "client %u", c->id); break;
-    case CTL_SERVICE:     snprintf(c->name, sizeof c->name, "service ctl %u", c->id); break;
+    case CTL_CONFIG:      fmt_snprintf(c->name, sizeof c->name, "config"); break;
+    case CTL_INTERACTIVE: fmt_snprintf(c->name, sizeof c->name, "stdin"); break;
+    case CTL_CLIENT:      fmt_snprintf(c->name, sizeof c->name, "client %u", c->id); break;
+    case CTL_SERVICE:     fmt_snprintf(c->name, sizeof c->name, "service ctl %u", c->id); break;
     }
     if (ofd >= 0 && !(c->out = outbuf_new(ofd, c->name, out_event, c))) {
         e = errno;
@@ -357,7 +357,7 @@ static void ctl_vnotify(struct ctl *c, const char *kind, int level,
                         const char *fmt, va_list ap)
 {
     char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    fmt_vsnprintf(msg, sizeof msg, fmt, ap);
     struct proto_line l;
     proto_line_begin(&l, kind);
     proto_line_add(&l, msg);

@@ -6,6 +6,7 @@
  */
 #include "ctlsock.h"
 #include "controller.h"
+#include "fmt.h"
 #include "log.h"
 #include "loop.h"
 #include "state.h"
@@ -13,7 +14,6 @@
 
 #include <errno.h>
 #include <grp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -203,15 +203,15 @@ static bool stale(const struct sockaddr_un *sa, const char **err)
     if (r == 0 || e == EAGAIN) {
         char comm[32];
         if (r == 0 && sys_proc_comm(cr.pid, comm, sizeof comm))
-            snprintf(why, sizeof why, "a live socket of pid %d (%s) is there", (int)cr.pid,
+            fmt_snprintf(why, sizeof why, "a live socket of pid %d (%s) is there", (int)cr.pid,
                      comm);
         else if (r == 0)
-            snprintf(why, sizeof why, "a live socket of pid %d is there", (int)cr.pid);
+            fmt_snprintf(why, sizeof why, "a live socket of pid %d is there", (int)cr.pid);
         else
-            snprintf(why, sizeof why, "a live socket is there (its backlog is full)");
+            fmt_snprintf(why, sizeof why, "a live socket is there (its backlog is full)");
         errno = EADDRINUSE;
     } else {
-        snprintf(why, sizeof why, "cannot tell whether the socket there is live");
+        fmt_snprintf(why, sizeof why, "cannot tell whether the socket there is live");
         errno = e;
     }
     *err = why;

@@ -1,12 +1,12 @@
 /* fdstore.c - a service's fd store (see fdstore.h). */
 #include "fdstore.h"
+#include "fmt.h"
 #include "handle.h"
 #include "state.h"
 #include "sys.h"
 
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -89,7 +89,7 @@ static int reserve_line(const char **why)
     long limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < INT_MAX
                ? (long)rl.rlim_cur : INT_MAX;
     long reserve = limit / 8 > 64 ? limit / 8 : 64;
-    snprintf(msg, sizeof msg, "daemonproxy keeps %ld of its %ld fds (RLIMIT_NOFILE) free for "
+    fmt_snprintf(msg, sizeof msg, "daemonproxy keeps %ld of its %ld fds (RLIMIT_NOFILE) free for "
              "clients, starts and re-execs", reserve, limit);
     *why = msg;
     return (int)(limit > reserve ? limit - reserve : 0);
@@ -127,8 +127,8 @@ int fdstore_put(struct fdstore **stp, const char *svc, unsigned max, const char 
     int line = reserve_line(&low);
     for (int k = 0; k < nfds; k++) {
         char name[HANDLE_NAME_MAX + 16], desc[64];
-        int len = k == 0 ? snprintf(name, sizeof name, "%s..%s", svc, fdname)
-                         : snprintf(name, sizeof name, "%s..%s.%d", svc, fdname, k + 1);
+        int len = k == 0 ? fmt_snprintf(name, sizeof name, "%s..%s", svc, fdname)
+                         : fmt_snprintf(name, sizeof name, "%s..%s.%d", svc, fdname, k + 1);
         const char *err = fds[k] >= line ? low
                         : len > HANDLE_NAME_MAX ? "its handle name would be over 31 bytes"
                         : NULL;
@@ -138,7 +138,7 @@ int fdstore_put(struct fdstore **stp, const char *svc, unsigned max, const char 
         if (!err && at < 0 && !grow(stp, max))
             err = "out of memory";
         if (!err) {
-            snprintf(desc, sizeof desc, "stored by %s", svc);
+            fmt_snprintf(desc, sizeof desc, "stored by %s", svc);
             int fd = fds[k];
             fds[k] = -1;
             if (handle_set_stored(name, fd, access_flags(fd), desc, &err)) {
@@ -238,7 +238,7 @@ bool fdstore_restore(const struct state_rec *r, struct fdstore **stp, const char
     }
     handle_mark_stored(h);
     struct entry *e = &(*stp)->e[(*stp)->n++];
-    snprintf(e->handle, sizeof e->handle, "%s", rec.handle.s);
-    snprintf(e->fdname, sizeof e->fdname, "%s", rec.fdname.s);
+    fmt_snprintf(e->handle, sizeof e->handle, "%s", rec.handle.s);
+    fmt_snprintf(e->fdname, sizeof e->fdname, "%s", rec.fdname.s);
     return true;
 }

@@ -5,6 +5,7 @@
  */
 #include "handle.h"
 #include "event.h"
+#include "fmt.h"
 #include "log.h"
 #include "pool.h"
 #include "protocol.h"
@@ -15,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -315,10 +315,10 @@ static const char *access_flags(int fd)
 static void describe(int fd, char *buf, size_t size)
 {
     char path[40];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    fmt_snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(path, buf, size - 1);
     if (n <= 0)
-        snprintf(buf, size, "fd %d", fd);
+        fmt_snprintf(buf, size, "fd %d", fd);
     else
         buf[n] = '\0';
 }
@@ -427,7 +427,7 @@ int handle_init(bool redirect_stdin, bool redirect_stdout, bool redirect_stderr,
     add_std("stderr", 2, nullfd, redirect_stderr);
     for (size_t i = 0; i < nfds; i++) {
         char name[16], desc[PATH_MAX];
-        snprintf(name, sizeof name, "fd_%d", fds[i]);
+        fmt_snprintf(name, sizeof name, "fd_%d", fds[i]);
         describe(fds[i], desc, sizeof desc);
         add_special(name, fds[i], access_flags(fds[i]), desc, false, HCTL_NONE);
     }

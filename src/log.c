@@ -13,6 +13,7 @@
  * per second, never a busy loop.
  */
 #include "log.h"
+#include "fmt.h"
 #include "loop.h"
 #include "protocol.h"
 #include "state.h"
@@ -20,7 +21,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -139,7 +139,7 @@ static void log_block(void)
 static void log_report_lost(void)
 {
     char line[80];
-    int k = snprintf(line, sizeof line, "warning: lost %lu log messages\n", log_lost);
+    int k = fmt_snprintf(line, sizeof line, "warning: lost %lu log messages\n", log_lost);
     log_lost = 0;
     log_append(line, (size_t)k);
 }
@@ -180,8 +180,8 @@ void log_vmsg(int level, const char *fmt, va_list ap)
         return;
     log_setup();
     char line[LOG_LINE_MAX];
-    int h = snprintf(line, sizeof line, "%s: ", log_level_name(level));
-    int k = vsnprintf(line + h, sizeof line - (size_t)h - 1, fmt, ap);
+    int h = fmt_snprintf(line, sizeof line, "%s: ", log_level_name(level));
+    int k = fmt_vsnprintf(line + h, sizeof line - (size_t)h - 1, fmt, ap);
     size_t n = (size_t)h + (k < 0 ? 0 : (size_t)k);
     if (n > sizeof line - 2)
         n = sizeof line - 2;
@@ -219,7 +219,7 @@ void log_errno(int level, const char *fmt, ...)
     char msg[LOG_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    fmt_vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     log_msg(level, "%s: %s", msg, sys_strerror(e));
     errno = e;
@@ -347,7 +347,7 @@ void log_set_lookup(log_lookup_fn fn) { follow_lookup = fn; }
 
 void log_follow(const char *name, int fd)
 {
-    snprintf(follow_name, sizeof follow_name, "%s", name);
+    fmt_snprintf(follow_name, sizeof follow_name, "%s", name);
     log_set_fd(fd);
 }
 

@@ -10,6 +10,7 @@
 #include "controller.h"
 #include "ctlsock.h"
 #include "event.h"
+#include "fmt.h"
 #include "handle.h"
 #include "links.h"
 #include "log.h"
@@ -29,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
@@ -58,7 +58,7 @@
 __attribute__((noreturn))
 static void fail(int code, const char *msg, const char *hint)
 {
-    fprintf(stderr, "daemonproxy: %s\n%s", msg, hint);
+    sys_dprintf(2, "daemonproxy: %s\n%s", msg, hint);
     term_exit(code, msg);
 }
 
@@ -68,7 +68,7 @@ static void die(int code, const char *fmt, ...)
     char msg[PATH_MAX + 300];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    fmt_vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fail(code, msg, "");
 }
@@ -82,14 +82,13 @@ static void die_usage(const char *msg)
 
 static void print_version(void)
 {
-    printf("daemonproxy version %s\n"
-           "build timestamp: %s\n"
-           "git HEAD: %s\n"
-           "Copyright (C) 2014-2026 Michael Conrad and the daemonproxy developers\n"
-           "This is free software; see the LICENSE file in the source distribution\n"
-           "for copying conditions.  There is NO warranty.\n",
-           DP_VERSION, DP_BUILD_TS, DP_GIT_HEAD);
-    fflush(stdout);
+    sys_dprintf(1, "daemonproxy version %s\n"
+                "build timestamp: %s\n"
+                "git HEAD: %s\n"
+                "Copyright (C) 2014-2026 Michael Conrad and the daemonproxy developers\n"
+                "This is free software; see the LICENSE file in the source distribution\n"
+                "for copying conditions.  There is NO warranty.\n",
+                DP_VERSION, DP_BUILD_TS, DP_GIT_HEAD);
 }
 
 static void interactive_closed(void *owner, struct ctl *c)
@@ -122,8 +121,6 @@ static void daemonize_begin(void)
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         die(EXIT_ENV, "daemonize: pipe: %s", sys_strerror(errno));
-    fflush(stdout);
-    fflush(stderr);
     pid_t pid = spawn_fork();
     if (pid < 0)
         die(EXIT_ENV, "daemonize: fork: %s", sys_strerror(errno));
@@ -132,8 +129,7 @@ static void daemonize_begin(void)
         unsigned char code = EXIT_ENV;
         ssize_t n = sys_read(p[0], &code, 1);
         if (n == 1 && code == 0) {
-            printf("%d\n", (int)pid);
-            fflush(stdout);
+            sys_dprintf(1, "%d\n", (int)pid);
             _exit(0);
         }
         _exit(n == 1 ? code : EXIT_ENV);
@@ -179,9 +175,9 @@ static void before_exit(int code)
 static void manager_ready(const char *status)
 {
     char msg[256];
-    int n = snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s\n", status);
+    int n = fmt_snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s\n", status);
     if (daemonized && n > 0 && (size_t)n < sizeof msg)
-        snprintf(msg + n, sizeof msg - (size_t)n, "MAINPID=%d\n", (int)getpid());
+        fmt_snprintf(msg + n, sizeof msg - (size_t)n, "MAINPID=%d\n", (int)getpid());
     sdnotify_send(msg);
 }
 
@@ -263,15 +259,15 @@ static bool restore_modules(const struct options *o, struct reexec_settings *s, 
 {
     const char *err;
     if (!reexec_load(o->restore_fd, s, &err))
-        return snprintf(msg, len, "cannot load the state: %s", err), false;
+        return fmt_snprintf(msg, len, "cannot load the state: %s", err), false;
     s->container = o->container;
     if (!start_loop())
-        return snprintf(msg, len, "cannot set up the event loop: %s",
+        return fmt_snprintf(msg, len, "cannot set up the event loop: %s",
                         sys_strerror(errno)), false;
     if (s->cgroup && !cgroup_init(s->cgroup, &err))
-        return snprintf(msg, len, "%s: %s", s->cgroup, err), false;
+        return fmt_snprintf(msg, len, "%s: %s", s->cgroup, err), false;
     if (!reexec_restore(restored_ctl, &err))
-        return snprintf(msg, len, "cannot restore the state: %s", err), false;
+        return fmt_snprintf(msg, len, "cannot restore the state: %s", err), false;
     return true;
 }
 
@@ -349,15 +345,14 @@ static void read_options(int argc, char **argv, bool pid1, struct options *o)
     char err[256];
     enum opt_result r = opt_parse(argc, argv, o, err, sizeof err);
     if (o->exit_exec && !term_set_exec_tsv(o->exit_exec))
-        fprintf(stderr, "daemonproxy: cannot store --exit-exec args\n");
+        sys_dprintf(2, "daemonproxy: cannot store --exit-exec args\n");
     /* PID 1 of a container may simply exit: that ends the container, as
      * its manager expects, so there is no implicit guard. */
     term_set_pid1(pid1 && !(r == OPT_OK && o->container));
     if (r != OPT_OK)
         die_usage(err);
     if (o->help) {
-        fputs(opt_usage(), stdout);
-        fflush(stdout);
+        sys_write_all(1, opt_usage(), strlen(opt_usage()));
         term_exit(EXIT_HELP, "help requested");
     }
     if (o->version) {
@@ -438,7 +433,7 @@ static struct ctl *open_config(const struct options *o)
     struct ctl *config = fd < 0 ? NULL : ctl_new(CTL_CONFIG, fd, -1);
     if (!config) {
         char msg[PATH_MAX + 100];
-        snprintf(msg, sizeof msg, "cannot open config file %s: %s", o->config,
+        fmt_snprintf(msg, sizeof msg, "cannot open config file %s: %s", o->config,
                  sys_strerror(errno));
         if (!term_guarded())
             die(EXIT_ENV, "%s", msg);
@@ -490,7 +485,7 @@ static void announce(const struct options *o, struct ctl *config)
         daemonized = true;
         if (sdnotify_enabled()) {
             char msg[32];
-            snprintf(msg, sizeof msg, "MAINPID=%d\n", (int)getpid());
+            fmt_snprintf(msg, sizeof msg, "MAINPID=%d\n", (int)getpid());
             sdnotify_send(msg);
         }
         daemonize_done();

@@ -1,5 +1,6 @@
 /* notify.c - readiness notification channels (see notify.h). */
 #include "notify.h"
+#include "fmt.h"
 #include "log.h"
 #include "loop.h"
 #include "sys.h"
@@ -8,7 +9,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -197,7 +197,7 @@ static struct sender *sender_of(const struct notify_chan *ch, pid_t pid)
     if (room) {
         *room = (struct sender){ .used = true, .ch = ch, .pid = pid, .pidfd = -1,
                                  .since = loop_now() };
-        snprintf(room->name, sizeof room->name, "%s", ch->name);
+        fmt_snprintf(room->name, sizeof room->name, "%s", ch->name);
         arm_tick(room->since + REFUSAL_INTERVAL_MS);
     }
     return room;
@@ -217,7 +217,7 @@ static struct sender *refusal(const struct notify_chan *ch, pid_t pid, const cha
         arm_tick(others_since + REFUSAL_INTERVAL_MS);
     } else if (e->logged < REFUSALS_LOGGED) {
         char text[256];
-        vsnprintf(text, sizeof text, fmt, ap);
+        fmt_vsnprintf(text, sizeof text, fmt, ap);
         log_warn("%s: %s", ch->name, text);
         e->logged++;
     } else {
@@ -372,7 +372,7 @@ struct notify_chan *notify_pipe_new(int *child_fd, const char *name, notify_fn f
     ch->is_pipe = true;
     ch->fn = fn;
     ch->owner = owner;
-    snprintf(ch->name, sizeof ch->name, "%s", name);
+    fmt_snprintf(ch->name, sizeof ch->name, "%s", name);
     loop_watch_init(&ch->w, p[0], pipe_readable, ch);
     if (loop_watch_set(&ch->w, LOOP_IN) < 0) {
         int e = errno;
@@ -553,7 +553,7 @@ struct notify_chan *notify_socket_new(char *addr, size_t addrlen, const char *na
     ch->fn = fn;
     ch->owns = owns;
     ch->owner = owner;
-    snprintf(ch->name, sizeof ch->name, "%s", name);
+    fmt_snprintf(ch->name, sizeof ch->name, "%s", name);
     loop_watch_init(&ch->w, fd, socket_readable, ch);
     if (loop_watch_set(&ch->w, LOOP_IN) < 0) {
         int e = errno;
@@ -584,7 +584,7 @@ struct notify_chan *notify_adopt(int fd, bool is_pipe, size_t seen, const char *
     ch->fn = fn;
     ch->owns = owns;
     ch->owner = owner;
-    snprintf(ch->name, sizeof ch->name, "%s", name);
+    fmt_snprintf(ch->name, sizeof ch->name, "%s", name);
     loop_watch_init(&ch->w, fd, is_pipe ? pipe_readable : socket_readable, ch);
     if (loop_watch_set(&ch->w, LOOP_IN) < 0) {
         free(ch);

@@ -1,10 +1,10 @@
 /* options.c - the command line (docs/daemonproxy.1, OPTIONS).  Pure: see
  * options.h. */
 #include "options.h"
+#include "fmt.h"
 #include "sys.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 struct opt_def {
@@ -102,7 +102,7 @@ static enum opt_result fail(char *errbuf, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
+    fmt_vsnprintf(errbuf, errlen, fmt, ap);
     va_end(ap);
     return OPT_ERROR;
 }
@@ -197,7 +197,7 @@ enum opt_result opt_parse(int argc, char **argv, struct options *o,
                             d->long_name, "");
             }
             char shown[32];
-            snprintf(shown, sizeof shown, "--%s", d->long_name);
+            fmt_snprintf(shown, sizeof shown, "--%s", d->long_name);
             if (apply(d, arg, shown, o, errbuf, errlen) != OPT_OK)
                 return OPT_ERROR;
             continue;

@@ -7,13 +7,14 @@
  * stale anyway.
  */
 #include "pidfile.h"
+#include "fmt.h"
 #include "log.h"
 #include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
+#include <stdio.h>             /* rename */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,7 +57,7 @@ bool pidfile_write(const char *path, const char **err)
         goto fail;
     }
     char buf[24];
-    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    int n = fmt_snprintf(buf, sizeof buf, "%d\n", (int)getpid());
     ssize_t w = sys_write(fd, buf, (size_t)n);
     if (w != n) {
         if (w >= 0)

@@ -1,9 +1,10 @@
 /* protocol.c - framing, field splitting and event line building.  Pure:
  * no I/O, no globals, no commands. */
 #include "protocol.h"
+#include "fmt.h"
+
 
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 /* --- framing ------------------------------------------------------------- */
@@ -252,7 +253,7 @@ void proto_line_addtsv(struct proto_line *l, const char *tsv)
 void proto_line_addi(struct proto_line *l, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    int n = fmt_snprintf(tmp, sizeof tmp, "%lld", (long long)v);
     proto_line_addn(l, tmp, (size_t)n);
 }
 
@@ -261,7 +262,7 @@ void proto_line_addf(struct proto_line *l, const char *fmt, ...)
     char tmp[PROTO_EVENT_MAX];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    int n = fmt_vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
     if (n < 0)
         n = 0;

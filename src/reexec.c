@@ -7,6 +7,7 @@
 #include "controller.h"
 #include "ctlsock.h"
 #include "event.h"
+#include "fmt.h"
 #include "handle.h"
 #include "log.h"
 #include "loop.h"
@@ -27,7 +28,6 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -92,7 +92,7 @@ static void fail(const char *fmt, ...)
     char msg[PATH_MAX + 200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    fmt_vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     log_error("reexec: %s", msg);
     struct proto_line l;
@@ -158,7 +158,7 @@ static void check_done(void)
     stop_reading();
     loop_timer_cancel(&chk_timer);
     char want[64];
-    snprintf(want, sizeof want, "daemonproxy-state %d ok\n", STATE_VERSION);
+    fmt_snprintf(want, sizeof want, "daemonproxy-state %d ok\n", STATE_VERSION);
     chk.out[chk.out_len] = '\0';
     if (chk.timed_out) {
         fail("%s did not answer --state-check within %d s; not replaced", chk_path,
@@ -173,9 +173,9 @@ static void check_done(void)
                 *p = '?';
         char how[40];
         if (WIFEXITED(chk.status))
-            snprintf(how, sizeof how, "exit %d", WEXITSTATUS(chk.status));
+            fmt_snprintf(how, sizeof how, "exit %d", WEXITSTATUS(chk.status));
         else
-            snprintf(how, sizeof how, "signal %s", sig_name(WTERMSIG(chk.status)));
+            fmt_snprintf(how, sizeof how, "signal %s", sig_name(WTERMSIG(chk.status)));
         fail("%s does not restore state version %d (%s: %s); not replaced", chk_path,
              STATE_VERSION, how, chk.out[0] ? chk.out : "no answer");
     } else {
@@ -234,18 +234,6 @@ static void save_all(struct state_out *o)
     state_end(o);
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = sys_write(fd, p, n);
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return lseek(fd, 0, SEEK_SET) == 0;
-}
-
 /* Clear (keep) or set back close-on-exec on the fds the state names: one
  * system call per fd, which is most of the cost of a re-exec with many
  * handles.  Every fd daemonproxy opens above 2 is close-on-exec (and 0 to
@@ -263,12 +251,12 @@ static int state_memfd(struct state_out *o, char *err, size_t errlen)
 {
     save_all(o);
     if (!state_out_ok(o)) {
-        snprintf(err, errlen, "out of memory");
+        fmt_snprintf(err, errlen, "out of memory");
         return -1;
     }
     int mfd = memfd_create("daemonproxy-state", MFD_CLOEXEC);
-    if (mfd < 0 || !write_all(mfd, o->buf, o->len)) {
-        snprintf(err, errlen, "cannot write the state: %s", sys_strerror(errno));
+    if (mfd < 0 || !sys_write_all(mfd, o->buf, o->len) || lseek(mfd, 0, SEEK_SET) != 0) {
+        fmt_snprintf(err, errlen, "cannot write the state: %s", sys_strerror(errno));
         sys_close(mfd);
         return -1;
     }
@@ -288,7 +276,7 @@ static void do_exec(void *ctx)
         goto out;
     }
     char fdarg[32], guard[32];
-    snprintf(fdarg, sizeof fdarg, "--restore=%d", mfd);
+    fmt_snprintf(fdarg, sizeof fdarg, "--restore=%d", mfd);
     char *argv[8];
     int n = 0;
     argv[n++] = chk_path;
@@ -297,7 +285,7 @@ static void do_exec(void *ctx)
         argv[n++] = "--container";
     int64_t code;
     if (term_guard_code(&code)) {
-        snprintf(guard, sizeof guard, "--exit-guard=%lld", (long long)code);
+        fmt_snprintf(guard, sizeof guard, "--exit-guard=%lld", (long long)code);
         argv[n++] = guard;
     }
     if (*exec_tsv) {
@@ -333,18 +321,18 @@ static pid_t spawn_check(char *err, size_t errlen)
     if (mfd < 0)
         goto out;
     if (!(keep = malloc((o.nfds + 1) * sizeof *keep))) {
-        snprintf(err, errlen, "out of memory");
+        fmt_snprintf(err, errlen, "out of memory");
         goto out;
     }
     if (pipe2(p, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "pipe: %s", sys_strerror(errno));
+        fmt_snprintf(err, errlen, "pipe: %s", sys_strerror(errno));
         goto out;
     }
     memcpy(keep, o.fds, o.nfds * sizeof *keep);
     keep[o.nfds] = mfd;
     char vers[32], fdarg[32];
-    snprintf(vers, sizeof vers, "--state-check=%d", STATE_VERSION);
-    snprintf(fdarg, sizeof fdarg, "--restore=%d", mfd);
+    fmt_snprintf(vers, sizeof vers, "--state-check=%d", STATE_VERSION);
+    fmt_snprintf(fdarg, sizeof fdarg, "--restore=%d", mfd);
     char *argv[] = { chk_path, vers, fdarg, NULL };
     int nullfd = handle_fd(handle_by_name("null"));
     int fds[3] = { nullfd, p[1], nullfd };
@@ -359,7 +347,7 @@ static pid_t spawn_check(char *err, size_t errlen)
         pid = -1;
     }
     if (pid < 0) {
-        snprintf(err, errlen, "cannot run %s --state-check: %s", chk_path, sys_strerror(e));
+        fmt_snprintf(err, errlen, "cannot run %s --state-check: %s", chk_path, sys_strerror(e));
         goto out;
     }
     chk.out_fd = p[0];
@@ -379,13 +367,13 @@ static bool binary_usable(const char *path, char *err, size_t errlen)
 {
     struct stat st;
     if (!*path)
-        snprintf(err, errlen, "no binary to run (cannot tell daemonproxy's own)");
+        fmt_snprintf(err, errlen, "no binary to run (cannot tell daemonproxy's own)");
     else if (strlen(path) >= sizeof chk_path)
-        snprintf(err, errlen, "path too long");
+        fmt_snprintf(err, errlen, "path too long");
     else if (stat(path, &st) < 0 || access(path, X_OK) < 0)
-        snprintf(err, errlen, "%s: %s", path, sys_strerror(errno));
+        fmt_snprintf(err, errlen, "%s: %s", path, sys_strerror(errno));
     else if (!S_ISREG(st.st_mode))
-        snprintf(err, errlen, "%s: not a regular file", path);
+        fmt_snprintf(err, errlen, "%s: not a regular file", path);
     else
         return true;
     return false;
@@ -410,7 +398,7 @@ static void check_await(pid_t pid)
 bool reexec_request(const char *path, char *err, size_t errlen)
 {
     if (chk.busy) {
-        snprintf(err, errlen, "a re-exec is already in progress");
+        fmt_snprintf(err, errlen, "a re-exec is already in progress");
         return false;
     }
     if (!path)
@@ -431,13 +419,12 @@ int reexec_check(const char *version, const char *unusable)
     int64_t v;
     bool ok = sys_parse_int(version, 0, INT32_MAX, &v) && state_version_ok(v);
     if (!ok)
-        printf("daemonproxy-state %s unsupported (this binary restores versions %d to %d)\n",
-               version, STATE_VERSION_MIN, STATE_VERSION);
+        sys_dprintf(1, "daemonproxy-state %s unsupported (this binary restores versions %d to %d)\n",
+                    version, STATE_VERSION_MIN, STATE_VERSION);
     else if (unusable)
-        printf("daemonproxy-state %lld unusable: %s\n", (long long)v, unusable);
+        sys_dprintf(1, "daemonproxy-state %lld unusable: %s\n", (long long)v, unusable);
     else
-        printf("daemonproxy-state %lld ok\n", (long long)v);
-    fflush(stdout);
+        sys_dprintf(1, "daemonproxy-state %lld ok\n", (long long)v);
     return ok && !unusable ? 0 : 1;
 }
 
@@ -478,7 +465,7 @@ static void drop_state(void)
 static const char *at_line(const char *err)
 {
     static char msg[256];
-    snprintf(msg, sizeof msg, "state line %u: %s", state.line, err);
+    fmt_snprintf(msg, sizeof msg, "state line %u: %s", state.line, err);
     return msg;
 }
 

@@ -1,11 +1,11 @@
 /* sdnotify.c - notifying daemonproxy's own service manager (sdnotify.h). */
 #include "sdnotify.h"
+#include "fmt.h"
 #include "log.h"
 #include "sys.h"
 
 #include <errno.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 
 static struct sockaddr_un addr;
@@ -39,11 +39,11 @@ void sdnotify_init(const char *value)
     value_copy[0] = '\0';
     if (!value || !*value)
         return;
-    snprintf(value_copy, sizeof value_copy, "%s", value);
+    fmt_snprintf(value_copy, sizeof value_copy, "%s", value);
     if (!sdnotify_parse_addr(value, &addr, &addr_len)) {
         addr_len = 0;
         bad_value = true;
-        snprintf(bad_shown, sizeof bad_shown, "%s", value);
+        fmt_snprintf(bad_shown, sizeof bad_shown, "%s", value);
     }
 }
 

@@ -10,6 +10,7 @@
  * behind the struct and never moves.
  */
 #include "service.h"
+#include "fmt.h"
 #include "service_impl.h"
 #include "cgroup.h"
 #include "fdstore.h"
@@ -25,7 +26,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -389,10 +389,10 @@ static void fail(struct service *s, const void *cause, char *err, size_t errlen,
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    fmt_vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (err)
-        snprintf(err, errlen, "service %s: %s", s->str, msg);
+        fmt_snprintf(err, errlen, "service %s: %s", s->str, msg);
     struct proto_line l;
     proto_line_begin(&l, "error");
     proto_line_addf(&l, "service %s: %s", s->str, msg);
@@ -612,15 +612,15 @@ static bool timer_room(struct service *s)
 bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err, size_t errlen)
 {
     if (s->state == SVC_UP) {
-        snprintf(err, errlen, "service %s: already running", s->str);
+        fmt_snprintf(err, errlen, "service %s: already running", s->str);
         return false;
     }
     if (!svc_args(s)[0]) {
-        snprintf(err, errlen, "service %s: no args configured", s->str);
+        fmt_snprintf(err, errlen, "service %s: no args configured", s->str);
         return false;
     }
     if (!timer_room(s)) {
-        snprintf(err, errlen, "service %s: unable to allocate timer", s->str);
+        fmt_snprintf(err, errlen, "service %s: unable to allocate timer", s->str);
         return false;
     }
     int64_t now = loop_now_update();

@@ -6,6 +6,7 @@
  */
 #include "signals.h"
 #include "event.h"
+#include "fmt.h"
 #include "log.h"
 #include "loop.h"
 #include "protocol.h"
@@ -14,7 +15,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/signalfd.h>
@@ -72,7 +72,7 @@ const char *sig_control_list(void)
     if (!list[0]) {
         size_t n = 0;
         for (int i = 0; i < SIG_NCONTROL; i++)
-            n += (size_t)snprintf(list + n, sizeof list - n, "%s%s",
+            n += (size_t)fmt_snprintf(list + n, sizeof list - n, "%s%s",
                                   i == 0 ? "" : i + 1 < SIG_NCONTROL ? ", " : " or ",
                                   sig_names[i].name);
     }
@@ -111,9 +111,9 @@ const char *sig_name(int signo)
         if (sig_names[i].no == signo)
             return sig_names[i].name;
     if (signo >= SIGRTMIN && signo <= SIGRTMAX)
-        snprintf(buf, sizeof buf, "SIGRTMIN+%d", signo - SIGRTMIN);
+        fmt_snprintf(buf, sizeof buf, "SIGRTMIN+%d", signo - SIGRTMIN);
     else
-        snprintf(buf, sizeof buf, "SIG%d", signo);
+        fmt_snprintf(buf, sizeof buf, "SIG%d", signo);
     return buf;
 }
 
@@ -131,7 +131,7 @@ int sig_parse(const char *s)
 
 size_t sig_format_event(int signo, char *buf, size_t len)
 {
-    int n = snprintf(buf, len, "signal\t%s\t%lld\t%lld\n", sig_name(signo),
+    int n = fmt_snprintf(buf, len, "signal\t%s\t%lld\t%lld\n", sig_name(signo),
                      (long long)sig_last_ts(signo), (long long)sig_count(signo));
     return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
 }

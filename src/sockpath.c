@@ -3,9 +3,10 @@
  * libc only: dpctl links this file and nothing else of the daemon.
  */
 #include "sockpath.h"
+#include "fmt.h"
+
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,13 +20,13 @@ int sockpath_choose(const char *sock, const char *xdg, uid_t euid, const char *t
 {
     int n, fallback = 0;
     if (sock && *sock) {
-        n = snprintf(buf, len, "%s", sock);
+        n = fmt_snprintf(buf, len, "%s", sock);
     } else if (euid == 0) {
-        n = snprintf(buf, len, "/run/daemonproxy.sock");
+        n = fmt_snprintf(buf, len, "/run/daemonproxy.sock");
     } else if (xdg && xdg[0] == '/') {
-        n = snprintf(buf, len, "%s/daemonproxy.sock", xdg);
+        n = fmt_snprintf(buf, len, "%s/daemonproxy.sock", xdg);
     } else {
-        n = snprintf(buf, len, "%s/daemonproxy-%lu/daemonproxy.sock", tmp, (unsigned long)euid);
+        n = fmt_snprintf(buf, len, "%s/daemonproxy-%lu/daemonproxy.sock", tmp, (unsigned long)euid);
         fallback = 1;
     }
     /* The kernel wants the path and its NUL inside sun_path. */
@@ -49,13 +50,13 @@ static const char *untrusted(const struct stat *st, uid_t euid, char *why, size_
     if (!S_ISDIR(st->st_mode))
         return "not a directory";
     if (st->st_uid != euid) {
-        snprintf(why, len, "owned by uid %lu, not %lu", (unsigned long)st->st_uid,
+        fmt_snprintf(why, len, "owned by uid %lu, not %lu", (unsigned long)st->st_uid,
                  (unsigned long)euid);
         return why;
     }
     if (st->st_mode & 077) {
         *fix = "chmod 700 it or remove it";
-        snprintf(why, len, "mode %04o, must not be open to group or others",
+        fmt_snprintf(why, len, "mode %04o, must not be open to group or others",
                  (unsigned)(st->st_mode & 07777));
         return why;
     }
@@ -69,7 +70,7 @@ enum sockpath_result sockpath_check_dir(const char *path, uid_t euid, bool creat
     const char *slash = strrchr(path, '/');
     size_t n = slash ? (size_t)(slash - path) : 0;
     if (n == 0 || n >= sizeof dir) {
-        snprintf(msg, msglen, "no directory in the default socket path %s", path);
+        fmt_snprintf(msg, msglen, "no directory in the default socket path %s", path);
         return SOCKPATH_REFUSED;
     }
     memcpy(dir, path, n);
@@ -79,7 +80,7 @@ enum sockpath_result sockpath_check_dir(const char *path, uid_t euid, bool creat
     if (r < 0 && errno == ENOENT && create) {
         /* EEXIST: someone made it between the two calls; lstat says whose. */
         if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-            snprintf(msg, msglen, "cannot create %s for the default socket: %s; "
+            fmt_snprintf(msg, msglen, "cannot create %s for the default socket: %s; "
                      "set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET", dir, strerror(errno));
             return SOCKPATH_REFUSED;
         }
@@ -91,7 +92,7 @@ enum sockpath_result sockpath_check_dir(const char *path, uid_t euid, bool creat
     const char *bad = r < 0 ? strerror(errno) : untrusted(&st, euid, why, sizeof why, &fix);
     if (!bad)
         return SOCKPATH_OK;
-    snprintf(msg, msglen, "refusing %s for the default socket: %s; %s%s"
+    fmt_snprintf(msg, msglen, "refusing %s for the default socket: %s; %s%s"
              "set XDG_RUNTIME_DIR or DAEMONPROXY_SOCKET", dir, bad, fix ? fix : "",
              fix ? ", or " : "");
     return SOCKPATH_REFUSED;
@@ -103,7 +104,7 @@ static enum sockpath_result default_path(bool create, char *buf, size_t len, cha
     int r = sockpath_choose(getenv("DAEMONPROXY_SOCKET"), getenv("XDG_RUNTIME_DIR"), euid,
                             SOCKPATH_TMP, buf, len);
     if (r < 0) {
-        snprintf(msg, msglen, "the default socket path is too long for a unix socket");
+        fmt_snprintf(msg, msglen, "the default socket path is too long for a unix socket");
         return SOCKPATH_TOO_LONG;
     }
     return r ? sockpath_check_dir(buf, euid, create, msg, msglen) : SOCKPATH_OK;

@@ -1,10 +1,10 @@
 /* state.c - the re-exec state format (see state.h). */
 #include "state.h"
+#include "fmt.h"
 #include "sys.h"
 
 #include <fcntl.h>
 #include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -334,7 +334,7 @@ bool state_fds_verify(const char **err)
         if (poll(p, named_n, 0) >= 0) {
             for (size_t i = 0; i < named_n && ok; i++) {
                 if (!(ok = fd_open(&p[i]))) {
-                    snprintf(msg, sizeof msg, "the state names fd %d, which is not open",
+                    fmt_snprintf(msg, sizeof msg, "the state names fd %d, which is not open",
                              p[i].fd);
                     *err = msg;
                 }
@@ -348,7 +348,7 @@ bool state_fds_verify(const char **err)
         sys_sort_ints(named_fds, named_n);
     for (size_t i = 1; i < named_n && ok; i++) {
         if (!(ok = named_fds[i] != named_fds[i - 1])) {
-            snprintf(msg, sizeof msg, "the state names fd %d twice", named_fds[i]);
+            fmt_snprintf(msg, sizeof msg, "the state names fd %d twice", named_fds[i]);
             *err = msg;
         }
     }
@@ -398,7 +398,7 @@ static const char *read_one(const struct state_rec *r, int i, unsigned required,
     case STATE_K_INT:
         if (i >= r->n || sys_parse_int(v->s, d->min, d->max, &v->i))
             return NULL;
-        snprintf(why, sizeof why, "not an integer in %lld..%lld", (long long)d->min,
+        fmt_snprintf(why, sizeof why, "not an integer in %lld..%lld", (long long)d->min,
                  (long long)d->max);
         return why;
     case STATE_K_FD:
@@ -413,7 +413,7 @@ static const char *read_one(const struct state_rec *r, int i, unsigned required,
     case STATE_K_BYTES:
         if (v->len <= (uint64_t)d->max)
             return NULL;
-        snprintf(why, sizeof why, "longer than %lld bytes", (long long)d->max);
+        fmt_snprintf(why, sizeof why, "longer than %lld bytes", (long long)d->max);
         return why;
     case STATE_K_SUB:
         break;
@@ -431,14 +431,14 @@ static bool read_fields(const struct state_rec *r, const struct state_table *t, 
         const struct state_def *d = &t->defs[k];
         if (d->kind == STATE_K_SUB) {
             char sub[64];
-            snprintf(sub, sizeof sub, "%s%s.", prefix, d->name);
+            fmt_snprintf(sub, sizeof sub, "%s%s.", prefix, d->name);
             if (!read_fields(r, d->sub, rec + d->off, i, required, sub, err))
                 return false;
             continue;
         }
         const char *why = read_one(r, *i, required, d, (struct state_val *)(void *)(rec + d->off));
         if (why) {
-            snprintf(msg, sizeof msg, "record %s, field %s%s: %s", r->tag, prefix, d->name, why);
+            fmt_snprintf(msg, sizeof msg, "record %s, field %s%s: %s", r->tag, prefix, d->name, why);
             *err = msg;
             return false;
         }
@@ -474,7 +474,7 @@ bool state_table_check(const struct state_table *t, const char **err)
     if (!why && at != t->size)
         why = "the struct has members after it without a row";
     if (why) {
-        snprintf(msg, sizeof msg, "table %s, field %s: %s", t->tag, name, why);
+        fmt_snprintf(msg, sizeof msg, "table %s, field %s: %s", t->tag, name, why);
         *err = msg;
     }
     return !why;

@@ -7,6 +7,7 @@
  * daemonproxy's environment as it is, and no allocation.
  */
 #include "svc_child.h"
+#include "fmt.h"
 #include "service_impl.h"
 #include "cgroup.h"
 #include "fdstore.h"
@@ -16,7 +17,6 @@
 #include "sys.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +28,7 @@ extern char **environ;
 static char argbuf[PROTO_LINE_MAX + 1];
 static char *argv_[PROTO_FIELDS_MAX + 1];
 static int fds[MAX_FDS];
-static const char *names[MAX_FDS];      /* for LISTEN_FDNAMES */
+static const char *names[MAX_FDS];  /* for LISTEN_FDNAMES */
 static char namebuf[PROTO_LINE_MAX + 1];
 static int channel_end = -1;            /* the control.* socketpair's child end */
 static int notify_end = -1;             /* the notify.fd pipe's write end */
@@ -65,13 +65,13 @@ static int resolve_fds(struct service *s, char *msg, size_t msglen)
         }
         struct handle *h = strlen(name) <= HANDLE_NAME_MAX ? handle_by_name(name) : NULL;
         if (!h) {
-            snprintf(msg, msglen, "no such handle '%.64s'", name);
+            fmt_snprintf(msg, msglen, "no such handle '%.64s'", name);
             return -1;
         }
         enum handle_control hc = handle_control(h);
         if (hc == HCTL_NOTIFY) {
             if (notify_end < 0 && !svc_ready_pipe(s, &notify_end)) {
-                snprintf(msg, msglen, "notify.fd: %s", sys_strerror(errno));
+                fmt_snprintf(msg, msglen, "notify.fd: %s", sys_strerror(errno));
                 return -1;
             }
             fds[n++] = notify_end;
@@ -85,7 +85,7 @@ static int resolve_fds(struct service *s, char *msg, size_t msglen)
         /* One channel serves every control.* name of the list. */
         channel_end = svc_listener_channel(s, kinds);
         if (channel_end < 0) {
-            snprintf(msg, msglen, "socketpair: %s", sys_strerror(errno));
+            fmt_snprintf(msg, msglen, "socketpair: %s", sys_strerror(errno));
             return -1;
         }
         for (int i = 0; i < n; i++)
@@ -93,7 +93,7 @@ static int resolve_fds(struct service *s, char *msg, size_t msglen)
                 fds[i] = channel_end;
     }
     if (n > SPAWN_FDS_MAX) {
-        snprintf(msg, msglen, "%d fds in service.fds: a child can be given at most %d", n,
+        fmt_snprintf(msg, msglen, "%d fds in service.fds: a child can be given at most %d", n,
                  SPAWN_FDS_MAX);
         return -1;
     }
@@ -148,7 +148,7 @@ static void env_measure(struct env_plan *p)
     p->bytes = strlen(p->list) + 1 + (p->sock ? strlen(p->sock) + 16 : 0);
     if (p->listen) {
         size_t names_len = 0;
-        snprintf(p->listen_fds, sizeof p->listen_fds, "LISTEN_FDS=%d", p->nfds - 3);
+        fmt_snprintf(p->listen_fds, sizeof p->listen_fds, "LISTEN_FDS=%d", p->nfds - 3);
         for (int i = 3; i < p->nfds; i++)
             names_len += strlen(names[i]) + 1;
         p->bytes += strlen(p->listen_fds) + 1 + 32 + sizeof "LISTEN_FDNAMES=" + names_len;
@@ -188,19 +188,22 @@ static size_t env_add_options(const struct env_plan *p, char **v, size_t out, ch
 {
     if (p->sock) {
         v[out++] = str;
-        str += sprintf(str, "NOTIFY_SOCKET=%s", p->sock) + 1;
+        str = stpcpy(stpcpy(str, "NOTIFY_SOCKET="), p->sock) + 1;
     }
     if (p->listen) {
         v[out++] = str;
-        str += sprintf(str, "%s", p->listen_fds) + 1;
+        str = stpcpy(str, p->listen_fds) + 1;
         v[out++] = str;
-        /* The child writes its own pid here, between clone and exec. */
-        str += sprintf(str, "LISTEN_PID=%20s", "") + 1;
-        *pid_slot = v[out - 1] + sizeof "LISTEN_PID=" - 1;
+        /* The child writes its own pid here, between clone and exec: 20
+         * spaces hold any pid. */
+        *pid_slot = str = stpcpy(str, "LISTEN_PID=");
+        memset(str, ' ', 20);
+        str[20] = '\0';
+        str += 21;
         v[out++] = str;
-        str += sprintf(str, "LISTEN_FDNAMES=");
+        str = stpcpy(str, "LISTEN_FDNAMES=");
         for (int i = 3; i < p->nfds; i++)
-            str += sprintf(str, "%s%s", i > 3 ? ":" : "", names[i]);
+            str = stpcpy(i > 3 ? stpcpy(str, ":") : str, names[i]);
     }
     return out;
 }
@@ -220,13 +223,13 @@ static bool prepare_env(struct service *s, int nfds, char **pid_slot, char *msg,
     if (!*p.list && !notify && !p.listen)
         return true;                /* environ as it is */
     if (notify && !(p.sock = svc_ready_socket(s))) {
-        snprintf(msg, msglen, "notify socket: %s", sys_strerror(errno));
+        fmt_snprintf(msg, msglen, "notify socket: %s", sys_strerror(errno));
         return false;
     }
     env_measure(&p);
     char **v = malloc((p.nenv + p.nlist + 5) * sizeof *v + p.bytes);
     if (!v) {
-        snprintf(msg, msglen, "environment: %s", sys_strerror(ENOMEM));
+        fmt_snprintf(msg, msglen, "environment: %s", sys_strerror(ENOMEM));
         return false;
     }
     char *str = (char *)(v + p.nenv + p.nlist + 5);
@@ -252,7 +255,7 @@ bool svc_child_prepare(struct service *s, struct spawn_req *r, char *msg, size_t
         const char *err = NULL;
         struct cgroup *cg = svc_ready_cgroup(s, &err);
         if (!cg) {
-            snprintf(msg, msglen, "cgroup: %s: %s", err, sys_strerror(errno));
+            fmt_snprintf(msg, msglen, "cgroup: %s: %s", err, sys_strerror(errno));
             return false;
         }
         r->cgroup_fd = cgroup_procs_fd(cg);

@@ -4,6 +4,7 @@
  * the orphans tagged with it, and the state of its cgroup.
  */
 #include "svc_ready.h"
+#include "fmt.h"
 #include "service_impl.h"
 #include "cgroup.h"
 #include "fdstore.h"
@@ -15,7 +16,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,9 +239,9 @@ static void store(struct service *s, struct notify_msg *m)
     unsigned max = s->fdstore_max <= room ? s->fdstore_max : room;
     char full[128];
     if (max == s->fdstore_max)
-        snprintf(full, sizeof full, "the fd store is full (fdstore=%u)", max);
+        fmt_snprintf(full, sizeof full, "the fd store is full (fdstore=%u)", max);
     else
-        snprintf(full, sizeof full, "a child can be given at most %d fds, and service.fds "
+        fmt_snprintf(full, sizeof full, "a child can be given at most %d fds, and service.fds "
                  "has %d: the fd store holds %u", SPAWN_FDS_MAX, listed, max);
     const char *why;
     if (!fdname)
@@ -294,7 +294,7 @@ bool svc_ready_pipe(struct service *s, int *child_fd)
     }
     notify_close(x->npipe);
     char name[48];
-    snprintf(name, sizeof name, "service %s", s->str);
+    fmt_snprintf(name, sizeof name, "service %s", s->str);
     x->npipe = notify_pipe_new(child_fd, name, notified, s);
     return x->npipe != NULL;
 }
@@ -308,7 +308,7 @@ const char *svc_ready_socket(struct service *s)
     }
     if (!x->nsock) {
         char name[48];
-        snprintf(name, sizeof name, "service %s", s->str);
+        fmt_snprintf(name, sizeof name, "service %s", s->str);
         x->nsock = notify_socket_new(x->nsock_addr, sizeof x->nsock_addr, name, notified,
                                      owns, s);
     } else {
@@ -359,7 +359,7 @@ struct cgroup *svc_ready_cgroup(struct service *s, const char **err)
         /* NAME.service: never the name of a cgroup interface file
          * (cgroup.procs, cpu.max...), whatever the service is called. */
         char name[SVC_NAME_MAX + sizeof ".service"];
-        snprintf(name, sizeof name, "%s.service", s->str);
+        fmt_snprintf(name, sizeof name, "%s.service", s->str);
         if ((x->cg = cgroup_open(name, cgroup_changed, s, err)) != NULL)
             x->cg_ms = loop_now();
     }
@@ -500,7 +500,7 @@ static bool restore_channels(struct service *s, const struct ready_rec *rec, con
         return false;
     }
     char name[48];
-    snprintf(name, sizeof name, "service %s", s->str);
+    fmt_snprintf(name, sizeof name, "service %s", s->str);
     if (pfd >= 0 &&
         !(x->npipe = notify_adopt(pfd, true, (size_t)rec->npipe_seen.i, name, notified, NULL, s))) {
         *err = "cannot adopt a notify.fd pipe";
@@ -568,7 +568,7 @@ bool svc_ready_restore(struct service *s, const struct state_rec *r, const char 
     if (!s || !svc_ext(s)) {
         /* the service's name is their first field */
         static char msg[96];
-        snprintf(msg, sizeof msg, "record %s, field %s: no such service", r->tag,
+        fmt_snprintf(msg, sizeof msg, "record %s, field %s: no such service", r->tag,
                  strcmp(r->tag, "service.fdstore") == 0 ? "service" : "name");
         *err = msg;
         return false;

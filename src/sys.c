@@ -1,11 +1,13 @@
 /* sys.c - EINTR-safe syscall wrappers and fd helpers (see sys.h). */
 #include "sys.h"
+#include "fmt.h"
+
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +32,28 @@ ssize_t sys_write(int fd, const void *buf, size_t len)
         n = write(fd, buf, len);
     while (n < 0 && errno == EINTR);
     return n;
+}
+
+bool sys_write_all(int fd, const void *buf, size_t len)
+{
+    for (const char *p = buf; len;) {
+        ssize_t n = sys_write(fd, p, len);
+        if (n < 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+void sys_dprintf(int fd, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = fmt_vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    sys_write_all(fd, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags)
@@ -120,7 +144,7 @@ int sys_private_nonblock(int fd, bool wr)
          * description, so O_NONBLOCK does not leak to whoever else shares
          * the original (a shell's terminal, a child given "stderr"). */
         char path[40];
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        fmt_snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
         int nfd = sys_open(path, (wr ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_NOCTTY, 0);
         if (nfd >= 0) {
             struct stat nst;
@@ -223,7 +247,7 @@ static bool stat_field(const char *p, int i, int64_t *v)
 bool sys_proc_stat(pid_t pid, pid_t *ppid, uint64_t *start)
 {
     char path[32], b[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    fmt_snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     int fd = sys_open(path, O_RDONLY, 0);
     ssize_t n = fd < 0 ? -1 : sys_read(fd, b, sizeof b - 1);
     sys_close(fd);
@@ -296,7 +320,7 @@ char *sys_absolute(const char *path)
     size_t n = strlen(dir) + 1 + strlen(path) + 1;
     char *s = malloc(n);
     if (s)
-        snprintf(s, n, "%s/%s", dir, path);
+        fmt_snprintf(s, n, "%s/%s", dir, path);
     free(cwd);
     return s;
 }
@@ -304,7 +328,7 @@ char *sys_absolute(const char *path)
 bool sys_proc_comm(pid_t pid, char *buf, size_t len)
 {
     char path[32];
-    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    fmt_snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
     int fd = pid > 0 && len > 1 ? sys_open(path, O_RDONLY, 0) : -1;
     ssize_t n = fd < 0 ? -1 : sys_read(fd, buf, len - 1);
     sys_close(fd);

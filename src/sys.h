@@ -21,6 +21,14 @@
 ssize_t sys_read(int fd, void *buf, size_t len);
 ssize_t sys_write(int fd, const void *buf, size_t len);
 
+/* All len bytes to fd, retried on EINTR and short writes; false (errno
+ * set) at the first error. */
+bool sys_write_all(int fd, const void *buf, size_t len);
+
+/* fmt_snprintf into 4 kB, written whole to fd (cut beyond): the few
+ * messages for stdout and stderr, since the daemon links no stdio. */
+void sys_dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* sendmsg() retried on EINTR. */
 struct msghdr;
 ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags);

@@ -165,7 +165,32 @@ def lines_matching(files, pattern, keep):
     return out
 
 
+# A directive in a string literal of src/, and those fmt.c formats (fmt.h).
+STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+DIRECTIVE = re.compile(r"%[-+ #0]*(?:\*|\d+)?(?:\.(?:\*|\d+))?(hh|h|ll|l|z|j|t)?(.?)")
+
+
+def unformattable(files):
+    out = []
+    for name, text in files.items():
+        if name == "fmt.c":     # its literals are output, not formats
+            continue
+        for i, line in enumerate(code_only(text).splitlines(), 1):
+            for lit in STRING.findall(line):
+                for m in DIRECTIVE.finditer(lit[1:-1]):
+                    length, conv = m.groups()
+                    if conv and (conv in "diuoxX" or (conv in "cs%" and not length)):
+                        continue
+                    out.append(f"src/{name}:{i}: {m.group(0)!r} in {lit}")
+    return out
+
+
 CLAIMS = [
+    ("the daemon links no stdio: it formats with fmt.c (fmt_snprintf) and writes with sys.c",
+     lambda f: lines_matching(f, r"\b(v?s?n?printf|v?fprintf|v?dprintf|fputs|puts|putchar|"
+                                 r"fopen|fdopen|fflush|fwrite|fgets|getline)\s*\(",
+                              lambda n: n != "fmt.c")),
+    ("format strings use only the directives fmt.c formats (fmt.h)", unformattable),
     ("every EINTR retry loop lives in sys.c",
      lambda f: lines_matching(f, r"errno\s*==\s*EINTR", lambda n: n != "sys.c")),
     ("spawn.c is the only place a process is created",
