@@ -76,7 +76,10 @@ void spawn_raise_nofile(void)
         return;
     child_nofile = rl;
     rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+    /* prlimit, not setrlimit: musl's setrlimit carries a fallback for
+     * kernels older than 2.6.36 that links its all-threads machinery
+     * (__synccall, semaphores: 2 kB of a static build). */
+    if (prlimit(0, RLIMIT_NOFILE, &rl, NULL) == 0)
         nofile_raised = true;
 }
 
@@ -230,7 +233,7 @@ static int child_main(void *arg)
     /* A service gets the limit daemonproxy was started with; the re-exec
      * check is daemonproxy, holding as many fds as it does. */
     if (nofile_raised && !r->ninherit)
-        setrlimit(RLIMIT_NOFILE, &child_nofile);
+        prlimit(0, RLIMIT_NOFILE, &child_nofile, NULL);
     if (r->pid_slot)
         put_pid(r->pid_slot, (pid_t)syscall(SYS_getpid));
     execvpe(r->argv[0], r->argv, r->envp ? r->envp : environ);
