@@ -74,7 +74,7 @@ struct ctl {
 static struct ctl *ctl_head;
 static struct ctl *ctl_dead;
 static unsigned ctl_next_id;
-static char *ctl_fields[PROTO_FIELDS_MAX];
+static char *ctl_fields[PROTO_FIELDS_MAX] SYS_LARGE_BSS;
 
 static void ctl_work(struct ctl *c);
 static void ctl_in_cb(void *ctx, uint32_t ev);
@@ -93,7 +93,7 @@ void ctl_set_file(struct ctl *c, const char *path)
 
 const char *ctl_where(const struct ctl *c)
 {
-    static char buf[PATH_MAX + 32];
+    static char buf[PATH_MAX + 32] SYS_LARGE_BSS;
     if (!c->file)
         return c->name;
     fmt_snprintf(buf, sizeof buf, "%s:%lu", c->file, c->line);

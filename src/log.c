@@ -31,7 +31,7 @@
 
 int log_filter_level = LOG_FILTER_DEFAULT;
 
-static char log_buf[LOG_BUF_SIZE];
+static char log_buf[LOG_BUF_SIZE] SYS_LARGE_BSS;
 static size_t log_len;
 static unsigned long log_lost;
 static int log_fd = -1;

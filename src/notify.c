@@ -34,7 +34,7 @@ struct notify_chan {
 
 static struct notify_chan *dead;
 /* One message at a time: the loop is single-threaded. */
-static struct notify_msg msg;
+static struct notify_msg msg SYS_LARGE_BSS;
 static char ready[] = "READY=1";
 
 static void reaper_cb(void *ctx)
@@ -398,8 +398,8 @@ union cmsgbuf {
     struct cmsghdr align;
 };
 
-static char bufs[NOTIFY_BATCH][NOTIFY_MSG_MAX + 1];
-static union cmsgbuf cms[NOTIFY_BATCH];
+static char bufs[NOTIFY_BATCH][NOTIFY_MSG_MAX + 1] SYS_LARGE_BSS;
+static union cmsgbuf cms[NOTIFY_BATCH] SYS_LARGE_BSS;
 static struct iovec iovs[NOTIFY_BATCH];
 static struct mmsghdr mms[NOTIFY_BATCH];
 

@@ -50,12 +50,12 @@
 #define CHECK_OUT_MAX 128
 
 static struct reexec_settings settings;
-static char self_path[PATH_MAX];
+static char self_path[PATH_MAX] SYS_LARGE_BSS;
 
 /* The re-exec in progress: the check, then the exec. */
 /* The new binary (apart from chk: an initialised struct is written out
  * whole, zeros included, in the static binary's .data). */
-static char chk_path[PATH_MAX];
+static char chk_path[PATH_MAX] SYS_LARGE_BSS;
 static struct {
     bool busy;
     pid_t pid;
@@ -447,7 +447,7 @@ static void mark_cloexec(void)
 }
 static size_t state_len;       /* of the mapping, or 0: malloc'd */
 static struct state_in state;
-static char restored_path[PATH_MAX];
+static char restored_path[PATH_MAX] SYS_LARGE_BSS;
 
 /* Done with the state, restored or not (a failure's message is static
  * text, never a pointer into it). */

@@ -33,7 +33,7 @@ extern char **environ;
 
 /* One stack serves every spawn: the parent is suspended (CLONE_VFORK)
  * until the child no longer uses it. */
-static char spawn_stack[SPAWN_STACK] __attribute__((aligned(64)));
+static char spawn_stack[SPAWN_STACK] SYS_LARGE_BSS;
 
 static struct rlimit child_nofile;
 static bool nofile_raised;

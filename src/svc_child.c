@@ -25,15 +25,15 @@
 
 extern char **environ;
 
-static char argbuf[PROTO_LINE_MAX + 1];
-static char *argv_[PROTO_FIELDS_MAX + 1];
-static int fds[MAX_FDS];
-static const char *names[MAX_FDS];  /* for LISTEN_FDNAMES */
-static char namebuf[PROTO_LINE_MAX + 1];
+static char argbuf[PROTO_LINE_MAX + 1] SYS_LARGE_BSS;
+static char *argv_[PROTO_FIELDS_MAX + 1] SYS_LARGE_BSS;
+static int fds[MAX_FDS] SYS_LARGE_BSS;
+static const char *names[MAX_FDS] SYS_LARGE_BSS;  /* for LISTEN_FDNAMES */
+static char namebuf[PROTO_LINE_MAX + 1] SYS_LARGE_BSS;
 static int channel_end = -1;            /* the control.* socketpair's child end */
 static int notify_end = -1;             /* the notify.fd pipe's write end */
 static char **envp;                     /* one allocation, or NULL: environ */
-static char *envlist[PROTO_FIELDS_MAX]; /* service.env, split */
+static char *envlist[PROTO_FIELDS_MAX] SYS_LARGE_BSS; /* service.env, split */
 
 /* Split the args into argv_. */
 static void prepare_argv(const struct service *s)

@@ -265,7 +265,7 @@ static void fatal_handler(int signo)
 
 void term_init_fatal(void)
 {
-    static char altstack[32 * 1024];
+    static char altstack[32 * 1024] SYS_LARGE_BSS;
     stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack };
     sigaltstack(&ss, NULL);
     struct sigaction sa;
