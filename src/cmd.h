@@ -38,7 +38,8 @@ const struct cmd_def *cmd_find(const char *name);
 const struct cmd_def *cmd_table(size_t *n);
 
 /* Run the command argv[0] for c: look it up, check the argument count,
- * call its handler.  An unknown command or a wrong count is answered here
+ * call its handler.  argv are the fields of one line split in place
+ * (proto_split): each right after the NUL that ends the one before.  An unknown command or a wrong count is answered here
  * with an error (CMD_DONE).  After CMD_WAIT the caller runs the same
  * fields again.  The controllers' dispatcher (ctl_set_dispatch, by main). */
 int cmd_run(struct ctl *c, int argc, char **argv);

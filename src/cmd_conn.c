@@ -5,16 +5,12 @@
 #include "sys.h"
 
 #include <errno.h>
-#include <string.h>
 #include <unistd.h>
 
 int cmd_echo(struct ctl *c, int argc, char **argv)
 {
-    if (argc < 2)
-        return 0;
-    /* The fields are consecutive in the split line. */
-    const char *end = argv[argc - 1] + strlen(argv[argc - 1]);
-    ctl_reply_fields(c, argv[1], (size_t)(end - argv[1]));
+    if (argc >= 2)
+        ctl_reply_fields(c, argv[1]);
     return 0;
 }
 

@@ -276,9 +276,11 @@ void ctl_drain(struct ctl *c)
 
 /* --- output ------------------------------------------------------------------ */
 
+/* Not ctl_has_output(): a closed controller's stream is closed too, and
+ * outbuf_put() drops what goes to a closed stream. */
 static char *out_put(struct ctl *c, const char *line, size_t len)
 {
-    return ctl_has_output(c) ? outbuf_put(c->out, line, len) : NULL;
+    return c->out ? outbuf_put(c->out, line, len) : NULL;
 }
 
 /* Write what is pending.  A failed write means the reader is gone. */
@@ -324,11 +326,13 @@ void ctl_reply(struct ctl *c, const char *line, size_t len)
     out_put(c, line, len);
 }
 
-void ctl_reply_fields(struct ctl *c, const char *fields, size_t len)
+void ctl_reply_fields(struct ctl *c, const char *from)
 {
     /* Append "fields\n" whole, then turn the NULs of the split back into
-     * TABs in place: no intermediate copy. */
-    char *p = out_put(c, fields, len + 1);
+     * TABs in place: no intermediate copy.  The line's end is known: no
+     * strlen() of the last field. */
+    size_t len = (size_t)(c->cur_line + c->cur_len - from);
+    char *p = out_put(c, from, len + 1);
     if (!p)
         return;
     for (size_t i = 0; i < len; i++)
@@ -489,10 +493,13 @@ static void resume_command(struct ctl *c)
         c->cur_line = NULL;
 }
 
+/* Asked before every command, so asked cheaply: a stream that is not
+ * alive holds nothing (outbuf_close() empties it, and a closed
+ * controller's is closed), so only the pending bytes count. */
 static bool out_full(const struct ctl *c)
 {
-    return ctl_has_output(c) && !outbuf_overflowed(c->out) &&
-           outbuf_pending(c->out) > OUTBUF_MAX - CTL_CMD_ROOM;
+    return c->out && outbuf_pending(c->out) > OUTBUF_MAX - CTL_CMD_ROOM &&
+           !outbuf_overflowed(c->out);
 }
 
 /* Write out, hoping the reader takes it: false if it did not (blocked). */
@@ -552,7 +559,7 @@ static bool run_lines(struct ctl *c, int *share)
         case PROTO_NONE:
             return true;
         case PROTO_LINE:
-            *share -= proto_line_ignored(line, len) ? 1 : run_command(c, line, len);
+            *share -= proto_line_skipped(line, len) ? 1 : run_command(c, line, len);
             break;
         case PROTO_TOO_LONG:
             log_error("%s: command exceeds buffer size", ctl_where(c));

@@ -99,9 +99,9 @@ int ctl_take_fd(struct ctl *c);
 
 /* Replies to the controller whose command is running. */
 void ctl_reply(struct ctl *c, const char *line, size_t len);
-/* Reply with consecutive NUL-separated fields of a split command line
- * (len bytes from `fields`), as one TAB-joined line. */
-void ctl_reply_fields(struct ctl *c, const char *fields, size_t len);
+/* Reply with the running command's fields from `from` (one of its argv)
+ * to the end of its line, as one TAB-joined line. */
+void ctl_reply_fields(struct ctl *c, const char *from);
 /* "error\tMSG, for command \"...\"" for the running command; also logged. */
 void ctl_error(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "warning\tMSG" for the running command; also logged at warning level. */

@@ -2,7 +2,7 @@
  * no I/O, no globals, no commands. */
 #include "protocol.h"
 #include "fmt.h"
-
+#include "sys.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -92,7 +92,7 @@ enum proto_next proto_in_next(struct proto_in *in, char **line, size_t *len)
 {
     char *l = in->buf + in->start;
     size_t held = in->len - in->start;
-    char *nl = memchr(l + in->scanned, '\n', held - in->scanned);
+    char *nl = sys_find_byte(l + in->scanned, held - in->scanned, '\n');
     if (!nl) {
         if (in->discarding) {
             /* Still inside the over-long line: drop what we have. */
@@ -170,31 +170,36 @@ bool proto_line_ignored(const char *line, size_t len)
 
 int proto_split(char *line, size_t len, char **fields, int max)
 {
-    int n = 0;
-    char *f = line;
-    size_t i;
-    int bad = 0;
-    for (i = 0; i <= len; i++) {
-        unsigned char ch = (unsigned char)line[i];
-        if (i == len || ch == '\t') {
+    /* One pass a word at a time over the line and the NUL written at its
+     * end: only the bytes below 0x20 are looked at one by one. */
+    char *end = line + len, *f = line, *q = line;
+    int n = 0, bad = -1;
+    *end = '\0';
+    for (char *w = line; w <= end; w += 8) {
+        size_t k = (size_t)(end + 1 - w) < 8 ? (size_t)(end + 1 - w) : 8;
+        for (uint64_t m = sys_below(sys_word(w, k), 0x20) & sys_first(k); m; m &= m - 1) {
+            q = w + __builtin_ctzll(m) / 8;
+            if (*q != '\t' && q != end) {
+                if ((unsigned char)*q < 0x20)
+                    goto refused;
+                continue;       /* a space marked by a borrow */
+            }
             if (n == max) {
                 bad = -2;
-                break;
+                goto refused;
             }
-            line[i] = '\0';
             fields[n++] = f;
-            f = line + i + 1;
-        } else if (ch < 0x20) {
-            bad = -1;
-            break;
+            if (q == end)
+                return n;
+            *q = '\0';
+            f = q + 1;
         }
     }
-    if (!bad)
-        return n;
-    /* Refused: give the line back as it came (an error shows it). */
-    for (size_t j = 0; j < i; j++)
-        if (line[j] == '\0')
-            line[j] = '\t';
+refused:
+    /* Give the line back as it came (an error shows it). */
+    for (char *p = line; p < q; p++)
+        if (*p == '\0')
+            *p = '\t';
     return bad;
 }
 

@@ -87,6 +87,13 @@ bool proto_name_valid(const char *name, size_t max);
 
 /* True for comment lines ('#' first) and lines of only whitespace. */
 bool proto_line_ignored(const char *line, size_t len);
+/* The same, answered inline for a line that starts with a printable byte
+ * other than '#', as every command does. */
+static inline bool proto_line_skipped(const char *line, size_t len)
+{
+    unsigned char c = (unsigned char)line[0];
+    return (len == 0 || c <= ' ' || c == '#') && proto_line_ignored(line, len);
+}
 
 /* Split line (NUL-terminated, no newline) in place at TABs into at most max
  * fields.  Returns the field count, or -1 if a byte < 0x20 other than TAB

@@ -372,6 +372,19 @@ char *sys_find(const char *s, const char *needle)
     return NULL;
 }
 
+char *sys_find_byte(const char *s, size_t n, char c)
+{
+    uint64_t pat = 0x0101010101010101ull * (unsigned char)c, m;
+    const char *p = s, *end = s + n;
+    for (; end - p >= 8; p += 8)
+        if ((m = sys_below(sys_word(p, 8) ^ pat, 1)) != 0)
+            return (char *)p + __builtin_ctzll(m) / 8;
+    size_t k = (size_t)(end - p);
+    if ((m = sys_below(sys_word(p, k) ^ pat, 1) & sys_first(k)) != 0)
+        return (char *)p + __builtin_ctzll(m) / 8;
+    return NULL;
+}
+
 /* Move v[i] down the heap v[0..n) until neither child is larger. */
 static void sift_down(int *v, size_t i, size_t n)
 {

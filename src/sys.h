@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 /* A static buffer of 4 kB or more.  The static build's linker sorts .bss
@@ -107,6 +108,58 @@ void sys_each_fd(int lo, void (*fn)(int fd, void *ctx), void *ctx);
  * musl's strstr (two-way, linear in the worst case) was 1.3 kB of the
  * static binary; a needle of a few bytes needs none of it. */
 char *sys_find(const char *s, const char *needle);
+
+/* --- a word at a time -------------------------------------------------
+ * The command path looks at a line's bytes 8 at a time (Hacker's Delight,
+ * 6-1): musl's memchr goes byte by byte up to an aligned address, which is
+ * most of a short line, and a byte loop costs several instructions a byte. */
+
+/* p[0..n) (n <= 8; no byte outside it is read) as a number, the first
+ * byte lowest, zeros above the n-th: at most two loads, overlapping. */
+static inline uint64_t sys_word(const char *p, size_t n);
+/* Bit 7 of each byte of w below k (1 <= k <= 0x80).  The lowest mark is
+ * always right; above it a borrow may also mark a byte equal to k, so a
+ * caller that takes more than the lowest checks the bytes it is given. */
+static inline uint64_t sys_below(uint64_t w, unsigned k);
+/* The marks that belong to the first n bytes (n <= 8). */
+static inline uint64_t sys_first(size_t n);
+
+/* The first c in s[0..n), or NULL (memchr). */
+char *sys_find_byte(const char *s, size_t n, char c);
+
+/* Inlined always, even at -Os: the constant n makes memcpy one load. */
+__attribute__((always_inline))
+static inline uint64_t sys_load_le(const char *p, size_t n)
+{
+    uint64_t w = 0;
+    memcpy(&w, p, n);           /* n is 2, 4 or 8: one load */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w) >> (64 - 8 * n);
+#endif
+    return w;
+}
+
+__attribute__((always_inline))
+static inline uint64_t sys_word(const char *p, size_t n)
+{
+    if (n >= 8)
+        return sys_load_le(p, 8);
+    if (n >= 4)
+        return sys_load_le(p, 4) | sys_load_le(p + n - 4, 4) << 8 * (n - 4);
+    if (n >= 2)
+        return sys_load_le(p, 2) | sys_load_le(p + n - 2, 2) << 8 * (n - 2);
+    return n ? (unsigned char)*p : 0;
+}
+
+static inline uint64_t sys_below(uint64_t w, unsigned k)
+{
+    return (w - 0x0101010101010101ull * k) & ~w & 0x8080808080808080ull;
+}
+
+static inline uint64_t sys_first(size_t n)
+{
+    return n >= 8 ? ~0ull : (1ull << 8 * n) - 1;
+}
 
 /* Sort v ascending (heapsort: O(n log n), no recursion, no allocation).
  * For the fd lists, which reach tens of thousands at a re-exec; qsort was

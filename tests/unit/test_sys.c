@@ -278,5 +278,57 @@ static void test_find(void)
     CHECK(sys_find("ab", "abc") == NULL);     /* the needle runs past the end */
 }
 
+/* The word-at-a-time helpers against byte-by-byte models, on buffers
+ * allocated to the exact size (ASan sees any read past them), at every
+ * length up to 3 words and with the bytes that trip such tricks: NUL, 1,
+ * the bytes around 0x20 (a borrow marks a 0x20 after a control byte),
+ * TAB, newline and the high bytes. */
+static void test_words(void)
+{
+    static const unsigned char odd[] = { 0, 1, '\t', '\n', 0x1f, 0x20, 0x21, 0x7f, 0x80,
+                                         0x9f, 0xa0, 0xff, 'a', 'a', 'a', 'a' };
+    unsigned seed = 12345;
+    bool word_ok = true, below_ok = true, find_ok = true;
+    for (int round = 0; round < 20000; round++) {
+        size_t n = (size_t)round % 25;
+        unsigned char *b = malloc(n ? n : 1);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            b[i] = odd[(seed >> 16) % sizeof odd];
+        }
+        const char *s = (const char *)b;
+        if (n <= 8) {
+            uint64_t want = 0;
+            for (size_t i = 0; i < n; i++)
+                want |= (uint64_t)b[i] << 8 * i;
+            uint64_t w = sys_word(s, n);
+            word_ok &= w == want;
+            for (unsigned k = 1; k <= 0x80; k += 0x1f) {
+                uint64_t m = sys_below(w, k) & sys_first(n);
+                size_t first = n;
+                for (size_t i = 0; i < n; i++) {
+                    bool marked = m >> (8 * i + 7) & 1;
+                    if (b[i] < k && first == n)
+                        first = i;
+                    /* every byte below k marked; a wrong mark only on k */
+                    below_ok &= b[i] < k ? marked : (!marked || b[i] == k);
+                }
+                below_ok &= (m ? (size_t)__builtin_ctzll(m) / 8 : n) == first;
+                below_ok &= (m & ~0x8080808080808080ull) == 0;
+            }
+        }
+        for (int c = 0; c < 256; c += 9) {
+            find_ok &= sys_find_byte(s, n, (char)c) == memchr(s, c, n);
+            find_ok &= sys_find_byte(s, n, '\n') == memchr(s, '\n', n);
+        }
+        free(b);
+    }
+    CHECK(word_ok);
+    CHECK(below_ok);
+    CHECK(find_ok);
+    CHECK(sys_find_byte("", 0, '\0') == NULL);
+}
+
 UNIT_MAIN(test_parse_valid, test_parse_invalid, test_parse_limits, test_fd_helpers,
-          test_clock, test_proc_stat, test_sort_ints, test_find)
+          test_clock, test_proc_stat, test_sort_ints, test_find,
+          test_words)
