@@ -323,6 +323,16 @@ static void describe(int fd, char *buf, size_t size)
         buf[n] = '\0';
 }
 
+/* An fd daemonproxy was started with, described by what it is.  The one
+ * place with a PATH_MAX buffer on the start-up path, so that two are
+ * never nested (each puts the calls below it a page deeper: idle RSS). */
+static void add_inherited(const char *name, int fd)
+{
+    char desc[PATH_MAX];
+    describe(fd, desc, sizeof desc);
+    add_special(name, fd, access_flags(fd), desc, false, HCTL_NONE);
+}
+
 /* An inherited standard fd as a private close-on-exec dup (a closed one
  * becomes /dev/null). */
 static void add_std(const char *name, int stdfd, int nullfd, bool redirect)
@@ -332,9 +342,7 @@ static void add_std(const char *name, int stdfd, int nullfd, bool redirect)
         fd = sys_dup_cloexec(stdfd, 3);
     if (fd < 0)
         fd = sys_dup_cloexec(nullfd, 3);
-    char desc[PATH_MAX];
-    describe(fd, desc, sizeof desc);
-    add_special(name, fd, access_flags(fd), desc, false, HCTL_NONE);
+    add_inherited(name, fd);
 }
 
 /* The inherited fds found so far. */
@@ -426,10 +434,9 @@ int handle_init(bool redirect_stdin, bool redirect_stdout, bool redirect_stderr,
     add_std("stdout", 1, nullfd, redirect_stdout);
     add_std("stderr", 2, nullfd, redirect_stderr);
     for (size_t i = 0; i < nfds; i++) {
-        char name[16], desc[PATH_MAX];
+        char name[16];
         fmt_snprintf(name, sizeof name, "fd_%d", fds[i]);
-        describe(fds[i], desc, sizeof desc);
-        add_special(name, fds[i], access_flags(fds[i]), desc, false, HCTL_NONE);
+        add_inherited(name, fds[i]);
     }
     free(fds);
     return 0;
