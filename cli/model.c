@@ -9,7 +9,9 @@
 /* Services are never freed one by one (a deleted one is reused if its name
  * comes back), so they live in slabs that double up to SLAB_MAX: 8
  * allocations for 10,000 services instead of 10,000, whose freeing at exit
- * made musl's allocator unmap a page group at a time (320 munmaps). */
+ * made musl's allocator unmap a page group at a time (320 munmaps).  When
+ * the model keeps lists, each service's struct svc_json follows the cap
+ * services, at the same index. */
 struct slab {
     struct slab *next;
     size_t used, cap;
@@ -99,15 +101,25 @@ struct model *model_new(bool lists)
     return m;
 }
 
+/* The strings a service holds, for freeing and for the budget. */
+static size_t svc_strings(const struct svc *s, char **str)
+{
+    size_t n = 0;
+    str[n++] = s->auto_up;
+    const struct svc_json *j = s->json;
+    if (j) {
+        char *more[] = { j->status, j->args, j->fds, j->tags, j->env, j->opts };
+        memcpy(str + n, more, sizeof more);
+        n += sizeof more / sizeof more[0];
+    }
+    return n;
+}
+
 static void svc_clear(struct svc *s)
 {
-    free(s->status);
-    free(s->args);
-    free(s->fds);
-    free(s->tags);
-    free(s->env);
-    free(s->opts);
-    free(s->auto_up);
+    char *str[7];
+    for (size_t i = 0, n = svc_strings(s, str); i < n; i++)
+        free(str[i]);
 }
 
 void model_free(struct model *m)
@@ -167,7 +179,8 @@ static struct svc *svc_alloc(struct model *m)
     struct slab *b = m->last;
     if (!b || b->used == b->cap) {
         size_t cap = b ? (b->cap < SLAB_MAX ? b->cap * 2 : SLAB_MAX) : SLAB_FIRST;
-        size_t size = sizeof *b + cap * sizeof b->s[0];
+        size_t each = sizeof b->s[0] + (m->lists ? sizeof (struct svc_json) : 0);
+        size_t size = sizeof *b + cap * each;
         if (!spend(m, size))
             return NULL;
         if (!(b = calloc(1, size))) {
@@ -181,7 +194,11 @@ static struct svc *svc_alloc(struct model *m)
             m->slabs = b;
         m->last = b;
     }
-    return &b->s[b->used++];
+    struct svc *s = &b->s[b->used];
+    if (m->lists)
+        s->json = (struct svc_json *)(b->s + b->cap) + b->used;
+    b->used++;
+    return s;
 }
 
 /* The service called name; created (down, empty) if new or deleted. */
@@ -192,11 +209,15 @@ static struct svc *get(struct model *m, const char *name)
         if (strcmp((*p)->state, "deleted") != 0)
             return *p;
         struct svc *s = *p;
-        char *str[] = { s->status, s->args, s->fds, s->tags, s->env, s->opts, s->auto_up };
-        for (size_t i = 0; i < sizeof str / sizeof str[0]; i++)
+        char *str[7];
+        for (size_t i = 0, n = svc_strings(s, str); i < n; i++)
             m->bytes -= str_cost(str[i]);
         svc_clear(s);
+        struct svc_json *j = s->json;
         memset(s, 0, sizeof *s);
+        if (j)
+            memset(j, 0, sizeof *j);
+        s->json = j;
         strcpy(s->name, name);
     } else {
         if (strlen(name) >= sizeof (*p)->name)
@@ -215,7 +236,9 @@ static struct svc *get(struct model *m, const char *name)
     }
     struct svc *s = *p;
     strcpy(s->state, "down");
-    s->ts = s->pid = s->uptime = s->downtime = s->mainpid = -1;
+    s->ts = s->pid = -1;
+    if (s->json)
+        s->json->uptime = s->json->downtime = s->json->mainpid = -1;
     s->cgroup = -1;
     return s;
 }
@@ -265,8 +288,10 @@ static void set_str(struct model *m, char **dst, const char *src)
 static void forget_notify(struct model *m, struct svc *s)
 {
     s->notify[0] = '\0';
-    set_str(m, &s->status, NULL);
-    s->mainpid = -1;
+    if (s->json) {
+        set_str(m, &s->json->status, NULL);
+        s->json->mainpid = -1;
+    }
 }
 
 static void apply_state(struct model *m, struct svc *s, char **f, int n)
@@ -278,8 +303,10 @@ static void apply_state(struct model *m, struct svc *s, char **f, int n)
     copy_field(s->state, sizeof s->state, state);
     s->ts = num(n > 3 ? f[3] : NULL);
     s->pid = pid;
-    s->uptime = num(n > 7 ? f[7] : NULL);
-    s->downtime = num(n > 8 ? f[8] : NULL);
+    if (s->json) {
+        s->json->uptime = num(n > 7 ? f[7] : NULL);
+        s->json->downtime = num(n > 8 ? f[8] : NULL);
+    }
     /* The last exit stays known while the service is up again. */
     if (n > 6 && strcmp(f[5], "-") != 0) {
         copy_field(s->reason, sizeof s->reason, f[5]);
@@ -305,10 +332,10 @@ static void apply_notify(struct model *m, struct svc *s, char *rest)
         else if (strcmp(p, "READY=1") == 0 || strcmp(p, "RELOADING=1") == 0 ||
                  strcmp(p, "STOPPING=1") == 0)
             copy_field(s->notify, sizeof s->notify, p);
-        else if (starts_with(p, "STATUS="))
-            set_str(m, &s->status, p + 7);
-        else if (starts_with(p, "MAINPID="))
-            s->mainpid = num(p + 8);
+        else if (s->json && starts_with(p, "STATUS="))
+            set_str(m, &s->json->status, p + 7);
+        else if (s->json && starts_with(p, "MAINPID="))
+            s->json->mainpid = num(p + 8);
         p = tab ? tab + 1 : NULL;
     }
 }
@@ -326,6 +353,27 @@ static bool has_word(const char *list, const char *word)
     return false;
 }
 
+enum kind { K_OTHER, K_STATE, K_NOTIFY, K_CGROUP, K_ARGS, K_FDS, K_TAGS, K_ENV, K_OPTS,
+            K_AUTO_UP };
+
+/* The word after "service." (n bytes): compared by length first, where a
+ * chain of strcmp()s tried up to ten words for each of the five lines a
+ * service has in a statedump. */
+static enum kind kind_of(const char *k, size_t n)
+{
+#define KIND(word, kind) { word, sizeof word - 1, kind }
+    static const struct { const char *word; size_t n; enum kind kind; } kinds[] = {
+        KIND("state", K_STATE), KIND("tags", K_TAGS), KIND("args", K_ARGS),
+        KIND("fds", K_FDS), KIND("auto_up", K_AUTO_UP), KIND("notify", K_NOTIFY),
+        KIND("cgroup", K_CGROUP), KIND("env", K_ENV), KIND("opts", K_OPTS),
+    };
+#undef KIND
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (kinds[i].n == n && memcmp(kinds[i].word, k, n) == 0)
+            return kinds[i].kind;
+    return K_OTHER;
+}
+
 struct svc *model_apply(struct model *m, char *line)
 {
     if (!starts_with(line, "service."))
@@ -338,7 +386,7 @@ struct svc *model_apply(struct model *m, char *line)
     t2 = *t2 ? t2 : NULL;
     const char *rest = t2 ? t2 + 1 : "";
     char *f[16];
-    char *kind = line + 8;
+    enum kind kind = kind_of(line + 8, (size_t)(t1 - (line + 8)));
     *t1 = '\0';
     if (t2)
         *t2 = '\0';
@@ -346,7 +394,7 @@ struct svc *model_apply(struct model *m, char *line)
     if (!*name)
         return NULL;
     struct svc *s;
-    if (strcmp(kind, "state") == 0) {
+    if (kind == K_STATE) {
         if (!t2)
             return NULL;
         s = find_recent(m, name);
@@ -360,13 +408,13 @@ struct svc *model_apply(struct model *m, char *line)
         apply_state(m, s, f, n);
         return s;
     }
-    if (strcmp(kind, "notify") == 0 || strcmp(kind, "cgroup") == 0) {
+    if (kind == K_NOTIFY || kind == K_CGROUP) {
         s = find_recent(m, name);
         if (!s || !t2)
             return NULL;
         f[0] = line;
         f[1] = t1 + 1;
-        if (kind[0] == 'c') {
+        if (kind == K_CGROUP) {
             int n = 2 + split_tabs(t2 + 1, f + 2, 14);
             s->cgroup = n > 3 ? strcmp(f[3], "populated") == 0 : -1;
         } else {
@@ -378,24 +426,24 @@ struct svc *model_apply(struct model *m, char *line)
     s = find_recent(m, name);
     if (!s && !(s = get(m, name)))
         return NULL;
-    if (strcmp(kind, "fds") == 0)
+    if (kind == K_FDS)
         s->notify_fd = has_word(rest, "notify.fd");
-    else if (strcmp(kind, "opts") == 0)
+    else if (kind == K_OPTS)
         s->notify_opt = has_word(rest, "notify");
-    if (strcmp(kind, "auto_up") == 0)
+    if (kind == K_AUTO_UP)
         dst = &s->auto_up;
-    else if (!m->lists)
+    else if (!s->json)
         return s;
-    else if (strcmp(kind, "args") == 0)
-        dst = &s->args;
-    else if (strcmp(kind, "fds") == 0)
-        dst = &s->fds;
-    else if (strcmp(kind, "tags") == 0)
-        dst = &s->tags;
-    else if (strcmp(kind, "env") == 0)
-        dst = &s->env;
-    else if (strcmp(kind, "opts") == 0)
-        dst = &s->opts;
+    else if (kind == K_ARGS)
+        dst = &s->json->args;
+    else if (kind == K_FDS)
+        dst = &s->json->fds;
+    else if (kind == K_TAGS)
+        dst = &s->json->tags;
+    else if (kind == K_ENV)
+        dst = &s->json->env;
+    else if (kind == K_OPTS)
+        dst = &s->json->opts;
     if (!dst)
         return s;
     set_str(m, dst, dst == &s->auto_up && (strcmp(rest, "-") == 0 || !*rest) ? NULL : rest);

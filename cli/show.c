@@ -276,6 +276,9 @@ static void key_num(FILE *out, const char *k, long long val)
 /* wall_ms: the wall clock now, in milliseconds. */
 static void json_one(FILE *out, const struct svc *s, long long now_s, long long wall_ms)
 {
+    /* A model kept without lists (never dpctl's for --json) shows none. */
+    static const struct svc_json none = { .uptime = -1, .downtime = -1, .mainpid = -1 };
+    const struct svc_json *j = s->json ? s->json : &none;
     bool up = strcmp(s->state, "up") == 0, exited = s->reason[0] != '\0';
     fputs("{\"name\":", out);
     json_cstr(out, s->name);
@@ -293,14 +296,14 @@ static void json_one(FILE *out, const struct svc *s, long long now_s, long long 
     } else {
         fputs("null", out);
     }
-    key_num(out, "uptime", s->uptime);
-    key_num(out, "downtime", s->downtime);
+    key_num(out, "uptime", j->uptime);
+    key_num(out, "downtime", j->downtime);
     key_str(out, "reason", exited ? s->reason : NULL);
     key_str(out, "value", exited ? s->value : NULL);
     key(out, "ready");
     fputs(!up || !svc_has_channel(s) ? "null" : svc_ready(s) ? "true" : "false", out);
-    key_str(out, "status", s->status);
-    key_num(out, "mainpid", s->mainpid);
+    key_str(out, "status", j->status);
+    key_num(out, "mainpid", j->mainpid);
     fputs(",\"auto_up\":", out);
     if (s->auto_up) {
         long long interval = atoll(s->auto_up);
@@ -316,7 +319,7 @@ static void json_one(FILE *out, const struct svc *s, long long now_s, long long 
         fputs("null", out);
     }
     const char *names[] = { "args", "fds", "tags", "env", "opts" };
-    const char *lists[] = { s->args, s->fds, s->tags, s->env, s->opts };
+    const char *lists[] = { j->args, j->fds, j->tags, j->env, j->opts };
     for (int k = 0; k < 5; k++) {
         key(out, names[k]);
         json_list(out, lists[k], 0);

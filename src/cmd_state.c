@@ -32,6 +32,27 @@ static void remember(struct ctl_dump *d, const char *name)
     d->last[n] = '\0';
 }
 
+/* One turn of the services' dump: nothing it calls creates or deletes a
+ * service (the replies are only queued), as svc_each_after() requires. */
+struct dump_turn {
+    struct ctl *c;
+    struct ctl_dump *d;
+    bool full;                  /* stopped for room: CMD_WAIT */
+};
+
+static bool dump_service(struct service *s, void *ctx)
+{
+    struct dump_turn *t = ctx;
+    size_t n = svc_format_dump(s, dump_buf, sizeof dump_buf);
+    if (n > ctl_out_room(t->c)) {
+        t->full = true;
+        return false;
+    }
+    ctl_reply(t->c, dump_buf, n);
+    remember(t->d, svc_name(s));
+    return true;
+}
+
 int cmd_statedump(struct ctl *c, int argc, char **argv)
 {
     /* Output that would be discarded anyway (no stream, or overflowed: the
@@ -58,18 +79,13 @@ int cmd_statedump(struct ctl *c, int argc, char **argv)
         ctl_reply(c, l.buf, n);
         remember(d, handle_name(h));
     }
-    while (d->phase == PHASE_SERVICES) {
-        struct service *s = svc_next_after(d->last);
-        if (!s) {
-            d->phase = PHASE_SIGNALS;
-            d->sub = 0;
-            break;
-        }
-        size_t n = svc_format_dump(s, dump_buf, sizeof dump_buf);
-        if (n > ctl_out_room(c))
+    if (d->phase == PHASE_SERVICES) {
+        struct dump_turn t = { c, d, false };
+        svc_each_after(d->last, dump_service, &t);
+        if (t.full)
             return CMD_WAIT;
-        ctl_reply(c, dump_buf, n);
-        remember(d, svc_name(s));
+        d->phase = PHASE_SIGNALS;
+        d->sub = 0;
     }
     for (; d->phase == PHASE_SIGNALS; d->sub++) {
         int signo = sig_control_nth(d->sub);

@@ -117,6 +117,14 @@ struct service *svc_next_after(const char *name)
     return (struct service *)tree_next_after(&services, name);
 }
 
+void svc_each_after(const char *name, bool (*fn)(struct service *s, void *ctx), void *ctx)
+{
+    struct tree_iter it;
+    for (struct tree_node *n = tree_iter_after(&services, name, &it); n; n = tree_iter_next(&it))
+        if (!fn((struct service *)n, ctx))
+            return;
+}
+
 /* --- strings ----------------------------------------------------------------- */
 
 /* Rebuild the string block with list `which` replaced by `val` (n

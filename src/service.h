@@ -66,6 +66,10 @@ struct service *svc_by_name(const char *name);
 struct service *svc_get_or_create(const char *name, const char **err);
 /* First service whose name sorts after name ("" = the first). */
 struct service *svc_next_after(const char *name);
+/* fn(s, ctx) for the services whose names sort after name, in order,
+ * until it returns false: one search, then a step a service (a statedump
+ * of 1,000 searched 1,000 times).  fn must not create or delete one. */
+void svc_each_after(const char *name, bool (*fn)(struct service *s, void *ctx), void *ctx);
 const char *svc_name(const struct service *s);
 enum svc_state svc_state(const struct service *s);
 

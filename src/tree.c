@@ -170,3 +170,31 @@ struct tree_node *tree_next_after(const struct tree *t, const char *key)
     }
     return best;
 }
+
+/* The stack holds the ancestors a search went left from (each greater than
+ * all below it on the path): its top is the next node.  An AVL tree of
+ * 2^32 nodes is less than 47 high, so 64 entries are never exceeded. */
+struct tree_node *tree_iter_after(const struct tree *t, const char *key, struct tree_iter *it)
+{
+    it->depth = 0;
+    if (!key)
+        key = "";
+    for (struct tree_node *n = t->root; n; )
+        if (strcmp(t->key(n), key) > 0) {
+            it->up[it->depth++] = n;
+            n = n->left;
+        } else {
+            n = n->right;
+        }
+    return it->depth ? it->up[it->depth - 1] : NULL;
+}
+
+struct tree_node *tree_iter_next(struct tree_iter *it)
+{
+    if (!it->depth)
+        return NULL;
+    struct tree_node *n = it->up[--it->depth]->right;
+    for (; n; n = n->left)
+        it->up[it->depth++] = n;
+    return it->depth ? it->up[it->depth - 1] : NULL;
+}

@@ -32,6 +32,18 @@ struct tree_node *tree_insert(struct tree *t, struct tree_node *n);
 void tree_remove(struct tree *t, struct tree_node *n);
 /* Smallest node whose key is > key ("" or NULL: the first node). */
 struct tree_node *tree_next_after(const struct tree *t, const char *key);
+/* In key order without a search a node: from tree_iter_after(t, key, it),
+ * the smallest node whose key is > key ("" or NULL: the first), then
+ * tree_iter_next(it) for each following one; NULL at the end.  Valid only
+ * while the tree is not changed (no insert or remove in between): a
+ * statedump takes turns with the event loop, so it starts again from the
+ * last name each turn and walks with the iterator within one. */
+struct tree_iter {
+    struct tree_node *up[64];   /* the current node on top, the ancestors to come below */
+    int depth;
+};
+struct tree_node *tree_iter_after(const struct tree *t, const char *key, struct tree_iter *it);
+struct tree_node *tree_iter_next(struct tree_iter *it);
 /* Call fn on every node in key order.  fn must not insert or remove. */
 void tree_foreach(const struct tree *t, void (*fn)(struct tree_node *n, void *ctx), void *ctx);
 

@@ -428,6 +428,41 @@ static void visit(struct tree_node *n, void *ctx)
     (*(int *)ctx)++;
 }
 
+/* The iterator against "next after" from every point, absent keys
+ * included, on trees of every size up to 300 (every shape of path). */
+static void test_iter(void)
+{
+    enum { N = 300 };
+    static struct item it[N];
+    struct tree t;
+    tree_init(&t, item_key);
+    struct tree_iter i;
+    CHECK(tree_iter_after(&t, NULL, &i) == NULL);
+    CHECK(tree_iter_next(&i) == NULL);
+    bool same = true;
+    size_t steps = 0;
+    for (int n = 0; n < N; n++) {
+        snprintf(it[n].key, sizeof it[n].key, "k%05u", (unsigned)(rnd() % 100000));
+        if (tree_insert(&t, &it[n].node))
+            continue;
+        const char *from[] = { NULL, "", it[n].key, "k5", "k", "l" };
+        for (size_t f = 0; f < sizeof from / sizeof from[0]; f++) {
+            struct tree_node *a = tree_iter_after(&t, from[f], &i);
+            struct tree_node *b = tree_next_after(&t, from[f]);
+            for (; a || b; steps++) {
+                same &= a == b;
+                if (a != b)
+                    break;
+                a = tree_iter_next(&i);
+                b = tree_next_after(&t, item_key(b));
+            }
+        }
+    }
+    CHECK(same);
+    CHECK(steps > 20000);
+    CHECK_TREE(&t);
+}
+
 static void test_foreach(void)
 {
     static struct tree t = TREE_INIT(item_key);
@@ -452,4 +487,5 @@ static void test_foreach(void)
     CHECK_EQ(tree_count(&t), N - 1);
 }
 
-UNIT_MAIN(test_empty, test_basic, test_sequential, test_resumable, test_stress, test_foreach)
+UNIT_MAIN(test_empty, test_basic, test_sequential, test_resumable, test_stress, test_iter,
+          test_foreach)
