@@ -282,10 +282,12 @@ valgrind:
 # dirtied one page more of .bss (idle: 6 -> 5 pages).  ld's -z separate-code
 # stays (its default): the ELF header and read-only data are not mapped
 # executable; it pads each segment to a page, so the file grows in 4 kB steps.
+# -flto: 2.8 kB less code (small functions inlined across modules), which
+# here is a page of the file.
 static: daemonproxy-static dpctl-static
 STATIC_MAKE := $(MAKE) --no-print-directory B=build-static CC=musl-gcc \
-	    CFLAGS="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" \
-	    LDFLAGS="-static -Wl,--gc-sections -Wl,--sort-section=alignment -Wl,--build-id=none -s"
+	    CFLAGS="-Os -flto -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" \
+	    LDFLAGS="-static -flto=auto -Wl,--gc-sections -Wl,--sort-section=alignment -Wl,--build-id=none -s"
 daemonproxy-static: $(SRCS) $(wildcard src/*.h) docs/daemonproxy.1
 	$(STATIC_MAKE) build-static/daemonproxy
 	cp build-static/daemonproxy $@

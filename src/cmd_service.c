@@ -177,7 +177,7 @@ int cmd_service_signal(struct ctl *c, int argc, char **argv)
 int cmd_service_delete(struct ctl *c, int argc, char **argv)
 {
     struct service *s = existing(c, argv[1]);
-    const char *err;
+    const char *err = NULL;     /* set when svc_delete fails (LTO cannot tell) */
     if (s && !svc_delete(s, &err))
         ctl_error(c, "%s", err);
     return 0;
