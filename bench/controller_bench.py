@@ -15,10 +15,9 @@ Prints "key value" lines, like bench/dpbench:
                     (ready = "up"), seen by an observer on the socket
   ctl_ratio         ctl_1000_ready_s / dp_1000_up_s (target: <= 1.2)
   ctl_rss_kb        the controller's RSS with 1,000 services running
-  ctl_private_kb    the part of it that is the controller's own, without
-                    the pages of files every process shares (libpython,
-                    and libcrypto since the definition hash comes from
-                    hashlib: 3.4 MB of RSS, 0.6 MB of it private)
+  ctl_private_kb    the part of it that is the controller's own
+                    (Private_Dirty: no file pages, so neither libpython
+                    nor the libcrypto that hashlib maps, 3.4 MB of RSS)
                     (target: < 20480)
 
 Each time is the median of REPS runs ($BENCH_REPS, default 3).  The
@@ -130,16 +129,19 @@ def controller(binary, tmp):
 
 
 def memory_kb(pid):
-    """(RSS, private kB) of pid: the private part leaves out the pages of
-    files it shares with every other process (libpython, libcrypto)."""
+    """(RSS, private kB) of pid.  The private part is Private_Dirty: the
+    pages only it holds and has written (heap, objects, the written data of
+    libraries).  File pages are left out, shared or not: Private_Clean
+    counts libpython's and libcrypto's pages as this process's whenever no
+    other process maps them, so it moved by 2.7 MB with what else ran."""
     rss = private = 0
     with open('/proc/%d/smaps_rollup' % pid) as f:
         for line in f:
             key, _, rest = line.partition(':')
             if key == 'Rss':
                 rss = int(rest.split()[0])
-            elif key in ('Private_Clean', 'Private_Dirty'):
-                private += int(rest.split()[0])
+            elif key == 'Private_Dirty':
+                private = int(rest.split()[0])
     return rss, private
 
 
