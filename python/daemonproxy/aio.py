@@ -19,7 +19,7 @@ import asyncio
 import socket
 import subprocess
 import time
-from typing import AbstractSet, Any, Awaitable, Callable, List, Optional, Sequence, Union
+from typing import AbstractSet, Any, Awaitable, Callable, Iterable, List, Optional, Sequence, Union
 
 from .commands import CommandKind, warnings_of
 from .core import ClientCore, expired, socket_target
@@ -107,6 +107,13 @@ class AsyncClient(ClientCore[Awaitable[List[WarningEvent]], Awaitable[Optional[s
     async def send(self, *fields: Field) -> None:
         """Send one command without waiting for a reply."""
         self.session.send(fields)
+        self._kick()
+
+    async def send_many(self, commands: Iterable[Sequence[Field]]) -> None:
+        """Send several commands in as few writes as the connection allows,
+        without waiting for replies.  All or none: an invalid command
+        raises InvalidArgument before anything is sent."""
+        self.session.send_many(commands)
         self._kick()
 
     async def _command(self, fields: Sequence[Field],

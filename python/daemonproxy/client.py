@@ -12,7 +12,7 @@ import select
 import socket
 import subprocess
 import time
-from typing import AbstractSet, Any, Callable, Iterator, List, Optional, Sequence, Union
+from typing import AbstractSet, Any, Callable, Iterable, Iterator, List, Optional, Sequence, Union
 
 from .commands import CommandKind, warnings_of
 from .core import DEFAULT_TIMEOUT, ClientCore, deadline_in, expired, socket_target
@@ -136,6 +136,14 @@ class Client(ClientCore[List[WarningEvent], Optional[str], List[Event]]):
         """Send one command without waiting for anything (its errors
         arrive as Error events)."""
         self.session.send(fields)
+        self._flush(deadline_in(self.timeout))
+
+    def send_many(self, commands: Iterable[Sequence[Field]]) -> None:
+        """Send several commands, each a sequence of fields, in as few
+        writes as the connection allows, without waiting for replies (their
+        errors arrive as Error events).  All or none: an invalid command
+        raises InvalidArgument before anything is sent."""
+        self.session.send_many(commands)
         self._flush(deadline_in(self.timeout))
 
     def _command(self, fields: Sequence[Field],

@@ -33,7 +33,7 @@ from __future__ import annotations
 import collections
 import os
 import re
-from typing import Callable, Deque, Dict, List, Literal, Optional, Sequence, Tuple
+from typing import Callable, Deque, Dict, Iterable, List, Literal, Optional, Sequence, Tuple
 
 from .errors import CommandError, ConnectionClosed, ProtocolError, ReplyLost
 from .events import (
@@ -208,6 +208,12 @@ class Session:
     def send(self, fields: Sequence[Field]) -> None:
         """Queue one command without a marker (no reply is waited for)."""
         self._out.append(_encode(check_command(fields)))
+
+    def send_many(self, commands: Iterable[Sequence[Field]]) -> None:
+        """Queue several commands without markers, all or none: each is
+        checked first, and one that is invalid raises InvalidArgument with
+        nothing queued."""
+        self._out.extend([_encode(check_command(fields)) for fields in commands])
 
     def request(self, fields: Sequence[Field], kind: Optional[RequestKind] = None) -> Request:
         """Queue one command and its echo marker; returns its Request.

@@ -120,6 +120,26 @@ class Blocking(unittest.TestCase):
         c.send('emit', 'service.state', 'b', 'down', '4', '99', 'exit', '0', '1', '0')
         c.wait_until(lambda m: m.services['b'].state.state == 'down', WAIT)
 
+    def test_send_many_in_one_write(self):
+        c, fake = self.client(mirror=False)
+        writes = []
+        real = daemonproxy.client.write_some
+
+        def counting(fd, buf):
+            writes.append(len(buf))
+            return real(fd, buf)
+        daemonproxy.client.write_some = counting
+        try:
+            c.send_many([('emit', 'one'), ('emit', 'two'), ('emit', 'three')])
+        finally:
+            daemonproxy.client.write_some = real
+        self.assertEqual(len(writes), 1, writes)
+        self.assertEqual([c.next_event(WAIT).to_line() for _ in range(3)], ['one', 'two', 'three'])
+        with self.assertRaises(daemonproxy.InvalidArgument):
+            c.send_many([('emit', 'four'), ('emit', 'bad\nline')])
+        self.assertEqual(c.echo('x'), 'x')
+        self.assertNotIn(['emit', 'four'], fake.received)     # all or none
+
     def test_timeout(self):
         c, fake = self.client()
         c.send('hang')
@@ -208,6 +228,9 @@ class Async(unittest.TestCase):
                 await c.service_args('z', 'true')
                 ev = await c.wait_for(lambda e: isinstance(e, daemonproxy.ServiceArgs), WAIT)
                 self.assertEqual(ev.args, ('true',))
+                await c.send_many([('emit', 'many1'), ('emit', 'many2')])
+                self.assertEqual([(await c.next_event(WAIT)).to_line() for _ in range(2)],
+                                 ['many1', 'many2'])
                 await c.send('emit', 'last')
                 await c.send('bye')
                 rest = [e.to_line() async for e in c]

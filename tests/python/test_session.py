@@ -38,6 +38,14 @@ class Script:
 
 
 class Requests(unittest.TestCase):
+    def test_send_many_queues_all_or_none(self):
+        sc = Script()
+        sc.s.send_many([('service.start', 'a'), ['service.start', 'b', '12']])
+        self.assertEqual(sc.sent(), [['service.start', 'a'], ['service.start', 'b', '12']])
+        with self.assertRaises(InvalidArgument):
+            sc.s.send_many([('service.start', 'c'), ('service.start', 'bad\tname')])
+        self.assertEqual(sc.sent(), [])         # the valid one before it was not queued
+
     def test_marker_and_reply(self):
         d = Script()
         r = d.s.request(['echo', 'a', 'b'])
