@@ -86,7 +86,7 @@ class Definition(unittest.TestCase):
 
 
 class FakeClient:
-    """What the Controller uses of a Client: mirror, send, terminate."""
+    """What the Controller uses of a Client: mirror, send_many, terminate."""
 
     def __init__(self):
         self.mirror = Mirror()
@@ -97,16 +97,9 @@ class FakeClient:
     def send(self, *fields):
         self.sent.append(tuple(fields))
 
-    @property
-    def session(self):
-        # Controller.flush() queues all but the last command through
-        # client.session.send(fields), then client.send(*fields) writes
-        client = self
-
-        class Session:
-            def send(self, fields):
-                client.sent.append(tuple(fields))
-        return Session()
+    def send_many(self, commands):
+        # Controller.flush() sends its queue with one client.send_many()
+        self.sent.extend(tuple(fields) for fields in commands)
 
     def terminate(self, code):
         self.sent.append(('terminate', str(code)))

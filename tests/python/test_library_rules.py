@@ -1,7 +1,8 @@
 """Rules the library keeps (../shared/STYLE.md, "The Python library"):
 it never changes its host interpreter (the garbage collector stays as
 the host set it), imports no private module of CPython, and its modules
-use each other's public names only."""
+use each other's public names only; the controller package (dpcontroller)
+uses only the Client's public API, never its session."""
 
 import ast
 import gc
@@ -121,6 +122,27 @@ class Names(unittest.TestCase):
                     if node.attr not in defined:
                         bad.append('%s:%d uses %s' % (rel, node.lineno, ast.unparse(node)))
         self.assertEqual(bad, [], "another module's private names used")
+
+
+    def test_the_controller_uses_the_clients_public_api(self):
+        # dpcontroller is the library's first user and its example: what it
+        # needs from a Client is the Client's documented API (mirror,
+        # send_many, next_event, terminate), never the session behind it.
+        import daemonproxy
+        public = {n for n in dir(daemonproxy.Client) if not private(n)} | {'mirror'}
+        bad = []
+        for rel, tree in sources():
+            if not rel.startswith('controller' + os.sep):
+                continue
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Attribute):
+                    continue
+                if node.attr == 'session':
+                    bad.append('%s:%d uses %s' % (rel, node.lineno, ast.unparse(node)))
+                elif ast.unparse(node.value) == 'self.dp' and node.attr not in public:
+                    bad.append('%s:%d uses %s, not in the Client API'
+                               % (rel, node.lineno, ast.unparse(node)))
+        self.assertEqual(bad, [], "the controller reaches behind the Client's API")
 
 
 if __name__ == '__main__':

@@ -1,23 +1,27 @@
 """The controller: events in, decisions out.
 
-:class:`Controller` keeps a few sets (which services wait for a start,
-which are starting, ready, stopping, given up) and reacts to each event
-with one small named method.  Everything it must remember across its own
-crash is kept in daemonproxy: the definition hash and the failure count in
-each service's tags, pending (back-off) starts as the daemon's own timed
+:class:`Controller` keeps one :class:`~.unit.Unit` per managed service,
+each in one :class:`~.unit.Phase` that only :meth:`Controller.set_phase`
+changes (and logs), and reacts to each event with one small named
+method.  Everything it must remember across its own crash is kept in
+daemonproxy: the definition hash and the failure count in each service's
+tags, pending (back-off) starts as the daemon's own timed
 ``service.start``, a shutdown in progress as a tag on the controller's
-own service.  After a start or a resync, :meth:`reconcile` rebuilds the
-sets from the mirror.
+own service.  After a start or a resync, :meth:`reconcile` sets the
+phases again from the mirror.  The few things the daemon cannot time for
+it are :class:`Timer` kinds, each with its handler in
+:attr:`Controller.TIMER_HANDLERS`.
 """
 
 from __future__ import annotations
 
+import enum
 import heapq
 import os
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Literal, Optional, Set, Tuple
+from typing import Callable, ClassVar, Dict, List, Optional, Set, Tuple
 
 from ..errors import CommandError, ConnectionClosed
 from ..events import Resynced, ServiceCgroup, ServiceNotify, ServiceState, Signal
@@ -26,17 +30,34 @@ from .policy import (
     backoff_delay, count_failure, define_commands, describe_exit, exit_code_of, make_tags,
     pipe_command, read_tags, should_restart,
 )
+from .unit import NEXT, Phase, StopPurpose, Unit
 
-__all__ = ['Controller', 'StopPurpose', 'log_line', 'env_has_chdir']
-
-#: Why a service is being stopped, which decides what follows once it is
-#: down: ``'shutdown'`` (the next shutdown step), ``'remove'`` (delete it:
-#: no longer configured), ``'change'`` (define and start it again: its
-#: definition changed).  Strings, as the log lines show them.
-StopPurpose = Literal['shutdown', 'remove', 'change']
+__all__ = ['Controller', 'Phase', 'StopPurpose', 'Timer', 'Unit', 'log_line', 'env_has_chdir']
 
 SHUTDOWN_TAG = 'dpc.shutdown='
 KILL_GRACE = 2          # seconds after the shutdown deadline's SIGKILLs before terminate
+
+
+class Timer(enum.Enum):
+    """What the controller times itself (only what the daemon cannot time
+    for it); each kind's handler is in :attr:`Controller.TIMER_HANDLERS`."""
+
+    #: a ``ready = N`` service has been up N seconds (per service; lives in STARTING)
+    READY = 'ready'
+    #: a stop's signal had its stop_timeout: SIGKILL (per service; lives in STOPPING)
+    KILL = 'kill'
+    #: the shutdown deadline: SIGKILL to what is left (name: ``controller``)
+    SHUTDOWN = 'shutdown'
+    #: KILL_GRACE after the deadline: terminate anyway (name: ``controller``)
+    TERMINATE = 'terminate'
+
+
+#: The timers a phase owns: set_phase cancels them when a unit leaves the
+#: phase, or enters it again (a new run, a new stop).
+PHASE_TIMERS: Dict[Phase, Tuple[Timer, ...]] = {
+    Phase.STARTING: (Timer.READY,),
+    Phase.STOPPING: (Timer.KILL,),
+}
 
 
 def log_line(subject: str, message: str) -> None:
@@ -62,31 +83,70 @@ def env_has_chdir() -> bool:
 
 
 class Controller:
-    """Runs the services of a config file over a connected Client."""
+    """Runs the services of a config file over a connected Client (it uses
+    the client's public API only: ``mirror``, ``send_many``,
+    ``next_event``, ``terminate``)."""
 
     def __init__(self, dp, cfg: Config, log: Callable[[str, str], None] = log_line) -> None:
         self.dp = dp
         self.cfg = cfg
         self.log = log
         self.dependents = cfg.dependents()
-        self.waiting: Dict[str, str] = {}       # name -> why it is to be started
-        self.starting: Set[str] = set()         # started (or due), not ready yet
-        self.ready: Set[str] = set()
-        self.finished: Set[str] = set()         # exited 0 and not to be restarted
-        self.gave_up: Set[str] = set()          # failed and not to be restarted
-        self.stopping: Dict[str, StopPurpose] = {}      # name -> why it is stopping
-        self.removed: Dict[str, Service] = {}   # definitions of services being removed
-        self.failures: Dict[str, int] = {}
-        self.handled: Dict[str, Tuple] = {}     # name -> (pid, ts) of the last exit handled
+        self.units: Dict[str, Unit] = {}        # name -> its record (see unit.py)
         self.pipes_made: Set[str] = set()
-        self.timers: List[Tuple[float, int, str, str]] = []
-        self.timer_due: Dict[Tuple[str, str], float] = {}
+        self.timers: List[Tuple[float, int, Timer, str]] = []
+        self.timer_due: Dict[Tuple[Timer, str], float] = {}
         self._seq = 0
         self.shutdown_code: Optional[int] = None
         self.own: Optional[str] = None          # our own service's name
         self.generation = -1
         self.terminated = False
         self.pending: List[Tuple[str, ...]] = []
+
+    # --- the units and their phases ------------------------------------------------
+
+    def unit(self, name: str) -> Unit:
+        """name's record, made (in STOPPED) on first use."""
+        u = self.units.get(name)
+        if u is None:
+            u = self.units[name] = Unit(name)
+        return u
+
+    def phase_of(self, name: str) -> Phase:
+        u = self.units.get(name)
+        return u.phase if u is not None else Phase.STOPPED
+
+    def set_phase(self, unit: Unit, phase: Phase, why: str) -> bool:
+        """Move unit to phase and log why, one line (``web: starting
+        (configured)``): the only place a phase changes.  Every call is a
+        transition, also to the same phase (an exit and its restart while
+        STARTING): the timers the old phase owns are cancelled, and a stop
+        purpose outlives only STOPPING.  A move that NEXT does not allow is
+        a bug in the controller: it is logged (``BUG: ...``) and not made,
+        and False returned; staying alive keeps the services running, and
+        the line says where to look."""
+        old = unit.phase
+        if phase not in NEXT[old]:
+            self.log(unit.name, 'BUG: no move from %s to %s (%s); staying %s'
+                     % (old.value, phase.value, why, old.value))
+            return False
+        for kind in PHASE_TIMERS.get(old, ()):
+            self.cancel_timer(kind, unit.name)
+        if phase is not Phase.STOPPING:
+            unit.stop_purpose = None
+        unit.phase = phase
+        self.log(unit.name, why)
+        return True
+
+    def waiting_names(self) -> List[str]:
+        """The configured services in WAITING, in the file's order."""
+        return [n for n in self.cfg.services if self.phase_of(n) is Phase.WAITING]
+
+    def wait(self, unit: Unit, why: str, line: Optional[str] = None) -> None:
+        """Put unit in WAITING (started by try_start with why); line: the
+        log line, if not 'waiting (WHY)'."""
+        self.set_phase(unit, Phase.WAITING, line or 'waiting (%s)' % why)
+        unit.start_why = why
 
     # --- sending ---------------------------------------------------------------------
 
@@ -101,19 +161,17 @@ class Controller:
         if not self.pending:
             return
         cmds, self.pending = self.pending, []
-        for fields in cmds[:-1]:
-            self.dp.session.send(fields)
-        self.dp.send(*cmds[-1])                     # queues the last one and writes all
+        self.dp.send_many(cmds)
 
     # --- timers (only for what the daemon cannot time for us) ------------------------
 
-    def set_timer(self, kind: str, name: str, delay: float) -> None:
+    def set_timer(self, kind: Timer, name: str, delay: float) -> None:
         when = time.monotonic() + delay
         self._seq += 1
         self.timer_due[(kind, name)] = when
         heapq.heappush(self.timers, (when, self._seq, kind, name))
 
-    def cancel_timer(self, kind: str, name: str) -> None:
+    def cancel_timer(self, kind: Timer, name: str) -> None:
         self.timer_due.pop((kind, name), None)
 
     def next_timeout(self) -> Optional[float]:
@@ -130,7 +188,7 @@ class Controller:
             if self.timer_due.get((kind, name)) != when:
                 continue
             del self.timer_due[(kind, name)]
-            getattr(self, 'on_timer_' + kind)(name)
+            self.TIMER_HANDLERS[kind](self, name)
 
     # --- the main loop ---------------------------------------------------------------
 
@@ -166,15 +224,12 @@ class Controller:
     # --- rebuilding the view from the daemon's state ---------------------------------
 
     def reconcile(self) -> None:
-        """Rebuild everything from the mirror: adopt what runs with the
+        """Set every phase again from the mirror: adopt what runs with the
         right definition, keep pending starts, start what never ran,
         apply the restart policy to what is down, remove what is ours
         but no longer configured, and continue a shutdown in progress."""
         m = self.dp.mirror
         self.generation = m.generation
-        self.waiting.clear()
-        self.starting.clear()
-        self.ready.clear()
         self.own = self.find_own_service()
         code = self.pending_shutdown_code()
         if code is not None:
@@ -189,20 +244,22 @@ class Controller:
             self.adopt(name, svc)
         for info in list(m.services.values()):
             if info.name not in self.cfg.services and read_tags(info.tags).managed \
-                    and info.name not in self.stopping:
+                    and self.phase_of(info.name) is not Phase.STOPPING:
                 if self.shutdown_code is None:
                     self.log(info.name, 'managed by the controller but not in %s: removing'
                              % self.cfg.path)
-                    self.removed.setdefault(info.name, _placeholder(info.name))
+                    u = self.unit(info.name)
+                    if u.removed is None:
+                        u.removed = _placeholder(info.name)
                     self.stop(info.name, 'remove')
         if self.shutdown_code is not None:
             self.log('controller', 'continuing the shutdown in progress (exit code %d)'
                      % self.shutdown_code)
-            self.waiting.clear()
+            self.drop_waiting()
             self.cancel_pending_starts()
             self.shutdown_step()
         else:
-            self.try_start(list(self.waiting))
+            self.try_start(self.waiting_names())
 
     def find_own_service(self) -> Optional[str]:
         me = os.getpid()
@@ -222,7 +279,8 @@ class Controller:
         """Take over what the daemon has under name, or define it."""
         info = self.dp.mirror.service(name)
         intent = read_tags(info.tags) if info else None
-        if name in self.stopping:
+        u = self.unit(name)
+        if u.phase is Phase.STOPPING:
             return                                      # a stop in progress goes on
         if info is None or not intent.managed or intent.hash != svc.hash:
             if info is not None and info.state.state in ('up', 'start'):
@@ -230,27 +288,25 @@ class Controller:
                 self.stop(name, 'change')
             else:
                 self.define(svc, fresh=info is None)
-                self.waiting[name] = 'configured'
+                self.wait(u, 'configured')
             return
-        self.failures[name] = intent.failures
+        u.failures = intent.failures
         st = info.state
         if st.state == 'up':
-            self.log(name, 'adopted (pid %s, running since %ss)' % (st.pid, st.ts))
-            self.starting.add(name)
+            self.set_phase(u, Phase.STARTING, 'adopted (pid %s, running since %ss)'
+                           % (st.pid, st.ts))
             self.check_ready_on_up(name, st)
             if info.ready and svc.ready in ('notify', 'fd'):
                 self.became_ready(name)
         elif st.state == 'start':
-            self.log(name, 'pending start at %s kept' % st.ts)
-            self.starting.add(name)
+            self.set_phase(u, Phase.STARTING, 'pending start at %s kept' % st.ts)
         elif st.pid is None:
-            self.waiting[name] = 'configured'
-        elif (name, st.pid, st.ts) != self.handled.get(name):
+            if u.phase is not Phase.WAITING:
+                self.wait(u, 'configured')
+        elif (st.pid, st.ts) != u.handled:
             self.on_exit(name, st, st.downtime or 0)
-        elif name in self.gave_up or name in self.finished:
-            pass
-        else:
-            self.starting.add(name)
+        elif u.phase not in (Phase.GAVE_UP, Phase.FINISHED, Phase.STOPPED, Phase.STARTING):
+            self.set_phase(u, Phase.STARTING, 'down, its exit already handled: a start is due')
 
     # --- defining and starting -----------------------------------------------------
 
@@ -262,7 +318,7 @@ class Controller:
                 self.send(*pipe_command(self.cfg.services[svc.logger_of] if svc.logger_of
                                         else svc))
                 self.pipes_made.add(read)
-        for cmd in define_commands(svc, self.failures.get(svc.name, 0),
+        for cmd in define_commands(svc, self.unit(svc.name).failures,
                                    env_has_chdir() if svc.cwd else True, fresh):
             self.send(*cmd)
 
@@ -270,32 +326,28 @@ class Controller:
         """Why name cannot start yet (a service it waits for), or None."""
         svc = self.cfg.services[name]
         for r in svc.requires:
-            if r not in self.ready and r not in self.finished:
+            if self.phase_of(r) not in (Phase.READY, Phase.FINISHED):
                 return r
         for a in svc.after:
-            if a not in self.ready and (a in self.waiting or a in self.starting):
+            if self.phase_of(a) in (Phase.WAITING, Phase.STARTING):
                 return a
         return None
 
     def try_start(self, names) -> None:
         """Start those of names that wait and whose dependencies allow."""
         for name in names:
-            if name not in self.waiting or self.shutdown_code is not None:
+            u = self.units.get(name)
+            if u is None or u.phase is not Phase.WAITING or self.shutdown_code is not None:
                 continue
             b = self.blocker(name)
             if b is None:
-                self.start(name, self.waiting.pop(name))
-            elif b in self.gave_up:
-                del self.waiting[name]
-                self.log(name, 'not started: requires %s, which was given up' % b)
-                self.give_up(name)
+                self.start(u, u.start_why)
+            elif self.phase_of(b) is Phase.GAVE_UP:
+                self.give_up(u, 'not started: requires %s, which was given up' % b)
 
-    def start(self, name: str, why: str) -> None:
-        self.log(name, 'starting (%s)' % why)
-        self.starting.add(name)
-        self.gave_up.discard(name)
-        self.finished.discard(name)
-        self.send('service.start', name)
+    def start(self, u: Unit, why: str) -> None:
+        self.set_phase(u, Phase.STARTING, 'starting (%s)' % why)
+        self.send('service.start', u.name)
 
     def check_ready_on_up(self, name: str, st: ServiceState) -> None:
         ready = self.cfg.services[name].ready
@@ -306,87 +358,84 @@ class Controller:
             if left <= 0:
                 self.became_ready(name)
             else:
-                self.set_timer('ready', name, left)
+                self.set_timer(Timer.READY, name, left)
 
     def became_ready(self, name: str) -> None:
-        if name in self.ready:
+        """STARTING -> READY (a READY=1, a ready timer, an up with ready =
+        "up"); in any other phase a late report changes nothing."""
+        u = self.units.get(name)
+        if u is None or u.phase is not Phase.STARTING:
             return
-        self.ready.add(name)
-        self.starting.discard(name)
-        if self.dependents.get(name):
-            self.log(name, 'ready')
+        self.set_phase(u, Phase.READY, 'ready')
         self.try_start(self.dependents.get(name, ()))
 
-    def give_up(self, name: str) -> None:
-        self.gave_up.add(name)
-        self.starting.discard(name)
-        self.try_start(self.dependents.get(name, ()))
+    def give_up(self, u: Unit, why: str) -> None:
+        self.set_phase(u, Phase.GAVE_UP, why)
+        self.try_start(self.dependents.get(u.name, ()))
 
     # --- events ----------------------------------------------------------------------
 
     def on_state(self, ev: ServiceState) -> None:
         name = ev.name
-        if name not in self.cfg.services and name not in self.stopping:
+        stopping = self.phase_of(name) is Phase.STOPPING
+        if name not in self.cfg.services and not stopping:
             return
         if ev.state == 'up':
-            if name in self.cfg.services and name not in self.stopping:
+            if not stopping:
+                u = self.unit(name)
+                if u.phase is not Phase.STARTING:
+                    self.set_phase(u, Phase.STARTING, 'up (pid %s), not started by the controller'
+                                   % ev.pid)
                 self.check_ready_on_up(name, ev)
         elif ev.state == 'down':
             info = self.dp.mirror.service(name)
-            if name in self.stopping:
+            if stopping:
                 if name == self.cfg.main and ev.pid is not None \
                         and self.shutdown_code is not None:
                     self.shutdown_code = exit_code_of(ev.reason, ev.value)
                     self.log(name, 'main service exited (%s): exit code %d'
                              % (describe_exit(ev.reason, ev.value), self.shutdown_code))
-                self.ready.discard(name)
-                self.cancel_timer('ready', name)
                 if info is None or info.cgroup != 'populated':
                     self.finish_stop(name)
-            elif ev.pid is not None and (name, ev.pid, ev.ts) != self.handled.get(name):
+            elif ev.pid is not None and (ev.pid, ev.ts) != self.unit(name).handled:
                 if info is not None and info.state.state != 'down':
                     return                  # restarted meanwhile: nothing to decide
                 self.on_exit(name, ev, 0)
 
     def on_exit(self, name: str, st: ServiceState, downtime: int) -> None:
         """A managed service exited: restart it after a back-off, or not."""
-        self.handled[name] = (name, st.pid, st.ts)
-        self.ready.discard(name)
-        self.cancel_timer('ready', name)
+        u = self.unit(name)
+        u.handled = (st.pid, st.ts)
         svc = self.cfg.services[name]
         how = describe_exit(st.reason, st.value)
         if self.shutdown_code is not None:
-            self.log(name, 'exited (%s) during shutdown' % how)
+            self.set_phase(u, Phase.STOPPED, 'exited (%s) during shutdown' % how)
             if name == self.cfg.main:
                 self.shutdown_code = exit_code_of(st.reason, st.value)
             self.shutdown_step()
             return
         if not should_restart(svc.restart, st.reason, st.value):
-            self.starting.discard(name)
             if st.reason == 'exit' and st.value == 0:
-                self.log(name, 'exited (%s) after %ss; restart=%s: finished'
-                         % (how, st.uptime, svc.restart))
-                self.finished.add(name)
+                self.set_phase(u, Phase.FINISHED, 'exited (%s) after %ss; restart=%s: finished'
+                               % (how, st.uptime, svc.restart))
                 self.try_start(self.dependents.get(name, ()))
             else:
-                self.log(name, 'exited (%s) after %ss; restart=%s: giving up'
-                         % (how, st.uptime, svc.restart))
-                self.give_up(name)
+                self.give_up(u, 'exited (%s) after %ss; restart=%s: giving up'
+                             % (how, st.uptime, svc.restart))
             if name == self.cfg.main:
                 self.begin_shutdown(exit_code_of(st.reason, st.value),
                                     'main service %s exited (%s)' % (name, how))
             return
-        n = count_failure(self.failures.get(name, 0), st.uptime, svc.backoff_reset)
-        self.failures[name] = n
+        n = count_failure(u.failures, st.uptime, svc.backoff_reset)
+        u.failures = n
         delay = backoff_delay(svc.backoff_base, svc.backoff_max, n)
-        self.starting.add(name)
         if downtime >= delay or st.ts is None:
-            self.log(name, 'exited (%s) after %ss; failure %d; starting again now'
-                     % (how, st.uptime, n))
+            self.set_phase(u, Phase.STARTING, 'exited (%s) after %ss; failure %d; '
+                           'starting again now' % (how, st.uptime, n))
             self.send('service.start', name)
         else:
-            self.log(name, 'exited (%s) after %ss; failure %d; next start in %ds'
-                     % (how, st.uptime, n, delay))
+            self.set_phase(u, Phase.STARTING, 'exited (%s) after %ss; failure %d; '
+                           'next start in %ds' % (how, st.uptime, n, delay))
             self.send('service.start', name, str(st.ts + delay))
         self.send('service.tags', name, *make_tags(svc.hash, n))
 
@@ -396,7 +445,7 @@ class Controller:
             self.became_ready(ev.name)
 
     def on_cgroup(self, ev: ServiceCgroup) -> None:
-        if ev.state == 'empty' and ev.name in self.stopping:
+        if ev.state == 'empty' and self.phase_of(ev.name) is Phase.STOPPING:
             info = self.dp.mirror.service(ev.name)
             if info is None or info.state.state == 'down':
                 self.finish_stop(ev.name)
@@ -410,13 +459,15 @@ class Controller:
             if self.shutdown_code is None:
                 self.reload()
 
+    # --- timers' handlers: TIMER_HANDLERS below names them --------------------------
+
     def on_timer_ready(self, name: str) -> None:
         info = self.dp.mirror.service(name)
         if info is not None and info.running:
             self.became_ready(name)
 
     def on_timer_kill(self, name: str) -> None:
-        if name not in self.stopping:
+        if self.phase_of(name) is not Phase.STOPPING:
             return
         info = self.dp.mirror.service(name)
         scope = 'cgroup' if info is not None and info.cgroup is not None else 'group'
@@ -424,75 +475,103 @@ class Controller:
         self.send('service.signal', name, 'SIGKILL', scope)
 
     def on_timer_shutdown(self, name: str) -> None:
-        left = [n for n in self.managed_names() if n in self.stopping or self.running(n)]
+        left = [n for n in self.managed_names()
+                if self.phase_of(n) is Phase.STOPPING or self.running(n)]
         self.log('controller', 'shutdown deadline passed; SIGKILL to %d services: %s'
                  % (len(left), ' '.join(left[:10])))
         for n in left:
-            self.stopping[n] = 'shutdown'
+            u = self.unit(n)
+            if u.phase is not Phase.STOPPING:
+                self.set_phase(u, Phase.STOPPING, 'stopping (shutdown): the deadline passed')
+            u.stop_purpose = 'shutdown'
             self.on_timer_kill(n)
-        self.set_timer('terminate', 'controller', KILL_GRACE)
+        self.set_timer(Timer.TERMINATE, 'controller', KILL_GRACE)
 
     def on_timer_terminate(self, name: str) -> None:
         self.terminate()
+
+    #: What each timer kind does when it fires: handler(controller, name).
+    #: The functions of this class, bound once (a subclass that wants
+    #: another handler puts its own table here).
+    TIMER_HANDLERS: ClassVar[Dict[Timer, Callable[['Controller', str], None]]] = {
+        Timer.READY: on_timer_ready,
+        Timer.KILL: on_timer_kill,
+        Timer.SHUTDOWN: on_timer_shutdown,
+        Timer.TERMINATE: on_timer_terminate,
+    }
 
     # --- stopping -------------------------------------------------------------------
 
     def stop(self, name: str, purpose: StopPurpose) -> None:
         """Stop name (purpose: see StopPurpose); finish_stop
         follows when it is down (and its cgroup empty)."""
-        svc = self.cfg.services.get(name) or self.removed.get(name) or _placeholder(name)
+        u = self.unit(name)
+        svc = self.cfg.services.get(name) or u.removed or _placeholder(name)
         info = self.dp.mirror.service(name)
-        self.stopping[name] = purpose
-        self.waiting.pop(name, None)
-        self.starting.discard(name)
         state = info.state.state if info else 'down'
         if state == 'start':
-            self.log(name, 'pending start cancelled (%s)' % purpose)
+            self.set_phase(u, Phase.STOPPING, 'pending start cancelled (%s)' % purpose)
             self.send('service.start', name, '-')
         elif state == 'up':
             # the whole process group (the service leads one), or the whole
             # cgroup: a stopped service leaves no child behind
             scope = 'cgroup' if info.cgroup is not None else 'group'
-            self.log(name, 'stopping (%s): %s to the %s, SIGKILL after %ss'
-                     % (purpose, svc.stop_signal, scope, svc.stop_timeout))
+            self.set_phase(u, Phase.STOPPING, 'stopping (%s): %s to the %s, SIGKILL after %ss'
+                           % (purpose, svc.stop_signal, scope, svc.stop_timeout))
             self.send('service.signal', name, svc.stop_signal, scope)
-            self.set_timer('kill', name, svc.stop_timeout)
+            self.set_timer(Timer.KILL, name, svc.stop_timeout)
         elif info is not None and info.cgroup == 'populated':
-            self.log(name, 'main process gone, cgroup populated: SIGKILL (cgroup)')
+            self.set_phase(u, Phase.STOPPING,
+                           'main process gone, cgroup populated: SIGKILL (cgroup)')
             self.send('service.signal', name, 'SIGKILL', 'cgroup')
         else:
-            self.finish_stop(name)
+            self.stopped(u, purpose)                # nothing to wait for
+            return
+        u.stop_purpose = purpose
 
     def finish_stop(self, name: str) -> None:
-        purpose = self.stopping.pop(name, None)
-        self.cancel_timer('kill', name)
-        if purpose is None:
+        """A STOPPING service is down (and its cgroup empty): what its stop
+        was for follows."""
+        u = self.units.get(name)
+        if u is None or u.phase is not Phase.STOPPING or u.stop_purpose is None:
             return
+        self.stopped(u, u.stop_purpose)
+
+    def stopped(self, u: Unit, purpose: StopPurpose) -> None:
+        name = u.name
         if purpose == 'shutdown':
-            self.log(name, 'stopped')
+            self.set_phase(u, Phase.STOPPED, 'stopped')
             self.shutdown_step()
         elif purpose == 'remove':
-            old = self.removed.pop(name, None)
-            self.log(name, 'stopped and deleted (no longer configured)')
+            self.set_phase(u, Phase.STOPPED, 'stopped and deleted (no longer configured)')
             self.send('service.delete', name)
-            self.failures.pop(name, None)
-            if old is not None and old.logger_of:
-                for h in old.pipe:
+            del self.units[name]
+            if u.removed is not None and u.removed.logger_of:
+                for h in u.removed.pipe:
                     self.send('fd.delete', h)
                     self.pipes_made.discard(h)
         elif purpose == 'change':
             svc = self.cfg.services.get(name)
             if svc is not None and self.shutdown_code is None:
-                self.failures[name] = 0
+                u.failures = 0
                 self.define(svc)
-                self.waiting[name] = 'definition changed'
+                self.wait(u, 'definition changed')
                 self.try_start([name])
+            else:
+                self.set_phase(u, Phase.STOPPED, 'stopped')
+
+    def drop_waiting(self) -> None:
+        """A shutdown began: what waits for a start will not get one."""
+        for name in self.waiting_names():
+            self.set_phase(self.units[name], Phase.STOPPED, 'not started (shutdown)')
 
     def cancel_pending_starts(self) -> None:
         for name in self.managed_names():
             info = self.dp.mirror.service(name)
-            if info is not None and info.state.state == 'start' and name not in self.stopping:
-                self.log(name, 'pending start cancelled (shutdown)')
+            if info is not None and info.state.state == 'start' \
+                    and self.phase_of(name) is not Phase.STOPPING:
+                self.set_phase(self.unit(name), Phase.STOPPED,
+                               'pending start cancelled (shutdown)')
                 self.send('service.start', name, '-')
 
     def managed_names(self) -> List[str]:
@@ -513,8 +592,8 @@ class Controller:
             info = self.dp.mirror.service(self.own)
             tags = tuple(t for t in (info.tags if info else ()) if not t.startswith(SHUTDOWN_TAG))
             self.send('service.tags', self.own, *(tags + (SHUTDOWN_TAG + str(code),)))
-        self.set_timer('shutdown', 'controller', self.cfg.shutdown_timeout)
-        self.waiting.clear()
+        self.set_timer(Timer.SHUTDOWN, 'controller', self.cfg.shutdown_timeout)
+        self.drop_waiting()
         self.cancel_pending_starts()
         self.shutdown_step()
 
@@ -527,13 +606,14 @@ class Controller:
         when nothing is left."""
         if self.shutdown_code is None or self.terminated:
             return
-        left = [n for n in self.managed_names() if n in self.stopping or self.running(n)]
+        left = [n for n in self.managed_names()
+                if self.phase_of(n) is Phase.STOPPING or self.running(n)]
         if not left:
             self.terminate()
             return
         busy = set(left)
         for name in left:
-            if name in self.stopping:
+            if self.phase_of(name) is Phase.STOPPING:
                 continue
             if not any(d in busy for d in self.dependents.get(name, ())):
                 self.stop(name, 'shutdown')
@@ -571,24 +651,24 @@ class Controller:
         self.dependents = new.dependents()
         for name, svc in old.services.items():
             if name not in new.services:
-                self.removed[name] = svc
-                self.waiting.pop(name, None)
+                self.unit(name).removed = svc
                 self.log(name, 'removed from the file')
                 self.stop(name, 'remove')
         for name, svc in new.services.items():
             info = self.dp.mirror.service(name)
-            if name not in old.services and name not in self.stopping:
-                self.log(name, 'added to the file')
+            u = self.unit(name)
+            if name not in old.services and u.phase is not Phase.STOPPING:
                 self.define(svc, fresh=info is None)
-                self.waiting[name] = 'added by reload'
+                self.wait(u, 'added by reload', 'added to the file')
             elif name in old.services and old.services[name].hash != svc.hash:
-                self.log(name, 'definition changed')
-                if info is not None and info.state.state in ('up', 'start'):
+                if info is not None and info.state.state in ('up', 'start') \
+                        or u.phase is Phase.STOPPING:       # a stop goes on, for the change
+                    self.log(name, 'definition changed')
                     self.stop(name, 'change')
                 else:
                     self.define(svc)
-                    self.waiting[name] = 'definition changed'
-        self.try_start(list(self.waiting))
+                    self.wait(u, 'definition changed', 'definition changed')
+        self.try_start(self.waiting_names())
 
 
 def _placeholder(name: str) -> Service:
