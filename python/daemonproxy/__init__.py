@@ -22,7 +22,8 @@ package is a controller toolkit, standard library only:
   :class:`CommandError` with the command and the daemon's message when it
   answers an error: ``service_args``, ``service_start``, ``fd_pipe``… one
   per command.  ``request(*fields)`` sends any command and returns its
-  reply lines.
+  reply lines; ``send(*fields)`` sends one without waiting, and
+  ``send_many(commands)`` sends several in one write (all or none).
 * **Events** are typed, immutable objects (:class:`ServiceState`,
   :class:`FdState`, :class:`ServiceNotify`…; :func:`parse_event` never
   raises: unknown lines are :class:`RawEvent`).  Read them with

@@ -6,7 +6,11 @@ ordered shutdown, reload on SIGHUP and crash safety.  Python 3.11+
 (tomllib); the rest of the daemonproxy package keeps to 3.9.
 
 Modules: ``config`` (reading and checking the file, the dependency
-graph), ``policy`` (decisions as pure functions), ``controller`` (the
-event loop), ``__main__`` (the command line: ``dpcontroller FILE``,
-``dpcontroller --check FILE``).
+graph), ``policy`` (decisions as pure functions), ``unit`` (one record per
+service and its phase: stopped, waiting, starting, ready, stopping,
+finished, gave-up), ``controller`` (the event loop; the one place a phase
+changes, ``Controller.set_phase``, which logs each change; the timer
+table), ``__main__`` (the command line: ``dpcontroller FILE``,
+``dpcontroller --check FILE``).  It uses only the public API of the
+daemonproxy library (tests/python/test_library_rules.py checks).
 """
