@@ -145,8 +145,8 @@ class Controller:
     def wait(self, unit: Unit, why: str, line: Optional[str] = None) -> None:
         """Put unit in WAITING (started by try_start with why); line: the
         log line, if not 'waiting (WHY)'."""
-        self.set_phase(unit, Phase.WAITING, line or 'waiting (%s)' % why)
-        unit.start_why = why
+        if self.set_phase(unit, Phase.WAITING, line or 'waiting (%s)' % why):
+            unit.start_why = why
 
     # --- sending ---------------------------------------------------------------------
 
