@@ -12,6 +12,7 @@
 #include "sockpath.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -238,7 +239,7 @@ struct targets {
 static int targets_find(struct sess *s, struct targets *ts, int argc, char **argv)
 {
     int rc = DPCTL_OK;
-    ts->t = calloc((size_t)argc, sizeof *ts->t);
+    ts->t = calloc(argc > 0 ? (size_t)argc : 1, sizeof *ts->t);   /* "all" of none */
     ts->n = argc;
     if (!ts->t) {
         fprintf(stderr, "dpctl: out of memory\n");
@@ -267,6 +268,100 @@ static bool all_done(struct sess *s, void *arg)
         if (ts->t[i].v && !ts->t[i].done)
             return false;
     return true;
+}
+
+/* --- names: what the operands of a command stand for ------------------------ */
+
+static bool is_all(const char *a)
+{
+    return strcmp(a, "all") == 0;
+}
+
+/* A pattern has a character of fnmatch(3) that no service name has. */
+static bool is_pattern(const char *a)
+{
+    return strpbrk(a, "*?[") != NULL;
+}
+
+static bool any_expands(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (is_all(argv[i]) || is_pattern(argv[i]))
+            return true;
+    return false;
+}
+
+static bool listed(char **v, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* The operands as the names they stand for, for a command to act on them
+ * one by one exactly as on names typed out: a name as given (an unknown
+ * one too: the command reports it), "all" as every service but the
+ * controllers, a pattern as the names fnmatch(3) matches, sorted; each
+ * service once, where it is first named.  "all" leaves out the services
+ * whose fds name control.*: stopping the policy along with everything
+ * it manages is never what "stop all" means (name a controller to act
+ * on it).  A pattern that matches nothing is reported and sets *rc to
+ * DPCTL_NOSERVICE.  Returns NULL when out of memory (said). */
+static char **names_expand(struct sess *s, int argc, char **argv, int *n, int *rc)
+{
+    size_t total;
+    struct svc **all = model_sorted(s->m, &total);
+    char **out = all ? malloc(((size_t)argc + total) * sizeof *out) : NULL;
+    if (!out) {
+        fprintf(stderr, "dpctl: out of memory\n");
+        return NULL;
+    }
+    for (size_t j = 0; j < total; j++)
+        all[j]->picked = false;
+    int k = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!is_all(a) && !is_pattern(a)) {
+            struct svc *v = model_find(s->m, a);
+            if (v ? v->picked : listed(out, k, a))
+                continue;
+            if (v)
+                v->picked = true;
+            out[k++] = argv[i];
+            continue;
+        }
+        bool matched = false;
+        for (size_t j = 0; j < total; j++) {
+            struct svc *v = all[j];
+            if (is_all(a) ? v->controller : fnmatch(a, v->name, 0) != 0)
+                continue;
+            matched = true;
+            if (!v->picked) {
+                v->picked = true;
+                out[k++] = v->name;
+            }
+        }
+        if (!matched && !is_all(a)) {
+            fprintf(stderr, "dpctl: no service matches '%s'\n", a);
+            *rc = DPCTL_NOSERVICE;
+        }
+    }
+    *n = k;
+    return out;
+}
+
+/* The daemon's state, then the names the operands stand for (*names,
+ * *n; *names NULL after an error, whose exit code is returned).  A
+ * pattern that matches nothing sets *rc, as an unknown name does. */
+static int names_resolve(struct sess *s, int argc, char **argv, char ***names, int *n, int *rc)
+{
+    *names = NULL;
+    int r = sync_state(s);
+    if (r)
+        return r;
+    *names = names_expand(s, argc, argv, n, rc);
+    return *names ? DPCTL_OK : DPCTL_FAILED;
 }
 
 /* --- start ------------------------------------------------------------------ */
@@ -467,6 +562,9 @@ static int cmd_status(struct sess *s, int argc, char **argv)
     int rc = sync_state(s);
     if (rc)
         return rc;
+    char **names = argv;
+    if (argc > 0 && !(names = names_expand(s, argc, argv, &argc, &rc)))
+        return DPCTL_FAILED;
     size_t n;
     struct svc **all = model_sorted(s->m, &n);
     struct svc **v = all;
@@ -476,7 +574,7 @@ static int cmd_status(struct sess *s, int argc, char **argv)
             return DPCTL_FAILED;
         n = 0;
         for (int i = 0; i < argc; i++) {
-            struct svc *one = known(s, argv[i]);
+            struct svc *one = known(s, names[i]);
             if (one)
                 v[n++] = one;
             else
@@ -493,6 +591,8 @@ static int cmd_status(struct sess *s, int argc, char **argv)
     }
     if (v != all)
         free(v);
+    if (names != argv)
+        free(names);
     return rc;
 }
 
@@ -501,18 +601,23 @@ static int cmd_status(struct sess *s, int argc, char **argv)
 static int act(struct sess *s, int argc, char **argv, bool stop, bool start)
 {
     struct targets ts;
-    int rc = sync_state(s);
-    if (rc)
+    char **names;
+    int n, rc = DPCTL_OK;
+    int r = names_resolve(s, argc, argv, &names, &n, &rc);
+    if (r)
+        return r;
+    rc = worst(rc, targets_find(s, &ts, n, names));
+    if (!ts.t) {
+        free(names);
         return rc;
-    rc = targets_find(s, &ts, argc, argv);
-    if (!ts.t)
-        return rc;
-    int r = stop ? do_stop(s, &ts) : DPCTL_OK;
+    }
+    r = stop ? do_stop(s, &ts) : DPCTL_OK;
     if (start && r == DPCTL_OK)
         r = do_start(s, &ts);
     if (stop && start && r != DPCTL_LOST)
         r = worst(r, restore_auto_up(s, &ts));
     targets_free(&ts);
+    free(names);
     return worst(rc, r);
 }
 
@@ -531,57 +636,103 @@ static int cmd_restart(struct sess *s, int argc, char **argv)
     return act(s, argc, argv, true, true);
 }
 
+/* Names typed out go to the daemon as they are, and it says which are
+ * unknown; "all" and patterns need its list first. */
 static int cmd_signal(struct sess *s, int argc, char **argv)
 {
-    int rc = DPCTL_OK;
-    for (int i = 1; i < argc; i++) {
-        char *f[] = { (char *)"service.signal", argv[i], argv[0],
-                      (char *)(s->o->cgroup ? "cgroup" : "group") };
-        int r = request(s, s->o->group || s->o->cgroup ? 4 : 3, f);
+    int rc = DPCTL_OK, n = argc - 1;
+    char **names = argv + 1;
+    if (any_expands(n, names)) {
+        int r = names_resolve(s, argc - 1, argv + 1, &names, &n, &rc);
         if (r)
             return r;
+    }
+    for (int i = 0; i < n; i++) {
+        char *f[] = { (char *)"service.signal", names[i], argv[0],
+                      (char *)(s->o->cgroup ? "cgroup" : "group") };
+        int r = request(s, s->o->group || s->o->cgroup ? 4 : 3, f);
+        if (r) {
+            rc = r;
+            break;
+        }
         if (s->nerr) {
             bool missing = strncmp(s->err, "no such service", 15) == 0;
-            fprintf(stderr, "dpctl: %s%s%s\n", missing ? "" : argv[i], missing ? "" : ": ",
+            fprintf(stderr, "dpctl: %s%s%s\n", missing ? "" : names[i], missing ? "" : ": ",
                     s->err);
             rc = worst(rc, missing ? DPCTL_NOSERVICE : DPCTL_FAILED);
         }
     }
+    if (names != argv + 1)
+        free(names);
     return rc;
 }
 
+/* wait: every service named holds the condition, or one is deleted. */
 struct wait_for {
-    struct svc *v;
+    struct svc **v;
+    int n;
     const char *cond;
 };
+
+static bool holds(const struct svc *v, const char *cond)
+{
+    if (strcmp(cond, "up") == 0)
+        return is_up(v);
+    if (strcmp(cond, "down") == 0)
+        return !is_up(v);
+    return svc_ready(v);
+}
+
+static bool is_deleted(const struct svc *v)
+{
+    return strcmp(v->state, "deleted") == 0;
+}
 
 static bool condition_holds(struct sess *s, void *arg)
 {
     struct wait_for *w = arg;
-    if (strcmp(w->v->state, "deleted") == 0)
-        return true;
-    if (strcmp(w->cond, "up") == 0)
-        return is_up(w->v);
-    if (strcmp(w->cond, "down") == 0)
-        return !is_up(w->v);
-    return svc_ready(w->v);
+    bool all = true;
+    for (int i = 0; i < w->n; i++) {
+        if (is_deleted(w->v[i]))
+            return true;
+        all = all && holds(w->v[i], w->cond);
+    }
+    return all;
 }
 
 static int cmd_wait(struct sess *s, int argc, char **argv)
 {
-    int rc = sync_state(s);
-    if (rc)
-        return rc;
-    struct wait_for w = { known(s, argv[0]), argv[1] };
-    if (!w.v)
-        return DPCTL_NOSERVICE;
-    rc = follow(s, condition_holds, &w, conn_now_ms() + s->wait_ms);
-    if (rc == DPCTL_OK && strcmp(w.v->state, "deleted") == 0) {
-        fprintf(stderr, "dpctl: %s was deleted\n", argv[0]);
-        return DPCTL_NOSERVICE;
+    char **names;
+    int n, rc = DPCTL_OK;
+    int r = names_resolve(s, 1, argv, &names, &n, &rc);
+    if (r)
+        return r;
+    struct wait_for w = { calloc(n > 0 ? (size_t)n : 1, sizeof *w.v), 0, argv[1] };
+    if (!w.v) {
+        free(names);
+        fprintf(stderr, "dpctl: out of memory\n");
+        return DPCTL_FAILED;
     }
-    if (rc == DPCTL_TIMEOUT)
-        fprintf(stderr, "dpctl: %s: not %s within %gs\n", argv[0], argv[1], s->o->timeout_s);
+    for (int i = 0; i < n; i++) {
+        struct svc *v = known(s, names[i]);
+        if (v)
+            w.v[w.n++] = v;
+        else
+            rc = DPCTL_NOSERVICE;
+    }
+    if (rc == DPCTL_OK)
+        rc = follow(s, condition_holds, &w, conn_now_ms() + s->wait_ms);
+    for (int i = 0; i < w.n && rc == DPCTL_OK; i++)
+        if (is_deleted(w.v[i])) {
+            fprintf(stderr, "dpctl: %s was deleted\n", w.v[i]->name);
+            rc = DPCTL_NOSERVICE;
+        }
+    for (int i = 0; i < w.n && rc == DPCTL_TIMEOUT; i++)
+        if (!holds(w.v[i], argv[1]))
+            fprintf(stderr, "dpctl: %s: not %s within %gs\n", w.v[i]->name, argv[1],
+                    s->o->timeout_s);
+    free(w.v);
+    free(names);
     return rc;
 }
 
@@ -718,10 +869,23 @@ struct command {
     const char *usage, *help;
 };
 
+/* Service names, "all" or patterns: a pattern is matched here, never
+ * sent, but it is printed (no match), so it holds no control character. */
 static bool names_valid(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
         size_t n = strlen(argv[i]);
+        if (is_pattern(argv[i])) {
+            bool ok = n <= 255;
+            for (size_t k = 0; ok && k < n; k++)
+                ok = (unsigned char)argv[i][k] >= 0x20 && argv[i][k] != 0x7f;
+            if (!ok) {
+                fprintf(stderr, "dpctl: invalid pattern (at most 255 bytes, no control "
+                        "characters)\n");
+                return false;
+            }
+            continue;
+        }
         bool ok = n > 0 && n <= 31;
         for (size_t k = 0; ok && k < n; k++) {
             char c = argv[i][k];
