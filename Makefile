@@ -63,7 +63,7 @@ RESTORE_HARNESS := tests/fuzz/fuzz_restore.c $(FUZZ_WORLD)
 FUZZ_DEPS := $(FUZZ_HARNESS) tests/fuzz/fuzz_restore.c tests/fuzz/fuzz.h
 FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 
-.PHONY: all test modgraph unit integration asan-test static install clean check-build bench \
+.PHONY: all test modgraph unit integration asan-test static install install-completion clean check-build bench \
         bench-deps fuzz fuzz-py fuzz-replay fuzz-corpus fuzz-coverage valgrind
 
 all: daemonproxy dpctl
@@ -316,11 +316,14 @@ bench-deps:
 # dpctl's shell completion goes where bash-completion and zsh look by default.
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
-install: daemonproxy dpctl
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(BASHCOMPDIR) \
-	    $(DESTDIR)$(ZSHCOMPDIR)
+# install-completion alone builds nothing (tests/integration/test_dpctl_complete.py).
+install: daemonproxy dpctl install-completion
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
 	install -m 0755 daemonproxy dpctl $(DESTDIR)$(BINDIR)/
 	install -m 0644 docs/daemonproxy.1 docs/dpctl.1 $(DESTDIR)$(MANDIR)/
+
+install-completion:
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0644 completion/dpctl.bash $(DESTDIR)$(BASHCOMPDIR)/dpctl
 	install -m 0644 completion/_dpctl $(DESTDIR)$(ZSHCOMPDIR)/_dpctl
 
