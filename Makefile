@@ -17,7 +17,8 @@
 #   make bench        benchmarks with baselines measured in the same run
 #   make bench-deps   what the benchmarks compare against: daemontools' svstat
 #                     (Debian package daemontools; without it that baseline is '-')
-#   make install      PREFIX=/usr/local DESTDIR= : binaries and man pages
+#   make install      PREFIX=/usr/local DESTDIR= : binaries, man pages and dpctl's
+#                     bash and zsh completion
 #   make clean
 
 VERSION   := 0.1.0
@@ -62,7 +63,7 @@ RESTORE_HARNESS := tests/fuzz/fuzz_restore.c $(FUZZ_WORLD)
 FUZZ_DEPS := $(FUZZ_HARNESS) tests/fuzz/fuzz_restore.c tests/fuzz/fuzz.h
 FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 
-.PHONY: all test modgraph unit integration asan-test static install clean check-build bench \
+.PHONY: all test modgraph unit integration asan-test static install install-completion clean check-build bench \
         bench-deps fuzz fuzz-py fuzz-replay fuzz-corpus fuzz-coverage valgrind
 
 all: daemonproxy dpctl
@@ -94,11 +95,16 @@ $(B)/%.o: src/%.c | $(B)
 # --help's list of options is written once, in the man page (OPTIONS,
 # between BEGIN --help and END --help): made into C string lines here, with
 # sed alone, so that a fresh system builds with what it has.
-USAGE_SED := '/^\.\\" BEGIN --help/,/^\.\\" END --help/{ /^\./d; s/\\-/-/g; \
+MAN_BLOCK_SED = '/^\.\\" BEGIN $(1)/,/^\.\\" END $(1)/{ /^\./d; s/\\-/-/g; \
 	s/\\/\\\\/g; s/"/\\"/g; s/.*/    "&\\n"/; p; }'
 $(B)/usage.h: docs/daemonproxy.1 | $(B)
-	sed -n $(USAGE_SED) $< > $@.tmp && mv $@.tmp $@
+	sed -n $(call MAN_BLOCK_SED,--help) $< > $@.tmp && mv $@.tmp $@
 $(B)/options.o: $(B)/usage.h
+# dpctl's commands, each a synopsis and a description, are written once
+# too: in dpctl(1) (COMMANDS, between BEGIN help and END help).
+$(B)/dpctl_help.h: docs/dpctl.1 | $(B)
+	sed -n $(call MAN_BLOCK_SED,help) $< > $@.tmp && mv $@.tmp $@
+$(B)/cli/main.o: $(B)/dpctl_help.h
 
 
 $(B):
@@ -291,7 +297,7 @@ STATIC_MAKE := $(MAKE) --no-print-directory B=build-static CC=musl-gcc \
 daemonproxy-static: $(SRCS) $(wildcard src/*.h) docs/daemonproxy.1
 	$(STATIC_MAKE) build-static/daemonproxy
 	cp build-static/daemonproxy $@
-dpctl-static: $(CLI_SRCS) $(wildcard cli/*.h) src/sockpath.c src/sockpath.h src/fmt.c src/fmt.h
+dpctl-static: $(CLI_SRCS) $(wildcard cli/*.h) docs/dpctl.1 src/sockpath.c src/sockpath.h src/fmt.c src/fmt.h
 	$(STATIC_MAKE) build-static/dpctl
 	cp build-static/dpctl $@
 
@@ -307,10 +313,19 @@ bench-deps:
 	command -v svstat >/dev/null || { apt-get update && apt-get install -y daemontools; }
 
 # --- install ---------------------------------------------------------------
-install: daemonproxy dpctl
+# dpctl's shell completion goes where bash-completion and zsh look by default.
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+# install-completion alone builds nothing (tests/integration/test_dpctl_complete.py).
+install: daemonproxy dpctl install-completion
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
 	install -m 0755 daemonproxy dpctl $(DESTDIR)$(BINDIR)/
 	install -m 0644 docs/daemonproxy.1 docs/dpctl.1 $(DESTDIR)$(MANDIR)/
+
+install-completion:
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 0644 completion/dpctl.bash $(DESTDIR)$(BASHCOMPDIR)/dpctl
+	install -m 0644 completion/_dpctl $(DESTDIR)$(ZSHCOMPDIR)/_dpctl
 
 clean:
 	rm -rf build build-test build-asan build-static build-fuzz build-cov daemonproxy daemonproxy-static dpctl dpctl-static

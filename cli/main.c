@@ -12,6 +12,7 @@
 #include "sockpath.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -238,7 +239,7 @@ struct targets {
 static int targets_find(struct sess *s, struct targets *ts, int argc, char **argv)
 {
     int rc = DPCTL_OK;
-    ts->t = calloc((size_t)argc, sizeof *ts->t);
+    ts->t = calloc(argc > 0 ? (size_t)argc : 1, sizeof *ts->t);   /* "all" of none */
     ts->n = argc;
     if (!ts->t) {
         fprintf(stderr, "dpctl: out of memory\n");
@@ -267,6 +268,100 @@ static bool all_done(struct sess *s, void *arg)
         if (ts->t[i].v && !ts->t[i].done)
             return false;
     return true;
+}
+
+/* --- names: what the operands of a command stand for ------------------------ */
+
+static bool is_all(const char *a)
+{
+    return strcmp(a, "all") == 0;
+}
+
+/* A pattern has a character of fnmatch(3) that no service name has. */
+static bool is_pattern(const char *a)
+{
+    return strpbrk(a, "*?[") != NULL;
+}
+
+static bool any_expands(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (is_all(argv[i]) || is_pattern(argv[i]))
+            return true;
+    return false;
+}
+
+static bool listed(char **v, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* The operands as the names they stand for, for a command to act on them
+ * one by one exactly as on names typed out: a name as given (an unknown
+ * one too: the command reports it), "all" as every service but the
+ * controllers, a pattern as the names fnmatch(3) matches, sorted; each
+ * service once, where it is first named.  "all" leaves out the services
+ * whose fds name control.*: stopping the policy along with everything
+ * it manages is never what "stop all" means (name a controller to act
+ * on it).  A pattern that matches nothing is reported and sets *rc to
+ * DPCTL_NOSERVICE.  Returns NULL when out of memory (said). */
+static char **names_expand(struct sess *s, int argc, char **argv, int *n, int *rc)
+{
+    size_t total;
+    struct svc **all = model_sorted(s->m, &total);
+    char **out = all ? malloc(((size_t)argc + total) * sizeof *out) : NULL;
+    if (!out) {
+        fprintf(stderr, "dpctl: out of memory\n");
+        return NULL;
+    }
+    for (size_t j = 0; j < total; j++)
+        all[j]->picked = false;
+    int k = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!is_all(a) && !is_pattern(a)) {
+            struct svc *v = model_find(s->m, a);
+            if (v ? v->picked : listed(out, k, a))
+                continue;
+            if (v)
+                v->picked = true;
+            out[k++] = argv[i];
+            continue;
+        }
+        bool matched = false;
+        for (size_t j = 0; j < total; j++) {
+            struct svc *v = all[j];
+            if (is_all(a) ? v->controller : fnmatch(a, v->name, 0) != 0)
+                continue;
+            matched = true;
+            if (!v->picked) {
+                v->picked = true;
+                out[k++] = v->name;
+            }
+        }
+        if (!matched && !is_all(a)) {
+            fprintf(stderr, "dpctl: no service matches '%s'\n", a);
+            *rc = DPCTL_NOSERVICE;
+        }
+    }
+    *n = k;
+    return out;
+}
+
+/* The daemon's state, then the names the operands stand for (*names,
+ * *n; *names NULL after an error, whose exit code is returned).  A
+ * pattern that matches nothing sets *rc, as an unknown name does. */
+static int names_resolve(struct sess *s, int argc, char **argv, char ***names, int *n, int *rc)
+{
+    *names = NULL;
+    int r = sync_state(s);
+    if (r)
+        return r;
+    *names = names_expand(s, argc, argv, n, rc);
+    return *names ? DPCTL_OK : DPCTL_FAILED;
 }
 
 /* --- start ------------------------------------------------------------------ */
@@ -467,6 +562,9 @@ static int cmd_status(struct sess *s, int argc, char **argv)
     int rc = sync_state(s);
     if (rc)
         return rc;
+    char **names = argv;
+    if (argc > 0 && !(names = names_expand(s, argc, argv, &argc, &rc)))
+        return DPCTL_FAILED;
     size_t n;
     struct svc **all = model_sorted(s->m, &n);
     struct svc **v = all;
@@ -476,7 +574,7 @@ static int cmd_status(struct sess *s, int argc, char **argv)
             return DPCTL_FAILED;
         n = 0;
         for (int i = 0; i < argc; i++) {
-            struct svc *one = known(s, argv[i]);
+            struct svc *one = known(s, names[i]);
             if (one)
                 v[n++] = one;
             else
@@ -493,6 +591,8 @@ static int cmd_status(struct sess *s, int argc, char **argv)
     }
     if (v != all)
         free(v);
+    if (names != argv)
+        free(names);
     return rc;
 }
 
@@ -501,18 +601,23 @@ static int cmd_status(struct sess *s, int argc, char **argv)
 static int act(struct sess *s, int argc, char **argv, bool stop, bool start)
 {
     struct targets ts;
-    int rc = sync_state(s);
-    if (rc)
+    char **names;
+    int n, rc = DPCTL_OK;
+    int r = names_resolve(s, argc, argv, &names, &n, &rc);
+    if (r)
+        return r;
+    rc = worst(rc, targets_find(s, &ts, n, names));
+    if (!ts.t) {
+        free(names);
         return rc;
-    rc = targets_find(s, &ts, argc, argv);
-    if (!ts.t)
-        return rc;
-    int r = stop ? do_stop(s, &ts) : DPCTL_OK;
+    }
+    r = stop ? do_stop(s, &ts) : DPCTL_OK;
     if (start && r == DPCTL_OK)
         r = do_start(s, &ts);
     if (stop && start && r != DPCTL_LOST)
         r = worst(r, restore_auto_up(s, &ts));
     targets_free(&ts);
+    free(names);
     return worst(rc, r);
 }
 
@@ -531,57 +636,103 @@ static int cmd_restart(struct sess *s, int argc, char **argv)
     return act(s, argc, argv, true, true);
 }
 
+/* Names typed out go to the daemon as they are, and it says which are
+ * unknown; "all" and patterns need its list first. */
 static int cmd_signal(struct sess *s, int argc, char **argv)
 {
-    int rc = DPCTL_OK;
-    for (int i = 1; i < argc; i++) {
-        char *f[] = { (char *)"service.signal", argv[i], argv[0],
-                      (char *)(s->o->cgroup ? "cgroup" : "group") };
-        int r = request(s, s->o->group || s->o->cgroup ? 4 : 3, f);
+    int rc = DPCTL_OK, n = argc - 1;
+    char **names = argv + 1;
+    if (any_expands(n, names)) {
+        int r = names_resolve(s, argc - 1, argv + 1, &names, &n, &rc);
         if (r)
             return r;
+    }
+    for (int i = 0; i < n; i++) {
+        char *f[] = { (char *)"service.signal", names[i], argv[0],
+                      (char *)(s->o->cgroup ? "cgroup" : "group") };
+        int r = request(s, s->o->group || s->o->cgroup ? 4 : 3, f);
+        if (r) {
+            rc = r;
+            break;
+        }
         if (s->nerr) {
             bool missing = strncmp(s->err, "no such service", 15) == 0;
-            fprintf(stderr, "dpctl: %s%s%s\n", missing ? "" : argv[i], missing ? "" : ": ",
+            fprintf(stderr, "dpctl: %s%s%s\n", missing ? "" : names[i], missing ? "" : ": ",
                     s->err);
             rc = worst(rc, missing ? DPCTL_NOSERVICE : DPCTL_FAILED);
         }
     }
+    if (names != argv + 1)
+        free(names);
     return rc;
 }
 
+/* wait: every service named holds the condition, or one is deleted. */
 struct wait_for {
-    struct svc *v;
+    struct svc **v;
+    int n;
     const char *cond;
 };
+
+static bool holds(const struct svc *v, const char *cond)
+{
+    if (strcmp(cond, "up") == 0)
+        return is_up(v);
+    if (strcmp(cond, "down") == 0)
+        return !is_up(v);
+    return svc_ready(v);
+}
+
+static bool is_deleted(const struct svc *v)
+{
+    return strcmp(v->state, "deleted") == 0;
+}
 
 static bool condition_holds(struct sess *s, void *arg)
 {
     struct wait_for *w = arg;
-    if (strcmp(w->v->state, "deleted") == 0)
-        return true;
-    if (strcmp(w->cond, "up") == 0)
-        return is_up(w->v);
-    if (strcmp(w->cond, "down") == 0)
-        return !is_up(w->v);
-    return svc_ready(w->v);
+    bool all = true;
+    for (int i = 0; i < w->n; i++) {
+        if (is_deleted(w->v[i]))
+            return true;
+        all = all && holds(w->v[i], w->cond);
+    }
+    return all;
 }
 
 static int cmd_wait(struct sess *s, int argc, char **argv)
 {
-    int rc = sync_state(s);
-    if (rc)
-        return rc;
-    struct wait_for w = { known(s, argv[0]), argv[1] };
-    if (!w.v)
-        return DPCTL_NOSERVICE;
-    rc = follow(s, condition_holds, &w, conn_now_ms() + s->wait_ms);
-    if (rc == DPCTL_OK && strcmp(w.v->state, "deleted") == 0) {
-        fprintf(stderr, "dpctl: %s was deleted\n", argv[0]);
-        return DPCTL_NOSERVICE;
+    char **names;
+    int n, rc = DPCTL_OK;
+    int r = names_resolve(s, 1, argv, &names, &n, &rc);
+    if (r)
+        return r;
+    struct wait_for w = { calloc(n > 0 ? (size_t)n : 1, sizeof *w.v), 0, argv[1] };
+    if (!w.v) {
+        free(names);
+        fprintf(stderr, "dpctl: out of memory\n");
+        return DPCTL_FAILED;
     }
-    if (rc == DPCTL_TIMEOUT)
-        fprintf(stderr, "dpctl: %s: not %s within %gs\n", argv[0], argv[1], s->o->timeout_s);
+    for (int i = 0; i < n; i++) {
+        struct svc *v = known(s, names[i]);
+        if (v)
+            w.v[w.n++] = v;
+        else
+            rc = DPCTL_NOSERVICE;
+    }
+    if (rc == DPCTL_OK)
+        rc = follow(s, condition_holds, &w, conn_now_ms() + s->wait_ms);
+    for (int i = 0; i < w.n && rc == DPCTL_OK; i++)
+        if (is_deleted(w.v[i])) {
+            fprintf(stderr, "dpctl: %s was deleted\n", w.v[i]->name);
+            rc = DPCTL_NOSERVICE;
+        }
+    for (int i = 0; i < w.n && rc == DPCTL_TIMEOUT; i++)
+        if (!holds(w.v[i], argv[1]))
+            fprintf(stderr, "dpctl: %s: not %s within %gs\n", w.v[i]->name, argv[1],
+                    s->o->timeout_s);
+    free(w.v);
+    free(names);
     return rc;
 }
 
@@ -715,13 +866,25 @@ struct command {
     int min, max;               /* operands; -1 = any number */
     int flags;                  /* F_* options it takes */
     bool (*valid)(int, char **);
-    const char *usage, *help;
 };
 
+/* Service names, "all" or patterns: a pattern is matched here, never
+ * sent, but it is printed (no match), so it holds no control character. */
 static bool names_valid(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++) {
         size_t n = strlen(argv[i]);
+        if (is_pattern(argv[i])) {
+            bool ok = n <= 255;
+            for (size_t k = 0; ok && k < n; k++)
+                ok = (unsigned char)argv[i][k] >= 0x20 && argv[i][k] != 0x7f;
+            if (!ok) {
+                fprintf(stderr, "dpctl: invalid pattern (at most 255 bytes, no control "
+                        "characters)\n");
+                return false;
+            }
+            continue;
+        }
         bool ok = n > 0 && n <= 31;
         for (size_t k = 0; ok && k < n; k++) {
             char c = argv[i][k];
@@ -815,54 +978,57 @@ static bool reexec_valid(int argc, char **argv)
     return true;
 }
 
+/* Synopses and descriptions: help_entry().  help has no run: main()
+ * answers it before connecting. */
 static const struct command commands[] = {
-    { "status", cmd_status, 0, -1, F_JSON, names_valid, "status [--json] [NAME...]",
-      "Show every service (or the named ones): state, pid, for how long, the last\n"
-      "exit, readiness and the auto-up rule.  --json gives the same for scripts." },
-    { "start", cmd_start, 1, -1, 0, names_valid, "start NAME...",
-      "Start each service and wait until it is up, or ready when it has a\n"
-      "notification channel (the notify option or notify.fd)." },
-    { "stop", cmd_stop, 1, -1, 0, names_valid, "stop NAME...",
-      "Turn auto-up off, cancel a pending start, send SIGTERM and wait for the\n"
-      "service to go down; after -t seconds, SIGKILL (its whole cgroup if it has one)." },
-    { "restart", cmd_restart, 1, -1, 0, names_valid, "restart NAME...",
-      "Stop as 'stop' does, start as 'start' does, then put the auto-up rule back." },
-    { "signal", cmd_signal, 2, -1, F_GROUP, signal_valid,
-      "signal [--group|--cgroup] SIGNAL NAME...",
-      "Send SIGNAL (HUP, SIGHUP or 1) to each service's process, its process\n"
-      "group (--group) or every process of its cgroup (--cgroup)." },
-    { "wait", cmd_wait, 2, 2, 0, wait_valid, "wait NAME up|down|ready",
-      "Wait until the service is up, down, or ready (READY=1, or up for a\n"
-      "service without a notification channel); exit 4 after -t seconds." },
-    { "watch", cmd_watch, 0, 0, F_RAW, NULL, "watch [--raw]",
-      "Follow events as they happen, with wall-clock times; --raw prints the\n"
-      "lines as daemonproxy sends them.  Runs until interrupted, or -t seconds\n"
-      "when -t is given.  First it checks that daemonproxy answers, within -t\n"
-      "but at least 5s, as every command does." },
-    { "dump", cmd_dump, 0, 0, 0, NULL, "dump",
-      "Print daemonproxy's statedump: every handle and service, as protocol lines." },
-    { "reexec", cmd_reexec, 0, 1, 0, reexec_valid, "reexec [PATH]",
-      "Replace the running daemonproxy with a new binary of itself (PATH, or the\n"
-      "binary it runs from), keeping its pid, services, handles and connections,\n"
-      "and wait for the new one to report; exit 1 with the reason if it refused." },
-    { "send", cmd_send, 1, -1, 0, send_valid, "send COMMAND [ARG...]",
-      "Send one protocol command, its fields given as separate words, and print\n"
-      "the replies; exit 1 if daemonproxy answered with an error." },
+    { "status", cmd_status, 0, -1, F_JSON, names_valid },
+    { "start", cmd_start, 1, -1, 0, names_valid },
+    { "stop", cmd_stop, 1, -1, 0, names_valid },
+    { "restart", cmd_restart, 1, -1, 0, names_valid },
+    { "signal", cmd_signal, 2, -1, F_GROUP, signal_valid },
+    { "wait", cmd_wait, 2, 2, 0, wait_valid },
+    { "watch", cmd_watch, 0, 0, F_RAW, NULL },
+    { "dump", cmd_dump, 0, 0, 0, NULL },
+    { "reexec", cmd_reexec, 0, 1, 0, reexec_valid },
+    { "send", cmd_send, 1, -1, 0, send_valid },
+    { "help", NULL, 0, 1, 0, NULL },
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 
-static void usage(FILE *out)
+/* dpctl(1)'s COMMANDS in short (the block between BEGIN help and END
+ * help): each command's synopsis at the margin, its description below,
+ * indented by four.  --help lists the synopses, help COMMAND shows one
+ * entry: the manual, --help and help COMMAND cannot say different things. */
+static const char help_text[] =
+#include "dpctl_help.h"
+    ;
+
+/* The entry of the command called name in help_text: *len bytes from the
+ * return value (its synopsis line first), or NULL. */
+static const char *help_entry(const char *name, size_t *len)
+{
+    size_t k = strlen(name);
+    for (const char *p = help_text; *p; p = strchr(p, '\n') + 1) {
+        if (*p == ' ' || strncmp(p, name, k) != 0 || (p[k] != ' ' && p[k] != '\n'))
+            continue;
+        const char *e = strchr(p, '\n') + 1;
+        while (*e == ' ')
+            e = strchr(e, '\n') + 1;
+        *len = (size_t)(e - p);
+        return p;
+    }
+    return NULL;
+}
+
+/* The length of the entry's first line: the synopsis. */
+static int synopsis_len(const char *entry)
+{
+    return (int)(strchr(entry, '\n') - entry);
+}
+
+static void options_usage(FILE *out)
 {
     fprintf(out,
-        "Usage: dpctl [-S PATH] [-t SECONDS] [--trust-uid USER] COMMAND [ARG...]\n"
-        "\n"
-        "Control a running daemonproxy through its control socket.\n"
-        "\n"
-        "Commands:\n");
-    for (int i = 0; i < NCOMMANDS; i++)
-        fprintf(out, "  %s\n", commands[i].usage);
-    fprintf(out,
-        "\n"
         "Options:\n"
         "  -S, --socket PATH    the control socket (default: $DAEMONPROXY_SOCKET, else\n"
         "                       /run/daemonproxy.sock for root, else\n"
@@ -872,12 +1038,44 @@ static void usage(FILE *out)
         "                       how long to wait for an outcome (default 10)\n"
         "  --trust-uid USER     also talk to a daemonproxy run by USER (name or uid;\n"
         "                       default $DAEMONPROXY_TRUST_UID), not only root's or yours\n"
-        "  -h, --help           this text; 'dpctl COMMAND --help' for one command\n"
+        "  -h, --help           this text; 'dpctl help COMMAND' for one command\n"
         "  -V, --version        the version\n"
         "\n"
         "Exit status: 0 done, 1 refused or did not happen, 2 usage, 3 no such\n"
         "service, 4 timeout, 5 cannot connect (or not daemonproxy, or not trusted),\n"
         "6 connection lost.  See dpctl(1).\n");
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "Usage: dpctl [-S PATH] [-t SECONDS] [--trust-uid USER] COMMAND [ARG...]\n"
+        "\n"
+        "Control a running daemonproxy through its control socket.\n"
+        "\n"
+        "Commands:\n");
+    for (const char *p = help_text; *p; p = strchr(p, '\n') + 1)
+        if (*p != ' ')
+            fprintf(out, "  %.*s\n", synopsis_len(p), p);
+    fprintf(out, "\nNAME: a service, a pattern ('web*': * ? [...]) or all (but the controllers).\n\n");
+    options_usage(out);
+}
+
+/* help COMMAND, COMMAND --help: the command's entry, then the options. */
+static void command_usage(const struct command *cmd)
+{
+    size_t len;
+    const char *e = help_entry(cmd->name, &len);
+    if (!e) {
+        usage(stdout);
+        return;
+    }
+    int n = synopsis_len(e);
+    printf("Usage: dpctl [-S PATH] [-t SECONDS] [--trust-uid USER] %.*s\n\n", n, e);
+    for (const char *p = e + n + 1; p < e + len; p = strchr(p, '\n') + 1)
+        printf("%.*s\n", (int)(strchr(p, '\n') - p) - 4, p + 4);
+    putchar('\n');
+    options_usage(stdout);
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -995,8 +1193,115 @@ static int parse_option(struct opts *o, const struct command *cmd, int argc, cha
     return 0;
 }
 
+/* --- completion ------------------------------------------------------------ */
+
+/* How long a completion may wait for the daemon's names: the user is
+ * waiting at a prompt. */
+#define COMPLETE_MS 1000
+
+static void offer(const char *word, const char *cur)
+{
+    if (strncmp(word, cur, strlen(cur)) == 0)
+        puts(word);
+}
+
+/* The names of the services (and "all"), from the socket: silently none
+ * when it does not answer within COMPLETE_MS. */
+static void offer_names(struct opts *o, const char *cur)
+{
+    static struct sess s;
+    s.o = o;
+    s.wait_ms = s.reply_ms = COMPLETE_MS;
+    if (trusted_uid(o, &s.trust) || sess_connect(&s) || sync_state(&s))
+        return;
+    offer("all", cur);
+    size_t n;
+    struct svc **v = model_sorted(s.m, &n);
+    for (size_t i = 0; v && i < n; i++)
+        offer(v[i]->name, cur);
+}
+
+/* dpctl __complete WORD... CURRENT (the shell's words after "dpctl", the
+ * last being the one typed): "files" when CURRENT is a path, else "words"
+ * and the words CURRENT may become, one a line (completion/dpctl.bash
+ * and completion/_dpctl).  Quiet, exit 0 whatever happens: a completion
+ * never prints into the user's line. */
+static int complete(int argc, char **argv)
+{
+    static const char *const options[] = { "--socket", "--timeout", "--trust-uid", "--help",
+                                           "-S", "-t", "-h" };
+    static const char *const signals[] = { "HUP", "INT", "QUIT", "KILL", "USR1", "USR2",
+                                           "TERM", "CONT", "STOP", "TSTP", "WINCH" };
+    if (!freopen("/dev/null", "w", stderr) || argc < 1)
+        return DPCTL_OK;
+    struct opts o = { .timeout_s = (double)COMPLETE_MS / 1000 };
+    const struct command *cmd = NULL;
+    const char *cur = argv[argc - 1];
+    int nops = 0;
+    bool literal = false;
+    for (int i = 0; i < argc - 1; i++) {
+        const char *a = argv[i];
+        if (!literal && !strcmp(a, "--")) {
+            literal = true;
+            continue;
+        }
+        if (!literal && a[0] == '-' && a[1]) {
+            bool path = !strcmp(a, "-S") || !strcmp(a, "--socket");
+            if (i + 2 == argc && (path || !strcmp(a, "-t") || !strcmp(a, "--timeout") ||
+                                  !strcmp(a, "--trust-uid"))) {
+                puts(path ? "files" : "words");     /* the option's value */
+                return DPCTL_OK;
+            }
+            if (strcmp(a, "-V") && strcmp(a, "--version"))   /* would print the version */
+                parse_option(&o, cmd, argc - 1, argv, &i);
+            continue;
+        }
+        if (!cmd) {
+            if (!(cmd = find_command(a)))
+                return DPCTL_OK;                    /* nothing to offer */
+            continue;
+        }
+        nops++;
+        if (cmd->run == cmd_send)                   /* fields from here on */
+            literal = true;
+    }
+    bool path = cmd && cmd->run == cmd_reexec && nops == 0 && cur[0] != '-';
+    puts(path ? "files" : "words");
+    if (cur[0] == '-' && !literal) {
+        for (size_t k = 0; k < sizeof options / sizeof *options; k++)
+            offer(options[k], cur);
+        if (!cmd)
+            offer("--version", cur);
+        int f = cmd ? cmd->flags : 0;
+        if (f & F_JSON)
+            offer("--json", cur);
+        if (f & F_RAW)
+            offer("--raw", cur);
+        if (f & F_GROUP) {
+            offer("--group", cur);
+            offer("--cgroup", cur);
+        }
+    } else if (!cmd || (!cmd->run && nops == 0)) {
+        for (int k = 0; k < NCOMMANDS; k++)
+            offer(commands[k].name, cur);
+    } else if (cmd->run == cmd_signal && nops == 0) {
+        for (size_t k = 0; k < sizeof signals / sizeof *signals; k++)
+            offer(signals[k], cur);
+    } else if (cmd->run == cmd_wait && nops == 1) {
+        offer("up", cur);
+        offer("down", cur);
+        offer("ready", cur);
+    } else if (cmd->valid == names_valid || cmd->run == cmd_signal ||
+               (cmd->run == cmd_wait && nops == 0)) {
+        offer_names(&o, cur);
+    }
+    return DPCTL_OK;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "__complete") == 0)
+        return complete(argc - 2, argv + 2);
     struct opts o = { .timeout_s = 10 };
     const struct command *cmd = NULL;
     /* Operands are gathered in argv itself: never ahead of the reading. */
@@ -1028,9 +1333,17 @@ int main(int argc, char **argv)
         if (cmd->run == cmd_send)
             literal = true;
     }
+    if (cmd && !cmd->run && !o.help) {          /* help [COMMAND] */
+        if (nops > 1)
+            return usage_error("usage: dpctl help [COMMAND]");
+        cmd = NULL;
+        if (nops == 1 && !(cmd = find_command(operands[0])))
+            return usage_error("unknown command '%s'", operands[0]);
+        o.help = true;
+    }
     if (o.help) {
         if (cmd)
-            printf("Usage: dpctl [-S PATH] [-t SECONDS] %s\n\n%s\n", cmd->usage, cmd->help);
+            command_usage(cmd);
         else
             usage(stdout);
         return DPCTL_OK;
@@ -1041,8 +1354,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return DPCTL_USAGE;
     }
-    if (nops < cmd->min || (cmd->max >= 0 && nops > cmd->max))
-        return usage_error("usage: dpctl %s", cmd->usage);
+    if (nops < cmd->min || (cmd->max >= 0 && nops > cmd->max)) {
+        size_t len;
+        const char *e = help_entry(cmd->name, &len);
+        return usage_error("usage: dpctl %.*s", e ? synopsis_len(e) : (int)strlen(cmd->name),
+                           e ? e : cmd->name);
+    }
     if (cmd->valid && !cmd->valid(nops, operands))
         return DPCTL_USAGE;
 

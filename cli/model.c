@@ -426,8 +426,11 @@ struct svc *model_apply(struct model *m, char *line)
     s = find_recent(m, name);
     if (!s && !(s = get(m, name)))
         return NULL;
-    if (kind == K_FDS)
+    if (kind == K_FDS) {
         s->notify_fd = has_word(rest, "notify.fd");
+        s->controller = has_word(rest, "control.event") || has_word(rest, "control.cmd") ||
+                        has_word(rest, "control.socket");
+    }
     else if (kind == K_OPTS)
         s->notify_opt = has_word(rest, "notify");
     if (kind == K_AUTO_UP)

@@ -31,6 +31,8 @@ struct svc {
     char *auto_up;
     struct svc_json *json;      /* NULL unless the model keeps lists */
     bool notify_opt, notify_fd; /* the notification channels it has */
+    bool controller;            /* its fds name control.event, .cmd or .socket */
+    bool picked;                /* free for a command's use (dpctl's name lists) */
     signed char cgroup;         /* -1 none, 0 empty, 1 populated */
 };
 
