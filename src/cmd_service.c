@@ -1,5 +1,6 @@
 /* cmd_service.c - service.args, service.fds, service.tags,
- * service.auto_up, service.start, service.signal, service.delete. */
+ * service.auto_up, service.start, service.signal, service.delete,
+ * service.want. */
 #include "cmd.h"
 #include "controller.h"
 #include "handle.h"
@@ -181,4 +182,21 @@ int cmd_service_delete(struct ctl *c, int argc, char **argv)
     if (s && !svc_delete(s, &err))
         ctl_error(c, "%s", err);
     return 0;
+}
+
+int cmd_service_want(struct ctl *c, int argc, char **argv)
+{
+    int w = svc_want_parse(argv[2]);
+    if (w < 0) {
+        ctl_error(c, "invalid want '%s' (up, down, failed or -)", argv[2]);
+        return 0;
+    }
+    struct service *s = existing(c, argv[1]);
+    if (!s)
+        return 0;
+    char by[SVC_BY_MAX + 1], err[512];
+    ctl_who(c, by, sizeof by);
+    if (!svc_want(s, (enum svc_want)w, by, argc - 3, argv + 3, c, err, sizeof err))
+        ctl_error(c, "%s", err);
+    return w == SVC_WANT_UP || w == SVC_WANT_NONE ? CMD_SPAWNED : CMD_DONE;
 }

@@ -33,6 +33,7 @@ static const struct cmd_def table[] = {
     { "service.signal",     cmd_service_signal,      2, 3 },
     { "service.start",      cmd_service_start,       1, 2 },
     { "service.tags",       cmd_service_tags,        1, -1 },
+    { "service.want",       cmd_service_want,        2, -1 },
     { "signal.clear",       cmd_signal_clear,        2, 2 },
     { "socket.create",      cmd_socket_create,       2, 2 },
     { "socket.delete",      cmd_socket_delete,       0, 0 },

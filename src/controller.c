@@ -91,6 +91,29 @@ void ctl_set_file(struct ctl *c, const char *path)
     c->file = strdup(path);     /* out of memory: the plain name will do */
 }
 
+void ctl_who(const struct ctl *c, char *buf, size_t size)
+{
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    switch (c->kind) {
+    case CTL_INTERACTIVE:
+        fmt_snprintf(buf, size, "stdin");
+        return;
+    case CTL_CLIENT:
+        /* The credentials of the connect(), which a re-exec keeps with
+         * the socket: nothing to save. */
+        if (c->in_fd >= 0 && getsockopt(c->in_fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0) {
+            fmt_snprintf(buf, size, "uid=%u", (unsigned)cr.uid);
+            return;
+        }
+        break;
+    case CTL_CONFIG:
+    case CTL_SERVICE:
+        break;
+    }
+    fmt_snprintf(buf, size, "controller");
+}
+
 const char *ctl_where(const struct ctl *c)
 {
     static char buf[PATH_MAX + 32] SYS_LARGE_BSS;

@@ -91,6 +91,10 @@ const char *ctl_name(const struct ctl *c);
  * name, or "FILE:LINE" for a config file given ctl_set_file (in a static
  * buffer, valid until the next call). */
 const char *ctl_where(const struct ctl *c);
+/* Who sent c's commands, as service.want records it: "uid=N" for a
+ * control-socket client (SO_PEERCRED), "stdin" for -i, "controller" for a
+ * config file or a controller service. */
+void ctl_who(const struct ctl *c, char *buf, size_t size);
 /* Name c's input after the file it reads (a copy is kept). */
 void ctl_set_file(struct ctl *c, const char *path);
 /* The most recent fd received with SCM_RIGHTS on this controller (owned by

@@ -48,6 +48,7 @@ static size_t pid_tab_size, n_sig_triggered;
 static bool pid_tab_reserve(size_t want);
 static void start_timer_cb(loop_timer *t);
 static void auto_up_eval(struct service *s, bool command);
+static const struct svc_desired *gate(const struct service *s);
 
 static const char *node_key(const struct tree_node *n)
 {
@@ -62,6 +63,10 @@ static const char *svc_args(const struct service *s) { return field(s, SVC_ARGS)
 static const char *svc_fds(const struct service *s) { return field(s, SVC_FDS); }
 
 void *svc_attachment(const struct service *s) { return s->x ? s->x->attachment : NULL; }
+static struct svc_desired *desired(const struct service *s)
+{
+    return s->x ? s->x->desired : NULL;
+}
 
 bool svc_set_attachment(struct service *s, void *p)
 {
@@ -339,6 +344,17 @@ static void format_opts(const struct service *s, struct proto_line *l)
         proto_line_addf(l, "fdstore=%u", (unsigned)s->fdstore_max);
 }
 
+static void format_want(const struct service *s, struct proto_line *l, enum svc_want w,
+                        const char *by, int64_t ms, const char *why)
+{
+    proto_line_begin(l, "service.want");
+    proto_line_add(l, s->str);
+    proto_line_add(l, svc_want_name(w));
+    proto_line_add(l, by);
+    proto_line_addi(l, sec(ms));
+    proto_line_addtsv(l, why);
+}
+
 static void format_auto_up(const struct service *s, struct proto_line *l)
 {
     proto_line_begin(l, "service.auto_up");
@@ -359,7 +375,8 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
 {
     struct proto_line l;
     size_t pos = 0;
-    for (int k = 0; k < 7; k++) {
+    const struct svc_desired *d = desired(s);
+    for (int k = 0; k < 8; k++) {
         switch (k) {
         case 0: format_state(s, &l, false); break;
         case 1: format_field(s, &l, "service.tags", field(s, SVC_TAGS)); break;
@@ -376,6 +393,11 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
             if (!s->opts && !s->fdstore_max)
                 continue;
             format_opts(s, &l);
+            break;
+        case 7:
+            if (!d)
+                continue;
+            format_want(s, &l, d->want, d->by, d->ms, d->why);
             break;
         }
         size_t n = proto_line_end(&l);
@@ -623,6 +645,21 @@ bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err,
         fmt_snprintf(err, errlen, "service %s: already running", s->str);
         return false;
     }
+    const struct svc_desired *d = gate(s);
+    if (d) {
+        /* Who asked and how to undo it, on one line (WHY's TABs as spaces). */
+        char why[SVC_WHY_MAX + 4] = "";
+        if (d->why[0]) {
+            fmt_snprintf(why, sizeof why, " (%s)", d->why);
+            for (char *p = why; *p; p++)
+                if (*p == '\t')
+                    *p = ' ';
+        }
+        fmt_snprintf(err, errlen, "service %s: %s by %s%s; to start it: dpctl start %s", s->str,
+                     d->want == SVC_WANT_DOWN ? "wanted down" : "marked failed", d->by, why,
+                     s->str);
+        return false;
+    }
     if (!svc_args(s)[0]) {
         fmt_snprintf(err, errlen, "service %s: no args configured", s->str);
         return false;
@@ -736,6 +773,7 @@ bool svc_delete(struct service *s, const char **err)
     if (s->timer_room)
         loop_timer_release(1);
     svc_ready_delete(s);
+    free(desired(s));
     free(s->x);
     svc_free(s);
     return true;
@@ -809,7 +847,7 @@ static bool trigger_true(const struct service *s)
 
 static bool still_wanted(const struct service *s)
 {
-    return (!s->start_auto || trigger_true(s)) && svc_args(s)[0];
+    return (!s->start_auto || trigger_true(s)) && svc_args(s)[0] && !gate(s);
 }
 
 /* Auto-up: start s if it is down and a trigger holds, no sooner than
@@ -817,7 +855,7 @@ static bool still_wanted(const struct service *s)
  * once; every other waits its turn in the run queue. */
 static void auto_up_eval(struct service *s, bool command)
 {
-    if (s->state != SVC_DOWN || !trigger_true(s) || !svc_args(s)[0])
+    if (s->state != SVC_DOWN || !trigger_true(s) || !svc_args(s)[0] || gate(s))
         return;
     int64_t now = loop_now_update();
     int64_t next = s->attempt_ms ? s->attempt_ms + 1000 * (int64_t)s->interval : now;
@@ -849,6 +887,116 @@ bool svc_set_auto_up(struct service *s, int64_t interval, unsigned triggers,
     if (s->state == SVC_START && s->start_auto && !trigger_true(s))
         set_state(s, SVC_DOWN, false);
     auto_up_eval(s, true);
+    return true;
+}
+
+/* --- the desired state --------------------------------------------------------------- */
+
+static const char *const want_names[] = { "-", "up", "down", "failed" };
+_Static_assert(sizeof want_names / sizeof *want_names == SVC_WANT_FAILED + 1, "want names");
+
+int svc_want_parse(const char *word)
+{
+    for (int w = 0; w <= SVC_WANT_FAILED; w++)
+        if (strcmp(word, want_names[w]) == 0)
+            return w;
+    return -1;
+}
+
+const char *svc_want_name(enum svc_want w) { return want_names[w]; }
+
+bool svc_want_by_valid(const char *by)
+{
+    int64_t uid;
+    if (strncmp(by, "uid=", 4) == 0)
+        return by[4] >= '0' && by[4] <= '9' && sys_parse_int(by + 4, 0, UINT32_MAX, &uid);
+    return strcmp(by, "controller") == 0 || strcmp(by, "stdin") == 0;
+}
+
+/* DOWN and FAILED gate every start but the one UP makes: auto-up, a
+ * pending start whose time comes, service.start.  The gating record, or
+ * NULL. */
+static const struct svc_desired *gate(const struct service *s)
+{
+    const struct svc_desired *d = desired(s);
+    return d && d->want != SVC_WANT_UP ? d : NULL;
+}
+
+/* Set s's record (w not NONE; allocated by the first).  False when out of
+ * memory (nothing changed). */
+static bool desired_set(struct service *s, enum svc_want w, const char *by, int64_t ms,
+                        const char *why)
+{
+    struct svc_desired *d = desired(s);
+    if (!d) {
+        if (!svc_ext(s) || !(d = calloc(1, sizeof *d)))
+            return false;
+        s->x->desired = d;
+    }
+    d->want = (uint8_t)w;
+    d->ms = ms;
+    fmt_snprintf(d->by, sizeof d->by, "%s", by);
+    fmt_snprintf(d->why, sizeof d->why, "%s", why);
+    return true;
+}
+
+/* Record w, by and why as s's desire now and report service.want.  False
+ * when out of memory (nothing changed). */
+static bool record_want(struct service *s, enum svc_want w, const char *by, const char *why)
+{
+    int64_t now = loop_now_update();
+    if (w == SVC_WANT_NONE) {
+        free(desired(s));
+        if (s->x)
+            s->x->desired = NULL;
+    } else if (!desired_set(s, w, by, now, why)) {
+        return false;
+    }
+    struct proto_line l;
+    format_want(s, &l, w, by, now, why);
+    svc_report(SVC_EV_DEFINED, s, &l, NULL);
+    return true;
+}
+
+bool svc_want(struct service *s, enum svc_want w, const char *by, int n, char **why,
+              const void *cause, char *err, size_t errlen)
+{
+    char text[SVC_WHY_MAX + 1];
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        size_t k = strlen(why[i]);
+        if (len + k + (i > 0) > SVC_WHY_MAX) {
+            fmt_snprintf(err, errlen, "service %s: WHY longer than %d bytes", s->str,
+                         SVC_WHY_MAX);
+            return false;
+        }
+        if (i > 0)
+            text[len++] = '\t';
+        memcpy(text + len, why[i], k);
+        len += k;
+    }
+    text[len] = '\0';
+    const struct svc_desired *d = desired(s);
+    bool same = w == SVC_WANT_NONE ? !d
+              : d && d->want == w && strcmp(d->by, by) == 0 && strcmp(d->why, text) == 0;
+    if (!same && !record_want(s, w, by, text)) {
+        fmt_snprintf(err, errlen, "service %s: unable to allocate its desired state", s->str);
+        return false;
+    }
+    /* What the desire does, each time it is asked (a second `up` starts a
+     * service that went down since the first). */
+    switch (w) {
+    case SVC_WANT_DOWN:
+    case SVC_WANT_FAILED:
+        if (s->state == SVC_START)
+            set_state(s, SVC_DOWN, false);      /* as service.start NAME - */
+        return true;
+    case SVC_WANT_UP:
+        return s->state != SVC_DOWN || svc_start(s, 0, cause, err, errlen);
+    case SVC_WANT_NONE:
+        auto_up_eval(s, true);
+        return true;
+    }
     return true;
 }
 
@@ -938,6 +1086,8 @@ struct svc_rec {
     struct state_val name, args, fds, tags, env;
     struct state_val opts, fdstore_max, state, pid, status, up_ms, down_ms, attempt_ms,
         start_ms, interval, triggers, start_auto, timer_room;
+    /* appended: the desired state (want 0: none, the rest then empty) */
+    struct state_val want, want_by, want_ms, want_why;
 };
 
 #define SVC_LIST_MAX (SVC_NFIELDS * PROTO_LINE_MAX)
@@ -960,8 +1110,13 @@ static const struct state_def svc_defs[] = {
     STATE_INT(struct svc_rec, triggers, 0, 255, 0),
     STATE_INT(struct svc_rec, start_auto, 0, 1, 0),
     STATE_INT(struct svc_rec, timer_room, 0, 1, 0),
+    STATE_INT(struct svc_rec, want, SVC_WANT_NONE, SVC_WANT_FAILED, SVC_WANT_NONE),
+    STATE_STR(struct svc_rec, want_by, SVC_BY_MAX),
+    STATE_INT(struct svc_rec, want_ms, 0, INT64_MAX, 0),
+    STATE_STR(struct svc_rec, want_why, SVC_WHY_MAX),
 };
-STATE_RECORD(svc_record, "service", struct svc_rec, svc_defs, STATE_SLOTS(struct svc_rec), 0);
+/* Every field up to timer_room was in the first version. */
+STATE_RECORD(svc_record, "service", struct svc_rec, svc_defs, STATE_SLOTS(struct svc_rec) - 4, 0);
 
 /* The record's lists in enum svc_field order. */
 _Static_assert(SVC_ARGS == 0 && SVC_FDS == 1 && SVC_TAGS == 2 && SVC_ENV == 3 &&
@@ -989,6 +1144,13 @@ static void save_one(struct tree_node *n, void *ctx)
         .interval.i = s->interval, .triggers.i = s->triggers, .start_auto.i = s->start_auto,
         .timer_room.i = s->timer_room,
     };
+    const struct svc_desired *d = desired(s);
+    if (d) {
+        rec.want.i = d->want;
+        rec.want_by.s = d->by;
+        rec.want_ms.i = d->ms;
+        rec.want_why.s = d->why;
+    }
     struct state_val *lists[] = SVC_REC_LISTS(&rec);
     for (int k = 0; k < SVC_NFIELDS; k++)
         lists[k]->s = field(s, k);
@@ -1074,6 +1236,27 @@ static void restore_run(struct service *s, const struct svc_rec *rec)
     s->start_auto = rec->start_auto.i;
 }
 
+/* The record's desired state into s (none: nothing). */
+static bool restore_want(struct service *s, const struct svc_rec *rec, const char **err)
+{
+    if (rec->want.i == SVC_WANT_NONE)
+        return true;
+    if (!svc_want_by_valid(rec->want_by.s)) {
+        *err = "record service, field want_by: not uid=N, controller or stdin";
+        return false;
+    }
+    if (memchr(rec->want_why.s, '\n', rec->want_why.len)) {
+        *err = "record service, field want_why: a newline";
+        return false;
+    }
+    if (!desired_set(s, (enum svc_want)rec->want.i, rec->want_by.s, rec->want_ms.i,
+                     rec->want_why.s)) {
+        *err = "unable to allocate a service's desired state";
+        return false;
+    }
+    return true;
+}
+
 /* Its place among the running, the signal-triggered and the pending. */
 static bool restore_links(struct service *s, bool timer, const char **err)
 {
@@ -1114,5 +1297,5 @@ bool svc_restore(const struct state_rec *r, const char **err)
     if (!s)
         return false;
     restore_run(s, &rec);
-    return restore_links(s, rec.timer_room.i, err);
+    return restore_want(s, &rec, err) && restore_links(s, rec.timer_room.i, err);
 }

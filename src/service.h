@@ -106,6 +106,22 @@ enum svc_sig_target { SVC_SIG_PID, SVC_SIG_GROUP, SVC_SIG_CGROUP };
 bool svc_signal(struct service *s, int signo, enum svc_sig_target to, const char **err);
 bool svc_delete(struct service *s, const char **err);
 
+/* --- the desired state (service.want) ------------------------------------------ */
+
+/* "up", "down", "failed", "-" to enum svc_want; -1 if none of them. */
+int svc_want_parse(const char *word);
+const char *svc_want_name(enum svc_want w);
+/* True for a BY service.want records: "uid=N", "controller", "stdin". */
+bool svc_want_by_valid(const char *by);
+/* Record what `by` wants of s, with why (n fields), broadcasting
+ * service.want when the record changed, then act on it, as often as it is
+ * asked: DOWN and FAILED cancel a pending start; UP starts s now if it is
+ * down with no start pending (as svc_start: cause, err); NONE lets
+ * auto-up decide again.  False with err set when the record was refused
+ * (nothing changed) or UP's start failed (the record stands). */
+bool svc_want(struct service *s, enum svc_want w, const char *by, int n, char **why,
+              const void *cause, char *err, size_t errlen);
+
 /* Format the statedump lines of s into buf (the five of the original, then
  * those of extensions in use).  Returns the length, or 0 if they do not
  * fit in size. */

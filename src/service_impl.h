@@ -33,9 +33,19 @@ struct cgroup;
 /* Readiness, the latest of READY=1, RELOADING=1, STOPPING=1. */
 enum svc_readiness { RD_NONE, RD_READY, RD_RELOADING, RD_STOPPING };
 
+/* The desired state an operator or a controller recorded (service.want),
+ * allocated by the first one; NULL for "-". */
+struct svc_desired {
+    int64_t ms;                     /* when it was recorded */
+    uint8_t want;                   /* enum svc_want, never NONE */
+    char by[SVC_BY_MAX + 1];        /* who asked */
+    char why[SVC_WHY_MAX + 1];      /* its WHY fields, TAB-joined */
+};
+
 /* What only some services need, allocated on first use (svc_ext()): the
  * listener's attachment, readiness, notification channels, the fd store,
- * the cgroup.  A service that uses none of it costs one pointer. */
+ * the cgroup, the desired state.  A service that uses none of it costs
+ * one pointer. */
 struct svc_ext {
     void *attachment;               /* the listener's */
     struct notify_chan *npipe;      /* notify.fd of the current run */
@@ -51,6 +61,7 @@ struct svc_ext {
     int64_t cg_ms;                  /* when its cgroup last changed */
     uint8_t readiness;              /* enum svc_readiness */
     char *status;                   /* the last STATUS= of this run, or NULL */
+    struct svc_desired *desired;    /* service.want, NULL: "-" */
 };
 
 struct service {

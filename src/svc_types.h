@@ -20,6 +20,16 @@ enum svc_state { SVC_DOWN, SVC_START, SVC_UP };
 /* The TAB-joined lists of a service, in the order they are stored. */
 enum svc_field { SVC_ARGS, SVC_FDS, SVC_TAGS, SVC_ENV, SVC_NFIELDS };
 
+/* The desired state (service.want): who asked for a service to be up or
+ * down.  NONE is an original controller's every service; DOWN and FAILED
+ * gate every start but the one an operator's UP makes (docs/protocol.md,
+ * "Desired state"). */
+enum svc_want { SVC_WANT_NONE, SVC_WANT_UP, SVC_WANT_DOWN, SVC_WANT_FAILED };
+/* Bytes of a want's WHY (its fields TAB-joined). */
+#define SVC_WHY_MAX 255
+/* Bytes of a want's BY: "uid=4294967295", "controller" or "stdin". */
+#define SVC_BY_MAX 15
+
 /* Options (service.opts). */
 #define SVC_OPT_NOTIFY     1u   /* NOTIFY_SOCKET */
 #define SVC_OPT_LISTEN_FDS 2u   /* LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
@@ -27,7 +37,8 @@ enum svc_field { SVC_ARGS, SVC_FDS, SVC_TAGS, SVC_ENV, SVC_NFIELDS };
 /* --- what a service reports, and to whom ------------------------------------ */
 
 enum svc_event {
-    SVC_EV_DEFINED,     /* service.args, .fds, .tags, .env, .opts or .auto_up changed */
+    SVC_EV_DEFINED,     /* service.args, .fds, .tags, .env, .opts, .auto_up or
+                         * .want changed */
     SVC_EV_STATE,       /* service.state: start, up or down */
     SVC_EV_DELETED,     /* service.state NAME deleted */
     SVC_EV_FAILED,      /* a start failed: line is the error event */

@@ -58,6 +58,7 @@ static void test_cmd_table(void)
         { "service.start", 1, 2 },
         { "service.signal", 2, 3 },
         { "service.delete", 1, 1 },
+        { "service.want", 2, -1 },
         { "fd.pipe", 2, 3 },
         { "fd.open", 3, 3 },
         { "fd.socket", 2, 3 },

@@ -396,12 +396,43 @@ static void expect_named(struct bad *b, const char *tag, const char *name)
     free(b->text);
 }
 
+/* text with each record's trailing fields that are missing (appended
+ * since the state was written) written out as their defaults, so that
+ * every field has its place to be patched in. */
+static char *pad_defaults(char *text, size_t *len)
+{
+    char *out = malloc(*len * 2 + 4096), *o = out;
+    for (char *p = text; *p; p = strchr(p, '\n') + 1) {
+        char *end = strchr(p, '\n'), tag[64], name[64];
+        snprintf(tag, sizeof tag, "%.*s", (int)strcspn(p, "\t\n"), p);
+        int n = 0;
+        for (char *q = p; q < end; q++)
+            n += *q == '\t';
+        memcpy(o, p, (size_t)(end - p));
+        o += end - p;
+        const struct state_table *t = table_of(tag);
+        for (int i = n; t && i < flat_count(t); i++) {
+            const struct state_def *d = flat_def(t, i, name, sizeof name);
+            if (d->kind == STATE_K_INT || d->kind == STATE_K_FD)
+                o += sprintf(o, "\t%lld", (long long)d->def);
+            else
+                *o++ = '\t';
+        }
+        *o++ = '\n';
+    }
+    *o = '\0';
+    *len = (size_t)(o - out);
+    free(text);
+    return out;
+}
+
 static void test_malformed(void)
 {
     size_t len;
     char *text = read_all("tests/unit/states/busy", &len);
     if (!CHECK(text != NULL))
         return;
+    text = pad_defaults(text, &len);
     bool done[NRECORDS] = { false };
     static char big[70000];
     for (char *p = text; *p; p = strchr(p, '\n') + 1) {
@@ -432,4 +463,86 @@ static void test_malformed(void)
     free(text);
 }
 
-UNIT_MAIN(test_tables, test_round_trip, test_malformed)
+/* --- the desired state (service.want) ------------------------------------ */
+
+/* The words of service.want, and the BYs a restore takes. */
+static void test_want_words(void)
+{
+    CHECK_EQ(svc_want_parse("-"), SVC_WANT_NONE);
+    CHECK_EQ(svc_want_parse("up"), SVC_WANT_UP);
+    CHECK_EQ(svc_want_parse("down"), SVC_WANT_DOWN);
+    CHECK_EQ(svc_want_parse("failed"), SVC_WANT_FAILED);
+    const char *bad[] = { "", "UP", "up ", "stop", "none", "--", "fail", "downx" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_EQ(svc_want_parse(bad[i]), -1);
+    for (int w = SVC_WANT_NONE; w <= SVC_WANT_FAILED; w++)
+        CHECK_EQ(svc_want_parse(svc_want_name((enum svc_want)w)), w);
+    const char *good_by[] = { "uid=0", "uid=1000", "uid=4294967295", "controller", "stdin" };
+    for (size_t i = 0; i < sizeof good_by / sizeof *good_by; i++)
+        CHECK(svc_want_by_valid(good_by[i]));
+    const char *bad_by[] = { "", "uid=", "uid=-1", "uid=+1", "uid=4294967296", "uid=1x",
+                             "root", "Controller", "stdin ", "uid= 1" };
+    for (size_t i = 0; i < sizeof bad_by / sizeof *bad_by; i++)
+        if (!CHECK(!svc_want_by_valid(bad_by[i])))
+            fprintf(stderr, "  BY accepted: \"%s\"\n", bad_by[i]);
+}
+
+/* The first service record of the busy state with its desired state set
+ * to want (want_by, want_ms, want_why as written), into *b. */
+static void with_want(const char *want, struct bad *b)
+{
+    size_t len;
+    char *text = pad_defaults(read_all("tests/unit/states/busy", &len), &len);
+    char *p = strstr(text, "\nservice\t") + 1, *end = strchr(p, '\n');
+    int n = flat_count(&svc_record);
+    struct bad cut;
+    patch(text, len, p, end, n - 4, NULL, &cut);     /* the line without its want */
+    char *q = strstr(cut.text, "\nservice\t") + 1;
+    size_t head = (size_t)(strchr(q, '\n') - cut.text);
+    b->text = malloc(cut.len + strlen(want) + 2);
+    memcpy(b->text, cut.text, head);
+    b->len = head + (size_t)sprintf(b->text + head, "\t%s", want);
+    memcpy(b->text + b->len, cut.text + head, cut.len - head);
+    b->len += cut.len - head;
+    free(cut.text);
+    free(text);
+}
+
+static void restore_want(const void *arg)
+{
+    const struct bad *b = arg;
+    struct state_out o;
+    const char *err = NULL;
+    char *copy = malloc(b->len);
+    memcpy(copy, b->text, b->len);
+    if (!CHECK(restore_save(copy, b->len, &o, &err))) {
+        printf("%s\n", err ? err : "cannot save");
+        return;
+    }
+    CHECK(same_records(b->text, b->len, o.buf, o.len));
+}
+
+/* A desired state goes through a re-exec as it was; a bad one is refused,
+ * naming its field. */
+static void test_want_record(void)
+{
+    struct bad b;
+    char *out;
+    const char *kept[] = { "2\tuid=1000\t5000\tmaint\\x09window 4", "3\tcontroller\t1\t",
+                           "1\tstdin\t0\tx", "0\t\t0\t" };
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        with_want(kept[i], &b);
+        if (!CHECK_EQ(in_child(restore_want, &b, &out), 0))
+            fprintf(stderr, "  %s: %s", kept[i], out);
+        free(out);
+        free(b.text);
+    }
+    with_want("2\troot\t5000\t", &b);
+    expect_named(&b, "service", "want_by");
+    with_want("2\tuid=1\t5000\ta\\x0ab", &b);
+    expect_named(&b, "service", "want_why");
+    with_want("4\tuid=1\t5000\t", &b);
+    expect_named(&b, "service", "want");
+}
+
+UNIT_MAIN(test_tables, test_round_trip, test_malformed, test_want_words, test_want_record)
