@@ -32,25 +32,39 @@ static void remember(struct ctl_dump *d, const char *name)
     d->last[n] = '\0';
 }
 
-/* One turn of the services' dump: nothing it calls creates or deletes a
- * service (the replies are only queued), as svc_each_after() requires. */
+/* One turn of the handles' or services' dump: nothing it calls creates
+ * or deletes one (the replies are only queued), as handle_each_after()
+ * and svc_each_after() require. */
 struct dump_turn {
     struct ctl *c;
     struct ctl_dump *d;
     bool full;                  /* stopped for room: CMD_WAIT */
 };
 
-static bool dump_service(struct service *s, void *ctx)
+/* A line into the turn's output, or full when it has no room for it. */
+static bool dump_line(struct dump_turn *t, const char *line, size_t n, const char *name)
 {
-    struct dump_turn *t = ctx;
-    size_t n = svc_format_dump(s, dump_buf, sizeof dump_buf);
     if (n > ctl_out_room(t->c)) {
         t->full = true;
         return false;
     }
-    ctl_reply(t->c, dump_buf, n);
-    remember(t->d, svc_name(s));
+    ctl_reply(t->c, line, n);
+    remember(t->d, name);
     return true;
+}
+
+static bool dump_handle(struct handle *h, void *ctx)
+{
+    struct proto_line l;
+    handle_format_state(h, &l);
+    size_t n = proto_line_end(&l);
+    return dump_line(ctx, l.buf, n, handle_name(h));
+}
+
+static bool dump_service(struct service *s, void *ctx)
+{
+    size_t n = svc_format_dump(s, dump_buf, sizeof dump_buf);
+    return dump_line(ctx, dump_buf, n, svc_name(s));
 }
 
 int cmd_statedump(struct ctl *c, int argc, char **argv)
@@ -64,23 +78,15 @@ int cmd_statedump(struct ctl *c, int argc, char **argv)
         memset(d, 0, sizeof *d);
         d->started = true;
     }
-    struct proto_line l;
-    while (d->phase == PHASE_HANDLES) {
-        struct handle *h = handle_next_after(d->last);
-        if (!h) {
-            d->phase = PHASE_SERVICES;
-            d->last[0] = '\0';
-            break;
-        }
-        handle_format_state(h, &l);
-        size_t n = proto_line_end(&l);
-        if (n > ctl_out_room(c))
+    struct dump_turn t = { c, d, false };
+    if (d->phase == PHASE_HANDLES) {
+        handle_each_after(d->last, dump_handle, &t);
+        if (t.full)
             return CMD_WAIT;
-        ctl_reply(c, l.buf, n);
-        remember(d, handle_name(h));
+        d->phase = PHASE_SERVICES;
+        d->last[0] = '\0';
     }
     if (d->phase == PHASE_SERVICES) {
-        struct dump_turn t = { c, d, false };
         svc_each_after(d->last, dump_service, &t);
         if (t.full)
             return CMD_WAIT;

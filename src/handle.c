@@ -72,6 +72,14 @@ struct handle *handle_next_after(const char *name)
     return (struct handle *)tree_next_after(&handles, name);
 }
 
+void handle_each_after(const char *name, bool (*fn)(struct handle *h, void *ctx), void *ctx)
+{
+    struct tree_iter it;
+    for (struct tree_node *n = tree_iter_after(&handles, name, &it); n; n = tree_iter_next(&it))
+        if (!fn((struct handle *)n, ctx))
+            return;
+}
+
 void handle_pool(int64_t n, int64_t size)
 {
     if (n < HANDLE_MIN_POOL) {

@@ -54,6 +54,10 @@ struct handle *handle_by_name(const char *name);
 int handle_fd_by_name(const char *name);
 /* First handle whose name sorts after `name` ("" = the first). */
 struct handle *handle_next_after(const char *name);
+/* fn(h, ctx) for the handles whose names sort after name, in order, until
+ * it returns false: one search, then a step a handle (as svc_each_after).
+ * fn must not create or delete one. */
+void handle_each_after(const char *name, bool (*fn)(struct handle *h, void *ctx), void *ctx);
 const char *handle_name(const struct handle *h);
 int handle_fd(const struct handle *h);
 enum handle_control handle_control(const struct handle *h);
