@@ -296,7 +296,8 @@ class Barrier(TrustBase):
         self.expect_state(d, 'sn', 'up')
         f = self.expect_notify(d, 'sn')
         self.assertEqual(f[4:], ['READY=1', 'STATUS=hello'])
-        self.assertEqual(self.wait_text(rc).strip(), '0', 'its barrier was answered')
+        self.assertEqual(self.wait_text(rc, lambda t: t.endswith('\n')).strip(), '0',
+                         'its barrier was answered')
         self.assertEqual(d.cmd1('echo\tdone'), 'done')
         self.assertEqual(notify_lines(d.reader.seen, 'sn'), ['\t'.join(f)], 'one event only')
         self.assertEqual(self.warnings_since(d, mark), [])
