@@ -1258,12 +1258,8 @@ static bool restore_want(struct service *s, const struct svc_rec *rec, const cha
 }
 
 /* Its place among the running, the signal-triggered and the pending. */
-static bool restore_links(struct service *s, bool timer, const char **err)
+static void restore_links(struct service *s)
 {
-    if ((timer || s->state == SVC_START) && !timer_room(s)) {
-        *err = "unable to allocate timer";
-        return false;
-    }
     if (s->triggers & ~TRIG_ALWAYS)
         n_sig_triggered++;
     if (s->state == SVC_UP)
@@ -1276,7 +1272,6 @@ static bool restore_links(struct service *s, bool timer, const char **err)
         else
             runq_push(s);
     }
-    return true;
 }
 
 bool svc_restore(const struct state_rec *r, const char **err)
@@ -1294,8 +1289,15 @@ bool svc_restore(const struct state_rec *r, const char **err)
         return false;
     }
     struct service *s = restore_new(&rec, err);
-    if (!s)
+    if (!s || !restore_want(s, &rec, err))
+        return false;   /* a new service is down: nothing to undo */
+    if ((rec.timer_room.i || rec.state.i == SVC_START) && !timer_room(s)) {
+        *err = "unable to allocate timer";
         return false;
+    }
+    /* Whatever fails, fails before this: a service restored running is
+     * in the pid index in the same step (or no exit would ever reach it). */
     restore_run(s, &rec);
-    return restore_want(s, &rec, err) && restore_links(s, rec.timer_room.i, err);
+    restore_links(s);
+    return true;
 }
