@@ -33,6 +33,7 @@
 struct opts {
     const char *socket;
     const char *trust;          /* --trust-uid, as given */
+    const char *why;            /* --why, as given */
     double timeout_s;           /* -t */
     bool timeout_given;
     bool json, raw, group, cgroup, help;
@@ -49,6 +50,8 @@ struct sess {
     FILE *echo;                 /* request() prints the lines it reads here */
     char *err;                  /* the last error reply, without its excerpt */
     int nerr;
+    bool tags;                  /* the model keeps the services' tags */
+    bool no_want;               /* the daemon knows no service.want */
 };
 
 static int sess_connect(struct sess *s)
@@ -157,12 +160,6 @@ static int request2(struct sess *s, const char *a, const char *b)
     return request(s, 2, argv);
 }
 
-static int request3(struct sess *s, const char *a, const char *b, const char *c)
-{
-    char *argv[] = { (char *)a, (char *)b, (char *)c };
-    return request(s, 3, argv);
-}
-
 static int statedump(struct sess *s)
 {
     char *argv[] = { (char *)"statedump" };
@@ -173,7 +170,7 @@ static int statedump(struct sess *s)
  * from it start here; the others keep none). */
 static int sync_state(struct sess *s)
 {
-    s->m = model_new(s->o->json);
+    s->m = model_new(s->o->json || s->tags);
     if (!s->m) {
         fprintf(stderr, "dpctl: out of memory\n");
         return DPCTL_FAILED;
@@ -227,8 +224,10 @@ struct target {
     struct svc *v;              /* NULL: unknown, skipped */
     long long pid;              /* the run being stopped */
     unsigned long changes;      /* service.state count when we acted */
-    char *auto_up;              /* the rule to put back after restart */
-    bool done, failed, refused, cancelled, killed, already;
+    char sig[32];               /* its stop signal */
+    double stop_s;              /* its stop timeout */
+    int64_t deadline;           /* SIGKILL then, or after that, give up */
+    bool done, failed, refused, cancelled, killed, stuck, already;
 };
 
 struct targets {
@@ -256,8 +255,6 @@ static int targets_find(struct sess *s, struct targets *ts, int argc, char **arg
 
 static void targets_free(struct targets *ts)
 {
-    for (int i = 0; i < ts->n; i++)
-        free(ts->t[i].auto_up);
     free(ts->t);
 }
 
@@ -364,6 +361,30 @@ static int names_resolve(struct sess *s, int argc, char **argv, char ***names, i
     return *names ? DPCTL_OK : DPCTL_FAILED;
 }
 
+/* --- the desired state: what start and stop record first --------------------- */
+
+/* Record what is wanted of the target (docs/protocol.md, "Desired state"):
+ * "up" or "down", with why (may be empty).  A refusal is said and marks
+ * the target refused.  Returns 0, or an exit code (DPCTL_FAILED for a
+ * daemon that has no service.want: nothing else here can work then). */
+static int want(struct sess *s, struct target *t, const char *what, const char *why)
+{
+    char *argv[] = { (char *)"service.want", (char *)t->name, (char *)what, (char *)why };
+    int r = request(s, *why ? 4 : 3, argv);
+    if (r || !s->nerr)
+        return r;
+    if (strncmp(s->err, "Unknown command", 15) == 0) {
+        s->no_want = true;
+        fprintf(stderr, "dpctl: this daemonproxy keeps no desired state (no service.want: "
+                "older than dpctl?); 'dpctl signal' and 'dpctl send service.start' still "
+                "work\n");
+        return DPCTL_FAILED;
+    }
+    fprintf(stderr, "dpctl: %s: %s\n", t->name, s->err);
+    t->done = t->refused = true;
+    return DPCTL_OK;
+}
+
 /* --- start ------------------------------------------------------------------ */
 
 /* Mark the targets whose start has an outcome: up (and ready), or gone. */
@@ -395,7 +416,12 @@ static void report_start(const struct target *t)
                svc_has_channel(v) ? ", ready" : "");
 }
 
-static int do_start(struct sess *s, struct targets *ts)
+/* Want each target up: the daemon clears a down or failed want and starts
+ * a service that is down within the command; a pending timed start is
+ * replaced by a start now.  A running one is left as it is: no start of
+ * ours can then race a controller's into "already running".  Then wait
+ * until each is up (and ready). */
+static int do_start(struct sess *s, struct targets *ts, const char *why)
 {
     int rc = DPCTL_OK;
     for (int i = 0; i < ts->n; i++) {
@@ -405,16 +431,19 @@ static int do_start(struct sess *s, struct targets *ts)
         t->done = t->failed = t->refused = false;
         t->already = is_up(t->v);
         t->changes = t->v->changes;
-        if (t->already)
-            continue;
-        int r = request2(s, "service.start", t->name);
+        int r = want(s, t, "up", why);
         if (r)
             return r;
-        if (s->nerr) {
+        if (!t->refused && strcmp(t->v->state, "start") == 0 &&
+            (r = request2(s, "service.start", t->name)))
+            return r;
+        /* An error of that start is moot if the pending start came first. */
+        if (!t->refused && s->nerr && !is_up(t->v)) {
             fprintf(stderr, "dpctl: %s: %s\n", t->name, s->err);
             t->done = t->refused = true;
-            rc = DPCTL_FAILED;
         }
+        if (t->refused)
+            rc = DPCTL_FAILED;
         /* Our start's "up" came before the marker: from here on, any
          * other state means this run ended. */
     }
@@ -437,6 +466,44 @@ static int do_start(struct sess *s, struct targets *ts)
 
 /* --- stop ------------------------------------------------------------------- */
 
+/* The value of the tag "key=VALUE" among the service's tags, copied into
+ * out; false when it has none that fits. */
+static bool tag_value(const struct svc *v, const char *key, char *out, size_t size)
+{
+    size_t k = strlen(key);
+    for (const char *p = v->json ? v->json->tags : NULL; p && *p; ) {
+        const char *end = strchr(p, '\t');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > k && strncmp(p, key, k) == 0 && p[k] == '=' && n - k - 1 < size) {
+            memcpy(out, p + k + 1, n - k - 1);
+            out[n - k - 1] = '\0';
+            return true;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* How to stop the target: the stop_signal= and stop_timeout= tags its
+ * controller publishes (docs/protocol.md, "Desired state"), else SIGTERM
+ * and -t; -t given wins over the tag. */
+static void stop_settings(struct sess *s, struct target *t)
+{
+    char val[32];
+    if (!tag_value(t->v, "stop_signal", t->sig, sizeof t->sig) || !t->sig[0])
+        strcpy(t->sig, "SIGTERM");
+    t->stop_s = s->o->timeout_s;
+    if (s->o->timeout_given || !tag_value(t->v, "stop_timeout", val, sizeof val))
+        return;
+    char *end;
+    double d = strtod(val, &end);
+    if (*val && !*end && d >= 0 && d <= 1e6)
+        t->stop_s = d;
+    else
+        fprintf(stderr, "dpctl: %s: ignoring its tag stop_timeout=%s (not seconds from 0 "
+                "to 1000000); waiting %gs\n", t->name, val, t->stop_s);
+}
+
 /* Stopped: the run we signalled is over, and with a cgroup, its last
  * process is gone too. */
 static bool stopped(const struct target *t)
@@ -456,96 +523,102 @@ static bool stops_settled(struct sess *s, void *arg)
     return all_done(s, arg);
 }
 
-/* Signal every target still running; errors (it just exited) are moot. */
-static int signal_running(struct sess *s, struct targets *ts, const char *sig, bool kill)
+/* Send the target its stop signal, or with kill SIGKILL (to its whole
+ * cgroup when it has one), and set when to give up on it.  An error
+ * because it just exited is moot; a stop signal the daemon does not know
+ * (a bad tag) is said, and SIGTERM sent instead. */
+static int signal_target(struct sess *s, struct target *t, bool kill)
 {
-    for (int i = 0; i < ts->n; i++) {
-        struct target *t = &ts->t[i];
-        if (!t->v || t->done)
-            continue;
+    const char *sig = kill ? "SIGKILL" : t->sig;
+    for (;;) {
         char *argv[] = { (char *)"service.signal", (char *)t->name, (char *)sig,
                          (char *)"cgroup" };
-        /* SIGKILL reaches every process of the service when it has a cgroup. */
         int r = request(s, kill && t->v->cgroup >= 0 ? 4 : 3, argv);
         if (r)
             return r;
-        t->killed = kill;
+        if (!s->nerr || kill || !is_up(t->v) || t->v->pid != t->pid ||
+            strcmp(sig, "SIGTERM") == 0)
+            break;
+        fprintf(stderr, "dpctl: %s: %s (its tag stop_signal=%s); sending SIGTERM\n", t->name,
+                s->err, sig);
+        sig = "SIGTERM";
     }
+    t->killed = kill;
+    t->deadline = conn_now_ms() + (kill ? s->reply_ms : (int64_t)(t->stop_s * 1000 + 0.5));
     return DPCTL_OK;
 }
 
-static void report_stop(const struct target *t, double timeout_s)
+static void report_stop(const struct target *t)
 {
     const struct svc *v = t->v;
     const char *why = v->reason[0] ? v->reason : "-", *val = v->reason[0] ? v->value : "-";
-    if (t->pid < 0)
+    if (t->stuck)
+        fprintf(stderr, "dpctl: %s: still running after SIGKILL\n", t->name);
+    else if (t->pid < 0)
         printf("%s: was not running%s\n", t->name,
                t->cancelled ? "; its pending start is cancelled" : "");
     else if (t->killed)
-        printf("%s: did not stop within %gs; killed (%s %s)\n", t->name, timeout_s, why, val);
+        printf("%s: did not stop within %gs; killed (%s %s)\n", t->name, t->stop_s, why, val);
     else
         printf("%s: stopped (%s %s)\n", t->name, why, val);
 }
 
-/* Auto-up off, pending start cancelled, SIGTERM, then SIGKILL after -t. */
-static int do_stop(struct sess *s, struct targets *ts)
+/* Want each target down (which cancels a pending start, and from then on
+ * keeps auto-up and a controller from starting it), send its stop signal,
+ * and SIGKILL what is still running after its stop timeout. */
+static int do_stop(struct sess *s, struct targets *ts, const char *why)
 {
+    int rc = DPCTL_OK;
     for (int i = 0; i < ts->n; i++) {
         struct target *t = &ts->t[i];
         if (!t->v)
             continue;
         t->pid = is_up(t->v) ? t->v->pid : -1;
         t->done = t->pid < 0 && t->v->cgroup != 1;
-        free(t->auto_up);
-        t->auto_up = t->v->auto_up ? strdup(t->v->auto_up) : NULL;
-        /* Turning auto-up off may itself cancel the start it had queued. */
         bool pending = strcmp(t->v->state, "start") == 0;
-        int r;
-        if (t->v->auto_up && (r = request3(s, "service.auto_up", t->name, "-")))
-            return r;
-        if (strcmp(t->v->state, "start") == 0 &&
-            (r = request3(s, "service.start", t->name, "-")))
-            return r;
-        t->cancelled = pending && strcmp(t->v->state, "start") != 0;
-    }
-    int r = signal_running(s, ts, "SIGTERM", false);
-    if (!r)
-        r = follow(s, stops_settled, ts, conn_now_ms() + s->wait_ms);
-    if (r == DPCTL_TIMEOUT) {
-        r = signal_running(s, ts, "SIGKILL", true);
-        if (!r)
-            r = follow(s, stops_settled, ts, conn_now_ms() + s->reply_ms);
-    }
-    for (int i = 0; i < ts->n; i++) {
-        struct target *t = &ts->t[i];
-        if (!t->v)
-            continue;
-        if (t->done)
-            report_stop(t, s->o->timeout_s);
-        else if (r == DPCTL_TIMEOUT)
-            fprintf(stderr, "dpctl: %s: still running after SIGKILL\n", t->name);
-    }
-    return r;
-}
-
-/* Put back the auto-up rules do_stop() turned off. */
-static int restore_auto_up(struct sess *s, struct targets *ts)
-{
-    for (int i = 0; i < ts->n; i++) {
-        struct target *t = &ts->t[i];
-        if (!t->v || !t->auto_up)
-            continue;
-        char *f[64];
-        f[0] = (char *)"service.auto_up";
-        f[1] = (char *)t->name;
-        int n = 2 + split_tabs(t->auto_up, f + 2, 62);
-        int r = request(s, n, f);
+        int r = want(s, t, "down", why);
         if (r)
             return r;
-        if (s->nerr)
-            fprintf(stderr, "dpctl: %s: cannot restore auto-up: %s\n", t->name, s->err);
+        if (t->refused) {
+            rc = DPCTL_FAILED;
+            continue;
+        }
+        t->cancelled = pending && strcmp(t->v->state, "start") != 0;
+        stop_settings(s, t);
+        if (!t->done && (r = signal_target(s, t, false)))
+            return r;
     }
-    return DPCTL_OK;
+    int r;
+    for (;;) {
+        int64_t next = INT64_MAX;
+        for (int i = 0; i < ts->n; i++)
+            if (ts->t[i].v && !ts->t[i].done && ts->t[i].deadline < next)
+                next = ts->t[i].deadline;
+        r = follow(s, stops_settled, ts, next);
+        if (r != DPCTL_TIMEOUT)
+            break;
+        /* Each target past its deadline: SIGKILL, or given up after that. */
+        int64_t now = conn_now_ms();
+        for (int i = 0; i < ts->n; i++) {
+            struct target *t = &ts->t[i];
+            if (!t->v || t->done || t->deadline > now)
+                continue;
+            if (t->killed)
+                t->done = t->stuck = true;
+            else if ((r = signal_target(s, t, true)))
+                return r;
+        }
+    }
+    for (int i = 0; i < ts->n; i++) {
+        struct target *t = &ts->t[i];
+        if (!t->v || t->refused)
+            continue;
+        if (t->done)
+            report_stop(t);
+        if (t->stuck)
+            rc = worst(rc, DPCTL_TIMEOUT);
+    }
+    return worst(rc, r);
 }
 
 /* --- the commands -------------------------------------------------------- */
@@ -596,13 +669,16 @@ static int cmd_status(struct sess *s, int argc, char **argv)
     return rc;
 }
 
-/* start, stop and restart: stop first if asked, then start; a restart puts
- * back the auto-up rules the stop turned off. */
-static int act(struct sess *s, int argc, char **argv, bool stop, bool start)
+/* start, stop and restart: through the desired state, so that a stop
+ * sticks and a start brings back whatever rule or policy was gated. */
+enum verb { START, STOP, RESTART };
+
+static int act(struct sess *s, int argc, char **argv, enum verb verb)
 {
     struct targets ts;
     char **names;
     int n, rc = DPCTL_OK;
+    s->tags = verb != START;        /* stop_signal= and stop_timeout= */
     int r = names_resolve(s, argc, argv, &names, &n, &rc);
     if (r)
         return r;
@@ -611,11 +687,23 @@ static int act(struct sess *s, int argc, char **argv, bool stop, bool start)
         free(names);
         return rc;
     }
-    r = stop ? do_stop(s, &ts) : DPCTL_OK;
-    if (start && r == DPCTL_OK)
-        r = do_start(s, &ts);
-    if (stop && start && r != DPCTL_LOST)
-        r = worst(r, restore_auto_up(s, &ts));
+    const char *why = s->o->why ? s->o->why : verb == RESTART ? "restart" : "";
+    r = verb != START ? do_stop(s, &ts, why) : DPCTL_OK;
+    if (verb == RESTART && r != DPCTL_LOST && r != DPCTL_NOCONNECT && !s->no_want) {
+        /* Start what stopped; one still running after SIGKILL is wanted
+         * up again, not left down by a restart, and not waited for. */
+        for (int i = 0; i < ts.n; i++) {
+            struct target *t = &ts.t[i];
+            int w = t->v && t->stuck ? want(s, t, "up", why) : DPCTL_OK;
+            if (w)
+                return w;
+            if (t->refused || t->stuck)
+                t->v = NULL;
+        }
+        r = worst(r, do_start(s, &ts, why));
+    } else if (verb == START) {
+        r = do_start(s, &ts, why);
+    }
     targets_free(&ts);
     free(names);
     return worst(rc, r);
@@ -623,17 +711,17 @@ static int act(struct sess *s, int argc, char **argv, bool stop, bool start)
 
 static int cmd_start(struct sess *s, int argc, char **argv)
 {
-    return act(s, argc, argv, false, true);
+    return act(s, argc, argv, START);
 }
 
 static int cmd_stop(struct sess *s, int argc, char **argv)
 {
-    return act(s, argc, argv, true, false);
+    return act(s, argc, argv, STOP);
 }
 
 static int cmd_restart(struct sess *s, int argc, char **argv)
 {
-    return act(s, argc, argv, true, true);
+    return act(s, argc, argv, RESTART);
 }
 
 /* Names typed out go to the daemon as they are, and it says which are
@@ -858,7 +946,7 @@ static int cmd_reexec(struct sess *s, int argc, char **argv)
 
 /* --- the command table -------------------------------------------------------- */
 
-enum { F_JSON = 1, F_RAW = 2, F_GROUP = 4 };
+enum { F_JSON = 1, F_RAW = 2, F_GROUP = 4, F_WHY = 8 };
 
 struct command {
     const char *name;
@@ -982,9 +1070,9 @@ static bool reexec_valid(int argc, char **argv)
  * answers it before connecting. */
 static const struct command commands[] = {
     { "status", cmd_status, 0, -1, F_JSON, names_valid },
-    { "start", cmd_start, 1, -1, 0, names_valid },
-    { "stop", cmd_stop, 1, -1, 0, names_valid },
-    { "restart", cmd_restart, 1, -1, 0, names_valid },
+    { "start", cmd_start, 1, -1, F_WHY, names_valid },
+    { "stop", cmd_stop, 1, -1, F_WHY, names_valid },
+    { "restart", cmd_restart, 1, -1, F_WHY, names_valid },
     { "signal", cmd_signal, 2, -1, F_GROUP, signal_valid },
     { "wait", cmd_wait, 2, 2, 0, wait_valid },
     { "watch", cmd_watch, 0, 0, F_RAW, NULL },
@@ -1128,16 +1216,17 @@ static int trusted_uid(const struct opts *o, uid_t *uid)
 static int parse_option(struct opts *o, const struct command *cmd, int argc, char **argv, int *i)
 {
     /* The options with a value: "-S PATH", "-SPATH", "--socket PATH",
-     * "--socket=PATH"; the same for -t; --trust-uid has no short form. */
+     * "--socket=PATH"; the same for -t and -m; --trust-uid has no short
+     * form. */
     static const struct { char shortname; const char *longname; } valued[] = {
-        { 'S', "--socket" }, { 't', "--timeout" }, { 0, "--trust-uid" },
+        { 'S', "--socket" }, { 't', "--timeout" }, { 0, "--trust-uid" }, { 'm', "--why" },
     };
     const char *a = argv[*i];
     const char *val = NULL;
     int which = -1;
     if (a[0] != '-' || a[1] == '\0')
         return -1;
-    for (int k = 0; k < 3 && which < 0; k++) {
+    for (int k = 0; k < 4 && which < 0; k++) {
         size_t n = strlen(valued[k].longname);
         which = k;
         if (!strcmp(a, valued[k].longname) || (a[1] == valued[k].shortname && !a[2])) {
@@ -1160,6 +1249,18 @@ static int parse_option(struct opts *o, const struct command *cmd, int argc, cha
     }
     if (which == 2) {
         o->trust = val;     /* a name is looked up only when it is needed */
+        return 0;
+    }
+    if (which == 3) {
+        if (!cmd || !(cmd->flags & F_WHY))
+            return usage_error("unknown option '%s'", a);
+        bool ok = strlen(val) <= 255;
+        for (const char *p = val; ok && *p; p++)
+            ok = (unsigned char)*p >= 0x20 && *p != 0x7f;
+        if (!ok)
+            return usage_error("%s", "the reason (--why) is at most 255 bytes, without control "
+                               "characters");
+        o->why = val;
         return 0;
     }
     if (which == 1) {
@@ -1248,7 +1349,8 @@ static int complete(int argc, char **argv)
         if (!literal && a[0] == '-' && a[1]) {
             bool path = !strcmp(a, "-S") || !strcmp(a, "--socket");
             if (i + 2 == argc && (path || !strcmp(a, "-t") || !strcmp(a, "--timeout") ||
-                                  !strcmp(a, "--trust-uid"))) {
+                                  !strcmp(a, "--trust-uid") || !strcmp(a, "-m") ||
+                                  !strcmp(a, "--why"))) {
                 puts(path ? "files" : "words");     /* the option's value */
                 return DPCTL_OK;
             }
@@ -1277,6 +1379,8 @@ static int complete(int argc, char **argv)
             offer("--json", cur);
         if (f & F_RAW)
             offer("--raw", cur);
+        if (f & F_WHY)
+            offer("--why", cur);
         if (f & F_GROUP) {
             offer("--group", cur);
             offer("--cgroup", cur);

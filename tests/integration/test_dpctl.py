@@ -18,8 +18,10 @@
   valid UTF-8 JSON), 1,000 services.
 - start / stop / restart: outcome lines, readiness (sd_notify and
   notify.fd), already up, pending starts, exit before ready (1), no args (1),
-  unknown (3), ready timeout (4); stop turns auto-up off, escalates to
-  SIGKILL after -t (to the cgroup with --cgroup); restart restores auto-up.
+  unknown (3), ready timeout (4); stop records the service wanted down
+  (its auto-up rule kept, only gated), escalates to SIGKILL after -t (to
+  the cgroup with --cgroup); restart keeps the auto-up rule.  (More on the
+  desired state: test_dpctl_want.)
 - signal (name forms, --group, errors), wait (up/down/ready, at once,
   later, -t 0, timeout 4, unknown or deleted 3), watch (an echo first, its
   reply not shown; raw lines exactly as the daemon sends them, human lines
@@ -296,6 +298,12 @@ class DpctlTest(SvcTest):
     def auto_up_line(self, d, name):
         (f,) = self.dump_lines(d, 'service.auto_up', name)
         return f
+
+    def want_line(self, d, name):
+        """The service.want fields of NAME in a statedump without its TS,
+        or None."""
+        got = self.dump_lines(d, 'service.want', name)
+        return got[0][:4] + got[0][5:] if got else None
 
     # --- dpctl ---------------------------------------------------------------
     def argv(self, args, sock):
@@ -1067,7 +1075,9 @@ class Stop(DpctlTest):
         self.assertEqual(r.lines, ['web: stopped (signal SIGTERM)'])
         self.assertEqual(r.err, '')
         self.assertFalse(dp.proc_alive(pid))
-        self.assertEqual(self.auto_up_line(d, 'web'), ['service.auto_up', 'web', '-'])
+        self.assertEqual(self.auto_up_line(d, 'web'), ['service.auto_up', 'web', '1', 'always'])
+        self.assertEqual(self.want_line(d, 'web'),
+                         ['service.want', 'web', 'down', 'uid=%d' % os.geteuid(), ''])
         st = self.dump_lines(d, 'service.state', 'web')[0]
         self.assertEqual(st[2:7], ['down', st[3], str(pid), 'signal', 'SIGTERM'])
         # nothing restarts it: the daemon's events end with that down
@@ -1099,7 +1109,7 @@ class Stop(DpctlTest):
 
     def test_stop_crash_looping(self):
         """A service that auto-up restarts waits in `start`: stop cancels
-        that start and turns auto-up off."""
+        that start and holds auto-up back (the rule stays)."""
         d = self.daemon()
         self.define(d, 'loop', ['sh', '-c', 'exit 1'], auto_up=[1000, 'always'])
         # started within the command (up), then exited: now a start pending
@@ -1107,7 +1117,9 @@ class Stop(DpctlTest):
                  msg='loop waiting to be restarted')
         r = self.ok('stop', 'loop')
         self.assertEqual(self.dump_lines(d, 'service.state', 'loop')[0][2], 'down')
-        self.assertEqual(self.auto_up_line(d, 'loop'), ['service.auto_up', 'loop', '-'])
+        self.assertEqual(self.auto_up_line(d, 'loop'),
+                         ['service.auto_up', 'loop', '1000', 'always'])
+        self.assertEqual(self.want_line(d, 'loop')[2], 'down')
         self.assertEqual(r.lines, ['loop: was not running; its pending start is cancelled'])
 
     def test_stop_not_running(self):
@@ -1120,7 +1132,9 @@ class Stop(DpctlTest):
         r = self.ok('stop', 'later')
         self.assertEqual(r.lines, ['later: was not running; its pending start is cancelled'])
         self.assertEqual(self.dump_lines(d, 'service.state', 'later')[0][2], 'down')
-        self.assertEqual(self.auto_up_line(d, 'later'), ['service.auto_up', 'later', '-'])
+        self.assertEqual(self.auto_up_line(d, 'later'),
+                         ['service.auto_up', 'later', '3', 'SIGUSR2'])
+        self.assertEqual(self.want_line(d, 'later')[2], 'down')
 
     def test_stop_several_and_unknown(self):
         d = self.daemon()

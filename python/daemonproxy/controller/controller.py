@@ -28,7 +28,7 @@ from ..events import Resynced, ServiceCgroup, ServiceNotify, ServiceState, Signa
 from .config import Config, ConfigError, Service, load
 from .policy import (
     backoff_delay, count_failure, define_commands, describe_exit, exit_code_of, make_tags,
-    pipe_command, read_tags, should_restart,
+    pipe_command, read_tags, should_restart, stop_tags,
 )
 from .unit import NEXT, Phase, StopPurpose, Unit
 
@@ -437,7 +437,7 @@ class Controller:
             self.set_phase(u, Phase.STARTING, 'exited (%s) after %ss; failure %d; '
                            'next start in %ds' % (how, st.uptime, n, delay))
             self.send('service.start', name, str(st.ts + delay))
-        self.send('service.tags', name, *make_tags(svc.hash, n))
+        self.send('service.tags', name, *make_tags(svc.hash, n, stop=stop_tags(svc)))
 
     def on_notify(self, ev: ServiceNotify) -> None:
         svc = self.cfg.services.get(ev.name)

@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple, Union
 from .config import RestartPolicy, Service
 
 __all__ = ['backoff_delay', 'count_failure', 'should_restart', 'exit_code_of',
-           'describe_exit', 'Intent', 'make_tags', 'read_tags', 'define_commands',
+           'describe_exit', 'Intent', 'make_tags', 'stop_tags', 'read_tags', 'define_commands',
            'CHDIR_SH', 'pipe_command', 'argv_of', 'fds_of']
 
 TAG = 'dpc'
@@ -77,12 +77,19 @@ class Intent:
     stopping: bool = False
 
 
-def make_tags(hash_: str, failures: int = 0, stopping: bool = False) -> Tuple[str, ...]:
-    """The tags of a managed service."""
+def make_tags(hash_: str, failures: int = 0, stopping: bool = False,
+              stop: Tuple[str, ...] = ()) -> Tuple[str, ...]:
+    """The tags of a managed service; stop: its stop_tags()."""
     tags = [TAG, 'dpc.hash=' + hash_, 'dpc.fail=%d' % failures]
     if stopping:
         tags.append('dpc.stopping')
-    return tuple(tags)
+    return tuple(tags) + stop
+
+
+def stop_tags(svc: Service) -> Tuple[str, ...]:
+    """How the service is stopped, published for any client that stops it
+    (docs/protocol.md, "Desired state": dpctl stop and restart use them)."""
+    return ('stop_signal=' + svc.stop_signal, 'stop_timeout=%g' % svc.stop_timeout)
 
 
 def read_tags(tags: Tuple[str, ...]) -> Intent:
@@ -139,7 +146,7 @@ def define_commands(svc: Service, failures: int = 0, env_has_chdir: bool = True,
         cmds.append(('service.opts', name) + (('notify',) if svc.ready == 'notify' else ()))
     if not fresh:
         cmds.append(('service.auto_up', name, '-'))
-    cmds.append(('service.tags', name) + make_tags(svc.hash, failures))
+    cmds.append(('service.tags', name) + make_tags(svc.hash, failures, stop=stop_tags(svc)))
     return cmds
 
 
