@@ -12,7 +12,7 @@
   a hint; connection lost (daemon killed, or a listener that closes): exit 6;
   a listener that never answers: the command ends (4 or 6).
 - status: the table (header, sorted rows, aligned columns, STATE PID SINCE
-  LAST READY AUTO-UP as specified, human durations checked in a time
+  LAST READY AUTO-UP EXITS as specified, human durations checked in a time
   namespace), named services in the given order, unknown names (exit 3),
   --json (every key, mirroring the statedump; odd bytes in STATUS= still
   valid UTF-8 JSON), 1,000 services.
