@@ -62,23 +62,19 @@ static void put_word(FILE *out, const char *p, size_t n)
     fputc('\'', out);
 }
 
-/* A TAB-separated list, words quoted and space-separated; "-" when empty
- * or NULL.  from skips words. */
-static void put_list(FILE *out, const char *list, int from)
+/* A TAB-separated list as a line of words, quoted and space-separated;
+ * "-" when empty or NULL. */
+static void put_list(FILE *out, const char *list)
 {
-    int i = 0, shown = 0;
-    for (const char *p = list; p && *p; i++) {
+    if (!list || !*list)
+        fputc('-', out);
+    for (const char *p = list && *list ? list : NULL; p; ) {     /* '' for an empty word */
         const char *e = strchr(p, '\t');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (i >= from) {
-            if (shown++)
-                fputc(' ', out);
-            put_word(out, p, n);
-        }
+        put_word(out, p, e ? (size_t)(e - p) : strlen(p));
+        if (e)
+            fputc(' ', out);
         p = e ? e + 1 : NULL;
     }
-    if (!shown)
-        fputc('-', out);
     fputc('\n', out);
 }
 
@@ -180,7 +176,7 @@ void show_detail(FILE *out, const struct svc *s, long long now_s)
     state_line(out, s, now_s);
     want_line(out, j->want, now_s);
     label(out, "args:");
-    put_list(out, j->args, 0);
+    put_list(out, j->args);
     label(out, "ready:");
     if (!up)
         fputs("-\n", out);
@@ -196,16 +192,16 @@ void show_detail(FILE *out, const struct svc *s, long long now_s)
         fprintf(out, "%lld\n", j->mainpid);
     }
     label(out, "tags:");
-    put_list(out, j->tags, 0);
+    put_list(out, j->tags);
     label(out, "fds:");
-    put_list(out, j->fds, 0);
+    put_list(out, j->fds);
     if (j->env && *j->env) {
         label(out, "env:");
-        put_list(out, j->env, 0);
+        put_list(out, j->env);
     }
     if (j->opts && *j->opts) {
         label(out, "opts:");
-        put_list(out, j->opts, 0);
+        put_list(out, j->opts);
     }
     label(out, "auto-up:");
     if (s->auto_up) {

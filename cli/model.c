@@ -73,13 +73,13 @@ static bool starts_with(const char *s, const char *prefix)
     return !*prefix;
 }
 
-/* split_tabs() at commas (the parts of an exit in service.exits). */
-static int split_commas(char *s, char **f, int max)
+/* Split s in place at sep into at most max fields; returns the count. */
+static int split_at(char *s, char sep, char **f, int max)
 {
     int n = 0;
     f[n++] = s;
     for (char *p = s; *p && n < max; p++)
-        if (*p == ',') {
+        if (*p == sep) {
             *p = '\0';
             f[n++] = p + 1;
         }
@@ -88,14 +88,7 @@ static int split_commas(char *s, char **f, int max)
 
 int split_tabs(char *line, char **f, int max)
 {
-    int n = 0;
-    f[n++] = line;
-    for (char *p = line; *p && n < max; p++)
-        if (*p == '\t') {
-            *p = '\0';
-            f[n++] = p + 1;
-        }
-    return n;
+    return split_at(line, '\t', f, max);
 }
 
 struct model *model_new(bool lists)
@@ -419,7 +412,7 @@ static void apply_exits(struct model *m, struct svc *s, char *rest)
     if (n < 3 || s->reason[0])
         return;                 /* the state's own exit is the same one */
     char *part[4];
-    if (split_commas(f[2], part, 4) == 4 && (!strcmp(part[1], "exit") || !strcmp(part[1], "signal"))) {
+    if (split_at(f[2], ',', part, 4) == 4 && (!strcmp(part[1], "exit") || !strcmp(part[1], "signal"))) {
         copy_field(s->reason, sizeof s->reason, part[1]);
         copy_field(s->value, sizeof s->value, part[2]);
     }
