@@ -390,10 +390,10 @@ static void apply_want(struct model *m, struct svc *s, const char *rest)
 {
     static const char *const words[] = { [WANT_UP] = "up", [WANT_DOWN] = "down",
                                           [WANT_FAILED] = "failed" };
-    const char *e = field_end(rest);
+    size_t n = (size_t)(field_end(rest) - rest);
     s->want = WANT_NONE;
     for (int w = WANT_UP; w <= WANT_FAILED; w++)
-        if ((size_t)(e - rest) == strlen(words[w]) && memcmp(rest, words[w], (size_t)(e - rest)) == 0)
+        if (n == strlen(words[w]) && memcmp(rest, words[w], n) == 0)
             s->want = (unsigned char)w;
     if (s->json)
         set_str(m, &s->json->want, s->want == WANT_NONE ? NULL : rest);
@@ -412,7 +412,8 @@ static void apply_exits(struct model *m, struct svc *s, char *rest)
     if (n < 3 || s->reason[0])
         return;                 /* the state's own exit is the same one */
     char *part[4];
-    if (split_at(f[2], ',', part, 4) == 4 && (!strcmp(part[1], "exit") || !strcmp(part[1], "signal"))) {
+    if (split_at(f[2], ',', part, 4) == 4 &&
+        (strcmp(part[1], "exit") == 0 || strcmp(part[1], "signal") == 0)) {
         copy_field(s->reason, sizeof s->reason, part[1]);
         copy_field(s->value, sizeof s->value, part[2]);
     }

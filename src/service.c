@@ -377,7 +377,7 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
     struct proto_line l;
     size_t pos = 0;
     const struct svc_desired *d = desired(s);
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 9; k++) {
         switch (k) {
         case 0: format_state(s, &l, false); break;
         case 1: format_field(s, &l, "service.tags", field(s, SVC_TAGS)); break;
@@ -400,6 +400,11 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
                 continue;
             format_want(s, &l, d->want, d->by, d->ms, d->why);
             break;
+        case 8:
+            /* service.notify and service.cgroup stay last (svc_ready_dump) */
+            if (!svc_exits_format(s, &l, false))
+                continue;
+            break;
         }
         size_t n = proto_line_end(&l);
         if (pos + n > size)
@@ -408,18 +413,7 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
         pos += n;
     }
     size_t n = svc_ready_dump(s, buf + pos, size - pos);
-    if (n == SIZE_MAX)
-        return 0;
-    pos += n;
-    /* The exit history last: after every line the original describes. */
-    if (svc_exits_format(s, &l, false)) {
-        n = proto_line_end(&l);
-        if (pos + n > size)
-            return 0;
-        memcpy(buf + pos, l.buf, n);
-        pos += n;
-    }
-    return pos;
+    return n == SIZE_MAX ? 0 : pos + n;
 }
 
 void svc_format_exits(const struct service *s, struct proto_line *l)

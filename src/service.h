@@ -123,7 +123,7 @@ bool svc_want(struct service *s, enum svc_want w, const char *by, int n, char **
               const void *cause, char *err, size_t errlen);
 
 /* Format the statedump lines of s into buf (the five of the original, then
- * those of extensions in use, service.exits last).  Returns the length, or 0 if they do not
+ * those of extensions in use).  Returns the length, or 0 if they do not
  * fit in size. */
 size_t svc_format_dump(const struct service *s, char *buf, size_t size);
 

@@ -47,8 +47,8 @@ struct svc_desired {
 
 /* What only some services need, allocated on first use (svc_ext()): the
  * listener's attachment, readiness, notification channels, the fd store,
- * the cgroup, the desired state, the exit history.  A service that uses none of it costs
- * one pointer. */
+ * the cgroup, the desired state, the exit history.  A service that uses
+ * none of it costs one pointer. */
 struct svc_ext {
     void *attachment;               /* the listener's */
     struct notify_chan *npipe;      /* notify.fd of the current run */

@@ -1,7 +1,7 @@
 /* svc_exits.c - a service's exit history (svc_exits.h): a ring of its
  * last exits and a count since SINCE, allocated by its first exit (or an
  * operator's `service.want up`), so that a service that never exited
- * costs nothing but the pointer in its extension.
+ * costs nothing but a pointer in its extension (if it has one).
  *
  * Counting begins at the service's first exit's run (a service is
  * defined, then started: the run its first exit ends is the first it

@@ -33,13 +33,19 @@ class Exits(DpctlTest):
         return self.expect_state(d, name, 'down')
 
     def dumped(self, d, name):
-        """NAME's service.exits fields in a statedump, and whether it came
-        last of NAME's lines."""
+        """NAME's service.exits fields in a statedump (None if none),
+        checked to come after its definition lines and before its
+        service.notify and service.cgroup."""
         lines = [l for l in self.dump(d) if l.split('\t')[1:2] == [name]]
         got = exits_lines(lines, name)
         self.assertLessEqual(len(got), 1, lines)
         if got:
-            self.assertTrue(lines[-1].startswith('service.exits\t'), lines)
+            kinds = [l.split('\t')[0] for l in lines]
+            i = kinds.index('service.exits')
+            self.assertEqual(set(kinds[i + 1:]) - {'service.notify', 'service.cgroup'}, set(),
+                             lines)
+            self.assertEqual(kinds[:5], ['service.state', 'service.tags', 'service.args',
+                                         'service.fds', 'service.auto_up'], lines)
         return got[0] if got else None
 
     def test_ring_count_and_reset(self):
