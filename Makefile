@@ -113,6 +113,11 @@ $(B):
 $(B)/libdp.a: $(LIBOBJS)
 	rm -f $@ && ar rcs $@ $(LIBOBJS)
 
+# dpctl's formatting (cli/), which is no part of the daemon's library.
+DPCTL_SHOW_SRCS := cli/model.c cli/show.c cli/detail.c
+$(B)/test_show: tests/unit/test_show.c $(DPCTL_SHOW_SRCS) $(wildcard cli/*.h) tests/unit/unit.h | $(B)
+	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/unit/test_show.c $(DPCTL_SHOW_SRCS)
+
 $(B)/test_%: tests/unit/test_%.c $(B)/libdp.a
 	$(CC) $(DP_CPPFLAGS) -Isrc $(DP_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(B)/libdp.a
 
@@ -135,7 +140,7 @@ $(B)/fuzz_state_replay: tests/fuzz/replay.c tests/fuzz/fuzz_state.c tests/fuzz/f
 	    tests/fuzz/fuzz_state.c $(B)/libdp.a
 
 # dpctl's parser of the daemon's lines, and its printing.
-DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c cli/frame.c
+DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c cli/detail.c cli/frame.c
 $(B)/fuzz_dpctl_replay: tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) | $(B)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS)
 

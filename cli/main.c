@@ -632,7 +632,15 @@ static int cmd_status(struct sess *s, int argc, char **argv)
      * stdout before, as setvbuf() requires. */
     static char out[1 << 14];
     setvbuf(stdout, out, _IOFBF, sizeof out);
-    int rc = sync_state(s);
+    /* One name typed out: that service in full (its lists are kept). */
+    bool detail = argc == 1 && !s->o->json && !any_expands(argc, argv);
+    int rc;
+    if (detail && !(s->m = model_new(true)))
+        fprintf(stderr, "dpctl: out of memory\n");
+    if (detail)
+        rc = s->m ? statedump(s) : DPCTL_FAILED;
+    else
+        rc = sync_state(s);
     if (rc)
         return rc;
     char **names = argv;
@@ -655,7 +663,9 @@ static int cmd_status(struct sess *s, int argc, char **argv)
         }
     }
     long long now_s = conn_now_ms() / 1000;
-    if (s->o->json) {
+    if (detail && n == 1) {
+        show_detail(stdout, v[0], now_s);
+    } else if (s->o->json) {
         show_json(stdout, v, n, now_s);
     } else {
         const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");

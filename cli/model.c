@@ -73,16 +73,22 @@ static bool starts_with(const char *s, const char *prefix)
     return !*prefix;
 }
 
-int split_tabs(char *line, char **f, int max)
+/* Split s in place at sep into at most max fields; returns the count. */
+static int split_at(char *s, char sep, char **f, int max)
 {
     int n = 0;
-    f[n++] = line;
-    for (char *p = line; *p && n < max; p++)
-        if (*p == '\t') {
+    f[n++] = s;
+    for (char *p = s; *p && n < max; p++)
+        if (*p == sep) {
             *p = '\0';
             f[n++] = p + 1;
         }
     return n;
+}
+
+int split_tabs(char *line, char **f, int max)
+{
+    return split_at(line, '\t', f, max);
 }
 
 struct model *model_new(bool lists)
@@ -108,16 +114,20 @@ static size_t svc_strings(const struct svc *s, char **str)
     str[n++] = s->auto_up;
     const struct svc_json *j = s->json;
     if (j) {
-        char *more[] = { j->status, j->args, j->fds, j->tags, j->env, j->opts };
+        char *more[] = { j->status, j->args, j->fds, j->tags, j->env, j->opts, j->want,
+                         j->exits };
         memcpy(str + n, more, sizeof more);
         n += sizeof more / sizeof more[0];
     }
     return n;
 }
 
+/* Most strings a service holds (svc_strings). */
+#define SVC_STRINGS 9
+
 static void svc_clear(struct svc *s)
 {
-    char *str[7];
+    char *str[SVC_STRINGS];
     for (size_t i = 0, n = svc_strings(s, str); i < n; i++)
         free(str[i]);
 }
@@ -209,7 +219,7 @@ static struct svc *get(struct model *m, const char *name)
         if (strcmp((*p)->state, "deleted") != 0)
             return *p;
         struct svc *s = *p;
-        char *str[7];
+        char *str[SVC_STRINGS];
         for (size_t i = 0, n = svc_strings(s, str); i < n; i++)
             m->bytes -= str_cost(str[i]);
         svc_clear(s);
@@ -236,7 +246,7 @@ static struct svc *get(struct model *m, const char *name)
     }
     struct svc *s = *p;
     strcpy(s->state, "down");
-    s->ts = s->pid = -1;
+    s->ts = s->pid = s->exits_since = -1;
     if (s->json)
         s->json->uptime = s->json->downtime = s->json->mainpid = -1;
     s->cgroup = -1;
@@ -354,7 +364,7 @@ static bool has_word(const char *list, const char *word)
 }
 
 enum kind { K_OTHER, K_STATE, K_NOTIFY, K_CGROUP, K_ARGS, K_FDS, K_TAGS, K_ENV, K_OPTS,
-            K_AUTO_UP };
+            K_AUTO_UP, K_WANT, K_EXITS };
 
 /* The word after "service." (n bytes): compared by length first, where a
  * chain of strcmp()s tried up to ten words for each of the five lines a
@@ -366,12 +376,47 @@ static enum kind kind_of(const char *k, size_t n)
         KIND("state", K_STATE), KIND("tags", K_TAGS), KIND("args", K_ARGS),
         KIND("fds", K_FDS), KIND("auto_up", K_AUTO_UP), KIND("notify", K_NOTIFY),
         KIND("cgroup", K_CGROUP), KIND("env", K_ENV), KIND("opts", K_OPTS),
+        KIND("want", K_WANT), KIND("exits", K_EXITS),
     };
 #undef KIND
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (kinds[i].n == n && memcmp(kinds[i].word, k, n) == 0)
             return kinds[i].kind;
     return K_OTHER;
+}
+
+/* rest: WANT, BY, TS, WHY (service.want, the event as the dump line). */
+static void apply_want(struct model *m, struct svc *s, const char *rest)
+{
+    static const char *const words[] = { [WANT_UP] = "up", [WANT_DOWN] = "down",
+                                          [WANT_FAILED] = "failed" };
+    size_t n = (size_t)(field_end(rest) - rest);
+    s->want = WANT_NONE;
+    for (int w = WANT_UP; w <= WANT_FAILED; w++)
+        if (n == strlen(words[w]) && memcmp(rest, words[w], n) == 0)
+            s->want = (unsigned char)w;
+    if (s->json)
+        set_str(m, &s->json->want, s->want == WANT_NONE ? NULL : rest);
+}
+
+/* rest: COUNT, SINCE, then TS,REASON,VALUE,UPTIME per exit, newest first. */
+static void apply_exits(struct model *m, struct svc *s, char *rest)
+{
+    if (s->json)
+        set_str(m, &s->json->exits, rest);
+    char *f[4];
+    int n = split_tabs(rest, f, 4);
+    long long count = num(f[0]), since = num(n > 1 ? f[1] : NULL);
+    s->exits = count >= 0 && count <= UINT32_MAX ? (unsigned)count : 0;
+    s->exits_since = count >= 0 ? since : -1;
+    if (n < 3 || s->reason[0])
+        return;                 /* the state's own exit is the same one */
+    char *part[4];
+    if (split_at(f[2], ',', part, 4) == 4 &&
+        (strcmp(part[1], "exit") == 0 || strcmp(part[1], "signal") == 0)) {
+        copy_field(s->reason, sizeof s->reason, part[1]);
+        copy_field(s->value, sizeof s->value, part[2]);
+    }
 }
 
 struct svc *model_apply(struct model *m, char *line)
@@ -433,6 +478,14 @@ struct svc *model_apply(struct model *m, char *line)
     }
     else if (kind == K_OPTS)
         s->notify_opt = has_word(rest, "notify");
+    if (kind == K_WANT) {
+        apply_want(m, s, rest);
+        return s;
+    }
+    if (kind == K_EXITS) {
+        apply_exits(m, s, (char *)rest);
+        return s;
+    }
     if (kind == K_AUTO_UP)
         dst = &s->auto_up;
     else if (!s->json)
@@ -496,6 +549,13 @@ bool model_full(const struct model *m)
 bool svc_has_channel(const struct svc *s)
 {
     return s->notify_opt || s->notify_fd;
+}
+
+const char *svc_shown_state(const struct svc *s)
+{
+    if (strcmp(s->state, "down") != 0)
+        return s->state;
+    return s->want == WANT_DOWN ? "stopped" : s->want == WANT_FAILED ? "failed" : s->state;
 }
 
 bool svc_ready(const struct svc *s)

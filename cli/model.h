@@ -15,7 +15,12 @@ struct svc_json {
     long long uptime, downtime, mainpid;
     char *status;               /* last STATUS=, or NULL */
     char *args, *fds, *tags, *env, *opts;
+    char *want;                 /* service.want: WANT, BY, TS, WHY...; NULL for "-" */
+    char *exits;                /* service.exits: COUNT, SINCE, exits...; NULL: none seen */
 };
+
+/* The desired state (service.want), as struct svc keeps it. */
+enum model_want { WANT_NONE, WANT_UP, WANT_DOWN, WANT_FAILED };
 
 /* One service as the daemon last described it.  Numbers are -1 where the
  * daemon sent '-'; auto_up is NULL when disabled.  128 bytes: the table of
@@ -25,16 +30,25 @@ struct svc {
     char name[32];              /* service names are at most 31 bytes */
     char state[8];              /* up, down, start, deleted */
     long long ts, pid;
-    char reason[8], value[24];  /* the last exit: exit/signal and code/name, or "" */
+    /* The last exit: exit/signal and code/name ("SIGRTMIN+15" the
+     * longest daemonproxy sends), or "": from service.state, else the
+     * newest of service.exits (a pending restart's state has none). */
+    char reason[8], value[12];
     unsigned changes;           /* service.state events seen so far */
     char notify[12];            /* READY=1, RELOADING=1, STOPPING=1, or "" */
+    /* service.exits, which statedump has and no event: how many exits
+     * since when (a monotonic second; -1: no history known). */
+    unsigned exits;
+    long long exits_since;
     char *auto_up;
     struct svc_json *json;      /* NULL unless the model keeps lists */
     bool notify_opt, notify_fd; /* the notification channels it has */
     bool controller;            /* its fds name control.event, .cmd or .socket */
     bool picked;                /* free for a command's use (dpctl's name lists) */
     signed char cgroup;         /* -1 none, 0 empty, 1 populated */
+    unsigned char want;         /* enum model_want */
 };
+_Static_assert(sizeof(struct svc) <= 128, "struct svc: 128 bytes (see above)");
 
 struct model;
 
@@ -69,6 +83,9 @@ struct svc **model_sorted(struct model *m, size_t *n);
 bool svc_has_channel(const struct svc *s);
 /* Up, and ready in the sense above. */
 bool svc_ready(const struct svc *s);
+/* The state for people: "stopped" or "failed" for a service that is down
+ * because its want is down or failed, else the daemon's state. */
+const char *svc_shown_state(const struct svc *s);
 
 /* Split line in place at TABs into at most max fields; returns the count. */
 int split_tabs(char *line, char **f, int max);

@@ -55,9 +55,18 @@ static size_t put_duration(char *c, size_t at, long long s)
 
 /* --- the table ------------------------------------------------------------ */
 
-enum { COL_NAME, COL_STATE, COL_PID, COL_SINCE, COL_LAST, COL_READY, COL_AUTO, NCOL };
+size_t show_duration(char *cell, long long s)
+{
+    return put_duration(cell, 0, s);
+}
+
+/* EXITS came last, after the original's columns: a script that counts
+ * fields of a row finds them where they were. */
+enum { COL_NAME, COL_STATE, COL_PID, COL_SINCE, COL_LAST, COL_READY, COL_AUTO, COL_EXITS,
+       NCOL };
 static const char *const heads[NCOL] = { "NAME", "STATE", "PID", "SINCE", "LAST", "READY",
-                                         "AUTO-UP" };
+                                         "AUTO-UP", "EXITS" };
+_Static_assert(CELL == SHOW_CELL, "show.h's cell");
 
 /* "always,SIGHUP/5s" from "5\talways\tSIGHUP". */
 static size_t auto_up_text(char *c, const char *a)
@@ -82,7 +91,7 @@ static void cells(const struct svc *s, long long now_s, char c[NCOL][CELL], size
 {
     bool up = strcmp(s->state, "up") == 0, start = strcmp(s->state, "start") == 0;
     len[COL_NAME] = put(c[COL_NAME], 0, s->name);
-    len[COL_STATE] = put(c[COL_STATE], 0, s->state);
+    len[COL_STATE] = put(c[COL_STATE], 0, svc_shown_state(s));
     len[COL_PID] = s->pid >= 0 && up ? put_num(c[COL_PID], 0, s->pid, 1)
                                      : put(c[COL_PID], 0, "-");
     if (start && s->ts >= 0)
@@ -96,17 +105,28 @@ static void cells(const struct svc *s, long long now_s, char c[NCOL][CELL], size
                             s->value);
     else
         len[COL_LAST] = put(c[COL_LAST], 0, "-");
+    /* "5 in 2m05s": exits since counting began, and how long ago that was. */
+    if (s->exits_since >= 0)
+        len[COL_EXITS] = put_duration(c[COL_EXITS],
+                                      put(c[COL_EXITS], put_num(c[COL_EXITS], 0, s->exits, 1),
+                                          " in "),
+                                      now_s >= s->exits_since ? now_s - s->exits_since : 0);
+    else
+        len[COL_EXITS] = put(c[COL_EXITS], 0, "-");
     len[COL_READY] = put(c[COL_READY], 0, !up || !svc_has_channel(s) ? "-"
                                           : svc_ready(s) ? "yes" : "no");
     len[COL_AUTO] = auto_up_text(c[COL_AUTO], s->auto_up);
 }
 
+/* A stop that was asked for is no alarm: no colour. */
 static const char *state_color(const char *state)
 {
     if (strcmp(state, "up") == 0)
         return "\033[32m";
     if (strcmp(state, "start") == 0)
         return "\033[33m";
+    if (strcmp(state, "stopped") == 0)
+        return NULL;
     return "\033[31m";
 }
 
@@ -273,6 +293,86 @@ static void key_num(FILE *out, const char *k, long long val)
     json_num(out, val);
 }
 
+/* A number the daemon sent, or null ("-", junk). */
+static void json_field_num(FILE *out, const char *f, size_t n)
+{
+    long long v = 0;
+    size_t i = 0;
+    for (; i < n && i < 13 && f[i] >= '0' && f[i] <= '9'; i++)
+        v = v * 10 + (f[i] - '0');
+    if (i == n && n > 0)
+        json_num(out, v);
+    else
+        fputs("null", out);
+}
+
+/* service.want as {"want":W,"by":B,"ts":N,"why":[...]}, or null. */
+static void json_want(FILE *out, const char *want)
+{
+    if (!want) {
+        fputs("null", out);
+        return;
+    }
+    static const char *const keys[] = { "want", "by", "ts" };
+    const char *p = want;
+    for (int i = 0; i < 3; i++) {
+        const char *e = strchr(p, '\t');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        fputs(i ? ",\"" : "{\"", out);
+        fputs(keys[i], out);
+        fputs("\":", out);
+        if (i == 2)
+            json_field_num(out, p, n);
+        else
+            json_str(out, p, n);
+        p = e ? e + 1 : p + n;
+    }
+    fputs(",\"why\":", out);
+    json_list(out, p, 0);
+    fputc('}', out);
+}
+
+/* service.exits as {"count":N,"ts":SINCE,"last":[{"ts","reason","value",
+ * "uptime"}...]} (newest first), or null. */
+static void json_exits(FILE *out, const char *exits)
+{
+    if (!exits) {
+        fputs("null", out);
+        return;
+    }
+    const char *p = exits;
+    for (int i = 0; i < 2; i++) {
+        const char *e = strchr(p, '\t');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        fputs(i ? ",\"ts\":" : "{\"count\":", out);
+        json_field_num(out, p, n);
+        p = e ? e + 1 : p + n;
+    }
+    fputs(",\"last\":[", out);
+    for (int k = 0; *p; k++) {
+        const char *e = strchr(p, '\t');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        static const char *const keys[] = { "ts", "reason", "value", "uptime" };
+        fputs(k ? ",{" : "{", out);
+        const char *q = p;
+        for (int i = 0; i < 4; i++) {
+            const char *c = memchr(q, ',', (size_t)(p + n - q));
+            size_t m = i < 3 && c ? (size_t)(c - q) : (size_t)(p + n - q);
+            fputs(i ? ",\"" : "\"", out);
+            fputs(keys[i], out);
+            fputs("\":", out);
+            if (i == 0 || i == 3)
+                json_field_num(out, q, m);
+            else
+                json_str(out, q, m);
+            q = q + m < p + n ? q + m + 1 : p + n;
+        }
+        fputc('}', out);
+        p = e ? e + 1 : p + n;
+    }
+    fputs("]}", out);
+}
+
 /* wall_ms: the wall clock now, in milliseconds. */
 static void json_one(FILE *out, const struct svc *s, long long now_s, long long wall_ms)
 {
@@ -324,6 +424,10 @@ static void json_one(FILE *out, const struct svc *s, long long now_s, long long 
         key(out, names[k]);
         json_list(out, lists[k], 0);
     }
+    key(out, "want");
+    json_want(out, j->want);
+    key(out, "exits");
+    json_exits(out, j->exits);
     fputc('}', out);
 }
 

@@ -62,6 +62,7 @@ int cmd_service_start(struct ctl *c, int argc, char **argv);
 int cmd_service_signal(struct ctl *c, int argc, char **argv);
 int cmd_service_delete(struct ctl *c, int argc, char **argv);
 int cmd_service_want(struct ctl *c, int argc, char **argv);
+int cmd_service_exits(struct ctl *c, int argc, char **argv);
 int cmd_fd_pipe(struct ctl *c, int argc, char **argv);
 int cmd_fd_open(struct ctl *c, int argc, char **argv);
 int cmd_fd_socket(struct ctl *c, int argc, char **argv);

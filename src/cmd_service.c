@@ -1,10 +1,11 @@
 /* cmd_service.c - service.args, service.fds, service.tags,
  * service.auto_up, service.start, service.signal, service.delete,
- * service.want. */
+ * service.want, service.exits. */
 #include "cmd.h"
 #include "controller.h"
 #include "handle.h"
 #include "loop.h"
+#include "protocol.h"
 #include "service.h"
 #include "signals.h"
 #include "sys.h"
@@ -199,4 +200,21 @@ int cmd_service_want(struct ctl *c, int argc, char **argv)
     if (!svc_want(s, (enum svc_want)w, by, argc - 3, argv + 3, c, err, sizeof err))
         ctl_error(c, "%s", err);
     return w == SVC_WANT_UP || w == SVC_WANT_NONE ? CMD_SPAWNED : CMD_DONE;
+}
+
+/* The exit history, to the asker only (it is in statedump too). */
+int cmd_service_exits(struct ctl *c, int argc, char **argv)
+{
+    if (!svc_name_valid(argv[1])) {
+        ctl_error(c, "invalid service name '%s'", argv[1]);
+        return 0;
+    }
+    struct service *s = existing(c, argv[1]);
+    if (!s)
+        return 0;
+    struct proto_line l;
+    svc_format_exits(s, &l);
+    size_t n = proto_line_end(&l);
+    ctl_reply(c, l.buf, n);
+    return 0;
 }

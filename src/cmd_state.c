@@ -20,8 +20,8 @@
 enum { PHASE_HANDLES, PHASE_SERVICES, PHASE_SIGNALS, PHASE_DONE };
 
 /* Room for the lines of one service: the original's five and those of
- * extensions (env, opts, want, notify, cgroup). */
-static char dump_buf[10 * PROTO_EVENT_MAX] SYS_LARGE_BSS;
+ * extensions (env, opts, want, notify, cgroup, exits). */
+static char dump_buf[11 * PROTO_EVENT_MAX] SYS_LARGE_BSS;
 
 static void remember(struct ctl_dump *d, const char *name)
 {

@@ -28,6 +28,7 @@ static const struct cmd_def table[] = {
     { "service.auto_up",    cmd_service_auto_up,     2, -1 },
     { "service.delete",     cmd_service_delete,      1, 1 },
     { "service.env",        cmd_service_env,         1, -1 },
+    { "service.exits",      cmd_service_exits,       1, 1 },
     { "service.fds",        cmd_service_fds,         1, -1 },
     { "service.opts",       cmd_service_opts,        1, -1 },
     { "service.signal",     cmd_service_signal,      2, 3 },

@@ -547,6 +547,7 @@ static const struct {
     { "service.ready", svc_restore },
     { "service.fdstore", svc_restore },
     { "service.mainpid", svc_restore },
+    { "service.exits", svc_restore },
     { "ctlsock", ctlsock_restore },
     { "ctl", restore_ctl },
     { "ctl.next_id", restore_ctl },

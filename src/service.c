@@ -20,6 +20,7 @@
 #include "signals.h"
 #include "state.h"
 #include "svc_child.h"
+#include "svc_exits.h"
 #include "svc_ready.h"
 #include "sys.h"
 
@@ -376,7 +377,7 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
     struct proto_line l;
     size_t pos = 0;
     const struct svc_desired *d = desired(s);
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 9; k++) {
         switch (k) {
         case 0: format_state(s, &l, false); break;
         case 1: format_field(s, &l, "service.tags", field(s, SVC_TAGS)); break;
@@ -399,6 +400,11 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
                 continue;
             format_want(s, &l, d->want, d->by, d->ms, d->why);
             break;
+        case 8:
+            /* service.notify and service.cgroup stay last (svc_ready_dump) */
+            if (!svc_exits_format(s, &l, false))
+                continue;
+            break;
         }
         size_t n = proto_line_end(&l);
         if (pos + n > size)
@@ -408,6 +414,11 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
     }
     size_t n = svc_ready_dump(s, buf + pos, size - pos);
     return n == SIZE_MAX ? 0 : pos + n;
+}
+
+void svc_format_exits(const struct service *s, struct proto_line *l)
+{
+    svc_exits_format(s, l, true);
 }
 
 /* A start of s failed: the message goes back to the caller (err, when
@@ -618,6 +629,7 @@ static bool spawn(struct service *s, const void *cause, char *err, size_t errlen
          * never sees an unknown pid, and report why. */
         spawn_collect(pid, &s->status);
         s->down_ms = now;
+        svc_exits_note(s);
         fail(s, cause, err, errlen, "%s %s failed: %s", spawn_stage_name(r.stage),
              r.argv[0], sys_strerror(r.err));
         set_state(s, SVC_DOWN, true);
@@ -774,6 +786,7 @@ bool svc_delete(struct service *s, const char **err)
         loop_timer_release(1);
     svc_ready_delete(s);
     free(desired(s));
+    svc_exits_delete(s);
     free(s->x);
     svc_free(s);
     return true;
@@ -992,6 +1005,7 @@ bool svc_want(struct service *s, enum svc_want w, const char *by, int n, char **
             set_state(s, SVC_DOWN, false);      /* as service.start NAME - */
         return true;
     case SVC_WANT_UP:
+        svc_exits_reset(s, loop_now());
         return s->state != SVC_DOWN || svc_start(s, 0, cause, err, errlen);
     case SVC_WANT_NONE:
         auto_up_eval(s, true);
@@ -1047,6 +1061,7 @@ void svc_reap(void)
         }
         s->status = st;
         s->down_ms = loop_now_update();
+        svc_exits_note(s);
         set_state(s, SVC_DOWN, true);
     }
     if (n == SVC_REAP_BATCH)
@@ -1155,8 +1170,10 @@ static void save_one(struct tree_node *n, void *ctx)
     for (int k = 0; k < SVC_NFIELDS; k++)
         lists[k]->s = field(s, k);
     state_write(ctx, &svc_record, &rec);
-    if (s->x)
+    if (s->x) {
         svc_ready_save(s, ctx);
+        svc_exits_save(s, ctx);
+    }
 }
 
 void svc_save(struct state_out *o)
@@ -1278,6 +1295,8 @@ bool svc_restore(const struct state_rec *r, const char **err)
 {
     if (strcmp(r->tag, "service.pool") == 0)
         return restore_pool(r, err);
+    if (strcmp(r->tag, "service.exits") == 0)
+        return svc_exits_restore(svc_by_name(state_field(r, 0)), r, err);
     if (strcmp(r->tag, "service") != 0)
         /* service.ready, .fdstore, .mainpid: the service's name first */
         return svc_ready_restore(svc_by_name(state_field(r, 0)), r, err);

@@ -127,6 +127,12 @@ bool svc_want(struct service *s, enum svc_want w, const char *by, int n, char **
  * fit in size. */
 size_t svc_format_dump(const struct service *s, char *buf, size_t size);
 
+/* service.exits of s into l (begun, not ended): its exit history, also
+ * when it has none (COUNT 0, SINCE "-"; docs/protocol.md, "Exit
+ * history"). */
+struct proto_line;
+void svc_format_exits(const struct service *s, struct proto_line *l);
+
 /* Re-exec (reexec.h): every service as records, and one record back
  * (services are restored into an empty registry). */
 struct state_out;

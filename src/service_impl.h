@@ -8,6 +8,8 @@
  *   svc_ready.c      readiness: notification channels and messages, the fd
  *                    store, main pids and orphans, the cgroup's state
  *                    (svc_ready.h)
+ *   svc_exits.c      the exit history: the last exits, a count since
+ *                    (svc_exits.h)
  *   service_impl.c   this header's functions: the struct's extension and
  *                    the listener, through which svc_ready.c and svc_child.c
  *                    report up without calling service.c
@@ -29,6 +31,7 @@
 struct notify_chan;
 struct fdstore;
 struct cgroup;
+struct svc_exits;
 
 /* Readiness, the latest of READY=1, RELOADING=1, STOPPING=1. */
 enum svc_readiness { RD_NONE, RD_READY, RD_RELOADING, RD_STOPPING };
@@ -44,8 +47,8 @@ struct svc_desired {
 
 /* What only some services need, allocated on first use (svc_ext()): the
  * listener's attachment, readiness, notification channels, the fd store,
- * the cgroup, the desired state.  A service that uses none of it costs
- * one pointer. */
+ * the cgroup, the desired state, the exit history.  A service that uses
+ * none of it costs one pointer. */
 struct svc_ext {
     void *attachment;               /* the listener's */
     struct notify_chan *npipe;      /* notify.fd of the current run */
@@ -62,6 +65,7 @@ struct svc_ext {
     uint8_t readiness;              /* enum svc_readiness */
     char *status;                   /* the last STATUS= of this run, or NULL */
     struct svc_desired *desired;    /* service.want, NULL: "-" */
+    struct svc_exits *exits;        /* service.exits (svc_exits.c), NULL: never exited */
 };
 
 struct service {

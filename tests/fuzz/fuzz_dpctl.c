@@ -1,6 +1,6 @@
 /* fuzz_dpctl.c - libFuzzer target for what dpctl parses: the bytes from
  * the socket cut into lines (cli/frame.c), the daemon's lines
- * (cli/model.c) and how it prints them (cli/show.c).
+ * (cli/model.c) and how it prints them (cli/show.c, cli/detail.c).
  *
  * Each input is a stream of bytes as a daemon (or anything listening on
  * the socket path) might send.  Checked: no read or write outside a buffer
@@ -148,6 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     show_table(sink, v, n, 1000, false);
     show_json(sink, v, n, 1000);
+    for (size_t i = 0; i < n && i < 8; i++)
+        show_detail(sink, v[i], 1000);
     model_free(m);
     free(buf);
     return 0;

@@ -12,7 +12,7 @@
   a hint; connection lost (daemon killed, or a listener that closes): exit 6;
   a listener that never answers: the command ends (4 or 6).
 - status: the table (header, sorted rows, aligned columns, STATE PID SINCE
-  LAST READY AUTO-UP as specified, human durations checked in a time
+  LAST READY AUTO-UP EXITS as specified, human durations checked in a time
   namespace), named services in the given order, unknown names (exit 3),
   --json (every key, mirroring the statedump; odd bytes in STATUS= still
   valid UTF-8 JSON), 1,000 services.
@@ -57,11 +57,12 @@ DPCTL = os.environ.get('DPCTL') or os.path.join(os.path.dirname(dp.binary()), 'd
 # Bound for a dpctl run that should end by itself (a loaded box is slow).
 RUN_TIMEOUT = 30
 
-HEADER = ['NAME', 'STATE', 'PID', 'SINCE', 'LAST', 'READY', 'AUTO-UP']
-ROW_RE = re.compile(r'^(\S+) +(up|down|start) +(\d+|-) +((?:in )?\S+) +(exit \d+|signal SIG[A-Z0-9+-]+|-)'
-                    r' +(yes|no|-) +(\S+) *$')
+HEADER = ['NAME', 'STATE', 'PID', 'SINCE', 'LAST', 'READY', 'AUTO-UP', 'EXITS']
+ROW_RE = re.compile(r'^(\S+) +(up|down|start|stopped|failed) +(\d+|-) +((?:in )?\S+)'
+                    r' +(exit \d+|signal SIG[A-Z0-9+-]+|-) +(yes|no|-) +(\S+) +(\d+ in \S+|-) *$')
 JSON_KEYS = {'name', 'state', 'pid', 'ts', 'since', 'uptime', 'downtime', 'reason', 'value',
-             'ready', 'status', 'mainpid', 'auto_up', 'args', 'fds', 'tags', 'env', 'opts'}
+             'ready', 'status', 'mainpid', 'auto_up', 'args', 'fds', 'tags', 'env', 'opts',
+             'want', 'exits'}
 USAGE_CODE, FAIL, NOSVC, TIMEDOUT, NOCONN, LOST = 2, 1, 3, 4, 5, 6
 
 # A service with a notification channel.  argv: MODE TRIGGER [STATUS_HEX]
@@ -754,17 +755,19 @@ class Status(DpctlTest):
         self.assertEqual(order, ['L' * 31, 'crash', 'killed', 'later', 'never', 'web'])
         self.assertEqual(rows['web'][1:3], ['up', str(web)])
         self.assertRegex(rows['web'][3], r'^\d+s$')
-        self.assertEqual(rows['web'][4:], ['-', '-', 'always/1s'])
+        self.assertEqual(rows['web'][4:], ['-', '-', 'always/1s', '-'])
         self.assertEqual(rows['crash'][1], 'down')
-        self.assertEqual(rows['crash'][4:], ['exit 3', '-', '-'])
+        self.assertEqual(rows['crash'][4:7], ['exit 3', '-', '-'])
+        self.assertRegex(rows['crash'][7], r'^1 in \d+s$')
         self.assertRegex(rows['crash'][3], r'^\d+s$')
         self.assertEqual(rows['killed'][1], 'down')
-        self.assertEqual(rows['killed'][4:], ['signal SIGKILL', '-', '-'])
+        self.assertEqual(rows['killed'][4:7], ['signal SIGKILL', '-', '-'])
+        self.assertRegex(rows['killed'][7], r'^1 in \d+s$')
         self.assertEqual(rows['later'][1], 'start')
         self.assertEqual(rows['later'][2], '-')
         au = self.auto_up_line(d, 'never')
         self.assertEqual(rows['never'][1:],
-                         ['down', '-', '-', '-', '-', ','.join(au[3:]) + '/%ss' % au[2]])
+                         ['down', '-', '-', '-', '-', ','.join(au[3:]) + '/%ss' % au[2], '-'])
         self.assertEqual(au[2], '5')
         # a pending start's TS is ahead: "in" and the same human format
         self.assertIn(rows['later'][3], {'in ' + human(100000 - k) for k in range(0, 90)})
@@ -792,7 +795,7 @@ class Status(DpctlTest):
         self.define(d, 'web', ['sleep', '30'])
         self.start_svc(d, 'web')
         for off in (0, 5, 125, 3720, 3 * 86400 + 4 * 3600):
-            r = self.ok('status', 'web', prefix=['unshare', '--time', '--monotonic', str(off),
+            r = self.ok('status', prefix=['unshare', '--time', '--monotonic', str(off),
                                                   '--boottime', str(off)])
             since = self.table(r)[0]['web'][3]
             self.assertIn(since, {human(off + k) for k in range(0, 90)},
@@ -920,7 +923,7 @@ while True:
         d.expect(lambda l: l.startswith('service.notify\tmp\t'))
         (o,) = self.status_json('mp')
         self.assertEqual((o['status'], o['mainpid'], o['ready']), ('serving', pid, False))
-        rows, _ = self.status_rows('mp')
+        rows, _ = self.status_rows()
         self.assertEqual(rows['mp'][5], 'no')
 
     def test_json_escaping(self):
@@ -997,13 +1000,13 @@ class Start(DpctlTest):
         p = self.dpctl_bg('start', 'web')
         pid = int(self.expect_state(d, 'web', 'up')[4])
         self.settled(d, i, p)
-        rows, _ = self.status_rows('web')
+        rows, _ = self.status_rows()
         self.assertEqual(rows['web'][5], 'no')
         self.assertIsNone(p.poll(), 'start waits for readiness')
         self.write_file('go', '')
         r = self.finish(p)
         self.assertEqual((r.rc, r.lines), (0, ['web: up, pid %d, ready' % pid]), r)
-        self.assertEqual(self.status_rows('web')[0]['web'][5], 'yes')
+        self.assertEqual(self.status_rows()[0]['web'][5], 'yes')
         # already ready: at once
         r = self.ok('start', 'web')
         self.assertRegex(r.lines[0], r'^web: already up, pid %d\b' % pid)

@@ -27,6 +27,7 @@
 #include "service_impl.h"
 #include "signals.h"
 #include "state.h"
+#include "svc_exits.h"
 #include "svc_ready.h"
 #include "svcctl.h"
 #include "unit.h"
@@ -42,12 +43,15 @@ static const struct state_table *const records[] = {
     &reexec_record, &handle_pool_record, &handle_record, &log_record, &sig_record,
     &svc_pool_record, &svc_record, &svc_ready_record, &fdstore_record, &svc_mainpid_record,
     &ctlsock_record, &ctl_next_id_record, &ctl_record, &svcctl_record, &log_dest_record,
+    &svc_exits_record,
 };
 #define NRECORDS (sizeof records / sizeof *records)
-static const struct state_table *const subs[] = { &outbuf_record, &proto_in_record };
+static const struct state_table *const subs[] = { &outbuf_record, &proto_in_record,
+                                                   &svc_exit_record };
 
 static const char *const states[] = {
     "tests/unit/states/start", "tests/unit/states/busy", "tests/unit/states/rich",
+    "tests/unit/states/exits",
 };
 #define NSTATES (sizeof states / sizeof *states)
 
@@ -426,14 +430,14 @@ static char *pad_defaults(char *text, size_t *len)
     return out;
 }
 
-static void test_malformed(void)
+/* Each record's fields malformed, in the first state that holds it. */
+static void malformed_in(const char *path, bool done[])
 {
     size_t len;
-    char *text = read_all("tests/unit/states/busy", &len);
+    char *text = read_all(path, &len);
     if (!CHECK(text != NULL))
         return;
     text = pad_defaults(text, &len);
-    bool done[NRECORDS] = { false };
     static char big[70000];
     for (char *p = text; *p; p = strchr(p, '\n') + 1) {
         char *end = strchr(p, '\n'), tag[64];
@@ -461,6 +465,13 @@ static void test_malformed(void)
         }
     }
     free(text);
+}
+
+static void test_malformed(void)
+{
+    bool done[NRECORDS] = { false };
+    malformed_in("tests/unit/states/busy", done);
+    malformed_in("tests/unit/states/exits", done);     /* service.exits */
 }
 
 /* --- the desired state (service.want) ------------------------------------ */
@@ -545,4 +556,61 @@ static void test_want_record(void)
     expect_named(&b, "service", "want");
 }
 
-UNIT_MAIN(test_tables, test_round_trip, test_malformed, test_want_words, test_want_record)
+/* --- the exit history (service.exits) ------------------------------------- */
+
+/* The exits state with its service.exits line of service "done" replaced
+ * by line (NULL: no line; extra: one more line after it), into *b. */
+static void with_exits(const char *line, const char *extra, struct bad *b)
+{
+    size_t len;
+    char *text = read_all("tests/unit/states/exits", &len);
+    char *p = strstr(text, "\nservice.exits\tdone\t") + 1, *end = strchr(p, '\n') + 1;
+    b->text = malloc(len + 4096);
+    size_t head = (size_t)(p - text);
+    memcpy(b->text, text, head);
+    b->len = head;
+    if (line)
+        b->len += (size_t)sprintf(b->text + b->len, "%s\n", line);
+    if (extra)
+        b->len += (size_t)sprintf(b->text + b->len, "%s\n", extra);
+    memcpy(b->text + b->len, end, len - (size_t)(end - text));
+    b->len += len - (size_t)(end - text);
+    free(text);
+}
+
+/* A full ring (oldest first, as saved) and a count beyond it go through
+ * a re-exec as they were; a record for no service, or a second one for a
+ * service, is refused. */
+static void test_exits_record(void)
+{
+    static const char full[] =
+        "service.exits\tdone\t7\t1000\t5"
+        "\t1000\t2000\t256\t2000\t3000\t9\t3000\t4000\t512"
+        "\t4000\t5000\t0\t5000\t6000\t768";
+    const char *kept[] = { full, "service.exits\tdone\t0\t9000\t0"
+                           "\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0" };
+    struct bad b;
+    char *out;
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        with_exits(kept[i], NULL, &b);
+        if (!CHECK_EQ(in_child(restore_want, &b, &out), 0))
+            fprintf(stderr, "  %s: %s", kept[i], out);
+        free(out);
+        free(b.text);
+    }
+    char other[sizeof full + 8];
+    snprintf(other, sizeof other, "service.exits\tnosuch%s", full + strlen("service.exits\tdone"));
+    with_exits(other, NULL, &b);
+    expect_named(&b, "service.exits", "name");
+    with_exits(full, full, &b);
+    in_child(restore_bad, &b, &out);
+    if (!CHECK(out && strstr(out, "record service.exits: a second record")))
+        fprintf(stderr, "  a second service.exits: %s", out ? out : "?");
+    free(out);
+    free(b.text);
+    with_exits("service.exits\tdone\t1\t0\t6", NULL, &b);
+    expect_named(&b, "service.exits", "kept");
+}
+
+UNIT_MAIN(test_tables, test_round_trip, test_malformed, test_want_words, test_want_record,
+          test_exits_record)
