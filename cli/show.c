@@ -105,8 +105,9 @@ static void cells(const struct svc *s, long long now_s, char c[NCOL][CELL], size
                             s->value);
     else
         len[COL_LAST] = put(c[COL_LAST], 0, "-");
-    /* "5 in 2m05s": exits since counting began, and how long ago that was. */
-    if (s->exits_since >= 0)
+    /* "5 in 2m05s": exits since counting began, and how long ago that was;
+     * none since (a start asked for resets the count): "-", as never. */
+    if (s->exits_since >= 0 && s->exits > 0)
         len[COL_EXITS] = put_duration(c[COL_EXITS],
                                       put(c[COL_EXITS], put_num(c[COL_EXITS], 0, s->exits, 1),
                                           " in "),
