@@ -72,14 +72,14 @@ from __future__ import annotations
 from .client import DEFAULT_TIMEOUT, Client
 from .commands import LOG_LEVELS, Commands
 from .errors import (
-    CommandError, ConnectionClosed, DaemonProxyError, InvalidArgument, ProtocolError, ReplyLost,
-    Timeout, UntrustedSocket,
+    CommandError, ConnectionClosed, ControllerError, DaemonProxyError, InvalidArgument,
+    ProtocolError, ReplyLost, Timeout, UntrustedSocket,
 )
 from .events import (
-    Error, Event, EventsDropped, FdState, LogFilter, Orphan, Overflow, RawEvent, Resynced,
-    ServiceArgs,
-    ServiceAutoUp, ServiceCgroup, ServiceEnv, ServiceFds, ServiceNotify, ServiceOpts,
-    ServiceState, ServiceTags, Signal, WarningEvent, parse_event,
+    CtlReply, CtlRequest, CtlRequestId, Error, Event, EventsDropped, FdState, LogFilter, Orphan,
+    Overflow, RawEvent, Resynced, ServiceArgs, ServiceAutoUp, ServiceCgroup, ServiceEnv,
+    ServiceFds, ServiceNotify, ServiceOpts, ServiceState, ServiceTags, ServiceWant, Signal,
+    WarningEvent, parse_event,
 )
 from .mirror import Mirror, ServiceInfo
 from .paths import TRUST_UID_ENV, default_socket_path, trusted_uids
@@ -102,8 +102,9 @@ __all__ = [
     'default_socket_path', 'trusted_uids', 'TRUST_UID_ENV', 'parse_event', 'DEFAULT_TIMEOUT',
     'LOG_LEVELS', 'CONTROL_SIGNALS', 'SIGNAL_NAMES', 'LINE_MAX', 'EVENT_LINE_MAX', 'NAME_MAX',
     'Event', 'ServiceState', 'ServiceArgs', 'ServiceFds', 'ServiceTags', 'ServiceAutoUp',
-    'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'FdState', 'Signal', 'Orphan',
-    'Overflow', 'Error', 'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced', 'EventsDropped',
-    'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ReplyLost', 'ConnectionClosed',
-    'UntrustedSocket', 'ProtocolError', 'Timeout',
+    'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'ServiceWant', 'FdState',
+    'Signal', 'Orphan', 'CtlRequest', 'CtlRequestId', 'CtlReply', 'Overflow', 'Error',
+    'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced', 'EventsDropped',
+    'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ControllerError', 'ReplyLost',
+    'ConnectionClosed', 'UntrustedSocket', 'ProtocolError', 'Timeout',
 ]
