@@ -29,6 +29,12 @@ package is a controller toolkit, standard library only:
   raises: unknown lines are :class:`RawEvent`).  Read them with
   ``next_event(timeout)``, by iterating the client, or with
   ``wait_for(predicate, timeout)``.
+* **Desired state.**  ``want(name, 'down')`` records what is wanted of a
+  service in daemonproxy (nothing starts it then but a want ``'up'``);
+  ``stop(name, timeout)`` does that, signals it, and returns once it is
+  down; ``start_in(name, seconds)`` starts it after a duration.
+  ``ctl_request(verb)`` asks the controller that serves verb
+  (``reload``...) and returns its replies.
 * **The mirror** (``client.mirror``, a :class:`Mirror`) is a copy of the
   daemon's services (definition, state, readiness), handles and signals,
   filled by a statedump and kept current by events; it is rebuilt on its
