@@ -105,6 +105,7 @@ class Controller:
         self.generation = -1
         self.terminated = False
         self.pending: List[Tuple[str, ...]] = []
+        self.holding = False                    # hold_step() is running
 
     # --- the units and their phases ------------------------------------------------
 
@@ -403,6 +404,8 @@ class Controller:
                     self.set_phase(u, Phase.STARTING, 'up (pid %s), not started by the controller'
                                    % ev.pid)
                 self.check_ready_on_up(name, ev)
+                if self.held(name) or any(self.held(r) for r in self.cfg.services[name].requires):
+                    self.hold_step()            # a start raced a want down
         elif ev.state == 'down':
             info = self.dp.mirror.service(name)
             if stopping:
@@ -698,7 +701,6 @@ class Controller:
                 self.refresh_tags(name)         # stop_timeout, start_limit… (policy only)
         self.try_start(self.waiting_names())
 
-
     # --- desired state (docs/protocol.md, "a convention for controllers") ----------
     # 1. never start a service wanted down or failed; 2. on down: cancel our
     # restarts, stop it by our own procedure (what requires it first), no
@@ -781,12 +783,10 @@ class Controller:
         """The configured services that require name, directly."""
         return [n for n, svc in self.cfg.services.items() if name in svc.requires]
 
-    def hold_step(self) -> None:
-        """Stop what runs while wanted down, what requires it first (each
-        once nothing that requires it runs): the shutdown's order, for a
-        part of the graph."""
-        if self.shutdown_code is not None:
-            return
+    def hold_todo(self) -> Dict[str, StopPurpose]:
+        """What is to stop for the holds: each service that runs while
+        wanted down, and what runs (or is starting) and requires it,
+        directly or not."""
         todo: Dict[str, StopPurpose] = {}
         for name in self.cfg.services:
             if self.held(name) and self.running(name):
@@ -796,14 +796,30 @@ class Controller:
                     for r in self.requirers(stack.pop()):
                         if r not in todo and (self.running(r) or self.phase_of(r)
                                               is Phase.STARTING):
-                            todo.setdefault(r, 'dependency')
+                            todo[r] = 'dependency'
                             stack.append(r)
-        for name, purpose in todo.items():
-            if self.phase_of(name) is Phase.STOPPING:
-                continue
-            if not any(self.phase_of(r) is Phase.STOPPING or self.running(r)
-                       for r in self.requirers(name)):
-                self.stop(name, purpose)
+        return todo
+
+    def hold_step(self) -> None:
+        """Stop what hold_todo() names, each once nothing that requires it
+        runs: the shutdown's order, for a part of the graph.  Again while a
+        stop ends at once (nothing ran): that may free the next one."""
+        if self.shutdown_code is not None or self.holding:
+            return
+        self.holding = True
+        try:
+            again = True
+            while again:
+                again = False
+                for name, purpose in self.hold_todo().items():
+                    if self.phase_of(name) is Phase.STOPPING or any(
+                            self.phase_of(r) is Phase.STOPPING or self.running(r)
+                            for r in self.requirers(name)):
+                        continue
+                    self.stop(name, purpose)
+                    again = again or self.phase_of(name) is not Phase.STOPPING
+        finally:
+            self.holding = False
 
     def stopped_for_hold(self, u: Unit, purpose: StopPurpose) -> None:
         """A stop for a hold is over: held (a want down), or waiting again
@@ -853,6 +869,7 @@ class Controller:
 def _who(by: Optional[str], why: Optional[str]) -> str:
     """``by uid=1000 (maintenance)``: who wants it so, and why."""
     return 'by %s%s' % (by or '?', ' (%s)' % why.replace('\t', ' ') if why else '')
+
 
 def _placeholder(name: str) -> Service:
     return Service(name, ('true',))
