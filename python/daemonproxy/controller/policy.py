@@ -92,26 +92,27 @@ class Intent:
     fails: Tuple[int, ...] = ()
 
 
-def make_tags(hash_: str, failures: int = 0, stopping: bool = False) -> Tuple[str, ...]:
-    """The tags of a managed service."""
+def make_tags(hash_: str, failures: int = 0, stopping: bool = False,
+              stop: Tuple[str, ...] = (), fails: Tuple[int, ...] = ()) -> Tuple[str, ...]:
+    """The tags of a managed service; stop: its stop_tags(); fails: the
+    daemon TS of its recent failures (its start limit's window)."""
     tags = [TAG, 'dpc.hash=' + hash_, 'dpc.fail=%d' % failures]
     if stopping:
         tags.append('dpc.stopping')
-    return tuple(tags)
+    if fails:
+        tags.append('dpc.fails=' + ','.join(map(str, fails)))
+    return tuple(tags) + stop
 
 
-def stop_tags(svc: Service) -> Tuple[str, str]:
-    """``stop_signal=SIG`` and ``stop_timeout=SECONDS``: how this policy
-    stops the service, published for other tools (``dpctl stop`` uses
-    them; unprefixed, so that any controller can publish the same)."""
+def stop_tags(svc: Service) -> Tuple[str, ...]:
+    """How the service is stopped, published for any client that stops it
+    (docs/protocol.md, "Desired state": dpctl stop and restart use them)."""
     return ('stop_signal=' + svc.stop_signal, 'stop_timeout=%g' % svc.stop_timeout)
 
 
 def unit_tags(svc: Service, failures: int = 0, fails: Tuple[int, ...] = ()) -> Tuple[str, ...]:
-    """Every tag of a managed service: make_tags(), its recent failures
-    (``dpc.fails=TS,TS``, when any) and stop_tags()."""
-    extra = ('dpc.fails=' + ','.join(map(str, fails)),) if fails else ()
-    return make_tags(svc.hash, failures) + extra + stop_tags(svc)
+    """Every tag of a managed service, as make_tags() makes them."""
+    return make_tags(svc.hash, failures, stop=stop_tags(svc), fails=fails)
 
 
 def read_tags(tags: Tuple[str, ...]) -> Intent:
