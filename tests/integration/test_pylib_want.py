@@ -146,3 +146,21 @@ class Requests(PyLibTest):
                                    CtlReply(got[0].id, 'ok', 'pong\ta')])
         self.assertFalse(any(isinstance(ev, CtlReply) for ev in asker.events()),
                          "the replies were the call's, not events")
+
+        # refused, then the server goes away with a request pending
+        def refuse_then_go():
+            ev = server.wait_for(lambda ev: isinstance(ev, CtlRequest))
+            server.ctl_reply(ev.id, 'error', 'not now')
+            server.wait_for(lambda ev: isinstance(ev, CtlRequest))
+            server.close()
+        t = threading.Thread(target=refuse_then_go)
+        t.start()
+        try:
+            with self.assertRaises(ControllerError) as cm:
+                asker.ctl_request('ping')
+            self.assertEqual(cm.exception.message, 'not now')
+            with self.assertRaises(ControllerError) as cm:
+                asker.ctl_request('ping')
+            self.assertEqual(cm.exception.message, 'controller gone')
+        finally:
+            t.join(TIMEOUT)
