@@ -73,6 +73,9 @@ _MADE_UP_BYTES = 64
 # Reply lines kept for one command other than statedump: daemonproxy
 # answers a command with one or two; more are counted, not kept.
 _REPLY_LINES_MAX = 64
+# A call's info replies kept: a controller sends a few (one per problem
+# of a bad file, say); more are dropped, the final one always kept.
+_CALL_INFO_MAX = 1024
 
 
 def _encode(fields: Sequence[str]) -> bytes:
@@ -525,8 +528,9 @@ class Session:
         call = self._calls.get(ev.id)
         if call is None:
             return False
-        call.events.append(ev)
-        call.reply.append(ev.to_line())
+        if ev.final or len(call.events) < _CALL_INFO_MAX:
+            call.events.append(ev)
+            call.reply.append(ev.to_line())
         if ev.final:
             del self._calls[ev.id]
             call._complete(None if ev.status == 'ok' else ControllerError(

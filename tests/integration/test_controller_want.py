@@ -40,20 +40,25 @@ class WantTest(ControllerTest):
     def log_has(self, text):
         return any(text in line for line in self.d.log.snapshot())
 
-
-class Want(WantTest):
-    def test_down_sticks_and_up_starts_once(self):
+    def web_wanted_down(self, why):
+        """Boot with one service, web; want it down (why) once it runs;
+        return once the controller has stopped it."""
         self.boot('''
 [service.web]
 run = ["sleep", "1000"]
 backoff_base = 1
 ''')
         self.until_state('web', 'up')
-        self.c.want('web', 'down', 'maintenance')
+        self.c.want('web', 'down', why)
         self.until_state('web', 'down')
+        self.expect_log('web: stopped; wanted down by %s (%s)' % (BY, why))
+
+
+class Want(WantTest):
+    def test_down_sticks_and_up_starts_once(self):
+        self.web_wanted_down('maintenance')
         down = len(self.events)
         self.expect_log('web: wanted down by %s (maintenance)' % BY)
-        self.expect_log('web: stopped; wanted down by %s (maintenance)' % BY)
         self.tick()
         self.assertEqual(self.ups_after('web', down), [], 'a stop that sticks')
         self.assertIn('dpc.fail=0', self.c.mirror.service('web').tags, 'not a failure')
@@ -99,15 +104,7 @@ start_limit = "3/60s"
 
 class Crash(WantTest):
     def test_a_new_controller_honours_a_want_down(self):
-        self.boot('''
-[service.web]
-run = ["sleep", "1000"]
-backoff_base = 1
-''')
-        self.until_state('web', 'up')
-        self.c.want('web', 'down', 'not now')
-        self.until_state('web', 'down')
-        self.expect_log('web: stopped; wanted down by %s (not now)' % BY)
+        self.web_wanted_down('not now')
         down = len(self.events)
         self.kill_controller()
         self.expect_log('web: held since')

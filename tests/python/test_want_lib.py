@@ -214,6 +214,14 @@ class Calls(unittest.TestCase):
         sc.feed('ctl.request\t1\treload', marker, 'overflow')
         self.assertRaises(ReplyLost, req.call.result)
 
+    def test_info_replies_are_bounded(self):
+        sc = Script()
+        req, marker = self.ask(sc)
+        sc.feed('ctl.request\t1\treload', marker, *['ctl.reply\t1\tinfo\tx'] * 3000)
+        sc.feed('ctl.reply\t1\tok\tdone')
+        self.assertEqual(len(req.call.events), 1025)
+        self.assertEqual(req.call.events[-1], CtlReply(1, 'ok', 'done'))
+
     def test_a_forgotten_call_leaves_its_replies_to_the_events(self):
         sc = Script()
         req, marker = self.ask(sc)
