@@ -175,6 +175,26 @@ class Want(unittest.TestCase):
         self.feed(c, ServiceWant('a', None, 'uid=0', 2))
         self.assertEqual(self.sent_since(n), [('service.start', 'a')], 'no desire: ours again')
 
+    def test_a_restart_racing_our_stop_gets_no_second_start(self):
+        # dpctl restart: want down (we stop it), then want up as soon as it
+        # is down; the daemon starts it before we handle the exit, and the
+        # mirror shows all of it already
+        c = self.controller({'a': {'run': ['a']}})
+        self.up(c, 'a', 1, 10)
+        self.feed(c, ServiceWant('a', 'down', 'uid=0', 2))
+        self.assertEqual(c.units['a'].phase, Phase.STOPPING)
+        n = len(self.dp.sent)
+        later = [ServiceState('a', 'down', 3, 10, 'signal', 'SIGTERM', 2, 0),
+                 ServiceWant('a', 'up', 'uid=0', 3), ServiceState('a', 'start', 3),
+                 ServiceState('a', 'up', 3, 11)]
+        for ev in later:
+            self.dp.event(ev)
+        for ev in later:
+            c.handle(ev)
+            c.flush()
+        self.assertEqual(self.sent_since(n, 'service.start'), [])
+        self.assertEqual(c.units['a'].phase, Phase.READY)
+
     def test_notify_service_wanted_up_is_not_started_twice(self):
         c = self.controller({'db': {'run': ['db'], 'ready': 'notify'}})
         self.up(c, 'db', 1, 10)

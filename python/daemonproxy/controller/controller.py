@@ -363,6 +363,13 @@ class Controller:
                 u.given_up_for = b
 
     def start(self, u: Unit, why: str) -> None:
+        info = self.dp.mirror.service(u.name)
+        if info is not None and info.state.state in ('up', 'start'):
+            # started meanwhile (a want up: `dpctl restart` after our stop;
+            # the mirror runs ahead of the events we handle): its events
+            # follow, and a start of ours would be `already running`
+            self.set_phase(u, Phase.STARTING, 'starting (%s): started already' % why)
+            return
         self.set_phase(u, Phase.STARTING, 'starting (%s)' % why)
         self.send('service.start', u.name)
 
