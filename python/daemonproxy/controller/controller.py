@@ -833,8 +833,12 @@ class Controller:
         (it requires what is held; or the want changed meanwhile)."""
         if purpose == 'wanted-down' and self.held(u.name):
             self.hold_phase(u, 'stopped')
+        elif purpose == 'wanted-down':
+            self.wait(u, 'wanted up again', 'stopped; wanted up again meanwhile')
+            self.try_start([u.name])
         else:
-            self.wait(u, 'stopped (%s)' % purpose)
+            self.wait(u, 'what it requires is back',
+                      'stopped: it requires a service wanted down; waiting for it')
             self.try_start([u.name])
         self.hold_step()
 
