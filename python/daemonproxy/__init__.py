@@ -29,6 +29,12 @@ package is a controller toolkit, standard library only:
   raises: unknown lines are :class:`RawEvent`).  Read them with
   ``next_event(timeout)``, by iterating the client, or with
   ``wait_for(predicate, timeout)``.
+* **Desired state.**  ``want(name, 'down')`` records what is wanted of a
+  service in daemonproxy (nothing starts it then but a want ``'up'``);
+  ``stop(name, timeout)`` does that, signals it, and returns once it is
+  down; ``start_in(name, seconds)`` starts it after a duration.
+  ``ctl_request(verb)`` asks the controller that serves verb
+  (``reload``...) and returns its replies.
 * **The mirror** (``client.mirror``, a :class:`Mirror`) is a copy of the
   daemon's services (definition, state, readiness), handles and signals,
   filled by a statedump and kept current by events; it is rebuilt on its
@@ -72,14 +78,14 @@ from __future__ import annotations
 from .client import DEFAULT_TIMEOUT, Client
 from .commands import LOG_LEVELS, Commands
 from .errors import (
-    CommandError, ConnectionClosed, DaemonProxyError, InvalidArgument, ProtocolError, ReplyLost,
-    Timeout, UntrustedSocket,
+    CommandError, ConnectionClosed, ControllerError, DaemonProxyError, InvalidArgument,
+    ProtocolError, ReplyLost, Timeout, UntrustedSocket,
 )
 from .events import (
-    Error, Event, EventsDropped, FdState, LogFilter, Orphan, Overflow, RawEvent, Resynced,
-    ServiceArgs,
-    ServiceAutoUp, ServiceCgroup, ServiceEnv, ServiceFds, ServiceNotify, ServiceOpts,
-    ServiceState, ServiceTags, Signal, WarningEvent, parse_event,
+    CtlReply, CtlRequest, CtlRequestId, Error, Event, EventsDropped, FdState, LogFilter, Orphan,
+    Overflow, RawEvent, Resynced, ServiceArgs, ServiceAutoUp, ServiceCgroup, ServiceEnv,
+    ServiceFds, ServiceNotify, ServiceOpts, ServiceState, ServiceTags, ServiceWant, Signal,
+    WarningEvent, parse_event,
 )
 from .mirror import Mirror, ServiceInfo
 from .paths import TRUST_UID_ENV, default_socket_path, trusted_uids
@@ -102,8 +108,9 @@ __all__ = [
     'default_socket_path', 'trusted_uids', 'TRUST_UID_ENV', 'parse_event', 'DEFAULT_TIMEOUT',
     'LOG_LEVELS', 'CONTROL_SIGNALS', 'SIGNAL_NAMES', 'LINE_MAX', 'EVENT_LINE_MAX', 'NAME_MAX',
     'Event', 'ServiceState', 'ServiceArgs', 'ServiceFds', 'ServiceTags', 'ServiceAutoUp',
-    'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'FdState', 'Signal', 'Orphan',
-    'Overflow', 'Error', 'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced', 'EventsDropped',
-    'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ReplyLost', 'ConnectionClosed',
-    'UntrustedSocket', 'ProtocolError', 'Timeout',
+    'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'ServiceWant', 'FdState',
+    'Signal', 'Orphan', 'CtlRequest', 'CtlRequestId', 'CtlReply', 'Overflow', 'Error',
+    'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced', 'EventsDropped',
+    'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ControllerError', 'ReplyLost',
+    'ConnectionClosed', 'UntrustedSocket', 'ProtocolError', 'Timeout',
 ]

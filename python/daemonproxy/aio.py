@@ -21,10 +21,12 @@ import subprocess
 import time
 from typing import AbstractSet, Any, Awaitable, Callable, Iterable, List, Optional, Sequence, Union
 
-from .commands import CommandKind, warnings_of
+from .commands import CommandKind, SignalLike, ctl_request_fields, warnings_of
 from .core import ClientCore, expired, socket_target
-from .errors import ConnectionClosed, ProtocolError, ReplyLost, Timeout, UntrustedSocket
-from .events import Event, WarningEvent
+from .errors import (
+    CommandError, ConnectionClosed, ProtocolError, ReplyLost, Timeout, UntrustedSocket,
+)
+from .events import CtlReply, Event, ServiceState, WarningEvent
 from .mirror import Mirror
 from .protocol import Field
 from .session import Request
@@ -144,6 +146,47 @@ class AsyncClient(ClientCore[Awaitable[List[WarningEvent]], Awaitable[Optional[s
             except ReplyLost:
                 if expired(deadline):           # overflow after overflow: still a deadline
                     raise Timeout('no complete statedump within %.1fs (overflow)' % t) from None
+
+    async def stop(self, name: str, timeout: float = 10.0, *, why: str = '',
+                   sig: SignalLike = 'SIGTERM') -> ServiceState:
+        """See Client.stop."""
+        pid = self._stop_begin(name)
+        await self.want(name, 'down', why)
+        done = self._stopped(name, pid)
+        if pid is not None and not done(self.mirror):       # type: ignore[arg-type]
+            try:
+                await self.service_signal(name, sig)
+            except CommandError as e:
+                if not self._signal_moot(e):
+                    raise
+        try:
+            await self.wait_until(done, timeout)
+        except Timeout:
+            await self._kill(name)
+            await self.wait_until(done)
+        return self._stop_result(name)
+
+    async def _kill(self, name: str) -> None:
+        info = self.mirror.service(name) if self.mirror is not None else None
+        for scope in ('cgroup' if info is not None and info.cgroup is not None else 'group',
+                      None):
+            try:
+                await self.service_signal(name, 'SIGKILL', scope)
+                return
+            except CommandError as e:
+                if self._signal_moot(e):
+                    return          # else: no group (it left it): the process itself
+
+    async def ctl_request(self, verb: str, *args: Field,
+                          timeout: Optional[float] = None) -> List[CtlReply]:
+        """See Client.ctl_request."""
+        req = await self._wait(self.session.request(ctl_request_fields(verb, args)), None)
+        call = self._ctl_call(req)
+        try:
+            await self._wait(call, timeout)
+        finally:
+            self.session.forget_call(call)
+        return self._ctl_replies(call)
 
     async def fd_take(self, name: str, fd: int) -> List[WarningEvent]:
         """See Client.fd_take."""

@@ -14,10 +14,10 @@ import subprocess
 import time
 from typing import AbstractSet, Any, Callable, Iterable, Iterator, List, Optional, Sequence, Union
 
-from .commands import CommandKind, warnings_of
+from .commands import CommandKind, SignalLike, ctl_request_fields, warnings_of
 from .core import DEFAULT_TIMEOUT, ClientCore, deadline_in, expired, socket_target
-from .errors import ConnectionClosed, ReplyLost, Timeout, UntrustedSocket
-from .events import Event, WarningEvent
+from .errors import CommandError, ConnectionClosed, ReplyLost, Timeout, UntrustedSocket
+from .events import CtlReply, Event, ServiceState, WarningEvent
 from .mirror import Mirror
 from .protocol import Field
 from .session import Request
@@ -175,6 +175,58 @@ class Client(ClientCore[List[WarningEvent], Optional[str], List[Event]]):
             except ReplyLost:
                 if expired(deadline):           # overflow after overflow: still a deadline
                     raise Timeout('no complete statedump within %.1fs (overflow)' % t) from None
+
+    def stop(self, name: str, timeout: float = 10.0, *, why: str = '',
+             sig: SignalLike = 'SIGTERM') -> ServiceState:
+        """Stop the service and keep it stopped: ``service.want→NAME→down``
+        (with why), sig (default SIGTERM) to its process, and SIGKILL to
+        its process group (its cgroup under --cgroup) if it still runs
+        after timeout seconds.  Returns its state once it is down (and its
+        cgroup empty): the exit it made.  Raises CommandError (no such
+        service), Timeout if even SIGKILL did not end it within the
+        client's timeout.  ``want(name, 'up')`` brings it back."""
+        pid = self._stop_begin(name)
+        self.want(name, 'down', why)
+        done = self._stopped(name, pid)
+        if pid is not None and not done(self.mirror):       # type: ignore[arg-type]
+            try:
+                self.service_signal(name, sig)
+            except CommandError as e:
+                if not self._signal_moot(e):
+                    raise
+        try:
+            self.wait_until(done, timeout)
+        except Timeout:
+            self._kill(name)
+            self.wait_until(done)
+        return self._stop_result(name)
+
+    def _kill(self, name: str) -> None:
+        info = self.mirror.service(name) if self.mirror is not None else None
+        for scope in ('cgroup' if info is not None and info.cgroup is not None else 'group',
+                      None):
+            try:
+                self.service_signal(name, 'SIGKILL', scope)
+                return
+            except CommandError as e:
+                if self._signal_moot(e):
+                    return          # else: no group (it left it): the process itself
+
+    def ctl_request(self, verb: str, *args: Field,
+                    timeout: Optional[float] = None) -> List[CtlReply]:
+        """``ctl.request→VERB→ARG…``: ask the controller that serves verb
+        (``reload``, ``shutdown``…) and wait up to timeout seconds (default:
+        the client's) for its final answer.  Returns its replies, the
+        ``info`` ones first and the final ``ok`` last.  Raises
+        ControllerError when it answers ``error`` (also ``controller
+        gone``), CommandError when no controller serves verb, Timeout."""
+        req = self._wait(self.session.request(ctl_request_fields(verb, args)), None)
+        call = self._ctl_call(req)
+        try:
+            self._wait(call, timeout)
+        finally:
+            self.session.forget_call(call)
+        return self._ctl_replies(call)
 
     def fd_take(self, name: str, fd: int) -> List[WarningEvent]:
         """``fd.take→NAME``: pass fd (SCM_RIGHTS) to daemonproxy as handle

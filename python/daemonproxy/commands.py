@@ -29,6 +29,7 @@ of warnings and ``await aclient.echo('x')`` a string or None.
 
 from __future__ import annotations
 
+import math
 import signal as _signal
 from typing import (
     Any, Callable, Generic, Iterable, List, Literal, Optional, Sequence, TypeVar, Union,
@@ -37,12 +38,13 @@ from typing import (
 from .errors import InvalidArgument
 from .events import Event, LogFilter, WarningEvent, parse_event
 from .protocol import (
-    Field, check_control_signal, check_env_entry, check_field, check_flags, check_handle_ref,
-    check_int, check_name, check_option, check_signal, check_trigger,
+    ENCODING, ERRORS, WHY_MAX, Field, check_control_signal, check_env_entry, check_field,
+    check_flags, check_handle_ref, check_int, check_name, check_option, check_signal,
+    check_trigger, check_verb, daemon_time,
 )
 
 __all__ = ['Commands', 'LOG_LEVELS', 'CommandKind', 'warnings_of', 'log_level_of',
-           'parse_dump']
+           'parse_dump', 'ctl_request_fields', 'start_ts_in']
 
 #: Log filter levels, least to most severe.
 LOG_LEVELS = ('trace', 'debug', 'info', 'warning', 'error', 'fatal')
@@ -85,6 +87,27 @@ def log_level_of(reply: List[str]) -> Optional[str]:
 def parse_dump(reply: List[str]) -> List[Event]:
     """The events of a statedump's reply lines."""
     return [parse_event(line) for line in reply]
+
+
+def start_ts_in(seconds: float, now: Optional[float] = None) -> Optional[int]:
+    """The TS of a ``service.start`` due in seconds (a duration; now: the
+    daemon's clock, default :func:`~daemonproxy.protocol.daemon_time`), or
+    None for a start now (seconds <= 0).  The daemon's TS counts whole
+    seconds, so it is rounded up: never earlier than asked, at most a
+    second later."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or seconds != seconds or seconds > 10 ** 9:
+        raise InvalidArgument('a start delay must be a number of seconds, not %r'
+                              % (seconds,), 'service.start')
+    if seconds <= 0:
+        return None
+    return math.ceil((daemon_time() if now is None else now) + seconds)
+
+
+def ctl_request_fields(verb: Field, args: Sequence[Field]) -> List[str]:
+    """The fields of ``ctl.request→VERB→ARG…``, checked."""
+    cmd = 'ctl.request'
+    return [cmd, check_verb(verb, cmd)] + [check_field(a, 'argument', cmd) for a in args]
 
 
 class Commands(Generic[Warnings, Text, Events]):
@@ -179,6 +202,36 @@ class Commands(Generic[Warnings, Text, Events]):
             fields.append('-')
         elif ts is not None:
             fields.append(check_int(ts, 0, _INT64_MAX // 1000, 'timestamp', cmd))
+        return self._command(fields)
+
+    def start_in(self, name: str, seconds: float) -> Warnings:
+        """``service.start→NAME→TS``: start the service in seconds (a
+        duration, a float is fine; 0 or less: now).  The protocol's TS is a
+        whole second of the daemon's monotonic clock: it is computed here,
+        rounded up (so the start comes at most a second late, never
+        early)."""
+        ts = start_ts_in(seconds)
+        return self.service_start(name, ts)
+
+    def want(self, name: str, state: Optional[str], why: Field = '') -> Warnings:
+        """``service.want→NAME→WANT→[WHY]``: record what is wanted of the
+        service (docs/protocol.md, "Desired state"): ``'up'`` (start it if
+        it is down; clears down and failed), ``'down'`` (nothing starts it
+        but an up; daemonproxy does not stop it: see ``stop``),
+        ``'failed'`` (a policy gave up: as down), or None / ``'-'`` (no
+        desire).  why: free text for people and logs (at most 255 bytes,
+        no TAB)."""
+        cmd = 'service.want'
+        w = '-' if state is None else state
+        if w not in ('up', 'down', 'failed', '-'):
+            raise InvalidArgument('invalid want %r (up, down, failed, - or None)' % (state,),
+                                  cmd)
+        fields = [cmd, check_name(name, 'service', cmd), w]
+        text = check_field(why, 'why', cmd)
+        if len(text.encode(ENCODING, ERRORS)) > WHY_MAX:
+            raise InvalidArgument('why longer than %d bytes' % WHY_MAX, cmd)
+        if text:
+            fields.append(text)
         return self._command(fields)
 
     def service_signal(self, name: str, sig: SignalLike, scope: Optional[str] = None) -> Warnings:
@@ -294,6 +347,28 @@ class Commands(Generic[Warnings, Text, Events]):
     def socket_delete(self) -> Warnings:
         """``socket.delete``: close and unlink the control socket."""
         return self._command(['socket.delete'])
+
+    # --- addressing the controller (ctl.*) ----------------------------------------------
+
+    def ctl_serve(self, *verbs: Field) -> Warnings:
+        """``ctl.serve→VERB…``: this connection answers requests for these
+        verbs (none: for no verb any more); a later ctl.serve of a verb by
+        another connection takes it over.  Requests then come as
+        :class:`~daemonproxy.events.CtlRequest` events; answer each with
+        :meth:`ctl_reply`."""
+        cmd = 'ctl.serve'
+        return self._command([cmd] + [check_verb(v, cmd) for v in verbs])
+
+    def ctl_reply(self, id: int, status: str, *text: Field) -> Warnings:
+        """``ctl.reply→ID→STATUS→TEXT…``: answer request id: status
+        ``'info'`` (progress, any number of them), then one final ``'ok'``
+        or ``'error'``."""
+        cmd = 'ctl.reply'
+        if status not in ('ok', 'error', 'info'):
+            raise InvalidArgument("status must be 'ok', 'error' or 'info', not %r" % (status,),
+                                  cmd)
+        return self._command([cmd, check_int(id, 0, _INT64_MAX, 'request ID', cmd), status]
+                             + [check_field(t, 'text', cmd) for t in text])
 
     # --- termination ------------------------------------------------------------------
 

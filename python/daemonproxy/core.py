@@ -22,7 +22,8 @@ from typing import (
 )
 
 from .commands import CommandKind, Commands, Events, Text, Warnings
-from .errors import ProtocolError
+from .errors import CommandError, ProtocolError
+from .events import CtlReply, ServiceState
 from .mirror import Mirror
 from .paths import default_socket_path, trusted_uids
 from .protocol import Field, check_name
@@ -143,6 +144,45 @@ class ClientCore(Commands[Warnings, Text, Events]):
             n = 0
         self._wbuf += data[n:] if n else data
         return req
+
+    # --- steps of stop() and ctl_request() (the waits are each client's) ------------
+
+    def _stop_begin(self, name: str) -> Optional[int]:
+        """stop() checks: the pid of the run to stop (None if none runs)."""
+        if self.mirror is None:
+            raise ValueError('stop() needs a client that keeps a mirror')
+        info = self.mirror.service(name)
+        return info.pid if info is not None else None
+
+    def _stopped(self, name: str, pid: Optional[int]) -> Callable[[Mirror], bool]:
+        """The mirror condition of stop(): the run pid is over, and no
+        process is left in the service's cgroup (with --cgroup)."""
+        def done(m: Mirror) -> bool:
+            info = m.service(name)
+            return info is None or (info.pid is None or info.pid != pid) \
+                and info.cgroup != 'populated'
+        return done
+
+    def _stop_result(self, name: str) -> ServiceState:
+        info = self.mirror.service(name) if self.mirror is not None else None
+        return info.state if info is not None else ServiceState(name, 'deleted')
+
+    @staticmethod
+    def _signal_moot(e: CommandError) -> bool:
+        """A signal refused because the run is already over (a race with
+        its exit): stop() goes on."""
+        return e.message.endswith('is not running')
+
+    @staticmethod
+    def _ctl_call(req: Request) -> Request:
+        """The call a ctl.request's reply opened."""
+        if req.call is None:
+            raise ProtocolError('no request ID in the reply to %s' % ' '.join(req.fields)[:60])
+        return req.call
+
+    @staticmethod
+    def _ctl_replies(call: Request) -> List[CtlReply]:
+        return [ev for ev in call.events if isinstance(ev, CtlReply)]
 
     # --- bytes in and out -----------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Optional, Sequence, Tuple
 
 __all__ = [
-    'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ReplyLost',
+    'DaemonProxyError', 'InvalidArgument', 'CommandError', 'ControllerError', 'ReplyLost',
     'ConnectionClosed', 'UntrustedSocket', 'ProtocolError', 'Timeout',
 ]
 
@@ -49,6 +49,19 @@ class CommandError(DaemonProxyError):
         self.message = message
         self.line = line
         super().__init__('%s: %s' % (' '.join(self.command)[:80], message))
+
+
+class ControllerError(CommandError):
+    """The controller that serves a verb answered a ``ctl.request`` with
+    ``ctl.reply→ID→error→TEXT`` (its own refusal, or the daemon's
+    ``controller gone``).  ``message`` is TEXT; ``replies`` the
+    :class:`~daemonproxy.events.CtlReply` lines of the request, the
+    ``info`` ones first and this ``error`` last."""
+
+    def __init__(self, command: Sequence[str], message: str, line: str = '',
+                 replies: Sequence[object] = ()) -> None:
+        super().__init__(command, message, line)
+        self.replies = tuple(replies)
 
 
 class ReplyLost(DaemonProxyError):

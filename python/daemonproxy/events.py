@@ -16,6 +16,10 @@ line                             class
 ``service.auto_up``              :class:`ServiceAutoUp`
 ``service.notify``               :class:`ServiceNotify`
 ``service.cgroup``               :class:`ServiceCgroup`
+``service.want``                 :class:`ServiceWant`
+``ctl.request`` (served)         :class:`CtlRequest`
+``ctl.request`` (a reply)        :class:`CtlRequestId`
+``ctl.reply``                    :class:`CtlReply`
 ``fd.state``                     :class:`FdState`
 ``signal``                       :class:`Signal`
 ``orphan``                       :class:`Orphan`
@@ -37,10 +41,11 @@ from typing import Callable, ClassVar, Dict, List, Optional, Tuple, Union
 
 __all__ = [
     'Event', 'ServiceState', 'ServiceArgs', 'ServiceFds', 'ServiceTags', 'ServiceAutoUp',
-    'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'FdState', 'Signal',
-    'Orphan', 'Overflow', 'Error', 'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced',
-    'EventsDropped',
-    'parse_event', 'parse_fields', 'READINESS_STATES', 'DUMP_KINDS',
+    'ServiceEnv', 'ServiceOpts', 'ServiceNotify', 'ServiceCgroup', 'ServiceWant', 'FdState',
+    'Signal', 'Orphan', 'CtlRequest', 'CtlRequestId', 'CtlReply', 'Overflow', 'Error',
+    'WarningEvent', 'LogFilter', 'RawEvent', 'Resynced', 'EventsDropped',
+    'parse_event', 'parse_fields', 'READINESS_STATES', 'DUMP_KINDS', 'WANTS', 'HELD_WANTS',
+    'CTL_STATUSES',
 ]
 
 if sys.version_info >= (3, 10):
@@ -55,7 +60,15 @@ READINESS_STATES = ('READY=1', 'RELOADING=1', 'STOPPING=1')
 #: signals); a Mirror applies each of them.
 DUMP_KINDS = frozenset(('service.state', 'service.tags', 'service.args', 'service.fds',
                         'service.auto_up', 'service.env', 'service.opts', 'service.notify',
-                        'service.cgroup', 'fd.state', 'signal'))
+                        'service.cgroup', 'service.want', 'fd.state', 'signal'))
+
+#: What ``service.want`` records (None for ``-``: no desire).
+WANTS = ('up', 'down', 'failed')
+#: The wants that keep a service from being started (docs/protocol.md,
+#: "Desired state: a convention for controllers").
+HELD_WANTS = ('down', 'failed')
+#: The statuses of a ``ctl.reply``: ``info`` is progress, the others final.
+CTL_STATUSES = ('ok', 'error', 'info')
 
 
 def _dash(v: object) -> str:
@@ -265,6 +278,82 @@ class ServiceCgroup(Event):
 
     def fields(self) -> List[str]:
         return ['service.cgroup', self.name, str(self.ts), self.state]
+
+
+@_event
+class ServiceWant(Event):
+    """``service.want→NAME→WANT→BY→TS→WHY``: what is wanted of a service
+    (docs/protocol.md, "Desired state").  ``want`` is ``'up'``,
+    ``'down'``, ``'failed'`` or None (``-``: no desire, the record is
+    gone); ``by`` who asked (``uid=N``, ``controller``, ``stdin``); ``ts``
+    the monotonic second of the record; ``why`` free text (TABs kept, ``''``
+    when none)."""
+
+    name: str
+    want: Optional[str]
+    by: str
+    ts: int
+    why: str = ''
+    kind: ClassVar[str] = 'service.want'
+
+    @property
+    def held(self) -> bool:
+        """True for ``down`` and ``failed``: nothing may start it but an ``up``."""
+        return self.want in HELD_WANTS
+
+    def fields(self) -> List[str]:
+        return ['service.want', self.name, _dash(self.want), self.by, str(self.ts), self.why]
+
+
+@_event
+class CtlRequest(Event):
+    """``ctl.request→ID→BY→VERB→ARG…``: a request for a verb this
+    connection serves (``ctl.serve``), to be answered with
+    ``ctl.reply→ID→STATUS→TEXT`` (``Commands.ctl_reply``).  ``by`` is who
+    asked, as for :class:`ServiceWant`."""
+
+    id: int
+    by: str
+    verb: str
+    args: Tuple[str, ...] = ()
+    kind: ClassVar[str] = 'ctl.request'
+
+    def fields(self) -> List[str]:
+        return ['ctl.request', str(self.id), self.by, self.verb] + list(self.args)
+
+
+@_event
+class CtlRequestId(Event):
+    """``ctl.request→ID→VERB``: the daemon's reply to our own
+    ``ctl.request``: a controller serves VERB, and its replies will come
+    as :class:`CtlReply` lines with this ID."""
+
+    id: int
+    verb: str
+    kind: ClassVar[str] = 'ctl.request'
+
+    def fields(self) -> List[str]:
+        return ['ctl.request', str(self.id), self.verb]
+
+
+@_event
+class CtlReply(Event):
+    """``ctl.reply→ID→STATUS→TEXT``: a controller's answer to request ID:
+    ``status`` ``'info'`` (progress; more follow) or a final ``'ok'`` or
+    ``'error'``; ``text`` its fields, TAB-joined."""
+
+    id: int
+    status: str
+    text: str = ''
+    kind: ClassVar[str] = 'ctl.reply'
+
+    @property
+    def final(self) -> bool:
+        """True for ``ok`` and ``error``: the request is answered."""
+        return self.status != 'info'
+
+    def fields(self) -> List[str]:
+        return ['ctl.reply', str(self.id), self.status] + ([self.text] if self.text else [])
 
 
 @_event
@@ -487,6 +576,32 @@ def _p_cgroup(f: List[str], line: Optional[str]) -> Optional[Event]:
     return ServiceCgroup(f[1], int(f[2]), f[3])
 
 
+def _p_want(f: List[str], line: Optional[str]) -> Optional[Event]:
+    if len(f) < 6 or f[2] not in WANTS and f[2] != '-':
+        return None
+    return ServiceWant(f[1], None if f[2] == '-' else f[2], f[3], int(f[4]), '\t'.join(f[5:]))
+
+
+def _id(field: str) -> int:
+    if not field.isdigit():
+        raise ValueError(field)
+    return int(field)
+
+
+def _p_ctl_request(f: List[str], line: Optional[str]) -> Optional[Event]:
+    if len(f) == 3:
+        return CtlRequestId(_id(f[1]), f[2])
+    if len(f) < 4:
+        return None
+    return CtlRequest(_id(f[1]), f[2], f[3], tuple(f[4:]))
+
+
+def _p_ctl_reply(f: List[str], line: Optional[str]) -> Optional[Event]:
+    if len(f) < 3 or f[2] not in CTL_STATUSES:
+        return None
+    return CtlReply(_id(f[1]), f[2], '\t'.join(f[3:]))
+
+
 def _p_fd(f: List[str], line: Optional[str]) -> Optional[Event]:
     n = len(f)
     if n == 5:
@@ -543,6 +658,9 @@ _PARSERS: Dict[str, Callable[[List[str], Optional[str]], Optional[Event]]] = {
     'service.auto_up': _p_auto_up,
     'service.notify': _p_notify,
     'service.cgroup': _p_cgroup,
+    'service.want': _p_want,
+    'ctl.request': _p_ctl_request,
+    'ctl.reply': _p_ctl_reply,
     'fd.state': _p_fd,
     'signal': _p_signal,
     'orphan': _p_orphan,

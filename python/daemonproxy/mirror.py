@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from .events import (
-    DUMP_KINDS, READINESS_STATES, Event, FdState, Orphan, ServiceArgs, ServiceAutoUp,
+    DUMP_KINDS, HELD_WANTS, READINESS_STATES, Event, FdState, Orphan, ServiceArgs, ServiceAutoUp,
     ServiceCgroup, ServiceEnv, ServiceFds, ServiceNotify, ServiceOpts, ServiceState, ServiceTags,
-    Signal, parse_fields,
+    ServiceWant, Signal, parse_fields,
 )
 from .protocol import CONTROL_SIGNALS
 
@@ -58,6 +58,10 @@ class ServiceInfo:
     ``status`` (the text of the last STATUS=), ``mainpid``, ``notify_ts``
     and ``notify_pid`` (time and sender of the last message).
     ``cgroup`` is ``'empty'``, ``'populated'`` or None (no --cgroup).
+    The desired state (docs/protocol.md, "Desired state"): ``want``
+    (``'up'``, ``'down'``, ``'failed'``, or None: no desire), ``want_by``
+    (who asked: ``uid=N``, ``controller``, ``stdin``), ``want_since`` (its
+    monotonic second) and ``want_why`` (its text); all None without one.
     """
 
     name: str
@@ -76,6 +80,10 @@ class ServiceInfo:
     notify_pid: Optional[int] = None
     cgroup: Optional[str] = None
     cgroup_ts: Optional[int] = None
+    want: Optional[str] = None
+    want_by: Optional[str] = None
+    want_since: Optional[int] = None
+    want_why: Optional[str] = None
 
     @property
     def running(self) -> bool:
@@ -92,6 +100,12 @@ class ServiceInfo:
     def pid(self) -> Optional[int]:
         """The pid of the running process, else None."""
         return self.state.pid if self.state.state == 'up' else None
+
+    @property
+    def held(self) -> bool:
+        """True while wanted ``down`` or ``failed``: nothing may start it
+        but a ``service.want→NAME→up``."""
+        return self.want in HELD_WANTS
 
     @property
     def auto_up(self) -> ServiceAutoUp:
@@ -120,6 +134,9 @@ class ServiceInfo:
             out.append(ServiceEnv(name, self.env).to_line())
         if self.opts:
             out.append(ServiceOpts(name, self.opts).to_line())
+        if self.want is not None:
+            out.append(ServiceWant(name, self.want, self.want_by or '', self.want_since or 0,
+                                   self.want_why or '').to_line())
         if self.state.state == 'up' and self.notify_ts is not None:
             f = ['service.notify', name, str(self.notify_ts), str(self.notify_pid),
                  self.readiness or '-']
@@ -180,6 +197,7 @@ class Mirror:
             ServiceAutoUp: self._on_auto_up,
             ServiceNotify: self._on_notify,
             ServiceCgroup: self._on_cgroup,
+            ServiceWant: self._on_want,
             Orphan: self._on_orphan,
             FdState: self._on_fd,
             Signal: self._on_signal,
@@ -376,6 +394,15 @@ class Mirror:
         if s is not None:
             s.cgroup = ev.state
             s.cgroup_ts = ev.ts
+
+    def _on_want(self, st: _State, ev: ServiceWant) -> None:
+        s = st.services.get(ev.name)
+        if s is None:
+            return      # a want never creates a service
+        if ev.want is None:
+            s.want = s.want_by = s.want_since = s.want_why = None
+        else:
+            s.want, s.want_by, s.want_since, s.want_why = ev.want, ev.by, ev.ts, ev.why
 
     def _on_orphan(self, st: _State, ev: Orphan) -> None:
         s = st.services.get(ev.service) if ev.service else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import signal as _signal
+import time
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from .errors import InvalidArgument
@@ -25,7 +26,7 @@ __all__ = [
     'split_line', 'join_fields', 'check_command', 'encode_command', 'decode_line', 'check_field',
     'check_name', 'check_handle_ref', 'check_int', 'check_signal', 'check_control_signal',
     'check_trigger', 'check_env_entry', 'check_option', 'check_flags', 'command_excerpt',
-    'Field',
+    'check_verb', 'daemon_time', 'WHY_MAX', 'Field',
 ]
 
 #: The longest command line the daemon accepts, in bytes, newline included.
@@ -183,6 +184,29 @@ def check_int(value: Union[int, str], lo: int, hi: int, what: str,
     if not lo <= value <= hi:
         raise InvalidArgument('%s %d out of range (%d to %d)' % (what, value, lo, hi), command)
     return str(value)
+
+
+#: The longest WHY of a service.want, in bytes (its fields TAB-joined).
+WHY_MAX = 255
+#: A verb of ctl.serve / ctl.request: 1 to 32 of ``a-z 0-9 _ . -``.
+_VERB_RE = re.compile(r'[a-z0-9_.-]{1,32}\Z')
+
+
+def check_verb(value: Field, command: Optional[str] = None) -> str:
+    """A verb a controller serves (``reload``): 1 to 32 bytes of
+    ``a-z 0-9 _ . -``."""
+    s = _text(value, 'verb', command)
+    if not _VERB_RE.match(s):
+        raise InvalidArgument('invalid verb %r (1 to 32 of a-z 0-9 _ . -)' % s, command)
+    return s
+
+
+def daemon_time() -> float:
+    """The daemon's clock now, in seconds: its TS fields are whole seconds
+    of CLOCK_MONOTONIC, the clock ``time.monotonic()`` reads on Linux (for
+    a client on the daemon's host, in its time namespace: over its control
+    socket, as its controller, or as its parent)."""
+    return time.monotonic()
 
 
 _SIGNAL_BY_BARE = {n[3:]: n for n in SIGNAL_NAMES}

@@ -22,6 +22,11 @@ everything else, and so every behaviour they share, lives here:
   mirror (events interleaved with the dump apply to the new picture too,
   which keeps it exact) and are not queued as events.  A
   :class:`~daemonproxy.events.Resynced` event follows a completed rebuild.
+* **Requests to a controller.**  The reply to our own ``ctl.request``
+  (``ctl.request→ID→VERB``) is the command's reply; it opens a *call*, a
+  Request of its own (``Request.call``) that the controller's
+  ``ctl.reply→ID→…`` lines complete (``info`` ones are kept, the final
+  ``ok`` or ``error`` ends it).  Those lines are the call's, not events.
 * **Bounds.**  The session trusts nothing it receives to be short: a
   line longer than daemonproxy ever sends (EVENT_LINE_MAX bytes), or one
   with a control character, ends it with
@@ -35,10 +40,10 @@ import os
 import re
 from typing import Callable, Deque, Dict, Iterable, List, Literal, Optional, Sequence, Tuple
 
-from .errors import CommandError, ConnectionClosed, ProtocolError, ReplyLost
+from .errors import CommandError, ConnectionClosed, ControllerError, ProtocolError, ReplyLost
 from .events import (
-    DUMP_KINDS, Error, Event, EventsDropped, LogFilter, Overflow, RawEvent, Resynced,
-    WarningEvent, parse_event, parse_fields,
+    DUMP_KINDS, CtlReply, CtlRequestId, Error, Event, EventsDropped, LogFilter, Overflow,
+    RawEvent, Resynced, WarningEvent, parse_event, parse_fields,
 )
 from .mirror import Mirror
 from .protocol import ENCODING, ERRORS, EVENT_LINE_MAX, Field, check_command, command_excerpt
@@ -68,6 +73,9 @@ _MADE_UP_BYTES = 64
 # Reply lines kept for one command other than statedump: daemonproxy
 # answers a command with one or two; more are counted, not kept.
 _REPLY_LINES_MAX = 64
+# A call's info replies kept: a controller sends a few (one per problem
+# of a bad file, say); more are dropped, the final one always kept.
+_CALL_INFO_MAX = 1024
 
 
 def _encode(fields: Sequence[str]) -> bytes:
@@ -79,11 +87,13 @@ class Request:
 
     ``done`` becomes True when its outcome is known; then ``reply`` holds
     its reply lines and ``exception`` is None, a CommandError, ReplyLost
-    or ConnectionClosed.  ``events`` holds the parsed lines of a statedump.
+    or ConnectionClosed.  ``events`` holds the parsed lines of a statedump
+    (of a call: its CtlReply lines).  ``call``: for a ``ctl.request`` the
+    daemon accepted, the Request its controller's replies complete.
     """
 
     __slots__ = ('fields', 'kind', 'marker', 'excerpt_suffixes', 'expect', 'reply', 'events',
-                 'error', 'exception', 'done', 'lost', 'active', 'keep', '_callbacks')
+                 'error', 'exception', 'done', 'lost', 'active', 'keep', 'call', '_callbacks')
 
     def __init__(self, fields: Sequence[str], kind: RequestKind, marker: Optional[str],
                  data: bytes) -> None:
@@ -103,6 +113,7 @@ class Request:
         self.lost = False
         self.active = False
         self.keep = True                # keep the reply (False: a resync only rebuilds)
+        self.call: Optional[Request] = None
         self._callbacks: List[Callable[['Request'], None]] = []
 
     def add_done_callback(self, fn: Callable[['Request'], None]) -> None:
@@ -198,6 +209,8 @@ class Session:
         self._tag = '_dpy.%s.' % os.urandom(5).hex()
         self._seq = 0
         self._resync: Optional[Request] = None
+        # our ctl.request calls the daemon accepted, by ID, until answered
+        self._calls: Dict[int, Request] = {}
         # `overflow` lines in a row (nothing else between), and an
         # overflow's resync waiting for another line (see _overflow)
         self._overflows = 0
@@ -422,7 +435,9 @@ class Session:
         pending = list(self._pending)
         self._pending.clear()
         self._by_marker.clear()
-        for r in pending:
+        calls = list(self._calls.values())
+        self._calls.clear()
+        for r in pending + calls:
             if eof and r.kind == 'final' and not r.lost:
                 r._complete(self._command_error(r))
             else:
@@ -491,7 +506,43 @@ class Session:
             if not head.lost and len(head.reply) < _REPLY_LINES_MAX:
                 head.reply.append(line)
             return
+        elif t is CtlRequestId and head.fields[0] == 'ctl.request' and head.call is None:
+            head.reply.append(line)
+            if not head.lost:
+                self._open_call(head, ev)       # type: ignore[arg-type]
+            return
         self._deliver(ev, len(line) + 1)
+
+    # --- requests to a controller ---------------------------------------------
+
+    def _open_call(self, req: Request, ev: CtlRequestId) -> None:
+        """The daemon accepted our ctl.request as ID: its replies complete
+        req.call from now on (they may come before our marker)."""
+        call = Request(req.fields, 'plain', None, b'')
+        req.call = call
+        self._calls[ev.id] = call
+
+    def _call_reply(self, ev: CtlReply) -> bool:
+        """A ctl.reply: True if it answers one of our calls (then it is
+        the call's, not an event)."""
+        call = self._calls.get(ev.id)
+        if call is None:
+            return False
+        if ev.final or len(call.events) < _CALL_INFO_MAX:
+            call.events.append(ev)
+            call.reply.append(ev.to_line())
+        if ev.final:
+            del self._calls[ev.id]
+            call._complete(None if ev.status == 'ok' else ControllerError(
+                call.fields, ev.text, ev.to_line(), call.events))
+        return True
+
+    def forget_call(self, call: Request) -> None:
+        """Stop waiting for call's replies (its asker gave up: a timeout);
+        those that still come are events."""
+        for k, v in list(self._calls.items()):
+            if v is call:
+                del self._calls[k]
 
     @staticmethod
     def _is_reply(ev: Error, head: Request) -> bool:
@@ -501,6 +552,9 @@ class Session:
         return msg == 'line too long' or msg == 'Unknown command: ' + head.fields[0]
 
     def _deliver(self, ev: Event, size: int = _MADE_UP_BYTES) -> None:
+        if type(ev) is CtlReply and self._calls \
+                and self._call_reply(ev):       # type: ignore[arg-type]
+            return
         if self.mirror is not None:
             self.mirror.apply(ev)
         if self.queue_events:
@@ -582,7 +636,9 @@ class Session:
 
     def _overflow(self, ev: Event) -> None:
         self._deliver(ev)
-        for r in self._pending:
+        calls = list(self._calls.values())
+        self._calls.clear()                     # their replies may be lost too
+        for r in list(self._pending) + calls:
             if not r.lost:
                 r.lost = True
                 r._complete(ReplyLost(r.fields))

@@ -51,15 +51,16 @@ from daemonproxy.protocol import EVENT_LINE_MAX
 
 _path.check()
 
-PLACEHOLDERS = (b'@M1@', b'@M2@', b'@M3@', b'@M4@')
+PLACEHOLDERS = (b'@M1@', b'@M2@', b'@M3@', b'@M4@', b'@M5@')
 REQUESTS = (('statedump',), ('service.start', 'web'), ('echo', 'hello', 'world'),
-            ('log.filter',))
+            ('log.filter',), ('ctl.request', 'reload'))
 KEYWORDS = (b'service.state', b'service.args', b'service.fds', b'service.tags',
             b'service.env', b'service.opts', b'service.auto_up', b'service.notify',
             b'service.cgroup', b'fd.state', b'signal', b'orphan', b'overflow', b'error',
             b'warning', b'log.filter', b'deleted', b'up', b'down', b'start', b'pipe', b'-',
             b'READY=1', b'STATUS=', b'MAINPID=', b'SIGTERM', b'\t', b'\n', b', for command "',
-            b'Unknown command: ', b'line too long') + PLACEHOLDERS
+            b'Unknown command: ', b'line too long', b'service.want', b'failed', b'uid=0',
+            b'ctl.request', b'ctl.reply', b'ok', b'info', b'1') + PLACEHOLDERS
 BAD_BYTES = bytes(b for b in range(32) if b not in (9, 10))
 
 

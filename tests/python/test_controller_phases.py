@@ -117,7 +117,8 @@ class Phases(unittest.TestCase):
         self.assertFalse(any('BUG' in line for line in self.lines[n + 1:]), self.lines)
 
     def test_next_allows_what_a_stop_needs(self):
-        self.assertEqual(NEXT[Phase.STOPPING], {Phase.STOPPED, Phase.WAITING, Phase.STOPPING})
+        self.assertEqual(NEXT[Phase.STOPPING], {Phase.STOPPED, Phase.WAITING, Phase.STOPPING,
+                                                Phase.HELD, Phase.FAILED})
         for p in Phase:
             self.assertIn(Phase.STOPPING, NEXT[p], 'any phase may be stopped')
             self.assertIn(p, NEXT[Phase.STOPPED], 'a stopped service may go anywhere')

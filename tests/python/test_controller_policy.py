@@ -17,7 +17,7 @@ if sys.version_info >= (3, 11):
     from daemonproxy.controller.controller import Controller
     from daemonproxy.controller.policy import (
         CHDIR_SH, Intent, argv_of, backoff_delay, count_failure, define_commands,
-        describe_exit, exit_code_of, fds_of, make_tags, read_tags, should_restart, stop_tags,
+        describe_exit, exit_code_of, fds_of, make_tags, read_tags, should_restart, stop_tags, unit_tags,
     )
 
 NEED = unittest.skipUnless(sys.version_info >= (3, 11), 'the controller needs tomllib (3.11)')
@@ -77,14 +77,12 @@ class Definition(unittest.TestCase):
         self.assertEqual(fds_of(db), ['stderr', 'stdout', 'stderr'])
         self.assertEqual(define_commands(db, fresh=True), [
             ('service.args', 'db', 'db'), ('service.fds', 'db', 'stderr', 'stdout', 'stderr'),
-            ('service.opts', 'db', 'notify'),
-            ('service.tags', 'db') + make_tags(db.hash, stop=stop_tags(db))])
+            ('service.opts', 'db', 'notify'), ('service.tags', 'db') + unit_tags(db)])
         full = define_commands(web, 2)
         self.assertIn(('service.env', 'web', 'A=b'), full)
         self.assertIn(('service.opts', 'web'), full)
         self.assertIn(('service.auto_up', 'web', '-'), full, 'never an auto_up of our own')
-        self.assertEqual(full[-1],
-                         ('service.tags', 'web') + make_tags(web.hash, 2, stop=stop_tags(web)))
+        self.assertEqual(full[-1], ('service.tags', 'web') + unit_tags(web, 2))
         self.assertEqual(stop_tags(web), ('stop_signal=SIGTERM', 'stop_timeout=10'))
 
 
@@ -147,9 +145,8 @@ class Decisions(unittest.TestCase):
             self.feed(c, ServiceState('crash', 'up', 100 * n, 10 + n))
             self.feed(c, ServiceState('crash', 'down', 100 * n, 10 + n, 'exit', 1, 0, 0))
             self.assertEqual(self.starts()[-1], ('crash', str(100 * n + delay)))
-            crash = c.cfg.services['crash']
-            self.assertIn(('service.tags', 'crash')
-                          + make_tags(crash.hash, n, stop=stop_tags(crash)),
+            self.assertIn(('service.tags', 'crash') + unit_tags(c.cfg.services['crash'], n,
+                                                                (100 * n,)),
                           self.dp.sent)
         self.assertIn('crash: exited (exit 1) after 0s; failure 3; next start in 8s',
                       self.lines)

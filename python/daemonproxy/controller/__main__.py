@@ -19,7 +19,7 @@ import sys
 if sys.version_info < (3, 11):                          # pragma: no cover
     sys.exit('dpcontroller needs Python 3.11 or later (tomllib)')
 
-from .config import ConfigError, load, start_order    # noqa: E402
+from .config import ConfigError, describe_start_limit, load, start_order    # noqa: E402
 from .policy import define_commands, pipe_command      # noqa: E402
 
 
@@ -31,9 +31,11 @@ def print_plan(cfg, out=sys.stdout) -> None:
     for i, wave in enumerate(start_order(cfg)):
         out.write('# start wave %d: %s\n' % (i + 1, ' '.join(wave)))
     for svc in cfg.services.values():
-        out.write('\n# %s: restart=%s backoff=%s..%ss reset=%ss ready=%s stop=%s/%ss\n'
+        out.write('\n# %s: restart=%s backoff=%s..%ss reset=%ss start_limit=%s ready=%s '
+                  'stop=%s/%ss\n'
                   % (svc.name, svc.restart, svc.backoff_base, svc.backoff_max,
-                     svc.backoff_reset, svc.ready, svc.stop_signal, svc.stop_timeout))
+                     svc.backoff_reset, describe_start_limit(svc), svc.ready, svc.stop_signal,
+                     svc.stop_timeout))
         if svc.log:
             out.write('\t'.join(pipe_command(svc)) + '\n')
         for cmd in define_commands(svc, fresh=True):

@@ -24,6 +24,7 @@ The file::
     backoff_base = 1
     backoff_max = 60
     backoff_reset = 30
+    start_limit = "5/60s"           # N failures in T seconds: failed ("none": no limit)
     requires = ["db"]
     after = ["cache"]
     ready = "up"                    # up | notify | fd | seconds after up
@@ -52,7 +53,8 @@ from ..errors import InvalidArgument
 from ..protocol import SIGNAL_NAMES, check_command, check_signal
 
 __all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle',
-           'RestartPolicy', 'ReadyKind', 'StdioTarget']
+           'RestartPolicy', 'ReadyKind', 'StdioTarget', 'DEFAULT_START_LIMIT',
+           'parse_start_limit', 'describe_start_limit']
 
 NAME_RE = re.compile(r'[A-Za-z0-9._-]{1,31}\Z')
 # The portable names (POSIX's, and what a shell can set); the daemon takes
@@ -75,8 +77,16 @@ READY_KINDS: Tuple[ReadyKind, ...] = get_args(ReadyKind)
 
 CONTROLLER_KEYS = ('main', 'shutdown_timeout', 'exit_code')
 SERVICE_KEYS = ('run', 'env', 'cwd', 'stdin', 'stdout', 'stderr', 'log', 'restart',
-                'backoff_base', 'backoff_max', 'backoff_reset', 'requires', 'after',
-                'ready', 'stop_signal', 'stop_timeout')
+                'backoff_base', 'backoff_max', 'backoff_reset', 'start_limit', 'requires',
+                'after', 'ready', 'stop_signal', 'stop_timeout')
+#: ``start_limit`` when the file gives none: 5 failures within 60 s mark a
+#: service failed.  systemd's default is 5 starts in 10 s, but it restarts
+#: after 100 ms; with our back-off (1, 2, 4, 8 s) five quick failures take
+#: 15 s, so 60 s is the window that catches a service that keeps failing
+#: within about ten seconds of each start.
+DEFAULT_START_LIMIT = (5, 60.0)
+START_LIMIT_RE = re.compile(r'\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*\Z')
+_UNIT_SECONDS = {None: 1, 's': 1, 'm': 60, 'h': 3600}
 
 
 class ConfigError(Exception):
@@ -104,6 +114,10 @@ class Service:
     backoff_base: float = 1
     backoff_max: float = 60
     backoff_reset: float = 30
+    #: at most this many failures within start_limit_interval seconds: the
+    #: last one marks it failed (0: no limit)
+    start_limit_burst: int = DEFAULT_START_LIMIT[0]
+    start_limit_interval: float = DEFAULT_START_LIMIT[1]
     requires: Tuple[str, ...] = ()
     after: Tuple[str, ...] = ()
     ready: Union[ReadyKind, float] = 'up'
@@ -338,6 +352,13 @@ def _check_service(name: str, table: dict, key: str, bad) -> Optional[Service]:
             if _seconds(v, key + '.' + k, fail_key(fail, k), positive=(k != 'backoff_reset')) \
                     is not None:
                 setattr(svc, k, v)
+        elif k == 'start_limit':
+            limit = parse_start_limit(v)
+            if limit is None:
+                fail(k, 'must be "N/T" (N failures within T seconds mark it failed; T may end '
+                        'in s, m or h; N from 1 to 100) or "none", not %r' % (v,))
+            else:
+                svc.start_limit_burst, svc.start_limit_interval = limit
         elif k in ('requires', 'after'):
             names = _strings(v, key + '.' + k, fail_key(fail, k))
             if names is not None:
@@ -379,6 +400,29 @@ def _check_service(name: str, table: dict, key: str, bad) -> Optional[Service]:
     return svc if ok else None
 
 
+def parse_start_limit(value: object) -> Optional[Tuple[int, float]]:
+    """``"5/60s"`` -> (5, 60.0); ``"none"`` or false -> (0, 0.0), no
+    limit; None if value is neither."""
+    if value is False or value == 'none':
+        return 0, 0.0
+    if not isinstance(value, str):
+        return None
+    m = START_LIMIT_RE.match(value)
+    if m is None:
+        return None
+    burst, interval = int(m.group(1)), float(m.group(2)) * _UNIT_SECONDS[m.group(3)]
+    if not 1 <= burst <= 100 or not 0 < interval <= 10 ** 7:
+        return None
+    return burst, interval
+
+
+def describe_start_limit(svc: Service) -> str:
+    """``"5/60s"``, or ``"none"``: the limit as the file writes it."""
+    if not svc.start_limit_burst:
+        return 'none'
+    return '%d/%gs' % (svc.start_limit_burst, svc.start_limit_interval)
+
+
 def fail_key(fail, k: str):
     """An error reporter for _strings/_seconds that reports under k."""
     return lambda _key, msg: fail(k, msg)
@@ -414,11 +458,12 @@ def _check_lines(cfg: Config, bad) -> None:
     """Every command the controller would send for a service, checked as
     the daemon reads it (a line of at most 4,096 bytes, no control
     characters), in its longest form (the sh chain-loader for cwd, a large
-    failure count in the tags)."""
+    failure count and a full start-limit window in the tags)."""
     # policy builds the commands and imports this module: import it late
     from .policy import define_commands, pipe_command
     for svc in cfg.services.values():
-        cmds = define_commands(svc, 10 ** 9, env_has_chdir=False)
+        cmds = define_commands(svc, 10 ** 9, env_has_chdir=False,
+                               fails=(10 ** 10,) * svc.start_limit_burst)
         cmds.append(('service.signal', svc.name, svc.stop_signal, 'cgroup'))
         if svc.log:
             cmds.append(pipe_command(svc))

@@ -8,9 +8,12 @@ daemonproxy: the definition hash and the failure count in each service's
 tags, pending (back-off) starts as the daemon's own timed
 ``service.start``, a shutdown in progress as a tag on the controller's
 own service.  After a start or a resync, :meth:`reconcile` sets the
-phases again from the mirror.  The few things the daemon cannot time for
-it are :class:`Timer` kinds, each with its handler in
-:attr:`Controller.TIMER_HANDLERS`.
+phases again from the mirror.  The few things the daemon cannot time
+for it are :class:`Timer` kinds, each with its handler in
+:attr:`Controller.TIMER_HANDLERS`.  What operators want of a service
+(``service.want``, held by daemonproxy: ``dpctl stop`` and ``start``) is
+followed by the convention of docs/protocol.md ("Desired state: a
+convention for controllers"): the methods under "desired state".
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ import time
 from typing import Callable, ClassVar, Dict, List, Optional, Set, Tuple
 
 from ..errors import CommandError, ConnectionClosed
-from ..events import Resynced, ServiceCgroup, ServiceNotify, ServiceState, Signal
-from .config import Config, ConfigError, Service, load
+from ..events import Resynced, ServiceCgroup, ServiceNotify, ServiceState, ServiceWant, Signal
+from .config import Config, ConfigError, Service, describe_start_limit, load
 from .policy import (
-    backoff_delay, count_failure, define_commands, describe_exit, exit_code_of, make_tags,
-    pipe_command, read_tags, should_restart, stop_tags,
+    backoff_delay, count_failure, define_commands, describe_exit, exit_code_of,
+    over_start_limit, pipe_command, read_tags, recent_failures, should_restart, unit_tags,
 )
 from .unit import NEXT, Phase, StopPurpose, Unit
 
@@ -102,6 +105,7 @@ class Controller:
         self.generation = -1
         self.terminated = False
         self.pending: List[Tuple[str, ...]] = []
+        self.holding = False                    # hold_step() is running
 
     # --- the units and their phases ------------------------------------------------
 
@@ -217,6 +221,8 @@ class Controller:
             self.on_cgroup(ev)
         elif isinstance(ev, Signal):
             self.on_signal(ev)
+        elif isinstance(ev, ServiceWant):
+            self.on_want(ev)
         elif isinstance(ev, Resynced) and ev.generation > self.generation:
             self.log('controller', 'resynced from a statedump')
             self.reconcile()
@@ -259,6 +265,7 @@ class Controller:
             self.cancel_pending_starts()
             self.shutdown_step()
         else:
+            self.honour_wants()
             self.try_start(self.waiting_names())
 
     def find_own_service(self) -> Optional[str]:
@@ -291,6 +298,7 @@ class Controller:
                 self.wait(u, 'configured')
             return
         u.failures = intent.failures
+        u.fails = intent.fails
         st = info.state
         if st.state == 'up':
             self.set_phase(u, Phase.STARTING, 'adopted (pid %s, running since %ss)'
@@ -298,6 +306,10 @@ class Controller:
             self.check_ready_on_up(name, st)
             if info.ready and svc.ready in ('notify', 'fd'):
                 self.became_ready(name)
+        elif info.held and st.state != 'up':
+            u.handled = (st.pid, st.ts)                 # its exit is no failure
+            if u.phase not in (Phase.HELD, Phase.FAILED):
+                self.hold_phase(u, 'held since %s' % info.want_since)
         elif st.state == 'start':
             self.set_phase(u, Phase.STARTING, 'pending start at %s kept' % st.ts)
         elif st.pid is None:
@@ -318,15 +330,16 @@ class Controller:
                 self.send(*pipe_command(self.cfg.services[svc.logger_of] if svc.logger_of
                                         else svc))
                 self.pipes_made.add(read)
-        for cmd in define_commands(svc, self.unit(svc.name).failures,
-                                   env_has_chdir() if svc.cwd else True, fresh):
+        u = self.unit(svc.name)
+        for cmd in define_commands(svc, u.failures, env_has_chdir() if svc.cwd else True, fresh,
+                                   u.fails):
             self.send(*cmd)
 
     def blocker(self, name: str) -> Optional[str]:
         """Why name cannot start yet (a service it waits for), or None."""
         svc = self.cfg.services[name]
         for r in svc.requires:
-            if self.phase_of(r) not in (Phase.READY, Phase.FINISHED):
+            if self.phase_of(r) not in (Phase.READY, Phase.FINISHED) or self.held(r):
                 return r
         for a in svc.after:
             if self.phase_of(a) in (Phase.WAITING, Phase.STARTING):
@@ -339,13 +352,24 @@ class Controller:
             u = self.units.get(name)
             if u is None or u.phase is not Phase.WAITING or self.shutdown_code is not None:
                 continue
+            if self.held(name):
+                self.hold_phase(u, 'not starting it')
+                continue
             b = self.blocker(name)
             if b is None:
                 self.start(u, u.start_why)
-            elif self.phase_of(b) is Phase.GAVE_UP:
+            elif self.phase_of(b) in (Phase.GAVE_UP, Phase.FAILED):
                 self.give_up(u, 'not started: requires %s, which was given up' % b)
+                u.given_up_for = b
 
     def start(self, u: Unit, why: str) -> None:
+        info = self.dp.mirror.service(u.name)
+        if info is not None and info.state.state in ('up', 'start'):
+            # started meanwhile (a want up: `dpctl restart` after our stop;
+            # the mirror runs ahead of the events we handle): its events
+            # follow, and a start of ours would be `already running`
+            self.set_phase(u, Phase.STARTING, 'starting (%s): started already' % why)
+            return
         self.set_phase(u, Phase.STARTING, 'starting (%s)' % why)
         self.send('service.start', u.name)
 
@@ -387,6 +411,8 @@ class Controller:
                     self.set_phase(u, Phase.STARTING, 'up (pid %s), not started by the controller'
                                    % ev.pid)
                 self.check_ready_on_up(name, ev)
+                if self.held(name) or any(self.held(r) for r in self.cfg.services[name].requires):
+                    self.hold_step()            # a start raced a want down
         elif ev.state == 'down':
             info = self.dp.mirror.service(name)
             if stopping:
@@ -414,6 +440,11 @@ class Controller:
                 self.shutdown_code = exit_code_of(st.reason, st.value)
             self.shutdown_step()
             return
+        if self.held(name):
+            self.hold_phase(u, 'exited (%s) after %ss; not restarted, not a failure' % (
+                how, st.uptime))
+            self.hold_step()
+            return
         if not should_restart(svc.restart, st.reason, st.value):
             if st.reason == 'exit' and st.value == 0:
                 self.set_phase(u, Phase.FINISHED, 'exited (%s) after %ss; restart=%s: finished'
@@ -428,6 +459,8 @@ class Controller:
             return
         n = count_failure(u.failures, st.uptime, svc.backoff_reset)
         u.failures = n
+        if self.start_limit_hit(u, svc, st, how):
+            return
         delay = backoff_delay(svc.backoff_base, svc.backoff_max, n)
         if downtime >= delay or st.ts is None:
             self.set_phase(u, Phase.STARTING, 'exited (%s) after %ss; failure %d; '
@@ -437,7 +470,7 @@ class Controller:
             self.set_phase(u, Phase.STARTING, 'exited (%s) after %ss; failure %d; '
                            'next start in %ds' % (how, st.uptime, n, delay))
             self.send('service.start', name, str(st.ts + delay))
-        self.send('service.tags', name, *make_tags(svc.hash, n, stop=stop_tags(svc)))
+        self.send('service.tags', name, *unit_tags(svc, n, u.fails))
 
     def on_notify(self, ev: ServiceNotify) -> None:
         svc = self.cfg.services.get(ev.name)
@@ -550,10 +583,13 @@ class Controller:
                 for h in u.removed.pipe:
                     self.send('fd.delete', h)
                     self.pipes_made.discard(h)
+        elif purpose in ('wanted-down', 'dependency'):
+            self.stopped_for_hold(u, purpose)
         elif purpose == 'change':
             svc = self.cfg.services.get(name)
             if svc is not None and self.shutdown_code is None:
                 u.failures = 0
+                u.fails = ()
                 self.define(svc)
                 self.wait(u, 'definition changed')
                 self.try_start([name])
@@ -668,7 +704,182 @@ class Controller:
                 else:
                     self.define(svc)
                     self.wait(u, 'definition changed', 'definition changed')
+            elif name in old.services and u.phase is not Phase.STOPPING:
+                self.refresh_tags(name)         # stop_timeout, start_limit… (policy only)
         self.try_start(self.waiting_names())
+
+    # --- desired state (docs/protocol.md, "a convention for controllers") ----------
+    # 1. never start a service wanted down or failed; 2. on down: cancel our
+    # restarts, stop it by our own procedure (what requires it first), no
+    # failure counted, say who asked; 3. on up: the daemon started it, reset
+    # the failure counts; 4. a start limit hit: mark it failed.
+
+    def held(self, name: str) -> bool:
+        """Whether name is wanted down or failed in daemonproxy."""
+        info = self.dp.mirror.service(name)
+        return info is not None and info.held
+
+    def hold_phase(self, u: Unit, why: str) -> None:
+        """Put a held unit that is down in HELD (FAILED for a want
+        failed), the line naming who wants it so."""
+        info = self.dp.mirror.service(u.name)
+        if info is None:
+            return
+        failed = info.want == 'failed'
+        self.set_phase(u, Phase.FAILED if failed else Phase.HELD, '%s; %s %s' % (
+            why, 'marked failed' if failed else 'wanted down', _who(info.want_by,
+                                                                    info.want_why)))
+
+    def on_want(self, ev: ServiceWant) -> None:
+        name = ev.name
+        u = self.units.get(name)
+        if name not in self.cfg.services or u is None:
+            return
+        if ev.want == 'failed' and u.phase is Phase.FAILED:
+            return                                  # our own mark (start_limit_hit)
+        self.log(name, 'wanted %s %s' % (ev.want or '- (no desire)', _who(ev.by, ev.why)))
+        if self.shutdown_code is not None:
+            return                                  # everything stops anyway
+        if ev.held:
+            if u.phase is Phase.STOPPING:
+                return                  # stopped_for_hold / try_start look at the want later
+            if self.running(name):
+                self.hold_step()
+            else:
+                # a pending restart is cancelled by daemonproxy itself
+                self.hold_phase(u, 'down')
+        else:
+            self.released(u, ev)
+
+    def released(self, u: Unit, ev: ServiceWant) -> None:
+        """Wanted up (daemonproxy starts it if it is down) or no desire
+        any more (our policy decides again): fresh failure counts, and
+        supervising resumes, for what was given up because of it too."""
+        name = u.name
+        if u.failures or u.fails:
+            u.failures, u.fails = 0, ()
+            self.refresh_tags(name)
+        if ev.want == 'up' and u.phase not in (Phase.STARTING, Phase.READY, Phase.STOPPING):
+            # daemonproxy started it within the command (the mirror may
+            # show it up already: it runs ahead of the events we handle):
+            # never a second start of ours
+            self.set_phase(u, Phase.STARTING, 'started by daemonproxy (wanted up); '
+                           'failure count reset')
+        elif u.phase in (Phase.HELD, Phase.FAILED):
+            self.wait(u, 'no longer held')
+            self.try_start([name])
+        for other in self.units.values():
+            if other.given_up_for == name and other.phase is Phase.GAVE_UP:
+                other.given_up_for = None
+                self.wait(other, '%s wanted up again' % name)
+        self.try_start(self.waiting_names())
+
+    def honour_wants(self) -> None:
+        """At start and after a resync: what is wanted down stays (or
+        gets) down."""
+        for name in self.cfg.services:
+            u = self.units.get(name)
+            if u is None or u.phase in (Phase.STOPPING, Phase.HELD, Phase.FAILED) \
+                    or not self.held(name) or self.running(name):
+                continue
+            info = self.dp.mirror.service(name)
+            self.hold_phase(u, 'held since %s' % (info.want_since if info else '?'))
+        self.hold_step()
+
+    def requirers(self, name: str) -> List[str]:
+        """The configured services that require name, directly."""
+        return [n for n, svc in self.cfg.services.items() if name in svc.requires]
+
+    def hold_todo(self) -> Dict[str, StopPurpose]:
+        """What is to stop for the holds: each service that runs while
+        wanted down, and what runs (or is starting) and requires it,
+        directly or not."""
+        todo: Dict[str, StopPurpose] = {}
+        for name in self.cfg.services:
+            if self.held(name) and self.running(name):
+                todo[name] = 'wanted-down'
+                stack = [name]
+                while stack:
+                    for r in self.requirers(stack.pop()):
+                        if r not in todo and (self.running(r) or self.phase_of(r)
+                                              is Phase.STARTING):
+                            todo[r] = 'dependency'
+                            stack.append(r)
+        return todo
+
+    def hold_step(self) -> None:
+        """Stop what hold_todo() names, each once nothing that requires it
+        runs: the shutdown's order, for a part of the graph.  Again while a
+        stop ends at once (nothing ran): that may free the next one."""
+        if self.shutdown_code is not None or self.holding:
+            return
+        self.holding = True
+        try:
+            again = True
+            while again:
+                again = False
+                for name, purpose in self.hold_todo().items():
+                    if self.phase_of(name) is Phase.STOPPING or any(
+                            self.phase_of(r) is Phase.STOPPING or self.running(r)
+                            for r in self.requirers(name)):
+                        continue
+                    self.stop(name, purpose)
+                    again = again or self.phase_of(name) is not Phase.STOPPING
+        finally:
+            self.holding = False
+
+    def stopped_for_hold(self, u: Unit, purpose: StopPurpose) -> None:
+        """A stop for a hold is over: held (a want down), or waiting again
+        (it requires what is held; or the want changed meanwhile)."""
+        if purpose == 'wanted-down' and self.held(u.name):
+            self.hold_phase(u, 'stopped')
+        elif purpose == 'wanted-down':
+            self.wait(u, 'wanted up again', 'stopped; wanted up again meanwhile')
+            self.try_start([u.name])
+        else:
+            self.wait(u, 'what it requires is back',
+                      'stopped: it requires a service wanted down; waiting for it')
+            self.try_start([u.name])
+        self.hold_step()
+
+    def start_limit_hit(self, u: Unit, svc: Service, st: ServiceState, how: str) -> bool:
+        """Count a failure in the start limit's window; at the limit, mark
+        the service failed (FAILED, ``service.want→NAME→failed→REASON``)
+        instead of restarting it, and say True."""
+        if st.ts is not None:
+            u.fails = recent_failures(u.fails, st.ts, svc.start_limit_interval) \
+                if svc.start_limit_burst else ()
+        if not over_start_limit(u.fails, svc.start_limit_burst):
+            return False
+        reason = '%d failures within %gs (start_limit %s); the last: %s' % (
+            len(u.fails), svc.start_limit_interval, describe_start_limit(svc), how)
+        self.set_phase(u, Phase.FAILED, 'exited (%s) after %ss; failure %d: %s; marked failed '
+                       '(dpctl start %s to try again)' % (how, st.uptime, u.failures, reason,
+                                                          u.name))
+        self.send('service.want', u.name, 'failed', reason)
+        self.send('service.tags', u.name, *unit_tags(svc, u.failures, u.fails))
+        self.try_start(self.dependents.get(u.name, ()))
+        if u.name == self.cfg.main:
+            self.begin_shutdown(exit_code_of(st.reason, st.value),
+                                'main service %s failed (%s)' % (u.name, reason))
+        return True
+
+    def refresh_tags(self, name: str) -> None:
+        """Send name's tags if the daemon's differ from ours (failure
+        counts, stop_signal/stop_timeout of a changed policy)."""
+        svc = self.cfg.services.get(name)
+        info = self.dp.mirror.service(name)
+        u = self.units.get(name)
+        if svc is None or info is None or u is None:
+            return
+        tags = unit_tags(svc, u.failures, u.fails)
+        if info.tags != tags:
+            self.send('service.tags', name, *tags)
+
+
+def _who(by: Optional[str], why: Optional[str]) -> str:
+    """``by uid=1000 (maintenance)``: who wants it so, and why."""
+    return 'by %s%s' % (by or '?', ' (%s)' % why.replace('\t', ' ') if why else '')
 
 
 def _placeholder(name: str) -> Service:

@@ -12,8 +12,9 @@ from typing import List, Optional, Tuple, Union
 from .config import RestartPolicy, Service
 
 __all__ = ['backoff_delay', 'count_failure', 'should_restart', 'exit_code_of',
-           'describe_exit', 'Intent', 'make_tags', 'stop_tags', 'read_tags', 'define_commands',
-           'CHDIR_SH', 'pipe_command', 'argv_of', 'fds_of']
+           'describe_exit', 'Intent', 'make_tags', 'read_tags', 'define_commands',
+           'CHDIR_SH', 'pipe_command', 'argv_of', 'fds_of', 'unit_tags', 'stop_tags',
+           'recent_failures', 'over_start_limit']
 
 TAG = 'dpc'
 CHDIR_SH = 'cd "$1" && shift && exec "$@"'
@@ -35,6 +36,18 @@ def count_failure(previous: int, uptime: Optional[int], reset: float) -> int:
     if uptime is not None and uptime >= reset:
         previous = 0
     return previous + 1
+
+
+def recent_failures(fails: Tuple[int, ...], ts: int, interval: float) -> Tuple[int, ...]:
+    """The failures (daemon TS) within interval seconds before ts, and ts:
+    the window a start limit counts."""
+    return tuple(t for t in fails if t > ts - interval) + (ts,)
+
+
+def over_start_limit(fails: Tuple[int, ...], burst: int) -> bool:
+    """True when the failures of the window reach the limit's burst (0: no
+    limit): the service is to be marked failed instead of restarted."""
+    return burst > 0 and len(fails) >= burst
 
 
 def should_restart(policy: RestartPolicy, reason: Optional[str], value: Union[int, str, None]) -> bool:
@@ -69,20 +82,25 @@ def describe_exit(reason: Optional[str], value: Union[int, str, None]) -> str:
 @dataclass
 class Intent:
     """What the tags of a service say: ours?, the hash of the definition
-    it was started with, failures in a row, a stop in progress."""
+    it was started with, failures in a row, a stop in progress, the
+    daemon TS of its recent failures (its start limit's window)."""
 
     managed: bool = False
     hash: Optional[str] = None
     failures: int = 0
     stopping: bool = False
+    fails: Tuple[int, ...] = ()
 
 
 def make_tags(hash_: str, failures: int = 0, stopping: bool = False,
-              stop: Tuple[str, ...] = ()) -> Tuple[str, ...]:
-    """The tags of a managed service; stop: its stop_tags()."""
+              stop: Tuple[str, ...] = (), fails: Tuple[int, ...] = ()) -> Tuple[str, ...]:
+    """The tags of a managed service; stop: its stop_tags(); fails: the
+    daemon TS of its recent failures (its start limit's window)."""
     tags = [TAG, 'dpc.hash=' + hash_, 'dpc.fail=%d' % failures]
     if stopping:
         tags.append('dpc.stopping')
+    if fails:
+        tags.append('dpc.fails=' + ','.join(map(str, fails)))
     return tuple(tags) + stop
 
 
@@ -90,6 +108,11 @@ def stop_tags(svc: Service) -> Tuple[str, ...]:
     """How the service is stopped, published for any client that stops it
     (docs/protocol.md, "Desired state": dpctl stop and restart use them)."""
     return ('stop_signal=' + svc.stop_signal, 'stop_timeout=%g' % svc.stop_timeout)
+
+
+def unit_tags(svc: Service, failures: int = 0, fails: Tuple[int, ...] = ()) -> Tuple[str, ...]:
+    """Every tag of a managed service, as make_tags() makes them."""
+    return make_tags(svc.hash, failures, stop=stop_tags(svc), fails=fails)
 
 
 def read_tags(tags: Tuple[str, ...]) -> Intent:
@@ -104,6 +127,10 @@ def read_tags(tags: Tuple[str, ...]) -> Intent:
             it.failures = int(t[9:])
         elif t == 'dpc.stopping':
             it.stopping = True
+        elif t.startswith('dpc.fails='):
+            ts = t[10:].split(',')
+            if all(x.isdigit() for x in ts):
+                it.fails = tuple(int(x) for x in ts)
     return it
 
 
@@ -131,7 +158,7 @@ def fds_of(svc: Service) -> List[str]:
 
 
 def define_commands(svc: Service, failures: int = 0, env_has_chdir: bool = True,
-                    fresh: bool = False) -> List[Tuple[str, ...]]:
+                    fresh: bool = False, fails: Tuple[int, ...] = ()) -> List[Tuple[str, ...]]:
     """The commands that (re)define a service in daemonproxy, as fields
     (the log pipe is made separately: see pipe_command).  Never an
     auto_up: restarts are the controller's decision.  fresh: the service
@@ -146,7 +173,7 @@ def define_commands(svc: Service, failures: int = 0, env_has_chdir: bool = True,
         cmds.append(('service.opts', name) + (('notify',) if svc.ready == 'notify' else ()))
     if not fresh:
         cmds.append(('service.auto_up', name, '-'))
-    cmds.append(('service.tags', name) + make_tags(svc.hash, failures, stop=stop_tags(svc)))
+    cmds.append(('service.tags', name) + unit_tags(svc, failures, fails))
     return cmds
 
 

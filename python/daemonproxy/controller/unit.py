@@ -23,8 +23,11 @@ __all__ = ['Phase', 'NEXT', 'Unit', 'StopPurpose']
 #: Why a service is being stopped, which decides what follows once it is
 #: down: ``'shutdown'`` (the next shutdown step), ``'remove'`` (delete it:
 #: no longer configured), ``'change'`` (define and start it again: its
-#: definition changed).  Strings, as the log lines show them.
-StopPurpose = Literal['shutdown', 'remove', 'change']
+#: definition changed), ``'wanted-down'`` (someone sent
+#: ``service.want→NAME→down``: HELD once down), ``'dependency'`` (it
+#: requires a service wanted down, stopped first: WAITING once down).
+#: Strings, as the log lines show them.
+StopPurpose = Literal['shutdown', 'remove', 'change', 'wanted-down', 'dependency']
 
 
 class Phase(enum.Enum):
@@ -48,16 +51,25 @@ class Phase(enum.Enum):
     FINISHED = 'finished'
     #: Failed (or what it requires was given up) and not to be restarted.
     GAVE_UP = 'gave-up'
+    #: Wanted down in daemonproxy (``service.want→NAME→down``, ``dpctl
+    #: stop``): down, and not started until someone wants it up.
+    HELD = 'held'
+    #: Its start limit was hit: the controller marked it failed
+    #: (``service.want→NAME→failed``); not started until someone wants it
+    #: up (``dpctl start``), which starts supervising it afresh.
+    FAILED = 'failed'
 
 
 #: The phases each phase may move to.  Any, except that a stop in progress
 #: ends only once the service is down (in STOPPED, or WAITING to start
-#: again with a changed definition), or is asked again with another
-#: purpose: a STOPPING unit that a late READY=1 or an exit moved elsewhere
-#: would lose what its stop was for.  A move this table does not allow is
+#: again with a changed definition, or HELD / FAILED when it was wanted
+#: down / failed), or is asked again with another purpose: a STOPPING
+#: unit that a late READY=1 or an exit moved elsewhere would lose what its
+#: stop was for.  A move this table does not allow is
 #: a bug: set_phase logs it loudly and does not make it.
 NEXT: Dict[Phase, FrozenSet[Phase]] = {p: frozenset(Phase) for p in Phase}
-NEXT[Phase.STOPPING] = frozenset({Phase.STOPPED, Phase.WAITING, Phase.STOPPING})
+NEXT[Phase.STOPPING] = frozenset({Phase.STOPPED, Phase.WAITING, Phase.STOPPING, Phase.HELD,
+                                  Phase.FAILED})
 
 
 @dataclass(eq=False, slots=True)
@@ -79,3 +91,9 @@ class Unit:
     #: its definition once it is no longer configured (to stop it and
     #: delete its log pipe); None while configured
     removed: Optional[Service] = None
+    #: the daemon's TS of its recent failures, within its start limit's
+    #: window (kept in its tags too)
+    fails: Tuple[int, ...] = ()
+    #: GAVE_UP because what it requires (this name) was given up or
+    #: failed: waits again once that one is wanted up
+    given_up_for: Optional[str] = None
