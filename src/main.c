@@ -94,6 +94,11 @@ static void print_version(void)
 
 static void interactive_closed(void *owner, struct ctl *c)
 {
+    /* A shutdown under way ends with its own code. */
+    if (shutdown_active()) {
+        log_info("end of interactive input; the shutdown carries on");
+        return;
+    }
     if (term_guarded()) {
         log_info("end of interactive input; exit guard set, continuing");
         return;

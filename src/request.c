@@ -22,7 +22,7 @@ struct verb {
 
 struct req {
     uint64_t id;
-    struct ctl *asker, *server;
+    struct ctl *asker, *server;     /* asker NULL: it went; replies are dropped */
     char verb[REQ_VERB_MAX + 1];
 };
 
@@ -73,7 +73,7 @@ static void req_gone(size_t i)
     proto_line_add(&l, "error");
     proto_line_add(&l, "controller gone");
     size_t n = proto_line_end(&l);
-    if (reqs[i].asker != reqs[i].server)
+    if (reqs[i].asker && reqs[i].asker != reqs[i].server)
         ctl_send(reqs[i].asker, l.buf, n);
     req_drop(i);
 }
@@ -186,7 +186,9 @@ bool req_answer(struct ctl *c, const char *id, const char *status, int n, char *
 {
     int64_t v;
     size_t i = nreqs;
-    if (sys_parse_int(id, 1, INT64_MAX, &v))
+    /* Decimal digits only, as the daemon writes it: no sign, no spaces. */
+    if (id[0] >= '1' && id[0] <= '9' && strspn(id, "0123456789") == strlen(id) &&
+        sys_parse_int(id, 1, INT64_MAX, &v))
         for (i = 0; i < nreqs && !(reqs[i].id == (uint64_t)v && reqs[i].server == c); i++)
             ;
     if (i == nreqs) {
@@ -205,7 +207,8 @@ bool req_answer(struct ctl *c, const char *id, const char *status, int n, char *
     for (int k = 0; k < n; k++)
         proto_line_add(&l, text[k]);
     size_t len = proto_line_end(&l);
-    ctl_send(reqs[i].asker, l.buf, len);
+    if (reqs[i].asker)
+        ctl_send(reqs[i].asker, l.buf, len);
     if (final)
         req_drop(i);
     return true;
@@ -217,7 +220,7 @@ void req_ctl_gone(struct ctl *c)
         if (reqs[i].server == c)
             req_gone(i);
         else if (reqs[i].asker == c)
-            req_drop(i);     /* its replies have nowhere to go */
+            reqs[i].asker = NULL;   /* the server's replies are dropped, silently */
     }
     for (size_t i = nverbs; i-- > 0;)
         if (verbs[i].server == c)
@@ -251,7 +254,7 @@ STATE_RECORD(req_serve_record, "req.serve", struct req_serve_rec, req_serve_defs
 
 static const struct state_def req_pending_defs[] = {
     STATE_INT(struct req_pending_rec, id, 1, INT64_MAX, 0),
-    STATE_INT(struct req_pending_rec, asker, 1, UINT32_MAX, 0),
+    STATE_INT(struct req_pending_rec, asker, 0, UINT32_MAX, 0),   /* 0: gone */
     STATE_INT(struct req_pending_rec, server, 1, UINT32_MAX, 0),
     STATE_STR(struct req_pending_rec, verb, REQ_VERB_MAX),
 };
@@ -270,7 +273,8 @@ void req_save(struct state_out *o)
     }
     for (size_t i = 0; i < nreqs; i++) {
         struct req_pending_rec r = {
-            .id.i = (int64_t)reqs[i].id, .asker.i = ctl_id(reqs[i].asker),
+            .id.i = (int64_t)reqs[i].id,
+            .asker.i = reqs[i].asker ? ctl_id(reqs[i].asker) : 0,
             .server.i = ctl_id(reqs[i].server), .verb.s = reqs[i].verb,
         };
         state_write(o, &req_pending_record, &r);
@@ -308,7 +312,7 @@ bool req_restore(const struct state_rec *r, const char **err)
     bool dup = false;
     for (size_t i = 0; i < nreqs; i++)
         dup |= reqs[i].id == (uint64_t)rec.id.i;
-    if (!a || !s || dup || nreqs >= REQ_TOTAL || (uint64_t)rec.id.i > last_id ||
+    if ((!a && rec.asker.i) || !s || dup || nreqs >= REQ_TOTAL || (uint64_t)rec.id.i > last_id ||
         !req_verb_valid(rec.verb.s)) {
         *err = "record req.pending: no such controller, an ID seen twice or not given yet";
         return false;

@@ -7,8 +7,9 @@
  * private line and answers with ctl.reply lines (info ones, then one
  * final ok or error), each forwarded to the asker alone.  A server that
  * goes away, or stops serving the verb, has its pending requests answered
- * `error→controller gone`; an asker that goes away has its requests
- * forgotten.  The table knows controllers only through controller.h and
+ * `error→controller gone`; an asker that goes away leaves its requests
+ * to be answered into nothing (the server is not told: it may be busy
+ * with one, and its replies are accepted and dropped).  The table knows controllers only through controller.h and
  * hears of every one that closes (req_ctl_gone, the gone listener).
  */
 #ifndef REQUEST_H

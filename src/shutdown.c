@@ -136,7 +136,13 @@ static bool no_children(void)
 
 static void check_cb(void *ctx)
 {
-    if (!active || services_up() > 0 || !no_children())
+    if (!active)
+        return;
+    /* After SIGKILL, a process that was a grandchild when it was sent
+     * is this subreaper's child once its parent died: it goes too. */
+    if (killed)
+        kill_children();
+    if (services_up() > 0 || !no_children())
         return;
     term_exit_asked(exit_code, asked_by);
 }
