@@ -7,6 +7,9 @@ unique for the daemon's life, across a re-exec."""
 
 import os
 import re
+import subprocess
+
+import dp
 
 from svc_util import SvcTest
 
@@ -241,3 +244,63 @@ class RequestTest(SvcTest):
         self.assertEqual(srv.expect(is_request).split('\t')[1], r2)
         srv.close()
         self.assertEqual(asker.expect(is_reply), 'ctl.reply\t%s\terror\tcontroller gone' % r2)
+
+
+DPCTL = os.environ.get('DPCTL') or os.path.join(os.path.dirname(dp.binary()), 'dpctl')
+
+
+def dpctl_bg(sock, *args):
+    return subprocess.Popen([DPCTL, '-S', sock] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+
+def finish(p):
+    out, err = p.communicate(timeout=dp.TIMEOUT)
+    return p.returncode, out.decode(), err.decode()
+
+
+class DpctlReloadTest(SvcTest):
+    def setUp(self):
+        super().setUp()
+        self.sock = self.path('s')
+        self.d = self.start('-S', self.sock)
+        self.d.ping()
+
+    def reload_answered(self, *replies):
+        """dpctl reload against a client serving reload that answers with
+        replies (STATUS, TEXT...)."""
+        srv = self.connect(self.sock)
+        srv.cmd('ctl.serve\treload')
+        p = dpctl_bg(self.sock, 'reload')
+        rid = srv.expect(is_request).split('\t')[1]
+        srv.send(*['\t'.join(('ctl.reply', rid) + r) for r in replies])
+        return finish(p)
+
+    def test_ok_with_progress(self):
+        rc, out, err = self.reload_answered(('info', 'reading', 'x.toml'),
+                                            ('ok', 'reloaded x.toml: 1 changed, 0 added, '
+                                             '0 removed'))
+        self.assertEqual((rc, out, err), (0, 'reading x.toml\nreloaded x.toml: 1 changed, '
+                                              '0 added, 0 removed\n', ''))
+
+    def test_error(self):
+        rc, out, err = self.reload_answered(('error', 'x.toml:3: no such key "bogus"'))
+        self.assertEqual((rc, out), (1, ''))
+        self.assertEqual(err, 'dpctl: reload: x.toml:3: no such key "bogus"\n')
+
+    def test_nobody_serves_it(self):
+        rc, out, err = finish(dpctl_bg(self.sock, 'reload'))
+        self.assertEqual(rc, 3)
+        self.assertIn('dpctl: no controller serves reload', err)
+
+    def test_no_answer_in_time(self):
+        srv = self.connect(self.sock)
+        srv.cmd('ctl.serve\treload')
+        rc, out, err = finish(dpctl_bg(self.sock, '-t', '0.5', 'reload'))
+        self.assertEqual(rc, 4)
+        self.assertIn('did not finish the reload within 0.5s', err)
+        srv.expect(is_request)
+
+    def test_usage(self):
+        rc, out, err = finish(dpctl_bg(self.sock, 'reload', 'now'))
+        self.assertEqual(rc, 2)

@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 
+import dp
 from dp import REPO, TIMEOUT
 from svc_util import SvcTest
 
@@ -258,4 +259,85 @@ class FailsafeTest(SvcTest):
         c.cmd('ctl.serve\tshutdown')
         d.log.expect(re.compile('SIGTERM fail-safe: a controller is live now'), TIMEOUT + 3)
         c.ping()
+        self.assertTrue(d.alive())
+
+
+DPCTL = os.environ.get('DPCTL') or os.path.join(os.path.dirname(dp.binary()), 'dpctl')
+
+
+def dpctl_bg(sock, *args):
+    return subprocess.Popen([DPCTL, '-S', sock] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+
+def finish(p, timeout=TIMEOUT):
+    out, err = p.communicate(timeout=timeout)
+    return p.returncode, out.decode(), err.decode()
+
+
+class DpctlShutdownTest(SvcTest):
+    def daemon(self, *args):
+        sock = self.path('s')
+        d = self.start('-S', sock, *args)
+        self.define(d, 'stubborn', ['sh', '-c', "trap '' TERM; sleep 1000 & wait"])
+        pid = self.start_svc(d, 'stubborn')
+        with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
+            procs = [pid] + [int(x) for x in f.read().split()]
+        return d, sock, procs
+
+    def test_no_controller_serving(self):
+        d, sock, procs = self.daemon()
+        rc, out, err = finish(dpctl_bg(sock, '-t', '1', 'shutdown', '4'), TIMEOUT + 15)
+        self.assertEqual((rc, err), (0, ''))
+        self.assertEqual(out, 'daemonproxy has shut down (no controller serves shutdown: '
+                              'SIGTERM to every service, SIGKILL after 1s)\n')
+        self.assertEqual(d.wait(), 4)
+        self.assertEqual([p for p in procs if not gone(p)], [])
+
+    def test_controller_does_it(self):
+        d, sock, procs = self.daemon()
+        srv = self.connect(sock)
+        srv.cmd('ctl.serve\tshutdown')
+        p = dpctl_bg(sock, 'shutdown', '5')
+        f = srv.expect(lambda l: l.startswith('ctl.request\t')).split('\t')
+        self.assertEqual(f[2:], ['uid=%d' % os.getuid(), 'shutdown', '5'])
+        # a fake controller's ordered stop: its service, then terminate
+        srv.send('ctl.reply\t%s\tok\tshutting down' % f[1], 'service.signal\tstubborn\tKILL',
+                 'terminate\t5')
+        rc, out, err = finish(p)
+        self.assertEqual((rc, out, err), (0, 'shutting down\ndaemonproxy has shut down (by '
+                                             'its controller)\n', ''))
+        self.assertEqual(d.wait(), 5)
+
+    def test_controller_silent_then_native(self):
+        d, sock, procs = self.daemon()
+        srv = self.connect(sock)
+        srv.cmd('ctl.serve\tshutdown')
+        rc, out, err = finish(dpctl_bg(sock, '-t', '1', 'shutdown'), TIMEOUT + 15)
+        self.assertEqual(rc, 0, err)
+        self.assertIn('the controller did not answer in time', out)
+        self.assertEqual(d.wait(), 0)
+        self.assertEqual([p for p in procs if not gone(p)], [])
+
+    def test_force_and_guard(self):
+        d, sock, procs = self.daemon('--exit-guard', '9')
+        srv = self.connect(sock)
+        srv.cmd('ctl.serve\tshutdown')
+        rc, out, err = finish(dpctl_bg(sock, 'shutdown', '--force'))
+        self.assertEqual((rc, out), (1, ''))
+        self.assertEqual(err, 'dpctl: exit guard is set: guard code required\n')
+        self.assertEqual([l for l in srv.cmd() if l.startswith('ctl.request')], [])
+        self.assertTrue(d.alive())
+        d.send('terminate.guard\t-\t9')
+        rc, out, err = finish(dpctl_bg(sock, '-t', '0', 'shutdown', '--force', '2'))
+        self.assertEqual((rc, err), (0, ''))
+        self.assertEqual(d.wait(), 2)
+        self.assertEqual([p for p in procs if not gone(p)], [])
+
+    def test_usage(self):
+        d, sock, procs = self.daemon()
+        for args in (['shutdown', '256'], ['shutdown', 'x'], ['shutdown', '1', '2'],
+                     ['shutdown', '-1'], ['reload', '--force']):
+            with self.subTest(args=args):
+                self.assertEqual(finish(dpctl_bg(sock, *args))[0], 2)
         self.assertTrue(d.alive())
