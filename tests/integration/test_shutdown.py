@@ -11,7 +11,7 @@ import signal
 import subprocess
 
 import dp
-from dp import REPO, TIMEOUT
+from dp import REPO, TIMEOUT, wait_for
 from svc_util import SvcTest
 
 # Ignores SIGTERM, and so do its two children (SIG_IGN is inherited); one
@@ -341,3 +341,48 @@ class DpctlShutdownTest(SvcTest):
             with self.subTest(args=args):
                 self.assertEqual(finish(dpctl_bg(sock, *args))[0], 2)
         self.assertTrue(d.alive())
+
+
+class ControllerBackoffTest(SvcTest):
+    STEP = re.compile(r'controller ctl exited after 0s; next start in (\d+)s')
+
+    def steps(self, d, n):
+        """The back-off's log lines' delays, once there are n of them."""
+        wait_for(lambda: len(self.STEP.findall(d.log.text())) >= n, TIMEOUT, 'log lines')
+        return self.STEP.findall(d.log.text())
+
+    def test_a_controller_that_exits_at_once_backs_off(self):
+        """A controller service exiting at once restarts after 1, 2 s, ...
+        (logged once per step); a plain service with the same rule keeps
+        restarting every second; `service.want up` starts the count over."""
+        d = self.start()
+        ups = {'ctl': [], 'plain': []}
+        order = []      # ('ctl' | 'plain') per up, in the order they came
+
+        def up(l, n=3):
+            f = l.split('\t')
+            if l.startswith('service.state\t') and f[2] == 'up':
+                ups[f[1]].append(int(f[3]))
+                order.append(f[1])
+            return len(ups['ctl']) == n
+        for l in self.define(d, 'plain', ['sh', '-c', 'exit 1'], auto_up=[1, 'always']) + \
+                self.define(d, 'ctl', ['sh', '-c', 'exit 1'],
+                            fds=['control.event', 'control.cmd', 'stderr'], auto_up=[1, 'always']):
+            up(l)
+        d.expect(up, TIMEOUT + 10)
+        self.assertEqual(self.steps(d, 2), ['2', '4'])
+        self.assertNotIn('controller plain', d.log.text())
+        t = ups['ctl']
+        gaps = [b - a for a, b in zip(t, t[1:])]
+        # the daemon's own clock (whole seconds): 1, then 2
+        self.assertTrue(gaps[0] <= 2 and 1 <= gaps[1] <= 3, gaps)
+        # while ctl waited its 2 s, plain went on at its MIN_INTERVAL
+        last = len(order) - 1 - order[::-1].index('ctl')
+        prev = last - 1 - order[last - 1::-1].index('ctl')
+        self.assertGreaterEqual(order[prev:last].count('plain'), 1)
+        # an operator's up (the pending start cancelled first, so that it
+        # starts now): the count starts over, 1 s and then 2 s
+        n = len(ups['ctl'])
+        d.send('service.start\tctl\t-', 'service.want\tctl\tup')
+        d.expect(lambda l: up(l, n + 2))
+        self.assertEqual(self.steps(d, 3), ['2', '4', '2'])
