@@ -8,7 +8,6 @@
 #include "request.h"
 #include "controller.h"
 #include "fmt.h"
-#include "log.h"
 #include "protocol.h"
 #include "state.h"
 #include "sys.h"
