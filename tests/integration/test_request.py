@@ -304,3 +304,7 @@ class DpctlReloadTest(SvcTest):
     def test_usage(self):
         rc, out, err = finish(dpctl_bg(self.sock, 'reload', 'now'))
         self.assertEqual(rc, 2)
+        self.assertIn('usage: dpctl reload', err)
+        rc, out, err = finish(dpctl_bg(self.sock, 'help', 'reload'))
+        self.assertEqual(rc, 0)
+        self.assertIn('Ask the controller to re-read its configuration', out)

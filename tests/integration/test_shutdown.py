@@ -341,6 +341,9 @@ class DpctlShutdownTest(SvcTest):
             with self.subTest(args=args):
                 self.assertEqual(finish(dpctl_bg(sock, *args))[0], 2)
         self.assertTrue(d.alive())
+        rc, out, err = finish(dpctl_bg(sock, 'help', 'shutdown'))
+        self.assertEqual(rc, 0)
+        self.assertIn('--force   daemonproxy\'s own shutdown at once', out)
 
 
 class ControllerBackoffTest(SvcTest):
