@@ -43,6 +43,12 @@ def group_of(pgid):
     return out
 
 
+def full_log(d):
+    """The log of a daemon that exited, once all of it has been read."""
+    d.log.wait_eof()
+    return d.log.text()
+
+
 def shutdown_of(d):
     """Every event line until daemonproxy's stdout closes."""
     lines = []
@@ -80,7 +86,7 @@ class NativeShutdownTest(SvcTest):
         self.assertEqual(downs, ['again', 'plain', 'stubborn'])
         self.assertEqual([l for l in lines if re.match(r'service\.state\t\w+\t(start|up)\t', l)],
                          [], 'nothing starts again')
-        log = d.log.text()
+        log = full_log(d)
         self.assertIn('shutdown: stopping 3 running services (SIGTERM, SIGKILL after 1 s), '
                       'as asked by stdin', log)
         self.assertIn('shutdown: SIGKILL to what is left (1 services running)', log)
@@ -97,7 +103,7 @@ class NativeShutdownTest(SvcTest):
         d.close_stdin()
         self.assertEqual(d.wait(), 6)
         self.assertTrue(gone(pid))
-        self.assertIn('end of interactive input; the shutdown carries on', d.log.text())
+        self.assertIn('end of interactive input; the shutdown carries on', full_log(d))
 
     def test_quick_when_everything_obeys(self):
         d = self.start()
@@ -107,7 +113,7 @@ class NativeShutdownTest(SvcTest):
         self.expect_state(d, 'a', 'down')
         self.assertEqual(d.wait(), 0)
         self.assertTrue(gone(pid))
-        self.assertNotIn('SIGKILL to', d.log.text())
+        self.assertNotIn('SIGKILL to', full_log(d))
 
     def test_second_shutdown_only_shortens(self):
         d = self.start()
@@ -118,7 +124,7 @@ class NativeShutdownTest(SvcTest):
         self.assertEqual(d.wait(), 3)
         self.assertIn('error\tservice idle: daemonproxy is shutting down, for command '
                       '"service.start\tidle"', lines)
-        self.assertIn('shutdown: SIGKILL after 0 s now, as asked by stdin', d.log.text())
+        self.assertIn('shutdown: SIGKILL after 0 s now, as asked by stdin', full_log(d))
         self.assertEqual([p for p in procs if not gone(p)], [])
 
     def test_errors_change_nothing(self):
@@ -182,7 +188,7 @@ class FailsafeTest(SvcTest):
         c.expect(lambda l: l.startswith('signal\tSIGTERM\t'))
         self.expect_state(c, 'a', 'down')
         self.assertEqual(d.wait(), 0)
-        log = d.log.text()
+        log = full_log(d)
         self.assertIn('SIGTERM and no live controller: shutting down in 1 s unless one appears',
                       log)
         self.assertIn('as asked by the SIGTERM fail-safe (no live controller)', log)
@@ -195,7 +201,7 @@ class FailsafeTest(SvcTest):
         c.ping()
         os.kill(d.pid, signal.SIGINT)
         self.assertEqual(d.wait(), 0)
-        self.assertIn('SIGINT and no live controller', d.log.text())
+        self.assertIn('SIGINT and no live controller', full_log(d))
 
     def test_failsafe_off(self):
         d = self.start('-S', self.path('s'), '--failsafe', 'off', interactive=False,
