@@ -12,8 +12,9 @@
  * margin). */
 #define AFTER_KILL_MS 10000
 
-/* Outcomes of ask(). */
-enum { ASKED, UNSERVED };
+/* Outcomes of ask(): the request is on its way; nobody serves the verb;
+ * its server is not reading (its output is full: it would never see it). */
+enum { ASKED, UNSERVED, UNREAD };
 
 bool request_code_valid(int argc, char **argv)
 {
@@ -69,6 +70,10 @@ static int ask(struct conn *c, int argc, char **argv, int64_t reply_ms, char *id
         } else if (strncmp(line, "error\t", 6) == 0) {
             if (strstr(line, "no controller serves '"))
                 continue;       /* UNSERVED */
+            if (strstr(line, "' is not reading")) {
+                *how = UNREAD;
+                continue;
+            }
             char *cut = strstr(line, ", for command \"");
             if (cut)
                 *cut = '\0';
@@ -127,6 +132,11 @@ int request_reload(struct conn *c, int64_t wait_ms, int64_t reply_ms)
         fprintf(stderr, "dpctl: no controller serves reload (the controller reads its "
                 "configuration only at start, or there is none)\n");
         return DPCTL_NOSERVICE;
+    }
+    if (how == UNREAD) {
+        fprintf(stderr, "dpctl: the controller serving reload is not reading its "
+                "requests\n");
+        return DPCTL_FAILED;
     }
     rc = follow(c, "reload", id, conn_now_ms() + wait_ms);
     if (rc == DPCTL_TIMEOUT)
@@ -194,6 +204,8 @@ int request_shutdown(struct conn *c, const char *code, bool force, int64_t wait_
         return rc;
     if (how == UNSERVED)
         return native(c, code, grace_s, "no controller serves shutdown");
+    if (how == UNREAD)
+        return native(c, code, grace_s, "the controller is not reading");
     int64_t deadline = conn_now_ms() + wait_ms;
     rc = follow(c, "shutdown", id, deadline);
     if (rc == DPCTL_TIMEOUT)
