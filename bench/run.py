@@ -195,6 +195,13 @@ def main():
            [r['rtt_p50_us'] for r in cat_rtt], ('ratio', 1.2))
     figure('echo round trip p99 (pinned)', [r['rtt_p99_us'] for r in dp_rtt], 'us',
            [r['rtt_p99_us'] for r in cat_rtt])
+    # A request to the controller and its reply (ctl.request -> ctl.reply,
+    # through the daemon both ways), from one Python client holding the
+    # asker's and the server's sockets: against an echo round trip on the
+    # same socket, the same way.
+    rq = [run_py('request_bench.py', DP, 300 if QUICK else 1000) for _ in range(3)]
+    figure('request round trip p50 (python, ctl.request -> reply)',
+           [r['request_rtt_p50_us'] for r in rq], 'us', [r['echo_rtt_p50_us'] for r in rq])
     # A controller's echo while 1000 services "true" crash-loop (auto-up
     # always, 1 s): echos spaced 5-15 ms over a few restart periods, not
     # pinned (the services would inherit the CPU).  Baseline: the same

@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "dpctl.h"
 #include "model.h"
+#include "request.h"
 #include "show.h"
 #include "sockpath.h"
 
@@ -36,7 +37,7 @@ struct opts {
     const char *why;            /* --why, as given */
     double timeout_s;           /* -t */
     bool timeout_given;
-    bool json, raw, group, cgroup, help;
+    bool json, raw, group, cgroup, help, force;
 };
 
 struct sess {
@@ -956,7 +957,7 @@ static int cmd_reexec(struct sess *s, int argc, char **argv)
 
 /* --- the command table -------------------------------------------------------- */
 
-enum { F_JSON = 1, F_RAW = 2, F_GROUP = 4, F_WHY = 8 };
+enum { F_JSON = 1, F_RAW = 2, F_GROUP = 4, F_WHY = 8, F_FORCE = 16 };
 
 struct command {
     const char *name;
@@ -1076,6 +1077,17 @@ static bool reexec_valid(int argc, char **argv)
     return true;
 }
 
+/* The verbs addressed to the controller (request.h). */
+static int cmd_reload(struct sess *s, int argc, char **argv)
+{
+    return request_reload(s->c, s->wait_ms, s->reply_ms);
+}
+
+static int cmd_shutdown(struct sess *s, int argc, char **argv)
+{
+    return request_shutdown(s->c, argc ? argv[0] : NULL, s->o->force, s->wait_ms, s->reply_ms);
+}
+
 /* Synopses and descriptions: help_entry().  help has no run: main()
  * answers it before connecting. */
 static const struct command commands[] = {
@@ -1087,6 +1099,8 @@ static const struct command commands[] = {
     { "wait", cmd_wait, 2, 2, 0, wait_valid },
     { "watch", cmd_watch, 0, 0, F_RAW, NULL },
     { "dump", cmd_dump, 0, 0, 0, NULL },
+    { "reload", cmd_reload, 0, 0, 0, NULL },
+    { "shutdown", cmd_shutdown, 0, 1, F_FORCE, request_code_valid },
     { "reexec", cmd_reexec, 0, 1, 0, reexec_valid },
     { "send", cmd_send, 1, -1, 0, send_valid },
     { "help", NULL, 0, 1, 0, NULL },
@@ -1298,6 +1312,8 @@ static int parse_option(struct opts *o, const struct command *cmd, int argc, cha
         o->group = true;
     } else if (!strcmp(a, "--cgroup") && (allowed & F_GROUP)) {
         o->cgroup = true;
+    } else if (!strcmp(a, "--force") && (allowed & F_FORCE)) {
+        o->force = true;
     } else {
         return usage_error("unknown option '%s'", a);
     }
@@ -1395,6 +1411,8 @@ static int complete(int argc, char **argv)
             offer("--group", cur);
             offer("--cgroup", cur);
         }
+        if (f & F_FORCE)
+            offer("--force", cur);
     } else if (!cmd || (!cmd->run && nops == 0)) {
         for (int k = 0; k < NCOMMANDS; k++)
             offer(commands[k].name, cur);

@@ -47,8 +47,11 @@ static struct service **pid_tab;
 static size_t pid_tab_size, n_sig_triggered;
 
 static bool pid_tab_reserve(size_t want);
+/* svc_stop_starts(): daemonproxy is shutting down, nothing starts again. */
+static bool starts_off;
 static void start_timer_cb(loop_timer *t);
 static void auto_up_eval(struct service *s, bool command);
+static void backoff_count(struct service *s);
 static const struct svc_desired *gate(const struct service *s);
 
 static const char *node_key(const struct tree_node *n)
@@ -528,8 +531,10 @@ static void set_state(struct service *s, enum svc_state st, bool ended)
     if (log_enabled(LOG_DEBUG))
         log_debug("%s", l.buf);
     svc_report(SVC_EV_STATE, s, &l, NULL);
-    if (ended)
+    if (ended) {
+        backoff_count(s);
         auto_up_eval(s, false);
+    }
 }
 
 /* Enter START for a start at when_ms (reported again if its second
@@ -657,6 +662,10 @@ bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err,
         fmt_snprintf(err, errlen, "service %s: already running", s->str);
         return false;
     }
+    if (starts_off) {
+        fmt_snprintf(err, errlen, "service %s: daemonproxy is shutting down", s->str);
+        return false;
+    }
     const struct svc_desired *d = gate(s);
     if (d) {
         /* Who asked and how to undo it, on one line (WHY's TABs as spaces). */
@@ -716,6 +725,26 @@ static void runq_cb(void *ctx)
     }
     if (runq_head)
         loop_task_queue(&runq_task);
+}
+
+static void stop_start(struct tree_node *n, void *ctx)
+{
+    struct service *s = (struct service *)n;
+    if (s->state == SVC_START)
+        set_state(s, SVC_DOWN, false);
+}
+
+void svc_stop_starts(void)
+{
+    starts_off = true;
+    tree_foreach(&services, stop_start, NULL);
+}
+
+void svc_starts_on(void) { starts_off = false; }
+
+int svc_pid(const struct service *s)
+{
+    return s->state == SVC_UP ? (int)s->pid : 0;
 }
 
 bool svc_cancel_start(struct service *s, const char **err)
@@ -860,18 +889,70 @@ static bool trigger_true(const struct service *s)
 
 static bool still_wanted(const struct service *s)
 {
-    return (!s->start_auto || trigger_true(s)) && svc_args(s)[0] && !gate(s);
+    return !starts_off && (!s->start_auto || trigger_true(s)) && svc_args(s)[0] && !gate(s);
+}
+
+/* --- a controller's restart back-off -----------------------------------------------
+ *
+ * A controller service (its fds name control.*) that keeps exiting soon
+ * after it starts (a bad configuration, say) is restarted by auto-up with
+ * a growing interval: MIN_INTERVAL after the first quick exit, as any
+ * service, then doubling, up to BACKOFF_MAX_S.  It starts over once a run
+ * lasted BACKOFF_RESET_MS, or on service.want up.  Every other service
+ * keeps MIN_INTERVAL exactly.  Not kept across a re-exec: the new process
+ * starts over. */
+#define BACKOFF_RESET_MS 10000
+#define BACKOFF_MAX_S 60
+
+static bool names_control(const struct service *s)
+{
+    for (const char *p = svc_fds(s); (p = strstr(p, "control.")) != NULL; p += 8) {
+        if (p != svc_fds(s) && p[-1] != '\t')
+            continue;
+        size_t n = strcspn(p, "\t");
+        if ((n == 13 && !memcmp(p, "control.event", 13)) ||
+            (n == 11 && !memcmp(p, "control.cmd", 11)) ||
+            (n == 14 && !memcmp(p, "control.socket", 14)))
+            return true;
+    }
+    return false;
+}
+
+/* Seconds from a spawn of s to its next automatic one. */
+static int64_t restart_interval(const struct service *s)
+{
+    if (s->backoff <= 1)
+        return s->interval;
+    int64_t base = s->interval ? s->interval : 1;
+    int shift = s->backoff - 1;
+    return shift >= 6 || (base << shift) > BACKOFF_MAX_S ? BACKOFF_MAX_S : base << shift;
+}
+
+/* A run of s ended: count a controller's quick exit, and log each step. */
+static void backoff_count(struct service *s)
+{
+    if (!names_control(s) || s->down_ms - s->up_ms >= BACKOFF_RESET_MS) {
+        s->backoff = 0;
+        return;
+    }
+    int64_t before = restart_interval(s);
+    if (s->backoff < 8)
+        s->backoff++;
+    int64_t after = restart_interval(s);
+    if (after > before && s->backoff > 1 && (s->triggers & TRIG_ALWAYS))
+        log_warn("controller %s exited after %llds; next start in %llds", s->str,
+                 (long long)((s->down_ms - s->up_ms) / 1000), (long long)after);
 }
 
 /* Auto-up: start s if it is down and a trigger holds, no sooner than
- * MIN_INTERVAL after its last spawn.  A command's evaluation spawns at
+ * MIN_INTERVAL (a controller's back-off) after its last spawn.  A command's evaluation spawns at
  * once; every other waits its turn in the run queue. */
 static void auto_up_eval(struct service *s, bool command)
 {
-    if (s->state != SVC_DOWN || !trigger_true(s) || !svc_args(s)[0] || gate(s))
+    if (starts_off || s->state != SVC_DOWN || !trigger_true(s) || !svc_args(s)[0] || gate(s))
         return;
     int64_t now = loop_now_update();
-    int64_t next = s->attempt_ms ? s->attempt_ms + 1000 * (int64_t)s->interval : now;
+    int64_t next = s->attempt_ms ? s->attempt_ms + 1000 * restart_interval(s) : now;
     if (next > now || !command) {
         schedule(s, next > now ? next : now, true);
         return;
@@ -1006,6 +1087,7 @@ bool svc_want(struct service *s, enum svc_want w, const char *by, int n, char **
         return true;
     case SVC_WANT_UP:
         svc_exits_reset(s, loop_now());
+        s->backoff = 0;
         return s->state != SVC_DOWN || svc_start(s, 0, cause, err, errlen);
     case SVC_WANT_NONE:
         auto_up_eval(s, true);

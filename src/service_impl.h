@@ -89,6 +89,7 @@ struct service {
     uint8_t opts;               /* SVC_OPT_* */
     uint8_t state;              /* enum svc_state */
     uint8_t triggers;           /* TRIG_ALWAYS | 2 << k for control signal k */
+    uint8_t backoff;            /* a controller's quick exits in a row (service.c) */
     bool start_auto;            /* the pending start came from auto-up */
     bool queued;                /* in the run queue */
     bool timer_room;            /* holds its timer's room in the heap */

@@ -76,7 +76,8 @@ class Complete(DpctlTest):
         self.assertEqual(complete('-S', s, 'status', '--j'), ['--json'])
         self.assertEqual(complete('-S', s, 'signal', '--c'), ['--cgroup'])
         self.assertEqual(complete('--t'), ['--timeout', '--trust-uid'])
-        self.assertEqual(complete('help', 're'), ['restart', 'reexec'])
+        self.assertEqual(complete('help', 're'), ['restart', 'reload', 'reexec'])
+        self.assertEqual(complete('shutdown', '--f'), ['--force'])
         self.assertEqual(complete('-S', s, 'send', 'service.start', ''), [])
         self.assertEqual(complete('-S', s, 'dump', ''), [])
         # the socket named is the one asked; none there: no names, silently

@@ -72,6 +72,10 @@ static void test_cmd_table(void)
         { "terminate", 1, 2 },
         { "terminate.exec_args", 0, -1 },
         { "terminate.guard", 2, 2 },
+        { "shutdown", 1, 3 },
+        { "ctl.serve", 0, -1 },
+        { "ctl.request", 1, -1 },
+        { "ctl.reply", 2, -1 },
     };
     for (size_t i = 0; i < sizeof spec / sizeof *spec; i++) {
         const struct cmd_def *d = cmd_find(spec[i].name);
