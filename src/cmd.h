@@ -73,5 +73,9 @@ int cmd_socket_delete(struct ctl *c, int argc, char **argv);
 int cmd_terminate(struct ctl *c, int argc, char **argv);
 int cmd_terminate_exec_args(struct ctl *c, int argc, char **argv);
 int cmd_terminate_guard(struct ctl *c, int argc, char **argv);
+int cmd_shutdown(struct ctl *c, int argc, char **argv);
+int cmd_ctl_serve(struct ctl *c, int argc, char **argv);
+int cmd_ctl_request(struct ctl *c, int argc, char **argv);
+int cmd_ctl_reply(struct ctl *c, int argc, char **argv);
 
 #endif

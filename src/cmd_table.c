@@ -14,6 +14,9 @@
 static const struct cmd_def table[] = {
     { "chdir",              cmd_chdir,               1, 1 },
     { "conn.event_timeout", cmd_conn_event_timeout,  2, 2 },
+    { "ctl.reply",          cmd_ctl_reply,           2, -1 },
+    { "ctl.request",        cmd_ctl_request,         1, -1 },
+    { "ctl.serve",          cmd_ctl_serve,           0, -1 },
     { "echo",               cmd_echo,                0, -1 },
     { "exit",               cmd_exit,                0, 0 },
     { "fd.delete",          cmd_fd_delete,           1, 1 },
@@ -34,6 +37,7 @@ static const struct cmd_def table[] = {
     { "service.start",      cmd_service_start,       1, 2 },
     { "service.tags",       cmd_service_tags,        1, -1 },
     { "service.want",       cmd_service_want,        2, -1 },
+    { "shutdown",           cmd_shutdown,            1, 3 },
     { "signal.clear",       cmd_signal_clear,        2, 2 },
     { "socket.create",      cmd_socket_create,       2, 2 },
     { "socket.delete",      cmd_socket_delete,       0, 0 },
@@ -57,7 +61,7 @@ const struct cmd_def *cmd_table(size_t *n)
  * key and length is the name if the name is 8 bytes or shorter, as those
  * sent most often are ("echo"): no string compare then, and otherwise
  * one of the bytes before the last 8 only. */
-#define CMD_HASH_BITS 6
+#define CMD_HASH_BITS 7
 #define CMD_HASH_SLOTS (1u << CMD_HASH_BITS)
 _Static_assert(TABLE_LEN < CMD_HASH_SLOTS / 2, "grow CMD_HASH_BITS");
 

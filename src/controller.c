@@ -73,6 +73,7 @@ struct ctl {
 
 static struct ctl *ctl_head;
 static struct ctl *ctl_dead;
+static ctl_gone_fn gone_listener;
 static unsigned ctl_next_id;
 static char *ctl_fields[PROTO_FIELDS_MAX] SYS_LARGE_BSS;
 
@@ -253,9 +254,13 @@ static void set_phase(struct ctl *c, enum ctl_phase ph)
     c->dead_next = ctl_dead;
     ctl_dead = c;
     loop_task_queue(&ctl_reaper);
+    if (gone_listener)
+        gone_listener(c);
     if (c->closed_cb)
         c->closed_cb(c->owner, c);
 }
+
+void ctl_set_gone_listener(ctl_gone_fn fn) { gone_listener = fn; }
 
 void ctl_close(struct ctl *c)
 {
@@ -362,6 +367,25 @@ void ctl_reply_fields(struct ctl *c, const char *from)
         if (p[i] == '\0')
             p[i] = '\t';
     p[len] = '\n';
+}
+
+void ctl_send(struct ctl *c, const char *line, size_t len)
+{
+    if (!ctl_has_output(c))
+        return;
+    outbuf_put(c->out, line, len);
+    loop_task_queue(&c->task);
+}
+
+bool ctl_live_exists(bool (*serves)(const struct ctl *c))
+{
+    for (const struct ctl *c = ctl_head; c; c = c->next) {
+        if (c->phase != CTL_OPEN)
+            continue;
+        if (c->kind == CTL_SERVICE || c->kind == CTL_INTERACTIVE || (serves && serves(c)))
+            return true;
+    }
+    return false;
 }
 
 void ctl_broadcast(const char *line, size_t len)

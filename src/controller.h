@@ -118,6 +118,22 @@ bool ctl_overflowed(const struct ctl *c);
 /* True if c has a live event stream (replies and events go somewhere). */
 bool ctl_has_output(const struct ctl *c);
 
+/* Send one line (with its '\n') to c alone, outside any command of c's
+ * (a request addressed to it, a reply it is forwarded); dropped when c
+ * has no live event stream. */
+void ctl_send(struct ctl *c, const char *line, size_t len);
+
+/* Who hears of every controller that closes, whatever its kind (one
+ * listener, set by main: the request table), before its own closed
+ * callback runs. */
+typedef void (*ctl_gone_fn)(struct ctl *c);
+void ctl_set_gone_listener(ctl_gone_fn fn);
+
+/* True if a live controller exists (docs/protocol.md, "Shutdown"): one
+ * still reading its commands that is a service controller, the
+ * interactive stdin, or one serves() says serves requests. */
+bool ctl_live_exists(bool (*serves)(const struct ctl *c));
+
 /* Send one event line (with its '\n') to every controller with an event
  * stream. */
 void ctl_broadcast(const char *line, size_t len);

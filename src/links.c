@@ -4,9 +4,18 @@
 #include "event.h"
 #include "handle.h"
 #include "log.h"
+#include "request.h"
 #include "service.h"
+#include "shutdown.h"
 #include "signals.h"
 #include "svcctl.h"
+
+/* A control signal's count changed: auto-up triggers, and the fail-safe. */
+static void signal_counted(int signo)
+{
+    svc_signal_changed(signo);
+    shutdown_signal(signo);
+}
 
 void links_set(void)
 {
@@ -15,5 +24,7 @@ void links_set(void)
     handle_set_watch_cb(log_follow_changed);
     log_set_lookup(handle_fd_by_name);
     svcctl_init();
-    sig_set_count_cb(svc_signal_changed);
+    sig_set_count_cb(signal_counted);
+    ctl_set_gone_listener(req_ctl_gone);
+    svcctl_set_state_hook(shutdown_progress);
 }

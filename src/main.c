@@ -20,6 +20,7 @@
 #include "reexec.h"
 #include "sdnotify.h"
 #include "service.h"
+#include "shutdown.h"
 #include "signals.h"
 #include "sockpath.h"
 #include "spawn.h"
@@ -374,6 +375,8 @@ static void settle_options(struct options *o, bool pid1)
     log_set_filter(LOG_FILTER_DEFAULT - o->verbosity);
     if (o->exit_guard_set)
         term_guard_set(o->exit_guard);
+    if (o->failsafe_set)
+        shutdown_set_failsafe(o->failsafe);
     if (o->socket_group && !ctlsock_allow_group(o->socket_group))
         die(EXIT_BADOPT, "unknown group '%s' for --socket-group", o->socket_group);
     become_subreaper(pid1);

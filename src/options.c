@@ -23,6 +23,7 @@ static const struct opt_def opt_defs[] = {
     { 0,   "pidfile", true },
     { 'D', "daemonize", false },
     { 0,   "container", false },
+    { 0,   "failsafe", true },
     { 0,   "exit-guard", true },
     { 'E', "exit-exec", true },
     { 0,   "fd-pool", true },
@@ -130,6 +131,13 @@ static enum opt_result apply(const struct opt_def *d, const char *arg,
         o->socket_group = arg;
     } else if (strcmp(d->long_name, "container") == 0) {
         o->container = true;
+    } else if (strcmp(d->long_name, "failsafe") == 0) {
+        if (strcmp(arg, "off") == 0)
+            o->failsafe = -1;
+        else if (!sys_parse_int(arg, 0, 3600, &o->failsafe))
+            return fail(errbuf, errlen, "Option %s requires seconds (0..3600) or off, not '%s'",
+                        shown, arg);
+        o->failsafe_set = true;
     } else if (strcmp(d->long_name, "cgroup") == 0) {
         o->cgroup = arg;
     } else if (strcmp(d->long_name, "pidfile") == 0) {

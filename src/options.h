@@ -18,6 +18,8 @@ struct options {
     const char *cgroup;         /* --cgroup DIR (extension), or NULL */
     const char *pidfile;        /* --pidfile PATH (extension), or NULL */
     bool container;             /* --container (extension): PID 1 may exit */
+    bool failsafe_set;
+    int64_t failsafe;           /* --failsafe SECONDS|off (extension): -1 = off */
     bool interactive;           /* -i */
     bool daemonize;             /* -D */
     bool mlockall;              /* -M */

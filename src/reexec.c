@@ -13,8 +13,10 @@
 #include "loop.h"
 #include "pidfile.h"
 #include "protocol.h"
+#include "request.h"
 #include "sdnotify.h"
 #include "service.h"
+#include "shutdown.h"
 #include "signals.h"
 #include "spawn.h"
 #include "state.h"
@@ -230,6 +232,8 @@ static void save_all(struct state_out *o)
     ctlsock_save(o);
     ctl_save(o);
     svcctl_save(o);
+    req_save(o);
+    shutdown_save(o);
     state_rec(o, "end");
     state_end(o);
 }
@@ -551,6 +555,10 @@ static const struct {
     { "ctl", restore_ctl },
     { "ctl.next_id", restore_ctl },
     { "svcctl", svcctl_restore },
+    { "req.next_id", req_restore },
+    { "req.serve", req_restore },
+    { "req.pending", req_restore },
+    { "shutdown", shutdown_restore },
 };
 
 static bool restore_ctl(const struct state_rec *r, const char **err)
@@ -581,6 +589,7 @@ bool reexec_restore(reexec_ctl_fn on_ctl, const char **err)
     }
     if (res < 0)
         *err = at_line(*err);
+    shutdown_restored();
     /* Verified also after a failure, which keeps its own message: the
      * check forgets the fds named so far. */
     bool ok = res == 0;

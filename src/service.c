@@ -46,6 +46,8 @@ static struct service **pid_tab;
 static size_t pid_tab_size, n_sig_triggered;
 
 static bool pid_tab_reserve(size_t want);
+/* svc_stop_starts(): daemonproxy is shutting down, nothing starts again. */
+static bool starts_off;
 static void start_timer_cb(loop_timer *t);
 static void auto_up_eval(struct service *s, bool command);
 static const struct svc_desired *gate(const struct service *s);
@@ -645,6 +647,10 @@ bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err,
         fmt_snprintf(err, errlen, "service %s: already running", s->str);
         return false;
     }
+    if (starts_off) {
+        fmt_snprintf(err, errlen, "service %s: daemonproxy is shutting down", s->str);
+        return false;
+    }
     const struct svc_desired *d = gate(s);
     if (d) {
         /* Who asked and how to undo it, on one line (WHY's TABs as spaces). */
@@ -704,6 +710,26 @@ static void runq_cb(void *ctx)
     }
     if (runq_head)
         loop_task_queue(&runq_task);
+}
+
+static void stop_start(struct tree_node *n, void *ctx)
+{
+    struct service *s = (struct service *)n;
+    if (s->state == SVC_START)
+        set_state(s, SVC_DOWN, false);
+}
+
+void svc_stop_starts(void)
+{
+    starts_off = true;
+    tree_foreach(&services, stop_start, NULL);
+}
+
+void svc_starts_on(void) { starts_off = false; }
+
+int svc_pid(const struct service *s)
+{
+    return s->state == SVC_UP ? (int)s->pid : 0;
 }
 
 bool svc_cancel_start(struct service *s, const char **err)
@@ -847,7 +873,7 @@ static bool trigger_true(const struct service *s)
 
 static bool still_wanted(const struct service *s)
 {
-    return (!s->start_auto || trigger_true(s)) && svc_args(s)[0] && !gate(s);
+    return !starts_off && (!s->start_auto || trigger_true(s)) && svc_args(s)[0] && !gate(s);
 }
 
 /* Auto-up: start s if it is down and a trigger holds, no sooner than
@@ -855,7 +881,7 @@ static bool still_wanted(const struct service *s)
  * once; every other waits its turn in the run queue. */
 static void auto_up_eval(struct service *s, bool command)
 {
-    if (s->state != SVC_DOWN || !trigger_true(s) || !svc_args(s)[0] || gate(s))
+    if (starts_off || s->state != SVC_DOWN || !trigger_true(s) || !svc_args(s)[0] || gate(s))
         return;
     int64_t now = loop_now_update();
     int64_t next = s->attempt_ms ? s->attempt_ms + 1000 * (int64_t)s->interval : now;

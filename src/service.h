@@ -101,6 +101,14 @@ unsigned svc_trigger_parse(const char *name);
  * reported (SVC_EV_FAILED) with `cause`, which service.c never looks into. */
 bool svc_start(struct service *s, int64_t when_ms, const void *cause, char *err, size_t errlen);
 bool svc_cancel_start(struct service *s, const char **err);
+/* Shutting down: every pending start is cancelled, and nothing starts a
+ * service again (svc_start fails, auto-up and timed starts do nothing),
+ * for the rest of the process's life. */
+void svc_stop_starts(void);
+/* Starts allowed again (a testing seam: the fuzz targets' reset). */
+void svc_starts_on(void);
+/* The pid of a running service, or 0. */
+int svc_pid(const struct service *s);
 /* Whom service.signal reaches. */
 enum svc_sig_target { SVC_SIG_PID, SVC_SIG_GROUP, SVC_SIG_CGROUP };
 bool svc_signal(struct service *s, int signo, enum svc_sig_target to, const char **err);

@@ -72,6 +72,10 @@ static void detach(struct service *s)
     ctl_drain(c);
 }
 
+static void (*state_hook)(void);
+
+void svcctl_set_state_hook(void (*fn)(void)) { state_hook = fn; }
+
 static void report(const struct svc_report *r)
 {
     switch (r->ev) {
@@ -88,13 +92,19 @@ static void report(const struct svc_report *r)
             attach(r->s);
         else if (svc_state(r->s) == SVC_DOWN && svc_attachment(r->s))
             detach(r->s);
+        if (state_hook)
+            state_hook();
         return;
     case SVC_EV_DEFINED:
     case SVC_EV_DELETED:
     case SVC_EV_NOTIFY:
     case SVC_EV_CGROUP:
+        ctl_broadcast(r->line, r->len);
+        return;
     case SVC_EV_ORPHAN:
         ctl_broadcast(r->line, r->len);
+        if (state_hook)
+            state_hook();
         return;
     }
 }

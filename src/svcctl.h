@@ -19,6 +19,9 @@
 
 /* Become service.c's listener. */
 void svcctl_init(void);
+/* Called after a service's state changed or an orphan was reaped (the
+ * shutdown waits for the last one). */
+void svcctl_set_state_hook(void (*fn)(void));
 
 /* Re-exec (reexec.h): which controller belongs to which service (saved
  * after the controllers, restored after them). */

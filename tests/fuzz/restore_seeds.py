@@ -83,7 +83,8 @@ def main():
         f.write('service.args\tfrom-config\ttrue\n' + 'echo\tpadding\n' * 2000)
     sock = os.path.join(tmp, 'ctl.sock')
     r, w = os.pipe()
-    d = Daemon(['-S', sock, '--fd-pool', '64x256', '--service-pool', '40x600', '-c', conf],
+    d = Daemon(['-S', sock, '--fd-pool', '64x256', '--service-pool', '40x600', '-c', conf,
+                '--failsafe', '7'],
                pass_fds=[r])
     seeds = []
 
@@ -147,6 +148,15 @@ def main():
             pass
         Client(sock).ping()
         snap('03-two-clients')
+        # Requests: a server and a request it has not answered yet; the
+        # fail-safe's setting (--failsafe above).
+        srv = Client(sock)
+        srv.cmd('ctl.serve\treload\tshutdown')
+        asker = Client(sock)
+        asker.cmd('ctl.request\treload\tnow')
+        srv.expect(lambda l: l.startswith('ctl.request\t'))
+        d.cmd('echo')
+        snap('04-requests')
     finally:
         for pid in [int(x) for x in open('/proc/%d/task/%d/children' % (d.pid, d.pid))
                     .read().split()]:

@@ -14,7 +14,9 @@
 #include "../../src/loop.h"
 #include "../../src/pidfile.h"
 #include "../../src/sdnotify.h"
+#include "../../src/request.h"
 #include "../../src/service.h"
+#include "../../src/shutdown.h"
 #include "../../src/signals.h"
 #include "../../src/spawn.h"
 #include "../../src/svcctl.h"
@@ -147,6 +149,8 @@ static void tear_down(void)
 /* What reset and clear both put back. */
 static void settings_reset(void)
 {
+    shutdown_reset();
+    req_reset();
     for (int i = 0, sig; (sig = sig_control_nth(i)) != 0; i++)
         sig_clear(sig, INT64_MAX);
     term_guard_clear();

@@ -29,6 +29,8 @@
 #include "state.h"
 #include "svc_ready.h"
 #include "svcctl.h"
+#include "request.h"
+#include "shutdown.h"
 #include "unit.h"
 
 #include <fcntl.h>
@@ -42,12 +44,14 @@ static const struct state_table *const records[] = {
     &reexec_record, &handle_pool_record, &handle_record, &log_record, &sig_record,
     &svc_pool_record, &svc_record, &svc_ready_record, &fdstore_record, &svc_mainpid_record,
     &ctlsock_record, &ctl_next_id_record, &ctl_record, &svcctl_record, &log_dest_record,
+    &req_next_record, &req_serve_record, &req_pending_record, &shutdown_record,
 };
 #define NRECORDS (sizeof records / sizeof *records)
 static const struct state_table *const subs[] = { &outbuf_record, &proto_in_record };
 
 static const char *const states[] = {
     "tests/unit/states/start", "tests/unit/states/busy", "tests/unit/states/rich",
+    "tests/unit/states/requests",
 };
 #define NSTATES (sizeof states / sizeof *states)
 
