@@ -129,6 +129,63 @@ requires = ["db"]
                      msg='pid %d gone' % pid)
         self.assertEqual(self.count('app: starting'), 1, 'main ran once')
 
+    def ask(self, raw, verb, *args):
+        """ctl.request on the raw connection; returns the replies' (STATUS,
+        TEXT) pairs up to the final one."""
+        answer = []
+
+        def served():
+            raw.send('\t'.join(('ctl.request', verb) + args))
+            answer[:] = [raw.expect(lambda l: l.startswith(('ctl.request\t', 'error\t')))]
+            return answer[0].startswith('ctl.request\t')
+        wait_for(served, timeout=TIMEOUT * 2, msg='a controller serves %s' % verb)
+        rid = answer[0].split('\t')[1]
+        out = []
+        while not out or out[-1][0] == 'info':
+            f = raw.expect(lambda l: l.startswith('ctl.reply\t%s\t' % rid),
+                           TIMEOUT * 2).split('\t')
+            out.append((f[2], '\t'.join(f[3:])))
+        return out
+
+    def test_shutdown_request_while_waiting_for_a_valid_file(self):
+        self.boot('[service.a]\nrun = 3\n')
+        ctl = self.wait_up('controller')
+        raw = self.connect(self.path('dp.sock'))
+        self.assertEqual(self.ask(raw, 'shutdown', '3'), [('ok', 'shutting down')])
+        self.assertEqual(self.d.wait(TIMEOUT * 3), 3)
+        wait_for(lambda: not proc_alive(ctl), timeout=TIMEOUT * 2, msg='the controller gone')
+        self.assertEqual(self.count(BAD_RUN), 1)
+
+    def test_reload_and_shutdown_requests(self):
+        self.boot('[service.keep]\nrun = ["sleep", "1000"]\n'
+                  '[service.change]\nrun = ["sleep", "1001"]\n')
+        keep, change = self.wait_up('keep'), self.wait_up('change')
+        ctl = self.wait_up('controller')
+        raw = self.connect(self.path('dp.sock'))
+        self.write_file('services.toml', '[service.keep]\nrun = ["sleep", "1000"]\n'
+                        '[service.change\n')
+        (status, text), = self.ask(raw, 'reload')
+        self.assertEqual(status, 'error')
+        self.assertIn('%s: not valid TOML' % self.toml, text)
+        self.assertIn('line 3', text)
+        self.write_file('services.toml', '[service.keep]\nrun = ["sleep", "1000"]\n'
+                        '[service.change]\nrun = ["sleep", "1002"]\n'
+                        '[service.new]\nrun = ["sleep", "1003"]\n')
+        self.assertEqual(self.ask(raw, 'reload'),
+                         [('ok', 'reloaded %s: 1 changed, 1 added, 0 removed' % self.toml)])
+        new = self.wait_up('new')
+        self.c.wait_until(lambda m: m.service('change').pid not in (None, change),
+                          timeout=TIMEOUT * 2)
+        changed = self.c.mirror.service('change').pid
+        self.assertEqual(self.c.mirror.service('keep').pid, keep)
+        self.expect_log('uid=%d asked: reload' % os.getuid())
+        self.assertEqual(self.ask(raw, 'shutdown', '5'), [('ok', 'shutting down')])
+        self.assertEqual(self.d.wait(TIMEOUT * 3), 5)
+        self.expect_log('uid=%d asked: shutdown 5' % os.getuid())
+        for pid in (keep, changed, new, ctl):
+            wait_for(lambda: not proc_alive(pid), timeout=TIMEOUT * 2,
+                     msg='pid %d gone' % pid)
+
 
 if __name__ == '__main__':
     unittest.main()

@@ -209,6 +209,7 @@ class Controller:
         """Reconcile, then handle events until daemonproxy closes the
         connection (after terminate, say).  Returns the exit status."""
         self.send('ctl.serve', *VERBS)
+        self.flush()
         if self.broken is not None:
             self.wait_for_file()
         self.reconcile()
