@@ -69,7 +69,7 @@ def reply_command(req: CtlRequest, status: str, text: str = '') -> Tuple[str, ..
 
 def shutdown_code(args: Tuple[str, ...], default: int) -> Tuple[Optional[int], str]:
     """``shutdown→[CODE]``'s exit code (default: the file's exit_code) and
-    '' , or None and why the arguments are wrong."""
+    an empty string, or None and why the arguments are wrong."""
     if not args:
         return default, ''
     if len(args) == 1 and args[0].isdigit() and int(args[0]) <= 255:
