@@ -114,6 +114,24 @@ class MainRestart(unittest.TestCase):
         c.flush()
         self.assertEqual(dp.sent[-1], ('terminate', '7'))
 
+    def test_main_that_can_never_start_ends_with_1(self):
+        dp = FakeClient()
+        cfg = parse({'controller': {'main': 'app'},
+                     'service': {'app': {'run': ['a'], 'requires': ['db']},
+                                 'db': {'run': ['d'], 'restart': 'never', 'ready': 'notify'},
+                                 'side': {'run': ['s']}}}, 'f.toml')
+        c = Controller(dp, cfg, log=lambda s, m: None)
+        c.reconcile()
+        for ev in (ServiceState('side', 'up', 99, 10), ServiceState('db', 'up', 100, 10),
+                   ServiceState('db', 'down', 100, 12, 'exit', 3, 2, 0)):
+            c.handle(dp.event(ev))
+            c.flush()
+        self.assertEqual(c.shutdown_code, 1)
+        self.assertIn(('service.signal', 'side', 'SIGTERM', 'group'), dp.sent)
+        c.handle(dp.event(ServiceState('side', 'down', 99, 12, 'signal', 'SIGTERM', 2, 0)))
+        c.flush()
+        self.assertEqual(dp.sent[-1], ('terminate', '1'))
+
 
 @NEED
 class Requests(unittest.TestCase):
@@ -234,7 +252,8 @@ class Serve(ControllerCase):
         self.feed(c, ServiceState('a', 'up', 100, 10))
         self.feed(c, Signal('SIGTERM', 1, 1))
         self.feed(c, request(2, 'reload'))
-        self.assertEqual(self.replies(2), [('error', 'shutting down (exit code 0): not reloading')])
+        self.assertEqual(self.replies(2),
+                         [('error', 'shutting down (exit code 0): not reloading')])
 
 
 @NEED

@@ -365,6 +365,10 @@ class Controller:
                 self.start(u, u.start_why)
             elif self.phase_of(b) is Phase.GAVE_UP:
                 self.give_up(u, 'not started: requires %s, which was given up' % b)
+                if name == self.cfg.main:
+                    # it will never run: the container ends, as a failure
+                    self.begin_shutdown(1, 'main service %s cannot start: %s was given up'
+                                        % (name, b))
 
     def start(self, u: Unit, why: str) -> None:
         self.set_phase(u, Phase.STARTING, 'starting (%s)' % why)
