@@ -96,42 +96,39 @@ class MainRestart(unittest.TestCase):
                      'service': {'app': {'run': ['a'], 'restart': 'always'}}})
         self.assertEqual(cfg.services['app'].restart, 'always')
 
-    def test_main_exit_7_stops_everything_then_terminate_7(self):
+    def run_main(self, services, *events):
+        """A controller in container mode (main: app) fed events; returns
+        the fake client and the controller."""
         dp = FakeClient()
-        cfg = parse({'controller': {'main': 'app'},
-                     'service': {'app': {'run': ['a'], 'requires': ['db']},
-                                 'db': {'run': ['d']}}}, 'f.toml')
-        c = Controller(dp, cfg, log=lambda s, m: None)
+        c = Controller(dp, parse({'controller': {'main': 'app'}, 'service': services},
+                                 'f.toml'), log=lambda s, m: None)
         c.reconcile()
-        for ev in (ServiceState('db', 'up', 100, 10), ServiceState('app', 'up', 101, 11),
-                   ServiceState('app', 'down', 101, 12, 'exit', 7, 1, 0)):
+        for ev in events:
             c.handle(dp.event(ev))
             c.flush()
-        self.assertIn(('service.signal', 'db', 'SIGTERM', 'group'), dp.sent)
-        self.assertNotIn(('service.start', 'app'), dp.sent[dp.sent.index(
-            ('service.signal', 'db', 'SIGTERM', 'group')):])
-        c.handle(dp.event(ServiceState('db', 'down', 100, 12, 'signal', 'SIGTERM', 2, 0)))
-        c.flush()
+        return dp, c
+
+    def test_main_exit_7_stops_everything_then_terminate_7(self):
+        dp, c = self.run_main({'app': {'run': ['a'], 'requires': ['db']}, 'db': {'run': ['d']}},
+                              ServiceState('db', 'up', 100, 10),
+                              ServiceState('app', 'up', 101, 11),
+                              ServiceState('app', 'down', 101, 12, 'exit', 7, 1, 0),
+                              ServiceState('db', 'down', 100, 12, 'signal', 'SIGTERM', 2, 0))
+        stop = dp.sent.index(('service.signal', 'db', 'SIGTERM', 'group'))
+        self.assertNotIn(('service.start', 'app'), dp.sent[stop:])
         self.assertEqual(dp.sent[-1], ('terminate', '7'))
 
     def test_main_that_can_never_start_ends_with_1(self):
-        dp = FakeClient()
-        cfg = parse({'controller': {'main': 'app'},
-                     'service': {'app': {'run': ['a'], 'requires': ['db']},
-                                 'db': {'run': ['d'], 'restart': 'never', 'ready': 'notify'},
-                                 'side': {'run': ['s']}}}, 'f.toml')
-        c = Controller(dp, cfg, log=lambda s, m: None)
-        c.reconcile()
-        for ev in (ServiceState('side', 'up', 99, 10), ServiceState('db', 'up', 100, 10),
-                   ServiceState('db', 'down', 100, 12, 'exit', 3, 2, 0)):
-            c.handle(dp.event(ev))
-            c.flush()
-        self.assertEqual(c.shutdown_code, 1)
+        dp, c = self.run_main({'app': {'run': ['a'], 'requires': ['db']},
+                               'db': {'run': ['d'], 'restart': 'never', 'ready': 'notify'},
+                               'side': {'run': ['s']}},
+                              ServiceState('side', 'up', 99, 10),
+                              ServiceState('db', 'up', 100, 10),
+                              ServiceState('db', 'down', 100, 12, 'exit', 3, 2, 0),
+                              ServiceState('side', 'down', 99, 12, 'signal', 'SIGTERM', 2, 0))
         self.assertIn(('service.signal', 'side', 'SIGTERM', 'group'), dp.sent)
-        c.handle(dp.event(ServiceState('side', 'down', 99, 12, 'signal', 'SIGTERM', 2, 0)))
-        c.flush()
+        self.assertNotIn(('service.start', 'app'), dp.sent)
         self.assertEqual(dp.sent[-1], ('terminate', '1'))
-
 
 @NEED
 class Requests(unittest.TestCase):
