@@ -52,7 +52,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='dpcontroller',
                                  description='The reference controller for daemonproxy.')
     ap.add_argument('--check', action='store_true',
-                    help='check FILE and print the plan, do not run')
+                    help='check FILE and what it would run (programs, cwd, loggers), '
+                         'print the plan, do not run')
     ap.add_argument('file', metavar='FILE', help='the services file (TOML)')
     args = ap.parse_args(argv)
     from .check import check_runnable
