@@ -2,11 +2,15 @@
 
 It runs the services of a TOML file (see :mod:`.config`) with restart
 policies and back-off, dependencies and readiness, logger pairing,
-ordered shutdown, reload on SIGHUP and crash safety.  Python 3.11+
-(tomllib); the rest of the daemonproxy package keeps to 3.9.
+ordered shutdown, reload (``dpctl reload`` or SIGHUP), ``dpctl shutdown``,
+a bad file at start reported once then waiting for a reload, and crash
+safety.  Python 3.11+ (tomllib); the rest of the daemonproxy package
+keeps to 3.9.
 
 Modules: ``config`` (reading and checking the file, the dependency
-graph), ``policy`` (decisions as pure functions), ``unit`` (one record per
+graph), ``check`` (what will run: programs, ``cwd``, loggers, found on
+this host), ``requests`` (the ``reload`` and ``shutdown`` requests it
+serves: their lines), ``policy`` (decisions as pure functions), ``unit`` (one record per
 service and its phase: stopped, waiting, starting, ready, stopping,
 finished, gave-up), ``controller`` (the event loop; the one place a phase
 changes, ``Controller.set_phase``, which logs each change; the timer

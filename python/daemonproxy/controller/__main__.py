@@ -1,6 +1,8 @@
 """The command line: ``dpcontroller FILE`` (or ``python3 -m
 daemonproxy.controller FILE``) runs as daemonproxy's controller service;
-``dpcontroller --check FILE`` checks FILE and prints the plan.
+``dpcontroller --check FILE`` checks FILE, and what it would run (each
+program found, each ``cwd`` a directory: see :mod:`.check`), and prints
+the plan.
 
 Run it from daemonproxy's config::
 
@@ -8,9 +10,15 @@ Run it from daemonproxy's config::
     service.fds→controller→control.event→control.cmd→stderr
     service.auto_up→controller→1→always
 
+A bad FILE at start: the controller logs its problems once and waits for
+a reload (``dpctl reload``, SIGHUP) instead of exiting (daemonproxy would
+restart it, and it would log the same lines, every second); it still
+honours SIGTERM, SIGINT and ``dpctl shutdown``.
+
 Exit status: 0 when daemonproxy closed the connection (after
-``terminate``), 1 for a bad file or a connection that does not speak
-daemonproxy's protocol, 2 for bad usage.
+``terminate``), 1 for a connection that does not speak daemonproxy's
+protocol, or with --check a bad file or a program that cannot run, 2 for
+bad usage.
 """
 
 import argparse
@@ -19,7 +27,7 @@ import sys
 if sys.version_info < (3, 11):                          # pragma: no cover
     sys.exit('dpcontroller needs Python 3.11 or later (tomllib)')
 
-from .config import ConfigError, describe_start_limit, load, start_order    # noqa: E402
+from .config import Config, ConfigError, describe_start_limit, load, start_order    # noqa: E402
 from .policy import define_commands, pipe_command      # noqa: E402
 
 
@@ -46,26 +54,37 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='dpcontroller',
                                  description='The reference controller for daemonproxy.')
     ap.add_argument('--check', action='store_true',
-                    help='check FILE and print the plan, do not run')
+                    help='check FILE and what it would run (programs, cwd, loggers), '
+                         'print the plan, do not run')
     ap.add_argument('file', metavar='FILE', help='the services file (TOML)')
     args = ap.parse_args(argv)
+    from .check import check_runnable
     from .controller import Controller, log_line
     try:
-        cfg = load(args.file)
+        cfg, broken = load(args.file), None
     except ConfigError as e:
         for p in e.problems:
             log_line('dpcontroller', p)
-        if not args.check:
-            log_line('dpcontroller', 'refusing to start with a bad file')
-        return 1
+        if args.check:
+            return 1
+        cfg, broken = Config(args.file), e.problems
     if args.check:
+        problems = check_runnable(cfg)
+        for p in problems:
+            log_line('dpcontroller', p)
+        if problems:
+            return 1
         print_plan(cfg)
         return 0
     from .. import Client, ProtocolError
     try:
         dp = Client.from_stdio(timeout=60)
-        log_line('controller', 'started with %s (%d services)' % (cfg.path, len(cfg.services)))
-        return Controller(dp, cfg).run()
+        ctl = Controller(dp, cfg, broken=broken)
+        if broken is None:
+            log_line('controller', 'started with %s (%d services)'
+                     % (cfg.path, len(cfg.services)))
+            ctl.warn_runnable(cfg)
+        return ctl.run()
     except ProtocolError as e:
         log_line('controller', 'giving up: %s' % e)
         return 1

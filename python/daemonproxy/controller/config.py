@@ -8,7 +8,8 @@ here talks to daemonproxy; :func:`parse` does the same for a dict.
 The file::
 
     [controller]                    # optional
-    main = "app"                    # container mode (see README)
+    main = "app"                    # container mode (see README): app's restart
+                                    # defaults to "never", and its exit ends all
     shutdown_timeout = 30           # seconds for the whole shutdown
     exit_code = 0                   # terminate code of a normal shutdown
 
@@ -74,6 +75,11 @@ ReadyKind = Literal['up', 'notify', 'fd']
 RESTART_POLICIES: Tuple[RestartPolicy, ...] = get_args(RestartPolicy)
 STDIO_TARGETS: Tuple[StdioTarget, ...] = get_args(StdioTarget)
 READY_KINDS: Tuple[ReadyKind, ...] = get_args(ReadyKind)
+
+#: The restart rule of the main service (container mode) when its table
+#: has no ``restart``: when it exits, everything stops and daemonproxy
+#: exits with its code.  An explicit ``restart`` is the user's choice.
+MAIN_RESTART: RestartPolicy = 'never'
 
 CONTROLLER_KEYS = ('main', 'shutdown_timeout', 'exit_code')
 SERVICE_KEYS = ('run', 'env', 'cwd', 'stdin', 'stdout', 'stderr', 'log', 'restart',
@@ -222,6 +228,8 @@ def parse(data: dict, path: str = '<config>') -> Config:
         svc = _check_service(name, table, key, bad)
         if svc is None:
             continue
+        if name == cfg.main and 'restart' not in table:
+            svc.restart = MAIN_RESTART
         cfg.services[name] = svc
         if svc.log:
             _add_logger(cfg, svc, data['service'], key, bad)

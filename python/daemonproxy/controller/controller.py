@@ -28,17 +28,23 @@ from typing import Callable, ClassVar, Dict, List, Optional, Set, Tuple
 
 from ..errors import CommandError, ConnectionClosed
 from ..events import Resynced, ServiceCgroup, ServiceNotify, ServiceState, ServiceWant, Signal
+from .check import check_runnable
 from .config import Config, ConfigError, Service, describe_start_limit, load
 from .policy import (
     backoff_delay, count_failure, define_commands, describe_exit, exit_code_of,
     over_start_limit, pipe_command, read_tags, recent_failures, should_restart, unit_tags,
 )
+from .requests import VERBS, CtlRequest, parse_request, reply_command, shutdown_code
 from .unit import NEXT, Phase, StopPurpose, Unit
 
 __all__ = ['Controller', 'Phase', 'StopPurpose', 'Timer', 'Unit', 'log_line', 'env_has_chdir']
 
 SHUTDOWN_TAG = 'dpc.shutdown='
 KILL_GRACE = 2          # seconds after the shutdown deadline's SIGKILLs before terminate
+#: Waiting for a valid file: the first "still waiting" notice after this
+#: many seconds, then at twice the interval each time, up to NOTICE_MAX.
+NOTICE_FIRST = 30
+NOTICE_MAX = 3600
 
 
 class Timer(enum.Enum):
@@ -53,6 +59,8 @@ class Timer(enum.Enum):
     SHUTDOWN = 'shutdown'
     #: KILL_GRACE after the deadline: terminate anyway (name: ``controller``)
     TERMINATE = 'terminate'
+    #: still waiting for a valid file: say so again (name: ``controller``)
+    NOTICE = 'notice'
 
 
 #: The timers a phase owns: set_phase cancels them when a unit leaves the
@@ -90,7 +98,8 @@ class Controller:
     the client's public API only: ``mirror``, ``send_many``,
     ``next_event``, ``terminate``)."""
 
-    def __init__(self, dp, cfg: Config, log: Callable[[str, str], None] = log_line) -> None:
+    def __init__(self, dp, cfg: Config, log: Callable[[str, str], None] = log_line,
+                 broken: Optional[List[str]] = None) -> None:
         self.dp = dp
         self.cfg = cfg
         self.log = log
@@ -106,6 +115,10 @@ class Controller:
         self.terminated = False
         self.pending: List[Tuple[str, ...]] = []
         self.holding = False                    # hold_step() is running
+        # Waiting for a valid file (its problems; cfg is then an empty
+        # Config of the path): see the "waiting for a valid file" section.
+        self.broken: Optional[List[str]] = broken
+        self.notice_every = NOTICE_FIRST
 
     # --- the units and their phases ------------------------------------------------
 
@@ -199,6 +212,10 @@ class Controller:
     def run(self) -> int:
         """Reconcile, then handle events until daemonproxy closes the
         connection (after terminate, say).  Returns the exit status."""
+        self.send('ctl.serve', *VERBS)
+        self.flush()
+        if self.broken is not None:
+            self.wait_for_file()
         self.reconcile()
         self.flush()
         while True:
@@ -226,6 +243,10 @@ class Controller:
         elif isinstance(ev, Resynced) and ev.generation > self.generation:
             self.log('controller', 'resynced from a statedump')
             self.reconcile()
+        else:
+            req = parse_request(ev)
+            if req is not None:
+                self.on_request(req)
 
     # --- rebuilding the view from the daemon's state ---------------------------------
 
@@ -251,7 +272,7 @@ class Controller:
         for info in list(m.services.values()):
             if info.name not in self.cfg.services and read_tags(info.tags).managed \
                     and self.phase_of(info.name) is not Phase.STOPPING:
-                if self.shutdown_code is None:
+                if self.shutdown_code is None and self.broken is None:
                     self.log(info.name, 'managed by the controller but not in %s: removing'
                              % self.cfg.path)
                     u = self.unit(info.name)
@@ -361,6 +382,10 @@ class Controller:
             elif self.phase_of(b) in (Phase.GAVE_UP, Phase.FAILED):
                 self.give_up(u, 'not started: requires %s, which was given up' % b)
                 u.given_up_for = b
+                if name == self.cfg.main:
+                    # it will never run: the container ends, as a failure
+                    self.begin_shutdown(1, 'main service %s cannot start: %s was given up'
+                                        % (name, b))
 
     def start(self, u: Unit, why: str) -> None:
         info = self.dp.mirror.service(u.name)
@@ -523,6 +548,17 @@ class Controller:
     def on_timer_terminate(self, name: str) -> None:
         self.terminate()
 
+    def on_timer_notice(self, name: str) -> None:
+        """Still waiting for a valid file (see wait_for_file): say so, less
+        and less often."""
+        if self.broken is None or self.shutdown_code is not None:
+            return
+        self.notice_every = min(self.notice_every * 2, NOTICE_MAX)
+        self.log('controller', 'still waiting for a valid %s (%d problems; fix it, then: '
+                 'dpctl reload); next notice in %ds'
+                 % (self.cfg.path, len(self.broken), self.notice_every))
+        self.set_timer(Timer.NOTICE, 'controller', self.notice_every)
+
     #: What each timer kind does when it fires: handler(controller, name).
     #: The functions of this class, bound once (a subclass that wants
     #: another handler puts its own table here).
@@ -531,6 +567,7 @@ class Controller:
         Timer.KILL: on_timer_kill,
         Timer.SHUTDOWN: on_timer_shutdown,
         Timer.TERMINATE: on_timer_terminate,
+        Timer.NOTICE: on_timer_notice,
     }
 
     # --- stopping -------------------------------------------------------------------
@@ -595,6 +632,10 @@ class Controller:
                 self.try_start([name])
             else:
                 self.set_phase(u, Phase.STOPPED, 'stopped')
+        if purpose != 'shutdown' and self.shutdown_code is not None:
+            # a stop begun before the shutdown (a changed or removed
+            # service) was one the shutdown waited for
+            self.shutdown_step()
 
     def drop_waiting(self) -> None:
         """A shutdown began: what waits for a start will not get one."""
@@ -671,22 +712,30 @@ class Controller:
 
     # --- reload -----------------------------------------------------------------------
 
-    def reload(self) -> None:
-        """SIGHUP: re-read the file and apply the difference."""
+    def reload(self) -> Tuple[bool, str, List[str]]:
+        """SIGHUP or a reload request: re-read the file and apply the
+        difference.  Returns (ok, the text of the reply, warnings): a bad
+        file changes nothing and the text lists its problems; warnings are
+        what check_runnable finds in a good one (logged, not refused)."""
         try:
             new = load(self.cfg.path)
         except ConfigError as e:
             for p in e.problems:
                 self.log('controller', 'reload: ' + p)
             self.log('controller', 'reload: bad file, keeping the running configuration')
-            return
+            return False, '; '.join(e.problems), []
+        warnings = self.warn_runnable(new, 'reload: ')
+        if self.broken is not None:
+            return True, self.load_first(new), warnings
         old = self.cfg
         self.log('controller', 'reload: %d services (was %d)'
                  % (len(new.services), len(old.services)))
         self.cfg = new
         self.dependents = new.dependents()
+        changed = added = removed = 0
         for name, svc in old.services.items():
             if name not in new.services:
+                removed += 1
                 self.unit(name).removed = svc
                 self.log(name, 'removed from the file')
                 self.stop(name, 'remove')
@@ -694,9 +743,11 @@ class Controller:
             info = self.dp.mirror.service(name)
             u = self.unit(name)
             if name not in old.services and u.phase is not Phase.STOPPING:
+                added += 1
                 self.define(svc, fresh=info is None)
                 self.wait(u, 'added by reload', 'added to the file')
             elif name in old.services and old.services[name].hash != svc.hash:
+                changed += 1
                 if info is not None and info.state.state in ('up', 'start') \
                         or u.phase is Phase.STOPPING:       # a stop goes on, for the change
                     self.log(name, 'definition changed')
@@ -707,6 +758,82 @@ class Controller:
             elif name in old.services and u.phase is not Phase.STOPPING:
                 self.refresh_tags(name)         # stop_timeout, start_limit… (policy only)
         self.try_start(self.waiting_names())
+        return True, 'reloaded %s: %d changed, %d added, %d removed' % (
+            new.path, changed, added, removed), warnings
+
+    def warn_runnable(self, cfg: Config, prefix: str = '') -> List[str]:
+        """Log what check_runnable finds in cfg, as warnings: the file is
+        used all the same (a program may be installed, a directory
+        mounted, later; its start then fails, and says why)."""
+        warnings = ['warning: ' + p for p in check_runnable(cfg)]
+        for w in warnings:
+            self.log('controller', prefix + w)
+        return warnings
+
+    # --- waiting for a valid file -----------------------------------------------------
+    #
+    # A bad file at start: the controller says why once, then waits for a
+    # reload (dpctl reload, SIGHUP) instead of exiting, which would only
+    # have daemonproxy restart it, and log the same lines, every second.
+    # Meanwhile it leaves alone what runs (a previous controller's
+    # services), restarts nothing, and still honours SIGTERM, SIGINT and
+    # a shutdown request: what runs is stopped (all at once: the file that
+    # would order it is the bad one), then terminate.
+
+    def wait_for_file(self) -> None:
+        self.log('controller', 'refusing to start with a bad file: waiting for a valid %s '
+                 '(fix it, then: dpctl reload, or SIGHUP to daemonproxy); what runs is left '
+                 'alone' % self.cfg.path)
+        self.set_timer(Timer.NOTICE, 'controller', self.notice_every)
+
+    def load_first(self, cfg: Config) -> str:
+        """The first valid file after a bad one: run it, as at start."""
+        self.broken = None
+        self.cancel_timer(Timer.NOTICE, 'controller')
+        self.cfg = cfg
+        self.dependents = cfg.dependents()
+        self.log('controller', 'loaded %s (%d services)' % (cfg.path, len(cfg.services)))
+        self.reconcile()
+        return 'loaded %s: %d services' % (cfg.path, len(cfg.services))
+
+    # --- requests (ctl.serve: reload, shutdown) -----------------------------------------
+
+    def reply(self, req: CtlRequest, status: str, text: str = '') -> None:
+        self.send(*reply_command(req, status, text))
+
+    def on_request(self, req: CtlRequest) -> None:
+        """A client asked (dpctl reload, dpctl shutdown): log who, act, and
+        answer it with ctl.reply (info lines, then ok or error)."""
+        self.log('controller', '%s asked: %s' % (req.by, ' '.join((req.verb,) + req.args)))
+        if req.verb == 'reload':
+            self.request_reload(req)
+        elif req.verb == 'shutdown':
+            self.request_shutdown(req)
+        else:
+            self.reply(req, 'error', 'dpcontroller does not serve %r (only %s)'
+                       % (req.verb, ', '.join(VERBS)))
+
+    def request_reload(self, req: CtlRequest) -> None:
+        if req.args:
+            self.reply(req, 'error', 'usage: reload (no arguments)')
+        elif self.shutdown_code is not None:
+            self.reply(req, 'error', 'shutting down (exit code %d): not reloading'
+                       % self.shutdown_code)
+        else:
+            ok, text, warnings = self.reload()
+            for w in warnings:
+                self.reply(req, 'info', w)
+            self.reply(req, 'ok' if ok else 'error', text)
+
+    def request_shutdown(self, req: CtlRequest) -> None:
+        code, why = shutdown_code(req.args, self.cfg.exit_code)
+        if code is None:
+            self.reply(req, 'error', why)
+        elif self.shutdown_code is not None:
+            self.reply(req, 'ok', 'shutting down already (exit code %d)' % self.shutdown_code)
+        else:
+            self.reply(req, 'ok', 'shutting down')
+            self.begin_shutdown(code, 'asked by %s' % req.by)
 
     # --- desired state (docs/protocol.md, "a convention for controllers") ----------
     # 1. never start a service wanted down or failed; 2. on down: cancel our

@@ -1,0 +1,94 @@
+"""What will run: each service's program, its ``cwd``, its logger's
+program, checked on this host as daemonproxy will look them up.
+
+:func:`check_runnable` returns every problem at once, each as
+``FILE: KEY: what is wrong`` like :func:`~.config.load`'s
+(``services.toml: service.api.run: 'nosuch': not found in
+PATH=/usr/bin:/bin``).  ``dpcontroller --check`` refuses a file with any
+(exit 1); the running controller only logs them as warnings when it loads
+a file (a program may be installed, a directory mounted, after the file
+is written: as with systemd, a start that cannot exec fails at start).
+
+How daemonproxy finds a program: it runs ``execvpe()``, which searches
+the PATH of daemonproxy's own environment (a service's ``env`` sets the
+child's environment, not the search).  With ``cwd``, the controller runs
+``/usr/bin/env -C DIR`` (or ``sh -c 'cd ...'``) first, and that searches
+the service's environment: its ``env`` PATH if it sets one, else
+daemonproxy's.  The controller runs with daemonproxy's environment, so its
+own PATH is daemonproxy's; ``--check`` from a shell uses the shell's.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import List, Optional
+
+from .config import Config, Service
+
+__all__ = ['check_runnable', 'default_path']
+
+
+def default_path() -> str:
+    """The PATH a program is searched in when daemonproxy's environment
+    has none (glibc's execvpe default, os.defpath)."""
+    return os.environ.get('PATH', os.defpath)
+
+
+def _executable(path: str) -> Optional[str]:
+    """Why path cannot be run as a program, or None if it can."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return 'no such file' if e.errno == 2 else (e.strerror or str(e))
+    if stat.S_ISDIR(st.st_mode):
+        return 'is a directory'
+    if not stat.S_ISREG(st.st_mode) or not os.access(path, os.X_OK):
+        return 'not executable'
+    return None
+
+
+def _find(prog: str, search: str, here: str) -> Optional[str]:
+    """Why prog is not found in search (a PATH value; an empty entry is
+    the directory here), or None if it is, as execvp looks."""
+    seen = None
+    for d in search.split(':'):
+        why = _executable(os.path.join(d or here, prog))
+        if why is None:
+            return None
+        if why == 'not executable' and seen is None:
+            seen = os.path.join(d or here, prog)
+    if seen is not None:
+        return '%r: found as %s, which is not executable' % (prog, seen)
+    return '%r: not found in PATH=%s' % (prog, search)
+
+
+def _program_problem(svc: Service, path: str) -> Optional[str]:
+    prog = svc.run[0]
+    here = svc.cwd or os.getcwd()
+    if '/' in prog:
+        why = _executable(os.path.join(here, prog))
+        return None if why is None else '%r: %s' % (prog, why)
+    search = path
+    if svc.cwd is not None:
+        search = dict(svc.env).get('PATH', path)       # the chain-loader's search
+    return _find(prog, search, here)
+
+
+def check_runnable(cfg: Config, path: Optional[str] = None) -> List[str]:
+    """Every problem with what cfg's services would run on this host, in
+    the file's order; path: daemonproxy's PATH (default: ours)."""
+    path = default_path() if path is None else path
+    problems: List[str] = []
+    for svc in cfg.services.values():
+        key = 'service.%s.log' % svc.logger_of if svc.logger_of else 'service.%s' % svc.name
+        if svc.cwd is not None and not os.path.isdir(svc.cwd):
+            problems.append('%s: %s.cwd: %r: %s' % (
+                cfg.path, key, svc.cwd,
+                'not a directory' if os.path.exists(svc.cwd) else 'no such directory'))
+            continue                            # a relative program would be looked up there
+        why = _program_problem(svc, path)
+        if why is not None:
+            problems.append('%s: %s: %s' % (cfg.path, key if svc.logger_of else key + '.run',
+                                            why))
+    return problems
