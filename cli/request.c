@@ -192,14 +192,17 @@ static int native(struct conn *c, const char *code, int64_t grace_s, const char 
 int request_shutdown(struct conn *c, const char *code, bool force, int64_t wait_ms,
                      int64_t reply_ms)
 {
+    /* No CODE: the controller's own (dpcontroller's exit_code); the
+     * daemon's shutdown, which has none, exits 0. */
+    char *f[] = { (char *)"ctl.request", (char *)"shutdown", (char *)code };
+    int argc = code ? 3 : 2;
     if (!code)
         code = "0";
     int64_t grace_s = wait_ms > 0 ? (wait_ms + 999) / 1000 : 0;
     if (force)
         return native(c, code, grace_s, "--force");
-    char *f[] = { (char *)"ctl.request", (char *)"shutdown", (char *)code };
     char id[32];
-    int how, rc = ask(c, 3, f, reply_ms, id, sizeof id, &how);
+    int how, rc = ask(c, argc, f, reply_ms, id, sizeof id, &how);
     if (rc)
         return rc;
     if (how == UNSERVED)

@@ -494,6 +494,18 @@ static int describe(FILE *o, char **f, int n)
             fprintf(o, " %s", f[i]);
         return 2;
     }
+    if (strcmp(k, "service.want") == 0 && n >= 5) {
+        /* service.want NAME WANT BY TS WHY */
+        if (strcmp(F(2), "-") == 0)
+            fprintf(o, "%s: want cleared by %s", F(1), F(3));
+        else
+            fprintf(o, "%s: wanted %s by %s", F(1), F(2), F(3));
+        /* WHY may be several fields (a reason's TABs): shown as spaces */
+        if (n > 6 || (n == 6 && f[5][0]))
+            for (int i = 5; i < n; i++)
+                fprintf(o, "%s%s%s", i == 5 ? " (" : " ", f[i], i == n - 1 ? ")" : "");
+        return 4;
+    }
     if (strcmp(k, "service.cgroup") == 0 && n >= 4) {
         fprintf(o, "%s: cgroup %s", F(1), F(3));
         return 2;

@@ -1406,6 +1406,13 @@ class Watch(DpctlTest):
         d.cmd('fd.delete\tp.w')     # EOF: it exits 1
         line = self.until(rd, lambda l: 'web: down' in l, 'web: down')
         self.assertRegex(line, r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .*web: down \(exit 1\) after \d+s')
+        d.cmd('service.want\tweb\tdown\tfor\tthe night')
+        line = self.until(rd, lambda l: 'web: want' in l, 'the want')
+        self.assertRegex(line, r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  web: wanted down by stdin '
+                               r'\(for the night\)$')
+        d.cmd('service.want\tweb\t-')
+        line = self.until(rd, lambda l: 'web: want cleared' in l, 'the want cleared')
+        self.assertRegex(line, r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  web: want cleared by stdin$')
         os.kill(d.pid, signal.SIGHUP)
         line = self.until(rd, lambda l: 'SIGHUP' in l, 'the signal')
         self.assertRegex(line, r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .*signal SIGHUP')

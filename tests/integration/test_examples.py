@@ -162,8 +162,8 @@ class DemoConf(SvcTest):
         dpctl = os.environ.get('DPCTL') or os.path.join(os.path.dirname(binary()), 'dpctl')
         sock = self.path('demo.sock')
         env = dict(os.environ, DAEMONPROXY_SOCKET=sock)
-        self.start('--default-socket', '-c', os.path.join(REPO, 'examples', 'demo.conf'),
-                   interactive=False, stdin=subprocess.DEVNULL, env=env, cwd=self.tmp)
+        d = self.start('--default-socket', '-c', os.path.join(REPO, 'examples', 'demo.conf'),
+                       interactive=False, stdin=subprocess.DEVNULL, env=env, cwd=self.tmp)
 
         def ctl(*args, timeout=60):
             p = subprocess.run([dpctl] + list(args), env=env, stdout=subprocess.PIPE,
@@ -187,7 +187,12 @@ class DemoConf(SvcTest):
         self.assertEqual(code, 0, err)
         self.assertEqual([l.split(':')[0] for l in out.splitlines()], ['clock', 'web', 'db'])
         code, out, err = ctl('status')
-        self.assertEqual([l.split()[1] for l in out.splitlines()[1:]], ['down'] * 3)
+        # wanted down by the operator: `stopped`, and it stays so
+        self.assertEqual([l.split()[1] for l in out.splitlines()[1:]], ['stopped'] * 3)
+        # no controller serves shutdown: daemonproxy stops what is left and exits
+        code, out, err = ctl('shutdown')
+        self.assertEqual(code, 0, err)
+        self.assertEqual(d.proc.wait(timeout=60), 0)
 
 
 class ReadmeQuickStart(SvcTest):
