@@ -15,7 +15,7 @@ import _path
 _path.check()
 
 from daemonproxy import ServiceState, Signal                        # noqa: E402
-from daemonproxy.events import RawEvent                             # noqa: E402
+from daemonproxy.events import CtlRequest, CtlRequestId, parse_event  # noqa: E402
 from test_controller_policy import NEED, FakeClient                 # noqa: E402
 
 if sys.version_info >= (3, 11):
@@ -23,13 +23,13 @@ if sys.version_info >= (3, 11):
     from daemonproxy.controller.config import Config, parse
     from daemonproxy.controller.controller import NOTICE_FIRST, Controller, Timer
     from daemonproxy.controller.policy import make_tags
-    from daemonproxy.controller.requests import (
-        REPLY_TEXT_MAX, parse_request, reply_command, shutdown_code)
+    from daemonproxy.controller.requests import REPLY_TEXT_MAX, reply_command, shutdown_code
     from daemonproxy.controller.unit import Phase
 
 
 def request(id_, verb, *args, by='uid=0'):
-    return RawEvent('\t'.join(('ctl.request', str(id_), by, verb) + args))
+    """The event a served request arrives as (the library parses it)."""
+    return parse_event('\t'.join(('ctl.request', str(id_), by, verb) + args))
 
 
 @NEED
@@ -133,17 +133,18 @@ class MainRestart(unittest.TestCase):
 @NEED
 class Requests(unittest.TestCase):
     def test_parse(self):
-        r = parse_request(request(12, 'shutdown', '3', by='uid=1000'))
-        self.assertEqual((r.id, r.by, r.verb, r.args), ('12', 'uid=1000', 'shutdown', ('3',)))
-        self.assertEqual(parse_request(request(1, 'reload')).args, ())
-        for line in ('ctl.request\t12\treload',          # the asker's answer, not a request
-                     'ctl.request\tx\tuid=0\treload', 'ctl.requestx\t1\tuid=0\treload',
+        r = request(12, 'shutdown', '3', by='uid=1000')
+        self.assertIsInstance(r, CtlRequest)
+        self.assertEqual((r.id, r.by, r.verb, r.args), (12, 'uid=1000', 'shutdown', ('3',)))
+        self.assertEqual(request(1, 'reload').args, ())
+        # the asker's answer is another event; the rest are no requests
+        self.assertIsInstance(parse_event('ctl.request\t12\treload'), CtlRequestId)
+        for line in ('ctl.request\tx\tuid=0\treload', 'ctl.requestx\t1\tuid=0\treload',
                      'echo\tctl.request\t1\tuid=0\treload'):
-            self.assertIsNone(parse_request(RawEvent(line)), line)
-        self.assertIsNone(parse_request(Signal('SIGHUP', 1, 1)))
+            self.assertNotIsInstance(parse_event(line), CtlRequest, line)
 
     def test_reply_is_one_field_of_bounded_size(self):
-        r = parse_request(request(4, 'reload'))
+        r = request(4, 'reload')
         self.assertEqual(reply_command(r, 'ok', 'a\tb\nc'), ('ctl.reply', '4', 'ok', 'a b c'))
         self.assertEqual(reply_command(r, 'ok'), ('ctl.reply', '4', 'ok'))
         self.assertLessEqual(len(reply_command(r, 'error', 'x' * 10000)[3]), REPLY_TEXT_MAX)

@@ -12,7 +12,7 @@ _path.check()
 
 from daemonproxy import ServiceState, Signal                        # noqa: E402
 from daemonproxy.events import ServiceNotify                        # noqa: E402
-from test_controller_policy import NEED, FakeClient                 # noqa: E402
+from test_controller_policy import NEED, ControllerCase, FakeClient  # noqa: E402
 
 if sys.version_info >= (3, 11):
     from daemonproxy.controller.config import parse
@@ -125,17 +125,7 @@ class Phases(unittest.TestCase):
 
 
 @NEED
-class Timers(unittest.TestCase):
-    def setUp(self):
-        self.lines = []
-        self.dp = FakeClient()
-
-    def controller(self, services):
-        cfg = parse({'service': services}, 'f.toml')
-        c = Controller(self.dp, cfg, log=lambda s, m: self.lines.append('%s: %s' % (s, m)))
-        c.reconcile()
-        c.flush()
-        return c
+class Timers(ControllerCase):
 
     def test_each_kind_has_its_handler(self):
         self.assertEqual(set(Controller.TIMER_HANDLERS), set(Timer))

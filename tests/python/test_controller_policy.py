@@ -110,8 +110,10 @@ class FakeClient:
         return ev
 
 
-@NEED
-class Decisions(unittest.TestCase):
+class ControllerCase(unittest.TestCase):
+    """A Controller on a FakeClient, its log lines kept: the base of the
+    in-process controller tests (here, test_controller_want, _phases)."""
+
     def setUp(self):
         self.lines = []
         self.dp = FakeClient()
@@ -127,6 +129,9 @@ class Decisions(unittest.TestCase):
         c.handle(self.dp.event(ev))
         c.flush()
 
+
+@NEED
+class Decisions(ControllerCase):
     def starts(self):
         return [f[1:] for f in self.dp.sent if f[0] == 'service.start']
 

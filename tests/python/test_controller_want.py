@@ -15,11 +15,10 @@ _path.check()
 
 from daemonproxy import ServiceState, ServiceTags, ServiceWant      # noqa: E402
 from daemonproxy.events import ServiceNotify                        # noqa: E402
-from test_controller_policy import NEED, FakeClient                 # noqa: E402
+from test_controller_policy import NEED, ControllerCase                # noqa: E402
 
 if sys.version_info >= (3, 11):
     from daemonproxy.controller.config import DEFAULT_START_LIMIT, parse, parse_start_limit
-    from daemonproxy.controller.controller import Controller
     from daemonproxy.controller.policy import (
         over_start_limit, read_tags, recent_failures, unit_tags,
     )
@@ -58,21 +57,7 @@ class Limit(unittest.TestCase):
 
 
 @NEED
-class Want(unittest.TestCase):
-    def setUp(self):
-        self.lines = []
-        self.dp = FakeClient()
-
-    def controller(self, services):
-        cfg = parse({'service': services}, 'f.toml')
-        c = Controller(self.dp, cfg, log=lambda s, m: self.lines.append('%s: %s' % (s, m)))
-        c.reconcile()
-        c.flush()
-        return c
-
-    def feed(self, c, ev):
-        c.handle(self.dp.event(ev))
-        c.flush()
+class Want(ControllerCase):
 
     def sent_since(self, n, kind=None):
         return [f for f in self.dp.sent[n:] if kind is None or f[0] == kind]

@@ -27,14 +27,16 @@ import time
 from typing import Callable, ClassVar, Dict, List, Optional, Set, Tuple
 
 from ..errors import CommandError, ConnectionClosed
-from ..events import Resynced, ServiceCgroup, ServiceNotify, ServiceState, ServiceWant, Signal
+from ..events import (
+    CtlRequest, Resynced, ServiceCgroup, ServiceNotify, ServiceState, ServiceWant, Signal,
+)
 from .check import check_runnable
 from .config import Config, ConfigError, Service, describe_start_limit, load
 from .policy import (
     backoff_delay, count_failure, define_commands, describe_exit, exit_code_of,
     over_start_limit, pipe_command, read_tags, recent_failures, should_restart, unit_tags,
 )
-from .requests import VERBS, CtlRequest, parse_request, reply_command, shutdown_code
+from .requests import VERBS, reply_command, shutdown_code
 from .unit import NEXT, Phase, StopPurpose, Unit
 
 __all__ = ['Controller', 'Phase', 'StopPurpose', 'Timer', 'Unit', 'log_line', 'env_has_chdir']
@@ -240,13 +242,11 @@ class Controller:
             self.on_signal(ev)
         elif isinstance(ev, ServiceWant):
             self.on_want(ev)
+        elif isinstance(ev, CtlRequest):
+            self.on_request(ev)
         elif isinstance(ev, Resynced) and ev.generation > self.generation:
             self.log('controller', 'resynced from a statedump')
             self.reconcile()
-        else:
-            req = parse_request(ev)
-            if req is not None:
-                self.on_request(req)
 
     # --- rebuilding the view from the daemon's state ---------------------------------
 
