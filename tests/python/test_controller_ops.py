@@ -83,6 +83,13 @@ class Runnable(unittest.TestCase):
                                                                               'prog')}}),
                          ["s.toml: service.a.cwd: %r: not a directory"
                           % os.path.join(self.bin, 'prog')])
+        # a missing cwd hides no missing program (only a path relative to it)
+        gone = os.path.join(self.dir, 'gone')
+        self.assertEqual(self.check({'a': {'run': ['nosuch'], 'cwd': gone},
+                                     'b': {'run': ['bin/x'], 'cwd': gone}}),
+                         ["s.toml: service.a.cwd: %r: no such directory" % gone,
+                          "s.toml: service.a.run: 'nosuch': not found in PATH=%s" % self.bin,
+                          "s.toml: service.b.cwd: %r: no such directory" % gone])
 
 
 @NEED

@@ -86,7 +86,9 @@ def check_runnable(cfg: Config, path: Optional[str] = None) -> List[str]:
             problems.append('%s: %s.cwd: %r: %s' % (
                 cfg.path, key, svc.cwd,
                 'not a directory' if os.path.exists(svc.cwd) else 'no such directory'))
-            continue                            # a relative program would be looked up there
+            prog = svc.run[0]
+            if '/' in prog and not prog.startswith('/'):
+                continue                        # looked up in that directory: nothing to say
         why = _program_problem(svc, path)
         if why is not None:
             problems.append('%s: %s: %s' % (cfg.path, key if svc.logger_of else key + '.run',

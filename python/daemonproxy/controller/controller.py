@@ -554,9 +554,10 @@ class Controller:
         if self.broken is None or self.shutdown_code is not None:
             return
         self.notice_every = min(self.notice_every * 2, NOTICE_MAX)
-        self.log('controller', 'still waiting for a valid %s (%d problems; fix it, then: '
+        n = len(self.broken)
+        self.log('controller', 'still waiting for a valid %s (%d problem%s; fix it, then: '
                  'dpctl reload); next notice in %ds'
-                 % (self.cfg.path, len(self.broken), self.notice_every))
+                 % (self.cfg.path, n, '' if n == 1 else 's', self.notice_every))
         self.set_timer(Timer.NOTICE, 'controller', self.notice_every)
 
     #: What each timer kind does when it fires: handler(controller, name).
