@@ -44,11 +44,13 @@ def mask(lines):
     """Statedump lines with the UPTIME and DOWNTIME of service.state masked,
     and without service.exits: the exit history is in a statedump but is
     no event (docs/protocol.md, "Exit history"), so a mirror kept from
-    events cannot follow it."""
+    events cannot follow it.  Without `orphan` lines too: an event, never
+    part of a dump, which a reaped grandchild (a stopped group's) may put
+    among the lines RawClient.resync() collects."""
     out = []
     for line in lines:
         f = line.split('\t')
-        if f[0] == 'service.exits':
+        if f[0] in ('service.exits', 'orphan'):
             continue
         if f[0] == 'service.state' and len(f) == 9:
             f[7] = 'T' if f[7] != '-' else '-'
