@@ -25,7 +25,7 @@ struct req {
     char verb[REQ_VERB_MAX + 1];
 };
 
-static struct verb verbs[REQ_VERBS_MAX];
+static struct verb verbs[REQ_VERBS_MAX] SYS_LARGE_BSS;
 static size_t nverbs;
 static struct req reqs[REQ_TOTAL] SYS_LARGE_BSS;
 static size_t nreqs;

@@ -921,10 +921,11 @@ static bool names_control(const struct service *s)
 /* Seconds from a spawn of s to its next automatic one. */
 static int64_t restart_interval(const struct service *s)
 {
-    if (s->backoff <= 1)
+    int quick = s->x ? s->x->backoff : 0;
+    if (quick <= 1)
         return s->interval;
     int64_t base = s->interval ? s->interval : 1;
-    int shift = s->backoff - 1;
+    int shift = quick - 1;
     return shift >= 6 || (base << shift) > BACKOFF_MAX_S ? BACKOFF_MAX_S : base << shift;
 }
 
@@ -932,14 +933,18 @@ static int64_t restart_interval(const struct service *s)
 static void backoff_count(struct service *s)
 {
     if (!names_control(s) || s->down_ms - s->up_ms >= BACKOFF_RESET_MS) {
-        s->backoff = 0;
+        if (s->x)
+            s->x->backoff = 0;
         return;
     }
+    struct svc_ext *x = svc_ext(s);
+    if (!x)
+        return;         /* out of memory: no back-off, MIN_INTERVAL as described */
     int64_t before = restart_interval(s);
-    if (s->backoff < 8)
-        s->backoff++;
+    if (x->backoff < 8)
+        x->backoff++;
     int64_t after = restart_interval(s);
-    if (after > before && s->backoff > 1 && (s->triggers & TRIG_ALWAYS))
+    if (after > before && x->backoff > 1 && (s->triggers & TRIG_ALWAYS))
         log_warn("controller %s exited after %llds; next start in %llds", s->str,
                  (long long)((s->down_ms - s->up_ms) / 1000), (long long)after);
 }
@@ -1087,7 +1092,8 @@ bool svc_want(struct service *s, enum svc_want w, const char *by, int n, char **
         return true;
     case SVC_WANT_UP:
         svc_exits_reset(s, loop_now());
-        s->backoff = 0;
+        if (s->x)
+            s->x->backoff = 0;
         return s->state != SVC_DOWN || svc_start(s, 0, cause, err, errlen);
     case SVC_WANT_NONE:
         auto_up_eval(s, true);

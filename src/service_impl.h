@@ -63,6 +63,10 @@ struct svc_ext {
     uint64_t main_start;            /* when the main process started, 0: not known yet */
     int64_t cg_ms;                  /* when its cgroup last changed */
     uint8_t readiness;              /* enum svc_readiness */
+    /* A controller service's quick exits in a row (service.c): here, not
+     * in struct service, which one more byte would make 8 bytes bigger
+     * for every service; a controller service has its extension anyway. */
+    uint8_t backoff;
     char *status;                   /* the last STATUS= of this run, or NULL */
     struct svc_desired *desired;    /* service.want, NULL: "-" */
     struct svc_exits *exits;        /* service.exits (svc_exits.c), NULL: never exited */
@@ -89,7 +93,6 @@ struct service {
     uint8_t opts;               /* SVC_OPT_* */
     uint8_t state;              /* enum svc_state */
     uint8_t triggers;           /* TRIG_ALWAYS | 2 << k for control signal k */
-    uint8_t backoff;            /* a controller's quick exits in a row (service.c) */
     bool start_auto;            /* the pending start came from auto-up */
     bool queued;                /* in the run queue */
     bool timer_room;            /* holds its timer's room in the heap */
