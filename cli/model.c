@@ -363,6 +363,30 @@ static bool has_word(const char *list, const char *word)
     return false;
 }
 
+/* What a service.fds list says of s, in one pass over it: a notification
+ * fd, and whether it is a controller (any control.* placeholder). */
+static void scan_fds(struct svc *s, const char *list)
+{
+    static const struct { const char *word; size_t n; bool ctl; } marks[] = {
+        { "notify.fd", 9, false }, { "control.event", 13, true },
+        { "control.cmd", 11, true }, { "control.socket", 14, true },
+    };
+    s->notify_fd = s->controller = false;
+    for (const char *p = list; p && *p; ) {
+        const char *e = field_end(p);
+        size_t k = (size_t)(e - p);
+        if (k >= 9 && (p[0] == 'n' || p[0] == 'c'))
+            for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+                if (marks[i].n == k && memcmp(p, marks[i].word, k) == 0) {
+                    if (marks[i].ctl)
+                        s->controller = true;
+                    else
+                        s->notify_fd = true;
+                }
+        p = *e ? e + 1 : NULL;
+    }
+}
+
 enum kind { K_OTHER, K_STATE, K_NOTIFY, K_CGROUP, K_ARGS, K_FDS, K_TAGS, K_ENV, K_OPTS,
             K_AUTO_UP, K_WANT, K_EXITS };
 
@@ -471,11 +495,8 @@ struct svc *model_apply(struct model *m, char *line)
     s = find_recent(m, name);
     if (!s && !(s = get(m, name)))
         return NULL;
-    if (kind == K_FDS) {
-        s->notify_fd = has_word(rest, "notify.fd");
-        s->controller = has_word(rest, "control.event") || has_word(rest, "control.cmd") ||
-                        has_word(rest, "control.socket");
-    }
+    if (kind == K_FDS)
+        scan_fds(s, rest);
     else if (kind == K_OPTS)
         s->notify_opt = has_word(rest, "notify");
     if (kind == K_WANT) {
