@@ -314,7 +314,12 @@ class Dpcontroller(WantTest):
         self.armed('armed')
         r = self.ok('restart', 'stubborn')
         self.assertEqual(r.err, '', r)
-        self.assertEqual(r.lines[0], 'stubborn: did not stop within 1s; killed (signal SIGKILL)')
+        # dpcontroller follows the want down too, with the same stop_timeout:
+        # whichever SIGKILL lands first, dpctl's (its message) or the
+        # controller's (a plain stop by SIGKILL), it came after 1 s, not 10
+        # (that dpctl itself uses the tag: test_restart_uses_the_stop_timeout_tag)
+        self.assertIn(r.lines[0], ('stubborn: did not stop within 1s; killed (signal SIGKILL)',
+                                   'stubborn: stopped (signal SIGKILL)'))
         new = int(re.match(r'^stubborn: up, pid (\d+)$', r.lines[1]).group(1))
         self.assertNotEqual(new, pid)
         # the run dpctl reports is the one that stays (no second start)
