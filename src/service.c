@@ -894,7 +894,7 @@ static bool still_wanted(const struct service *s)
 
 /* --- a controller's restart back-off -----------------------------------------------
  *
- * A controller service (its fds name control.*) that keeps exiting soon
+ * A controller service (its run got a control.* channel) that keeps exiting soon
  * after it starts (a bad configuration, say) is restarted by auto-up with
  * a growing interval: MIN_INTERVAL after the first quick exit, as any
  * service, then doubling, up to BACKOFF_MAX_S.  It starts over once a run
@@ -903,20 +903,6 @@ static bool still_wanted(const struct service *s)
  * starts over. */
 #define BACKOFF_RESET_MS 10000
 #define BACKOFF_MAX_S 60
-
-static bool names_control(const struct service *s)
-{
-    for (const char *p = svc_fds(s); (p = strstr(p, "control.")) != NULL; p += 8) {
-        if (p != svc_fds(s) && p[-1] != '\t')
-            continue;
-        size_t n = strcspn(p, "\t");
-        if ((n == 13 && !memcmp(p, "control.event", 13)) ||
-            (n == 11 && !memcmp(p, "control.cmd", 11)) ||
-            (n == 14 && !memcmp(p, "control.socket", 14)))
-            return true;
-    }
-    return false;
-}
 
 /* Seconds from a spawn of s to its next automatic one. */
 static int64_t restart_interval(const struct service *s)
@@ -932,14 +918,12 @@ static int64_t restart_interval(const struct service *s)
 /* A run of s ended: count a controller's quick exit, and log each step. */
 static void backoff_count(struct service *s)
 {
-    if (!names_control(s) || s->down_ms - s->up_ms >= BACKOFF_RESET_MS) {
+    if (!s->x || !s->x->controller_run || s->down_ms - s->up_ms >= BACKOFF_RESET_MS) {
         if (s->x)
             s->x->backoff = 0;
         return;
     }
-    struct svc_ext *x = svc_ext(s);
-    if (!x)
-        return;         /* out of memory: no back-off, MIN_INTERVAL as described */
+    struct svc_ext *x = s->x;
     int64_t before = restart_interval(s);
     if (x->backoff < 8)
         x->backoff++;

@@ -67,6 +67,7 @@ struct svc_ext {
      * in struct service, which one more byte would make 8 bytes bigger
      * for every service; a controller service has its extension anyway. */
     uint8_t backoff;
+    bool controller_run;            /* its current/last run got a control.* channel */
     char *status;                   /* the last STATUS= of this run, or NULL */
     struct svc_desired *desired;    /* service.want, NULL: "-" */
     struct svc_exits *exits;        /* service.exits (svc_exits.c), NULL: never exited */

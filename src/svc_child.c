@@ -92,6 +92,10 @@ static int resolve_fds(struct service *s, char *msg, size_t msglen)
             if (fds[i] == -2)
                 fds[i] = channel_end;
     }
+    /* A controller's run (its restarts back off: service.c); the listener's
+     * channel gave it its extension. */
+    if (s->x)
+        s->x->controller_run = kinds != 0;
     if (n > SPAWN_FDS_MAX) {
         fmt_snprintf(msg, msglen, "%d fds in service.fds: a child can be given at most %d", n,
                  SPAWN_FDS_MAX);
