@@ -60,6 +60,17 @@ def shutdown_of(d):
 
 
 class NativeShutdownTest(SvcTest):
+    def armed_stubborn(self, d):
+        """A service that outlives SIGTERM (its group's SIGTERM ends each
+        sleep, not the loop), started and armed: a SIGTERM before its trap
+        is set would end it at once.  Returns its pid."""
+        armed = self.path('armed')
+        self.define(d, 'stubborn', ['sh', '-c', "trap '' TERM; : > \"$0\"; "
+                                    "while :; do sleep 0.2; done", armed])
+        pid = self.start_svc(d, 'stubborn')
+        wait_for(lambda: os.path.exists(armed), msg='the trap set')
+        return pid
+
     def services(self, d):
         pidfile = self.path('stubborn.pids')
         self.define(d, 'plain', ['sleep', '1000'])
@@ -96,14 +107,17 @@ class NativeShutdownTest(SvcTest):
 
     def test_stdin_eof_does_not_cut_it_short(self):
         d = self.start()
-        self.define(d, 'stubborn', ['sh', '-c', "trap '' TERM; sleep 1000"])
-        pid = self.start_svc(d, 'stubborn')
-        d.send('shutdown\t6\t1')
+        pid = self.armed_stubborn(d)
+        # a grace longer than any wait here: the EOF comes while the
+        # shutdown still waits for stubborn, which the test then kills
+        d.send('shutdown\t6\t600')
         d.log.expect(re.compile('shutdown: stopping 1 running'))
         d.close_stdin()
+        d.log.expect(re.compile('end of interactive input; the shutdown carries on'))
+        self.assertTrue(d.alive())
+        os.kill(pid, signal.SIGKILL)
         self.assertEqual(d.wait(), 6)
         self.assertTrue(gone(pid))
-        self.assertIn('end of interactive input; the shutdown carries on', full_log(d))
 
     def test_quick_when_everything_obeys(self):
         d = self.start()
@@ -159,8 +173,7 @@ class NativeShutdownTest(SvcTest):
 
     def test_reexec_refused_while_shutting_down(self):
         d = self.start()
-        self.define(d, 'stubborn', ['sh', '-c', "trap '' TERM; sleep 1000"])
-        self.start_svc(d, 'stubborn')
+        self.armed_stubborn(d)
         d.send('shutdown\t0\t3600')
         self.assertCmdError(d, 'reexec', 'daemonproxy is shutting down')
         d.send('shutdown\t0\t0')
