@@ -13,8 +13,13 @@
 #define AFTER_KILL_MS 10000
 
 /* Outcomes of ask(): the request is on its way; nobody serves the verb;
- * its server is not reading (its output is full: it would never see it). */
-enum { ASKED, UNSERVED, UNREAD };
+ * its server is not reading (its output is full: it would never see it);
+ * all pending requests are taken (by others: no room for this one). */
+enum { ASKED, UNSERVED, UNREAD, NOROOM };
+
+/* follow()'s outcome when the server went away with the request pending
+ * (the daemon's `controller gone`): nobody will carry the request out. */
+#define FOLLOW_GONE (-1)
 
 bool request_code_valid(int argc, char **argv)
 {
@@ -74,6 +79,10 @@ static int ask(struct conn *c, int argc, char **argv, int64_t reply_ms, char *id
                 *how = UNREAD;
                 continue;
             }
+            if (strstr(line, "\ttoo many pending requests")) {
+                *how = NOROOM;
+                continue;
+            }
             char *cut = strstr(line, ", for command \"");
             if (cut)
                 *cut = '\0';
@@ -86,8 +95,10 @@ static int ask(struct conn *c, int argc, char **argv, int64_t reply_ms, char *id
 
 /* Follow the replies to request id until its final one or deadline:
  * info and ok lines' text to stdout, an error's to stderr.  Returns
- * DPCTL_OK (ok), DPCTL_FAILED (error), DPCTL_TIMEOUT or another exit code. */
-static int follow(struct conn *c, const char *verb, const char *id, int64_t deadline)
+ * DPCTL_OK (ok), DPCTL_FAILED (error), FOLLOW_GONE (the server went away,
+ * reported only when gone_ok), DPCTL_TIMEOUT or another exit code. */
+static int follow(struct conn *c, const char *verb, const char *id, int64_t deadline,
+                  bool gone_ok)
 {
     char prefix[64];
     int n = snprintf(prefix, sizeof prefix, "ctl.reply\t%s\t", id);
@@ -113,6 +124,8 @@ static int follow(struct conn *c, const char *verb, const char *id, int64_t dead
                 print_text(stdout, "", text);
             return DPCTL_OK;
         } else {
+            if (gone_ok && strcmp(status, "error") == 0 && strcmp(text, "controller gone") == 0)
+                return FOLLOW_GONE;
             char p[64];
             snprintf(p, sizeof p, "dpctl: %s: ", verb);
             print_text(stderr, p, *text ? text : (char *)"failed");
@@ -138,7 +151,11 @@ int request_reload(struct conn *c, int64_t wait_ms, int64_t reply_ms)
                 "requests\n");
         return DPCTL_FAILED;
     }
-    rc = follow(c, "reload", id, conn_now_ms() + wait_ms);
+    if (how == NOROOM) {
+        fprintf(stderr, "dpctl: too many pending requests\n");
+        return DPCTL_FAILED;
+    }
+    rc = follow(c, "reload", id, conn_now_ms() + wait_ms, false);
     if (rc == DPCTL_TIMEOUT)
         fprintf(stderr, "dpctl: the controller did not finish the reload within %gs "
                 "(it may still)\n", (double)wait_ms / 1000);
@@ -209,10 +226,14 @@ int request_shutdown(struct conn *c, const char *code, bool force, int64_t wait_
         return native(c, code, grace_s, "no controller serves shutdown");
     if (how == UNREAD)
         return native(c, code, grace_s, "the controller is not reading");
+    if (how == NOROOM)
+        return native(c, code, grace_s, "too many pending requests");
     int64_t deadline = conn_now_ms() + wait_ms;
-    rc = follow(c, "shutdown", id, deadline);
+    rc = follow(c, "shutdown", id, deadline, true);
     if (rc == DPCTL_TIMEOUT)
         return native(c, code, grace_s, "the controller did not answer in time");
+    if (rc == FOLLOW_GONE)
+        return native(c, code, grace_s, "the controller went away");
     if (rc == DPCTL_LOST && conn_eof_seen(c)) {
         printf("daemonproxy has shut down (by its controller)\n");
         return DPCTL_OK;
