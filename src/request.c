@@ -8,6 +8,7 @@
 #include "request.h"
 #include "controller.h"
 #include "fmt.h"
+#include "log.h"
 #include "protocol.h"
 #include "state.h"
 #include "sys.h"
@@ -124,6 +125,10 @@ bool req_serve(struct ctl *c, int n, char **list, const char **err)
             v = &verbs[nverbs++];
             memcpy(v->name, list[i], strlen(list[i]) + 1);
         } else if (v->server != c) {
+            /* Said, so that a verb gone elsewhere (a restarted controller,
+             * or any client) can be traced. */
+            log_info("ctl.serve: %s now serves '%s' (was %s)", ctl_name(c), v->name,
+                     ctl_name(v->server));
             verb_abandon(v);
         }
         v->server = c;

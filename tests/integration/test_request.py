@@ -94,6 +94,9 @@ class RequestTest(SvcTest):
         old.expect(is_request)
         new = self.connect(sock)
         new.cmd('ctl.serve\treload')
+        # said in the log, naming both connections
+        d.log.expect(re.compile(r"^info: ctl\.serve: client \d+ now serves 'reload' "
+                                r"\(was client \d+\)$"))
         # the old server's pending request of that verb: gone; new ones go to new
         self.assertEqual(asker.expect(is_reply), 'ctl.reply\t%s\terror\tcontroller gone' % r1)
         r2 = self.ask(asker, 'reload')
