@@ -65,6 +65,30 @@ class Want(ControllerCase):
     def up(self, c, name, ts, pid):
         self.feed(c, ServiceState(name, 'up', ts, pid))
 
+    def test_stop_timeout_kills_only_the_run_it_stopped(self):
+        """dpctl restart: want down (we stop pid 10), its SIGKILL ends it,
+        want up starts pid 11, and all that is in the mirror before we
+        handle it: our stop's SIGKILL by name would hit pid 11."""
+        c = self.controller({'a': {'run': ['a'], 'stop_timeout': 1}})
+        self.up(c, 'a', 1, 10)
+        self.feed(c, ServiceWant('a', 'down', 'uid=0', 2, 'restart'))
+        self.assertIn(('service.signal', 'a', 'SIGTERM', 'group'), self.dp.sent)
+        for ev in (ServiceState('a', 'down', 3, 10, 'signal', 'SIGKILL', 1, 0),
+                   ServiceWant('a', 'up', 'uid=0', 3, 'restart'),
+                   ServiceState('a', 'up', 3, 11)):
+            self.dp.mirror.apply(ev)            # read, not yet handled
+        n = len(self.dp.sent)
+        c.on_timer_kill('a')
+        c.flush()
+        self.assertEqual(self.dp.sent[n:], [], 'no SIGKILL for the new run')
+        # the same run still up when the timer fires: killed
+        c2 = self.controller({'b': {'run': ['b'], 'stop_timeout': 1}})
+        self.up(c2, 'b', 1, 20)
+        self.feed(c2, ServiceWant('b', 'down', 'uid=0', 2, ''))
+        c2.on_timer_kill('b')
+        c2.flush()
+        self.assertIn(('service.signal', 'b', 'SIGKILL', 'group'), self.dp.sent)
+
     def test_down_stops_requirers_first_and_sticks(self):
         c = self.controller({'db': {'run': ['db']}, 'web': {'run': ['web'], 'requires': ['db']},
                              'other': {'run': ['o'], 'after': ['db']}})

@@ -528,6 +528,12 @@ class Controller:
         if self.phase_of(name) is not Phase.STOPPING:
             return
         info = self.dp.mirror.service(name)
+        u = self.unit(name)
+        if info is not None and info.pid is not None and info.pid != u.stop_pid:
+            # the run it stopped ended and another began (dpctl restart's
+            # want up) before we read the down: a SIGKILL by name would hit
+            # the new run
+            return
         scope = 'cgroup' if info is not None and info.cgroup is not None else 'group'
         self.log(name, 'still running after its stop timeout: SIGKILL (%s)' % scope)
         self.send('service.signal', name, 'SIGKILL', scope)
@@ -590,6 +596,7 @@ class Controller:
             self.set_phase(u, Phase.STOPPING, 'stopping (%s): %s to the %s, SIGKILL after %ss'
                            % (purpose, svc.stop_signal, scope, svc.stop_timeout))
             self.send('service.signal', name, svc.stop_signal, scope)
+            u.stop_pid = info.pid
             self.set_timer(Timer.KILL, name, svc.stop_timeout)
         elif info is not None and info.cgroup == 'populated':
             self.set_phase(u, Phase.STOPPING,

@@ -84,6 +84,8 @@ class Unit:
     start_why: str = ''
     #: STOPPING: what follows once it is down
     stop_purpose: Optional[StopPurpose] = None
+    #: STOPPING: the pid its stop signalled (its SIGKILL is for that run only)
+    stop_pid: Optional[int] = None
     #: failures in a row (kept in its tags too, to survive a controller crash)
     failures: int = 0
     #: (pid, ts) of the last exit acted on, so that a resync does not act twice
