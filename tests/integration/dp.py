@@ -35,6 +35,17 @@ def binary():
     return os.environ.get('DAEMONPROXY') or os.path.join(REPO, 'build-test', 'daemonproxy')
 
 
+def dplog_binary():
+    """Path of the dplog under test ($DPLOG, else the dplog beside the
+    daemonproxy under test: build-test/dplog, or dplog-static beside
+    daemonproxy-static)."""
+    if os.environ.get('DPLOG'):
+        return os.environ['DPLOG']
+    d = binary()
+    suffix = '-static' if d.endswith('-static') else ''
+    return os.path.join(os.path.dirname(d), 'dplog' + suffix)
+
+
 # Default wait for anything daemonproxy should do promptly (loaded 2-core box).
 TIMEOUT = float(os.environ.get('DP_TIMEOUT', '10'))
 
