@@ -1,17 +1,19 @@
 # daemonproxy - a proxy for process management.
 #
-#   make              build ./daemonproxy and ./dpctl (optimised, strict warnings)
+#   make              build ./daemonproxy, ./dpctl and ./dplog (optimised, strict
+#                     warnings)
 #   make test         the module graph check, then build with -Werror and run
 #                     unit + integration tests
 #   make asan-test    the same suite against an ASan+UBSan build
 #   make valgrind     the integration suite under valgrind memcheck
 #   make static       fully static binaries with musl-gcc (daemonproxy-static,
-#                     dpctl-static)
+#                     dpctl-static, dplog-static)
 #   make fuzz         libFuzzer targets: commands for FUZZ_TIME seconds (clang;
 #                     default 60), the notification parser FUZZ_NOTIFY_TIME (20),
 #                     dpctl's line parser FUZZ_DPCTL_TIME (20), the re-exec
 #                     state reader FUZZ_STATE_TIME (20), the restore of a
-#                     state by every module FUZZ_RESTORE_TIME (40), the
+#                     state by every module FUZZ_RESTORE_TIME (40), dplog's
+#                     line splitter FUZZ_DPLOG_TIME (20), the
 #                     Python library's parser FUZZ_PY_TIME (20; also alone:
 #                     make fuzz-py)
 #   make bench        benchmarks with baselines measured in the same run
@@ -53,6 +55,11 @@ LIBOBJS   := $(patsubst src/%.c,$(B)/%.o,$(LIBSRCS))
 # and its formatter).
 CLI_SRCS  := $(wildcard cli/*.c)
 CLI_OBJS  := $(patsubst cli/%.c,$(B)/cli/%.o,$(CLI_SRCS)) $(B)/sockpath.o $(B)/fmt.o
+# dplog, the logger: logger/ plus the daemon's syscall wrappers and formatter.
+DPLOG_SRCS := $(wildcard logger/*.c)
+DPLOG_OBJS := $(patsubst logger/%.c,$(B)/logger/%.o,$(DPLOG_SRCS)) $(B)/sys.o $(B)/fmt.o
+# Its pure part: what the unit test and the fuzz target run in-process.
+DPLOG_PURE := logger/record.c logger/stamp.c logger/options.c src/fmt.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/%,$(UNIT_SRCS))
 # The in-process fuzz targets: every module except main.c, and a stub for
@@ -66,13 +73,24 @@ FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 .PHONY: all test modgraph unit integration asan-test static install install-completion clean check-build bench \
         bench-deps fuzz fuzz-py fuzz-replay fuzz-corpus fuzz-coverage valgrind
 
-all: daemonproxy dpctl
+all: daemonproxy dpctl dplog
 
 daemonproxy: $(B)/daemonproxy
 	cp $< $@
 
 dpctl: $(B)/dpctl
 	cp $< $@
+
+dplog: $(B)/dplog
+	cp $< $@
+
+$(B)/dplog: $(DPLOG_OBJS)
+	$(CC) $(DP_CFLAGS) $(LDFLAGS) -o $@ $(DPLOG_OBJS)
+
+$(B)/logger/%.o: logger/%.c | $(B)
+	@mkdir -p $(B)/logger
+	@echo "  CC $<"
+	@$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/dpctl: $(CLI_OBJS)
 	$(CC) $(DP_CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS)
@@ -90,7 +108,7 @@ $(B)/%.o: src/%.c | $(B)
 	@echo "  CC $<"
 	@$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(wildcard $(B)/*.d $(B)/cli/*.d)
+-include $(wildcard $(B)/*.d $(B)/cli/*.d $(B)/logger/*.d)
 
 # --help's list of options is written once, in the man page (OPTIONS,
 # between BEGIN --help and END --help): made into C string lines here, with
@@ -105,6 +123,10 @@ $(B)/options.o: $(B)/usage.h
 $(B)/dpctl_help.h: docs/dpctl.1 | $(B)
 	sed -n $(call MAN_BLOCK_SED,help) $< > $@.tmp && mv $@.tmp $@
 $(B)/cli/main.o: $(B)/dpctl_help.h
+# dplog's options, in dplog(1) (OPTIONS, between BEGIN --help and END --help).
+$(B)/dplog_usage.h: docs/dplog.1 | $(B)
+	sed -n $(call MAN_BLOCK_SED,--help) $< > $@.tmp && mv $@.tmp $@
+$(B)/logger/main.o: $(B)/dplog_usage.h
 
 
 $(B):
@@ -117,6 +139,11 @@ $(B)/libdp.a: $(LIBOBJS)
 DPCTL_SHOW_SRCS := cli/model.c cli/show.c cli/detail.c
 $(B)/test_show: tests/unit/test_show.c $(DPCTL_SHOW_SRCS) $(wildcard cli/*.h) tests/unit/unit.h | $(B)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/unit/test_show.c $(DPCTL_SHOW_SRCS)
+
+# dplog's pure part: the line splitter, the record formats, the options.
+$(B)/test_dplog_record: tests/unit/test_dplog_record.c $(DPLOG_PURE) $(wildcard logger/*.h) \
+                        tests/unit/unit.h | $(B)
+	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/unit/test_dplog_record.c $(DPLOG_PURE)
 
 $(B)/test_%: tests/unit/test_%.c $(B)/libdp.a
 	$(CC) $(DP_CPPFLAGS) -Isrc $(DP_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(B)/libdp.a
@@ -144,6 +171,11 @@ DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c cli/detail.c c
 $(B)/fuzz_dpctl_replay: tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) | $(B)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS)
 
+# dplog's line splitter and record formats, chunks split anywhere.
+DPLOG_FUZZ_SRCS := tests/fuzz/fuzz_dplog.c $(DPLOG_PURE)
+$(B)/fuzz_dplog_replay: tests/fuzz/replay.c $(DPLOG_FUZZ_SRCS) $(wildcard logger/*.h) tests/fuzz/fuzz.h | $(B)
+	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(DPLOG_FUZZ_SRCS)
+
 # --- tests ---------------------------------------------------------------
 # The test build adds -Werror; the suite drives $(B)/daemonproxy.
 TESTFLAGS := CFLAGS="-O1 -g -Werror"
@@ -160,8 +192,9 @@ asan-test:
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(MAKE) --no-print-directory B=build-asan unit integration
 
-check-build: $(B)/daemonproxy $(B)/dpctl $(UNIT_BINS) $(B)/fuzz_replay $(B)/fuzz_notify_replay \
-             $(B)/fuzz_dpctl_replay $(B)/fuzz_state_replay $(B)/fuzz_restore_replay
+check-build: $(B)/daemonproxy $(B)/dpctl $(B)/dplog $(UNIT_BINS) $(B)/fuzz_replay \
+             $(B)/fuzz_notify_replay $(B)/fuzz_dpctl_replay $(B)/fuzz_state_replay \
+             $(B)/fuzz_restore_replay $(B)/fuzz_dplog_replay
 
 # No include cycle between modules of src/, and the claims of docs/design.md
 # that a grep can check ("Layering"): tests/modgraph.py, a second.
@@ -175,12 +208,13 @@ unit: $(UNIT_BINS) fuzz-replay
 
 # The seed corpus and every crasher the fuzzer found, through the targets.
 fuzz-replay: $(B)/fuzz_replay $(B)/fuzz_notify_replay $(B)/fuzz_dpctl_replay $(B)/fuzz_state_replay \
-             $(B)/fuzz_restore_replay
+             $(B)/fuzz_restore_replay $(B)/fuzz_dplog_replay
 	$(B)/fuzz_replay tests/fuzz/corpus tests/fuzz/regress
 	$(B)/fuzz_restore_replay tests/fuzz/restore-corpus
 	$(B)/fuzz_notify_replay tests/fuzz/notify-corpus
 	$(B)/fuzz_dpctl_replay tests/fuzz/dpctl-corpus
 	$(B)/fuzz_state_replay tests/fuzz/state-corpus
+	$(B)/fuzz_dplog_replay tests/fuzz/dplog-corpus
 
 # --- fuzzing (clang + libFuzzer) ---------------------------------------------
 FUZZ_TIME ?= 60
@@ -236,6 +270,11 @@ $(FUZZ_B)/fuzz_dpctl: $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) tests/fuzz/fuzz.h
 	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(DPCTL_FUZZ_SRCS)
 
+$(FUZZ_B)/fuzz_dplog: $(DPLOG_FUZZ_SRCS) $(wildcard logger/*.h) tests/fuzz/fuzz.h
+	mkdir -p $(FUZZ_B)
+	clang -std=gnu11 $(WARN) -O1 -g $(DP_CPPFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(DPLOG_FUZZ_SRCS)
+
 # New inputs go to build-fuzz/corpus; the committed seeds are read too.
 # The notification parser gets FUZZ_NOTIFY_TIME seconds after that, and
 # dpctl's parser FUZZ_DPCTL_TIME.
@@ -243,10 +282,11 @@ FUZZ_NOTIFY_TIME ?= 20
 FUZZ_DPCTL_TIME ?= 20
 FUZZ_STATE_TIME ?= 20
 FUZZ_RESTORE_TIME ?= 40
+FUZZ_DPLOG_TIME ?= 20
 fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl $(FUZZ_B)/fuzz_state \
-      $(FUZZ_B)/fuzz_restore fuzz-py
+      $(FUZZ_B)/fuzz_restore $(FUZZ_B)/fuzz_dplog fuzz-py
 	mkdir -p $(FUZZ_B)/corpus $(FUZZ_B)/notify-corpus $(FUZZ_B)/dpctl-corpus \
-	    $(FUZZ_B)/state-corpus $(FUZZ_B)/restore-corpus $(FUZZ_B)/artifacts
+	    $(FUZZ_B)/state-corpus $(FUZZ_B)/restore-corpus $(FUZZ_B)/dplog-corpus $(FUZZ_B)/artifacts
 	$(FUZZ_B)/fuzz_commands -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
 	    -dict=tests/fuzz/commands.dict -artifact_prefix=$(FUZZ_B)/artifacts/ $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/corpus tests/fuzz/corpus
@@ -262,6 +302,9 @@ fuzz: $(FUZZ_B)/fuzz_commands $(FUZZ_B)/fuzz_notify $(FUZZ_B)/fuzz_dpctl $(FUZZ_
 	$(FUZZ_B)/fuzz_restore -max_total_time=$(FUZZ_RESTORE_TIME) -print_final_stats=1 \
 	    -max_len=262144 -artifact_prefix=$(FUZZ_B)/artifacts/restore- $(FUZZ_FLAGS) \
 	    $(FUZZ_B)/restore-corpus tests/fuzz/restore-corpus
+	$(FUZZ_B)/fuzz_dplog -max_total_time=$(FUZZ_DPLOG_TIME) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_B)/artifacts/dplog- $(FUZZ_FLAGS) \
+	    $(FUZZ_B)/dplog-corpus tests/fuzz/dplog-corpus
 
 # The Python library's parser (stdlib only, no clang): tests/python/fuzz_session.py.
 FUZZ_PY_TIME ?= 20
@@ -269,9 +312,9 @@ fuzz-py:
 	$(PYTHON) tests/python/fuzz_session.py --seconds $(FUZZ_PY_TIME) \
 	    --artifacts $(FUZZ_B)/artifacts tests/fuzz/py-corpus
 
-integration: $(B)/daemonproxy $(B)/dpctl
+integration: $(B)/daemonproxy $(B)/dpctl $(B)/dplog
 	DAEMONPROXY=$(abspath $(B)/daemonproxy) DPCTL=$(abspath $(B)/dpctl) \
-	    $(PYTHON) tests/run.py $(TESTS)
+	    DPLOG=$(abspath $(B)/dplog) $(PYTHON) tests/run.py $(TESTS)
 
 # The integration suite with daemonproxy under valgrind memcheck (slow: about
 # 20 times the normal run).  Spawning falls back to fork there; see spawn.h.
@@ -295,7 +338,7 @@ valgrind:
 # executable; it pads each segment to a page, so the file grows in 4 kB steps.
 # -flto: 2.8 kB less code (small functions inlined across modules), which
 # here is a page of the file.
-static: daemonproxy-static dpctl-static
+static: daemonproxy-static dpctl-static dplog-static
 STATIC_MAKE := $(MAKE) --no-print-directory B=build-static CC=musl-gcc \
 	    CFLAGS="-Os -flto -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables" \
 	    LDFLAGS="-static -flto=auto -Wl,--gc-sections -Wl,--sort-section=alignment -Wl,--build-id=none -s"
@@ -305,6 +348,9 @@ daemonproxy-static: $(SRCS) $(wildcard src/*.h) docs/daemonproxy.1
 dpctl-static: $(CLI_SRCS) $(wildcard cli/*.h) docs/dpctl.1 src/sockpath.c src/sockpath.h src/fmt.c src/fmt.h
 	$(STATIC_MAKE) build-static/dpctl
 	cp build-static/dpctl $@
+dplog-static: $(DPLOG_SRCS) $(wildcard logger/*.h) docs/dplog.1 src/sys.c src/sys.h src/fmt.c src/fmt.h
+	$(STATIC_MAKE) build-static/dplog
+	cp build-static/dplog $@
 
 # --- benchmarks (never part of the test suite) ------------------------------
 $(B)/dpbench: bench/dpbench.c | $(B)
@@ -322,10 +368,10 @@ bench-deps:
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 # install-completion alone builds nothing (tests/integration/test_dpctl_complete.py).
-install: daemonproxy dpctl install-completion
+install: daemonproxy dpctl dplog install-completion
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
-	install -m 0755 daemonproxy dpctl $(DESTDIR)$(BINDIR)/
-	install -m 0644 docs/daemonproxy.1 docs/dpctl.1 $(DESTDIR)$(MANDIR)/
+	install -m 0755 daemonproxy dpctl dplog $(DESTDIR)$(BINDIR)/
+	install -m 0644 docs/daemonproxy.1 docs/dpctl.1 docs/dplog.1 $(DESTDIR)$(MANDIR)/
 
 install-completion:
 	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
@@ -333,4 +379,5 @@ install-completion:
 	install -m 0644 completion/_dpctl $(DESTDIR)$(ZSHCOMPDIR)/_dpctl
 
 clean:
-	rm -rf build build-test build-asan build-static build-fuzz build-cov daemonproxy daemonproxy-static dpctl dpctl-static
+	rm -rf build build-test build-asan build-static build-fuzz build-cov daemonproxy daemonproxy-static dpctl dpctl-static \
+	    dplog dplog-static

@@ -1,0 +1,52 @@
+/* logdir.h - dplog's directory: the lock, `current`, rotation, KEEP and
+ * the recovery of a rotation cut short (dplog(1) FILES).
+ *
+ * Every file is opened relative to an O_DIRECTORY fd of DIR, with
+ * O_NOFOLLOW and O_CLOEXEC.  Errors are not printed here: a function that
+ * fails returns false (or NULL) with one line in err, "PATH: what: why",
+ * which the caller prints after "dplog: ".
+ */
+#ifndef DPLOG_LOGDIR_H
+#define DPLOG_LOGDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct logdir;
+
+/* How long to wait, called while another dplog holds the lock: sleeps a
+ * while (signals may end it early) and returns false to give up. */
+typedef bool logdir_wait_fn(void);
+
+/* Make DIR (mkdir -p: parents 0755, DIR 0750), take its lock (printing
+ * "in use by another dplog (pid N)" once and calling wait until it is
+ * free), put back a rotation cut short, and open `current` for appending.
+ * keep: rotated files kept (-1: all).  NULL with err set, or with err ""
+ * when wait gave up. */
+struct logdir *logdir_open(const char *path, long keep, logdir_wait_fn *wait,
+                           char *err, size_t errlen);
+
+/* The same directory again (SIGHUP): d reopened in place when DIR is still
+ * the directory d has (the lock kept), else a new one (locked) and d
+ * closed.  On failure d is unchanged and still usable. */
+bool logdir_reopen(struct logdir **d, logdir_wait_fn *wait, char *err, size_t errlen);
+
+void logdir_close(struct logdir *d);
+
+/* current's fd (O_APPEND), and its size: what it had when opened plus
+ * what logdir_wrote added. */
+int logdir_fd(const struct logdir *d);
+uint64_t logdir_size(const struct logdir *d);
+void logdir_wrote(struct logdir *d, size_t n);
+
+/* "DIR/current", for messages. */
+const char *logdir_current_path(const struct logdir *d);
+
+/* Rotate (spec: link current to a new @NAME.s strictly above every other,
+ * replace current by a new empty file, delete the oldest beyond KEEP).
+ * Resumable: after a failure the next call does what is left, never
+ * linking twice. */
+bool logdir_rotate(struct logdir *d, char *err, size_t errlen);
+
+#endif
