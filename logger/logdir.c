@@ -105,7 +105,8 @@ static bool dir_scan(struct logdir *d, bool prune, char *err, size_t errlen)
     return ok;
 }
 
-/* mkdir -p: the parents 0755 (their errors show as the last one's), DIR 0750. */
+/* mkdir -p: the missing parents 0755, DIR 0750.  An error names the
+ * first directory that could not be made. */
 static bool dir_make(const char *path, char *err, size_t errlen)
 {
     size_t len = strlen(path);
@@ -115,19 +116,20 @@ static bool dir_make(const char *path, char *err, size_t errlen)
         return false;
     }
     memcpy(p, path, len + 1);
-    for (size_t i = 1; i < len; i++) {
-        if (p[i] != '/' || p[i - 1] == '/')
+    bool ok = true;
+    for (size_t i = 1; i <= len && ok; i++) {
+        if ((p[i] != '/' && p[i]) || p[i - 1] == '/')
             continue;
+        char c = p[i];
         p[i] = 0;
-        (void)mkdir(p, 0755);
-        p[i] = '/';
+        if (mkdir(p, c ? 0755 : 0750) < 0 && errno != EEXIST) {
+            fmt_snprintf(err, errlen, "%s: cannot create: %s", p, sys_strerror(errno));
+            ok = false;
+        }
+        p[i] = c;
     }
     free(p);
-    if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-        fmt_snprintf(err, errlen, "%s: cannot create: %s", path, sys_strerror(errno));
-        return false;
-    }
-    return true;
+    return ok;
 }
 
 static int dir_open(const char *path, struct stat *st, char *err, size_t errlen)

@@ -183,6 +183,7 @@ enum opts_result opts_parse(struct dplog_opts *o, int argc, char **argv,
         .line_max = OPT_LINE_DEFAULT,
     };
     int i = 1;
+    bool line_given = false;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || !a[1])
@@ -201,6 +202,7 @@ enum opts_result opts_parse(struct dplog_opts *o, int argc, char **argv,
             return OPTS_VERSION;
         if (!opt_value(o, d->short_name, v, err, errlen))
             return OPTS_USAGE;
+        line_given |= d->short_name == 'l';
     }
     if (i < argc)
         o->dir = argv[i++];
@@ -216,6 +218,8 @@ enum opts_result opts_parse(struct dplog_opts *o, int argc, char **argv,
         fmt_snprintf(err, errlen, "a directory, -o NAME or -e NAME is needed");
         return OPTS_USAGE;
     }
+    if (!line_given && o->line_max + 64 > o->max_size)
+        o->line_max = (size_t)o->max_size - 64;     /* a small -s: records to fit it */
     if (o->line_max + 64 > o->max_size) {
         fmt_snprintf(err, errlen, "-l %zu does not fit in -s %llu: the size must be at "
                      "least the line length + 64", o->line_max,

@@ -20,7 +20,7 @@ struct dplog_opts {
     long keep;                  /* -n: rotated files kept, or OPT_KEEP_ALL */
     uint64_t age;               /* -a: seconds; 0: off */
     enum ts_format ts;          /* -t */
-    size_t line_max;            /* -l */
+    size_t line_max;            /* -l; without it 8192, or -s - 64 if less */
     const char *out_name;       /* -o: copy to stdout as "NAME: line" */
     const char *err_name;       /* -e: the same to stderr */
     const char *dir;            /* DIR, or NULL (prefix-only mode) */

@@ -229,6 +229,13 @@ static void test_options_fit(void)
     argv[2] = "4033";
     CHECK_EQ(opts_parse(&o, 6, argv, err, sizeof err), OPTS_USAGE);
     CHECK(strstr(err, "-l 4033") != NULL);
+    /* without -l, a small -s lowers the default line length to fit */
+    char *small[] = { "dplog", "-s", "4096", "d", NULL };
+    CHECK_EQ(opts_parse(&o, 4, small, err, sizeof err), OPTS_RUN);
+    CHECK_EQ(o.line_max, 4032);
+    char *big[] = { "dplog", "-s", "1M", "d", NULL };
+    CHECK_EQ(opts_parse(&o, 4, big, err, sizeof err), OPTS_RUN);
+    CHECK_EQ(o.line_max, 8192);
 }
 
 UNIT_MAIN(test_rfc3339, test_tai64n, test_records, test_split, test_utf8, test_binary,
