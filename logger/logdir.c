@@ -155,7 +155,7 @@ static bool dir_lock(struct logdir *d, logdir_wait_fn *wait, char *err, size_t e
     }
     bool said = false;
     while (flock(d->lockfd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno != EWOULDBLOCK && errno != EINTR) {
+        if (errno != EWOULDBLOCK) {
             fmt_snprintf(err, errlen, "%s/%s: cannot lock: %s", d->path, lock_name,
                          sys_strerror(errno));
             return false;

@@ -320,25 +320,43 @@ static bool flush_all(void)
     return true;
 }
 
-/* SIGTERM while a destination cannot be written: what it holds goes to
- * stderr (never dropped silently), and we stop. */
+/* SIGTERM while a destination cannot be written: what was read joins the
+ * buffers as records (a partial line as continued), a copy destination
+ * gets one more try, and what is left (always all of current's: one more
+ * write there could pass the size bound) goes to stderr after a line
+ * saying so: never dropped silently.  Then we stop. */
 static noreturn void stop_held(void)
 {
+    while (ipos < ifill) {
+        struct rec r;
+        size_t n = rec_next(ibuf + ipos, ifill - ipos, opt.line_max, &r);
+        if (!n)
+            n = (r = (struct rec){ ibuf + ipos, ifill - ipos, true }).len;
+        for (int d = 0; d < D_N; d++) {
+            struct dest *c = &dests[d];
+            size_t need = d == D_FILE ? rec_file_len(stamp_len, &r)
+                                      : rec_copy_len(c->name_len, &r);
+            if (!c->on || !sink_reserve(&c->s, need))
+                continue;
+            char *e = d == D_FILE ? rec_put_file(c->s.buf + c->s.len, stamp, stamp_len, &r)
+                                  : rec_put_copy(c->s.buf + c->s.len, c->name, c->name_len, &r);
+            c->s.len = (size_t)(e - c->s.buf);
+        }
+        ipos += n;
+    }
     for (int d = 0; d < D_N; d++) {
         struct dest *c = &dests[d];
-        size_t n = c->on ? sink_pending(&c->s) : 0;
+        size_t wrote;
+        if (!c->on)
+            continue;
+        if (d != D_FILE)
+            (void)sink_flush(&c->s, &wrote);
+        size_t n = sink_pending(&c->s);
         if (!n)
             continue;
         sys_dprintf(2, "dplog: %s: stopping with %zu bytes not written; here they are:\n",
                     dest_what(d), n);
         sys_write_all(2, c->s.buf + c->s.off, n);
-    }
-    if (ifill > ipos) {
-        sys_dprintf(2, "dplog: stopping with %zu bytes read and not formatted; here they are:\n",
-                    ifill - ipos);
-        sys_write_all(2, ibuf + ipos, ifill - ipos);
-        if (ibuf[ifill - 1] != '\n')
-            sys_write_all(2, "\n", 1);
     }
     exit(0);
 }

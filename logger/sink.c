@@ -14,6 +14,18 @@ bool sink_init(struct sink *s, int fd, size_t cap)
     return s->buf != NULL;
 }
 
+bool sink_reserve(struct sink *s, size_t n)
+{
+    if (s->cap - s->len >= n)
+        return true;
+    char *b = realloc(s->buf, s->len + n);
+    if (!b)
+        return false;
+    s->buf = b;
+    s->cap = s->len + n;
+    return true;
+}
+
 enum sink_result sink_flush(struct sink *s, size_t *wrote)
 {
     *wrote = 0;

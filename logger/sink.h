@@ -26,6 +26,10 @@ enum sink_result {
 /* Allocate cap bytes; false without memory. */
 bool sink_init(struct sink *s, int fd, size_t cap);
 
+/* Room for n more bytes (the buffer grown if need be); false without
+ * memory. */
+bool sink_reserve(struct sink *s, size_t n);
+
 /* Write buf[off..len); *wrote gets the bytes written by this call. */
 enum sink_result sink_flush(struct sink *s, size_t *wrote);
 

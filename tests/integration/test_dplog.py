@@ -153,7 +153,10 @@ class DplogTest(DPTest):
         return [(b'%s %06d ' % (tag.encode(), i)).ljust(width, b'.') for i in range(n)]
 
     def rotated(self, d):
-        return sorted(n for n in os.listdir(d) if ROTATED.match(n))
+        try:
+            return sorted(n for n in os.listdir(d) if ROTATED.match(n))
+        except FileNotFoundError:
+            return []
 
 
 class Records(DplogTest):
@@ -303,6 +306,26 @@ class Rotation(DplogTest):
         names = self.rotated(d)
         self.assertLess(names[0], names[1])
         self.assertEqual(rejoin(read_dir(d)), [b'before', b'after'])
+
+    def test_age(self):
+        d = self.path('log')
+        p = self.dplog('-a', '1s', d)
+        p.write(b'old\n')
+        wait_for(lambda: len(self.rotated(d)) == 1, msg='a rotation by age, no input meanwhile')
+        p.write(b'new\n')
+        p.finish()
+        self.assertEqual(rejoin(read_dir(d)), [b'old', b'new'])
+        with open(os.path.join(d, self.rotated(d)[0]), 'rb') as f:
+            self.assertEqual(rejoin(f.read()), [b'old'])
+
+    def test_stdin_a_regular_file(self):
+        src = self.write_file('input', ''.join('file line %d\n' % i for i in range(3000)))
+        d = self.path('log')
+        with open(src, 'rb') as f:
+            p = subprocess.run([dp.dplog_binary(), '-s', '64k', d], stdin=f,
+                               capture_output=True, timeout=TIMEOUT)
+        self.assertEqual((p.returncode, p.stderr), (0, b''))
+        self.assertEqual(rejoin(read_dir(d)), [b'file line %d' % i for i in range(3000)])
 
     def test_sighup_reopens_a_moved_directory(self):
         d = self.path('log')
@@ -461,7 +484,9 @@ class Unusable(DplogTest):
 
 @unittest.skipUnless(os.geteuid() == 0, 'needs root to mount a tmpfs')
 class DiskFull(DplogTest):
-    def test_back_pressure_and_no_loss(self):
+    def full_disk(self):
+        """A 1 MB tmpfs with dplog running in it, then filled up: (dplog,
+        DIR, the filler's path)."""
         mnt = self.path('mnt')
         os.mkdir(mnt)
         p = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt],
@@ -479,6 +504,14 @@ class DiskFull(DplogTest):
                     f.write(b'\0' * 4096)
             except OSError as e:
                 self.assertEqual(e.errno, errno.ENOSPC)
+        return log, d, filler
+
+    def full_message(self, d):
+        return (r'^dplog: %s/current: No space left on device; holding \d+ bytes, '
+                r'reading no more until they are written \(retrying\)$' % d)
+
+    def test_back_pressure_and_no_loss(self):
+        log, d, filler = self.full_disk()
         lines = self.lines(4000, width=79, tag='full')
         data = b''.join(l + b'\n' for l in lines)
         fcntl.fcntl(log.w, fcntl.F_SETFL, fcntl.fcntl(log.w, fcntl.F_GETFL) | os.O_NONBLOCK)
@@ -495,9 +528,7 @@ class DiskFull(DplogTest):
             self.assertLess(time.monotonic(), deadline, 'the writer was never held back')
         self.assertTrue(blocked)
         self.assertLess(sent, len(data))
-        line = log.err.readline()
-        self.assertRegex(line, r'^dplog: %s/current: No space left on device; holding \d+ bytes, '
-                               r'reading no more until they are written \(retrying\)$' % d)
+        self.assertRegex(log.err.readline(), self.full_message(d))
         os.unlink(filler)
         self.assertRegex(log.err.readline(), r'^dplog: %s/current: writing again \(after \d+s\)$' % d)
         while sent < len(data):
@@ -509,6 +540,20 @@ class DiskFull(DplogTest):
         log.finish()
         self.assertEqual(log.err.available(), [], 'said once')
         self.assertEqual(rejoin(read_dir(d)), lines)
+
+    def test_sigterm_while_held_shows_the_records(self):
+        log, d, filler = self.full_disk()
+        lines = self.lines(10, tag='held')
+        log.write(b''.join(l + b'\n' for l in lines) + b'part')
+        self.assertRegex(log.err.readline(), self.full_message(d))
+        log.signal(signal.SIGTERM)
+        self.assertEqual(log.wait(), 0)
+        self.assertRegex(log.err.readline(), r'^dplog: %s/current: stopping with \d+ bytes not '
+                                             r'written; here they are:$' % d)
+        held = records(b''.join(dp.enc(l) + b'\n' for l in log.err.read_eof()))
+        self.assertEqual([(s, t) for _, s, t in held],
+                         [(b' ', l) for l in lines] + [(b'+', b'part')])
+        self.assertEqual(os.path.getsize(os.path.join(d, 'current')), 0)
 
 
 class Prefix(DplogTest):
