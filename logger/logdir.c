@@ -325,6 +325,16 @@ void logdir_wrote(struct logdir *d, size_t n)
     d->size += n;
 }
 
+long logdir_head(const struct logdir *d, char *buf, size_t n)
+{
+    int fd = openat(d->dirfd, cur_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t r = pread(fd, buf, n, 0);
+    sys_close(fd);
+    return (long)r;
+}
+
 const char *logdir_current_path(const struct logdir *d)
 {
     return d->cur_path;

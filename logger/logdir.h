@@ -40,6 +40,9 @@ int logdir_fd(const struct logdir *d);
 uint64_t logdir_size(const struct logdir *d);
 void logdir_wrote(struct logdir *d, size_t n);
 
+/* The first bytes of current (up to n) into buf: how many, or -1. */
+long logdir_head(const struct logdir *d, char *buf, size_t n);
+
 /* "DIR/current", for messages. */
 const char *logdir_current_path(const struct logdir *d);
 

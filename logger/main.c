@@ -397,6 +397,16 @@ static bool rotate(void)
     return true;
 }
 
+/* For -a: the time of current's first record, from its stamp (now when
+ * it has none: -t none, or not ours). */
+static void first_rec_learn(void)
+{
+    char head[STAMP_MAX];
+    struct timespec ts;
+    long n = logdir_size(dir) > 0 ? logdir_head(dir, head, sizeof head) : -1;
+    first_rec = n > 0 && stamp_parse(head, (size_t)n, &ts) ? ts.tv_sec : now_sec();
+}
+
 static void reopen(void)
 {
     char err[1024];
@@ -406,8 +416,7 @@ static void reopen(void)
         return;
     }
     dests[D_FILE].s.fd = logdir_fd(dir);
-    if (logdir_size(dir) > 0)
-        first_rec = now_sec();
+    first_rec_learn();
 }
 
 /* --- the loop ------------------------------------------------------------------ */
@@ -507,8 +516,7 @@ int main(int argc, char **argv)
         if (!dir)
             die(*err ? 1 : 0, err);
         dest_setup(D_FILE, logdir_fd(dir), NULL);
-        if (logdir_size(dir) > 0)
-            first_rec = now_sec();
+        first_rec_learn();
     }
     if (opt.out_name)
         dest_setup(D_OUT, 1, opt.out_name);

@@ -39,6 +39,17 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
+/* A civil date to days since 1970-01-01 (days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
 void stamp_rfc3339(char *out, const struct timespec *ts)
 {
     int64_t s = ts->tv_sec;
@@ -97,5 +108,36 @@ bool stamp_tai64n_parse(const char *p, struct timespec *ts)
         return false;
     ts->tv_sec = (time_t)(s - TAI64_BASE);
     ts->tv_nsec = (long)ns;
+    return true;
+}
+
+/* w decimal digits at p, or -1. */
+static long get_dec(const char *p, int w)
+{
+    long n = 0;
+    for (int i = 0; i < w; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        n = n * 10 + (p[i] - '0');
+    }
+    return n;
+}
+
+bool stamp_parse(const char *p, size_t n, struct timespec *ts)
+{
+    if (n >= STAMP_TAI64N_LEN && p[0] == '@')
+        return stamp_tai64n_parse(p + 1, ts);
+    if (n < STAMP_RFC3339_LEN || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':'
+        || p[16] != ':' || p[19] != '.' || p[26] != 'Z')
+        return false;
+    long y = get_dec(p, 4), mo = get_dec(p + 5, 2), d = get_dec(p + 8, 2);
+    long h = get_dec(p + 11, 2), mi = get_dec(p + 14, 2), s = get_dec(p + 17, 2);
+    long us = get_dec(p + 20, 6);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59
+        || s < 0 || s > 60 || us < 0)
+        return false;
+    ts->tv_sec = (time_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400
+                          + h * 3600 + mi * 60 + s);
+    ts->tv_nsec = us * 1000;
     return true;
 }

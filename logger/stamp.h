@@ -9,6 +9,7 @@
 #define DPLOG_STAMP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -27,5 +28,9 @@ void stamp_tai64n(char *out, const struct timespec *ts);
  * false if they are not 24 lowercase hex digits with nanoseconds below
  * 10^9 and seconds at or after the epoch's label. */
 bool stamp_tai64n_parse(const char *p, struct timespec *ts);
+
+/* A record's time stamp at p[0..n) (RFC 3339 as stamp_rfc3339 writes it,
+ * or '@' and 24 hex digits) back into a time; false if p holds neither. */
+bool stamp_parse(const char *p, size_t n, struct timespec *ts);
 
 #endif

@@ -16,7 +16,8 @@
  *     at a UTF-8 boundary when there is one;
  *   - the cuts do not depend on the chunking: fed in one piece, the same
  *     stream gives the same records (before the stop);
- *   - the time stamps match gmtime_r, and a label parses back.
+ *   - the time stamps match gmtime_r and parse back; any bytes parse or
+ *     not without reading outside them.
  */
 #include "fuzz.h"
 #include "../../logger/record.h"
@@ -199,6 +200,10 @@ static void check_stamps(const uint8_t *data, size_t size)
     if (memcmp(got, want, STAMP_RFC3339_LEN))
         fail("rfc3339 differs from gmtime_r");
     struct timespec back;
+    if (!stamp_parse(got, STAMP_RFC3339_LEN, &back) || back.tv_sec != ts.tv_sec
+        || back.tv_nsec != ts.tv_nsec / 1000 * 1000)
+        fail("rfc3339 does not parse back");
+    (void)stamp_parse((const char *)data, size, &back);     /* any bytes: no crash */
     stamp_tai64n(got, &ts);
     if (got[0] != '@' || !stamp_tai64n_parse(got + 1, &back) || back.tv_sec != ts.tv_sec
         || back.tv_nsec != ts.tv_nsec)

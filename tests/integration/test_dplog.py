@@ -318,6 +318,19 @@ class Rotation(DplogTest):
         with open(os.path.join(d, self.rotated(d)[0]), 'rb') as f:
             self.assertEqual(rejoin(f.read()), [b'old'])
 
+    def test_age_of_an_old_current(self):
+        """The age is the first record's, also when an earlier dplog wrote it."""
+        d = self.path('log')
+        os.makedirs(d)
+        with open(os.path.join(d, 'current'), 'wb') as f:
+            f.write(b'2020-01-01T00:00:00.000000Z from 2020\n')
+        p = self.dplog('-a', '1h', d)
+        wait_for(lambda: len(self.rotated(d)) == 1, msg='a rotation at start')
+        p.write(b'now\n')
+        p.finish()
+        self.assertEqual(rejoin(read_dir(d)), [b'from 2020', b'now'])
+        self.assertEqual(len(self.rotated(d)), 1)
+
     def test_stdin_a_regular_file(self):
         src = self.write_file('input', ''.join('file line %d\n' % i for i in range(3000)))
         d = self.path('log')

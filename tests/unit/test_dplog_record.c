@@ -59,6 +59,34 @@ static void test_tai64n(void)
     CHECK(!stamp_tai64n_parse("0000000000000000075bcd15", &back));   /* before 1970 */
 }
 
+static void test_parse(void)
+{
+    struct timespec ts;
+    CHECK(stamp_parse("2026-12-07T23:03:12.123456Z rest", 32, &ts));
+    CHECK_EQ(ts.tv_sec, 1796684592);
+    CHECK_EQ(ts.tv_nsec, 123456000);
+    CHECK(stamp_parse("1970-01-01T00:00:00.000000Z", 27, &ts) && ts.tv_sec == 0);
+    CHECK(stamp_parse("2000-02-29T00:00:00.999999Z", 27, &ts) && ts.tv_sec == 951782400);
+    CHECK(stamp_parse("@400000006b173b3a075bcd15 x", 27, &ts));
+    CHECK_EQ(ts.tv_sec, 1796684592);
+    CHECK_EQ(ts.tv_nsec, 123456789);
+    CHECK(!stamp_parse("2026-12-07T23:03:12.123456Z", 26, &ts));    /* short */
+    CHECK(!stamp_parse("2026-12-07 23:03:12.123456Z", 27, &ts));
+    CHECK(!stamp_parse("2026-13-07T23:03:12.123456Z", 27, &ts));
+    CHECK(!stamp_parse("2026-12-07T23:03:12.12345xZ", 27, &ts));
+    CHECK(!stamp_parse("plain text of -t none, long", 27, &ts));
+    /* a second of every week or so up to 2100, there and back */
+    int64_t bad = -1;
+    for (int64_t s = 0; s < 4102444800LL && bad < 0; s += 86399 * 7 + 13) {
+        char b[STAMP_MAX];
+        struct timespec in = { (time_t)s, 5000 };
+        stamp_rfc3339(b, &in);
+        if (!stamp_parse(b, sizeof b, &ts) || ts.tv_sec != s || ts.tv_nsec != 5000)
+            bad = s;
+    }
+    CHECK_EQ(bad, -1);
+}
+
 static void test_records(void)
 {
     char out[4096];
@@ -238,5 +266,5 @@ static void test_options_fit(void)
     CHECK_EQ(o.line_max, 8192);
 }
 
-UNIT_MAIN(test_rfc3339, test_tai64n, test_records, test_split, test_utf8, test_binary,
+UNIT_MAIN(test_rfc3339, test_tai64n, test_parse, test_records, test_split, test_utf8, test_binary,
           test_options, test_options_fit)
