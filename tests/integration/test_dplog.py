@@ -18,6 +18,7 @@ import unittest
 
 import dp
 from dp import DPTest, LineReader, TIMEOUT, wait_for
+from svc_util import SvcTest
 
 RFC3339 = re.compile(rb'^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{6})Z$')
 TAI64N = re.compile(rb'^@([0-9a-f]{16})([0-9a-f]{8})$')
@@ -588,6 +589,36 @@ class Prefix(DplogTest):
         p.finish()
         self.assertEqual(rejoin(read_dir(d)), [b'one', b'two'])
         self.assertEqual(p.out.read_eof(), [])
+
+
+class UnderDaemonproxy(SvcTest):
+    def test_logger_service_stopped_mid_line(self):
+        """dplog as a service reading a pipe daemonproxy holds: stopped
+        with half a line read, the next run writes the rest."""
+        d = self.path('log')
+        cur = os.path.join(d, 'current')
+        dpd = self.start()
+        dpd.cmd('fd.pipe\tlog.r\tlog.w',
+                'service.args\tlog\t%s\t%s' % (dp.dplog_binary(), d),
+                'service.fds\tlog\tlog.r\tstderr\tstderr',
+                'service.args\tapp\tprintf\tone\\ntwo\\npar',
+                'service.fds\tapp\tnull\tlog.w\tstderr',
+                'service.args\tapp2\tprintf\ttial\\nthree\\n',
+                'service.fds\tapp2\tnull\tlog.w\tstderr')
+        dpd.send('service.start\tlog')
+        self.expect_state(dpd, 'log', 'up')
+        dpd.send('service.start\tapp')
+        self.expect_state(dpd, 'app', 'down')
+        wait_for(lambda: file_has(cur, b'two\n'), msg='two')
+        dpd.send('service.signal\tlog\tSIGTERM')
+        down = self.expect_state(dpd, 'log', 'down')
+        self.assertEqual(down[5:7], ['exit', '0'])
+        self.assertEqual(records(read_dir(d))[-1][1:], (b'+', b'par'))
+        dpd.send('service.start\tapp2')
+        self.expect_state(dpd, 'app2', 'down')
+        dpd.send('service.start\tlog')
+        wait_for(lambda: file_has(cur, b'three\n'), msg='three')
+        self.assertEqual(rejoin(read_dir(d)), [b'one', b'two', b'partial', b'three'])
 
 
 if __name__ == '__main__':
