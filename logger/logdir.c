@@ -28,9 +28,12 @@ struct logdir {
     char newest[NAME_LEN + 1];  /* the greatest @ name in DIR, or "" */
     bool linked;                /* a rotation linked current to newest, and
                                    has yet to replace current */
+    bool process;               /* rotate to @NAME.u, for a processor (-p) */
 };
 
 static const char lock_name[] = "lock", cur_name[] = "current", tmp_name[] = "current.tmp";
+static const char processed_name[] = "processed", state_name[] = "state",
+                  newstate_name[] = "newstate";
 
 /* An @ file of DIR: "@", 24 lowercase hex digits, ".s" (or ".u", being
  * processed: it counts for the order of names, not for KEEP). */
@@ -290,6 +293,7 @@ bool logdir_reopen(struct logdir **dp, logdir_wait_fn *wait, char *err, size_t e
     struct logdir *n = logdir_open(d->path, d->keep, wait, err, errlen);
     if (!n)
         return false;
+    n->process = d->process;
     logdir_close(d);
     *dp = n;
     return true;
@@ -340,7 +344,8 @@ const char *logdir_current_path(const struct logdir *d)
     return d->cur_path;
 }
 
-/* The next name: now, or the newest + 1 ns when the clock is not past it. */
+/* The next name: now, or the newest + 1 ns when the clock is not past it;
+ * ".s", or ".u" for a processor. */
 static void name_next(struct logdir *d, char *name)
 {
     struct timespec now, last;
@@ -354,10 +359,10 @@ static void name_next(struct logdir *d, char *name)
         }
     }
     stamp_tai64n(name, &now);
-    memcpy(name + 25, ".s", 3);
+    memcpy(name + 25, d->process ? ".u" : ".s", 3);
 }
 
-bool logdir_rotate(struct logdir *d, char *err, size_t errlen)
+bool logdir_rotate(struct logdir *d, char *name_out, char *err, size_t errlen)
 {
     if (!d->linked) {
         char name[NAME_LEN + 1];
@@ -382,8 +387,72 @@ bool logdir_rotate(struct logdir *d, char *err, size_t errlen)
     d->curfd = fd;
     d->size = 0;
     d->linked = false;
+    if (name_out)
+        memcpy(name_out, d->newest, NAME_LEN + 1);
     char perr[512];
     if (!dir_scan(d, true, perr, sizeof perr))
         sys_dprintf(2, "dplog: %s\n", perr);
     return true;
+}
+
+void logdir_set_process(struct logdir *d, bool on)
+{
+    d->process = on;
+}
+
+int logdir_dirfd(const struct logdir *d)
+{
+    return d->dirfd;
+}
+
+bool logdir_unprocessed(struct logdir *d, char *name)
+{
+    int fd = openat(d->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!dir) {
+        if (fd >= 0)
+            sys_close(fd);
+        return false;
+    }
+    struct dirent *e;
+    bool done, found = false;
+    while ((e = readdir(dir)) != NULL) {
+        if (!rotated_name(e->d_name, &done) || done)
+            continue;
+        char s_name[NAME_LEN + 1];
+        memcpy(s_name, e->d_name, NAME_LEN + 1);
+        s_name[NAME_LEN - 1] = 's';
+        struct stat st;
+        if (fstatat(d->dirfd, s_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            (void)unlinkat(d->dirfd, e->d_name, 0);     /* processed, not cleaned up */
+            continue;
+        }
+        if (!found || strcmp(e->d_name, name) < 0)
+            memcpy(name, e->d_name, NAME_LEN + 1);
+        found = true;
+    }
+    closedir(dir);
+    return found;
+}
+
+bool logdir_processed(struct logdir *d, const char *name, char *err, size_t errlen)
+{
+    char s_name[NAME_LEN + 1];
+    memcpy(s_name, name, NAME_LEN + 1);
+    s_name[NAME_LEN - 1] = 's';
+    if (renameat(d->dirfd, processed_name, d->dirfd, s_name) < 0) {
+        fmt_snprintf(err, errlen, "%s/%s: cannot rename to %s: %s", d->path, processed_name,
+                     s_name, sys_strerror(errno));
+        return false;
+    }
+    if (renameat(d->dirfd, newstate_name, d->dirfd, state_name) < 0 && errno != ENOENT) {
+        fmt_snprintf(err, errlen, "%s/%s: cannot rename to %s: %s", d->path, newstate_name,
+                     state_name, sys_strerror(errno));
+        return false;
+    }
+    if (unlinkat(d->dirfd, name, 0) < 0 && errno != ENOENT) {
+        fmt_snprintf(err, errlen, "%s/%s: cannot remove: %s", d->path, name, sys_strerror(errno));
+        return false;
+    }
+    return dir_scan(d, true, err, errlen);
 }

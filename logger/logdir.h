@@ -46,10 +46,23 @@ long logdir_head(const struct logdir *d, char *buf, size_t n);
 /* "DIR/current", for messages. */
 const char *logdir_current_path(const struct logdir *d);
 
-/* Rotate (spec: link current to a new @NAME.s strictly above every other,
- * replace current by a new empty file, delete the oldest beyond KEEP).
- * Resumable: after a failure the next call does what is left, never
- * linking twice. */
-bool logdir_rotate(struct logdir *d, char *err, size_t errlen);
+/* Rotate (link current to a new @NAME.s strictly above every other,
+ * replace current by a new empty file, delete the oldest beyond KEEP);
+ * name_out (28 bytes, or NULL) gets the new name.  Resumable: after a
+ * failure the next call does what is left, never linking twice. */
+bool logdir_rotate(struct logdir *d, char *name_out, char *err, size_t errlen);
+
+/* --- the processor (-p) ----------------------------------------------------
+ * With it on, a rotation links current to @NAME.u instead; once a
+ * processor has turned @NAME.u into `processed` (and perhaps `newstate`),
+ * logdir_processed renames that to @NAME.s (and `state`), removes the .u
+ * and applies KEEP.  A .u is invisible to readers meanwhile. */
+void logdir_set_process(struct logdir *d, bool on);
+int logdir_dirfd(const struct logdir *d);
+bool logdir_processed(struct logdir *d, const char *name, char *err, size_t errlen);
+
+/* The oldest @NAME.u still to process into name (28 bytes); a .u whose .s
+ * exists already (processed, not yet removed) is removed.  False: none. */
+bool logdir_unprocessed(struct logdir *d, char *name);
 
 #endif

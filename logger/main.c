@@ -15,6 +15,7 @@
  */
 #include "logdir.h"
 #include "options.h"
+#include "proc.h"
 #include "record.h"
 #include "sink.h"
 #include "stamp.h"
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,7 +80,14 @@ static bool want_rotate;        /* the next record would not fit */
 static bool rotate_failing;
 static int64_t first_rec;       /* when current got its first record (-a) */
 
-static volatile sig_atomic_t got_term, got_hup, got_alrm;
+/* The processor (-p): the rotated file it works on, whether it runs, or
+ * is still to run (a rotation waits for it: svlogd's rule), and when. */
+static char proc_name[32];
+static pid_t proc_pid;
+static bool proc_todo;
+static int64_t proc_at;         /* sys_mono_ms() */
+
+static volatile sig_atomic_t got_term, got_hup, got_alrm, got_chld;
 static sigset_t our_sigs;
 
 static void on_signal(int sig)
@@ -87,15 +96,18 @@ static void on_signal(int sig)
         got_hup = 1;
     else if (sig == SIGALRM)
         got_alrm = 1;
+    else if (sig == SIGCHLD)
+        got_chld = 1;
     else
         got_term = 1;
 }
 
 static void signals_setup(void)
 {
-    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGALRM };
+    static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGALRM, SIGCHLD };
     sigemptyset(&our_sigs);
-    struct sigaction sa = { .sa_handler = on_signal };     /* no SA_RESTART */
+    /* no SA_RESTART; SA_NOCLDSTOP: the processor's exit only */
+    struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_NOCLDSTOP };
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
         sigaddset(&our_sigs, sigs[i]);
@@ -116,7 +128,7 @@ static short wait_for(int fd, short events, int64_t ms, int wake)
     sigset_t open;
     short rev = 0;
     sigprocmask(SIG_BLOCK, &our_sigs, &open);
-    if (!got_term && (wake == WAKE_TERM || (!got_hup && !got_alrm))) {
+    if (!got_term && (wake == WAKE_TERM || (!got_hup && !got_alrm && !got_chld))) {
         struct pollfd p = { .fd = fd, .events = events };
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 };
         if (ppoll(&p, fd >= 0, ms < 0 ? NULL : &ts, &open) > 0)
@@ -369,21 +381,81 @@ static bool age_due(void)
         && now_sec() - first_rec >= (int64_t)opt.age;
 }
 
-/* ms until current is too old, or -1 (no age bound, or empty). */
-static int64_t age_wait_ms(void)
+/* ms until something is due without input: current too old, or a
+ * processor to run again; -1: nothing. */
+static int64_t due_wait_ms(void)
 {
-    if (!opt.age || !dests[D_FILE].on || logdir_size(dir) == 0)
-        return -1;
-    int64_t left = first_rec + (int64_t)opt.age - now_sec();
-    return left <= 0 ? 0 : left * 1000;
+    int64_t ms = -1;
+    if (opt.age && dests[D_FILE].on && logdir_size(dir) > 0) {
+        int64_t left = first_rec + (int64_t)opt.age - now_sec();
+        ms = left <= 0 ? 0 : left * 1000;
+    }
+    if (proc_todo && !proc_pid) {
+        int64_t left = proc_at - sys_mono_ms();
+        left = left < 0 ? 0 : left;
+        ms = ms < 0 || left < ms ? left : ms;
+    }
+    return ms;
+}
+
+/* The processor's end: its output becomes the rotated file, or it runs
+ * again after a second. */
+static void proc_done(int status)
+{
+    char err[1024];
+    proc_pid = 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        if (logdir_processed(dir, proc_name, err, sizeof err)) {
+            proc_todo = logdir_unprocessed(dir, proc_name);
+            proc_at = 0;
+            return;
+        }
+        sys_dprintf(2, "dplog: %s; processing again in 1s\n", err);
+    } else {
+        sys_dprintf(2, "dplog: processor for %s/%s failed (%s %d); again in 1s\n", opt.dir,
+                    proc_name, WIFEXITED(status) ? "exit" : "signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+    proc_todo = true;
+    proc_at = sys_mono_ms() + 1000;
+}
+
+/* Wait for a processor at work to end. */
+static void proc_wait(void)
+{
+    int status;
+    if (proc_pid > 0 && sys_waitpid(proc_pid, &status, 0) == proc_pid)
+        proc_done(status);
+}
+
+/* Collect a processor that ended; start one that is due. */
+static void proc_step(void)
+{
+    int status;
+    if (got_chld) {
+        got_chld = 0;
+        if (proc_pid > 0 && sys_waitpid(proc_pid, &status, WNOHANG) == proc_pid)
+            proc_done(status);
+    }
+    if (proc_todo && !proc_pid && sys_mono_ms() >= proc_at) {
+        proc_pid = proc_start(logdir_dirfd(dir), proc_name, opt.processor);
+        if (proc_pid < 0) {
+            sys_dprintf(2, "dplog: processor: cannot fork: %s; again in 1s\n",
+                        sys_strerror(errno));
+            proc_pid = 0;
+            proc_at = sys_mono_ms() + 1000;
+        } else {
+            proc_todo = false;
+        }
+    }
 }
 
 /* Rotate now (everything formatted is written); false if it failed:
  * said once, then retried after a wait. */
 static bool rotate(void)
 {
-    char err[1024];
-    if (!logdir_rotate(dir, err, sizeof err)) {
+    char err[1024], name[32];
+    if (!logdir_rotate(dir, name, err, sizeof err)) {
         if (!rotate_failing)
             sys_dprintf(2, "dplog: %s; reading no more until it works (retrying)\n", err);
         rotate_failing = true;
@@ -394,6 +466,12 @@ static bool rotate(void)
     if (rotate_failing)
         sys_dprintf(2, "dplog: %s: rotating again\n", logdir_current_path(dir));
     rotate_failing = false;
+    if (opt.processor && !proc_pid && !proc_todo) {
+        memcpy(proc_name, name, sizeof name);   /* (else proc_done finds it later) */
+        proc_todo = true;
+        proc_at = 0;
+        proc_step();
+    }
     return true;
 }
 
@@ -430,7 +508,7 @@ static void read_chunk(void)
         ifill -= ipos;
         ipos = 0;
     }
-    if (in_poll_first && !wait_for(in_fd, POLLIN, age_wait_ms(), WAKE_ANY))
+    if (in_poll_first && !wait_for(in_fd, POLLIN, due_wait_ms(), WAKE_ANY))
         return;                 /* a signal, or current's age */
     ssize_t n = read(in_fd, ibuf + ifill, READ_SIZE);
     if (n > 0) {
@@ -439,11 +517,19 @@ static void read_chunk(void)
     } else if (n == 0) {
         in_eof = true;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        wait_for(in_fd, POLLIN, age_wait_ms(), WAKE_ANY);
+        wait_for(in_fd, POLLIN, due_wait_ms(), WAKE_ANY);
     } else if (errno != EINTR) {
         sys_dprintf(2, "dplog: stdin: %s; stopping as at EOF\n", sys_strerror(errno));
         in_eof = true;
     }
+}
+
+/* Everything read is written: wait for a processor at work (its file is
+ * then done; one still to do is done by the next start), and exit. */
+static noreturn void finish(void)
+{
+    proc_wait();
+    exit(0);
 }
 
 static noreturn void run(void)
@@ -459,12 +545,20 @@ static noreturn void run(void)
                 stop_held();
             continue;
         }
+        if (opt.processor)
+            proc_step();
         if (got_hup && dests[D_FILE].on) {
-            got_hup = 0;
+            proc_wait();        /* it finishes in the directory it began in */
             reopen();
         }
         got_hup = 0;
         if (dests[D_FILE].on && (want_rotate || age_due())) {
+            if (logdir_size(dir) > 0 && (proc_pid || proc_todo) && !got_term) {
+                /* one rotated file in process at a time (svlogd's rule):
+                 * wait, reading no more; a stop does not wait */
+                wait_for(-1, 0, due_wait_ms(), WAKE_ANY);
+                continue;
+            }
             if (logdir_size(dir) > 0 && !rotate()) {
                 if (got_term)
                     stop_held();
@@ -481,7 +575,7 @@ static noreturn void run(void)
             continue;           /* this chunk is written before the next read */
         if (got_term || in_eof) {
             if (ifill == ipos)
-                exit(0);
+                finish();
             /* The partial line: whole at EOF; at a stop, continued by the
              * next dplog, to which the rest of it will come. */
             struct rec r = { ibuf + ipos, ifill - ipos, !in_eof };
@@ -517,6 +611,10 @@ int main(int argc, char **argv)
             die(*err ? 1 : 0, err);
         dest_setup(D_FILE, logdir_fd(dir), NULL);
         first_rec_learn();
+        if (opt.processor) {
+            logdir_set_process(dir, true);
+            proc_todo = logdir_unprocessed(dir, proc_name);
+        }
     }
     if (opt.out_name)
         dest_setup(D_OUT, 1, opt.out_name);

@@ -58,6 +58,7 @@ static const struct optdef optdefs[] = {
     { 'l', "line-max", true },
     { 'o', "stdout", true },
     { 'e', "stderr", true },
+    { 'p', "processor", true },
     { 'h', "help", false },
     { 'V', "version", false },
 };
@@ -162,6 +163,13 @@ static bool opt_value(struct dplog_opts *o, char c, const char *v, char *err, si
         }
         o->line_max = (size_t)n;
         return true;
+    case 'p':
+        if (!*v) {
+            fmt_snprintf(err, errlen, "-p: an empty command");
+            return false;
+        }
+        o->processor = v;
+        return true;
     case 'o':
     case 'e':
         if (!*v || strlen(v) > OPT_NAME_MAX || strchr(v, '\n')) {
@@ -212,6 +220,10 @@ enum opts_result opts_parse(struct dplog_opts *o, int argc, char **argv,
     }
     if (o->dir && !*o->dir) {
         fmt_snprintf(err, errlen, "the directory is an empty string");
+        return OPTS_USAGE;
+    }
+    if (!o->dir && o->processor) {
+        fmt_snprintf(err, errlen, "-p needs a directory");
         return OPTS_USAGE;
     }
     if (!o->dir && !o->out_name && !o->err_name) {

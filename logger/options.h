@@ -23,6 +23,7 @@ struct dplog_opts {
     size_t line_max;            /* -l; without it 8192, or -s - 64 if less */
     const char *out_name;       /* -o: copy to stdout as "NAME: line" */
     const char *err_name;       /* -e: the same to stderr */
+    const char *processor;      /* -p: run on each rotated file, or NULL */
     const char *dir;            /* DIR, or NULL (prefix-only mode) */
 };
 

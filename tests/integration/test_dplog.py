@@ -373,6 +373,53 @@ class Rotation(DplogTest):
         self.assertEqual(self.rotated(d), ['@400000006b173b3a075bcd15.s'])
 
 
+class Processor(DplogTest):
+    def test_each_rotated_file_processed(self):
+        d = self.path('log')
+        p = self.dplog('-s', '4096', '-n', 'all', '-p', 'tr a-z A-Z; echo done >&5', d)
+        lines = self.lines(300, tag='proc')
+        p.write(b''.join(l + b'\n' for l in lines))
+        p.finish()              # waits for the processor at work
+        names = os.listdir(d)
+        self.assertEqual([n for n in names if n.endswith('.u')], [])
+        self.assertNotIn('processed', names)
+        self.assertGreater(len(self.rotated(d)), 4)
+        got = rejoin(read_dir(d))
+        n = len(got) - len(rejoin(open(os.path.join(d, 'current'), 'rb').read()))
+        self.assertEqual(got[:n], [l.upper() for l in lines[:n]], 'the rotated files, processed')
+        self.assertEqual(got[n:], lines[n:], 'current, as written')
+        with open(os.path.join(d, 'state'), 'rb') as f:
+            self.assertEqual(f.read(), b'done\n')
+
+    def test_a_failed_processor_runs_again(self):
+        d = self.path('log')
+        flag = self.path('failed-once')
+        p = self.dplog('-p', 'if [ -e %s ]; then cat; else touch %s; exit 3; fi' % (flag, flag), d)
+        p.write(b'first\n')
+        wait_for(lambda: file_has(os.path.join(d, 'current'), b'first\n'), msg='first')
+        p.signal(signal.SIGALRM)
+        self.assertRegex(p.err.readline(),
+                         r'^dplog: processor for %s/@[0-9a-f]{24}\.u failed \(exit 3\); '
+                         r'again in 1s$' % d)
+        wait_for(lambda: len(self.rotated(d)) == 1, msg='processed the second time')
+        p.write(b'second\n')
+        p.finish()
+        self.assertEqual(rejoin(read_dir(d)), [b'first', b'second'])
+        self.assertEqual([n for n in os.listdir(d) if n.endswith('.u')], [])
+
+    def test_left_unprocessed_is_processed_at_start(self):
+        d = self.path('log')
+        os.makedirs(d)
+        with open(os.path.join(d, '@400000006b173b3a075bcd15.u'), 'wb') as f:
+            f.write(b'2026-12-07T23:03:12.123456Z left behind\n')
+        p = self.dplog('-p', 'tr a-z A-Z', d)
+        wait_for(lambda: self.rotated(d) == ['@400000006b173b3a075bcd15.s'], msg='processed')
+        p.write(b'new\n')
+        p.finish()
+        self.assertEqual(rejoin(read_dir(d)), [b'LEFT BEHIND', b'new'])
+        self.assertNotIn('@400000006b173b3a075bcd15.u', os.listdir(d))
+
+
 class Stops(DplogTest):
     def test_sigterm_holds_partial_line_for_the_next_dplog(self):
         d = self.path('log')

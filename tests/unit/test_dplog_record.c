@@ -239,6 +239,10 @@ static void test_options(void)
     CHECK_EQ(parse(&o, "-l", "8k", "-s", "8256"), OPTS_USAGE);  /* no DIR */
     CHECK_EQ(parse(&o, "-l", "4032", "-s", "4096"), OPTS_USAGE);   /* no DIR */
     CHECK_EQ(parse(&o, "-o", "", NULL, NULL), OPTS_USAGE);
+    CHECK_EQ(parse(&o, "-p", "gzip", "d", NULL), OPTS_RUN);
+    CHECK_STREQ(o.processor, "gzip");
+    CHECK_EQ(parse(&o, "-p", "gzip", "-o", "web"), OPTS_USAGE);     /* no DIR to process */
+    CHECK_EQ(parse(&o, "--processor=", "d", NULL, NULL), OPTS_USAGE);
     CHECK_EQ(parse(&o, "-x", "d", NULL, NULL), OPTS_USAGE);
     CHECK_EQ(parse(&o, "--size", NULL, NULL, NULL), OPTS_USAGE);  /* no value */
     CHECK_EQ(parse(&o, "--help=1", NULL, NULL, NULL), OPTS_USAGE);
