@@ -332,13 +332,37 @@ static bool flush_all(void)
     return true;
 }
 
-/* SIGTERM while a destination cannot be written: what was read joins the
- * buffers as records (a partial line as continued), a copy destination
- * gets one more try, and what is left (always all of current's: one more
- * write there could pass the size bound) goes to stderr after a line
- * saying so: never dropped silently.  Then we stop. */
-static noreturn void stop_held(void)
+/* What a copy destination holds, to stderr after a line saying so. */
+static void dump_held(int d)
 {
+    struct dest *c = &dests[d];
+    size_t n = c->on ? sink_pending(&c->s) : 0;
+    if (!n)
+        return;
+    sys_dprintf(2, "dplog: %s: stopping with %zu bytes not written; here they are:\n",
+                dest_what(d), n);
+    sys_write_all(2, c->s.buf + c->s.off, n);
+}
+
+/* SIGTERM while a destination cannot be written.  When current can be,
+ * only the copies stop: what they hold goes to stderr, and the loop writes
+ * the rest to current as at any stop.  Else what was read joins the
+ * buffers as records (a partial line as continued), a copy gets one more
+ * try, and what is left (all of current's: one more write there could pass
+ * the size bound) goes to stderr: never dropped silently.  Then we stop. */
+static void stop_held(void)
+{
+    struct dest *f = &dests[D_FILE];
+    if (f->on && !f->failing && !rotate_failing) {
+        for (int d = D_OUT; d < D_N; d++) {
+            size_t wrote;
+            if (dests[d].on)
+                (void)sink_flush(&dests[d].s, &wrote);
+            dump_held(d);
+            dests[d].on = false;
+        }
+        return;
+    }
     while (ipos < ifill) {
         struct rec r;
         size_t n = rec_next(ibuf + ipos, ifill - ipos, opt.line_max, &r);
@@ -357,18 +381,10 @@ static noreturn void stop_held(void)
         ipos += n;
     }
     for (int d = 0; d < D_N; d++) {
-        struct dest *c = &dests[d];
         size_t wrote;
-        if (!c->on)
-            continue;
-        if (d != D_FILE)
-            (void)sink_flush(&c->s, &wrote);
-        size_t n = sink_pending(&c->s);
-        if (!n)
-            continue;
-        sys_dprintf(2, "dplog: %s: stopping with %zu bytes not written; here they are:\n",
-                    dest_what(d), n);
-        sys_write_all(2, c->s.buf + c->s.off, n);
+        if (d != D_FILE && dests[d].on)
+            (void)sink_flush(&dests[d].s, &wrote);
+        dump_held(d);
     }
     exit(0);
 }

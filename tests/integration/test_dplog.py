@@ -61,8 +61,9 @@ def records(data, stamp_len=27):
     return out
 
 
-def rejoin(data, stamp_len=27):
-    """The lines the records of data hold ('+' records joined with the next)."""
+def rejoin(data, stamp_len=27, tail=False):
+    """The lines the records of data hold ('+' records joined with the
+    next); with tail, also what a '+' record at the end holds."""
     lines, cur = [], b''
     for stamp, sep, text in records(data, stamp_len):
         assert sep in (b' ', b'+'), (stamp, sep, text)
@@ -70,6 +71,8 @@ def rejoin(data, stamp_len=27):
         if sep == b' ':
             lines.append(cur)
             cur = b''
+    if tail:
+        return lines, cur
     assert cur == b'', 'a continued record ends the data: %r' % cur[:80]
     return lines
 
@@ -626,6 +629,35 @@ class Prefix(DplogTest):
                                             'web: last'])
         self.assertEqual(p.wait(), 0)
         self.assertEqual(p.err.read_eof(), [])
+
+    def test_sigterm_while_stdout_is_full(self):
+        """Nobody reads the copies: the file goes on until dplog stops
+        reading; at SIGTERM the copies it holds are shown on stderr and
+        current gets everything read."""
+        d = self.path('log')
+        p = self.dplog('-o', 'app', d)
+        lines = self.lines(4000, width=99, tag='full')
+        data = b''.join(l + b'\n' for l in lines)
+        fcntl.fcntl(p.w, fcntl.F_SETFL, fcntl.fcntl(p.w, fcntl.F_GETFL) | os.O_NONBLOCK)
+        sent = 0
+        while sent < len(data):
+            try:
+                sent += os.write(p.w, data[sent:sent + 4096])
+            except BlockingIOError:
+                if select.select([], [p.w], [], 0.5)[1] == []:
+                    break       # dplog reads no more: stdout is full
+        self.assertLess(sent, len(data))
+        p.signal(signal.SIGTERM)
+        self.assertEqual(p.wait(), 0)
+        written, part = rejoin(read_dir(d), tail=True)
+        self.assertEqual(written, lines[:len(written)])
+        self.assertTrue(lines[len(written)].startswith(part))
+        copies = p.p.stdout.read()          # a copy may end half written ...
+        header, held = p.p.stderr.read().split(b'\n', 1)     # ... and go on here
+        self.assertRegex(header, rb'^dplog: stdout: stopping with \d+ bytes not written; '
+                                 rb'here they are:$')
+        # (the copies stopped there: the partial line went to current alone)
+        self.assertEqual((copies + held).split(b'\n')[:-1], [b'app: ' + l for l in written])
 
     def test_stderr_with_a_directory(self):
         d = self.path('log')
