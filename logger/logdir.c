@@ -351,7 +351,8 @@ static void name_next(struct logdir *d, char *name)
     struct timespec now, last;
     clock_gettime(CLOCK_REALTIME, &now);
     if (d->newest[0] && stamp_tai64n_parse(d->newest + 1, &last)
-        && (now.tv_sec < last.tv_sec || (now.tv_sec == last.tv_sec && now.tv_nsec <= last.tv_nsec))) {
+        && (now.tv_sec < last.tv_sec
+            || (now.tv_sec == last.tv_sec && now.tv_nsec <= last.tv_nsec))) {
         now = last;
         if (++now.tv_nsec == 1000000000) {
             now.tv_nsec = 0;

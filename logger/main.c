@@ -619,7 +619,8 @@ int main(int argc, char **argv)
     case OPTS_RUN:
         break;
     }
-    stamp_len = opt.ts == TS_RFC3339 ? STAMP_RFC3339_LEN : opt.ts == TS_TAI64N ? STAMP_TAI64N_LEN : 0;
+    stamp_len = opt.ts == TS_RFC3339 ? STAMP_RFC3339_LEN
+              : opt.ts == TS_TAI64N ? STAMP_TAI64N_LEN : 0;
     signals_setup();
     if (opt.dir) {
         dir = logdir_open(opt.dir, opt.keep, lock_wait, err, sizeof err);

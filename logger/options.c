@@ -34,8 +34,8 @@ static bool parse_scaled(const char *s, const char *units, const uint64_t *mult,
 
 bool opts_size(const char *s, uint64_t *out)
 {
-    static const uint64_t mult[] = { 1024, 1024, 1u << 20, 1u << 30 };
-    return parse_scaled(s, "kKMG", mult, out);
+    static const uint64_t mult[] = { 1024, 1024, 1u << 20, 1u << 20, 1u << 30, 1u << 30 };
+    return parse_scaled(s, "kKmMgG", mult, out);
 }
 
 bool opts_duration(const char *s, uint64_t *out)
@@ -137,8 +137,8 @@ static bool opt_value(struct dplog_opts *o, char c, const char *v, char *err, si
         return true;
     case 'a':
         if (!opts_duration(v, &n) || n == 0 || n > 100u * 365 * 86400) {
-            fmt_snprintf(err, errlen, "-a: %s: not a duration (1s .. 100y; s, m, h, d suffixes)",
-                         v);
+            fmt_snprintf(err, errlen,
+                         "-a: %s: not a duration (1s .. 100 years; s, m, h, d suffixes)", v);
             return false;
         }
         o->age = n;

@@ -41,7 +41,8 @@ enum opts_result opts_parse(struct dplog_opts *o, int argc, char **argv,
                             char *err, size_t errlen);
 
 /* The value parsers, each the whole string or false: a size with an
- * optional k, M or G suffix (powers of 1024); a duration in seconds with
+ * optional k, M or G suffix (either case; powers of 1024); a duration in
+ * seconds with
  * an optional s, m, h or d suffix. */
 bool opts_size(const char *s, uint64_t *out);
 bool opts_duration(const char *s, uint64_t *out);

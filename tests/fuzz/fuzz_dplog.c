@@ -228,7 +228,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rejoin_copy(&chunked, in, n);
     if (stop_at == n) {
         run(in, n, line_max, 0, n, &whole);
-        if (whole.flen != chunked.flen || (whole.flen && memcmp(whole.file, chunked.file, whole.flen)))
+        if (whole.flen != chunked.flen
+            || (whole.flen && memcmp(whole.file, chunked.file, whole.flen)))
             fail("the records depend on the chunking");
     }
     free(chunked.file);

@@ -594,7 +594,8 @@ class DiskFull(DplogTest):
         self.assertLess(sent, len(data))
         self.assertRegex(log.err.readline(), self.full_message(d))
         os.unlink(filler)
-        self.assertRegex(log.err.readline(), r'^dplog: %s/current: writing again \(after \d+s\)$' % d)
+        self.assertRegex(log.err.readline(),
+                         r'^dplog: %s/current: writing again \(after \d+s\)$' % d)
         while sent < len(data):
             select.select([], [log.w], [], TIMEOUT)
             try:

@@ -190,6 +190,8 @@ static void test_options(void)
     CHECK(opts_size("1M", &n) && n == 1048576);
     CHECK(opts_size("8k", &n) && n == 8192);
     CHECK(opts_size("2G", &n) && n == 2147483648u);
+    CHECK(opts_size("3m", &n) && n == 3145728);
+    CHECK(opts_size("1g", &n) && n == 1073741824);
     CHECK(!opts_size("", &n));
     CHECK(!opts_size("M", &n));
     CHECK(!opts_size("1MB", &n));
