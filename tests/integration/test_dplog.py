@@ -156,6 +156,14 @@ class DplogTest(DPTest):
     def lines(self, n, width=60, tag='line'):
         return [(b'%s %06d ' % (tag.encode(), i)).ljust(width, b'.') for i in range(n)]
 
+    def log_dir_with(self, name, data):
+        """A new DIR holding one file, as an earlier dplog left it."""
+        d = self.path('log')
+        os.makedirs(d)
+        with open(os.path.join(d, name), 'wb') as f:
+            f.write(data)
+        return d
+
     def rotated(self, d):
         try:
             return sorted(n for n in os.listdir(d) if ROTATED.match(n))
@@ -324,10 +332,7 @@ class Rotation(DplogTest):
 
     def test_age_of_an_old_current(self):
         """The age is the first record's, also when an earlier dplog wrote it."""
-        d = self.path('log')
-        os.makedirs(d)
-        with open(os.path.join(d, 'current'), 'wb') as f:
-            f.write(b'2020-01-01T00:00:00.000000Z from 2020\n')
+        d = self.log_dir_with('current', b'2020-01-01T00:00:00.000000Z from 2020\n')
         p = self.dplog('-a', '1h', d)
         wait_for(lambda: len(self.rotated(d)) == 1, msg='a rotation at start')
         p.write(b'now\n')
@@ -360,10 +365,7 @@ class Rotation(DplogTest):
             self.assertEqual(f.read(), '%d\n' % p.pid)
 
     def test_recovery_of_a_cut_rotation(self):
-        d = self.path('log')
-        os.makedirs(d)
-        with open(os.path.join(d, 'current'), 'wb') as f:
-            f.write(b'2026-12-07T23:03:12.123456Z old\n')
+        d = self.log_dir_with('current', b'2026-12-07T23:03:12.123456Z old\n')
         # a rotation that stopped between its link and its rename
         os.link(os.path.join(d, 'current'), os.path.join(d, '@400000006b173b3a075bcd15.s'))
         with open(os.path.join(d, 'current.tmp'), 'wb') as f:
@@ -411,10 +413,8 @@ class Processor(DplogTest):
         self.assertEqual([n for n in os.listdir(d) if n.endswith('.u')], [])
 
     def test_left_unprocessed_is_processed_at_start(self):
-        d = self.path('log')
-        os.makedirs(d)
-        with open(os.path.join(d, '@400000006b173b3a075bcd15.u'), 'wb') as f:
-            f.write(b'2026-12-07T23:03:12.123456Z left behind\n')
+        d = self.log_dir_with('@400000006b173b3a075bcd15.u',
+                              b'2026-12-07T23:03:12.123456Z left behind\n')
         p = self.dplog('-p', 'tr a-z A-Z', d)
         wait_for(lambda: self.rotated(d) == ['@400000006b173b3a075bcd15.s'], msg='processed')
         p.write(b'new\n')
