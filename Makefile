@@ -118,6 +118,10 @@ DPCTL_SHOW_SRCS := cli/model.c cli/show.c cli/detail.c
 $(B)/test_show: tests/unit/test_show.c $(DPCTL_SHOW_SRCS) $(wildcard cli/*.h) tests/unit/unit.h | $(B)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/unit/test_show.c $(DPCTL_SHOW_SRCS)
 
+# What dpctl logs reads of a record (cli/logtext.c): pure too.
+$(B)/test_logtext: tests/unit/test_logtext.c cli/logtext.c cli/logtext.h tests/unit/unit.h | $(B)
+	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/unit/test_logtext.c cli/logtext.c
+
 $(B)/test_%: tests/unit/test_%.c $(B)/libdp.a
 	$(CC) $(DP_CPPFLAGS) -Isrc $(DP_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(B)/libdp.a
 
@@ -140,7 +144,8 @@ $(B)/fuzz_state_replay: tests/fuzz/replay.c tests/fuzz/fuzz_state.c tests/fuzz/f
 	    tests/fuzz/fuzz_state.c $(B)/libdp.a
 
 # dpctl's parser of the daemon's lines, and its printing.
-DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c cli/detail.c cli/frame.c
+DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c cli/detail.c cli/frame.c \
+                   cli/logtext.c
 $(B)/fuzz_dpctl_replay: tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) | $(B)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS)
 
