@@ -48,6 +48,7 @@ struct logdir {
     struct file_id seen[SEEN];
     unsigned nseen;
     bool scanned;
+    bool cur_failed;            /* the last scan failed at opening current */
 };
 
 static bool is_rotated(const char *name)
@@ -174,6 +175,24 @@ static int list_rotated(struct logdir *d, const char *after)
     return 0;
 }
 
+/* Open a file of the directory: a regular file only (a FIFO named
+ * current would block a reader for ever; O_NONBLOCK keeps the open from
+ * blocking, and changes nothing for a regular file).  -1 with errno;
+ * ENOTSUP: not a regular file. */
+static int open_file(const struct logdir *d, const char *name, struct stat *st)
+{
+    int fd = openat(d->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        int e = S_ISREG(st->st_mode) ? errno : ENOTSUP;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 /* current's identity now; false when it is not there. */
 static bool current_id(const struct logdir *d, struct file_id *id)
 {
@@ -196,11 +215,10 @@ ssize_t logdir_scan(struct logdir *d)
         /* current first, then the names: a rotation in between shows as
          * current's file under a rotated name too (given once), or as
          * another current after the listing (then again). */
-        d->cur = openat(d->dirfd, "current", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
-        if (d->cur < 0 && errno != ENOENT)
-            return -1;
-        if (d->cur >= 0 && fstat(d->cur, &st) != 0)
+        d->cur = open_file(d, "current", &st);
+        d->cur_failed = d->cur < 0 && errno != ENOENT;
+        if (d->cur_failed)
             return -1;
         if (d->cur >= 0)
             d->cur_id = id_of(&st);
@@ -245,20 +263,13 @@ int logdir_file(struct logdir *d, size_t i)
         return e->fd;
     }
     e->opened = true;
-    int fd = openat(d->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    int fd = open_file(d, e->name, &st);
     if (fd < 0)
         return -1;
-    struct stat st;
-    struct file_id prev_id = { 0, 0 };
+    struct file_id id = id_of(&st), prev_id = { 0, 0 };
     if (d->prev >= 0 && fstat(d->prev, &st) == 0)
         prev_id = id_of(&st);
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        errno = err;
-        return -1;
-    }
-    struct file_id id = id_of(&st);
     if ((d->cur >= 0 && same(id, d->cur_id)) || (d->prev >= 0 && same(id, prev_id)) ||
         seen(d, id)) {
         close(fd);
@@ -284,6 +295,11 @@ off_t logdir_size(const struct logdir *d, size_t i)
 bool logdir_is_current(const struct logdir *d, size_t i)
 {
     return !d->v[i].name[0];
+}
+
+bool logdir_current_failed(const struct logdir *d)
+{
+    return d->cur_failed;
 }
 
 bool logdir_rotated(struct logdir *d)

@@ -29,12 +29,17 @@ void logdir_close(struct logdir *d);
 /* Take the snapshot of the files to read next: at the first scan every
  * rotated file and `current`; at a later one the files rotated since the
  * last and the new `current`.  Returns how many (`current` last, when
- * there is one), or -1 with errno set. */
+ * there is one), or -1 with errno set (ENOTSUP: `current` is not a
+ * regular file). */
 ssize_t logdir_scan(struct logdir *d);
+
+/* The last scan failed at opening `current` (not at listing). */
+bool logdir_current_failed(const struct logdir *d);
 
 /* File i of the last scan: its fd (opened now), or -1 when it is to be
  * skipped: errno ENOENT (deleted meanwhile) or 0 (a file already given);
- * any other errno is a failure.  The fd stays the logdir's. */
+ * any other errno is a failure (ENOTSUP: not a regular file).  The fd
+ * stays the logdir's. */
 int logdir_file(struct logdir *d, size_t i);
 
 /* File i's name (for messages: "current", "@....s"). */

@@ -143,7 +143,7 @@ static bool finish(struct reader *r)
 static int say(const struct reader *r, const char *name, const char *what)
 {
     fprintf(r->err, "%s%s%s%s: %s: %s%s\n", r->pre, r->dir, name ? "/" : "", name ? name : "",
-            what, strerror(errno), r->post);
+            what, errno == ENOTSUP ? "not a regular file" : strerror(errno), r->post);
     return DPCTL_FAILED;
 }
 
@@ -152,6 +152,12 @@ static int say_stampless(const struct reader *r, const char *name)
     fprintf(r->err, "%s%s/%s: a record without a timestamp: --since needs the timestamps "
             "dplog writes (rfc3339 or tai64n, not -t none)%s\n", r->pre, r->dir, name, r->post);
     return DPCTL_FAILED;
+}
+
+static int scan_failed(const struct reader *r, const struct logdir *d)
+{
+    bool cur = logdir_current_failed(d);
+    return say(r, cur ? "current" : NULL, cur ? "cannot open" : "cannot list");
 }
 
 /* File i of the scan: its fd, -1 to skip it, or -2 after saying why. */
@@ -277,7 +283,7 @@ static int follow(struct reader *r, struct logdir *d, ssize_t n)
             if (cur >= 0 && ((rc = drain(r, cur, "current")) || !finish(r)))
                 return rc ? rc : say_stampless(r, "current");
             if ((n = logdir_scan(d)) < 0)
-                return say(r, NULL, "cannot list");
+                return scan_failed(r, d);
             if ((rc = read_files(r, d, 0, (size_t)n, 0, true)))
                 return rc;
             cur = n > 0 && logdir_is_current(d, (size_t)n - 1) ? logdir_file(d, (size_t)n - 1)
@@ -309,7 +315,7 @@ static int read_dir(struct reader *r, long long lines, bool follow_it)
     ssize_t n = logdir_scan(d);
     size_t first = 0;
     off_t off = 0;
-    int rc = n < 0 ? say(r, NULL, "cannot list") : DPCTL_OK;
+    int rc = n < 0 ? scan_failed(r, d) : DPCTL_OK;
     if (!rc && lines >= 0)
         rc = tail_start(r, d, (size_t)n, lines, &first, &off);
     if (!rc)

@@ -434,7 +434,12 @@ class Logs(DpctlTest):
         os.chmod(d.path, 0o755)
         os.chmod(d.file('current'), 0o640)
         r = self.logs('--dir', d.path, rc=1, preexec_fn=nobody)
-        self.assertEqual(r.err, 'dpctl: %s: cannot list: Permission denied\n' % d.path, r)
+        self.assertEqual(r.err, 'dpctl: %s/current: cannot open: Permission denied\n' % d.path, r)
+        # a FIFO named current would block a reader: refused
+        os.unlink(d.file('current'))
+        os.mkfifo(d.file('current'))
+        r = self.logs('--dir', d.path, rc=1)
+        self.assertEqual(r.err, 'dpctl: %s/current: cannot open: not a regular file\n' % d.path, r)
 
     # --- escaping ------------------------------------------------------------
     HOSTILE = b'esc \x1b[2J\x1b]0;title\x07 nul \x00 cr \r del \x7f back\\slash tab\tutf8 \xc3\xa9 raw \xff'
@@ -503,6 +508,10 @@ class Logs(DpctlTest):
 
     # --- usage ------------------------------------------------------------------
     def test_usage_errors(self):
+        r = self.dpctl('logs', '--help', sock=None)
+        self.assertEqual(r.rc, 0, r)
+        for opt in ('-f', '-n N', '--since', '--dir'):
+            self.assertIn(opt, r.out)
         d = self.logdir()
         for args in (['logs'], ['logs', 'web', '--dir', d.path], ['logs', 'a', 'b'],
                      ['logs', '-n', 'x', 'web'], ['logs', '-n', '-1', 'web'],
