@@ -171,7 +171,8 @@ static int list_rotated(struct logdir *d, const char *after)
         errno = e;
         return -1;
     }
-    qsort(d->v, d->n, sizeof *d->v, by_name);
+    if (d->n)
+        qsort(d->v, d->n, sizeof *d->v, by_name);
     return 0;
 }
 
