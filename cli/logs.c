@@ -61,7 +61,6 @@ struct reader {
     bool start;                 /* the next byte starts a record */
     bool keep;                  /* the record being read is shown */
     bool cont;                  /* the last record went on in the next */
-    bool stampless;             /* a record without a stamp was met */
     size_t nhead;
     char head[LOGTEXT_STAMP_MAX];
 };
@@ -71,10 +70,8 @@ static bool judge(struct reader *r)
 {
     struct logtime t;
     bool cont;
-    if (!logtext_stamp(r->head, r->nhead, &t, &cont)) {
-        r->stampless = true;
+    if (!logtext_stamp(r->head, r->nhead, &t, &cont))
         return false;
-    }
     if (!r->cont)
         r->keep = logtext_cmp(&t, r->since) >= 0;
     r->cont = cont;

@@ -43,15 +43,6 @@ static bool digits(const char *p, size_t n, unsigned *v)
     return true;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* The calendar part shared by records and --since. */
 struct civil {
     unsigned year, mon, day, hour, min, sec;
@@ -91,14 +82,16 @@ size_t logtext_stamp(const char *p, size_t n, struct logtime *t, bool *cont)
     if (n >= 26 && p[0] == '@') {
         unsigned long long label = 0;
         unsigned long frac = 0;
+        static const char hex[16] = "0123456789abcdef";     /* lower case only */
         for (int i = 1; i <= 24; i++) {
-            int h = hexval(p[i]);
-            if (h < 0)
+            const char *q = memchr(hex, p[i], sizeof hex);
+            if (!q)
                 return 0;
+            unsigned h = (unsigned)(q - hex);
             if (i <= 16)
-                label = label << 4 | (unsigned)h;
+                label = label << 4 | h;
             else
-                frac = frac << 4 | (unsigned)h;
+                frac = frac << 4 | h;
         }
         if (label < TAI64_UNIX - 10 || label >= TAI64_UNIX + (1ULL << 40) || frac > 999999999)
             return 0;
@@ -184,6 +177,8 @@ bool logtext_since(const char *s, long long now, struct logtime *t)
         struct tm tm = { .tm_year = (int)c.year - 1900, .tm_mon = (int)c.mon - 1,
                          .tm_mday = (int)c.day, .tm_hour = (int)c.hour, .tm_min = (int)c.min,
                          .tm_sec = (int)c.sec, .tm_isdst = -1 };
+        /* -1 is also 1969-12-31T23:59:59 UTC; the years here fit a 64-bit
+         * time_t, so mktime() fails only on a 32-bit one. */
         time_t when = mktime(&tm);
         if (when == (time_t)-1 && !(tm.tm_year == 69 && tm.tm_mday == 31))
             return false;
