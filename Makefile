@@ -145,6 +145,10 @@ $(B)/test_dplog_record: tests/unit/test_dplog_record.c $(DPLOG_PURE) $(wildcard 
                         tests/unit/unit.h | $(B)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/unit/test_dplog_record.c $(DPLOG_PURE)
 
+# What dpctl logs reads of a record (cli/logtext.c): pure too.
+$(B)/test_logtext: tests/unit/test_logtext.c cli/logtext.c cli/logtext.h tests/unit/unit.h | $(B)
+	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/unit/test_logtext.c cli/logtext.c
+
 $(B)/test_%: tests/unit/test_%.c $(B)/libdp.a
 	$(CC) $(DP_CPPFLAGS) -Isrc $(DP_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(B)/libdp.a
 
@@ -167,7 +171,8 @@ $(B)/fuzz_state_replay: tests/fuzz/replay.c tests/fuzz/fuzz_state.c tests/fuzz/f
 	    tests/fuzz/fuzz_state.c $(B)/libdp.a
 
 # dpctl's parser of the daemon's lines, and its printing.
-DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c cli/detail.c cli/frame.c
+DPCTL_FUZZ_SRCS := tests/fuzz/fuzz_dpctl.c cli/model.c cli/show.c cli/detail.c cli/frame.c \
+                   cli/logtext.c
 $(B)/fuzz_dpctl_replay: tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS) $(wildcard cli/*.h) | $(B)
 	$(CC) $(DP_CPPFLAGS) $(DP_CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(DPCTL_FUZZ_SRCS)
 

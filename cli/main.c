@@ -7,6 +7,7 @@
  */
 #include "conn.h"
 #include "dpctl.h"
+#include "logs.h"
 #include "model.h"
 #include "request.h"
 #include "show.h"
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef DP_VERSION
@@ -38,6 +40,8 @@ struct opts {
     double timeout_s;           /* -t */
     bool timeout_given;
     bool json, raw, group, cgroup, help, force;
+    const char *dir;            /* logs --dir, as given */
+    struct logs_opts logs;      /* logs -f, -n, --since */
 };
 
 struct sess {
@@ -624,6 +628,25 @@ static int do_stop(struct sess *s, struct targets *ts, const char *why)
 
 /* --- the commands -------------------------------------------------------- */
 
+/* The directory of the service's logs (docs/protocol.md: the log_dir=
+ * tag a controller publishes), into dir; false when it has none. */
+static bool log_dir(const struct svc *v, char *dir, size_t size)
+{
+    return tag_value(v, "log_dir", dir, size);
+}
+
+/* The detail view's last records, when the service has a log directory. */
+static void show_log(const struct svc *v)
+{
+    char dir[4096];
+    if (!log_dir(v, dir, sizeof dir))
+        return;
+    if (dir[0] == '/')
+        logs_show_recent(stdout, dir, 5);
+    else
+        printf("  %-10s%s (not an absolute path: not read)\n", "log:", dir);
+}
+
 static int cmd_status(struct sess *s, int argc, char **argv)
 {
     /* The table goes out 16 KiB at a time: musl's stdout wrote it 1 KiB
@@ -666,6 +689,7 @@ static int cmd_status(struct sess *s, int argc, char **argv)
     long long now_s = conn_now_ms() / 1000;
     if (detail && n == 1) {
         show_detail(stdout, v[0], now_s);
+        show_log(v[0]);
     } else if (s->o->json) {
         show_json(stdout, v, n, now_s);
     } else {
@@ -869,6 +893,36 @@ static int cmd_watch(struct sess *s, int argc, char **argv)
     }
 }
 
+/* logs: the directory given, or the one NAME's tag names; the daemon is
+ * left before the reading (a follow may last for days, and would leave
+ * the events it sends unread). */
+static int cmd_logs(struct sess *s, int argc, char **argv)
+{
+    if (s->o->dir)
+        return logs_print(s->o->dir, &s->o->logs);
+    s->tags = true;
+    int rc = sync_state(s);
+    if (rc)
+        return rc;
+    struct svc *v = known(s, argv[0]);
+    if (!v)
+        return DPCTL_NOSERVICE;
+    char dir[4096];
+    if (!log_dir(v, dir, sizeof dir)) {
+        fprintf(stderr, "dpctl: %s has no log_dir= tag: the controller that runs its logger "
+                "sets one (dpcontroller: log = true); or read a directory with 'dpctl logs "
+                "--dir DIR'\n", argv[0]);
+        return DPCTL_FAILED;
+    }
+    if (dir[0] != '/') {
+        fprintf(stderr, "dpctl: %s: its tag log_dir=%s is not an absolute path\n", argv[0], dir);
+        return DPCTL_FAILED;
+    }
+    conn_close(s->c);
+    s->c = NULL;
+    return logs_print(dir, &s->o->logs);
+}
+
 static int cmd_dump(struct sess *s, int argc, char **argv)
 {
     s->echo = stdout;
@@ -957,7 +1011,7 @@ static int cmd_reexec(struct sess *s, int argc, char **argv)
 
 /* --- the command table -------------------------------------------------------- */
 
-enum { F_JSON = 1, F_RAW = 2, F_GROUP = 4, F_WHY = 8, F_FORCE = 16 };
+enum { F_JSON = 1, F_RAW = 2, F_GROUP = 4, F_WHY = 8, F_FORCE = 16, F_LOGS = 32 };
 
 struct command {
     const char *name;
@@ -1077,6 +1131,16 @@ static bool reexec_valid(int argc, char **argv)
     return true;
 }
 
+/* logs' NAME: one service, typed out. */
+static bool logs_valid(int argc, char **argv)
+{
+    if (argc && is_pattern(argv[0])) {
+        fprintf(stderr, "dpctl: logs reads one service's logs: a name, not a pattern\n");
+        return false;
+    }
+    return names_valid(argc, argv);
+}
+
 /* The verbs addressed to the controller (request.h). */
 static int cmd_reload(struct sess *s, int argc, char **argv)
 {
@@ -1098,6 +1162,7 @@ static const struct command commands[] = {
     { "signal", cmd_signal, 2, -1, F_GROUP, signal_valid },
     { "wait", cmd_wait, 2, 2, 0, wait_valid },
     { "watch", cmd_watch, 0, 0, F_RAW, NULL },
+    { "logs", cmd_logs, 0, 1, F_LOGS, logs_valid },
     { "dump", cmd_dump, 0, 0, 0, NULL },
     { "reload", cmd_reload, 0, 0, 0, NULL },
     { "shutdown", cmd_shutdown, 0, 1, F_FORCE, request_code_valid },
@@ -1240,17 +1305,18 @@ static int trusted_uid(const struct opts *o, uid_t *uid)
 static int parse_option(struct opts *o, const struct command *cmd, int argc, char **argv, int *i)
 {
     /* The options with a value: "-S PATH", "-SPATH", "--socket PATH",
-     * "--socket=PATH"; the same for -t and -m; --trust-uid has no short
-     * form. */
+     * "--socket=PATH"; the same for -t, -m and -n; --trust-uid, --since
+     * and --dir have no short form. */
     static const struct { char shortname; const char *longname; } valued[] = {
         { 'S', "--socket" }, { 't', "--timeout" }, { 0, "--trust-uid" }, { 'm', "--why" },
+        { 'n', "--lines" }, { 0, "--since" }, { 0, "--dir" },
     };
     const char *a = argv[*i];
     const char *val = NULL;
     int which = -1;
     if (a[0] != '-' || a[1] == '\0')
         return -1;
-    for (int k = 0; k < 4 && which < 0; k++) {
+    for (int k = 0; k < (int)(sizeof valued / sizeof *valued) && which < 0; k++) {
         size_t n = strlen(valued[k].longname);
         which = k;
         if (!strcmp(a, valued[k].longname) || (a[1] == valued[k].shortname && !a[2])) {
@@ -1287,6 +1353,31 @@ static int parse_option(struct opts *o, const struct command *cmd, int argc, cha
         o->why = val;
         return 0;
     }
+    if (which >= 4 && (!cmd || !(cmd->flags & F_LOGS)))
+        return usage_error("unknown option '%s'", a);
+    if (which == 4) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(val, &end, 10);
+        if (*val < '0' || *val > '9' || *end || errno || n > 1000000000000LL)
+            return usage_error("invalid -n '%s' (a number of records)", val);
+        o->logs.lines = n;
+        return 0;
+    }
+    if (which == 5) {
+        if (!logtext_since(val, (long long)time(NULL), &o->logs.since))
+            return usage_error("invalid --since '%s' (2026-12-07T10:00:00Z or +01:00, "
+                               "'YYYY-MM-DD[ HH:MM[:SS]]' local time, or 30s, 10m, 2h, 1d ago)",
+                               val);
+        o->logs.since_given = true;
+        return 0;
+    }
+    if (which == 6) {
+        if (!*val)
+            return usage_error("%s", "the directory (--dir) is empty");
+        o->dir = val;
+        return 0;
+    }
     if (which == 1) {
         char *end;
         double t = strtod(val, &end);
@@ -1314,6 +1405,8 @@ static int parse_option(struct opts *o, const struct command *cmd, int argc, cha
         o->cgroup = true;
     } else if (!strcmp(a, "--force") && (allowed & F_FORCE)) {
         o->force = true;
+    } else if ((!strcmp(a, "-f") || !strcmp(a, "--follow")) && (allowed & F_LOGS)) {
+        o->logs.follow = true;
     } else {
         return usage_error("unknown option '%s'", a);
     }
@@ -1332,16 +1425,17 @@ static void offer(const char *word, const char *cur)
         puts(word);
 }
 
-/* The names of the services (and "all"), from the socket: silently none
- * when it does not answer within COMPLETE_MS. */
-static void offer_names(struct opts *o, const char *cur)
+/* The names of the services (and "all" when all), from the socket:
+ * silently none when it does not answer within COMPLETE_MS. */
+static void offer_names(struct opts *o, const char *cur, bool all)
 {
     static struct sess s;
     s.o = o;
     s.wait_ms = s.reply_ms = COMPLETE_MS;
     if (trusted_uid(o, &s.trust) || sess_connect(&s) || sync_state(&s))
         return;
-    offer("all", cur);
+    if (all)
+        offer("all", cur);
     size_t n;
     struct svc **v = model_sorted(s.m, &n);
     for (size_t i = 0; v && i < n; i++)
@@ -1373,10 +1467,11 @@ static int complete(int argc, char **argv)
             continue;
         }
         if (!literal && a[0] == '-' && a[1]) {
-            bool path = !strcmp(a, "-S") || !strcmp(a, "--socket");
+            bool path = !strcmp(a, "-S") || !strcmp(a, "--socket") || !strcmp(a, "--dir");
             if (i + 2 == argc && (path || !strcmp(a, "-t") || !strcmp(a, "--timeout") ||
                                   !strcmp(a, "--trust-uid") || !strcmp(a, "-m") ||
-                                  !strcmp(a, "--why"))) {
+                                  !strcmp(a, "--why") || !strcmp(a, "-n") ||
+                                  !strcmp(a, "--lines") || !strcmp(a, "--since"))) {
                 puts(path ? "files" : "words");     /* the option's value */
                 return DPCTL_OK;
             }
@@ -1413,6 +1508,12 @@ static int complete(int argc, char **argv)
         }
         if (f & F_FORCE)
             offer("--force", cur);
+        if (f & F_LOGS) {
+            static const char *const logs[] = { "--follow", "--lines", "--since", "--dir",
+                                                "-f", "-n" };
+            for (size_t k = 0; k < sizeof logs / sizeof *logs; k++)
+                offer(logs[k], cur);
+        }
     } else if (!cmd || (!cmd->run && nops == 0)) {
         for (int k = 0; k < NCOMMANDS; k++)
             offer(commands[k].name, cur);
@@ -1425,7 +1526,9 @@ static int complete(int argc, char **argv)
         offer("ready", cur);
     } else if (cmd->valid == names_valid || cmd->run == cmd_signal ||
                (cmd->run == cmd_wait && nops == 0)) {
-        offer_names(&o, cur);
+        offer_names(&o, cur, true);
+    } else if (cmd->run == cmd_logs && nops == 0 && !o.dir) {
+        offer_names(&o, cur, false);
     }
     return DPCTL_OK;
 }
@@ -1434,7 +1537,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "__complete") == 0)
         return complete(argc - 2, argv + 2);
-    struct opts o = { .timeout_s = 10 };
+    struct opts o = { .timeout_s = 10, .logs.lines = -1 };
     const struct command *cmd = NULL;
     /* Operands are gathered in argv itself: never ahead of the reading. */
     char **operands = argv;
@@ -1494,6 +1597,8 @@ int main(int argc, char **argv)
     }
     if (cmd->valid && !cmd->valid(nops, operands))
         return DPCTL_USAGE;
+    if ((cmd->flags & F_LOGS) && (o.dir != NULL) == (nops == 1))
+        return usage_error("%s", "logs reads NAME's logs or --dir DIR: give one of them");
 
     /* A daemon that closes on us must be an error message, not a signal. */
     signal(SIGPIPE, SIG_IGN);
@@ -1506,7 +1611,7 @@ int main(int argc, char **argv)
         return rc;
     s.wait_ms = (int64_t)(o.timeout_s * 1000 + 0.5);
     s.reply_ms = s.wait_ms > 5000 ? s.wait_ms : 5000;
-    rc = sess_connect(&s);
+    rc = o.dir ? DPCTL_OK : sess_connect(&s);     /* logs --dir reads files only */
     if (rc == DPCTL_OK)
         rc = cmd->run(&s, nops, operands);
     if (fflush(stdout) != 0 && rc == DPCTL_OK)

@@ -11,10 +11,15 @@
  * printable and inside its buffer; and the model's: sorted names strictly
  * increasing, every state a short NUL-terminated word, readiness only for
  * running services.  The model also gets every line the framer would have
- * refused (split here), so that it stays safe on its own.
+ * refused (split here), so that it stays safe on its own.  And what dpctl
+ * logs reads of a log record (cli/logtext.c): the stamp at the input's
+ * start (inside the input, a nanosecond below 10^9), the input as a
+ * --since TIME, and its escaping (no control byte but TAB and newline
+ * left, at most 4 bytes for each).
  */
 #include "fuzz.h"
 #include "../../cli/frame.h"
+#include "../../cli/logtext.h"
 #include "../../cli/model.h"
 #include "../../cli/show.h"
 
@@ -114,8 +119,38 @@ static void check_framing(const uint8_t *data, size_t size, size_t step)
         abort();
 }
 
+static void check_logtext(const uint8_t *data, size_t size)
+{
+    struct logtime t;
+    bool cont;
+    size_t n = logtext_stamp((const char *)data, size, &t, &cont);
+    if (n > size || n > LOGTEXT_STAMP_MAX || (n && (t.nsec < 0 || t.nsec > 999999999)))
+        abort();
+    if (n && cont != (data[n - 1] == '+'))
+        abort();
+    char s[64];
+    size_t k = size < sizeof s - 1 ? size : sizeof s - 1;
+    memcpy(s, data, k);
+    s[k] = '\0';
+    if (logtext_since(s, 1796637600, &t) && (t.nsec < 0 || t.nsec > 999999999))
+        abort();
+    char *out = malloc(4 * size + 1);
+    if (!out)
+        abort();
+    size_t len = logtext_escape((const char *)data, size, out);
+    if (len > 4 * size || len < size)
+        abort();
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)out[i];
+        if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+            abort();
+    }
+    free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    check_logtext(data, size);
     check_framing(data, size, 0);
     check_framing(data, size, size ? 1 + data[size - 1] % 97 : 1);
 

@@ -3,8 +3,8 @@
 - bash: the file sourced in `bash -c` (no interactive shell), COMP_WORDS
   and COMP_CWORD set, _dpctl called, COMPREPLY checked: commands, options
   (a command's own among them), the service names and `all` from a live
-  daemon at the socket -S names, wait's conditions, signal names, a path
-  for -S and reexec; nothing, silently, when no daemon answers: a socket
+  daemon at the socket -S names (logs: one name, no `all`), wait's
+  conditions, signal names, a path for -S, reexec and logs --dir; nothing, silently, when no daemon answers: a socket
   that is not there, or one that accepts and never answers (dpctl gives up
   after its own bound of a second; the test only bounds the run).
 - zsh (when installed; .ci/run installs it): the same through _dpctl with
@@ -80,6 +80,15 @@ class Complete(DpctlTest):
         self.assertEqual(complete('shutdown', '--f'), ['--force'])
         self.assertEqual(complete('-S', s, 'send', 'service.start', ''), [])
         self.assertEqual(complete('-S', s, 'dump', ''), [])
+        # logs: one service (no "all"), its options, --dir a path
+        self.assertEqual(complete('lo'), ['logs'])
+        self.assertEqual(complete('-S', s, 'logs', ''), ['db', 'web1', 'web2'])
+        self.assertEqual(complete('-S', s, 'logs', '-n', '5', 'w'), ['web1', 'web2'])
+        self.assertEqual(complete('-S', s, 'logs', 'db', ''), [])
+        self.assertEqual(complete('logs', '--si'), ['--since'])
+        self.assertEqual(complete('logs', '--f'), ['--follow'])
+        self.assertEqual(complete('logs', '-n', ''), [])
+        self.assertEqual(complete('status', '--f'), [])
         # the socket named is the one asked; none there: no names, silently
         self.assertEqual(complete('-S', self.path('none.sock'), 'stop', ''), [])
 
@@ -89,6 +98,7 @@ class Complete(DpctlTest):
         os.mkdir(self.path('sockdir'))
         self.assertEqual(self.bash('-S', self.path('sockd')), [self.path('sockdir')])
         self.assertEqual(self.bash('reexec', self.path('sockd')), [self.path('sockdir')])
+        self.assertEqual(self.bash('logs', '--dir', self.path('sockd')), [self.path('sockdir')])
 
     def test_zsh(self):
         if not shutil.which('zsh'):
@@ -98,6 +108,7 @@ class Complete(DpctlTest):
         self.check(self.zsh)
         self.assertEqual(self.zsh('-S', ''), ['<files>'])
         self.assertEqual(self.zsh('reexec', ''), ['<files>'])
+        self.assertEqual(self.zsh('logs', '--dir', ''), ['<files>'])
 
     def test_silent_when_the_socket_never_answers(self):
         lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
