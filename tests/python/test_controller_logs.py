@@ -79,9 +79,7 @@ class Settings(unittest.TestCase):
             ({'max_size': '64k'}, ('dplog', '-s', '65536', '/l/web')),
             ({'max_size': '2M'}, ('dplog', '-s', '2097152', '/l/web')),
             ({'max_size': '1G'}, ('dplog', '-s', '1073741824', '/l/web')),
-            # below dplog's line length + 64: shorter records (dplog refuses otherwise)
-            ({'max_size': 4096}, ('dplog', '-s', '4096', '-l', '4032', '/l/web')),
-            ({'max_size': 8256}, ('dplog', '-s', '8256', '/l/web')),
+            ({'max_size': 4096}, ('dplog', '-s', '4096', '/l/web')),
             ({'keep': 0}, ('dplog', '-n', '0', '/l/web')),
             ({'keep': 3}, ('dplog', '-n', '3', '/l/web')),
             ({'keep': 'all'}, ('dplog', '-n', 'all', '/l/web')),

@@ -116,13 +116,10 @@ LOG_KEYS = ('dir', 'max_size', 'keep', 'timestamps', 'stdout')
 #: ``run`` program is (check.py).
 DPLOG = 'dplog'
 TIMESTAMP_FORMATS = ('rfc3339', 'tai64n', 'none')
-#: dplog's smallest ``--size``; below LINE_MAX + RECORD_MAX it needs a
-#: shorter ``--line-max`` (a record must fit in a file: dplog refuses
-#: otherwise), which the controller then passes.
+#: dplog's smallest ``--size`` (below 8 KiB + 64, dplog shortens its
+#: records to fit: a record never spans files).
 LOG_SIZE_MIN = 4096
 LOG_SIZE_MAX = 1 << 40
-DPLOG_LINE_MAX = 8192
-DPLOG_RECORD_EXTRA = 64
 SIZE_RE = re.compile(r'\s*(\d+)\s*([kKmMgG]?)\s*\Z')
 _SIZE_UNITS = {'': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30}
 #: A service name that cannot be a directory of log_dir.
@@ -579,9 +576,6 @@ def _dplog_argv(name: str, table: dict, cfg: Config,
                        'ending in k, M or G ("64k", "1M"), not %r' % (LOG_SIZE_MIN, v))
                 continue
             opts += ['-s', str(size)]
-            if size < DPLOG_LINE_MAX + DPLOG_RECORD_EXTRA:
-                # a record must fit in a file: shorter records, split as dplog does
-                opts += ['-l', str(size - DPLOG_RECORD_EXTRA)]
         elif k == 'keep':
             if v != 'all' and (isinstance(v, bool) or not isinstance(v, int)
                                or not 0 <= v <= 1000000):
