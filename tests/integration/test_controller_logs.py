@@ -156,6 +156,29 @@ class Logs(ControllerTest):
         self.assertEqual(len(got), total, 'no line lost or duplicated')
         self.assertEqual(got, want, 'every line once, in order')
 
+    def test_reload_with_a_new_max_size_restarts_the_logger_only(self):
+        total = 2000
+        d = self.path('m-logs')
+        log = '[service.m.log]\ndir = "%s"\nkeep = "all"' % d
+        self.boot_dplog(self.writer('m', total, 0.001, log=log))
+        self.lines_in(d, 200)
+        writer, logger = self.pid_of('m'), self.pid_of('m.log')
+        self.write_file('services.toml', self.writer('m', total, 0.001,
+                                                     log=log + '\nmax_size = "8k"'))
+        os.kill(self.d.pid, signal.SIGHUP)              # dpctl reload's way, by signal
+        self.pid_of('m.log', other_than=logger)
+        wait_for(lambda: os.path.exists(self.path('done')), timeout=TIMEOUT * 6,
+                 msg='the writer wrote all its lines')
+        got = self.lines_in(d, total)
+        self.assertEqual(self.pid_of('m'), writer, 'the service was not restarted')
+        self.assertEqual(self.read_lines('writers'), [str(writer)])
+        self.assertEqual(got, ['line %06d ' % i for i in range(total)])
+        # the first rotated file is what the first logger wrote (1 MiB
+        # files): the new one rotated it, then kept its own within 8 KiB
+        rotated = sorted(n for n in os.listdir(d) if n.endswith('.s'))
+        self.assertGreater(len(rotated), 1, 'the new logger rotates at 8 KiB')
+        self.assertTrue(all(os.path.getsize(os.path.join(d, n)) <= 8192 for n in rotated[1:]))
+
     def read_lines(self, name):
         with open(self.path(name)) as f:
             return f.read().splitlines()
