@@ -179,6 +179,37 @@ class Logs(ControllerTest):
         self.assertGreater(len(rotated), 1, 'the new logger rotates at 8 KiB')
         self.assertTrue(all(os.path.getsize(os.path.join(d, n)) <= 8192 for n in rotated[1:]))
 
+    def test_shutdown_loses_no_line_left_in_the_pipe(self):
+        """The service's last words, written as it stops, may still be in
+        the pipe when its logger is stopped (here surely: the logger is
+        SIGSTOPped meanwhile): dplog reads them all before it exits."""
+        n = 2000                                        # 22 KB: within the pipe's 64 KiB
+        d = self.path('s-logs')
+        last_words = ('import signal, sys, time\n'
+                      'def bye(*a):\n'
+                      '    sys.stdout.write("".join("last %%05d\\n" %% i for i in range(%d)))\n'
+                      '    sys.stdout.flush()\n'
+                      '    sys.exit(0)\n'
+                      'signal.signal(signal.SIGTERM, bye)\n'
+                      'print("up", flush=True)\n'
+                      'time.sleep(1000)\n' % n)
+        prog = self.write_file('last_words.py', last_words)
+        self.boot_dplog('[service.s]\nrun = ["%s", "%s"]\n[service.s.log]\ndir = "%s"\n'
+                        % (sys.executable, prog, d))
+        self.assertEqual(self.lines_in(d, 1), ['up'])
+        logger = self.pid_of('s.log')
+        os.kill(logger, signal.SIGSTOP)
+        try:
+            os.kill(self.d.pid, signal.SIGTERM)
+            self.expect_log('s.log: stopping (shutdown)')
+        finally:
+            os.kill(logger, signal.SIGCONT)
+        self.assertEqual(self.d.wait(TIMEOUT * 2), 0)
+        # daemonproxy is gone: the files are final
+        got = texts(read_dir(d)[0])
+        self.assertEqual(len(got), n + 1, 'lost in the pipe at the shutdown')
+        self.assertEqual(got, ['up'] + ['last %05d' % i for i in range(n)])
+
     def read_lines(self, name):
         with open(self.path(name)) as f:
             return f.read().splitlines()

@@ -15,7 +15,7 @@ import _path
 
 _path.check()
 
-from daemonproxy import ServiceState                                # noqa: E402
+from daemonproxy import ServiceState, Signal                        # noqa: E402
 from test_controller_policy import NEED, FakeClient                 # noqa: E402
 
 if sys.version_info >= (3, 11):
@@ -204,8 +204,9 @@ class Settings(unittest.TestCase):
 
 
 @NEED
-class Reload(unittest.TestCase):
-    """What a change of the logger's settings restarts: the logger."""
+class Running(unittest.TestCase):
+    """What a change of the logger's settings restarts (the logger), and
+    how a shutdown ends dplog (by the end of its pipe)."""
 
     def setUp(self):
         self.dir = tempfile.mkdtemp()
@@ -258,6 +259,43 @@ class Reload(unittest.TestCase):
         self.assertEqual(len(web_tags), 1, self.dp.sent)
         self.assertIn('log_dir=/m/web', web_tags[0])
         self.assertNotIn('log_dir=/l/web', web_tags[0])
+
+
+    def test_shutdown_ends_dplog_by_the_end_of_its_pipe(self):
+        """Its service down, dplog is not signalled (it would stop with
+        lines still in the pipe) but its pipe's write end is closed: it
+        reads to the end and exits; SIGKILL after stop_timeout if not."""
+        c = self.running('dir = "/l/web"\n')
+        c.handle(self.dp.event(Signal('SIGTERM', 1, 1)))
+        c.flush()
+        self.assertEqual([f for f in self.dp.sent if f[0] in ('service.signal', 'fd.delete')],
+                         [('service.signal', 'web', 'SIGTERM', 'group')])
+        c.handle(self.dp.event(ServiceState('web', 'down', 11, 6, 'exit', 0, 1, 0)))
+        c.flush()
+        self.assertEqual([f for f in self.dp.sent if f[0] in ('service.signal', 'fd.delete')],
+                         [('service.signal', 'web', 'SIGTERM', 'group'),
+                          ('fd.delete', 'web.log.w')])
+        self.assertIn('web.log: stopping (shutdown): web.log.w closed, it exits at the end of '
+                      'the pipe; SIGKILL after 10s', self.lines)
+        c.on_timer_kill('web.log')
+        c.flush()
+        self.assertEqual(self.dp.sent[-1], ('service.signal', 'web.log', 'SIGKILL', 'group'))
+        c.handle(self.dp.event(ServiceState('web.log', 'down', 10, 7, 'exit', 0, 1, 0)))
+        c.flush()
+        self.assertEqual(self.dp.sent[-1], ('terminate', '0'))
+
+    def test_shutdown_signals_an_argv_logger_as_before(self):
+        self.write('[service.web]\nrun = ["sleep", "1000"]\nlog = ["cat"]\n')
+        c = Controller(self.dp, load(self.path), log=lambda s, m: self.lines.append(s + ': ' + m))
+        c.reconcile()
+        for pid, name in ((10, 'web.log'), (11, 'web')):
+            c.handle(self.dp.event(ServiceState(name, 'up', pid, 5)))
+        c.handle(self.dp.event(Signal('SIGTERM', 1, 1)))
+        c.handle(self.dp.event(ServiceState('web', 'down', 11, 6, 'exit', 0, 1, 0)))
+        c.flush()
+        self.assertEqual([f for f in self.dp.sent if f[0] in ('service.signal', 'fd.delete')],
+                         [('service.signal', 'web', 'SIGTERM', 'group'),
+                          ('service.signal', 'web.log', 'SIGTERM', 'group')])
 
 
 @NEED
