@@ -16,6 +16,7 @@ import _path
 _path.check()
 
 from daemonproxy import ServiceState, Signal                        # noqa: E402
+from daemonproxy.events import FdState                              # noqa: E402
 from test_controller_policy import NEED, FakeClient                 # noqa: E402
 
 if sys.version_info >= (3, 11):
@@ -224,6 +225,9 @@ class Running(unittest.TestCase):
         c = Controller(self.dp, load(self.path), log=lambda s, m: self.lines.append(s + ': ' + m))
         c.reconcile()
         c.flush()
+        self.assertIn(('fd.pipe', 'web.log.r', 'web.log.w'), self.dp.sent)
+        c.handle(self.dp.event(FdState('web.log.r', 'pipe', 'read', 'web.log.w')))
+        c.handle(self.dp.event(FdState('web.log.w', 'pipe', 'write', 'web.log.r')))
         for pid, name in ((10, 'web.log'), (11, 'web')):
             c.handle(self.dp.event(ServiceState(name, 'up', pid, 5)))
             c.flush()

@@ -597,7 +597,8 @@ class Controller:
             self.set_phase(u, Phase.STOPPING, 'stopping (shutdown): %s closed, it exits at '
                            'the end of the pipe; SIGKILL after %ss'
                            % (svc.pipe[1], svc.stop_timeout))
-            self.send('fd.delete', svc.pipe[1])
+            if svc.pipe[1] in self.dp.mirror.handles:      # (not after our own restart)
+                self.send('fd.delete', svc.pipe[1])
             u.stop_pid = info.pid
             self.set_timer(Timer.KILL, name, svc.stop_timeout)
         elif state == 'up':
