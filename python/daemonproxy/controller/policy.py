@@ -94,7 +94,8 @@ class Intent:
 
 def make_tags(hash_: str, failures: int = 0, stopping: bool = False,
               stop: Tuple[str, ...] = (), fails: Tuple[int, ...] = ()) -> Tuple[str, ...]:
-    """The tags of a managed service; stop: its stop_tags(); fails: the
+    """The tags of a managed service; stop: its stop_tags() (and
+    log_tags()), the conventions for other clients; fails: the
     daemon TS of its recent failures (its start limit's window)."""
     tags = [TAG, 'dpc.hash=' + hash_, 'dpc.fail=%d' % failures]
     if stopping:
