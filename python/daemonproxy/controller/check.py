@@ -16,6 +16,12 @@ child's environment, not the search).  With ``cwd``, the controller runs
 the service's environment: its ``env`` PATH if it sets one, else
 daemonproxy's.  The controller runs with daemonproxy's environment, so its
 own PATH is daemonproxy's; ``--check`` from a shell uses the shell's.
+``log = true`` runs ``dplog``, looked up the same way.
+
+A log directory (``log = true``) must be one dplog can write, or create
+as ``mkdir -p`` does: its nearest existing ancestor a directory this
+user may write into (checked with access(2), as the controller's user:
+run ``--check`` as the user daemonproxy runs as).
 """
 
 from __future__ import annotations
@@ -75,6 +81,29 @@ def _program_problem(svc: Service, path: str) -> Optional[str]:
     return _find(prog, search, here)
 
 
+def _log_dir_problem(directory: str) -> Optional[str]:
+    """Why dplog could not create or write directory, or None."""
+    d = directory
+    while True:
+        try:
+            st = os.stat(d)
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            parent = os.path.dirname(d)
+            if parent == d:
+                return 'cannot be created: no such directory %r' % d
+            d = parent
+        except OSError as e:
+            return 'cannot be created: %r: %s' % (d, e.strerror or e)
+    if not stat.S_ISDIR(st.st_mode):
+        return 'not a directory' if d == directory else \
+            'cannot be created: %r is not a directory' % d
+    if not os.access(d, os.W_OK | os.X_OK):
+        return 'not writable' if d == directory else \
+            'cannot be created: %r is not writable' % d
+    return None
+
+
 def check_runnable(cfg: Config, path: Optional[str] = None) -> List[str]:
     """Every problem with what cfg's services would run on this host, in
     the file's order; path: daemonproxy's PATH (default: ours)."""
@@ -93,4 +122,13 @@ def check_runnable(cfg: Config, path: Optional[str] = None) -> List[str]:
         if why is not None:
             problems.append('%s: %s: %s' % (cfg.path, key if svc.logger_of else key + '.run',
                                             why))
+        if svc.log_dir is not None and not svc.logger_of:
+            why = _log_dir_problem(svc.log_dir)
+            if why is not None:
+                where = cfg.log_dir_keys.get(svc.name, 'service.%s.log' % svc.name)
+                if where == 'controller.log_dir':
+                    why = '%s\'s log directory %r: %s' % (svc.name, svc.log_dir, why)
+                else:
+                    why = '%r: %s' % (svc.log_dir, why)
+                problems.append('%s: %s: %s' % (cfg.path, where, why))
     return problems

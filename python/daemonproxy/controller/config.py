@@ -12,6 +12,7 @@ The file::
                                     # defaults to "never", and its exit ends all
     shutdown_timeout = 30           # seconds for the whole shutdown
     exit_code = 0                   # terminate code of a normal shutdown
+    log_dir = "/var/log/daemonproxy"  # where log = true writes (DIR/NAME)
 
     [service.web]
     run = ["httpd", "-f"]           # required
@@ -20,7 +21,7 @@ The file::
     stdin = "null"                  # null | stdout | stderr | log
     stdout = "stdout"
     stderr = "stderr"
-    log = ["svlogd", "/var/log/web"]
+    log = ["svlogd", "/var/log/web"]  # or log = true: dplog (see below)
     restart = "always"              # always | on-failure | never
     backoff_base = 1
     backoff_max = 60
@@ -31,6 +32,22 @@ The file::
     ready = "up"                    # up | notify | fd | seconds after up
     stop_signal = "SIGTERM"
     stop_timeout = 10
+
+    [service.api.log]               # dplog as api's logger (log = true: all defaults)
+    dir = "/srv/api/log"            # default: log_dir/NAME
+    max_size = "1M"                 # rotate before current exceeds it (bytes, or k/M/G)
+    keep = 10                       # rotated files kept (or "all")
+    timestamps = "rfc3339"          # rfc3339 | tai64n | none
+    stdout = false                  # also "api: line" on daemonproxy's stdout
+
+With ``log = true`` (or that table) the logger ``NAME.log`` runs
+``dplog [options] DIR``, found in daemonproxy's PATH like any program,
+and the service and its logger carry the tag ``log_dir=DIR``
+(docs/protocol.md: how ``dpctl logs NAME`` finds the files).  In
+container mode (``main`` set) without ``dir`` or ``log_dir``, the lines
+go to daemonproxy's stdout only, prefixed (``dplog -o NAME``).  The
+dplog options are the logger's definition, not the service's: a change
+of them restarts the logger alone.
 
 Everything that reaches a protocol line is checked against what the daemon
 accepts, so that ``--check`` passes only a file the controller can run:
@@ -44,6 +61,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import signal
 import tomllib
@@ -55,7 +73,8 @@ from ..protocol import SIGNAL_NAMES, check_command, check_signal
 
 __all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle',
            'RestartPolicy', 'ReadyKind', 'StdioTarget', 'DEFAULT_START_LIMIT',
-           'parse_start_limit', 'describe_start_limit']
+           'parse_start_limit', 'describe_start_limit', 'default_log_dir', 'parse_size',
+           'DPLOG', 'TIMESTAMP_FORMATS']
 
 NAME_RE = re.compile(r'[A-Za-z0-9._-]{1,31}\Z')
 # The portable names (POSIX's, and what a shell can set); the daemon takes
@@ -81,7 +100,7 @@ READY_KINDS: Tuple[ReadyKind, ...] = get_args(ReadyKind)
 #: exits with its code.  An explicit ``restart`` is the user's choice.
 MAIN_RESTART: RestartPolicy = 'never'
 
-CONTROLLER_KEYS = ('main', 'shutdown_timeout', 'exit_code')
+CONTROLLER_KEYS = ('main', 'shutdown_timeout', 'exit_code', 'log_dir')
 SERVICE_KEYS = ('run', 'env', 'cwd', 'stdin', 'stdout', 'stderr', 'log', 'restart',
                 'backoff_base', 'backoff_max', 'backoff_reset', 'start_limit', 'requires',
                 'after', 'ready', 'stop_signal', 'stop_timeout')
@@ -91,6 +110,20 @@ SERVICE_KEYS = ('run', 'env', 'cwd', 'stdin', 'stdout', 'stderr', 'log', 'restar
 #: 15 s, so 60 s is the window that catches a service that keeps failing
 #: within about ten seconds of each start.
 DEFAULT_START_LIMIT = (5, 60.0)
+#: The keys of a ``[service.NAME.log]`` table (dplog's options).
+LOG_KEYS = ('dir', 'max_size', 'keep', 'timestamps', 'stdout')
+#: The logger of ``log = true``: looked up in daemonproxy's PATH, as a
+#: ``run`` program is (check.py).
+DPLOG = 'dplog'
+TIMESTAMP_FORMATS = ('rfc3339', 'tai64n', 'none')
+#: dplog's smallest ``--size`` (below 8 KiB + 64, dplog shortens its
+#: records to fit: a record never spans files).
+LOG_SIZE_MIN = 4096
+LOG_SIZE_MAX = 1 << 40
+SIZE_RE = re.compile(r'\s*(\d+)\s*([kKmMgG]?)\s*\Z')
+_SIZE_UNITS = {'': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30}
+#: A service name that cannot be a directory of log_dir.
+UNFIT_DIR_NAMES = ('.', '..')
 START_LIMIT_RE = re.compile(r'\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*\Z')
 _UNIT_SECONDS = {None: 1, 's': 1, 'm': 60, 'h': 3600}
 
@@ -130,6 +163,12 @@ class Service:
     stop_signal: str = 'SIGTERM'
     stop_timeout: float = 10
     logger_of: Optional[str] = None
+    #: its logger is dplog (log = true, or a [service.NAME.log] table):
+    #: the logger's options are then the logger's definition, not this one's
+    dplog: bool = False
+    #: where its logger writes (a service with a dplog logger writing
+    #: files, and that logger): published as the tag log_dir=DIR
+    log_dir: Optional[str] = None
 
     @property
     def logger(self) -> Optional[str]:
@@ -148,7 +187,10 @@ class Service:
         the running process is out of date (policy settings are not in it:
         they change without a restart)."""
         return {'run': list(self.run), 'env': [list(e) for e in self.env], 'cwd': self.cwd,
-                'stdio': [self.stdin, self.stdout, self.stderr], 'log': list(self.log),
+                'stdio': [self.stdin, self.stdout, self.stderr],
+                # for dplog, only that it has one: a new max_size restarts
+                # the logger (whose run it is), never the service
+                'log': True if self.dplog else list(self.log),
                 'ready': 'notify' if self.ready == 'notify' else
                          'fd' if self.ready == 'fd' else 'up'}
 
@@ -168,6 +210,11 @@ class Config:
     main: Optional[str] = None
     shutdown_timeout: float = 30
     exit_code: int = 0
+    #: [controller] log_dir, None when the file does not set it
+    log_dir: Optional[str] = None
+    #: service name -> the key its log directory comes from
+    #: (``service.NAME.log.dir`` or ``controller.log_dir``), for messages
+    log_dir_keys: Dict[str, str] = field(default_factory=dict)
 
     def dependencies(self, name: str) -> Tuple[str, ...]:
         """What name waits for: requires, then after."""
@@ -225,7 +272,7 @@ def parse(data: dict, path: str = '<config>') -> Config:
         if not NAME_RE.match(name):
             bad(key, 'invalid service name (1 to 31 bytes of A-Z a-z 0-9 . _ -)')
             continue
-        svc = _check_service(name, table, key, bad)
+        svc = _check_service(name, table, key, bad, cfg)
         if svc is None:
             continue
         if name == cfg.main and 'restart' not in table:
@@ -234,6 +281,7 @@ def parse(data: dict, path: str = '<config>') -> Config:
         if svc.log:
             _add_logger(cfg, svc, data['service'], key, bad)
     _check_references(cfg, bad)
+    _check_log_dirs(cfg, bad)
     _check_lines(cfg, bad)
     if cfg.main is not None and cfg.main not in cfg.services:
         bad('controller.main', 'no service named %r' % cfg.main)
@@ -264,6 +312,58 @@ def _check_controller(ctl: dict, cfg: Config, bad) -> None:
                 bad(k, 'must be an integer from 0 to 255')
             else:
                 cfg.exit_code = value
+        elif key == 'log_dir':
+            why = _dir_problem(value)
+            if why is not None:
+                bad(k, why)
+            else:
+                cfg.log_dir = os.path.normpath(value)
+
+
+def default_log_dir(euid: Optional[int] = None, environ=None) -> str:
+    """Where ``log = true`` writes when ``[controller] log_dir`` is not
+    set: /var/log/daemonproxy for root, else the XDG state directory's
+    daemonproxy/log ($XDG_STATE_HOME, or ~/.local/state)."""
+    euid = os.geteuid() if euid is None else euid
+    env = os.environ if environ is None else environ
+    if euid == 0:
+        return '/var/log/daemonproxy'
+    state = env.get('XDG_STATE_HOME', '')
+    if not state.startswith('/'):              # unset, or relative: invalid (XDG)
+        home = env.get('HOME', '')
+        if not home.startswith('/'):
+            import pwd
+            try:
+                home = pwd.getpwuid(euid).pw_dir
+            except KeyError:
+                home = '/'
+        state = os.path.join(home, '.local', 'state')
+    return os.path.join(state, 'daemonproxy', 'log')
+
+
+def _dir_problem(value: object) -> Optional[str]:
+    """Why value is no usable log directory, or None."""
+    if not isinstance(value, str) or not value or _has_control(value):
+        return 'must be a directory path (without control characters), not %r' % (value,)
+    if not value.startswith('/'):
+        return 'must be an absolute path (daemonproxy and the logger may run elsewhere), ' \
+               'not %r' % value
+    return None
+
+
+def parse_size(value: object) -> Optional[int]:
+    """A log file size: bytes (an integer) or a string with k, M or G
+    (binary: 1M = 1048576), from LOG_SIZE_MIN; None if it is none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, str) and SIZE_RE.match(value):
+        m = SIZE_RE.match(value)
+        n = int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]   # type: ignore[union-attr]
+    else:
+        return None
+    return n if LOG_SIZE_MIN <= n <= LOG_SIZE_MAX else None
 
 
 def _seconds(value: object, key: str, bad, positive: bool = False) -> Optional[float]:
@@ -308,7 +408,7 @@ def _has_control(s: str) -> bool:
     return any(ord(c) < 0x20 for c in s)
 
 
-def _check_service(name: str, table: dict, key: str, bad) -> Optional[Service]:
+def _check_service(name: str, table: dict, key: str, bad, cfg: Config) -> Optional[Service]:
     svc = Service(name, ())
     ok = True
 
@@ -320,6 +420,16 @@ def _check_service(name: str, table: dict, key: str, bad) -> Optional[Service]:
     for k, v in table.items():
         if k not in SERVICE_KEYS:
             fail(k, 'unknown key (expected one of %s)' % ', '.join(SERVICE_KEYS))
+        elif k == 'log' and (v is True or isinstance(v, dict)):
+            dplog = _dplog_argv(name, {} if v is True else v, cfg, fail)
+            if dplog is not None:
+                svc.log, svc.log_dir = dplog
+                svc.dplog = True
+        elif k == 'log' and v is False:
+            pass                                        # no logger, said plainly
+        elif k == 'log' and not isinstance(v, list):
+            fail(k, 'must be true (dplog), a table [%s.log] of dplog settings, or a '
+                    "logger's argv (a list of strings), not %r" % (key, v))
         elif k in ('run', 'log'):
             argv = _strings(v, key + '.' + k, fail_key(fail, k), nonempty=True)
             if argv is not None and not argv[0]:
@@ -436,13 +546,104 @@ def fail_key(fail, k: str):
     return lambda _key, msg: fail(k, msg)
 
 
+def _dplog_argv(name: str, table: dict, cfg: Config,
+                fail) -> Optional[Tuple[Tuple[str, ...], Optional[str]]]:
+    """log = true or a [service.NAME.log] table: dplog's argv and the
+    directory it writes (None: prefixed lines on stdout only, container
+    mode's default), or None after reporting what is wrong."""
+    ok = True
+
+    def bad(k: str, msg: str) -> None:
+        nonlocal ok
+        ok = False
+        fail('log.' + k, msg)
+
+    opts: List[str] = []
+    directory: Optional[str] = None
+    for k, v in table.items():
+        if k not in LOG_KEYS:
+            bad(k, 'unknown key (expected one of %s)' % ', '.join(LOG_KEYS))
+        elif k == 'dir':
+            why = _dir_problem(v)
+            if why is not None:
+                bad(k, why)
+            else:
+                directory = os.path.normpath(v)
+        elif k == 'max_size':
+            size = parse_size(v)
+            if size is None:
+                bad(k, 'must be a size from %d bytes to 1T: bytes (an integer), or a string '
+                       'ending in k, M or G ("64k", "1M"), not %r' % (LOG_SIZE_MIN, v))
+                continue
+            opts += ['-s', str(size)]
+        elif k == 'keep':
+            if v != 'all' and (isinstance(v, bool) or not isinstance(v, int)
+                               or not 0 <= v <= 1000000):
+                bad(k, 'must be how many rotated files to keep (0 to 1000000) or "all", '
+                       'not %r' % (v,))
+            else:
+                opts += ['-n', str(v)]
+        elif k == 'timestamps':
+            if v not in TIMESTAMP_FORMATS:
+                bad(k, 'must be one of %s, not %r'
+                       % (', '.join('"%s"' % f for f in TIMESTAMP_FORMATS), v))
+            else:
+                opts += ['-t', v]
+        elif k == 'stdout':
+            if not isinstance(v, bool):
+                bad(k, 'must be true or false, not %r' % (v,))
+    if not ok:
+        return None
+    if directory is not None:
+        cfg.log_dir_keys[name] = 'service.%s.log.dir' % name
+    elif cfg.log_dir is not None or cfg.main is None:
+        if name in UNFIT_DIR_NAMES:
+            bad('dir', 'missing, and the service name %r cannot be a directory of log_dir'
+                       % name)
+            return None
+        directory = os.path.join(cfg.log_dir or default_log_dir(), name)
+        cfg.log_dir_keys[name] = 'controller.log_dir'
+    copy = table.get('stdout', directory is None)
+    if directory is None:
+        # container mode without a directory: "NAME: line" on stdout only
+        if not copy:
+            bad('stdout', 'false, and no dir: the lines would go nowhere (in container mode '
+                          'without dir or [controller] log_dir, they go to stdout)')
+        for k in ('max_size', 'keep', 'timestamps'):
+            if k in table:
+                bad(k, 'no files are written (container mode without dir or [controller] '
+                       'log_dir: prefixed lines on stdout): set dir')
+        if not ok:
+            return None
+    if copy:
+        opts += ['-o', name]
+    return (DPLOG,) + tuple(opts) + ((directory,) if directory else ()), directory
+
+
+def _check_log_dirs(cfg: Config, bad) -> None:
+    """Two loggers never share a directory (the second would wait for
+    the first's lock for ever)."""
+    seen: Dict[str, str] = {}
+    for svc in cfg.services.values():
+        if svc.log_dir is None or svc.logger_of:
+            continue
+        other = seen.setdefault(svc.log_dir, svc.name)
+        if other != svc.name:
+            bad(cfg.log_dir_keys.get(svc.name, 'service.%s.log' % svc.name),
+                '%r is service %s\'s log directory too: two loggers cannot share one'
+                % (svc.log_dir, other))
+
+
 def _add_logger(cfg: Config, svc: Service, tables: dict, key: str, bad) -> None:
     lname = svc.name + LOG_SUFFIX
     if lname in tables:
         bad(key + '.log', 'the logger would be named %r, which is defined too' % lname)
         return
-    cfg.services[lname] = Service(lname, svc.log, stdin='log', stdout='stderr',
-                                  stderr='stderr', logger_of=svc.name)
+    # dplog -o NAME copies lines to its stdout: daemonproxy's (containers)
+    copies = svc.dplog and '-o' in svc.log
+    cfg.services[lname] = Service(lname, svc.log, stdin='log',
+                                  stdout='stdout' if copies else 'stderr',
+                                  stderr='stderr', logger_of=svc.name, log_dir=svc.log_dir)
     # the logger runs first, so that the first lines already have a reader
     if lname not in svc.after:
         svc.after = (lname,) + svc.after

@@ -589,6 +589,18 @@ class Controller:
         if state == 'start':
             self.set_phase(u, Phase.STOPPING, 'pending start cancelled (%s)' % purpose)
             self.send('service.start', name, '-')
+        elif state == 'up' and purpose == 'shutdown' and self.drains(svc):
+            # dplog stops at SIGTERM with what it has read: what its service
+            # wrote last may still be in the pipe, and daemonproxy's end
+            # closes with it.  Its service is down: close the pipe's write
+            # end instead, and dplog reads to the end and exits.
+            self.set_phase(u, Phase.STOPPING, 'stopping (shutdown): %s closed, it exits at '
+                           'the end of the pipe; SIGKILL after %ss'
+                           % (svc.pipe[1], svc.stop_timeout))
+            if svc.pipe[1] in self.dp.mirror.handles:      # (not after our own restart)
+                self.send('fd.delete', svc.pipe[1])
+            u.stop_pid = info.pid
+            self.set_timer(Timer.KILL, name, svc.stop_timeout)
         elif state == 'up':
             # the whole process group (the service leads one), or the whole
             # cgroup: a stopped service leaves no child behind
@@ -606,6 +618,12 @@ class Controller:
             self.stopped(u, purpose)                # nothing to wait for
             return
         u.stop_purpose = purpose
+
+    def drains(self, svc: Service) -> bool:
+        """Whether svc is a dplog logger whose service is down: it can be
+        stopped by the end of its pipe, losing nothing left in it."""
+        of = self.cfg.services.get(svc.logger_of) if svc.logger_of else None
+        return of is not None and of.dplog and not self.running(of.name)
 
     def finish_stop(self, name: str) -> None:
         """A STOPPING service is down (and its cgroup empty): what its stop

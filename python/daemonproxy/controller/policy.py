@@ -14,7 +14,7 @@ from .config import RestartPolicy, Service
 __all__ = ['backoff_delay', 'count_failure', 'should_restart', 'exit_code_of',
            'describe_exit', 'Intent', 'make_tags', 'read_tags', 'define_commands',
            'CHDIR_SH', 'pipe_command', 'argv_of', 'fds_of', 'unit_tags', 'stop_tags',
-           'recent_failures', 'over_start_limit']
+           'recent_failures', 'over_start_limit', 'log_tags']
 
 TAG = 'dpc'
 CHDIR_SH = 'cd "$1" && shift && exec "$@"'
@@ -94,7 +94,8 @@ class Intent:
 
 def make_tags(hash_: str, failures: int = 0, stopping: bool = False,
               stop: Tuple[str, ...] = (), fails: Tuple[int, ...] = ()) -> Tuple[str, ...]:
-    """The tags of a managed service; stop: its stop_tags(); fails: the
+    """The tags of a managed service; stop: its stop_tags() (and
+    log_tags()), the conventions for other clients; fails: the
     daemon TS of its recent failures (its start limit's window)."""
     tags = [TAG, 'dpc.hash=' + hash_, 'dpc.fail=%d' % failures]
     if stopping:
@@ -110,9 +111,16 @@ def stop_tags(svc: Service) -> Tuple[str, ...]:
     return ('stop_signal=' + svc.stop_signal, 'stop_timeout=%g' % svc.stop_timeout)
 
 
+def log_tags(svc: Service) -> Tuple[str, ...]:
+    """Where its logger writes, published for any client that reads the
+    logs (docs/protocol.md: ``dpctl logs NAME`` reads DIR): on a service
+    whose dplog writes files, and on that logger."""
+    return ('log_dir=' + svc.log_dir,) if svc.log_dir else ()
+
+
 def unit_tags(svc: Service, failures: int = 0, fails: Tuple[int, ...] = ()) -> Tuple[str, ...]:
     """Every tag of a managed service, as make_tags() makes them."""
-    return make_tags(svc.hash, failures, stop=stop_tags(svc), fails=fails)
+    return make_tags(svc.hash, failures, stop=stop_tags(svc) + log_tags(svc), fails=fails)
 
 
 def read_tags(tags: Tuple[str, ...]) -> Intent:
