@@ -1,9 +1,10 @@
 """dplog (issue 21): 1,000,000 numbered lines go from a service through a
 pipe daemonproxy holds into `dplog -s 1M -n all DIR`, while the writer,
 the logger, or both are killed and restarted (by auto-up) every 100,000
-lines and the files rotate: read back by the reader rules of
-docs/dplog's directory format, every number is there exactly once, in
-order, and no file is over 1 MiB.
+lines and the files rotate: read back by the rules of dplog(1), "Reading a
+log directory" (rotated files in name order, then current; '+' records
+continued by the next), every number is there exactly once, in order, and
+no file is over 1 MiB.
 
 The writer batches 40 lines of 100 bytes into one write(2) of 4000 bytes,
 atomic on a pipe (<= PIPE_BUF), and records in a counter file how many lines
