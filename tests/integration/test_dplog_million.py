@@ -9,7 +9,10 @@ no file is over 1 MiB.
 The writer batches 40 lines of 100 bytes into one write(2) of 4000 bytes,
 atomic on a pipe (<= PIPE_BUF), and records in a counter file how many lines
 it has written after each complete write; restarted, it resumes from there.
-A SIGTERM ends it after the batch it is writing.  A SIGKILL at a random
+A SIGTERM ends it after the batch it is writing.  It never gets more than
+half a round ahead of the test (it reads a gate file, the last line it may
+write, before each batch): so every kill finds data flowing, and all nine
+rounds come before the last line, however the box schedules the two.  A SIGKILL at a random
 instant could fall between a write and its counter update (the restarted
 writer would then write that batch again: the writer's duplicate, not
 dplog's), so the SIGKILLs here hit the writer where the counter is exact:
