@@ -252,8 +252,14 @@ def table(s):
             rows.append((name, '%.3f s' % v[0], '%.0f' % v[1], '%.3f' % v[2], '%d kB' % v[3],
                          '%d B' % size if size else '-') + ratios)
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
-    return ['  '.join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
-            for r in [head] + rows]
+    out = ['  '.join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
+           for r in [head] + rows]
+    if 'dp_cpu_all_s' in med:
+        out.append('daemonproxy CPU while %d lines pass service -> pipe -> dplog: %.1f ms '
+                   '(1,000 lines: %.1f ms; the service and dplog: %.0f ms)' % (
+                       LINES, med['dp_cpu_all_s'] * 1e3, med['dp_cpu_1k_s'] * 1e3,
+                       med['dp_services_cpu_all_s'] * 1e3))
+    return out
 
 
 def main():
