@@ -17,8 +17,9 @@
 #                     Python library's parser FUZZ_PY_TIME (20; also alone:
 #                     make fuzz-py)
 #   make bench        benchmarks with baselines measured in the same run
-#   make bench-deps   what the benchmarks compare against: daemontools' svstat
-#                     (Debian package daemontools; without it that baseline is '-')
+#   make bench-deps   what the benchmarks compare against: daemontools' svstat,
+#                     runit's svlogd, s6's s6-log (Debian packages daemontools,
+#                     runit, s6; without one, its baseline is '-')
 #   make install      PREFIX=/usr/local DESTDIR= : binaries, man pages and dpctl's
 #                     bash and zsh completion
 #   make clean
@@ -361,12 +362,16 @@ dplog-static: $(DPLOG_SRCS) $(wildcard logger/*.h) docs/dplog.1 src/sys.c src/sy
 $(B)/dpbench: bench/dpbench.c | $(B)
 	$(CC) -O2 -std=gnu11 $(WARN) -pthread -o $@ $<
 
-bench: daemonproxy dpctl $(B)/dpbench
+bench: daemonproxy dpctl dplog $(B)/dpbench
 	-$(MAKE) --no-print-directory static
 	DPBENCH=$(abspath $(B)/dpbench) $(PYTHON) bench/run.py
 
+# --no-install-recommends: runit recommends runit-run, which would start a
+# system-wide runsvdir; svlogd alone is wanted (runit never replaces init:
+# runit-init would).
 bench-deps:
-	command -v svstat >/dev/null || { apt-get update && apt-get install -y daemontools; }
+	command -v svstat >/dev/null && command -v svlogd >/dev/null && command -v s6-log >/dev/null || \
+	    { apt-get update && apt-get install -y --no-install-recommends daemontools runit s6; }
 
 # --- install ---------------------------------------------------------------
 # dpctl's shell completion goes where bash-completion and zsh look by default.

@@ -28,6 +28,7 @@ DPCTL_STATIC = os.path.join(ROOT, 'dpctl-static')
 # daemontools' svstat, the baseline of dpctl status (`make bench-deps`
 # installs Debian's package daemontools); without it that baseline is '-'.
 SVSTAT = os.environ.get('SVSTAT') or shutil.which('svstat')
+DPLOG = os.environ.get('DPLOG', os.path.join(ROOT, 'dplog'))
 QUICK = os.environ.get('BENCH_QUICK') == '1'
 REPS = 3 if QUICK else 5
 
@@ -42,10 +43,10 @@ def run(*args):
     return vals
 
 
-def run_py(script, *args):
+def run_py(script, *args, timeout=300):
     """The same "key value" protocol from a Python instrument in bench/."""
     out = subprocess.run([sys.executable, os.path.join(HERE, script)] + [str(a) for a in args],
-                         check=True, stdout=subprocess.PIPE, text=True, timeout=300).stdout
+                         check=True, stdout=subprocess.PIPE, text=True, timeout=timeout).stdout
     return {k: float(v) for k, v in (line.split() for line in out.splitlines())}
 
 
@@ -147,6 +148,54 @@ def status_figures():
         for i, (_, which) in enumerate(dpctls):
             figure('dpctl status, %dk running (%s) vs svstat' % (n // 1000, which),
                    [r['dpctl%d_seconds' % i]], 'ms', base, ('ratio', 0.2))
+
+
+def dplog_figures():
+    """dplog against runit's svlogd and s6's s6-log on the same 1M lines
+    (200k with BENCH_QUICK) of 100 bytes, rotating at 1 MB, timestamps on (bench/dplog_bench.py; its
+    own medians of 3 runs, the tools taking turns); a baseline whose tool
+    is not installed is '-' (`make bench-deps`).  Returns the comparison
+    table's lines, printed after the main table."""
+    if not os.path.exists(DPLOG):
+        sys.stderr.write('  (no %s: dplog figures skipped)\n' % DPLOG)
+        return []
+    lines = 200000 if QUICK else 1000000
+    os.environ['DPLOG_BENCH_LINES'] = str(lines)
+    # svlogd takes 5 s for 1M lines alone, 13 s on a loaded box: 18 runs
+    s = samples(run_py('dplog_bench.py', DPLOG, DP, timeout=900))
+    n = '1M' if lines == 1000000 else '%dk' % (lines // 1000)
+    for fmt, what in (('human', 'RFC 3339'), ('tai64n', 'TAI64N')):
+        d = 'dplog_%s_' % fmt
+        for tool, name in (('svlogd', 'svlogd'), ('s6log', 's6-log')):
+            b = '%s_%s_' % (tool, fmt)
+            figure('dplog, %s lines, %s, rotating at 1 MB: lines/s vs %s' % (n, what, name),
+                   s[d + 'lines_per_s'], 'l/s', s.get(b + 'lines_per_s'), ('ratio', 1.0), True)
+            figure('  same, CPU per 1M lines vs %s' % name, s[d + 'cpu_s_per_M'], 's',
+                   s.get(b + 'cpu_s_per_M'), ('ratio', 1.0))
+            figure('  same, peak RSS vs %s' % name, s[d + 'maxrss_kb'], 'kB',
+                   s.get(b + 'maxrss_kb'), ('ratio', 1.0))
+    size = s.get('dplog_stripped_size_bytes', s['dplog_size_bytes'])
+    for tool, name in (('svlogd', 'svlogd'), ('s6log', 's6-log')):
+        figure('dplog binary size (glibc, stripped) vs %s' % name, size, 'B',
+               s.get(tool + '_size_bytes'))
+    if 'dplogs_size_bytes' in s:
+        figure('  dplog-static (musl) size', s['dplogs_size_bytes'], 'B')
+    if 'dplogs_human_maxrss_kb' in s:
+        for tool, name in (('svlogd', 'svlogd'), ('s6log', 's6-log')):
+            figure('dplog-static, peak RSS vs %s' % name, s['dplogs_human_maxrss_kb'], 'kB',
+                   s.get(tool + '_human_maxrss_kb'), ('ratio', 1.0))
+    # No work per line in daemonproxy: the pipe goes from the service to
+    # the logger.  Its CPU while the lines pass (dd writing one line per
+    # write into a pipe it holds, a dplog service reading), against the
+    # same for 1,000 lines, and against the two services' own CPU.
+    figure('daemonproxy CPU while %s lines pass service -> pipe -> dplog' % n, s['dp_cpu_all_s'],
+           'ms', s['dp_cpu_1k_s'])
+    figure('  same, vs the CPU of the service and dplog', s['dp_cpu_all_s'], 'ms',
+           s['dp_services_cpu_all_s'])
+    sys.path.insert(0, HERE)
+    import dplog_bench
+    return ['dplog vs svlogd vs s6-log, %s lines of 100 bytes piped in, rotating at 1 MB '
+            '(medians of 3; ratios: theirs / dplog\'s):' % n] + dplog_bench.table(s)
 
 
 def elf_separate_code(path):
@@ -252,6 +301,7 @@ def main():
     dump = rep('seconds', 'dump', DP, 10000, 10000, reps=3)
     figure('statedump 10k services + 10k handles', dump, 'ms', None, ('value', 0.050))
     reexec_figures()
+    dplog_table = dplog_figures()
 
     # dpctl status: connect, statedump, parse, sort, print the table (or
     # JSON), exit; against a bare socket client reading the same statedump.
@@ -316,6 +366,10 @@ def main():
         platform.node(), os.cpu_count(), platform.release(), REPS))
     for r in [header] + rows:
         print('  '.join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    if dplog_table:
+        print('\n' + dplog_table[0])
+        for line in dplog_table[1:]:
+            print('  ' + line)
     os.makedirs(os.path.join(HERE, 'out'), exist_ok=True)
     out = os.path.join(HERE, 'out', 'results.json')
     with open(out, 'w') as f:
