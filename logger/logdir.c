@@ -146,6 +146,21 @@ static int dir_open(const char *path, struct stat *st, char *err, size_t errlen)
             sys_close(fd);
         return -1;
     }
+    /* Logs are what services said, secrets included, and a directory
+     * someone else controls (made in advance under /tmp, say) lets that
+     * user delete or replace them: like sshd's StrictModes, refuse it. */
+    uid_t me = geteuid();
+    if ((st->st_uid != me && st->st_uid != 0) || (st->st_mode & S_IWOTH)) {
+        if (st->st_mode & S_IWOTH)
+            fmt_snprintf(err, errlen, "%s: writable by any user: refusing it for logs "
+                         "(chmod o-w, or choose another directory)", path);
+        else
+            fmt_snprintf(err, errlen, "%s: owned by uid %u, not by uid %u or root: "
+                         "refusing it for logs (chown it, or choose another directory)",
+                         path, (unsigned)st->st_uid, (unsigned)me);
+        sys_close(fd);
+        return -1;
+    }
     return fd;
 }
 

@@ -545,6 +545,34 @@ class Unusable(DplogTest):
                          % self.root.encode())
         self.assertFalse(os.path.exists(os.path.join(self.root, 'sub')))
 
+    def run_here(self, d):
+        p = subprocess.run([dp.dplog_binary(), d], input=b'secret\n', capture_output=True,
+                           timeout=TIMEOUT)
+        return p.returncode, p.stderr
+
+    def test_directory_of_another_user(self):
+        # Made in advance by another local user (under /tmp, say): that user
+        # could read, delete or replace the logs; refused, nothing written.
+        d = os.path.join(self.root, 'theirs')
+        os.mkdir(d, 0o755)
+        os.chown(d, 65534, 65534)
+        code, err = self.run_here(d)
+        self.assertEqual(code, 1, err)
+        self.assertEqual(err, b'dplog: %s: owned by uid 65534, not by uid %d or root: refusing it '
+                         b'for logs (chown it, or choose another directory)\n'
+                         % (d.encode(), os.geteuid()))
+        self.assertEqual(os.listdir(d), [])
+
+    def test_world_writable_directory(self):
+        d = os.path.join(self.root, 'open')
+        os.mkdir(d)
+        os.chmod(d, 0o1777)
+        code, err = self.run_here(d)
+        self.assertEqual(code, 1, err)
+        self.assertEqual(err, b'dplog: %s: writable by any user: refusing it for logs '
+                         b'(chmod o-w, or choose another directory)\n' % d.encode())
+        self.assertEqual(os.listdir(d), [])
+
 
 @unittest.skipUnless(os.geteuid() == 0, 'needs root to mount a tmpfs')
 class DiskFull(DplogTest):
