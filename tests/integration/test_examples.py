@@ -195,6 +195,53 @@ class DemoConf(SvcTest):
         self.assertEqual(d.proc.wait(timeout=60), 0)
 
 
+class DplogConf(SvcTest):
+    """examples/dplog.conf as its comment says to run it (its directory
+    moved into the test's own): the dates reach dplog's files, and
+    `dpctl logs clock` finds them by the tag, also across a rotation."""
+
+    def test_dplog_example(self):
+        dpctl = os.environ.get('DPCTL') or os.path.join(os.path.dirname(binary()), 'dpctl')
+        logdir = self.path('dplog-example')
+        with open(os.path.join(REPO, 'examples', 'dplog.conf')) as f:
+            conf = f.read()
+        self.assertIn('/tmp/dplog-example/clock', conf)
+        conf = self.write_file('dplog.conf', conf.replace('/tmp/dplog-example', logdir))
+        sock = self.path('dplog.sock')
+        from dp import dplog_binary
+        env = dict(os.environ, DAEMONPROXY_SOCKET=sock,
+                   PATH=os.path.dirname(os.path.abspath(dplog_binary())) + ':' + os.environ['PATH'])
+        if os.path.basename(dplog_binary()) != 'dplog':     # dplog-static: as `dplog`
+            bindir = self.path('bin')
+            os.mkdir(bindir)
+            os.symlink(os.path.abspath(dplog_binary()), os.path.join(bindir, 'dplog'))
+            env['PATH'] = bindir + ':' + os.environ['PATH']
+        d = self.start('--default-socket', '-c', conf, interactive=False,
+                       stdin=subprocess.DEVNULL, env=env, cwd=self.tmp)
+
+        def logs(*args):
+            p = subprocess.run([dpctl, 'logs', 'clock'] + list(args), env=env,
+                               capture_output=True, text=True, timeout=60)
+            return p.stdout.splitlines() if p.returncode == 0 else []
+
+        stamped = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z \S')
+        wait_for(lambda: len(logs()) >= 2, 30, 'two dates in dpctl logs clock')
+        self.assertTrue(all(stamped.match(l) for l in logs()), logs())
+        subprocess.run([dpctl, 'signal', 'ALRM', 'clock.log'], env=env, check=True,
+                       capture_output=True, timeout=60)
+        wait_for(lambda: any(n.startswith('@') and n.endswith('.s')
+                             for n in os.listdir(os.path.join(logdir, 'clock'))),
+                 msg='a rotated file')
+        before = logs()
+        wait_for(lambda: len(logs()) > len(before), 30, 'a date after the rotation')
+        after = logs()
+        self.assertEqual(after[:len(before)], before)
+        self.assertEqual(len(after), len(set(after)), 'each record once')
+        p = subprocess.run([dpctl, 'shutdown'], env=env, capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(d.proc.wait(timeout=60), 0)
+
+
 class ReadmeQuickStart(SvcTest):
     """The README's quick start, `daemonproxy -i` at a terminal: what the
     user typed gets exactly the lines the README shows (the terminal's
