@@ -356,8 +356,7 @@ class Logs(DpctlTest):
     # --- the real dplog -------------------------------------------------------
     def test_real_dplog_rotating_under_follow(self):
         dplog = dp.dplog_binary()
-        if not os.access(dplog, os.X_OK):
-            self.skipTest('no dplog at %s' % dplog)
+        self.assertTrue(os.access(dplog, os.X_OK), 'no dplog at %s' % dplog)
         path = self.path('dplog')
         lg = subprocess.Popen([dplog, '-s', '4096', '-l', '1024', '-n', '3', path],
                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
