@@ -185,12 +185,30 @@ class Decisions(ControllerCase):
 
     def test_adopt_running_service_with_same_hash(self):
         cfg = parse({'service': {'web': {'run': ['web']}}})
-        h = cfg.services['web'].hash
         self.dp.event(ServiceState('web', 'up', 1, 10))
-        self.dp.event(ServiceTags('web', make_tags(h, 2)))
+        self.dp.event(ServiceTags('web', unit_tags(cfg.services['web'], 2)))
         self.controller({'web': {'run': ['web']}})
         self.assertEqual(self.dp.sent, [], 'a healthy service is left alone')
         self.assertTrue(any('adopted' in line for line in self.lines))
+
+    def test_adopt_refreshes_stale_tags_only(self):
+        # the same definition (hash), adopted after a controller restart,
+        # but its published tags are older (no stop_timeout=, another
+        # log_dir=): they are sent again, and nothing else is done to it
+        cfg = parse({'service': {'web': {'run': ['web'], 'stop_timeout': 3,
+                                         'log': {'dir': '/new/web'}}}})
+        h = cfg.services['web'].hash
+        self.dp.event(ServiceState('web', 'up', 1, 10))
+        self.dp.event(ServiceTags('web', make_tags(h, 2) + ('log_dir=/old/web',)))
+        self.dp.event(ServiceState('web.log', 'up', 2, 10))
+        self.dp.event(ServiceTags('web.log', unit_tags(cfg.services['web.log'])))
+        self.controller({'web': {'run': ['web'], 'stop_timeout': 3,
+                                 'log': {'dir': '/new/web'}}})
+        web = [f for f in self.dp.sent if f[1:2] == ('web',)]
+        self.assertEqual(web, [('service.tags', 'web') + unit_tags(cfg.services['web'], 2)])
+        self.assertIn('log_dir=/new/web', web[0])
+        self.assertIn('stop_timeout=3', web[0])
+        self.assertEqual([f for f in self.dp.sent if f[1:2] == ('web.log',)], [])
 
     def test_changed_definition_restarts(self):
         self.dp.event(ServiceState('web', 'up', 1, 10))

@@ -320,6 +320,9 @@ class Controller:
             return
         u.failures = intent.failures
         u.fails = intent.fails
+        # Same definition, but what the tags publish may have changed while
+        # no controller ran (stop_timeout, log_dir=): dpctl reads them now.
+        self.refresh_tags(name)
         st = info.state
         if st.state == 'up':
             self.set_phase(u, Phase.STARTING, 'adopted (pid %s, running since %ss)'
