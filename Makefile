@@ -20,8 +20,9 @@
 #   make bench-deps   what the benchmarks compare against: daemontools' svstat,
 #                     runit's svlogd, s6's s6-log (Debian packages daemontools,
 #                     runit, s6; without one, its baseline is '-')
-#   make install      PREFIX=/usr/local DESTDIR= : binaries, man pages and dpctl's
-#                     bash and zsh completion
+#   make install      PREFIX=/usr/local DESTDIR= : binaries, man pages, dpctl's
+#                     bash and zsh completion, and the Python library with its
+#                     dpcontroller (no pip: see install-python)
 #   make clean
 
 VERSION   := 0.1.0
@@ -71,7 +72,7 @@ RESTORE_HARNESS := tests/fuzz/fuzz_restore.c $(FUZZ_WORLD)
 FUZZ_DEPS := $(FUZZ_HARNESS) tests/fuzz/fuzz_restore.c tests/fuzz/fuzz.h
 FUZZ_OBJS := $(filter-out $(B)/spawn.o,$(LIBOBJS))
 
-.PHONY: all test modgraph unit integration asan-test static install install-completion clean check-build bench \
+.PHONY: all test modgraph unit integration asan-test static install install-completion install-python clean check-build bench \
         bench-deps fuzz fuzz-py fuzz-replay fuzz-corpus fuzz-coverage valgrind
 
 all: daemonproxy dpctl dplog
@@ -378,7 +379,7 @@ bench-deps:
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 # install-completion alone builds nothing (tests/integration/test_dpctl_complete.py).
-install: daemonproxy dpctl dplog install-completion
+install: daemonproxy dpctl dplog install-completion install-python
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
 	install -m 0755 daemonproxy dpctl dplog $(DESTDIR)$(BINDIR)/
 	install -m 0644 docs/daemonproxy.1 docs/dpctl.1 docs/dplog.1 $(DESTDIR)$(MANDIR)/
@@ -387,6 +388,40 @@ install-completion:
 	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0644 completion/dpctl.bash $(DESTDIR)$(BASHCOMPDIR)/dpctl
 	install -m 0644 completion/_dpctl $(DESTDIR)$(ZSHCOMPDIR)/_dpctl
+
+# The Python library (standard library only) in a directory of its own, and
+# dpcontroller, which puts that directory first on sys.path and runs the
+# reference controller as `python3 -m daemonproxy.controller` would.  No
+# pip: Debian 12's python3 refuses `pip install` outside a venv (PEP 668),
+# and a file copied into its dist-packages would be one apt does not know.
+# A private directory also survives an upgrade of python3 (3.11 -> 3.12),
+# which a versioned site-packages would not.  dpcontroller finds it
+# relative to itself, so a tree installed with DESTDIR runs where it lies.  PYTHON_SHEBANG: the
+# interpreter dpcontroller runs with (3.11 or later).  PYTHON_SITEDIR, when
+# set (e.g. /usr/local/lib/python3.11/dist-packages on Debian), gets a
+# daemonproxy.pth naming PYLIBDIR, so that the system's python3 imports
+# daemonproxy without PYTHONPATH.  Builds nothing: Dockerfile.python runs it
+# alone.
+PYLIBDIR       ?= $(PREFIX)/lib/daemonproxy/python
+PYTHON_SHEBANG ?= /usr/bin/env python3
+PYTHON_SITEDIR ?=
+install-python:
+	rm -rf $(DESTDIR)$(PYLIBDIR)/daemonproxy
+	cd python && find daemonproxy -name __pycache__ -prune -o -type f \( -name '*.py' -o -name py.typed \) \
+	    -exec install -D -m 0644 {} $(DESTDIR)$(PYLIBDIR)/{} \;
+	install -d $(DESTDIR)$(BINDIR)
+	printf '%s\n' '#!$(PYTHON_SHEBANG)' \
+	    '# dpcontroller: python3 -m daemonproxy.controller, with the library in' \
+	    '# $(PYLIBDIR), found from where this file lies (make install).' \
+	    'import os, runpy, sys' \
+	    "here = os.path.dirname(os.path.realpath(__file__))" \
+	    "sys.path.insert(0, os.path.join(here, os.path.relpath('$(PYLIBDIR)', '$(BINDIR)')))" \
+	    "runpy.run_module('daemonproxy.controller', run_name='__main__', alter_sys=True)" \
+	    > $(DESTDIR)$(BINDIR)/dpcontroller.tmp
+	chmod 0755 $(DESTDIR)$(BINDIR)/dpcontroller.tmp
+	mv $(DESTDIR)$(BINDIR)/dpcontroller.tmp $(DESTDIR)$(BINDIR)/dpcontroller
+	$(if $(PYTHON_SITEDIR),install -d $(DESTDIR)$(PYTHON_SITEDIR) && \
+	    echo '$(PYLIBDIR)' > $(DESTDIR)$(PYTHON_SITEDIR)/daemonproxy.pth)
 
 clean:
 	rm -rf build build-test build-asan build-static build-fuzz build-cov daemonproxy daemonproxy-static dpctl dpctl-static \

@@ -4,7 +4,8 @@ PID 1 of a PID namespace (RUNNING AS PID 1), and checks of the files in
 deploy/: the systemd unit (systemd-analyze verify, where installed), the
 Dockerfiles (built where a Docker daemon answers; their COPY sources always
 exist), the Kubernetes manifest's grace period against the controller's
-shutdown_timeout."""
+shutdown_timeout.  `make install` into a DESTDIR gives a dpcontroller that
+runs with the system's python3 and nothing else (Install)."""
 
 import os
 import re
@@ -482,3 +483,58 @@ class DeployFiles(DPTest):
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=1200)
             self.assertEqual(p.returncode, 0, p.stdout.decode(errors='replace')[-3000:])
+
+
+# ---------------------------------------------------------------------------
+# make install, as on a stock Debian 12 (no pip: PEP 668)
+
+def run_make(*args):
+    p = subprocess.run(['make', '-s', '-C', REPO] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    if p.returncode != 0:
+        raise AssertionError('make %s: %s' % (' '.join(args), p.stdout.decode(errors='replace')))
+
+
+class Install(DPTest):
+    def test_installed_dpcontroller_runs_alone(self):
+        """dpcontroller --check, from the installed tree only: no PYTHONPATH,
+        the cwd elsewhere, the system's python3, and the installed
+        daemonproxy and dplog on PATH (the checks look dplog up)."""
+        dest = self.path('dest')
+        run_make('install', 'DESTDIR=' + dest, 'PREFIX=/usr')
+        bindir = os.path.join(dest, 'usr', 'bin')
+        for b in ('daemonproxy', 'dpctl', 'dplog', 'dpcontroller'):
+            self.assertTrue(os.access(os.path.join(bindir, b), os.X_OK), b)
+        lib = os.path.join(dest, 'usr', 'lib', 'daemonproxy', 'python', 'daemonproxy')
+        self.assertTrue(os.path.exists(os.path.join(lib, 'controller', '__main__.py')))
+        self.assertEqual([d for d, _, _ in os.walk(lib) if d.endswith('__pycache__')], [])
+        env = {k: v for k, v in os.environ.items() if not k.startswith('PYTHON')}
+        env['PATH'] = bindir + ':/usr/bin:/bin'
+        cwd = self.path('elsewhere')
+        os.mkdir(cwd)
+        p = subprocess.run([os.path.join(bindir, 'dpcontroller'), '--check',
+                            os.path.join(REPO, 'examples', 'services.toml')],
+                           cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r'(?m)^# .*services\.toml: \d+ services$')
+        self.assertRegex(p.stdout, r'(?m)^# start wave 1: ')
+        # A bad file: the controller's own error, exit status 1.
+        bad = self.write_file('bad.toml', '[service.x]\nrun = 3\n')
+        p = subprocess.run([os.path.join(bindir, 'dpcontroller'), '--check', bad], cwd=cwd,
+                           env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn('dpcontroller: %s: service.x' % bad, p.stderr)
+
+    def test_python_sitedir_gets_a_pth(self):
+        dest = self.path('dest')
+        run_make('install-python', 'DESTDIR=' + dest, 'PREFIX=/usr',
+                 'PYTHON_SITEDIR=/usr/lib/python3/dist-packages')
+        with open(os.path.join(dest, 'usr/lib/python3/dist-packages/daemonproxy.pth')) as f:
+            self.assertEqual(f.read(), '/usr/lib/daemonproxy/python\n')
+        # Without it, nothing is written outside PREFIX's own directories.
+        dest2 = self.path('dest2')
+        run_make('install-python', 'DESTDIR=' + dest2, 'PREFIX=/usr')
+        self.assertEqual(sorted(os.listdir(os.path.join(dest2, 'usr', 'lib'))), ['daemonproxy'])
+
