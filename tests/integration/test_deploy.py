@@ -5,8 +5,11 @@ deploy/: the systemd unit (systemd-analyze verify, where installed), the
 Dockerfiles (built where a Docker daemon answers; their COPY sources always
 exist), the Kubernetes manifest's grace period against the controller's
 shutdown_timeout.  `make install` into a DESTDIR gives a dpcontroller that
-runs with the system's python3 and nothing else (Install)."""
+runs with the system's python3 and nothing else (Install), and the FROM
+scratch image's tree, made by the script its Dockerfile runs, boots its
+ENTRYPOINT as PID 1 in a chroot without a Docker daemon (ScratchImage)."""
 
+import json
 import os
 import re
 import shutil
@@ -459,7 +462,8 @@ class DeployFiles(DPTest):
         self.assertIn('/etc/daemonproxy/services.toml', read('deploy/daemonproxy.conf'))
         self.assertIn('/etc/daemonproxy/controller.sh', read('deploy/daemonproxy-sh.conf'))
         self.assertIn('/etc/daemonproxy/services.toml', read('deploy/Dockerfile.python'))
-        self.assertIn('/etc/daemonproxy/controller.sh', read('deploy/Dockerfile.scratch'))
+        self.assertIn('/etc/daemonproxy/controller.sh', read('deploy/scratch-rootfs.sh'))
+        self.assertIn('deploy/scratch-rootfs.sh /out', read('deploy/Dockerfile.scratch'))
         for conf in ('deploy/daemonproxy.conf', 'deploy/daemonproxy-sh.conf'):
             for line in read(conf).splitlines():
                 if line and not line.startswith('#'):
@@ -538,3 +542,159 @@ class Install(DPTest):
         run_make('install-python', 'DESTDIR=' + dest2, 'PREFIX=/usr')
         self.assertEqual(sorted(os.listdir(os.path.join(dest2, 'usr', 'lib'))), ['daemonproxy'])
 
+
+# ---------------------------------------------------------------------------
+# the FROM scratch image's tree, booted without Docker
+
+def is_static(path):
+    """True if the ELF file at path has no program interpreter."""
+    try:
+        with open(path, 'rb') as f:
+            h = f.read(64)
+            if h[:4] != b'\x7fELF' or h[4] != 2:
+                return False
+            phoff, = struct.unpack_from('<Q', h, 32)
+            phentsize, phnum = struct.unpack_from('<HH', h, 54)
+            f.seek(phoff)
+            ph = f.read(phentsize * phnum)
+    except OSError:
+        return False
+    return all(struct.unpack_from('<I', ph, i * phentsize)[0] != 3 for i in range(phnum))
+
+
+def static_dir():
+    """Where daemonproxy-static, dpctl-static and dplog-static are: beside
+    the daemonproxy under test in the static suite, else the source tree
+    (made here: make static)."""
+    if os.path.basename(binary()) == 'daemonproxy-static':
+        return os.path.dirname(binary())
+    run_make('static')
+    return REPO
+
+
+def dockerfile_final_stage(name):
+    """The instructions after the last FROM of deploy/NAME, continuation
+    lines joined, as (keyword, rest)."""
+    text = read(os.path.join('deploy', name)).replace('\\\n', ' ')
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not l.startswith('#')]
+    last = max(i for i, l in enumerate(lines) if l.startswith('FROM '))
+    return [tuple((l.split(None, 1) + [''])[:2]) for l in lines[last:]]
+
+
+class ScratchImage(DPTest):
+    def setUp(self):
+        super().setUp()
+        self.busybox = '/bin/busybox'
+        if not is_static(self.busybox):
+            self.skipTest('no static /bin/busybox (Debian: busybox-static; .ci/run installs it)')
+        if not can_unshare():
+            self.skipTest('unshare --pid --fork --mount-proc not available (needs root)')
+        self.root = self.path('root')
+        # The Dockerfile's tree is exactly what this script makes: the build
+        # stage runs it, and the final stage is that tree and nothing more.
+        self.assertIn('RUN make static && deploy/scratch-rootfs.sh /out',
+                      read('deploy/Dockerfile.scratch'))
+        stage = dockerfile_final_stage('Dockerfile.scratch')
+        self.assertEqual([i for i in stage if i[0] in ('FROM', 'COPY', 'RUN', 'ADD')],
+                         [('FROM', 'scratch'), ('COPY', '--from=build /out/ /')])
+        self.entrypoint = json.loads(dict(stage)['ENTRYPOINT'])
+        env = dict(stage)['ENV']
+        self.assertTrue(env.startswith('PATH='), env)
+        self.image_path = env[len('PATH='):]
+        subprocess.run(['sh', os.path.join(DEPLOY, 'scratch-rootfs.sh'), self.root,
+                        static_dir(), self.busybox], check=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+
+    def chroot(self, *argv):
+        return subprocess.run([shutil.which('chroot'), self.root] + list(argv),
+                              env={'PATH': self.image_path}, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=TIMEOUT)
+
+    def test_applets_run_without_proc(self):
+        """Every applet is a link that resolves inside the tree: no /proc
+        is mounted here, so busybox cannot find itself through
+        /proc/self/exe."""
+        p = self.chroot('/bin/ls', '/')
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(p.stdout.split(), ['bin', 'etc', 'proc', 'run', 'tmp', 'usr', 'www'])
+        p = self.chroot('/bin/sh', '-c', 'sleep 0 && printf "%s\\n" ok && cat /www/index.html')
+        self.assertEqual((p.returncode, p.stdout), (0, 'ok\nhello from daemonproxy\n'))
+
+    def test_entrypoint_as_pid1_serves_and_stops_on_sigterm(self):
+        """The ENTRYPOINT as PID 1 of new PID, mount and network namespaces
+        in a chroot, /proc and /dev mounted as a container runtime does: the demo
+        service answers, `dpctl status` (as `docker exec` runs it) shows
+        it, and SIGTERM ends PID 1 with the controller's code (0)."""
+        log = open(self.path('pid1.log'), 'w+')
+        self.on_cleanup(log.close)
+        # What a container runtime gives the image: /proc, a /dev with
+        # null, zero, urandom, and a network namespace with lo up.
+        boot = ('r=$1; shift; mount -t proc proc "$r/proc" '
+                '&& mkdir "$r/dev" && mount -t tmpfs -o mode=755 tmpfs "$r/dev" '
+                '&& for n in null zero urandom; do touch "$r/dev/$n" '
+                '&& mount --bind "/dev/$n" "$r/dev/$n" || exit 1; done '
+                '&& "$r/bin/busybox" ip link set lo up '
+                '&& exec env -i PATH=%s %s "$r" "$@"' % (self.image_path, shutil.which('chroot')))
+        p = subprocess.Popen([UNSHARE, '--pid', '--fork', '--mount', '--net', '--kill-child',
+                              'sh', '-c', boot, 'sh', self.root] + self.entrypoint,
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+        def end():
+            if p.poll() is None:
+                p.kill()        # --kill-child: PID 1, and so its namespace, too
+                p.wait()
+        self.on_cleanup(end)
+        exe = os.path.join(self.root, self.entrypoint[0].lstrip('/'))
+
+        def pid1():
+            try:
+                with open('/proc/%d/task/%d/children' % (p.pid, p.pid)) as f:
+                    kids = [int(c) for c in f.read().split()]
+            except OSError:
+                return None
+            for k in kids:
+                try:
+                    if os.path.realpath('/proc/%d/exe' % k) == os.path.realpath(exe):
+                        return k
+                except OSError:
+                    pass
+            self.assertIsNone(p.poll(), 'PID 1 exited: %s' % self.log_text(log))
+            return None
+        pid = wait_for(pid1, msg='the entrypoint running')
+        with open('/proc/%d/status' % pid) as f:
+            nspid = [l.split()[1:] for l in f if l.startswith('NSpid:')][0]
+        self.assertEqual(nspid[-1], '1')
+        inside = ['nsenter', '--target', str(pid), '--net', '--root', '--wd']
+
+        def get(url):
+            r = subprocess.run(inside + ['/bin/wget', '-q', '-O', '-', url],
+                               env={'PATH': self.image_path}, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True, timeout=TIMEOUT)
+            return r.returncode == 0 and r.stdout
+        self.assertEqual(wait_for(lambda: get('http://127.0.0.1:8080/'),
+                                  msg='httpd on 8080 in the namespace'),
+                         'hello from daemonproxy\n')
+        r = subprocess.run(inside + ['/usr/local/bin/dpctl', 'status'],
+                           env={'PATH': self.image_path}, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertRegex(r.stdout, r'(?m)^web +up ')
+        self.assertRegex(r.stdout, r'(?m)^controller +up ')
+        os.kill(pid, signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=TIMEOUT + 15), 0, self.log_text(log))
+        text = self.log_text(log)
+        for line in ('controller.sh: SIGTERM: stopping services in reverse order',
+                     'controller.sh: stopping web',
+                     'controller.sh: every service is down: terminate 0'):
+            self.assertIn(line, text)
+        self.assertLess(text.index('stopping web'), text.index('terminate 0'))
+        self.assertIsNone(proc_state(pid))
+
+    @staticmethod
+    def log_text(f):
+        f.flush()
+        f.seek(0)
+        return f.read()
