@@ -396,12 +396,13 @@ install-completion:
 # and a file copied into its dist-packages would be one apt does not know.
 # A private directory also survives an upgrade of python3 (3.11 -> 3.12),
 # which a versioned site-packages would not.  dpcontroller finds it
-# relative to itself, so a tree installed with DESTDIR runs where it lies.  PYTHON_SHEBANG: the
-# interpreter dpcontroller runs with (3.11 or later).  PYTHON_SITEDIR, when
-# set (e.g. /usr/local/lib/python3.11/dist-packages on Debian), gets a
-# daemonproxy.pth naming PYLIBDIR, so that the system's python3 imports
-# daemonproxy without PYTHONPATH.  Builds nothing: Dockerfile.python runs it
-# alone.
+# relative to itself, so a tree installed with DESTDIR runs where it lies
+# (tests/integration/test_deploy.py).  PYTHON_SHEBANG: the interpreter
+# dpcontroller runs with (3.11 or later).  PYTHON_SITEDIR, when set (e.g.
+# /usr/local/lib/python3.11/dist-packages on Debian), gets a daemonproxy.pth
+# naming PYLIBDIR, so that the system's python3 imports daemonproxy (and
+# runs python3 -m daemonproxy.controller) without PYTHONPATH.  Builds
+# nothing: Dockerfile.python runs it alone.
 PYLIBDIR       ?= $(PREFIX)/lib/daemonproxy/python
 PYTHON_SHEBANG ?= /usr/bin/env python3
 PYTHON_SITEDIR ?=
