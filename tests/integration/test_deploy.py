@@ -493,8 +493,14 @@ class DeployFiles(DPTest):
 # make install, as on a stock Debian 12 (no pip: PEP 668)
 
 def run_make(*args):
+    # As a user types it: not with the variables of the make that runs this
+    # suite (make test passes B=build-test and asan-test its sanitizer
+    # CFLAGS through MAKEFLAGS, which would install those builds).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES', 'B', 'CFLAGS',
+                        'LDFLAGS', 'CC')}
     p = subprocess.run(['make', '-s', '-C', REPO] + list(args), stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600, env=env)
     if p.returncode != 0:
         raise AssertionError('make %s: %s' % (' '.join(args), p.stdout.decode(errors='replace')))
 
