@@ -1,0 +1,328 @@
+"""dpcontroller's keys of issue 22, without a daemon: ``env_file``
+(systemd's EnvironmentFile= syntax, strict; read at each start; a file
+that cannot be read fails the start as a failure), ``start_timeout`` (not
+ready within it: stopped, a failure for the restart policy) and
+``autostart = false`` (defined, started only when wanted up), each bad
+value with its key."""
+
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+import _path
+
+_path.check()
+
+from daemonproxy import ServiceState, ServiceWant                   # noqa: E402
+from daemonproxy.events import ServiceNotify                        # noqa: E402
+from test_controller_policy import NEED, ControllerCase             # noqa: E402
+
+if sys.version_info >= (3, 11):
+    from daemonproxy.controller.check import check_runnable
+    from daemonproxy.controller.config import ConfigError, parse
+    from daemonproxy.controller.controller import Timer
+    from daemonproxy.controller.envfile import EnvFileError, parse_env, read_env_files
+    from daemonproxy.controller.policy import env_of
+    from daemonproxy.controller.unit import Phase
+
+
+def problems(services, **ctl):
+    try:
+        parse({'controller': ctl, 'service': services}, 'f.toml')
+    except ConfigError as e:
+        return e.problems
+    raise AssertionError('no ConfigError for %r' % (services,))
+
+
+@NEED
+class EnvFileSyntax(unittest.TestCase):
+    def test_systemd_syntax(self):
+        text = ('# comment\n'
+                '  ; another\n'
+                '\n'
+                'A=1\n'
+                'B = "x  y"  \n'
+                "C='no $escapes \\n here'\n"
+                'D=first \\\n'
+                'second\n'
+                'E=a"b c"\'d\'  \n'
+                'F=  trailing blanks cut   \n'
+                'G="\\"\\\\\\$\\`\\z"\n'
+                'H=a#b;c\n'
+                'I=\n'
+                'A=2\n')
+        self.assertEqual(parse_env(text, 'e'), [
+            ('A', '1'), ('B', 'x  y'), ('C', 'no $escapes \\n here'), ('D', 'first second'),
+            ('E', 'ab cd'), ('F', 'trailing blanks cut'), ('G', '"\\$`\\z'), ('H', 'a#b;c'),
+            ('I', ''), ('A', '2')])
+
+    def test_errors_name_file_and_line(self):
+        for text, line, what in [
+                ('A=1\nnoequals\n', 2, 'no "=" in \'noequals\''),
+                ('A=1\n\nexport B=2\n', 3, "invalid variable name 'export B'"),
+                ('1A=x\n', 1, "invalid variable name '1A'"),
+                ('A-B=x\n', 1, "invalid variable name 'A-B'"),
+                ('A=1\nB="open\n', 2, 'a newline inside quotes'),
+                ("A='open", 1, 'unterminated single quote'),
+                ('A=a\\\tb\n', 1, 'a control character in the value of A')]:
+            with self.assertRaises(EnvFileError) as cm:
+                parse_env(text, '/etc/x')
+            self.assertIn('/etc/x:%d: %s' % (line, what), str(cm.exception), text)
+
+    def test_files_optional_missing_and_order(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        a, b = os.path.join(d, 'a'), os.path.join(d, 'b')
+        with open(a, 'w') as f:
+            f.write('X=1\nY=a\n')
+        with open(b, 'w') as f:
+            f.write('Y=b\n')
+        self.assertEqual(read_env_files([a, b, '-' + d + '/none']),
+                         [('X', '1'), ('Y', 'a'), ('Y', 'b')])
+        with self.assertRaises(EnvFileError) as cm:
+            read_env_files([a, d + '/none'])
+        self.assertEqual(str(cm.exception), '%s/none: No such file or directory' % d)
+        with open(b, 'wb') as f:
+            f.write(b'A=1\nB=\xff\n')
+        with self.assertRaisesRegex(EnvFileError, ':2: not UTF-8'):
+            read_env_files([b])
+        svc = parse({'service': {'w': {'run': ['w'], 'env': {'Y': 'own'},
+                                       'env_file': [a, b]}}}).services['w']
+        self.assertEqual(dict(env_of(svc, [('X', '1'), ('Y', 'file')])),
+                         {'X': '1', 'Y': 'own'}, 'env wins over the files')
+
+
+@NEED
+class Keys(unittest.TestCase):
+    def test_values(self):
+        cfg = parse({'service': {
+            'a': {'run': ['a'], 'env_file': '-/etc/default/a', 'start_timeout': 5,
+                  'ready': 'notify', 'autostart': False},
+            'b': {'run': ['b'], 'env_file': ['/x', '-/y'], 'start_timeout': 2.5, 'ready': 1}}})
+        a, b = cfg.services['a'], cfg.services['b']
+        self.assertEqual((a.env_file, a.start_timeout, a.autostart),
+                         (('-/etc/default/a',), 5, False))
+        self.assertEqual((b.env_file, b.start_timeout, b.autostart), (('/x', '-/y'), 2.5, True))
+
+    def test_hash(self):
+        plain = parse({'service': {'a': {'run': ['a']}}}).services['a']
+        policy = parse({'service': {'a': {'run': ['a'], 'autostart': False, 'ready': 'fd',
+                                          'start_timeout': 3}}}).services['a']
+        self.assertNotIn('env_file', plain.definition(), 'old hashes stay as they were')
+        self.assertEqual(plain.hash, 'a482565ffa62', 'as before issue 22: nothing restarts')
+        with_file = parse({'service': {'a': {'run': ['a'], 'env_file': '/e'}}}).services['a']
+        self.assertNotEqual(plain.hash, with_file.hash, 'a new env_file path restarts it')
+        self.assertNotEqual(policy.hash, plain.hash)          # (ready = "fd": fds differ)
+        no_auto = parse({'service': {'a': {'run': ['a'], 'autostart': False}}}).services['a']
+        self.assertEqual(no_auto.hash, plain.hash, 'autostart is policy, not definition')
+
+    def test_bad_values(self):
+        for table, key, what in [
+                ({'env_file': 'etc/x'}, 'env_file', 'must be an absolute path'),
+                ({'env_file': '-etc/x'}, 'env_file', 'must be an absolute path'),
+                ({'env_file': []}, 'env_file', 'must not be empty'),
+                ({'env_file': 3}, 'env_file', 'list of strings'),
+                ({'env_file': '/a\nb'}, 'env_file', 'control characters'),
+                ({'start_timeout': 0, 'ready': 'notify'}, 'start_timeout', ''),
+                ({'start_timeout': 'x', 'ready': 'notify'}, 'start_timeout', ''),
+                ({'start_timeout': 5}, 'start_timeout', 'needs ready = "notify"'),
+                ({'start_timeout': 5, 'ready': 5}, 'start_timeout', 'more than ready = 5'),
+                ({'autostart': 'no'}, 'autostart', 'must be true or false')]:
+            got = problems({'a': dict(table, run=['a'])})
+            self.assertEqual(len(got), 1, (table, got))
+            self.assertTrue(got[0].startswith('f.toml: service.a.%s: ' % key), got)
+            self.assertIn(what, got[0])
+        got = problems({'a': {'run': ['a'], 'autostart': False}}, main='a')
+        self.assertIn('f.toml: service.a.autostart: the main service', got[0])
+
+    def test_check_reads_the_files(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        bad = os.path.join(d, 'bad')
+        with open(bad, 'w') as f:
+            f.write('OK=1\nexport X=1\n')
+        cfg = parse({'service': {
+            'a': {'run': ['true'], 'env_file': ['-' + d + '/none']},
+            'b': {'run': ['true'], 'env_file': d + '/none'},
+            'c': {'run': ['true'], 'env_file': bad}}}, 'f.toml')
+        self.assertEqual(check_runnable(cfg, '/usr/bin:/bin'), [
+            'f.toml: service.b.env_file: %s/none: No such file or directory' % d,
+            'f.toml: service.c.env_file: %s:2: invalid variable name \'export X\' (A-Z a-z '
+            '0-9 _, not starting with a digit) ("export" is a shell\'s, not systemd\'s: '
+            'drop it)' % bad])
+
+
+@NEED
+class EnvAtEachStart(ControllerCase):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir)
+        self.file = os.path.join(self.dir, 'web.env')
+
+    def write(self, text):
+        with open(self.file, 'w') as f:
+            f.write(text)
+
+    def sent(self, kind, n=0):
+        return [f for f in self.dp.sent[n:] if f[0] == kind]
+
+    def test_read_at_each_start_env_wins(self):
+        self.write('PORT=1\nHOST=h\n')
+        c = self.controller({'web': {'run': ['w'], 'env_file': self.file,
+                                     'env': {'PORT': '8080'}}})
+        env, start = self.dp.sent.index(('service.env', 'web', 'HOST=h', 'PORT=8080')), \
+            self.dp.sent.index(('service.start', 'web'))
+        self.assertLess(env, start, 'the environment, then the start')
+        self.write('HOST=new\n')
+        n = len(self.dp.sent)
+        self.feed(c, ServiceState('web', 'up', 100, 10))
+        self.feed(c, ServiceState('web', 'down', 101, 10, 'exit', 1, 1, 0))
+        self.assertEqual(self.sent('service.env', n), [('service.env', 'web', 'HOST=new',
+                                                         'PORT=8080')])
+        self.assertEqual(self.sent('service.start', n), [('service.start', 'web', '102')])
+
+    def test_missing_file_fails_the_start_as_a_failure(self):
+        c = self.controller({'web': {'run': ['w'], 'env_file': self.file,
+                                     'start_limit': '2/1h'},
+                             'dep': {'run': ['d'], 'requires': ['web']}})
+        self.assertEqual(self.sent('service.start'), [], 'nothing runs without its file')
+        self.assertIn('web: start failed (env_file %s: No such file or directory); '
+                      'failure 1; next try in 1s' % self.file, self.lines)
+        self.assertEqual(c.units['web'].phase, Phase.STARTING)
+        self.assertIn((Timer.RETRY, 'web'), c.timer_due)
+        self.assertIn('dpc.fail=1', [f for f in self.dp.sent if f[0] == 'service.tags'][-1])
+        c.on_timer_retry('web')                       # still missing: the second failure
+        c.flush()
+        self.assertEqual(c.units['web'].phase, Phase.FAILED)
+        want = self.sent('service.want')
+        self.assertEqual(want[0][:3], ('service.want', 'web', 'failed'))
+        self.assertIn('No such file or directory', want[0][3])
+        self.assertEqual(c.units['dep'].phase, Phase.GAVE_UP)
+        # fixed, then dpctl start (want up): the daemon starts it
+        self.write('A=1\n')
+        self.feed(c, ServiceWant('web', 'up', 'uid=0', 200))
+        self.assertEqual(c.units['web'].phase, Phase.STARTING)
+
+    def test_bad_file_never(self):
+        self.write('oops\n')
+        c = self.controller({'web': {'run': ['w'], 'env_file': self.file, 'restart': 'never'}})
+        self.assertEqual(c.units['web'].phase, Phase.GAVE_UP)
+        self.assertIn('web: start failed (env_file %s:1: no "=" in \'oops\' (each line is '
+                      'KEY=VALUE)); restart=never: giving up' % self.file, self.lines)
+        self.assertEqual(self.sent('service.start'), [])
+
+
+@NEED
+class StartTimeout(ControllerCase):
+    def boot(self, **kw):
+        svc = {'run': ['w'], 'ready': 'notify', 'start_timeout': 5}
+        svc.update(kw)
+        c = self.controller({'web': svc, 'dep': {'run': ['d'], 'requires': ['web']}})
+        self.feed(c, ServiceState('web', 'up', 10 ** 10, 10))
+        return c
+
+    def test_not_ready_in_time_is_a_failure(self):
+        c = self.boot()
+        self.assertIn((Timer.START_TIMEOUT, 'web'), c.timer_due)
+        c.on_timer_start_timeout('web')
+        c.flush()
+        self.assertEqual(self.dp.sent[-1], ('service.signal', 'web', 'SIGTERM', 'group'))
+        self.assertIn('web: not ready within start_timeout 5s: a failure; stopping it',
+                      self.lines)
+        n = len(self.dp.sent)
+        # it exits 0 at SIGTERM: still a failure, even for on-failure
+        self.feed(c, ServiceState('web', 'down', 10 ** 10 + 5, 10, 'exit', 0, 5, 0))
+        self.assertEqual(self.lines[-2:], ['web: stopped (exit 0)',
+                                           'web: not ready within start_timeout 5s; failure 1; '
+                                           'next start in 1s'])
+        self.assertEqual([f for f in self.dp.sent[n:] if f[0] == 'service.start'],
+                         [('service.start', 'web', str(10 ** 10 + 6))])
+        self.assertEqual(c.units['dep'].phase, Phase.WAITING)
+
+    def test_on_failure_restarts_never_gives_up(self):
+        c = self.boot(restart='on-failure')
+        c.on_timer_start_timeout('web')
+        self.feed(c, ServiceState('web', 'down', 10 ** 10 + 5, 10, 'exit', 0, 5, 0))
+        self.assertEqual(c.units['web'].phase, Phase.STARTING)
+        self.lines.clear()
+        self.dp.sent.clear()
+        c = self.boot(restart='never')
+        c.on_timer_start_timeout('web')
+        self.feed(c, ServiceState('web', 'down', 10 ** 10 + 5, 10, 'signal', 'SIGTERM', 5, 0))
+        self.assertEqual(c.units['web'].phase, Phase.GAVE_UP)
+        self.assertEqual(c.units['dep'].phase, Phase.GAVE_UP)
+
+    def test_ready_in_time_cancels_it(self):
+        c = self.boot()
+        self.feed(c, ServiceNotify('web', 10 ** 10, 10, ('READY=1',)))
+        self.assertNotIn((Timer.START_TIMEOUT, 'web'), c.timer_due)
+        self.assertEqual(c.units['web'].phase, Phase.READY)
+
+    def test_start_limit_counts_it(self):
+        c = self.boot(start_limit='1/1h')
+        c.on_timer_start_timeout('web')
+        self.feed(c, ServiceState('web', 'down', 10 ** 10 + 5, 10, 'exit', 0, 5, 0))
+        self.assertEqual(c.units['web'].phase, Phase.FAILED)
+        want = [f for f in self.dp.sent if f[0] == 'service.want']
+        self.assertIn('the last: not ready within start_timeout 5s', want[0][3])
+
+
+@NEED
+class Autostart(ControllerCase):
+    def test_defined_not_started_until_wanted_up(self):
+        c = self.controller({'tool': {'run': ['t'], 'autostart': False},
+                             'dep': {'run': ['d'], 'requires': ['tool']},
+                             'other': {'run': ['o']}})
+        starts = [f for f in self.dp.sent if f[0] == 'service.start']
+        self.assertEqual(starts, [('service.start', 'other')])
+        self.assertIn(('service.args', 'tool', 't'), self.dp.sent, 'defined')
+        self.assertEqual((c.units['tool'].phase, c.units['dep'].phase),
+                         (Phase.STOPPED, Phase.WAITING))
+        self.assertIn('tool: defined, not started: autostart = false (dpctl start tool starts '
+                      'it)', self.lines)
+        # dpctl start: the daemon starts it; then the restart policy applies
+        n = len(self.dp.sent)
+        self.dp.event(ServiceState('tool', 'up', 5, 50))
+        self.feed(c, ServiceWant('tool', 'up', 'uid=0', 5))
+        self.feed(c, ServiceState('tool', 'up', 5, 50))
+        self.assertEqual(c.units['tool'].phase, Phase.READY)
+        self.assertEqual([f for f in self.dp.sent[n:] if f[0] == 'service.start'],
+                         [('service.start', 'dep')], 'its dependent follows')
+        self.feed(c, ServiceState('tool', 'down', 6, 50, 'exit', 1, 1, 0))
+        self.assertEqual(self.dp.sent[-2], ('service.start', 'tool', '7'))
+
+    def test_a_new_controller_keeps_it_as_wanted(self):
+        from daemonproxy.events import ServiceTags
+        from daemonproxy.controller.policy import unit_tags
+        cfg = parse({'service': {'tool': {'run': ['t'], 'autostart': False}}})
+        self.dp.event(ServiceState('tool', 'down', 1, None))
+        self.dp.event(ServiceTags('tool', unit_tags(cfg.services['tool'])))
+        self.dp.event(ServiceWant('tool', 'up', 'uid=0', 1))
+        c = self.controller({'tool': {'run': ['t'], 'autostart': False}})
+        self.assertIn(('service.start', 'tool'), self.dp.sent, 'wanted up: supervised')
+        self.assertEqual(c.units['tool'].phase, Phase.STARTING)
+
+    def test_reload_to_autostart_true_starts_it(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        path = os.path.join(d, 's.toml')
+        with open(path, 'w') as f:
+            f.write('[service.tool]\nrun = ["t"]\nautostart = false\n')
+        from daemonproxy.controller.config import load
+        from daemonproxy.controller.controller import Controller
+        c = Controller(self.dp, load(path), log=lambda s, m: self.lines.append(s + ': ' + m))
+        c.reconcile()
+        c.flush()
+        self.assertEqual(c.units['tool'].phase, Phase.STOPPED)
+        with open(path, 'w') as f:
+            f.write('[service.tool]\nrun = ["t"]\n')
+        self.assertTrue(c.reload()[0])
+        c.flush()
+        self.assertEqual(self.dp.sent[-1], ('service.start', 'tool'))
+
+
+if __name__ == '__main__':
+    unittest.main()
