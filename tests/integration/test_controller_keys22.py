@@ -8,7 +8,10 @@
   READY=1 is stopped and restarted, each time a failure, until its start
   limit marks it failed with the reason;
 - ``autostart = false``: defined, down (not failed) in ``dpctl status``,
-  what requires it waits; ``dpctl start`` starts it and its dependent.
+  what requires it waits; ``dpctl start`` starts it and its dependent;
+- ``type = "oneshot"``: a chain at boot (each requirer up only after its
+  oneshot exited 0), a failing one marked failed with its reason and what
+  requires it never started, and ``dpctl start`` runs it again.
 
 Each waits for events (service.state, service.want) with deadlines."""
 
@@ -119,3 +122,53 @@ run = ["sleep", "1002"]
         self.until(lambda ev: isinstance(ev, ServiceState) and ev.name == 'tool'
                    and ev.state == 'up' and ev.pid != tool_pid, timeout=dp.TIMEOUT * 4)
         self.expect_log('tool: exited (signal SIGKILL)')
+
+    def test_oneshot_chain_at_boot(self):
+        mark = self.path('setup.count')
+        self.boot('''
+[service.setup]
+type = "oneshot"
+run = ["sh", "-c", "echo x >> %s; sleep 1"]
+[service.migrate]
+type = "oneshot"
+run = ["true"]
+requires = ["setup"]
+[service.web]
+run = ["sleep", "1000"]
+requires = ["migrate"]
+[service.bad]
+type = "oneshot"
+run = ["sh", "-c", "exit 3"]
+[service.blocked]
+run = ["sleep", "1001"]
+requires = ["bad"]
+''' % mark)
+        ev = self.failed_want('bad')
+        self.assertEqual(ev.why, 'oneshot exited (exit 3); restart=never')
+        self.until_state('web', 'up')
+        order = [(e.name, e.state) for e in self.events if isinstance(e, ServiceState)
+                 and e.name in ('setup', 'migrate', 'web') and e.state in ('up', 'down')
+                 and e.pid is not None]
+        self.assertEqual(order, [('setup', 'up'), ('setup', 'down'), ('migrate', 'up'),
+                                 ('migrate', 'down'), ('web', 'up')])
+        self.expect_log('blocked: not started: requires bad, which was given up')
+        r = subprocess.run([DPCTL, '-S', self.path('dp.sock'), 'status', 'bad'],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=dp.TIMEOUT * 2)
+        self.assertIn('failed', r.stdout)
+        # dpctl start runs it again; exit 0 is no restart
+        r = subprocess.run([DPCTL, '-S', self.path('dp.sock'), 'start', 'setup'],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=dp.TIMEOUT * 2)
+        self.assertEqual(r.returncode, 0, r)
+        n = len(self.events)
+        self.until(lambda e: isinstance(e, ServiceState) and e.name == 'setup'
+                   and e.state == 'down' and e.pid is not None, timeout=dp.TIMEOUT * 4)
+        self.expect_log('setup: exited (exit 0)')
+        with open(mark) as f:
+            self.assertEqual(f.read(), 'x\nx\n')
+        self.c.echo('sync')
+        self.assertEqual(self.c.mirror.service('setup').state.state, 'down',
+                         'not restarted after exit 0')
+        self.assertEqual(len([e for e in self.events[n:] if isinstance(e, ServiceState)
+                              and e.name == 'setup' and e.state == 'up']), 1)

@@ -326,3 +326,93 @@ class Autostart(ControllerCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+@NEED
+class Oneshot(ControllerCase):
+    def boot(self, **kw):
+        job = {'run': ['setup'], 'type': 'oneshot'}
+        job.update(kw)
+        return self.controller({'setup': job, 'web': {'run': ['w'], 'requires': ['setup']},
+                                'late': {'run': ['l'], 'after': ['setup']}})
+
+    def starts(self, n=0):
+        return [f[1:] for f in self.dp.sent[n:] if f[0] == 'service.start']
+
+    def test_keys(self):
+        cfg = parse({'service': {'a': {'run': ['a'], 'type': 'oneshot'},
+                                 'b': {'run': ['b'], 'type': 'oneshot', 'restart': 'on-failure',
+                                       'start_timeout': 60}}})
+        self.assertEqual((cfg.services['a'].type, cfg.services['a'].restart),
+                         ('oneshot', 'never'))
+        self.assertEqual((cfg.services['b'].restart, cfg.services['b'].start_timeout),
+                         ('on-failure', 60), 'start_timeout: the time it has to finish')
+        for table, key, what in [
+                ({'type': 'forking'}, 'type', 'must be one of "simple", "oneshot"'),
+                ({'type': 'oneshot', 'ready': 'notify'}, 'ready', 'a oneshot is ready when'),
+                ({'type': 'oneshot', 'restart': 'always'}, 'restart', '"on-failure" or')]:
+            got = problems({'a': dict(table, run=['a'])})
+            self.assertEqual(len(got), 1, (table, got))
+            self.assertTrue(got[0].startswith('f.toml: service.a.%s: ' % key), got)
+            self.assertIn(what, got[0])
+
+    def test_requirers_start_after_exit_0(self):
+        c = self.boot()
+        self.assertEqual(self.starts(), [('setup',)])
+        self.feed(c, ServiceState('setup', 'up', 10, 100))
+        self.assertEqual(self.starts(), [('setup',)], 'running is not ready for a oneshot')
+        self.assertEqual(c.units['web'].phase, Phase.WAITING)
+        self.feed(c, ServiceState('setup', 'down', 11, 100, 'exit', 0, 1, 0))
+        self.assertEqual(self.starts(), [('setup',), ('web',), ('late',)])
+        self.assertEqual(c.units['setup'].phase, Phase.FINISHED)
+        self.assertIn('setup: exited (exit 0) after 1s; oneshot: done', self.lines)
+        # dpctl start: the daemon runs it again; no start of ours, and done again
+        n = len(self.dp.sent)
+        self.dp.event(ServiceState('setup', 'up', 20, 101))
+        self.feed(c, ServiceWant('setup', 'up', 'uid=0', 20))
+        self.feed(c, ServiceState('setup', 'up', 20, 101))
+        self.assertEqual(c.units['setup'].phase, Phase.STARTING)
+        self.feed(c, ServiceState('setup', 'down', 21, 101, 'exit', 0, 1, 0))
+        self.assertEqual(c.units['setup'].phase, Phase.FINISHED)
+        self.assertEqual(self.starts(n), [], 'exit 0 is no restart')
+
+    def test_failure_marks_failed_and_blocks(self):
+        c = self.boot()
+        self.feed(c, ServiceState('setup', 'up', 10, 100))
+        self.feed(c, ServiceState('setup', 'down', 11, 100, 'exit', 3, 1, 0))
+        self.assertEqual(c.units['setup'].phase, Phase.FAILED)
+        self.assertIn(('service.want', 'setup', 'failed', 'oneshot exited (exit 3); '
+                       'restart=never'), self.dp.sent)
+        self.assertEqual(c.units['web'].phase, Phase.GAVE_UP)
+        self.assertEqual(self.starts(), [('setup',), ('late',)], 'after: ordering only')
+
+    def test_on_failure_retries_then_fails(self):
+        c = self.boot(restart='on-failure', start_limit='2/1h')
+        self.feed(c, ServiceState('setup', 'up', 10, 100))
+        self.feed(c, ServiceState('setup', 'down', 11, 100, 'exit', 1, 1, 0))
+        self.assertEqual(self.starts()[-1], ('setup', '12'))
+        self.feed(c, ServiceState('setup', 'up', 12, 101))
+        self.feed(c, ServiceState('setup', 'down', 13, 101, 'exit', 1, 1, 0))
+        self.assertEqual(c.units['setup'].phase, Phase.FAILED)
+        self.assertEqual(c.units['web'].phase, Phase.GAVE_UP)
+
+    def test_start_timeout_bounds_the_run(self):
+        c = self.boot(start_timeout=5)
+        self.feed(c, ServiceState('setup', 'up', 10 ** 10, 100))
+        self.assertIn((Timer.START_TIMEOUT, 'setup'), c.timer_due)
+        c.on_timer_start_timeout('setup')
+        self.feed(c, ServiceState('setup', 'down', 10 ** 10 + 5, 100, 'signal', 'SIGTERM', 5, 0))
+        self.assertEqual(c.units['setup'].phase, Phase.FAILED)
+        self.assertEqual([f[3] for f in self.dp.sent if f[0] == 'service.want'],
+                         ['not ready within start_timeout 5s'])
+
+    def test_a_new_controller_finds_it_done(self):
+        from daemonproxy.events import ServiceTags
+        from daemonproxy.controller.policy import unit_tags
+        cfg = parse({'service': {'setup': {'run': ['setup'], 'type': 'oneshot'}}})
+        self.dp.event(ServiceState('setup', 'down', 5, 100, 'exit', 0, 1, 3))
+        self.dp.event(ServiceTags('setup', unit_tags(cfg.services['setup'])))
+        c = self.controller({'setup': {'run': ['setup'], 'type': 'oneshot'},
+                             'web': {'run': ['w'], 'requires': ['setup']}})
+        self.assertEqual(self.starts(), [('web',)], 'not run again, its requirer started')
+        self.assertEqual(c.units['setup'].phase, Phase.FINISHED)

@@ -36,6 +36,7 @@ The file::
     stop_timeout = 10
     start_timeout = 30              # not ready within it: a failure (not with ready = "up")
     autostart = true                # false: defined, started only by dpctl start
+    type = "simple"                 # "oneshot": runs to completion; ready at exit 0
 
     [service.api.log]               # dplog as api's logger (log = true: all defaults)
     dir = "/srv/api/log"            # default: log_dir/NAME
@@ -77,7 +78,7 @@ from ..protocol import SIGNAL_NAMES, check_command, check_signal
 from .envfile import split_optional
 
 __all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle',
-           'RestartPolicy', 'ReadyKind', 'StdioTarget', 'DEFAULT_START_LIMIT',
+           'RestartPolicy', 'ReadyKind', 'ServiceType', 'StdioTarget', 'DEFAULT_START_LIMIT',
            'parse_start_limit', 'describe_start_limit', 'default_log_dir', 'parse_size',
            'DPLOG', 'TIMESTAMP_FORMATS']
 
@@ -96,20 +97,28 @@ StdioTarget = Literal['null', 'stdout', 'stderr', 'log']
 #: ``ready`` (when not a number of seconds after up): when a service
 #: counts as ready.
 ReadyKind = Literal['up', 'notify', 'fd']
+#: ``type``: a service that runs (``simple``), or one that runs to
+#: completion and counts as ready when it exits 0 (``oneshot``: s6-rc's
+#: oneshots, systemd's Type=oneshot).
+ServiceType = Literal['simple', 'oneshot']
 RESTART_POLICIES: Tuple[RestartPolicy, ...] = get_args(RestartPolicy)
 STDIO_TARGETS: Tuple[StdioTarget, ...] = get_args(StdioTarget)
 READY_KINDS: Tuple[ReadyKind, ...] = get_args(ReadyKind)
+SERVICE_TYPES: Tuple[ServiceType, ...] = get_args(ServiceType)
 
 #: The restart rule of the main service (container mode) when its table
 #: has no ``restart``: when it exits, everything stops and daemonproxy
 #: exits with its code.  An explicit ``restart`` is the user's choice.
 MAIN_RESTART: RestartPolicy = 'never'
+#: A oneshot's restart rule when its table has none: a failure marks it
+#: failed at once (systemd's Type=oneshot default, Restart=no).
+ONESHOT_RESTART: RestartPolicy = 'never'
 
 CONTROLLER_KEYS = ('main', 'shutdown_timeout', 'exit_code', 'log_dir')
 SERVICE_KEYS = ('run', 'env', 'cwd', 'stdin', 'stdout', 'stderr', 'log', 'restart',
                 'backoff_base', 'backoff_max', 'backoff_reset', 'start_limit', 'requires',
                 'after', 'ready', 'stop_signal', 'stop_timeout', 'env_file', 'start_timeout',
-                'autostart')
+                'autostart', 'type')
 #: ``start_limit`` when the file gives none: 5 failures within 60 s mark a
 #: service failed.  systemd's default is 5 starts in 10 s, but it restarts
 #: after 100 ms; with our back-off (1, 2, 4, 8 s) five quick failures take
@@ -176,6 +185,9 @@ class Service:
     start_timeout: Optional[float] = None
     #: False: defined, but started only when wanted up (dpctl start)
     autostart: bool = True
+    #: 'oneshot': ready (for what requires it) when it exits 0; a failure
+    #: that is not restarted marks it failed
+    type: ServiceType = 'simple'
     #: its logger is dplog (log = true, or a [service.NAME.log] table):
     #: the logger's options are then the logger's definition, not this one's
     dplog: bool = False
@@ -510,6 +522,12 @@ def _check_service(name: str, table: dict, key: str, bad, cfg: Config) -> Option
         elif k == 'start_timeout':
             if _seconds(v, key + '.' + k, fail_key(fail, k), positive=True) is not None:
                 svc.start_timeout = v
+        elif k == 'type':
+            if v not in SERVICE_TYPES:
+                fail(k, 'must be one of %s, not %r'
+                        % (', '.join('"%s"' % t for t in SERVICE_TYPES), v))
+            else:
+                svc.type = v
         elif k == 'autostart':
             if not isinstance(v, bool):
                 fail(k, 'must be true or false, not %r' % (v,))
@@ -553,7 +571,15 @@ def _check_service(name: str, table: dict, key: str, bad, cfg: Config) -> Option
                 setattr(svc, k, 'log')
     if ok and svc.backoff_max < svc.backoff_base:
         fail('backoff_max', 'must not be less than backoff_base')
-    if ok and svc.start_timeout is not None:
+    if ok and svc.type == 'oneshot':
+        if 'ready' in table:
+            fail('ready', 'a oneshot is ready when it exits 0: no ready key')
+        if table.get('restart') == 'always':
+            fail('restart', 'a oneshot is not restarted after exit 0: "on-failure" or '
+                            '"never" (its default)')
+        elif 'restart' not in table:
+            svc.restart = ONESHOT_RESTART
+    if ok and svc.start_timeout is not None and svc.type != 'oneshot':
         if svc.ready == 'up':
             fail('start_timeout', 'needs ready = "notify", "fd" or seconds (with "up" a '
                                   'service is ready as soon as it runs)')

@@ -451,9 +451,7 @@ class Controller:
         st = ServiceState(u.name, 'down', ts, None, None, None, 0, 0)
         what = 'start failed (%s)' % why
         if svc.restart == 'never':
-            self.give_up(u, '%s; restart=never: giving up' % what)
-            if u.name == self.cfg.main:
-                self.begin_shutdown(1, 'main service %s: %s' % (u.name, what))
+            self.not_restarted(u, svc, st, what, why)
             return
         u.failures = n = count_failure(u.failures, None, svc.backoff_reset)
         if self.start_limit_hit(u, svc, st, why, what):
@@ -466,9 +464,11 @@ class Controller:
     def check_ready_on_up(self, name: str, st: ServiceState) -> None:
         svc = self.cfg.services[name]
         ready = svc.ready
-        if svc.start_timeout is not None and ready != 'up':
+        if svc.start_timeout is not None and (ready != 'up' or svc.type == 'oneshot'):
             self.set_timer(Timer.START_TIMEOUT, name, max(
                 0.0, svc.start_timeout - max(0.0, time.monotonic() - (st.ts or 0))))
+        if svc.type == 'oneshot':
+            return                      # ready when it exits 0 (on_exit)
         if ready == 'up':
             self.became_ready(name)
         elif not isinstance(ready, str):
@@ -539,11 +539,25 @@ class Controller:
                 how, st.uptime))
             self.hold_step()
             return
+        if svc.type == 'oneshot' and st.reason == 'exit' and st.value == 0:
+            u.failures, u.fails = 0, ()
+            self.set_phase(u, Phase.FINISHED, 'exited (%s) after %ss; oneshot: done'
+                           % (how, st.uptime))
+            self.refresh_tags(name)
+            self.try_start(self.dependents.get(name, ()))
+            if name == self.cfg.main:
+                self.begin_shutdown(0, 'main service %s exited (%s)' % (name, how))
+            return
         if not should_restart(svc.restart, st.reason, st.value):
             if st.reason == 'exit' and st.value == 0:
                 self.set_phase(u, Phase.FINISHED, 'exited (%s) after %ss; restart=%s: finished'
                                % (how, st.uptime, svc.restart))
                 self.try_start(self.dependents.get(name, ()))
+            elif svc.type == 'oneshot':
+                u.failures = count_failure(u.failures, None, svc.backoff_reset)
+                self.mark_failed(u, svc, st, 'exited (%s) after %ss' % (how, st.uptime),
+                                 'oneshot exited (%s); restart=%s' % (how, svc.restart))
+                return
             else:
                 self.give_up(u, 'exited (%s) after %ss; restart=%s: giving up'
                              % (how, st.uptime, svc.restart))
@@ -781,13 +795,24 @@ class Controller:
         self.set_phase(u, Phase.STOPPED, 'stopped (%s)' % describe_exit(st.reason, st.value))
         how = what = 'not ready within start_timeout %gs' % svc.start_timeout
         if svc.restart == 'never':
-            self.give_up(u, '%s; restart=never: giving up' % what)
-            if name == self.cfg.main:
-                self.begin_shutdown(1, 'main service %s: %s' % (name, how))
+            self.not_restarted(u, svc, st, what, how)
             return
         # a run that never got ready is no healthy run, however long it took
         self.restart_after(u, svc, st, how, what,
                            count_failure(u.failures, None, svc.backoff_reset), 0)
+
+    def not_restarted(self, u: Unit, svc: Service, st: ServiceState, what: str,
+                      how: str) -> None:
+        """A failure of a restart = "never" service that is not an exit
+        (a start that failed, a start_timeout): given up, or for a
+        oneshot, marked failed."""
+        if svc.type == 'oneshot':
+            u.failures = count_failure(u.failures, None, svc.backoff_reset)
+            self.mark_failed(u, svc, st, what, how)
+            return
+        self.give_up(u, '%s; restart=never: giving up' % what)
+        if u.name == self.cfg.main:
+            self.begin_shutdown(1, 'main service %s: %s' % (u.name, how))
 
     def drop_waiting(self) -> None:
         """A shutdown began: what waits for a start will not get one."""
@@ -1139,6 +1164,14 @@ class Controller:
             len(u.fails), svc.start_limit_interval, describe_start_limit(svc), how)
         if what is None:
             what = 'exited (%s) after %ss' % (how, st.uptime)
+        self.mark_failed(u, svc, st, what, reason)
+        return True
+
+    def mark_failed(self, u: Unit, svc: Service, st: ServiceState, what: str,
+                    reason: str) -> None:
+        """Our policy gave up on u (what: the line's start; reason: why,
+        for operators): FAILED, ``service.want→NAME→failed→REASON``, what
+        requires it given up."""
         self.set_phase(u, Phase.FAILED, '%s; failure %d: %s; marked failed (dpctl start %s to '
                        'try again)' % (what, u.failures, reason, u.name))
         self.send('service.want', u.name, 'failed', reason)
@@ -1147,7 +1180,6 @@ class Controller:
         if u.name == self.cfg.main:
             self.begin_shutdown(exit_code_of(st.reason, st.value),
                                 'main service %s failed (%s)' % (u.name, reason))
-        return True
 
     def refresh_tags(self, name: str) -> None:
         """Send name's tags if the daemon's differ from ours (failure
