@@ -416,3 +416,21 @@ class Oneshot(ControllerCase):
                              'web': {'run': ['w'], 'requires': ['setup']}})
         self.assertEqual(self.starts(), [('web',)], 'not run again, its requirer started')
         self.assertEqual(c.units['setup'].phase, Phase.FINISHED)
+
+
+@NEED
+class EnvAtDefinition(ControllerCase):
+    def test_autostart_false_is_defined_with_the_file(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        path = os.path.join(d, 'e')
+        with open(path, 'w') as f:
+            f.write('A=1\n')
+        self.controller({'tool': {'run': ['t'], 'autostart': False, 'env_file': path,
+                                  'env': {'B': '2'}},
+                         'gone': {'run': ['g'], 'autostart': False,
+                                  'env_file': '-' + d + '/none', 'env': {'B': '2'}}})
+        envs = [f for f in self.dp.sent if f[0] == 'service.env']
+        self.assertEqual(envs, [('service.env', 'tool', 'A=1', 'B=2'),
+                                ('service.env', 'gone', 'B=2')],
+                         'dpctl start (the daemon\'s own start) gets the file too')

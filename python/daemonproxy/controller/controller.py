@@ -362,9 +362,25 @@ class Controller:
                                         else svc))
                 self.pipes_made.add(read)
         u = self.unit(svc.name)
-        for cmd in define_commands(svc, u.failures, env_has_chdir() if svc.cwd else True, fresh,
-                                   u.fails):
+        cmds = define_commands(svc, u.failures, env_has_chdir() if svc.cwd else True, fresh,
+                               u.fails)
+        if svc.env_file:
+            cmds = [c for c in cmds if c[0] != 'service.env']
+            cmds.insert(2, self.defined_env(svc))
+        for cmd in cmds:
             self.send(*cmd)
+
+    def defined_env(self, svc: Service) -> Tuple[str, ...]:
+        """The service.env a service with env_file is defined with: the
+        files as they are now, so that a start of daemonproxy's own
+        (``dpctl start`` of an autostart = false service) has them too;
+        only ``env`` if they cannot be read (our start then says why)."""
+        try:
+            cmd = env_command(svc, read_env_files(svc.env_file))
+            check_command(cmd)
+            return cmd
+        except (EnvFileError, InvalidArgument):
+            return env_command(svc)
 
     def blocker(self, name: str) -> Optional[str]:
         """Why name cannot start yet (a service it waits for), or None."""
