@@ -25,7 +25,13 @@ from daemonproxy import ServiceState, ServiceWant         # noqa: E402
 DPCTL = os.environ.get('DPCTL') or os.path.join(os.path.dirname(dp.binary()), 'dpctl')
 
 
-def environ_of(pid):
+def environ_of(pid, prog):
+    """pid's environment once it runs prog (up is reported at the fork:
+    before the exec, the child's environment is still daemonproxy's)."""
+    def execed():
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            return f.read().split(b'\0')[0] == prog
+    dp.wait_for(execed, msg='pid %d runs %r' % (pid, prog))
     with open('/proc/%d/environ' % pid, 'rb') as f:
         return dict(kv.split(b'=', 1) for kv in f.read().split(b'\0') if kv)
 
@@ -52,7 +58,7 @@ backoff_base = 1
 run = ["sleep", "1002"]
 requires = ["broken"]
 ''' % (envf, self.path('none.env'), self.path('missing.env')))
-        env = environ_of(self.wait_up('web'))
+        env = environ_of(self.wait_up('web'), b'sleep')
         self.assertEqual((env[b'A'], env[b'B'], env[b'C'], env[b'PORT']),
                          (b'from-file', b'quoted value', b'$literal', b'8080'))
         ev = self.failed_want('broken')
