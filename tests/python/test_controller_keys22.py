@@ -434,3 +434,48 @@ class EnvAtDefinition(ControllerCase):
         self.assertEqual(envs, [('service.env', 'tool', 'A=1', 'B=2'),
                                 ('service.env', 'gone', 'B=2')],
                          'dpctl start (the daemon\'s own start) gets the file too')
+
+
+@NEED
+class AutostartChanges(ControllerCase):
+    def reload_to(self, c, path, text):
+        with open(path, 'w') as f:
+            f.write(text)
+        self.assertTrue(c.reload()[0])
+        c.flush()
+
+    def test_a_changed_definition_starts_it_only_if_wanted_up(self):
+        from daemonproxy.controller.config import load
+        from daemonproxy.controller.controller import Controller
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        path = os.path.join(d, 's.toml')
+        with open(path, 'w') as f:
+            f.write('[service.tool]\nrun = ["t"]\nautostart = false\n')
+        c = Controller(self.dp, load(path), log=lambda s, m: self.lines.append(s + ': ' + m))
+        c.reconcile()
+        c.flush()
+        self.reload_to(c, path, '[service.tool]\nrun = ["t2"]\nautostart = false\n')
+        self.assertEqual([f for f in self.dp.sent if f[0] == 'service.start'], [])
+        self.assertEqual(c.units['tool'].phase, Phase.STOPPED)
+        # dpctl start, then a change: restarted with the new definition
+        self.dp.event(ServiceState('tool', 'up', 5, 50))
+        self.feed(c, ServiceWant('tool', 'up', 'uid=0', 5))
+        self.feed(c, ServiceState('tool', 'up', 5, 50))
+        self.reload_to(c, path, '[service.tool]\nrun = ["t3"]\nautostart = false\n')
+        self.assertEqual(self.dp.sent[-1], ('service.signal', 'tool', 'SIGTERM', 'group'))
+        self.feed(c, ServiceState('tool', 'down', 6, 50, 'signal', 'SIGTERM', 1, 0))
+        self.assertEqual(self.dp.sent[-1], ('service.start', 'tool'))
+        self.assertIn(('service.args', 'tool', 't3'), self.dp.sent)
+
+    def test_env_too_long_for_the_daemon_fails_the_start(self):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        path = os.path.join(d, 'e')
+        with open(path, 'w') as f:
+            f.write('BIG=%s\n' % ('x' * 5000))
+        c = self.controller({'w': {'run': ['w'], 'env_file': path, 'restart': 'never'}})
+        self.assertEqual(c.units['w'].phase, Phase.GAVE_UP)
+        self.assertIn('the daemon would refuse the environment', self.lines[-1])
+        self.assertEqual([f for f in self.dp.sent if f[0] == 'service.start'], [])
+        self.assertIn(('service.env', 'w'), self.dp.sent, 'defined with env alone')

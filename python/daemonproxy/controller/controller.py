@@ -376,10 +376,8 @@ class Controller:
         (``dpctl start`` of an autostart = false service) has them too;
         only ``env`` if they cannot be read (our start then says why)."""
         try:
-            cmd = env_command(svc, read_env_files(svc.env_file))
-            check_command(cmd)
-            return cmd
-        except (EnvFileError, InvalidArgument):
+            return run_env(svc)
+        except EnvFileError:
             return env_command(svc)
 
     def blocker(self, name: str) -> Optional[str]:
@@ -402,8 +400,7 @@ class Controller:
             if self.held(name):
                 self.hold_phase(u, 'not starting it')
                 continue
-            if not self.cfg.services[name].autostart and u.start_why != 'definition changed' \
-                    and not self.wanted_up(name):
+            if not self.cfg.services[name].autostart and not self.wanted_up(name):
                 self.set_phase(u, Phase.STOPPED, 'defined, not started: autostart = false '
                                '(dpctl start %s starts it)' % name)
                 continue
@@ -432,8 +429,9 @@ class Controller:
         self.send('service.start', u.name)
 
     def wanted_up(self, name: str) -> bool:
-        """Whether an operator wants name up (dpctl start): the one way an
-        autostart = false service is started."""
+        """Whether an operator wants name up (dpctl start): an autostart =
+        false service is started by us only then (a restart for a changed
+        definition too; dpctl start itself is daemonproxy's start)."""
         info = self.dp.mirror.service(name)
         return info is not None and info.want == 'up'
 
@@ -447,16 +445,10 @@ class Controller:
         if not svc.env_file:
             return True
         try:
-            cmd = env_command(svc, read_env_files(svc.env_file))
-            check_command(cmd)
+            self.send(*run_env(svc))
         except EnvFileError as e:
             self.start_failed(u, svc, 'env_file %s' % e)
             return False
-        except InvalidArgument as e:
-            self.start_failed(u, svc, 'env_file: the daemon would refuse the environment: %s'
-                              % e)
-            return False
-        self.send(*cmd)
         return True
 
     def start_failed(self, u: Unit, svc: Service, why: str) -> None:
@@ -1208,6 +1200,19 @@ class Controller:
         tags = unit_tags(svc, u.failures, u.fails)
         if info.tags != tags:
             self.send('service.tags', name, *tags)
+
+
+def run_env(svc: Service) -> Tuple[str, ...]:
+    """The service.env of a run of svc with env_file: its files read
+    now, then its env.  EnvFileError if a file cannot be read or parsed, or
+    the daemon would refuse the line (4,096 bytes at most)."""
+    cmd = env_command(svc, read_env_files(svc.env_file))
+    try:
+        check_command(cmd)
+    except InvalidArgument as e:
+        raise EnvFileError('%s: the daemon would refuse the environment: %s'
+                           % (' '.join(svc.env_file), e)) from None
+    return cmd
 
 
 def _who(by: Optional[str], why: Optional[str]) -> str:
