@@ -16,16 +16,23 @@ import _path
 _path.check()
 
 from daemonproxy import ServiceState, ServiceWant                   # noqa: E402
-from daemonproxy.events import ServiceNotify                        # noqa: E402
-from test_controller_policy import NEED, ControllerCase             # noqa: E402
+from daemonproxy.events import ServiceNotify, ServiceTags           # noqa: E402
+from test_controller_policy import NEED, ControllerCase, FakeClient # noqa: E402
 
 if sys.version_info >= (3, 11):
     from daemonproxy.controller.check import check_runnable
-    from daemonproxy.controller.config import ConfigError, parse
-    from daemonproxy.controller.controller import Timer
+    from daemonproxy.controller.config import ConfigError, load, parse
+    from daemonproxy.controller.controller import Controller, Timer
     from daemonproxy.controller.envfile import EnvFileError, parse_env, read_env_files
-    from daemonproxy.controller.policy import env_of
+    from daemonproxy.controller.policy import env_of, unit_tags
     from daemonproxy.controller.unit import Phase
+
+
+def tmpdir(case):
+    """A directory removed when case ends."""
+    d = tempfile.mkdtemp()
+    case.addCleanup(shutil.rmtree, d)
+    return d
 
 
 def problems(services, **ctl):
@@ -72,8 +79,7 @@ class EnvFileSyntax(unittest.TestCase):
             self.assertIn('/etc/x:%d: %s' % (line, what), str(cm.exception), text)
 
     def test_files_optional_missing_and_order(self):
-        d = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, d)
+        d = tmpdir(self)
         a, b = os.path.join(d, 'a'), os.path.join(d, 'b')
         with open(a, 'w') as f:
             f.write('X=1\nY=a\n')
@@ -138,8 +144,7 @@ class Keys(unittest.TestCase):
         self.assertIn('f.toml: service.a.autostart: the main service', got[0])
 
     def test_check_reads_the_files(self):
-        d = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, d)
+        d = tmpdir(self)
         bad = os.path.join(d, 'bad')
         with open(bad, 'w') as f:
             f.write('OK=1\nexport X=1\n')
@@ -158,9 +163,7 @@ class Keys(unittest.TestCase):
 class EnvAtEachStart(ControllerCase):
     def setUp(self):
         super().setUp()
-        self.dir = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, self.dir)
-        self.file = os.path.join(self.dir, 'web.env')
+        self.file = os.path.join(tmpdir(self), 'web.env')
 
     def write(self, text):
         with open(self.file, 'w') as f:
@@ -224,6 +227,11 @@ class StartTimeout(ControllerCase):
         self.feed(c, ServiceState('web', 'up', 10 ** 10, 10))
         return c
 
+    def time_out(self, c, reason='exit', value=0):
+        """web's start_timeout fires; web goes down (reason, value)."""
+        c.on_timer_start_timeout('web')
+        self.feed(c, ServiceState('web', 'down', 10 ** 10 + 5, 10, reason, value, 5, 0))
+
     def test_not_ready_in_time_is_a_failure(self):
         c = self.boot()
         self.assertIn((Timer.START_TIMEOUT, 'web'), c.timer_due)
@@ -244,14 +252,11 @@ class StartTimeout(ControllerCase):
 
     def test_on_failure_restarts_never_gives_up(self):
         c = self.boot(restart='on-failure')
-        c.on_timer_start_timeout('web')
-        self.feed(c, ServiceState('web', 'down', 10 ** 10 + 5, 10, 'exit', 0, 5, 0))
+        self.time_out(c)
         self.assertEqual(c.units['web'].phase, Phase.STARTING)
-        self.lines.clear()
-        self.dp.sent.clear()
+        self.dp = FakeClient()
         c = self.boot(restart='never')
-        c.on_timer_start_timeout('web')
-        self.feed(c, ServiceState('web', 'down', 10 ** 10 + 5, 10, 'signal', 'SIGTERM', 5, 0))
+        self.time_out(c, 'signal', 'SIGTERM')
         self.assertEqual(c.units['web'].phase, Phase.GAVE_UP)
         self.assertEqual(c.units['dep'].phase, Phase.GAVE_UP)
 
@@ -263,8 +268,7 @@ class StartTimeout(ControllerCase):
 
     def test_start_limit_counts_it(self):
         c = self.boot(start_limit='1/1h')
-        c.on_timer_start_timeout('web')
-        self.feed(c, ServiceState('web', 'down', 10 ** 10 + 5, 10, 'exit', 0, 5, 0))
+        self.time_out(c)
         self.assertEqual(c.units['web'].phase, Phase.FAILED)
         want = [f for f in self.dp.sent if f[0] == 'service.want']
         self.assertIn('the last: not ready within start_timeout 5s', want[0][3])
@@ -295,8 +299,6 @@ class Autostart(ControllerCase):
         self.assertEqual(self.dp.sent[-2], ('service.start', 'tool', '7'))
 
     def test_a_new_controller_keeps_it_as_wanted(self):
-        from daemonproxy.events import ServiceTags
-        from daemonproxy.controller.policy import unit_tags
         cfg = parse({'service': {'tool': {'run': ['t'], 'autostart': False}}})
         self.dp.event(ServiceState('tool', 'down', 1, None))
         self.dp.event(ServiceTags('tool', unit_tags(cfg.services['tool'])))
@@ -304,28 +306,6 @@ class Autostart(ControllerCase):
         c = self.controller({'tool': {'run': ['t'], 'autostart': False}})
         self.assertIn(('service.start', 'tool'), self.dp.sent, 'wanted up: supervised')
         self.assertEqual(c.units['tool'].phase, Phase.STARTING)
-
-    def test_reload_to_autostart_true_starts_it(self):
-        d = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, d)
-        path = os.path.join(d, 's.toml')
-        with open(path, 'w') as f:
-            f.write('[service.tool]\nrun = ["t"]\nautostart = false\n')
-        from daemonproxy.controller.config import load
-        from daemonproxy.controller.controller import Controller
-        c = Controller(self.dp, load(path), log=lambda s, m: self.lines.append(s + ': ' + m))
-        c.reconcile()
-        c.flush()
-        self.assertEqual(c.units['tool'].phase, Phase.STOPPED)
-        with open(path, 'w') as f:
-            f.write('[service.tool]\nrun = ["t"]\n')
-        self.assertTrue(c.reload()[0])
-        c.flush()
-        self.assertEqual(self.dp.sent[-1], ('service.start', 'tool'))
-
-
-if __name__ == '__main__':
-    unittest.main()
 
 
 @NEED
@@ -407,8 +387,6 @@ class Oneshot(ControllerCase):
                          ['not ready within start_timeout 5s'])
 
     def test_a_new_controller_finds_it_done(self):
-        from daemonproxy.events import ServiceTags
-        from daemonproxy.controller.policy import unit_tags
         cfg = parse({'service': {'setup': {'run': ['setup'], 'type': 'oneshot'}}})
         self.dp.event(ServiceState('setup', 'down', 5, 100, 'exit', 0, 1, 3))
         self.dp.event(ServiceTags('setup', unit_tags(cfg.services['setup'])))
@@ -421,8 +399,7 @@ class Oneshot(ControllerCase):
 @NEED
 class EnvAtDefinition(ControllerCase):
     def test_autostart_false_is_defined_with_the_file(self):
-        d = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, d)
+        d = tmpdir(self)
         path = os.path.join(d, 'e')
         with open(path, 'w') as f:
             f.write('A=1\n')
@@ -438,39 +415,47 @@ class EnvAtDefinition(ControllerCase):
 
 @NEED
 class AutostartChanges(ControllerCase):
-    def reload_to(self, c, path, text):
-        with open(path, 'w') as f:
+    """A reload that changes an autostart = false service."""
+
+    def boot_file(self, text):
+        self.path = os.path.join(tmpdir(self), 's.toml')
+        with open(self.path, 'w') as f:
+            f.write(text)
+        c = Controller(self.dp, load(self.path),
+                       log=lambda s, m: self.lines.append(s + ': ' + m))
+        c.reconcile()
+        c.flush()
+        return c
+
+    def reload_to(self, c, text):
+        with open(self.path, 'w') as f:
             f.write(text)
         self.assertTrue(c.reload()[0])
         c.flush()
 
+    def test_reload_to_autostart_true_starts_it(self):
+        c = self.boot_file('[service.tool]\nrun = ["t"]\nautostart = false\n')
+        self.assertEqual(c.units['tool'].phase, Phase.STOPPED)
+        self.reload_to(c, '[service.tool]\nrun = ["t"]\n')
+        self.assertEqual(self.dp.sent[-1], ('service.start', 'tool'))
+
     def test_a_changed_definition_starts_it_only_if_wanted_up(self):
-        from daemonproxy.controller.config import load
-        from daemonproxy.controller.controller import Controller
-        d = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, d)
-        path = os.path.join(d, 's.toml')
-        with open(path, 'w') as f:
-            f.write('[service.tool]\nrun = ["t"]\nautostart = false\n')
-        c = Controller(self.dp, load(path), log=lambda s, m: self.lines.append(s + ': ' + m))
-        c.reconcile()
-        c.flush()
-        self.reload_to(c, path, '[service.tool]\nrun = ["t2"]\nautostart = false\n')
+        c = self.boot_file('[service.tool]\nrun = ["t"]\nautostart = false\n')
+        self.reload_to(c, '[service.tool]\nrun = ["t2"]\nautostart = false\n')
         self.assertEqual([f for f in self.dp.sent if f[0] == 'service.start'], [])
         self.assertEqual(c.units['tool'].phase, Phase.STOPPED)
         # dpctl start, then a change: restarted with the new definition
         self.dp.event(ServiceState('tool', 'up', 5, 50))
         self.feed(c, ServiceWant('tool', 'up', 'uid=0', 5))
         self.feed(c, ServiceState('tool', 'up', 5, 50))
-        self.reload_to(c, path, '[service.tool]\nrun = ["t3"]\nautostart = false\n')
+        self.reload_to(c, '[service.tool]\nrun = ["t3"]\nautostart = false\n')
         self.assertEqual(self.dp.sent[-1], ('service.signal', 'tool', 'SIGTERM', 'group'))
         self.feed(c, ServiceState('tool', 'down', 6, 50, 'signal', 'SIGTERM', 1, 0))
         self.assertEqual(self.dp.sent[-1], ('service.start', 'tool'))
         self.assertIn(('service.args', 'tool', 't3'), self.dp.sent)
 
     def test_env_too_long_for_the_daemon_fails_the_start(self):
-        d = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, d)
+        d = tmpdir(self)
         path = os.path.join(d, 'e')
         with open(path, 'w') as f:
             f.write('BIG=%s\n' % ('x' * 5000))
