@@ -464,3 +464,20 @@ class AutostartChanges(ControllerCase):
         self.assertIn('the daemon would refuse the environment', self.lines[-1])
         self.assertEqual([f for f in self.dp.sent if f[0] == 'service.start'], [])
         self.assertIn(('service.env', 'w'), self.dp.sent, 'defined with env alone')
+
+
+@NEED
+class Plan(unittest.TestCase):
+    def test_check_prints_the_keys_when_set(self):
+        import io
+        from daemonproxy.controller.__main__ import print_plan
+        out = io.StringIO()
+        print_plan(parse({'service': {
+            'setup': {'run': ['true'], 'type': 'oneshot', 'start_timeout': 30},
+            'web': {'run': ['w'], 'env_file': '-/e', 'autostart': False},
+            'plain': {'run': ['p']}}}, 'f.toml'), out)
+        heads = [l for l in out.getvalue().splitlines() if l.startswith('# ') and ':' in l
+                 and 'restart=' in l]
+        self.assertEqual([h.split('stop=SIGTERM/10s')[1] for h in heads],
+                         [' type=oneshot start_timeout=30s', ' autostart=false env_file=-/e',
+                          ''])
