@@ -160,7 +160,8 @@ class Timers(ControllerCase):
         self.assertNotIn((Timer.KILL, 'a'), c.timer_due)
 
     def test_ready_timer_lives_in_starting(self):
-        self.assertEqual(PHASE_TIMERS, {Phase.STARTING: (Timer.READY,),
+        self.assertEqual(PHASE_TIMERS, {Phase.STARTING: (Timer.READY, Timer.START_TIMEOUT,
+                                                          Timer.RETRY),
                                         Phase.STOPPING: (Timer.KILL,)})
         c = self.controller({'a': {'run': ['a'], 'ready': 30}})
         c.handle(self.dp.event(ServiceState('a', 'up', 10**10, 100)))

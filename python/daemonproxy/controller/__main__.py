@@ -1,7 +1,8 @@
 """The command line: ``dpcontroller FILE`` (or ``python3 -m
 daemonproxy.controller FILE``) runs as daemonproxy's controller service;
 ``dpcontroller --check FILE`` checks FILE, and what it would run (each
-program found, each ``cwd`` a directory: see :mod:`.check`), and prints
+program found, each ``cwd`` a directory, each ``env_file`` read: see
+:mod:`.check`), and prints
 the plan.
 
 Run it from daemonproxy's config::
@@ -39,11 +40,18 @@ def print_plan(cfg, out=sys.stdout) -> None:
     for i, wave in enumerate(start_order(cfg)):
         out.write('# start wave %d: %s\n' % (i + 1, ' '.join(wave)))
     for svc in cfg.services.values():
+        # issue 22's keys only when set: the line of every other service stays
+        extra = ''.join(
+            ' %s=%s' % kv for kv, on in (
+                (('type', svc.type), svc.type != 'simple'),
+                (('start_timeout', '%gs' % (svc.start_timeout or 0)), svc.start_timeout),
+                (('autostart', 'false'), not svc.autostart),
+                (('env_file', ','.join(svc.env_file)), svc.env_file)) if on)
         out.write('\n# %s: restart=%s backoff=%s..%ss reset=%ss start_limit=%s ready=%s '
-                  'stop=%s/%ss\n'
+                  'stop=%s/%ss%s\n'
                   % (svc.name, svc.restart, svc.backoff_base, svc.backoff_max,
                      svc.backoff_reset, describe_start_limit(svc), svc.ready, svc.stop_signal,
-                     svc.stop_timeout))
+                     svc.stop_timeout, extra))
         if svc.log:
             out.write('\t'.join(pipe_command(svc)) + '\n')
         for cmd in define_commands(svc, fresh=True):
@@ -54,7 +62,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='dpcontroller',
                                  description='The reference controller for daemonproxy.')
     ap.add_argument('--check', action='store_true',
-                    help='check FILE and what it would run (programs, cwd, loggers), '
+                    help='check FILE and what it would run (programs, cwd, env_file, loggers), '
                          'print the plan, do not run')
     ap.add_argument('file', metavar='FILE', help='the services file (TOML)')
     args = ap.parse_args(argv)

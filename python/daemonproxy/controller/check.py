@@ -18,6 +18,10 @@ daemonproxy's.  The controller runs with daemonproxy's environment, so its
 own PATH is daemonproxy's; ``--check`` from a shell uses the shell's.
 ``log = true`` runs ``dplog``, looked up the same way.
 
+Each ``env_file`` must exist (unless optional: ``-PATH``) and parse
+(envfile.py), as the controller reads it at each start: the running
+controller counts a start whose file it cannot read as a failure.
+
 A log directory (``log = true``) must be one dplog can write, or create
 as ``mkdir -p`` does: its nearest existing ancestor a directory this
 user may write into (checked with access(2), as the controller's user:
@@ -31,6 +35,7 @@ import stat
 from typing import List, Optional
 
 from .config import Config, Service
+from .envfile import EnvFileError, read_env_files
 
 __all__ = ['check_runnable', 'default_path']
 
@@ -122,6 +127,11 @@ def check_runnable(cfg: Config, path: Optional[str] = None) -> List[str]:
         if why is not None:
             problems.append('%s: %s: %s' % (cfg.path, key if svc.logger_of else key + '.run',
                                             why))
+        if svc.env_file:
+            try:
+                read_env_files(svc.env_file)
+            except EnvFileError as e:
+                problems.append('%s: %s.env_file: %s' % (cfg.path, key, e))
         if svc.log_dir is not None and not svc.logger_of:
             why = _log_dir_problem(svc.log_dir)
             if why is not None:

@@ -17,6 +17,8 @@ The file::
     [service.web]
     run = ["httpd", "-f"]           # required
     env = { PORT = "8080" }
+    env_file = "-/etc/default/web"  # or a list; systemd's EnvironmentFile= syntax,
+                                    # read at each start; "-": optional; env wins
     cwd = "/srv/www"
     stdin = "null"                  # null | stdout | stderr | log
     stdout = "stdout"
@@ -32,6 +34,9 @@ The file::
     ready = "up"                    # up | notify | fd | seconds after up
     stop_signal = "SIGTERM"
     stop_timeout = 10
+    start_timeout = 30              # not ready within it: a failure (not with ready = "up")
+    autostart = true                # false: defined, started only by dpctl start
+    type = "simple"                 # "oneshot": runs to completion; ready at exit 0
 
     [service.api.log]               # dplog as api's logger (log = true: all defaults)
     dir = "/srv/api/log"            # default: log_dir/NAME
@@ -70,9 +75,10 @@ from typing import Dict, List, Literal, Optional, Tuple, Union, cast, get_args
 
 from ..errors import InvalidArgument
 from ..protocol import SIGNAL_NAMES, check_command, check_signal
+from .envfile import split_optional
 
 __all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle',
-           'RestartPolicy', 'ReadyKind', 'StdioTarget', 'DEFAULT_START_LIMIT',
+           'RestartPolicy', 'ReadyKind', 'ServiceType', 'StdioTarget', 'DEFAULT_START_LIMIT',
            'parse_start_limit', 'describe_start_limit', 'default_log_dir', 'parse_size',
            'DPLOG', 'TIMESTAMP_FORMATS']
 
@@ -91,19 +97,28 @@ StdioTarget = Literal['null', 'stdout', 'stderr', 'log']
 #: ``ready`` (when not a number of seconds after up): when a service
 #: counts as ready.
 ReadyKind = Literal['up', 'notify', 'fd']
+#: ``type``: a service that runs (``simple``), or one that runs to
+#: completion and counts as ready when it exits 0 (``oneshot``: s6-rc's
+#: oneshots, systemd's Type=oneshot).
+ServiceType = Literal['simple', 'oneshot']
 RESTART_POLICIES: Tuple[RestartPolicy, ...] = get_args(RestartPolicy)
 STDIO_TARGETS: Tuple[StdioTarget, ...] = get_args(StdioTarget)
 READY_KINDS: Tuple[ReadyKind, ...] = get_args(ReadyKind)
+SERVICE_TYPES: Tuple[ServiceType, ...] = get_args(ServiceType)
 
 #: The restart rule of the main service (container mode) when its table
 #: has no ``restart``: when it exits, everything stops and daemonproxy
 #: exits with its code.  An explicit ``restart`` is the user's choice.
 MAIN_RESTART: RestartPolicy = 'never'
+#: A oneshot's restart rule when its table has none: a failure marks it
+#: failed at once (systemd's Type=oneshot default, Restart=no).
+ONESHOT_RESTART: RestartPolicy = 'never'
 
 CONTROLLER_KEYS = ('main', 'shutdown_timeout', 'exit_code', 'log_dir')
 SERVICE_KEYS = ('run', 'env', 'cwd', 'stdin', 'stdout', 'stderr', 'log', 'restart',
                 'backoff_base', 'backoff_max', 'backoff_reset', 'start_limit', 'requires',
-                'after', 'ready', 'stop_signal', 'stop_timeout')
+                'after', 'ready', 'stop_signal', 'stop_timeout', 'env_file', 'start_timeout',
+                'autostart', 'type')
 #: ``start_limit`` when the file gives none: 5 failures within 60 s mark a
 #: service failed.  systemd's default is 5 starts in 10 s, but it restarts
 #: after 100 ms; with our back-off (1, 2, 4, 8 s) five quick failures take
@@ -163,6 +178,16 @@ class Service:
     stop_signal: str = 'SIGTERM'
     stop_timeout: float = 10
     logger_of: Optional[str] = None
+    #: env_file's entries as written (a leading '-': optional), read at
+    #: each start by the controller (envfile.py)
+    env_file: Tuple[str, ...] = ()
+    #: seconds from up to ready before the run counts as a failure (None: no limit)
+    start_timeout: Optional[float] = None
+    #: False: defined, but started only when wanted up (dpctl start)
+    autostart: bool = True
+    #: 'oneshot': ready (for what requires it) when it exits 0; a failure
+    #: that is not restarted marks it failed
+    type: ServiceType = 'simple'
     #: its logger is dplog (log = true, or a [service.NAME.log] table):
     #: the logger's options are then the logger's definition, not this one's
     dplog: bool = False
@@ -186,13 +211,19 @@ class Service:
         """What daemonproxy is told about the service: a change here means
         the running process is out of date (policy settings are not in it:
         they change without a restart)."""
-        return {'run': list(self.run), 'env': [list(e) for e in self.env], 'cwd': self.cwd,
-                'stdio': [self.stdin, self.stdout, self.stderr],
-                # for dplog, only that it has one: a new max_size restarts
-                # the logger (whose run it is), never the service
-                'log': True if self.dplog else list(self.log),
-                'ready': 'notify' if self.ready == 'notify' else
-                         'fd' if self.ready == 'fd' else 'up'}
+        d = {'run': list(self.run), 'env': [list(e) for e in self.env], 'cwd': self.cwd,
+             'stdio': [self.stdin, self.stdout, self.stderr],
+             # for dplog, only that it has one: a new max_size restarts
+             # the logger (whose run it is), never the service
+             'log': True if self.dplog else list(self.log),
+             'ready': 'notify' if self.ready == 'notify' else
+                      'fd' if self.ready == 'fd' else 'up'}
+        if self.env_file:
+            # the paths, not what they hold: read at each start, as
+            # systemd does (a changed file counts at the next start); only
+            # when set, so that the hash of every other service stays
+            d['env_file'] = list(self.env_file)
+        return d
 
     @property
     def hash(self) -> str:
@@ -477,6 +508,31 @@ def _check_service(name: str, table: dict, key: str, bad, cfg: Config) -> Option
                         'in s, m or h; N from 1 to 100) or "none", not %r' % (v,))
             else:
                 svc.start_limit_burst, svc.start_limit_interval = limit
+        elif k == 'env_file':
+            files = _strings([v] if isinstance(v, str) else v, key + '.' + k,
+                             fail_key(fail, k), nonempty=True)
+            if files is not None:
+                for f in files:
+                    if not split_optional(f)[0].startswith('/'):
+                        fail(k, 'must be an absolute path (with a leading "-" if optional), '
+                                'not %r' % f)
+                        break
+                else:
+                    svc.env_file = tuple(files)
+        elif k == 'start_timeout':
+            if _seconds(v, key + '.' + k, fail_key(fail, k), positive=True) is not None:
+                svc.start_timeout = v
+        elif k == 'type':
+            if v not in SERVICE_TYPES:
+                fail(k, 'must be one of %s, not %r'
+                        % (', '.join('"%s"' % t for t in SERVICE_TYPES), v))
+            else:
+                svc.type = v
+        elif k == 'autostart':
+            if not isinstance(v, bool):
+                fail(k, 'must be true or false, not %r' % (v,))
+            else:
+                svc.autostart = v
         elif k in ('requires', 'after'):
             names = _strings(v, key + '.' + k, fail_key(fail, k))
             if names is not None:
@@ -515,6 +571,24 @@ def _check_service(name: str, table: dict, key: str, bad, cfg: Config) -> Option
                 setattr(svc, k, 'log')
     if ok and svc.backoff_max < svc.backoff_base:
         fail('backoff_max', 'must not be less than backoff_base')
+    if ok and svc.type == 'oneshot':
+        if 'ready' in table:
+            fail('ready', 'a oneshot is ready when it exits 0: no ready key')
+        if table.get('restart') == 'always':
+            fail('restart', 'a oneshot is not restarted after exit 0: "on-failure" or '
+                            '"never" (its default)')
+        elif 'restart' not in table:
+            svc.restart = ONESHOT_RESTART
+    if ok and svc.start_timeout is not None and svc.type != 'oneshot':
+        if svc.ready == 'up':
+            fail('start_timeout', 'needs ready = "notify", "fd" or seconds (with "up" a '
+                                  'service is ready as soon as it runs)')
+        elif not isinstance(svc.ready, str) and svc.ready >= svc.start_timeout:
+            fail('start_timeout', 'must be more than ready = %g (it could never be ready '
+                                  'in time)' % svc.ready)
+    if ok and not svc.autostart and name == cfg.main:
+        fail('autostart', 'the main service (controller.main) must start: its exit ends '
+                          'everything')
     return svc if ok else None
 
 

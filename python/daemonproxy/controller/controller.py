@@ -26,14 +26,16 @@ import sys
 import time
 from typing import Callable, ClassVar, Dict, List, Optional, Set, Tuple
 
-from ..errors import CommandError, ConnectionClosed
+from ..errors import CommandError, ConnectionClosed, InvalidArgument
 from ..events import (
     CtlRequest, Resynced, ServiceCgroup, ServiceNotify, ServiceState, ServiceWant, Signal,
 )
+from ..protocol import check_command
 from .check import check_runnable
 from .config import Config, ConfigError, Service, describe_start_limit, load
+from .envfile import EnvFileError, read_env_files
 from .policy import (
-    backoff_delay, count_failure, define_commands, describe_exit, exit_code_of,
+    backoff_delay, count_failure, define_commands, describe_exit, env_command, exit_code_of,
     over_start_limit, pipe_command, read_tags, recent_failures, should_restart, unit_tags,
 )
 from .requests import VERBS, reply_command, shutdown_code
@@ -63,12 +65,17 @@ class Timer(enum.Enum):
     TERMINATE = 'terminate'
     #: still waiting for a valid file: say so again (name: ``controller``)
     NOTICE = 'notice'
+    #: start_timeout seconds after up, not ready yet: a failure (lives in STARTING)
+    START_TIMEOUT = 'start_timeout'
+    #: the back-off after a start that failed before the daemon's
+    #: service.start (an env_file it could not read): try again (lives in STARTING)
+    RETRY = 'retry'
 
 
 #: The timers a phase owns: set_phase cancels them when a unit leaves the
 #: phase, or enters it again (a new run, a new stop).
 PHASE_TIMERS: Dict[Phase, Tuple[Timer, ...]] = {
-    Phase.STARTING: (Timer.READY,),
+    Phase.STARTING: (Timer.READY, Timer.START_TIMEOUT, Timer.RETRY),
     Phase.STOPPING: (Timer.KILL,),
 }
 
@@ -355,9 +362,23 @@ class Controller:
                                         else svc))
                 self.pipes_made.add(read)
         u = self.unit(svc.name)
-        for cmd in define_commands(svc, u.failures, env_has_chdir() if svc.cwd else True, fresh,
-                                   u.fails):
+        cmds = define_commands(svc, u.failures, env_has_chdir() if svc.cwd else True, fresh,
+                               u.fails)
+        if svc.env_file:
+            cmds = [c for c in cmds if c[0] != 'service.env']
+            cmds.insert(2, self.defined_env(svc))
+        for cmd in cmds:
             self.send(*cmd)
+
+    def defined_env(self, svc: Service) -> Tuple[str, ...]:
+        """The service.env a service with env_file is defined with: the
+        files as they are now, so that a start of daemonproxy's own
+        (``dpctl start`` of an autostart = false service) has them too;
+        only ``env`` if they cannot be read (our start then says why)."""
+        try:
+            return run_env(svc)
+        except EnvFileError:
+            return env_command(svc)
 
     def blocker(self, name: str) -> Optional[str]:
         """Why name cannot start yet (a service it waits for), or None."""
@@ -379,6 +400,10 @@ class Controller:
             if self.held(name):
                 self.hold_phase(u, 'not starting it')
                 continue
+            if not self.cfg.services[name].autostart and not self.wanted_up(name):
+                self.set_phase(u, Phase.STOPPED, 'defined, not started: autostart = false '
+                               '(dpctl start %s starts it)' % name)
+                continue
             b = self.blocker(name)
             if b is None:
                 self.start(u, u.start_why)
@@ -398,11 +423,60 @@ class Controller:
             # follow, and a start of ours would be `already running`
             self.set_phase(u, Phase.STARTING, 'starting (%s): started already' % why)
             return
+        if not self.prepare_start(u):
+            return
         self.set_phase(u, Phase.STARTING, 'starting (%s)' % why)
         self.send('service.start', u.name)
 
+    def wanted_up(self, name: str) -> bool:
+        """Whether an operator wants name up (dpctl start): an autostart =
+        false service is started by us only then (a restart for a changed
+        definition too; dpctl start itself is daemonproxy's start)."""
+        info = self.dp.mirror.service(name)
+        return info is not None and info.want == 'up'
+
+    def prepare_start(self, u: Unit) -> bool:
+        """Before each start the controller makes (now or timed): read
+        the service's env_file again and send the environment of the run
+        (systemd reads EnvironmentFile= at each start too).  A file that
+        cannot be read or parsed fails the start, as a failure of the
+        restart policy (start_failed), and False is said."""
+        svc = self.cfg.services[u.name]
+        if not svc.env_file:
+            return True
+        try:
+            self.send(*run_env(svc))
+        except EnvFileError as e:
+            self.start_failed(u, svc, 'env_file %s' % e)
+            return False
+        return True
+
+    def start_failed(self, u: Unit, svc: Service, why: str) -> None:
+        """A start failed before daemonproxy ran anything: a failure,
+        counted and backed off as an exit (the retry is our own timer:
+        the daemon's timed start would run with the old environment)."""
+        ts = int(time.monotonic())
+        st = ServiceState(u.name, 'down', ts, None, None, None, 0, 0)
+        what = 'start failed (%s)' % why
+        if svc.restart == 'never':
+            self.not_restarted(u, svc, st, what, why)
+            return
+        u.failures = n = count_failure(u.failures, None, svc.backoff_reset)
+        if self.start_limit_hit(u, svc, st, why, what):
+            return
+        delay = backoff_delay(svc.backoff_base, svc.backoff_max, n)
+        self.set_phase(u, Phase.STARTING, '%s; failure %d; next try in %ds' % (what, n, delay))
+        self.set_timer(Timer.RETRY, u.name, delay)
+        self.send('service.tags', u.name, *unit_tags(svc, n, u.fails))
+
     def check_ready_on_up(self, name: str, st: ServiceState) -> None:
-        ready = self.cfg.services[name].ready
+        svc = self.cfg.services[name]
+        ready = svc.ready
+        if svc.start_timeout is not None and (ready != 'up' or svc.type == 'oneshot'):
+            self.set_timer(Timer.START_TIMEOUT, name, max(
+                0.0, svc.start_timeout - max(0.0, time.monotonic() - (st.ts or 0))))
+        if svc.type == 'oneshot':
+            return                      # ready when it exits 0 (on_exit)
         if ready == 'up':
             self.became_ready(name)
         elif not isinstance(ready, str):
@@ -473,11 +547,25 @@ class Controller:
                 how, st.uptime))
             self.hold_step()
             return
+        if svc.type == 'oneshot' and st.reason == 'exit' and st.value == 0:
+            u.failures, u.fails = 0, ()
+            self.set_phase(u, Phase.FINISHED, 'exited (%s) after %ss; oneshot: done'
+                           % (how, st.uptime))
+            self.refresh_tags(name)
+            self.try_start(self.dependents.get(name, ()))
+            if name == self.cfg.main:
+                self.begin_shutdown(0, 'main service %s exited (%s)' % (name, how))
+            return
         if not should_restart(svc.restart, st.reason, st.value):
             if st.reason == 'exit' and st.value == 0:
                 self.set_phase(u, Phase.FINISHED, 'exited (%s) after %ss; restart=%s: finished'
                                % (how, st.uptime, svc.restart))
                 self.try_start(self.dependents.get(name, ()))
+            elif svc.type == 'oneshot':
+                u.failures = count_failure(u.failures, None, svc.backoff_reset)
+                self.mark_failed(u, svc, st, 'exited (%s) after %ss' % (how, st.uptime),
+                                 'oneshot exited (%s); restart=%s' % (how, svc.restart))
+                return
             else:
                 self.give_up(u, 'exited (%s) after %ss; restart=%s: giving up'
                              % (how, st.uptime, svc.restart))
@@ -485,18 +573,27 @@ class Controller:
                 self.begin_shutdown(exit_code_of(st.reason, st.value),
                                     'main service %s exited (%s)' % (name, how))
             return
-        n = count_failure(u.failures, st.uptime, svc.backoff_reset)
+        self.restart_after(u, svc, st, how, 'exited (%s) after %ss' % (how, st.uptime),
+                           count_failure(u.failures, st.uptime, svc.backoff_reset), downtime)
+
+    def restart_after(self, u: Unit, svc: Service, st: ServiceState, how: str, what: str,
+                      n: int, downtime: int) -> None:
+        """A run that ended (st) was failure n in a row (what: the line's
+        start): mark it failed at its start limit, else start it again
+        after its back-off (as the daemon's timed start)."""
+        name = u.name
         u.failures = n
-        if self.start_limit_hit(u, svc, st, how):
+        if self.start_limit_hit(u, svc, st, how, what):
+            return
+        if not self.prepare_start(u):
             return
         delay = backoff_delay(svc.backoff_base, svc.backoff_max, n)
         if downtime >= delay or st.ts is None:
-            self.set_phase(u, Phase.STARTING, 'exited (%s) after %ss; failure %d; '
-                           'starting again now' % (how, st.uptime, n))
+            self.set_phase(u, Phase.STARTING, '%s; failure %d; starting again now' % (what, n))
             self.send('service.start', name)
         else:
-            self.set_phase(u, Phase.STARTING, 'exited (%s) after %ss; failure %d; '
-                           'next start in %ds' % (how, st.uptime, n, delay))
+            self.set_phase(u, Phase.STARTING, '%s; failure %d; next start in %ds'
+                           % (what, n, delay))
             self.send('service.start', name, str(st.ts + delay))
         self.send('service.tags', name, *unit_tags(svc, n, u.fails))
 
@@ -569,6 +666,23 @@ class Controller:
                  % (self.cfg.path, n, '' if n == 1 else 's', self.notice_every))
         self.set_timer(Timer.NOTICE, 'controller', self.notice_every)
 
+    def on_timer_start_timeout(self, name: str) -> None:
+        """Up start_timeout seconds and not ready: stop it by its stop
+        procedure; once down, that run counts as a failure (timed_out)."""
+        svc = self.cfg.services.get(name)
+        if svc is None or self.phase_of(name) is not Phase.STARTING or not self.running(name):
+            return
+        self.log(name, 'not ready within start_timeout %gs: a failure; stopping it'
+                 % svc.start_timeout)
+        self.stop(name, 'start-timeout')
+
+    def on_timer_retry(self, name: str) -> None:
+        u = self.units.get(name)
+        if u is None or u.phase is not Phase.STARTING or self.shutdown_code is not None \
+                or name not in self.cfg.services or self.held(name):
+            return
+        self.start(u, 'trying again')
+
     #: What each timer kind does when it fires: handler(controller, name).
     #: The functions of this class, bound once (a subclass that wants
     #: another handler puts its own table here).
@@ -578,6 +692,8 @@ class Controller:
         Timer.SHUTDOWN: on_timer_shutdown,
         Timer.TERMINATE: on_timer_terminate,
         Timer.NOTICE: on_timer_notice,
+        Timer.START_TIMEOUT: on_timer_start_timeout,
+        Timer.RETRY: on_timer_retry,
     }
 
     # --- stopping -------------------------------------------------------------------
@@ -651,6 +767,8 @@ class Controller:
                     self.pipes_made.discard(h)
         elif purpose in ('wanted-down', 'dependency'):
             self.stopped_for_hold(u, purpose)
+        elif purpose == 'start-timeout':
+            self.timed_out(u)
         elif purpose == 'change':
             svc = self.cfg.services.get(name)
             if svc is not None and self.shutdown_code is None:
@@ -665,6 +783,44 @@ class Controller:
             # a stop begun before the shutdown (a changed or removed
             # service) was one the shutdown waited for
             self.shutdown_step()
+
+    def timed_out(self, u: Unit) -> None:
+        """A run stopped for its start_timeout is down: a failure, whatever
+        its exit (a service that exits 0 at SIGTERM was not ready either),
+        for the restart policy (restart = "never": given up)."""
+        name = u.name
+        svc = self.cfg.services.get(name)
+        info = self.dp.mirror.service(name)
+        if svc is None or self.shutdown_code is not None or info is None:
+            self.set_phase(u, Phase.STOPPED, 'stopped')
+            return
+        st = info.state
+        u.handled = (st.pid, st.ts)
+        if self.held(name):
+            self.hold_phase(u, 'stopped; not ready within start_timeout, not a failure')
+            self.hold_step()
+            return
+        self.set_phase(u, Phase.STOPPED, 'stopped (%s)' % describe_exit(st.reason, st.value))
+        how = what = 'not ready within start_timeout %gs' % svc.start_timeout
+        if svc.restart == 'never':
+            self.not_restarted(u, svc, st, what, how)
+            return
+        # a run that never got ready is no healthy run, however long it took
+        self.restart_after(u, svc, st, how, what,
+                           count_failure(u.failures, None, svc.backoff_reset), 0)
+
+    def not_restarted(self, u: Unit, svc: Service, st: ServiceState, what: str,
+                      how: str) -> None:
+        """A failure of a restart = "never" service that is not an exit
+        (a start that failed, a start_timeout): given up, or for a
+        oneshot, marked failed."""
+        if svc.type == 'oneshot':
+            u.failures = count_failure(u.failures, None, svc.backoff_reset)
+            self.mark_failed(u, svc, st, what, how)
+            return
+        self.give_up(u, '%s; restart=never: giving up' % what)
+        if u.name == self.cfg.main:
+            self.begin_shutdown(1, 'main service %s: %s' % (u.name, how))
 
     def drop_waiting(self) -> None:
         """A shutdown began: what waits for a start will not get one."""
@@ -786,6 +942,9 @@ class Controller:
                     self.wait(u, 'definition changed', 'definition changed')
             elif name in old.services and u.phase is not Phase.STOPPING:
                 self.refresh_tags(name)         # stop_timeout, start_limit… (policy only)
+                if u.phase is Phase.STOPPED and svc.autostart \
+                        and not old.services[name].autostart:
+                    self.wait(u, 'autostart = true')
         self.try_start(self.waiting_names())
         return True, 'reloaded %s: %d changed, %d added, %d removed' % (
             new.path, changed, added, removed), warnings
@@ -998,10 +1157,12 @@ class Controller:
             self.try_start([u.name])
         self.hold_step()
 
-    def start_limit_hit(self, u: Unit, svc: Service, st: ServiceState, how: str) -> bool:
+    def start_limit_hit(self, u: Unit, svc: Service, st: ServiceState, how: str,
+                        what: Optional[str] = None) -> bool:
         """Count a failure in the start limit's window; at the limit, mark
         the service failed (FAILED, ``service.want→NAME→failed→REASON``)
-        instead of restarting it, and say True."""
+        instead of restarting it, and say True.  what: the line's start
+        (default: ``exited (HOW) after Ns``)."""
         if st.ts is not None:
             u.fails = recent_failures(u.fails, st.ts, svc.start_limit_interval) \
                 if svc.start_limit_burst else ()
@@ -1009,16 +1170,24 @@ class Controller:
             return False
         reason = '%d failures within %gs (start_limit %s); the last: %s' % (
             len(u.fails), svc.start_limit_interval, describe_start_limit(svc), how)
-        self.set_phase(u, Phase.FAILED, 'exited (%s) after %ss; failure %d: %s; marked failed '
-                       '(dpctl start %s to try again)' % (how, st.uptime, u.failures, reason,
-                                                          u.name))
+        if what is None:
+            what = 'exited (%s) after %ss' % (how, st.uptime)
+        self.mark_failed(u, svc, st, what, reason)
+        return True
+
+    def mark_failed(self, u: Unit, svc: Service, st: ServiceState, what: str,
+                    reason: str) -> None:
+        """Our policy gave up on u (what: the line's start; reason: why,
+        for operators): FAILED, ``service.want→NAME→failed→REASON``, what
+        requires it given up."""
+        self.set_phase(u, Phase.FAILED, '%s; failure %d: %s; marked failed (dpctl start %s to '
+                       'try again)' % (what, u.failures, reason, u.name))
         self.send('service.want', u.name, 'failed', reason)
         self.send('service.tags', u.name, *unit_tags(svc, u.failures, u.fails))
         self.try_start(self.dependents.get(u.name, ()))
         if u.name == self.cfg.main:
             self.begin_shutdown(exit_code_of(st.reason, st.value),
                                 'main service %s failed (%s)' % (u.name, reason))
-        return True
 
     def refresh_tags(self, name: str) -> None:
         """Send name's tags if the daemon's differ from ours (failure
@@ -1031,6 +1200,19 @@ class Controller:
         tags = unit_tags(svc, u.failures, u.fails)
         if info.tags != tags:
             self.send('service.tags', name, *tags)
+
+
+def run_env(svc: Service) -> Tuple[str, ...]:
+    """The service.env of a run of svc with env_file: its files read
+    now, then its env.  EnvFileError if a file cannot be read or parsed, or
+    the daemon would refuse the line (4,096 bytes at most)."""
+    cmd = env_command(svc, read_env_files(svc.env_file))
+    try:
+        check_command(cmd)
+    except InvalidArgument as e:
+        raise EnvFileError('%s: the daemon would refuse the environment: %s'
+                           % (' '.join(svc.env_file), e)) from None
+    return cmd
 
 
 def _who(by: Optional[str], why: Optional[str]) -> str:

@@ -14,7 +14,7 @@ from .config import RestartPolicy, Service
 __all__ = ['backoff_delay', 'count_failure', 'should_restart', 'exit_code_of',
            'describe_exit', 'Intent', 'make_tags', 'read_tags', 'define_commands',
            'CHDIR_SH', 'pipe_command', 'argv_of', 'fds_of', 'unit_tags', 'stop_tags',
-           'recent_failures', 'over_start_limit', 'log_tags']
+           'recent_failures', 'over_start_limit', 'log_tags', 'env_of', 'env_command']
 
 TAG = 'dpc'
 CHDIR_SH = 'cd "$1" && shift && exec "$@"'
@@ -183,6 +183,21 @@ def define_commands(svc: Service, failures: int = 0, env_has_chdir: bool = True,
         cmds.append(('service.auto_up', name, '-'))
     cmds.append(('service.tags', name) + unit_tags(svc, failures, fails))
     return cmds
+
+
+def env_of(svc: Service, from_files=()) -> Tuple[Tuple[str, str], ...]:
+    """The environment a run of svc gets: what its env_file set
+    (from_files, in order: a later assignment wins), then its ``env``,
+    which wins over the files (as systemd's Environment= does not, but
+    here the file is the host's and ``env`` the service's own word)."""
+    merged = dict(from_files)
+    merged.update(svc.env)
+    return tuple(sorted(merged.items()))
+
+
+def env_command(svc: Service, from_files=()) -> Tuple[str, ...]:
+    """The service.env of a run of svc (env_of's variables)."""
+    return ('service.env', svc.name) + tuple('%s=%s' % kv for kv in env_of(svc, from_files))
 
 
 def pipe_command(svc: Service) -> Tuple[str, ...]:

@@ -25,15 +25,18 @@ __all__ = ['Phase', 'NEXT', 'Unit', 'StopPurpose']
 #: no longer configured), ``'change'`` (define and start it again: its
 #: definition changed), ``'wanted-down'`` (someone sent
 #: ``service.want→NAME→down``: HELD once down), ``'dependency'`` (it
-#: requires a service wanted down, stopped first: WAITING once down).
-#: Strings, as the log lines show them.
-StopPurpose = Literal['shutdown', 'remove', 'change', 'wanted-down', 'dependency']
+#: requires a service wanted down, stopped first: WAITING once down),
+#: ``'start-timeout'`` (not ready within its start_timeout: once down, a
+#: failure for its restart policy).  Strings, as the log lines show them.
+StopPurpose = Literal['shutdown', 'remove', 'change', 'wanted-down', 'dependency',
+                      'start-timeout']
 
 
 class Phase(enum.Enum):
     """Where a managed service is in the controller's plan."""
 
-    #: Nothing planned: not started yet, or down for a shutdown.  A new unit's phase.
+    #: Nothing planned: not started yet, down for a shutdown, or defined
+    #: with ``autostart = false`` and not wanted up.  A new unit's phase.
     STOPPED = 'stopped'
     #: To be started once what it requires is ready (or finished) and what
     #: it comes after has started (:attr:`Unit.start_why` says why).
