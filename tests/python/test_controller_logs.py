@@ -342,6 +342,24 @@ class Check(unittest.TestCase):
         # missing parents are made (mkdir -p)
         self.assertEqual(self.check(web({'dir': self.dir + '/a/b/c'})), [])
 
+    def test_dir_dplog_refuses(self):
+        """dplog's rule: a directory any user may write, or another user's."""
+        shared = os.path.join(self.dir, 'shared')
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        self.assertEqual(self.check(web({'dir': shared})), [
+            "f.toml: service.web.log.dir: '%s': writable by any user: dplog refuses it"
+            % shared])
+        # inside it, a directory dplog makes itself is dplog's own
+        self.assertEqual(self.check(web({'dir': shared + '/web'})), [])
+        if os.geteuid() == 0:
+            theirs = os.path.join(self.dir, 'theirs')
+            os.mkdir(theirs)
+            os.chown(theirs, 65534, 65534)
+            self.assertEqual(self.check(web({'dir': theirs})), [
+                "f.toml: service.web.log.dir: '%s': owned by uid 65534: dplog refuses it"
+                % theirs])
+
     @unittest.skipUnless(os.geteuid() == 0, 'becomes nobody: needs root')
     def test_dir_whose_parent_is_not_writable(self):
         """As a user who may not write into the parent (root may: the

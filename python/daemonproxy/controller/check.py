@@ -106,6 +106,13 @@ def _log_dir_problem(directory: str) -> Optional[str]:
     if not os.access(d, os.W_OK | os.X_OK):
         return 'not writable' if d == directory else \
             'cannot be created: %r is not writable' % d
+    if d == directory:
+        # dplog's own rule (dplog(1), FILES): another user's directory, or
+        # one any user may write, is refused for logs.
+        if st.st_mode & stat.S_IWOTH:
+            return 'writable by any user: dplog refuses it'
+        if st.st_uid not in (os.geteuid(), 0):
+            return 'owned by uid %d: dplog refuses it' % st.st_uid
     return None
 
 
