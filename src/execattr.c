@@ -259,10 +259,9 @@ int execattr_parse(struct execattr **ap, const char *w, char *msg, size_t msglen
         a->sa.flags |= SPAWN_A_NNP;
         break;
     case K_CAPS:
-        if (parse_caps(v, &a->sa.caps, msg, msglen) < 0)
+        if (!*v || parse_caps(v, &a->sa.caps, msg, msglen) < 0)
             return -1;
-        if (*v)
-            a->sa.flags |= SPAWN_A_CAPS;
+        a->sa.flags |= SPAWN_A_CAPS;
         break;
     }
     a->given |= k;
@@ -426,6 +425,15 @@ bool execattr_resolve(struct execattr *a, const char **key, char *msg, size_t ms
             return false;
         }
         a->sa.flags |= SPAWN_A_GID;
+    }
+    /* Capabilities are for a service that is not root: an exec as root
+     * gives every one anyway, which caps= would seem to limit. */
+    uid_t runs_as = a->sa.flags & SPAWN_A_UID ? a->sa.uid : geteuid();
+    if ((a->sa.flags & SPAWN_A_CAPS) && runs_as == 0) {
+        *key = "caps";
+        fmt_snprintf(msg, msglen, "the service runs as root, which the exec gives every "
+                     "capability: give user= too");
+        return false;
     }
     if (a->groups) {
         *key = "groups";

@@ -1,7 +1,7 @@
 /* test_execattr.c - the execution attribute words (execattr.h): what each
  * parses to, the canonical words it gives back, the re-exec state's round
  * trip, and the words refused.  Lookups use only root (uid and gid 0),
- * which every system has; the integration tests (test_execattr.py) run
+ * which every system has, and numbers that need none; the integration tests (test_execattr.py) run
  * real children as other users. */
 #include "execattr.h"
 #include "spawn.h"
@@ -49,16 +49,16 @@ static void test_canonical(void)
 {
     struct execattr *a = parse("caps=NET_BIND_SERVICE,cap_chown limit-nofile=10:20 "
                                "umask=27 cwd=/tmp no-new-privs nice=-3 limit-as=infinity "
-                               "groups=0 user=0");
+                               "groups=0 user=65534 group=65534");
     CHECK(a != NULL);
     if (!a)
         return;
-    CHECK_STREQ(words_of(a), "user=0 groups=0 umask=0027 nice=-3 limit-as=infinity "
+    CHECK_STREQ(words_of(a), "user=65534 group=65534 groups=0 umask=0027 nice=-3 limit-as=infinity "
                              "limit-nofile=10:20 no-new-privs cwd=/tmp "
                              "caps=cap_chown,cap_net_bind_service");
     const struct spawn_attr *sa = execattr_spawn(a);
-    CHECK_EQ(sa->uid, 0);
-    CHECK_EQ(sa->gid, 0);
+    CHECK_EQ(sa->uid, 65534);
+    CHECK_EQ(sa->gid, 65534);
     CHECK_EQ(sa->umask, 027);
     CHECK_EQ(sa->nice, -3);
     CHECK_EQ(sa->caps, (1ULL << 0) | (1ULL << 10));
@@ -130,6 +130,7 @@ static void test_refused(void)
         "cwd=", "caps=cap_bogus", "caps=net_admin,", "user=nosuch-user-xyz",
         "group=nosuch-group-xyz", "groups=0,nosuch-group-xyz", "user=4242424",
         "nice=1 nice=2", "limit-core=1 limit-core=2", "no-new-privs no-new-privs",
+        "caps=", "user=0 caps=chown",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct execattr *a = parse(bad[i]);
