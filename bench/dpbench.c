@@ -5,10 +5,11 @@
  * baselines, which are measured by the same program in the same run.
  *
  *   dpbench forkexec N PROG              N children started at once, then all reaped
- *   dpbench spawn DP N PROG DEFINED HANDLES
+ *   dpbench spawn DP N PROG DEFINED HANDLES [OPT...]
  *                                        the same through daemonproxy: N starts,
  *                                        N "down" events (DEFINED extra services and
- *                                        HANDLES handles defined beforehand)
+ *                                        HANDLES handles defined beforehand; each
+ *                                        service with service.opts OPT... if given)
  *   dpbench tput CMD... -- N             N "echo\tx" lines through CMD, all replies read
  *   dpbench rtt CMD... -- N              one-at-a-time round trips (pinned to CPU 0)
  *   dpbench stormrtt DP NSVC N -- ARGS...
@@ -370,13 +371,21 @@ static int cmd_forkexec(int n, const char *prog)
     return 0;
 }
 
-static int cmd_spawn(const char *dp, int n, const char *prog, int defined, int handles)
+static int cmd_spawn(const char *dp, int n, const char *prog, int defined, int handles,
+                     char **opts, int nopts)
 {
     struct peer p;
     dp_start(&p, dp, -1);
     ballast(&p, defined, handles);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         peer_printf(&p, "service.args\ts%06d\t%s\n", i, prog);
+        if (nopts) {
+            peer_printf(&p, "service.opts\ts%06d", i);
+            for (int k = 0; k < nopts; k++)
+                peer_printf(&p, "\t%s", opts[k]);
+            peer_printf(&p, "\n");
+        }
+    }
     peer_sync(&p, "defined");
     int64_t t0 = now_ns();
     char *batch = malloc((size_t)n * 32);
@@ -1422,8 +1431,9 @@ int main(int argc, char **argv)
     self[sl > 0 ? sl : 0] = '\0';
     if (!strcmp(c, "forkexec") && argc == 4)
         return cmd_forkexec(atoi(argv[2]), argv[3]);
-    if (!strcmp(c, "spawn") && argc == 7)
-        return cmd_spawn(argv[2], atoi(argv[3]), argv[4], atoi(argv[5]), atoi(argv[6]));
+    if (!strcmp(c, "spawn") && argc >= 7)
+        return cmd_spawn(argv[2], atoi(argv[3]), argv[4], atoi(argv[5]), atoi(argv[6]),
+                         argv + 7, argc - 7);
     if (!strcmp(c, "stormrtt") && argc >= 6 && !strcmp(argv[5], "--")) {
         int nsvc = atoi(argv[3]), n = atoi(argv[4]);
         if (nsvc < 0 || n < 1)

@@ -87,16 +87,18 @@ int cmd_service_env(struct ctl *c, int argc, char **argv)
 
 int cmd_service_opts(struct ctl *c, int argc, char **argv)
 {
-    unsigned opts = 0, fdstore = 0;
-    for (int i = 2; i < argc; i++) {
-        if (!svc_opt_parse(argv[i], &opts, &fdstore)) {
-            ctl_error(c, "invalid option '%s'", argv[i]);
-            return 0;
-        }
+    struct svc_opts o;
+    char msg[PROTO_LINE_MAX + 64];
+    if (!svc_opts_parse(argc - 2, argv + 2, &o, msg, sizeof msg)) {
+        ctl_error(c, "%s", msg);
+        return 0;
     }
     struct service *s = get_or_create(c, argv[1]);
-    if (s)
-        svc_set_opts(s, opts, fdstore);
+    const char *err;
+    if (!s)
+        svc_opts_free(&o);
+    else if (!svc_set_opts(s, &o, &err))
+        ctl_error(c, "%s", err);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "fmt.h"
 #include "service_impl.h"
 #include "cgroup.h"
+#include "execattr.h"
 #include "fdstore.h"
 #include "handle.h"
 #include "log.h"
@@ -334,11 +335,26 @@ static void format_field(const struct service *s, struct proto_line *l,
     proto_line_addtsv(l, tsv);
 }
 
+static struct execattr *attr(const struct service *s)
+{
+    return s->x ? s->x->attr : NULL;
+}
+
+static bool has_opts(const struct service *s)
+{
+    return s->opts || s->fdstore_max || attr(s);
+}
+
+static void add_word(void *l, const char *word)
+{
+    proto_line_add(l, word);
+}
+
 static void format_opts(const struct service *s, struct proto_line *l)
 {
     proto_line_begin(l, "service.opts");
     proto_line_add(l, s->str);
-    if (!s->opts && !s->fdstore_max)
+    if (!has_opts(s))
         proto_line_add(l, "");
     if (s->opts & SVC_OPT_NOTIFY)
         proto_line_add(l, "notify");
@@ -346,6 +362,8 @@ static void format_opts(const struct service *s, struct proto_line *l)
         proto_line_add(l, "listen-fds");
     if (s->fdstore_max)
         proto_line_addf(l, "fdstore=%u", (unsigned)s->fdstore_max);
+    if (attr(s))
+        execattr_each(attr(s), add_word, l);
 }
 
 static void format_want(const struct service *s, struct proto_line *l, enum svc_want w,
@@ -394,7 +412,7 @@ size_t svc_format_dump(const struct service *s, char *buf, size_t size)
             format_field(s, &l, "service.env", field(s, SVC_ENV));
             break;
         case 6:
-            if (!s->opts && !s->fdstore_max)
+            if (!has_opts(s))
                 continue;
             format_opts(s, &l);
             break;
@@ -816,6 +834,8 @@ bool svc_delete(struct service *s, const char **err)
     svc_ready_delete(s);
     free(desired(s));
     svc_exits_delete(s);
+    if (s->x)
+        execattr_free(s->x->attr);
     free(s->x);
     svc_free(s);
     return true;
@@ -846,27 +866,67 @@ bool svc_env_entry_valid(const char *e)
     return *e == '-' ? var[n] == '\0' : var[n] == '=';
 }
 
-bool svc_opt_parse(const char *w, unsigned *opts, unsigned *fdstore)
+/* One of the options of the first table (docs/protocol.md). */
+static bool opt_parse(const char *w, struct svc_opts *o)
 {
     int64_t n;
     if (strcmp(w, "notify") == 0)
-        *opts |= SVC_OPT_NOTIFY;
+        o->flags |= SVC_OPT_NOTIFY;
     else if (strcmp(w, "listen-fds") == 0)
-        *opts |= SVC_OPT_LISTEN_FDS;
+        o->flags |= SVC_OPT_LISTEN_FDS;
     else if (strncmp(w, "fdstore=", 8) == 0 && sys_parse_int(w + 8, 1, FDSTORE_MAX, &n))
-        *fdstore = (unsigned)n;
+        o->fdstore = (unsigned)n;
     else
         return false;
     return true;
 }
 
-void svc_set_opts(struct service *s, unsigned opts, unsigned fdstore)
+bool svc_opts_parse(int n, char *const *words, struct svc_opts *o, char *err, size_t errlen)
 {
-    s->opts = (uint8_t)opts;
-    s->fdstore_max = (uint16_t)fdstore;
+    *o = (struct svc_opts){ 0 };
+    char why[200] = "";
+    const char *bad = NULL, *key = NULL;
+    for (int i = 0; i < n && !bad; i++)
+        if (!opt_parse(words[i], o) && execattr_parse(&o->attr, words[i], why, sizeof why) != 1)
+            bad = words[i];
+    if (!bad && o->attr && !execattr_resolve(o->attr, &key, why, sizeof why)) {
+        /* The word of the key whose lookup failed. */
+        size_t kl = strlen(key);
+        for (int i = 0; i < n && !bad; i++)
+            if (strncmp(words[i], key, kl) == 0 && words[i][kl] == '=')
+                bad = words[i];
+    }
+    if (!bad)
+        return true;
+    fmt_snprintf(err, errlen, "invalid option '%s'%s%s", bad, why[0] ? ": " : "", why);
+    svc_opts_free(o);
+    return false;
+}
+
+void svc_opts_free(struct svc_opts *o)
+{
+    execattr_free(o->attr);
+    o->attr = NULL;
+}
+
+bool svc_set_opts(struct service *s, struct svc_opts *o, const char **err)
+{
+    if ((o->attr || s->x) && !svc_ext(s)) {
+        svc_opts_free(o);
+        *err = "unable to allocate a service's options";
+        return false;
+    }
+    if (s->x) {
+        execattr_free(s->x->attr);
+        s->x->attr = o->attr;
+        o->attr = NULL;
+    }
+    s->opts = (uint8_t)o->flags;
+    s->fdstore_max = (uint16_t)o->fdstore;
     struct proto_line l;
     format_opts(s, &l);
     svc_report(SVC_EV_DEFINED, s, &l, NULL);
+    return true;
 }
 
 unsigned svc_trigger_parse(const char *name)
@@ -1175,9 +1235,15 @@ struct svc_rec {
         start_ms, interval, triggers, start_auto, timer_room;
     /* appended: the desired state (want 0: none, the rest then empty) */
     struct state_val want, want_by, want_ms, want_why;
+    /* appended: the execution attributes, their words (TAB-joined) and
+     * the ids looked up for them (execattr.h); empty: none */
+    struct state_val attr, attr_ids;
 };
 
 #define SVC_LIST_MAX (SVC_NFIELDS * PROTO_LINE_MAX)
+/* "u=UID g=GID G=" and a groups= list's ids (the words' line holds at
+ * most 2048 of them), or a user's (getgrouplist: at most 65536). */
+#define ATTR_IDS_MAX (32 + 65536 * 11)
 static const struct state_def svc_defs[] = {
     STATE_STR(struct svc_rec, name, SVC_NAME_MAX),
     STATE_STR(struct svc_rec, args, SVC_LIST_MAX),
@@ -1201,9 +1267,11 @@ static const struct state_def svc_defs[] = {
     STATE_STR(struct svc_rec, want_by, SVC_BY_MAX),
     STATE_INT(struct svc_rec, want_ms, 0, INT64_MAX, 0),
     STATE_STR(struct svc_rec, want_why, SVC_WHY_MAX),
+    STATE_STR(struct svc_rec, attr, PROTO_LINE_MAX),
+    STATE_STR(struct svc_rec, attr_ids, ATTR_IDS_MAX),
 };
 /* Every field up to timer_room was in the first version. */
-STATE_RECORD(svc_record, "service", struct svc_rec, svc_defs, STATE_SLOTS(struct svc_rec) - 4, 0);
+STATE_RECORD(svc_record, "service", struct svc_rec, svc_defs, STATE_SLOTS(struct svc_rec) - 6, 0);
 
 /* The record's lists in enum svc_field order. */
 _Static_assert(SVC_ARGS == 0 && SVC_FDS == 1 && SVC_TAGS == 2 && SVC_ENV == 3 &&
@@ -1220,6 +1288,39 @@ static const struct state_def svc_pool_defs[] = {
     STATE_INT(struct svc_pool_rec, size, SVC_POOL_MIN_SIZE, 65535, 0),
 };
 STATE_RECORD(svc_pool_record, "service.pool", struct svc_pool_rec, svc_pool_defs, 0, 0);
+
+struct words {
+    char *buf;
+    size_t len;
+};
+
+static void join_word(void *ctx, const char *word)
+{
+    struct words *w = ctx;
+    size_t n = strlen(word);
+    if (w->len)
+        w->buf[w->len++] = '\t';
+    memcpy(w->buf + w->len, word, n + 1);
+    w->len += n;
+}
+
+/* a's words, TAB-joined, and its ids (execattr_ids), allocated. */
+static bool attr_texts(const struct execattr *a, char **words, char **ids)
+{
+    struct words w = { malloc(PROTO_LINE_MAX + 1), 0 };
+    size_t ids_size = 40 + (size_t)execattr_spawn(a)->ngroups * 11;
+    *ids = malloc(ids_size);
+    if (!w.buf || !*ids) {
+        free(w.buf);
+        free(*ids);
+        return false;
+    }
+    w.buf[0] = '\0';
+    execattr_each(a, join_word, &w);
+    execattr_ids(a, *ids, ids_size);
+    *words = w.buf;
+    return true;
+}
 
 static void save_one(struct tree_node *n, void *ctx)
 {
@@ -1241,7 +1342,16 @@ static void save_one(struct tree_node *n, void *ctx)
     struct state_val *lists[] = SVC_REC_LISTS(&rec);
     for (int k = 0; k < SVC_NFIELDS; k++)
         lists[k]->s = field(s, k);
+    char *words = NULL, *ids = NULL;
+    if (attr(s) && !attr_texts(attr(s), &words, &ids)) {
+        ((struct state_out *)ctx)->failed = true;   /* out of memory sticks */
+        return;
+    }
+    rec.attr.s = words;
+    rec.attr_ids.s = ids;
     state_write(ctx, &svc_record, &rec);
+    free(words);
+    free(ids);
     if (s->x) {
         svc_ready_save(s, ctx);
         svc_exits_save(s, ctx);
@@ -1346,6 +1456,19 @@ static bool restore_want(struct service *s, const struct svc_rec *rec, const cha
     return true;
 }
 
+/* The record's execution attributes into s (none: nothing). */
+static bool restore_attr(struct service *s, const struct svc_rec *rec, const char **err)
+{
+    if (!rec->attr.len)
+        return true;
+    if (!svc_ext(s)) {
+        *err = "unable to allocate a service's attributes";
+        return false;
+    }
+    s->x->attr = execattr_restore(rec->attr.s, rec->attr_ids.s ? rec->attr_ids.s : "", err);
+    return s->x->attr != NULL;
+}
+
 /* Its place among the running, the signal-triggered and the pending. */
 static void restore_links(struct service *s)
 {
@@ -1380,7 +1503,7 @@ bool svc_restore(const struct state_rec *r, const char **err)
         return false;
     }
     struct service *s = restore_new(&rec, err);
-    if (!s || !restore_want(s, &rec, err))
+    if (!s || !restore_want(s, &rec, err) || !restore_attr(s, &rec, err))
         return false;   /* a new service is down: nothing to undo */
     if ((rec.timer_room.i || rec.state.i == SVC_START) && !timer_room(s)) {
         *err = "unable to allocate timer";

@@ -76,10 +76,21 @@ enum svc_state svc_state(const struct service *s);
 /* True for a service.env entry: VAR=VALUE or -VAR. */
 bool svc_env_entry_valid(const char *entry);
 
-/* Parse one option word into *opts / *fdstore; false if invalid. */
-bool svc_opt_parse(const char *word, unsigned *opts, unsigned *fdstore);
-/* Set the options and report service.opts. */
-void svc_set_opts(struct service *s, unsigned opts, unsigned fdstore);
+/* The words of a service.opts command, parsed, with the users and groups
+ * they name looked up (execattr.h). */
+struct svc_opts {
+    unsigned flags;             /* SVC_OPT_* */
+    unsigned fdstore;
+    struct execattr *attr;      /* or NULL */
+};
+/* Parse n words into *o.  False with the error in err (o then holds
+ * nothing to free). */
+bool svc_opts_parse(int n, char *const *words, struct svc_opts *o, char *err, size_t errlen);
+/* Set the options (o's attributes become s's) and report service.opts.
+ * False with *err when out of memory (o's attributes freed). */
+bool svc_set_opts(struct service *s, struct svc_opts *o, const char **err);
+/* Free what o holds (parsed, then not set). */
+void svc_opts_free(struct svc_opts *o);
 /* Set one list from the n fields after NAME and report its event
  * (service.args, service.fds or service.tags).  On failure returns false
  * with *err set and changes nothing. */

@@ -32,6 +32,7 @@ struct notify_chan;
 struct fdstore;
 struct cgroup;
 struct svc_exits;
+struct execattr;
 
 /* Readiness, the latest of READY=1, RELOADING=1, STOPPING=1. */
 enum svc_readiness { RD_NONE, RD_READY, RD_RELOADING, RD_STOPPING };
@@ -71,6 +72,7 @@ struct svc_ext {
     char *status;                   /* the last STATUS= of this run, or NULL */
     struct svc_desired *desired;    /* service.want, NULL: "-" */
     struct svc_exits *exits;        /* service.exits (svc_exits.c), NULL: never exited */
+    struct execattr *attr;          /* what it runs as (service.opts), NULL: as daemonproxy */
 };
 
 struct service {

@@ -17,12 +17,29 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
+
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#endif
+/* The 32-bit id calls where a 16-bit one has the plain name. */
+#ifdef SYS_setresuid32
+#define SYS_SETRESUID SYS_setresuid32
+#define SYS_SETRESGID SYS_setresgid32
+#define SYS_SETGROUPS SYS_setgroups32
+#else
+#define SYS_SETRESUID SYS_setresuid
+#define SYS_SETRESGID SYS_setresgid
+#define SYS_SETGROUPS SYS_setgroups
+#endif
 
 #define SPAWN_STACK (128 * 1024)
 /* Low fd slots reserved for the fast path (see spawn_init). */
@@ -90,6 +107,15 @@ static const char *const stage_names[] = {
     [SPAWN_DUP] = "dup",
     [SPAWN_FCNTL] = "fcntl",
     [SPAWN_DUP2] = "dup2",
+    [SPAWN_RLIMIT] = "setrlimit",
+    [SPAWN_NICE] = "setpriority",
+    [SPAWN_SETGROUPS] = "setgroups",
+    [SPAWN_SETGID] = "setgid",
+    [SPAWN_SETUID] = "setuid",
+    [SPAWN_CHDIR] = "chdir",
+    [SPAWN_CAPSET] = "capset",
+    [SPAWN_AMBIENT] = "ambient",
+    [SPAWN_NNP] = "no_new_privs",
     [SPAWN_EXEC] = "exec",
 };
 _Static_assert(sizeof stage_names / sizeof stage_names[0] == SPAWN_STAGE_COUNT,
@@ -166,6 +192,65 @@ static void keep_inherited(struct spawn_req *r)
             fail(r, SPAWN_FCNTL);
 }
 
+/* capset's arguments (linux/capability.h, version 3: two 32-bit words
+ * per set), declared here to need no kernel header in a musl build. */
+struct cap_header {
+    uint32_t version;
+    int pid;
+};
+struct cap_data {
+    uint32_t effective, permitted, inheritable;
+};
+#define CAP_VERSION_3 0x20080522
+
+/* The service's attributes (spawn.h), as root first: limits and nice
+ * may need privileges the new user lacks.  Raw syscalls for the ids:
+ * libc's set*id wrappers signal every thread to change them all (musl
+ * always; glibc when threaded), machinery that has no place in a child
+ * that shares daemonproxy's memory. */
+static void apply_attr(struct spawn_req *r, const struct spawn_attr *a)
+{
+    for (int i = 0; i < a->nlimits; i++) {
+        struct rlimit rl = { (rlim_t)a->limits[i].cur, (rlim_t)a->limits[i].max };
+        if (prlimit(0, a->limits[i].resource, &rl, NULL) != 0)
+            fail(r, SPAWN_RLIMIT);
+    }
+    if ((a->flags & SPAWN_A_NICE) && setpriority(PRIO_PROCESS, 0, a->nice) != 0)
+        fail(r, SPAWN_NICE);
+    if (a->flags & SPAWN_A_UMASK)
+        umask(a->umask);
+    if ((a->flags & SPAWN_A_GROUPS) &&
+        syscall(SYS_SETGROUPS, (size_t)a->ngroups, a->groups) != 0)
+        fail(r, SPAWN_SETGROUPS);
+    if ((a->flags & SPAWN_A_GID) && syscall(SYS_SETRESGID, a->gid, a->gid, a->gid) != 0)
+        fail(r, SPAWN_SETGID);
+    bool caps = a->flags & SPAWN_A_CAPS;
+    if (a->flags & SPAWN_A_UID) {
+        /* A change from root clears the permitted set, unless kept. */
+        if (caps && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+            fail(r, SPAWN_CAPSET);
+        if (syscall(SYS_SETRESUID, a->uid, a->uid, a->uid) != 0)
+            fail(r, SPAWN_SETUID);
+    }
+    if (a->cwd && chdir(a->cwd) != 0)
+        fail(r, SPAWN_CHDIR);
+    if (caps) {
+        /* Exactly these, in every set; the ambient set carries them over
+         * the exec of a program without file capabilities. */
+        struct cap_header h = { CAP_VERSION_3, 0 };
+        uint32_t lo = (uint32_t)a->caps, hi = (uint32_t)(a->caps >> 32);
+        struct cap_data d[2] = { { lo, lo, lo }, { hi, hi, hi } };
+        if (syscall(SYS_capset, &h, d) != 0)
+            fail(r, SPAWN_CAPSET);
+        for (int c = 0; c < 64; c++)
+            if ((a->caps >> c & 1) &&
+                prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (unsigned long)c, 0, 0) != 0)
+                fail(r, SPAWN_AMBIENT);
+    }
+    if ((a->flags & SPAWN_A_NNP) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        fail(r, SPAWN_NNP);
+}
+
 static int child_main(void *arg)
 {
     struct spawn_req *r = arg;
@@ -234,6 +319,8 @@ static int child_main(void *arg)
      * check is daemonproxy, holding as many fds as it does. */
     if (nofile_raised && !r->ninherit)
         prlimit(0, RLIMIT_NOFILE, &child_nofile, NULL);
+    if (r->attr)
+        apply_attr(r, r->attr);
     if (r->pid_slot)
         put_pid(r->pid_slot, (pid_t)syscall(SYS_getpid));
     execvpe(r->argv[0], r->argv, r->envp ? r->envp : environ);

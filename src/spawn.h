@@ -18,6 +18,7 @@
 #ifndef SPAWN_H
 #define SPAWN_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Most fds a child can be given (its fds 0 to 1023; more would pass the
@@ -32,12 +33,52 @@ enum spawn_stage {
     SPAWN_DUP,          /* moving a source out of the target range */
     SPAWN_FCNTL,        /* clearing close-on-exec */
     SPAWN_DUP2,         /* placing an fd */
+    /* The execution attributes (struct spawn_attr), in the order they apply. */
+    SPAWN_RLIMIT,       /* "setrlimit" */
+    SPAWN_NICE,         /* "setpriority" */
+    SPAWN_SETGROUPS,
+    SPAWN_SETGID,
+    SPAWN_SETUID,
+    SPAWN_CHDIR,
+    SPAWN_CAPSET,       /* keeping and setting the capability sets */
+    SPAWN_AMBIENT,      /* raising an ambient capability */
+    SPAWN_NNP,          /* "no_new_privs" */
     SPAWN_EXEC,
     SPAWN_STAGE_COUNT
 };
 
 /* "exec", "dup2", ...: what an error message calls the stage. */
 const char *spawn_stage_name(enum spawn_stage stage);
+
+/* What a service runs as (execattr.h makes it from service.opts): applied
+ * in the child after its fds are placed, as root first (limits, nice),
+ * then the ids, then what the new user does (chdir, capabilities). */
+#define SPAWN_A_UMASK   0x01u
+#define SPAWN_A_NICE    0x02u
+#define SPAWN_A_GROUPS  0x04u   /* setgroups(ngroups, groups) */
+#define SPAWN_A_GID     0x08u
+#define SPAWN_A_UID     0x10u
+#define SPAWN_A_CAPS    0x20u   /* caps: permitted, effective, inheritable, ambient */
+#define SPAWN_A_NNP     0x40u
+
+struct spawn_limit {
+    int resource;                       /* RLIMIT_* */
+    unsigned long long cur, max;        /* RLIM_INFINITY as ~0 */
+};
+
+struct spawn_attr {
+    unsigned flags;                     /* SPAWN_A_* */
+    uid_t uid;
+    gid_t gid;
+    mode_t umask;
+    int nice;
+    int ngroups;
+    const gid_t *groups;
+    int nlimits;
+    const struct spawn_limit *limits;
+    const char *cwd;                    /* or NULL */
+    uint64_t caps;                      /* bit n: capability n */
+};
 
 struct spawn_req {
     char *const *argv;  /* NULL-terminated; argv[0] is searched in PATH */
@@ -46,6 +87,7 @@ struct spawn_req {
     char *const *envp;  /* the child's environment, or NULL: daemonproxy's */
     char *pid_slot;     /* or NULL: 20 bytes in envp where the child writes its pid */
     int cgroup_fd;      /* or -1: a cgroup.procs the child enters by writing "0" */
+    const struct spawn_attr *attr;      /* or NULL: runs as daemonproxy does */
     /* Fds the child also keeps, at their own numbers (each at or above
      * nfds; close-on-exec is cleared in the child's own copy of the fd
      * table, never in daemonproxy's).  Every other fd daemonproxy holds is

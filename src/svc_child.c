@@ -10,6 +10,7 @@
 #include "fmt.h"
 #include "service_impl.h"
 #include "cgroup.h"
+#include "execattr.h"
 #include "fdstore.h"
 #include "handle.h"
 #include "log.h"
@@ -267,6 +268,8 @@ bool svc_child_prepare(struct service *s, struct spawn_req *r, char *msg, size_t
     if (!prepare_env(s, n, &r->pid_slot, msg, msglen))
         return false;
     r->envp = envp;
+    if (s->x && s->x->attr)
+        r->attr = execattr_spawn(s->x->attr);
     return true;
 }
 

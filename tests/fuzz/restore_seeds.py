@@ -110,6 +110,9 @@ def main():
               'conn.event_timeout\t20\t40')
         d.cmd('service.args\tup\tsleep\t1000', 'service.tags\tup\ta\tb=c',
               'service.env\tup\tFOO=bar\t-HOME', 'service.fds\tup\tnull\tp.w\tstderr',
+              'service.opts\tup\tuser=nobody\tgroups=0,nogroup\tumask=022\tnice=3\t'
+              'limit-nofile=512:1024\tlimit-core=infinity\tno-new-privs\tcwd=/\t'
+              'caps=cap_net_bind_service',
               'service.auto_up\tup\t3\tSIGUSR1', 'service.start\tup',
               'service.args\tdone\tsh\t-c\texit 3', 'service.start\tdone',
               'service.args\tlater\tsleep\t5', 'service.start\tlater\t%d'
