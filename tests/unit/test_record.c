@@ -511,12 +511,13 @@ static void with_want(const char *want, struct bad *b)
     char *p = strstr(text, "\nservice\t") + 1, *end = strchr(p, '\n');
     int n = flat_count(&svc_record);
     struct bad cut;
-    patch(text, len, p, end, n - 4, NULL, &cut);     /* the line without its want */
+    /* The line without its want and what follows it (the attributes). */
+    patch(text, len, p, end, n - 6, NULL, &cut);
     char *q = strstr(cut.text, "\nservice\t") + 1;
     size_t head = (size_t)(strchr(q, '\n') - cut.text);
-    b->text = malloc(cut.len + strlen(want) + 2);
+    b->text = malloc(cut.len + strlen(want) + 4);
     memcpy(b->text, cut.text, head);
-    b->len = head + (size_t)sprintf(b->text + head, "\t%s", want);
+    b->len = head + (size_t)sprintf(b->text + head, "\t%s\t\t", want);
     memcpy(b->text + b->len, cut.text + head, cut.len - head);
     b->len += cut.len - head;
     free(cut.text);
