@@ -627,6 +627,13 @@ class BadWords(AttrBase):
         self.refuse(d, ['user=%d' % NOBODY, 'caps=net_bind_service,cap_bogus'],
                     "invalid option 'caps=net_bind_service,cap_bogus': "
                     "no such capability 'cap_bogus'")
+        # capabilities are for a service that is not root: the exec gives root all
+        as_root = ("invalid option 'caps=cap_kill': the service runs as root, which the "
+                   "exec gives every capability: give user= too")
+        self.refuse(d, ['user=0', 'caps=cap_kill'], as_root)
+        if os.geteuid() == 0:
+            self.refuse(d, ['caps=cap_kill'], as_root)
+        self.refuse(d, ['user=%d' % NOBODY, 'caps='], "invalid option 'caps='")
         for twice in (['umask=022', 'umask=022'], ['nice=1', 'notify', 'nice=1'],
                       ['no-new-privs', 'no-new-privs'], ['cwd=/', 'cwd=/']):
             self.refuse(d, twice, "invalid option '%s': given twice" % twice[-1])
