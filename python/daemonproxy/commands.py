@@ -262,7 +262,10 @@ class Commands(Generic[Warnings, Text, Events]):
 
     def service_opts(self, name: str, *opts: str) -> Warnings:
         """``service.opts→NAME→OPT…``: ``'notify'``, ``'listen-fds'``,
-        ``'fdstore=N'``.  Replaces the set."""
+        ``'fdstore=N'``, and what the service runs as: ``'user=www'``,
+        ``'group=…'``, ``'groups=…'``, ``'umask=027'``, ``'nice=N'``,
+        ``'limit-nofile=65536'``, ``'no-new-privs'``, ``'cwd=DIR'``,
+        ``'caps=cap_net_bind_service'``.  Replaces the set."""
         cmd = 'service.opts'
         return self._command([cmd, check_name(name, 'service', cmd)]
                              + [check_option(o, cmd) for o in opts])

@@ -193,7 +193,8 @@ class ServiceEnv(Event):
 
 @_event
 class ServiceOpts(Event):
-    """``service.opts→NAME→OPT…``: ``notify``, ``listen-fds``, ``fdstore=N``."""
+    """``service.opts→NAME→OPT…``: ``notify``, ``listen-fds``, ``fdstore=N``,
+    and the execution attributes (``user=…``, ``limit-nofile=…``, …)."""
 
     name: str
     opts: Tuple[str, ...] = ()

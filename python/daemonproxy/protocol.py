@@ -272,16 +272,41 @@ def check_env_entry(value: Field, command: Optional[str] = None) -> str:
     return s
 
 
+#: The resources of ``limit-RES=`` (docs/protocol.md, "Execution attributes").
+LIMIT_RESOURCES = ('as', 'core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue',
+                   'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack')
+
+_LIMIT_VALUE = r'(?:[0-9]+|infinity)'
+_OPTION_RES = [re.compile(r) for r in (
+    r'(?:notify|listen-fds|no-new-privs)\Z',
+    r'(?:user|group|cwd)=[^\t\n\r]+\Z',
+    r'groups=(?:[^,\t\n\r]+(?:,[^,\t\n\r]+)*)?\Z',
+    r'umask=[0-7]{1,4}\Z',
+    r'nice=[-+]?[0-9]{1,2}\Z',
+    r'limit-(?:%s)=%s(?::%s)?\Z' % ('|'.join(LIMIT_RESOURCES), _LIMIT_VALUE, _LIMIT_VALUE),
+    r'caps=[A-Za-z_]+(?:,[A-Za-z_]+)*\Z',
+)]
+
+
 def check_option(value: Field, command: Optional[str] = None) -> str:
-    """A service option: ``notify``, ``listen-fds`` or ``fdstore=N`` (1..1024)."""
+    """A service option: ``notify``, ``listen-fds``, ``fdstore=N`` (1..1024),
+    or an execution attribute (``user=``, ``group=``, ``groups=``, ``umask=``,
+    ``nice=``, ``limit-RES=``, ``no-new-privs``, ``cwd=``, ``caps=``): its form
+    is checked here, the names it gives and the rest by daemonproxy."""
     s = _text(value, 'option', command)
-    if s in ('notify', 'listen-fds'):
-        return s
     m = re.match(r'fdstore=([0-9]+)\Z', s)
     if m and 1 <= int(m.group(1)) <= 1024:
         return s
-    raise InvalidArgument('invalid option %r (notify, listen-fds, fdstore=N with N 1 to 1024)'
-                          % s[:60], command)
+    if any(r.match(s) for r in _OPTION_RES):
+        if s.startswith('umask=') and int(s[6:], 8) > 0o777:
+            pass
+        elif s.startswith('nice=') and not -20 <= int(s[5:]) <= 19:
+            pass
+        else:
+            return s
+    raise InvalidArgument('invalid option %r (notify, listen-fds, fdstore=N with N 1 to 1024, '
+                          'or user=, group=, groups=, umask=, nice=, limit-RES=, '
+                          'no-new-privs, cwd=, caps=)' % s[:60], command)
 
 
 def check_flags(value: Union[None, str, Iterable[str]], command: str) -> str:

@@ -162,10 +162,19 @@ class Values(unittest.TestCase):
                     p.check_env_entry(bad)
 
     def test_option(self):
-        for ok in ('notify', 'listen-fds', 'fdstore=1', 'fdstore=1024'):
+        for ok in ('notify', 'listen-fds', 'fdstore=1', 'fdstore=1024', 'user=www',
+                   'user=33', 'group=www-data', 'groups=', 'groups=adm,27', 'umask=022',
+                   'umask=0777', 'nice=-20', 'nice=19', 'limit-nofile=65536',
+                   'limit-core=infinity', 'limit-nproc=100:200', 'limit-as=0:infinity',
+                   'no-new-privs', 'cwd=/srv/www', 'cwd=rel', 'caps=cap_net_bind_service',
+                   'caps=NET_RAW,cap_chown'):
             self.assertEqual(p.check_option(ok), ok)
-        for bad in ('fdstore=0', 'fdstore=1025', 'fdstore=', 'Notify', 'x'):
-            with self.assertRaises(InvalidArgument):
+        for bad in ('fdstore=0', 'fdstore=1025', 'fdstore=', 'Notify', 'x', 'user=', 'group=',
+                    'groups=,', 'groups=a,', 'umask=8', 'umask=1000', 'umask=01777',
+                    'nice=20', 'nice=-21', 'nice=', 'limit-bogus=1', 'limit-nofile=',
+                    'limit-nofile=1:2:3', 'limit-nofile=-1', 'no-new-privs=1', 'cwd=',
+                    'caps=', 'caps=a,', 'caps=cap-x'):
+            with self.subTest(bad=bad), self.assertRaises(InvalidArgument):
                 p.check_option(bad)
 
     def test_flags(self):
