@@ -288,6 +288,15 @@ _OPTION_RES = [re.compile(r) for r in (
 )]
 
 
+def _in_range(option: str) -> bool:
+    """umask= and nice= within their ranges (their form already checked)."""
+    if option.startswith('umask='):
+        return int(option[6:], 8) <= 0o777
+    if option.startswith('nice='):
+        return -20 <= int(option[5:]) <= 19
+    return True
+
+
 def check_option(value: Field, command: Optional[str] = None) -> str:
     """A service option: ``notify``, ``listen-fds``, ``fdstore=N`` (1..1024),
     or an execution attribute (``user=``, ``group=``, ``groups=``, ``umask=``,
@@ -297,13 +306,8 @@ def check_option(value: Field, command: Optional[str] = None) -> str:
     m = re.match(r'fdstore=([0-9]+)\Z', s)
     if m and 1 <= int(m.group(1)) <= 1024:
         return s
-    if any(r.match(s) for r in _OPTION_RES):
-        if s.startswith('umask=') and int(s[6:], 8) > 0o777:
-            pass
-        elif s.startswith('nice=') and not -20 <= int(s[5:]) <= 19:
-            pass
-        else:
-            return s
+    if any(r.match(s) for r in _OPTION_RES) and _in_range(s):
+        return s
     raise InvalidArgument('invalid option %r (notify, listen-fds, fdstore=N with N 1 to 1024, '
                           'or user=, group=, groups=, umask=, nice=, limit-RES=, '
                           'no-new-privs, cwd=, caps=)' % s[:60], command)
