@@ -21,7 +21,6 @@ from __future__ import annotations
 import enum
 import heapq
 import os
-import subprocess
 import sys
 import time
 from typing import Callable, ClassVar, Dict, List, Optional, Set, Tuple
@@ -89,7 +88,8 @@ def log_line(subject: str, message: str) -> None:
 class Controller:
     """Runs the services of a config file over a connected Client (it uses
     the client's public API only: ``mirror``, ``send_many``,
-    ``next_event``, ``terminate``)."""
+    ``next_event``, ``terminate``, and ``request`` for the service.opts of
+    a service with execution attributes)."""
 
     def __init__(self, dp, cfg: Config, log: Callable[[str, str], None] = log_line,
                  broken: Optional[List[str]] = None) -> None:
@@ -162,7 +162,8 @@ class Controller:
 
     def send(self, *fields: str) -> None:
         """Queue one command; flush() sends the queue.  Nothing waits for a
-        reply: what happened shows in the events (errors too)."""
+        reply: what happened shows in the events (errors too); the one
+        exception is define_attributes."""
         self.pending.append(fields)
 
     def flush(self) -> None:
