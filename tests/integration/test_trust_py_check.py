@@ -31,7 +31,7 @@ VARIANTS = [
     ('stop_signal IOT, an alias the daemon lacks', 'stop_signal = "IOT"',
      'service.web.stop_signal'),
     ('a run line over 4096 bytes', 'run = ["sleep", "%s"]' % LONG, 'service.web.run'),
-    ('a cwd that makes the line too long', 'cwd = "/%s"' % LONG, 'service.web.run'),
+    ('a cwd that makes the line too long', 'cwd = "/%s"' % LONG, 'service.web.cwd'),
     ('an environment line over 4096 bytes', 'env = { X = "%s" }' % LONG, 'service.web.env'),
     ('a logger line over 4096 bytes', 'log = ["cat", "%s"]' % LONG, 'service.web.log'),
     ('an empty program', 'run = [""]', 'service.web.run'),

@@ -148,7 +148,8 @@ class Parse(unittest.TestCase):
             (svc(stop_signal=15.0), 'service.a.stop_signal: unknown signal'),
             (svc(run=['x', long_arg]), 'service.a.run: the daemon would refuse it: service.args: '
                                        'line of'),
-            (svc(cwd='/' + long_arg), 'service.a.run: the daemon would refuse it'),
+            (svc(cwd='/' + long_arg), 'service.a.cwd: the daemon would refuse it: '
+                                      'service.opts: line of'),
             (svc(log=['cat', long_arg]), 'service.a.log: the daemon would refuse it: '
                                          'service.args: line of'),
             (svc(run=['']), 'service.a.run: the program (the first string) must not be empty'),
@@ -177,8 +178,7 @@ class Parse(unittest.TestCase):
         self.assertEqual(len(cfg.services['a'].env), 5)
 
     def test_longest_lines_pass(self):
-        # the longest argv that fits the daemon's 4,096-byte line, with the
-        # chain-loader for cwd and the logger: accepted
+        # the longest argv that fits the daemon's 4,096-byte line: accepted
         room = 4096 - len('service.args\ta\tx\t\n')
         parse({'service': {'a': svc(run=['x', 'y' * room])}})
         with self.assertRaises(ConfigError):

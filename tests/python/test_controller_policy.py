@@ -10,13 +10,14 @@ import _path
 _path.check()
 
 from daemonproxy import Mirror, ServiceState, Signal                # noqa: E402
+from daemonproxy.errors import CommandError                         # noqa: E402
 from daemonproxy.events import ServiceNotify, ServiceTags           # noqa: E402
 
 if sys.version_info >= (3, 11):
     from daemonproxy.controller.config import parse
     from daemonproxy.controller.controller import Controller
     from daemonproxy.controller.policy import (
-        CHDIR_SH, Intent, argv_of, backoff_delay, count_failure, define_commands,
+        Intent, argv_of, backoff_delay, count_failure, define_commands,
         describe_exit, exit_code_of, fds_of, make_tags, read_tags, should_restart, stop_tags, unit_tags,
     )
 
@@ -69,9 +70,9 @@ class Definition(unittest.TestCase):
                                          'ready': 'fd', 'env': {'A': 'b'}},
                                  'db': {'run': ['db'], 'ready': 'notify', 'stdin': 'stderr'}}})
         web, db, lg = cfg.services['web'], cfg.services['db'], cfg.services['web.log']
-        self.assertEqual(argv_of(web), ['/usr/bin/env', '-C', '/srv', 'httpd'])
-        self.assertEqual(argv_of(web, env_has_chdir=False),
-                         ['sh', '-c', CHDIR_SH, 'sh', '/srv', 'httpd'])
+        # cwd is daemonproxy's cwd= option, no chain-loader in the argv
+        self.assertEqual(argv_of(web), ['httpd'])
+        self.assertIn(('service.opts', 'web', 'cwd=/srv'), define_commands(web, fresh=True))
         self.assertEqual(fds_of(web), ['null', 'web.log.w', 'web.log.w', 'notify.fd'])
         self.assertEqual(fds_of(lg), ['web.log.r', 'stderr', 'stderr'])
         self.assertEqual(fds_of(db), ['stderr', 'stdout', 'stderr'])
@@ -80,7 +81,7 @@ class Definition(unittest.TestCase):
             ('service.opts', 'db', 'notify'), ('service.tags', 'db') + unit_tags(db)])
         full = define_commands(web, 2)
         self.assertIn(('service.env', 'web', 'A=b'), full)
-        self.assertIn(('service.opts', 'web'), full)
+        self.assertIn(('service.opts', 'web', 'cwd=/srv'), full)
         self.assertIn(('service.auto_up', 'web', '-'), full, 'never an auto_up of our own')
         self.assertEqual(full[-1], ('service.tags', 'web') + unit_tags(web, 2))
         self.assertEqual(stop_tags(web), ('stop_signal=SIGTERM', 'stop_timeout=10'))
@@ -104,6 +105,15 @@ class FakeClient:
 
     def terminate(self, code):
         self.sent.append(('terminate', str(code)))
+
+    def request(self, *fields):
+        # the one command the controller waits for: service.opts with
+        # execution attributes; refuse: fields -> the daemon's error text
+        self.sent.append(tuple(fields))
+        why = getattr(self, 'refuse', {}).get(tuple(fields))
+        if why is not None:
+            raise CommandError(tuple(fields), why, 'error\t' + why)
+        return []
 
     def event(self, ev):
         self.mirror.apply(ev)

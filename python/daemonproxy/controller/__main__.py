@@ -46,7 +46,15 @@ def print_plan(cfg, out=sys.stdout) -> None:
                 (('type', svc.type), svc.type != 'simple'),
                 (('start_timeout', '%gs' % (svc.start_timeout or 0)), svc.start_timeout),
                 (('autostart', 'false'), not svc.autostart),
-                (('env_file', ','.join(svc.env_file)), svc.env_file)) if on)
+                (('env_file', ','.join(svc.env_file)), svc.env_file),
+                (('user', svc.user), svc.user is not None),
+                (('group', svc.group), svc.group is not None),
+                (('groups', ','.join(svc.groups or ()) or '[]'), svc.groups is not None),
+                (('umask', '%04o' % (svc.umask or 0)), svc.umask is not None),
+                (('nice', svc.nice), svc.nice is not None),
+                (('limits', ','.join('%s=%s' % kv for kv in svc.limits)), svc.limits),
+                (('no_new_privs', 'true'), svc.no_new_privs),
+                (('capabilities', ','.join(svc.capabilities)), svc.capabilities)) if on)
         out.write('\n# %s: restart=%s backoff=%s..%ss reset=%ss start_limit=%s ready=%s '
                   'stop=%s/%ss%s\n'
                   % (svc.name, svc.restart, svc.backoff_base, svc.backoff_max,

@@ -11,12 +11,17 @@ is written: as with systemd, a start that cannot exec fails at start).
 
 How daemonproxy finds a program: it runs ``execvpe()``, which searches
 the PATH of daemonproxy's own environment (a service's ``env`` sets the
-child's environment, not the search).  With ``cwd``, the controller runs
-``/usr/bin/env -C DIR`` (or ``sh -c 'cd ...'``) first, and that searches
-the service's environment: its ``env`` PATH if it sets one, else
-daemonproxy's.  The controller runs with daemonproxy's environment, so its
-own PATH is daemonproxy's; ``--check`` from a shell uses the shell's.
-``log = true`` runs ``dplog``, looked up the same way.
+child's environment, not the search), after changing to the service's
+``cwd`` (so a program given with a relative path is found from there).
+The controller runs with daemonproxy's environment, so its own PATH is
+daemonproxy's; ``--check`` from a shell uses the shell's.  ``log =
+true`` runs ``dplog``, looked up the same way.
+
+Each ``user``, ``group`` and ``groups`` entry must exist in this host's
+user and group databases, as daemonproxy looks them up when the service
+is defined (a number passes; a uid that is not in /etc/passwd needs
+``group``, as daemonproxy has no primary group to give it then), and
+``capabilities`` needs a user that is not root.
 
 Each ``env_file`` must exist (unless optional: ``-PATH``) and parse
 (envfile.py), as the controller reads it at each start: the running
@@ -30,9 +35,11 @@ run ``--check`` as the user daemonproxy runs as).
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import stat
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from .config import Config, Service
 from .envfile import EnvFileError, read_env_files
@@ -80,10 +87,37 @@ def _program_problem(svc: Service, path: str) -> Optional[str]:
     if '/' in prog:
         why = _executable(os.path.join(here, prog))
         return None if why is None else '%r: %s' % (prog, why)
-    search = path
-    if svc.cwd is not None:
-        search = dict(svc.env).get('PATH', path)       # the chain-loader's search
-    return _find(prog, search, here)
+    return _find(prog, path, here)
+
+
+def _ids_problems(svc: Service) -> List[Tuple[str, str]]:
+    """(key, why) for each user or group of svc that daemonproxy would
+    not find (it refuses the service's execution attributes then)."""
+    out: List[Tuple[str, str]] = []
+    uid: Optional[int] = None
+    if svc.user is not None:
+        try:
+            uid = pwd.getpwnam(svc.user).pw_uid if not svc.user.isdigit() else \
+                pwd.getpwuid(int(svc.user)).pw_uid
+        except KeyError:
+            if not svc.user.isdigit():
+                out.append(('user', '%r: no such user' % svc.user))
+            elif svc.group is None:
+                out.append(('user', 'uid %s is not in /etc/passwd: give group too' % svc.user))
+            else:
+                uid = int(svc.user)
+    for key, names in (('group', [svc.group]), ('groups', list(svc.groups or ()))):
+        for g in names:
+            if g is None or g.isdigit():
+                continue
+            try:
+                grp.getgrnam(g)
+            except KeyError:
+                out.append((key, '%r: no such group' % g))
+    if svc.capabilities and uid == 0:
+        out.append(('capabilities', 'user %r is root, which gets every capability at the exec'
+                                    % svc.user))
+    return out
 
 
 def _log_dir_problem(directory: str) -> Optional[str]:
@@ -130,6 +164,8 @@ def check_runnable(cfg: Config, path: Optional[str] = None) -> List[str]:
             prog = svc.run[0]
             if '/' in prog and not prog.startswith('/'):
                 continue                        # looked up in that directory: nothing to say
+        for k, why in _ids_problems(svc):
+            problems.append('%s: %s.%s: %s' % (cfg.path, key, k, why))
         why = _program_problem(svc, path)
         if why is not None:
             problems.append('%s: %s: %s' % (cfg.path, key if svc.logger_of else key + '.run',

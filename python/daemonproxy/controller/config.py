@@ -37,6 +37,14 @@ The file::
     start_timeout = 30              # not ready within it: a failure (not with ready = "up")
     autostart = true                # false: defined, started only by dpctl start
     type = "simple"                 # "oneshot": runs to completion; ready at exit 0
+    user = "www"                    # or a uid; what it runs as (daemonproxy's service.opts)
+    group = "www"                   # default: the user's primary group
+    groups = ["adm"]                # supplementary; default: the user's; [] none
+    umask = "0027"                  # octal digits (a string), or an integer (0o027)
+    nice = 5                        # -20 to 19
+    limits = { nofile = 65536, core = "infinity", nproc = "100:200" }  # "SOFT:HARD"
+    no_new_privs = true
+    capabilities = ["cap_net_bind_service"]  # ambient; needs user (not root)
 
     [service.api.log]               # dplog as api's logger (log = true: all defaults)
     dir = "/srv/api/log"            # default: log_dir/NAME
@@ -53,6 +61,14 @@ container mode (``main`` set) without ``dir`` or ``log_dir``, the lines
 go to daemonproxy's stdout only, prefixed (``dplog -o NAME``).  The
 dplog options are the logger's definition, not the service's: a change
 of them restarts the logger alone.
+
+The execution attributes (``user`` to ``capabilities``, and ``cwd``)
+are daemonproxy's ``service.opts`` words (docs/protocol.md, "Execution
+attributes"): daemonproxy looks the names up when the controller
+defines the service, and applies them in the child before the exec.  A
+logger (``log``) runs as daemonproxy does, whatever its service's
+``user``: its directory and its own attributes are the host's, not the
+service's, and a service cannot then rewrite its own logs.
 
 Everything that reaches a protocol line is checked against what the daemon
 accepts, so that ``--check`` passes only a file the controller can run:
@@ -74,7 +90,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Literal, Optional, Tuple, Union, cast, get_args
 
 from ..errors import InvalidArgument
-from ..protocol import SIGNAL_NAMES, check_command, check_signal
+from ..protocol import LIMIT_RESOURCES, SIGNAL_NAMES, check_command, check_signal
 from .envfile import split_optional
 
 __all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle',
@@ -114,11 +130,14 @@ MAIN_RESTART: RestartPolicy = 'never'
 #: failed at once (systemd's Type=oneshot default, Restart=no).
 ONESHOT_RESTART: RestartPolicy = 'never'
 
+#: The execution attributes: sent as daemonproxy's service.opts words.
+ATTRIBUTE_KEYS = ('user', 'group', 'groups', 'umask', 'nice', 'limits', 'no_new_privs',
+                  'capabilities')
 CONTROLLER_KEYS = ('main', 'shutdown_timeout', 'exit_code', 'log_dir')
 SERVICE_KEYS = ('run', 'env', 'cwd', 'stdin', 'stdout', 'stderr', 'log', 'restart',
                 'backoff_base', 'backoff_max', 'backoff_reset', 'start_limit', 'requires',
                 'after', 'ready', 'stop_signal', 'stop_timeout', 'env_file', 'start_timeout',
-                'autostart', 'type')
+                'autostart', 'type') + ATTRIBUTE_KEYS
 #: ``start_limit`` when the file gives none: 5 failures within 60 s mark a
 #: service failed.  systemd's default is 5 starts in 10 s, but it restarts
 #: after 100 ms; with our back-off (1, 2, 4, 8 s) five quick failures take
@@ -139,6 +158,20 @@ SIZE_RE = re.compile(r'\s*(\d+)\s*([kKmMgG]?)\s*\Z')
 _SIZE_UNITS = {'': 1, 'k': 1 << 10, 'm': 1 << 20, 'g': 1 << 30}
 #: A service name that cannot be a directory of log_dir.
 UNFIT_DIR_NAMES = ('.', '..')
+#: A user or group: a name, or a decimal id (daemonproxy's range).
+ID_MAX = 2 ** 32 - 2
+#: A limit's value: daemonproxy's range.
+LIMIT_MAX = 2 ** 63 - 1
+LIMIT_RE = re.compile(r'\s*(\d+|infinity)\s*(?::\s*(\d+|infinity)\s*)?\Z')
+#: The capabilities daemonproxy knows (capability(7), by number).
+CAPABILITIES = (
+    'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid',
+    'setuid', 'setpcap', 'linux_immutable', 'net_bind_service', 'net_broadcast',
+    'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner', 'sys_module', 'sys_rawio',
+    'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice',
+    'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write',
+    'audit_control', 'setfcap', 'mac_override', 'mac_admin', 'syslog', 'wake_alarm',
+    'block_suspend', 'audit_read', 'perfmon', 'bpf', 'checkpoint_restore')
 START_LIMIT_RE = re.compile(r'\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*\Z')
 _UNIT_SECONDS = {None: 1, 's': 1, 'm': 60, 'h': 3600}
 
@@ -194,6 +227,38 @@ class Service:
     #: where its logger writes (a service with a dplog logger writing
     #: files, and that logger): published as the tag log_dir=DIR
     log_dir: Optional[str] = None
+    #: the execution attributes (ATTRIBUTE_KEYS), as the file gives them:
+    #: user and group a name or a decimal id; groups None when not set
+    #: (the user's), () for none; limits (RESOURCE, "V" or "SOFT:HARD")
+    #: in LIMIT_RESOURCES order; capabilities as cap_NAME, by number
+    user: Optional[str] = None
+    group: Optional[str] = None
+    groups: Optional[Tuple[str, ...]] = None
+    umask: Optional[int] = None
+    nice: Optional[int] = None
+    limits: Tuple[Tuple[str, str], ...] = ()
+    no_new_privs: bool = False
+    capabilities: Tuple[str, ...] = ()
+
+    def attributes(self) -> List[str]:
+        """Its execution attributes as daemonproxy's service.opts words,
+        in the daemon's order (cwd too: daemonproxy changes directory)."""
+        words = ['%s=%s' % (k, getattr(self, k)) for k in ('user', 'group')
+                 if getattr(self, k) is not None]
+        if self.groups is not None:
+            words.append('groups=' + ','.join(self.groups))
+        if self.umask is not None:
+            words.append('umask=%04o' % self.umask)
+        if self.nice is not None:
+            words.append('nice=%d' % self.nice)
+        words += ['limit-%s=%s' % kv for kv in self.limits]
+        if self.no_new_privs:
+            words.append('no-new-privs')
+        if self.cwd is not None:
+            words.append('cwd=' + self.cwd)
+        if self.capabilities:
+            words.append('caps=' + ','.join(self.capabilities))
+        return words
 
     @property
     def logger(self) -> Optional[str]:
@@ -223,6 +288,11 @@ class Service:
             # systemd does (a changed file counts at the next start); only
             # when set, so that the hash of every other service stays
             d['env_file'] = list(self.env_file)
+        attrs = [w for w in self.attributes() if not w.startswith('cwd=')]
+        if attrs:
+            # only when set, as env_file: 'cwd' above is the same key as
+            # before (then an env -C chain-loader, now daemonproxy's cwd=)
+            d['attributes'] = attrs
         return d
 
     @property
@@ -487,6 +557,8 @@ def _check_service(name: str, table: dict, key: str, bad, cfg: Config) -> Option
                         % (v,))
             else:
                 svc.cwd = v
+        elif k in ATTRIBUTE_KEYS:
+            _check_attribute(svc, k, v, fail)
         elif k in ('stdin', 'stdout', 'stderr'):
             if v not in STDIO_TARGETS:
                 fail(k, 'must be one of %s' % ', '.join('"%s"' % t for t in STDIO_TARGETS))
@@ -586,10 +658,114 @@ def _check_service(name: str, table: dict, key: str, bad, cfg: Config) -> Option
         elif not isinstance(svc.ready, str) and svc.ready >= svc.start_timeout:
             fail('start_timeout', 'must be more than ready = %g (it could never be ready '
                                   'in time)' % svc.ready)
+    if ok and svc.capabilities and svc.user in (None, '0', 'root'):
+        fail('capabilities', 'needs user = a user that is not root (root gets every '
+                             'capability at the exec)')
     if ok and not svc.autostart and name == cfg.main:
         fail('autostart', 'the main service (controller.main) must start: its exit ends '
                           'everything')
     return svc if ok else None
+
+
+def _check_attribute(svc: Service, k: str, v: object, fail) -> None:
+    """One execution attribute key (ATTRIBUTE_KEYS) into svc, or fail:
+    its form and range as daemonproxy takes them (whether a user exists is
+    --check's, and daemonproxy's when the service is defined)."""
+    if k in ('user', 'group'):
+        ident = _ident(v)
+        if ident is None:
+            fail(k, 'must be a %s name or a number from 0 to %d, not %r'
+                    % (k, ID_MAX, v))
+        else:
+            setattr(svc, k, ident)
+    elif k == 'groups':
+        ids = [_ident(g) for g in v] if isinstance(v, list) else [None]
+        if None in ids:
+            fail(k, 'must be a list of group names or numbers ([]: none), not %r' % (v,))
+        else:
+            svc.groups = tuple(dict.fromkeys(cast(List[str], ids)))
+    elif k == 'umask':
+        mask = v if isinstance(v, int) and not isinstance(v, bool) else \
+            int(v, 8) if isinstance(v, str) and re.fullmatch('[0-7]{1,4}', v) else None
+        if mask is None or not 0 <= mask <= 0o777:
+            fail(k, 'must be octal digits in a string ("0027") or an integer (0o027), '
+                    'at most 0777, not %r' % (v,))
+        else:
+            svc.umask = mask
+    elif k == 'nice':
+        if isinstance(v, bool) or not isinstance(v, int) or not -20 <= v <= 19:
+            fail(k, 'must be an integer from -20 to 19, not %r' % (v,))
+        else:
+            svc.nice = v
+    elif k == 'limits':
+        if not isinstance(v, dict):
+            fail(k, 'must be a table: { nofile = 65536, core = "infinity", nproc = '
+                    '"100:200" }, not %r' % (v,))
+            return
+        limits = {}
+        for res, value in v.items():
+            rkey = 'limits.' + (repr(res) if _has_control(res) else res)
+            if res not in LIMIT_RESOURCES:
+                fail(rkey, 'unknown resource (expected one of %s)' % ', '.join(LIMIT_RESOURCES))
+                continue
+            why, word = _limit(value)
+            if why is not None:
+                fail(rkey, why)
+            else:
+                limits[res] = word
+        svc.limits = tuple((r, limits[r]) for r in LIMIT_RESOURCES if r in limits)
+    elif k == 'no_new_privs':
+        if not isinstance(v, bool):
+            fail(k, 'must be true or false, not %r' % (v,))
+        else:
+            svc.no_new_privs = v
+    elif k == 'capabilities':
+        names = [c.lower() for c in v] if isinstance(v, list) and \
+            all(isinstance(c, str) for c in v) else None
+        if names is None:
+            fail(k, 'must be a list of capability names (["cap_net_bind_service"]), not %r'
+                    % (v,))
+            return
+        unknown = [c for c in names if c.removeprefix('cap_') not in CAPABILITIES]
+        if unknown:
+            fail(k, 'no such capability %r (capabilities(7): cap_net_bind_service, ...)'
+                    % unknown[0])
+        else:
+            nums = sorted({CAPABILITIES.index(c.removeprefix('cap_')) for c in names})
+            svc.capabilities = tuple('cap_' + CAPABILITIES[n] for n in nums)
+
+
+def _ident(value: object) -> Optional[str]:
+    """A user or group as daemonproxy takes it (a name, or a decimal id
+    as a string or an integer), or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if 0 <= value <= ID_MAX else None
+    if not isinstance(value, str) or not value or _has_control(value) \
+            or ',' in value or value != value.strip():
+        return None
+    if value.isdigit() and int(value) > ID_MAX:
+        return None
+    return value
+
+
+def _limit(value: object) -> Tuple[Optional[str], str]:
+    """(why value is no limit, or None; daemonproxy's word for it: "V"
+    or "SOFT:HARD")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        soft = hard = str(value) if 0 <= value <= LIMIT_MAX else None
+    elif isinstance(value, str) and LIMIT_RE.match(value):
+        m = LIMIT_RE.match(value)
+        soft = m.group(1)                                       # type: ignore[union-attr]
+        hard = m.group(2) or soft                               # type: ignore[union-attr]
+    else:
+        soft = hard = None
+    number = [None if x in (None, 'infinity') else int(x) for x in (soft, hard)]
+    if soft is None or any(n is not None and n > LIMIT_MAX for n in number):
+        return ('must be an integer from 0 to %d, "infinity", or "SOFT:HARD" of those, '
+                'not %r' % (LIMIT_MAX, value)), ''
+    if hard != 'infinity' and (soft == 'infinity' or number[0] > number[1]):
+        return 'the soft limit is above the hard limit: %r' % (value,), ''
+    return None, soft if soft == hard else '%s:%s' % (soft, hard)
 
 
 def parse_start_limit(value: object) -> Optional[Tuple[int, float]]:
@@ -740,13 +916,12 @@ _LINE_KEYS = {'service.args': 'run', 'service.env': 'env', 'service.signal': 'st
 def _check_lines(cfg: Config, bad) -> None:
     """Every command the controller would send for a service, checked as
     the daemon reads it (a line of at most 4,096 bytes, no control
-    characters), in its longest form (the sh chain-loader for cwd, a large
-    failure count and a full start-limit window in the tags)."""
+    characters), in its longest form (a large failure count and a full
+    start-limit window in the tags)."""
     # policy builds the commands and imports this module: import it late
     from .policy import define_commands, pipe_command
     for svc in cfg.services.values():
-        cmds = define_commands(svc, 10 ** 9, env_has_chdir=False,
-                               fails=(10 ** 10,) * svc.start_limit_burst)
+        cmds = define_commands(svc, 10 ** 9, fails=(10 ** 10,) * svc.start_limit_burst)
         cmds.append(('service.signal', svc.name, svc.stop_signal, 'cgroup'))
         if svc.log:
             cmds.append(pipe_command(svc))
@@ -755,6 +930,8 @@ def _check_lines(cfg: Config, bad) -> None:
                 check_command(cmd)
             except InvalidArgument as e:
                 key = _LINE_KEYS.get(cmd[0])
+                if cmd[0] == 'service.opts' and svc.cwd is not None:
+                    key = 'cwd'                         # the longest word it has
                 if svc.logger_of:
                     where = 'service.%s.log' % svc.logger_of
                 else:

@@ -21,12 +21,11 @@ from __future__ import annotations
 import enum
 import heapq
 import os
-import subprocess
 import sys
 import time
 from typing import Callable, ClassVar, Dict, List, Optional, Set, Tuple
 
-from ..errors import CommandError, ConnectionClosed, InvalidArgument
+from ..errors import CommandError, ConnectionClosed, InvalidArgument, ReplyLost, Timeout
 from ..events import (
     CtlRequest, Resynced, ServiceCgroup, ServiceNotify, ServiceState, ServiceWant, Signal,
 )
@@ -41,7 +40,7 @@ from .policy import (
 from .requests import VERBS, reply_command, shutdown_code
 from .unit import NEXT, Phase, StopPurpose, Unit
 
-__all__ = ['Controller', 'Phase', 'StopPurpose', 'Timer', 'Unit', 'log_line', 'env_has_chdir']
+__all__ = ['Controller', 'Phase', 'StopPurpose', 'Timer', 'Unit', 'log_line']
 
 SHUTDOWN_TAG = 'dpc.shutdown='
 KILL_GRACE = 2          # seconds after the shutdown deadline's SIGKILLs before terminate
@@ -86,26 +85,11 @@ def log_line(subject: str, message: str) -> None:
     sys.stderr.flush()
 
 
-_chdir_probe: Optional[bool] = None
-
-
-def env_has_chdir() -> bool:
-    """Whether /usr/bin/env understands -C (GNU coreutils 8.28+)."""
-    global _chdir_probe
-    if _chdir_probe is None:
-        try:
-            _chdir_probe = subprocess.run(['/usr/bin/env', '-C', '/', 'true'],
-                                          stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL).returncode == 0
-        except OSError:
-            _chdir_probe = False
-    return _chdir_probe
-
-
 class Controller:
     """Runs the services of a config file over a connected Client (it uses
     the client's public API only: ``mirror``, ``send_many``,
-    ``next_event``, ``terminate``)."""
+    ``next_event``, ``terminate``, and ``request`` for the service.opts of
+    a service with execution attributes)."""
 
     def __init__(self, dp, cfg: Config, log: Callable[[str, str], None] = log_line,
                  broken: Optional[List[str]] = None) -> None:
@@ -178,7 +162,8 @@ class Controller:
 
     def send(self, *fields: str) -> None:
         """Queue one command; flush() sends the queue.  Nothing waits for a
-        reply: what happened shows in the events (errors too)."""
+        reply: what happened shows in the events (errors too); the one
+        exception is define_attributes."""
         self.pending.append(fields)
 
     def flush(self) -> None:
@@ -362,13 +347,42 @@ class Controller:
                                         else svc))
                 self.pipes_made.add(read)
         u = self.unit(svc.name)
-        cmds = define_commands(svc, u.failures, env_has_chdir() if svc.cwd else True, fresh,
-                               u.fails)
+        cmds = define_commands(svc, u.failures, fresh, u.fails)
         if svc.env_file:
             cmds = [c for c in cmds if c[0] != 'service.env']
             cmds.insert(2, self.defined_env(svc))
+        if svc.attributes():
+            cmds = self.define_attributes(u, cmds)
         for cmd in cmds:
             self.send(*cmd)
+
+    def define_attributes(self, u: Unit, cmds: List[Tuple[str, ...]]) -> List[Tuple[str, ...]]:
+        """A service with execution attributes: its service.opts first,
+        waiting for the reply (the one command the controller waits for:
+        daemonproxy looks the names up then, and a refused service.opts
+        changes nothing, so that a start would run the service as it ran
+        before, or as daemonproxy's own user).  Refused: u.refused says
+        why, its argv is unset instead of set, so that nothing (a dpctl
+        start) runs it until it is defined again, and its tags carry no
+        hash of a definition (unit_tags), so that a controller that
+        starts later defines it again too.  Returns the other commands,
+        to send."""
+        opts = next(c for c in cmds if c[0] == 'service.opts')
+        self.flush()
+        try:
+            self.dp.request(*opts)
+            u.refused = None
+        except CommandError as e:
+            u.refused = e.message
+        except (ReplyLost, Timeout) as e:
+            u.refused = 'no reply to its service.opts (%s)' % e
+        if u.refused is None:
+            return [c for c in cmds if c is not opts]
+        self.log(u.name, 'daemonproxy refused its execution attributes: %s' % u.refused)
+        svc = self.cfg.services[u.name]
+        return [('service.args', u.name) if c[0] == 'service.args' else
+                ('service.tags', u.name) + unit_tags(svc, u.failures, u.fails, True)
+                if c[0] == 'service.tags' else c for c in cmds if c is not opts]
 
     def defined_env(self, svc: Service) -> Tuple[str, ...]:
         """The service.env a service with env_file is defined with: the
@@ -440,8 +454,15 @@ class Controller:
         the service's env_file again and send the environment of the run
         (systemd reads EnvironmentFile= at each start too).  A file that
         cannot be read or parsed fails the start, as a failure of the
-        restart policy (start_failed), and False is said."""
+        restart policy (start_failed), and False is said.  A service whose
+        execution attributes daemonproxy refused (define_attributes) is
+        marked failed instead: no retry brings a user into /etc/passwd."""
         svc = self.cfg.services[u.name]
+        if u.refused is not None:
+            st = ServiceState(u.name, 'down', int(time.monotonic()), None, None, None, 0, 0)
+            self.mark_failed(u, svc, st, 'not started',
+                             'daemonproxy refused its execution attributes: %s' % u.refused)
+            return False
         if not svc.env_file:
             return True
         try:
@@ -467,7 +488,7 @@ class Controller:
         delay = backoff_delay(svc.backoff_base, svc.backoff_max, n)
         self.set_phase(u, Phase.STARTING, '%s; failure %d; next try in %ds' % (what, n, delay))
         self.set_timer(Timer.RETRY, u.name, delay)
-        self.send('service.tags', u.name, *unit_tags(svc, n, u.fails))
+        self.send('service.tags', u.name, *unit_tags(svc, n, u.fails, u.refused is not None))
 
     def check_ready_on_up(self, name: str, st: ServiceState) -> None:
         svc = self.cfg.services[name]
@@ -595,7 +616,7 @@ class Controller:
             self.set_phase(u, Phase.STARTING, '%s; failure %d; next start in %ds'
                            % (what, n, delay))
             self.send('service.start', name, str(st.ts + delay))
-        self.send('service.tags', name, *unit_tags(svc, n, u.fails))
+        self.send('service.tags', name, *unit_tags(svc, n, u.fails, u.refused is not None))
 
     def on_notify(self, ev: ServiceNotify) -> None:
         svc = self.cfg.services.get(ev.name)
@@ -931,7 +952,8 @@ class Controller:
                 added += 1
                 self.define(svc, fresh=info is None)
                 self.wait(u, 'added by reload', 'added to the file')
-            elif name in old.services and old.services[name].hash != svc.hash:
+            elif name in old.services and (old.services[name].hash != svc.hash
+                                           or u.refused is not None):
                 changed += 1
                 if info is not None and info.state.state in ('up', 'start') \
                         or u.phase is Phase.STOPPING:       # a stop goes on, for the change
@@ -1074,7 +1096,14 @@ class Controller:
         if u.failures or u.fails:
             u.failures, u.fails = 0, ()
             self.refresh_tags(name)
-        if ev.want == 'up' and u.phase not in (Phase.STARTING, Phase.READY, Phase.STOPPING):
+        if u.refused is not None:
+            # its execution attributes were refused (its argv unset: a
+            # start of daemonproxy's own failed): define it again, so
+            # that daemonproxy looks the names up again, and start it
+            self.define(self.cfg.services[name])
+            self.wait(u, 'wanted up: defined again' if ev.want == 'up' else 'no longer held')
+            self.try_start([name])
+        elif ev.want == 'up' and u.phase not in (Phase.STARTING, Phase.READY, Phase.STOPPING):
             # daemonproxy started it within the command (the mirror may
             # show it up already: it runs ahead of the events we handle):
             # never a second start of ours
@@ -1180,10 +1209,12 @@ class Controller:
         """Our policy gave up on u (what: the line's start; reason: why,
         for operators): FAILED, ``service.want→NAME→failed→REASON``, what
         requires it given up."""
-        self.set_phase(u, Phase.FAILED, '%s; failure %d: %s; marked failed (dpctl start %s to '
-                       'try again)' % (what, u.failures, reason, u.name))
+        self.set_phase(u, Phase.FAILED, '%s; %s: %s; marked failed (dpctl start %s to '
+                       'try again)' % (what, 'failure %d' % u.failures if u.failures else
+                                       'failed', reason, u.name))
         self.send('service.want', u.name, 'failed', reason)
-        self.send('service.tags', u.name, *unit_tags(svc, u.failures, u.fails))
+        self.send('service.tags', u.name, *unit_tags(svc, u.failures, u.fails,
+                                                     u.refused is not None))
         self.try_start(self.dependents.get(u.name, ()))
         if u.name == self.cfg.main:
             self.begin_shutdown(exit_code_of(st.reason, st.value),
@@ -1197,7 +1228,7 @@ class Controller:
         u = self.units.get(name)
         if svc is None or info is None or u is None:
             return
-        tags = unit_tags(svc, u.failures, u.fails)
+        tags = unit_tags(svc, u.failures, u.fails, u.refused is not None)
         if info.tags != tags:
             self.send('service.tags', name, *tags)
 

@@ -13,11 +13,11 @@ from .config import RestartPolicy, Service
 
 __all__ = ['backoff_delay', 'count_failure', 'should_restart', 'exit_code_of',
            'describe_exit', 'Intent', 'make_tags', 'read_tags', 'define_commands',
-           'CHDIR_SH', 'pipe_command', 'argv_of', 'fds_of', 'unit_tags', 'stop_tags',
+           'pipe_command', 'argv_of', 'fds_of', 'unit_tags', 'stop_tags', 'opts_of',
            'recent_failures', 'over_start_limit', 'log_tags', 'env_of', 'env_command']
 
 TAG = 'dpc'
-CHDIR_SH = 'cd "$1" && shift && exec "$@"'
+REFUSED_HASH = 'refused'
 
 
 def backoff_delay(base: float, cap: float, failures: int) -> int:
@@ -118,9 +118,14 @@ def log_tags(svc: Service) -> Tuple[str, ...]:
     return ('log_dir=' + svc.log_dir,) if svc.log_dir else ()
 
 
-def unit_tags(svc: Service, failures: int = 0, fails: Tuple[int, ...] = ()) -> Tuple[str, ...]:
-    """Every tag of a managed service, as make_tags() makes them."""
-    return make_tags(svc.hash, failures, stop=stop_tags(svc) + log_tags(svc), fails=fails)
+def unit_tags(svc: Service, failures: int = 0, fails: Tuple[int, ...] = (),
+              refused: bool = False) -> Tuple[str, ...]:
+    """Every tag of a managed service, as make_tags() makes them;
+    refused: daemonproxy refused its execution attributes, so that it
+    does not hold this definition (its hash is then REFUSED_HASH, which
+    no definition has: a controller that starts defines it again)."""
+    return make_tags(REFUSED_HASH if refused else svc.hash, failures,
+                     stop=stop_tags(svc) + log_tags(svc), fails=fails)
 
 
 def read_tags(tags: Tuple[str, ...]) -> Intent:
@@ -142,15 +147,16 @@ def read_tags(tags: Tuple[str, ...]) -> Intent:
     return it
 
 
-def argv_of(svc: Service, env_has_chdir: bool = True) -> List[str]:
-    """The argv daemonproxy runs: `run`, behind a chain-loader that
-    changes directory when `cwd` is set (``env -C DIR`` when env has it,
-    else ``sh -c 'cd "$1" && shift && exec "$@"' sh DIR``)."""
-    if svc.cwd is None:
-        return list(svc.run)
-    if env_has_chdir:
-        return ['/usr/bin/env', '-C', svc.cwd] + list(svc.run)
-    return ['sh', '-c', CHDIR_SH, 'sh', svc.cwd] + list(svc.run)
+def argv_of(svc: Service) -> List[str]:
+    """The argv daemonproxy runs: `run` (its ``cwd`` is daemonproxy's
+    ``cwd=`` option, in opts_of)."""
+    return list(svc.run)
+
+
+def opts_of(svc: Service) -> Tuple[str, ...]:
+    """Its service.opts words: notify (ready = "notify"), then its
+    execution attributes (Service.attributes)."""
+    return (('notify',) if svc.ready == 'notify' else ()) + tuple(svc.attributes())
 
 
 def fds_of(svc: Service) -> List[str]:
@@ -165,20 +171,21 @@ def fds_of(svc: Service) -> List[str]:
     return out
 
 
-def define_commands(svc: Service, failures: int = 0, env_has_chdir: bool = True,
-                    fresh: bool = False, fails: Tuple[int, ...] = ()) -> List[Tuple[str, ...]]:
+def define_commands(svc: Service, failures: int = 0, fresh: bool = False,
+                    fails: Tuple[int, ...] = ()) -> List[Tuple[str, ...]]:
     """The commands that (re)define a service in daemonproxy, as fields
     (the log pipe is made separately: see pipe_command).  Never an
     auto_up: restarts are the controller's decision.  fresh: the service
     does not exist yet, so empty settings need not be sent."""
     name = svc.name
     cmds: List[Tuple[str, ...]] = []
-    cmds.append(('service.args', name) + tuple(argv_of(svc, env_has_chdir)))
+    cmds.append(('service.args', name) + tuple(argv_of(svc)))
     cmds.append(('service.fds', name) + tuple(fds_of(svc)))
     if svc.env or not fresh:
         cmds.append(('service.env', name) + tuple('%s=%s' % kv for kv in svc.env))
-    if svc.ready == 'notify' or not fresh:
-        cmds.append(('service.opts', name) + (('notify',) if svc.ready == 'notify' else ()))
+    opts = opts_of(svc)
+    if opts or not fresh:
+        cmds.append(('service.opts', name) + opts)
     if not fresh:
         cmds.append(('service.auto_up', name, '-'))
     cmds.append(('service.tags', name) + unit_tags(svc, failures, fails))

@@ -102,3 +102,6 @@ class Unit:
     #: GAVE_UP because what it requires (this name) was given up or
     #: failed: waits again once that one is wanted up
     given_up_for: Optional[str] = None
+    #: why daemonproxy refused its execution attributes when it was last
+    #: defined (its argv is then unset): not started until defined again
+    refused: Optional[str] = None
