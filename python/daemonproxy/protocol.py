@@ -276,6 +276,16 @@ def check_env_entry(value: Field, command: Optional[str] = None) -> str:
 LIMIT_RESOURCES = ('as', 'core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue',
                    'nice', 'nofile', 'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack')
 
+#: The capabilities of ``caps=``, by number (capability(7)), without ``cap_``.
+CAPABILITIES = (
+    'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid',
+    'setuid', 'setpcap', 'linux_immutable', 'net_bind_service', 'net_broadcast',
+    'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner', 'sys_module', 'sys_rawio',
+    'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice',
+    'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write',
+    'audit_control', 'setfcap', 'mac_override', 'mac_admin', 'syslog', 'wake_alarm',
+    'block_suspend', 'audit_read', 'perfmon', 'bpf', 'checkpoint_restore')
+
 _LIMIT_VALUE = r'(?:[0-9]+|infinity)'
 _OPTION_RES = [re.compile(r) for r in (
     r'(?:notify|listen-fds|no-new-privs)\Z',
@@ -294,6 +304,9 @@ def _in_range(option: str) -> bool:
         return int(option[6:], 8) <= 0o777
     if option.startswith('nice='):
         return -20 <= int(option[5:]) <= 19
+    if option.startswith('caps='):
+        return all(c.lower().removeprefix('cap_') in CAPABILITIES
+                   for c in option[5:].split(','))
     return True
 
 

@@ -2,6 +2,7 @@
 Lines and fields; Replies and errors)."""
 
 import os
+import re
 import signal
 import unittest
 
@@ -173,9 +174,24 @@ class Values(unittest.TestCase):
                     'groups=,', 'groups=a,', 'umask=8', 'umask=1000', 'umask=01777',
                     'nice=20', 'nice=-21', 'nice=', 'limit-bogus=1', 'limit-nofile=',
                     'limit-nofile=1:2:3', 'limit-nofile=-1', 'no-new-privs=1', 'cwd=',
-                    'caps=', 'caps=a,', 'caps=cap-x'):
+                    'caps=', 'caps=a,', 'caps=cap-x', 'caps=cap_bogus'):
             with self.subTest(bad=bad), self.assertRaises(InvalidArgument):
                 p.check_option(bad)
+
+    def test_attribute_tables(self):
+        # The names the library checks are the daemon's (src/execattr.c).
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'src',
+                           'execattr.c')
+        if not os.path.exists(src):
+            self.skipTest('no daemon sources here')
+        with open(src) as f:
+            text = f.read()
+        caps = text[text.index('cap_names[] = {'):]
+        caps = caps[:caps.index('};')]
+        self.assertEqual(tuple(re.findall(r'"([a-z_]+)"', caps)), p.CAPABILITIES)
+        res = text[text.index('res_table[] = {'):]
+        res = res[:res.index('};')]
+        self.assertEqual(tuple(re.findall(r'"([a-z]+)"', res)), p.LIMIT_RESOURCES)
 
     def test_flags(self):
         self.assertEqual(p.check_flags('read,create', 'fd.open'), 'read,create')

@@ -90,7 +90,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Literal, Optional, Tuple, Union, cast, get_args
 
 from ..errors import InvalidArgument
-from ..protocol import LIMIT_RESOURCES, SIGNAL_NAMES, check_command, check_signal
+from ..protocol import CAPABILITIES, LIMIT_RESOURCES, SIGNAL_NAMES, check_command, check_signal
 from .envfile import split_optional
 
 __all__ = ['Config', 'ConfigError', 'Service', 'load', 'parse', 'start_order', 'find_cycle',
@@ -163,15 +163,6 @@ ID_MAX = 2 ** 32 - 2
 #: A limit's value: daemonproxy's range.
 LIMIT_MAX = 2 ** 63 - 1
 LIMIT_RE = re.compile(r'\s*(\d+|infinity)\s*(?::\s*(\d+|infinity)\s*)?\Z')
-#: The capabilities daemonproxy knows (capability(7), by number).
-CAPABILITIES = (
-    'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid',
-    'setuid', 'setpcap', 'linux_immutable', 'net_bind_service', 'net_broadcast',
-    'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner', 'sys_module', 'sys_rawio',
-    'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice',
-    'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write',
-    'audit_control', 'setfcap', 'mac_override', 'mac_admin', 'syslog', 'wake_alarm',
-    'block_suspend', 'audit_read', 'perfmon', 'bpf', 'checkpoint_restore')
 START_LIMIT_RE = re.compile(r'\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*\Z')
 _UNIT_SECONDS = {None: 1, 's': 1, 'm': 60, 'h': 3600}
 
