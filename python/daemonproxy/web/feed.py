@@ -41,6 +41,8 @@ _DEFAULT_STOP_TIMEOUT = 10.0
 # The longest the feed waits for input before looking at its action queue
 # when nothing else is due: an action waits at most this long to begin.
 _POLL = 0.05
+# The wait for a reply (a 10,000-service statedump on a busy box included).
+_TIMEOUT = 30.0
 # Events handled before the feed looks at the clock again: a flood never
 # holds back the flushes and the actions.
 _EVENTS_PER_TURN = 5000
@@ -108,7 +110,8 @@ class Feed:
         delay = _BACKOFF_MIN
         while not self._stop.is_set():
             try:
-                c = self._connect(self.path)        # and the statedump: Resynced follows
+                # and the statedump: Resynced follows
+                c = self._connect(self.path, timeout=_TIMEOUT)
             except UntrustedSocket as e:
                 self._problem(str(e))
             except (OSError, DaemonProxyError) as e:
@@ -137,7 +140,6 @@ class Feed:
 
     def _serve(self, c: Client) -> None:
         model = self.model
-        c.timeout = 10.0
         exits: Dict[str, str] = {}
         model.note_command()        # the statedump
         model.set_connected(True, _peer_pid(c))

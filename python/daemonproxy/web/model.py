@@ -179,7 +179,7 @@ class Model:
             if missed:      # each followed by a run, but the last one if down now
                 st.restarts += max(0, len(missed) - (0 if up else 1))
         st.count, st.since, st.last = count, since, list(last)
-        st.was_up = st.was_up or up or bool(last)
+        st.was_up = st.was_up or up or bool(last) or info.state.reason is not None
 
     def event(self, ev: Event) -> None:
         """One event (the mirror has applied it already)."""

@@ -157,7 +157,7 @@ def read_token_file(path: str) -> str:
 def check_token(token: str, what: str) -> str:
     if len(token) < TOKEN_MIN:
         raise ValueError('%s: a token of at least %d characters is needed' % (what, TOKEN_MIN))
-    if any(c.isspace() or ord(c) < 0x20 for c in token):
+    if any(ch.isspace() or ord(ch) < 0x20 for ch in token):
         raise ValueError('%s: the token has blanks or control characters' % what)
     return token
 

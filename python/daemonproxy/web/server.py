@@ -162,6 +162,7 @@ class Settings:
         self.read_only = read_only
         self.loopback = security.is_loopback(host)
         self.read_needs_token = not self.loopback
+        self.allow_hosts = allow_hosts
         self.hosts: Optional[Set[str]] = security.allowed_hosts(host, port, allow_hosts)
         self.log = log
         self.sse_send_timeout = SSE_SEND_TIMEOUT
@@ -184,6 +185,10 @@ class WebServer(ThreadingHTTPServer):
         self.static = load_static()
         self.sse_lock = threading.Lock()
         super().__init__((settings.host, settings.port), Handler)
+        # the port bound (port 0: the kernel's choice) is the one Host names
+        settings.port = self.server_address[1]
+        settings.hosts = security.allowed_hosts(settings.host, settings.port,
+                                                settings.allow_hosts)
 
     def server_close(self) -> None:
         self.hub.close()
