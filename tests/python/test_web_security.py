@@ -96,6 +96,22 @@ class Rules(unittest.TestCase):
         self.assertIn('needs a token', err.getvalue())
 
 
+class Help(unittest.TestCase):
+    def test_help_is_the_man_pages_list(self):
+        # written twice, kept equal: dpweb(1) OPTIONS, BEGIN --help .. END --help
+        from daemonproxy.web.__main__ import HELP
+        with open(os.path.join(_path.REPO, 'docs', 'dpweb.1')) as f:
+            man = f.read()
+        block = man.split('.\\" BEGIN --help')[1].split('.\\" END --help')[0]
+        text = ''.join(l.replace('\\-', '-') + '\n' for l in block.split('\n')[1:]
+                       if l and not l.startswith('.'))
+        self.assertEqual(text, HELP)
+        out = io.StringIO()
+        with self.assertRaises(SystemExit) as cm, contextlib.redirect_stdout(out):
+            main(['--help'])
+        self.assertEqual((cm.exception.code, out.getvalue()), (0, HELP))
+
+
 class OverHttp(unittest.TestCase):
     def setUp(self):
         f = Fed(service_lines('web') + service_lines('db', 'down', '-', '-'))

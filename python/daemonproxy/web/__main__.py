@@ -20,36 +20,41 @@ from .feed import Feed
 from .model import Model
 from .server import Settings, WebServer
 
-USAGE = 'dpweb [options]'
-DESCRIPTION = ('Serve daemonproxy\'s services over HTTP: a page, JSON for scripts (the fields '
-               'of dpctl status --json), Prometheus metrics, live updates by Server-Sent '
-               'Events, and start/stop/restart through the desired state as dpctl does.')
-EPILOG = '''\
-The token: --token-file FILE, else $DPWEB_TOKEN; never on the command line.
-With neither, on a loopback address, dpweb writes a random one to
-$XDG_RUNTIME_DIR/dpweb.token (root: /run/dpweb.token; else
-/tmp/dpweb-UID/token), mode 0600, and says where.  Actions send it as
-"X-DPWeb-Token: TOKEN" or "Authorization: Bearer TOKEN"; on another
-address every request does.
-'''
+# The --help text is also in dpweb(1), OPTIONS, between BEGIN --help and
+# END --help (tests/python/test_web_security.py checks they are the same).
+HELP = """\
+usage: dpweb [options]     daemonproxy's services over HTTP: a page, /api,
+                           /metrics, /events, and start/stop/restart
+  -S, --socket PATH        daemonproxy's control socket (default: dpctl's)
+      --listen HOST:PORT   where to serve (default 127.0.0.1:9100; IPv6 as
+                           [ADDR]:PORT); other than loopback needs a token
+      --token-file FILE    the token: FILE's first line (else $DPWEB_TOKEN;
+                           neither: one is made, see dpweb(1))
+      --allow-host NAME    also accept this Host header (repeatable)
+      --read-only          refuse every action
+  -v, --verbose            log every request to stderr
+  -h, --help               this list
+  -V, --version            the version
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def format_help(self) -> str:
+        return HELP
+
+    def format_usage(self) -> str:
+        return 'usage: dpweb [options] (dpweb --help: the list)\n'
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='dpweb', usage=USAGE, description=DESCRIPTION,
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('-S', '--socket', metavar='PATH',
-                   help="daemonproxy's control socket (default: as dpctl: $DAEMONPROXY_SOCKET, "
-                        '/run/daemonproxy.sock for root, ...)')
-    p.add_argument('--listen', metavar='HOST:PORT', default='127.0.0.1:9100',
-                   help='the address to serve on (default 127.0.0.1:9100; [::1]:PORT for IPv6); '
-                        'anything but loopback needs a token')
-    p.add_argument('--token-file', metavar='FILE',
-                   help='the token, first line of FILE (not readable by other users)')
-    p.add_argument('--allow-host', metavar='NAME', action='append', default=[],
-                   help='also accept this Host header (a DNS name in front of dpweb); '
-                        'may be repeated')
-    p.add_argument('--read-only', action='store_true', help='refuse every action')
-    p.add_argument('-v', '--verbose', action='store_true', help='log every request to stderr')
+    p = _Parser(prog='dpweb', add_help=False)
+    p.add_argument('-S', '--socket', metavar='PATH')
+    p.add_argument('--listen', metavar='HOST:PORT', default='127.0.0.1:9100')
+    p.add_argument('--token-file', metavar='FILE')
+    p.add_argument('--allow-host', metavar='NAME', action='append', default=[])
+    p.add_argument('--read-only', action='store_true')
+    p.add_argument('-v', '--verbose', action='store_true')
+    p.add_argument('-h', '--help', action='help')
     p.add_argument('-V', '--version', action='version', version='dpweb ' + __version__)
     return p
 
