@@ -162,6 +162,8 @@ class Feed:
                 elif t is Resynced:
                     model.resynced(c.mirror, exits)                  # type: ignore[arg-type]
                     exits = {}
+                    model.flush()           # the new picture at once, not in 0.15 s
+                    next_flush = time.monotonic() + FLUSH_INTERVAL
                 elif t is EventsDropped:
                     model.refresh()         # the mirror has them all; rows from it
                 else:

@@ -123,6 +123,7 @@ class Model:
         self._dirty: Set[str] = set()
         self._deleted: Set[str] = set()
         self._full = False              # next flush is a snapshot (resync)
+        self._resynced = False          # counted by that flush, once served
         self._mirror: Optional[Mirror] = None
         # listeners: fn(kind, seq, payload rows, deleted) called by flush
         self.listeners: List[Callable[[str, int, List[Dict[str, Any]], List[str]], None]] = []
@@ -137,7 +138,7 @@ class Model:
         now = int(self.clock())
         with self.lock:
             self._mirror = mirror
-            self.resyncs_total += 1
+            self._resynced = True
             for name in list(self.stats):
                 if name not in mirror.services:
                     del self.stats[name]
@@ -312,6 +313,9 @@ class Model:
             self._dirty.clear()
             self._deleted.clear()
             self._full = False
+            if self._resynced:
+                self._resynced = False
+                self.resyncs_total += 1
             self.generation += 1
             self.seq += 1
             seq = self.seq

@@ -1,0 +1,304 @@
+"""dpweb against the real daemon and dpctl, over real HTTP (urllib):
+
+- /api/services gives the fields and values of `dpctl status --json` for
+  a running service with readiness and a STATUS= text, one that exited,
+  one stopped by a want, one never started (times within the seconds
+  that pass between the two reads);
+- /metrics parses with Prometheus's own parser (Debian's
+  python3-prometheus-client; skipped without it) and its values are those
+  of `dpctl status --json`;
+- a crash is an SSE `changes` event within the deadline, after the
+  `snapshot`;
+- POST stop: without the token 403, with the token from a foreign Origin
+  403, with the token the service goes down and stays down (wanted down
+  in `dpctl status`; its auto-up rule does not start it while a clock
+  service ticks);
+- `<script>` in a STATUS= text, a tag and an argument comes through the
+  JSON intact (service names cannot hold it: [A-Za-z0-9._-]);
+- a --listen other than loopback without a token refuses to start (2);
+- the daemon restarted on the same socket: dpweb connects again and
+  serves the new daemon's services.
+"""
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import dp
+from dp import TIMEOUT, wait_for
+from svc_util import PY
+from test_dpctl import DpctlTest
+
+sys.path.insert(0, os.path.join(dp.REPO, 'tests', 'python'))
+from _web import prometheus_parser  # noqa: E402
+
+PYDIR = os.path.join(dp.REPO, 'python')
+TOKEN = 'integration-token-0123456789'
+SCRIPT = '<script>alert(1)</script>'
+# the seconds that may pass between dpctl's read and dpweb's
+SLACK = 3
+
+
+class DpwebTest(DpctlTest):
+    def dpweb(self, *args, token=True, env=None, wait=True):
+        """dpweb on 127.0.0.1 (a free port) for the daemon's socket; waits
+        until it serves a picture in sync.  Returns its base URL."""
+        e = {k: v for k, v in os.environ.items() if k != 'DPWEB_TOKEN'}
+        e['PYTHONPATH'] = PYDIR
+        e.update(env or {})
+        argv = [sys.executable, '-m', 'daemonproxy.web', '-S', self.sock]
+        if token:
+            tf = self.path('token')
+            with open(tf, 'w') as f:
+                f.write(TOKEN + '\n')
+            os.chmod(tf, 0o600)
+            argv += ['--token-file', tf]
+        argv += list(args) or ['--listen', '127.0.0.1:0']
+        errf = open(self.path('dpweb.err'), 'w+')
+        self.addCleanup(errf.close)
+        p = subprocess.Popen(argv, env=e, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=errf)
+        self.bg.append(p)
+        if not wait:
+            return p
+        m = wait_for(lambda: re.search(r'serving (http://\S+?)/', self.read_text('dpweb.err'))
+                     or p.poll() is not None, msg='dpweb serving')
+        self.assertIsNone(p.poll(), self.read_text('dpweb.err'))
+        self.url = m.group(1)
+        wait_for(lambda: self.get('/api/daemon')['resyncs_total'] > 0, msg='dpweb in sync')
+        return self.url
+
+    def request(self, path, method='GET', headers=None):
+        req = urllib.request.Request(self.url + path, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def get(self, path):
+        status, _, body = self.request(path)
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def api_row(self, name):
+        """The service's row, or None while dpweb does not know it (its
+        next flush comes within 0.15 s of the event)."""
+        status, _, body = self.request('/api/services/' + name)
+        if status == 404:
+            return None
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def wait_row(self, name, cond, msg):
+        def check():
+            row = self.api_row(name)
+            return row if row is not None and cond(row) else None
+        return wait_for(check, msg=msg)
+
+    def services(self, d):
+        """ok: runs, READY=1 and a STATUS= text with <script>; crash: exited
+        3; held: stopped by a want; idle: never started."""
+        self.notify_service(d, 'ok', status=b'READY=1\nSTATUS=' + SCRIPT.encode())
+        d.cmd('service.tags\tok\tnote=' + SCRIPT)
+        self.define(d, 'crash', ['sh', '-c', 'exit 3', SCRIPT])
+        self.define(d, 'held', ['sleep', '100'], auto_up=[1, 'always'])
+        self.define(d, 'idle', ['true'])
+        self.start_svc(d, 'ok')
+        d.send('service.start\tcrash')
+        self.expect_state(d, 'crash', 'down')
+        self.ok('stop', 'held')
+        self.wait_row('ok', lambda r: r['status'] == SCRIPT, 'dpweb sees ok')
+        self.wait_row('crash', lambda r: r['reason'] == 'exit', 'dpweb sees crash')
+        self.wait_row('held', lambda r: r['want'] is not None, 'dpweb sees held')
+
+
+class Api(DpwebTest):
+    def test_api_is_dpctl_status_json(self):
+        d = self.daemon()
+        self.dpweb()
+        self.services(d)
+        ours = {r['name']: r for r in self.get('/api/services')}
+        theirs = {r['name']: r for r in self.status_json()}
+        self.assertEqual(sorted(ours), sorted(theirs))
+        for name, t in theirs.items():
+            o = ours[name]
+            self.assertEqual(set(o) - {'restarts'}, set(t), name)
+            for k, v in t.items():
+                if k in ('since', 'uptime', 'downtime') and v is not None:
+                    self.assertLessEqual(abs(o[k] - v), SLACK, (name, k, o[k], v))
+                else:
+                    self.assertEqual(o[k], v, (name, k))
+        self.assertEqual(ours['ok']['ready'], True)
+        self.assertEqual(ours['crash']['value'], '3')
+        self.assertEqual(ours['held']['want']['want'], 'down')
+        # <script> is data: the same text, no markup made of it
+        self.assertEqual(ours['ok']['tags'], ['note=' + SCRIPT])
+        self.assertEqual(ours['crash']['args'][-1], SCRIPT)
+        status, headers, body = self.request('/api/services/ok')
+        self.assertEqual(headers['Content-Type'], 'application/json')
+        self.assertEqual(headers['X-Content-Type-Options'], 'nosniff')
+        self.assertEqual(json.loads(body)['status'], SCRIPT)
+        # the history has the crash
+        h = self.get('/api/services/crash/history')['history']
+        self.assertEqual([e['event'] for e in h if e['event'] in ('up', 'down')][-1:], ['down'])
+        self.assertEqual(self.request('/api/services/nosuch')[0], 404)
+
+    def test_metrics_parse_and_match_dpctl(self):
+        parse = prometheus_parser()
+        if parse is None:
+            self.skipTest('no prometheus_client (Debian: python3-prometheus-client; '
+                          '.ci/run installs it)')
+        d = self.daemon()
+        self.dpweb()
+        self.services(d)
+        status, headers, body = self.request('/metrics')
+        self.assertEqual(status, 200)
+        self.assertTrue(headers['Content-Type'].startswith('text/plain; version=0.0.4'))
+        fams = {f.name: f for f in parse(body.decode())}
+        theirs = {r['name']: r for r in self.status_json()}
+
+        def per(fam, **match):
+            out = {}
+            for s in fams[fam].samples:
+                if all(s.labels.get(k) == v for k, v in match.items()):
+                    out[s.labels['service']] = s.value
+            return out
+        self.assertEqual(per('daemonproxy_service_up'),
+                         {n: float(t['state'] == 'up') for n, t in theirs.items()})
+        self.assertEqual(per('daemonproxy_service_ready'),
+                         {n: float(bool(t['ready']) or (t['state'] == 'up' and t['ready'] is None))
+                          for n, t in theirs.items()})
+        self.assertEqual(per('daemonproxy_service_desired_state', state='down'),
+                         {n: float(bool(t['want']) and t['want']['want'] == 'down')
+                          for n, t in theirs.items()})
+        self.assertEqual(per('daemonproxy_service_failed'), {n: 0.0 for n in theirs})
+        up = per('daemonproxy_service_uptime_seconds')
+        self.assertLessEqual(abs(up['ok'] - theirs['ok']['uptime']), SLACK)
+        exits = fams['daemonproxy_service_exits']
+        crash = {(s.labels['reason'], s.labels['value']): s.value for s in exits.samples
+                 if s.labels['service'] == 'crash' and s.name.endswith('_total')}
+        self.assertEqual(crash, {('exit', '3'): float(theirs['crash']['exits']['count'])})
+        daemon = {f: fams[f].samples[0].value for f in ('daemonproxy_services',
+                                                         'daemonproxy_up')}
+        self.assertEqual(daemon, {'daemonproxy_services': 4.0, 'daemonproxy_up': 1.0})
+        self.assertGreater(fams['daemonproxy_resident_memory_bytes'].samples[0].value, 0)
+
+
+class Events(DpwebTest):
+    def test_a_crash_is_an_sse_change(self):
+        d = self.daemon()
+        self.define(d, 'web', ['sleep', '100'])
+        pid = self.start_svc(d, 'web')
+        self.dpweb()
+        self.wait_row('web', lambda r: r['pid'] == pid, 'dpweb sees web up')
+        host, port = self.url[len('http://'):].split(':')
+        c = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
+        self.addCleanup(c.close)
+        c.request('GET', '/events')
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers['Content-Type'], 'text/event-stream; charset=utf-8')
+
+        def message():
+            event = data = None
+            while True:
+                line = r.fp.readline()
+                self.assertTrue(line, 'end of the event stream')
+                line = line.rstrip(b'\n')
+                if line.startswith(b'event: '):
+                    event = line[7:].decode()
+                elif line.startswith(b'data: '):
+                    data = json.loads(line[6:])
+                elif not line and event:
+                    return event, data
+        kind, snap = message()
+        self.assertEqual(kind, 'snapshot')
+        self.assertEqual([(s['name'], s['pid']) for s in snap['services']], [('web', pid)])
+        d.send('service.signal\tweb\tSIGKILL')
+        self.expect_state(d, 'web', 'down')
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            self.assertLess(time.monotonic(), deadline, 'no change event for the crash')
+            kind, msg = message()
+            self.assertEqual(kind, 'changes')
+            rows = [s for s in msg['services'] if s['name'] == 'web']
+            if rows and rows[0]['state'] == 'down':
+                break
+        self.assertEqual((rows[0]['reason'], rows[0]['value']), ('signal', 'SIGKILL'))
+
+
+class Actions(DpwebTest):
+    def test_stop_needs_the_token_and_stays_stopped(self):
+        d = self.daemon()
+        self.define(d, 'clock', ['sh', '-c', 'exit 0'], auto_up=[1, 'always'])
+        self.define(d, 'web', ['sleep', '100'], auto_up=[1, 'always'])
+        self.dpweb()
+        self.wait_row('web', lambda r: r['state'] == 'up', 'dpweb sees web up')
+        stop = '/api/services/web/stop'
+        self.assertEqual(self.request(stop, 'POST')[0], 403)
+        self.assertEqual(self.request(stop, 'POST', {'X-DPWeb-Token': 'x' * 28})[0], 403)
+        self.assertEqual(self.request(stop, 'POST', {'X-DPWeb-Token': TOKEN,
+                                                     'Origin': 'http://evil.example'})[0], 403)
+        self.assertEqual(self.request(stop, 'POST', {
+            'X-DPWeb-Token': TOKEN, 'Host': 'evil.example:%s' % self.url.split(':')[-1]})[0],
+            403)
+        self.assertEqual(self.api_row('web')['state'], 'up')
+        self.assertEqual(self.want_line(d, 'web'), None)
+        status, _, body = self.request(stop, 'POST', {'X-DPWeb-Token': TOKEN,
+                                                      'Origin': self.url})
+        self.assertEqual(status, 200, body)
+        self.expect_state(d, 'web', 'down')
+        # three ticks of the clock: web's rule (1 s) would have started it
+        seen = []
+        for _ in range(3):
+            d.expect(lambda l: seen.append(l) or l.startswith('service.state\tclock\tup\t'),
+                     timeout=TIMEOUT + 2)
+        self.assertEqual([l for l in seen if l.startswith('service.state\tweb\t')], [])
+        row = [r for r in self.status_json('web')][0]
+        self.assertEqual((row['state'], row['want']['want']), ('down', 'down'))
+        self.assertEqual(self.wait_row('web', lambda r: r['want'] is not None,
+                                       'dpweb sees the want')['want']['want'], 'down')
+        # start brings it back, through the want
+        status, _, body = self.request('/api/services/web/start', 'POST',
+                                       {'Authorization': 'Bearer ' + TOKEN})
+        self.assertEqual(status, 200, body)
+        self.expect_state(d, 'web', 'up')
+        self.assertEqual(self.status_json('web')[0]['want']['want'], 'up')
+
+    def test_read_only_refuses_actions(self):
+        d = self.daemon()
+        self.define(d, 'web', ['sleep', '100'])
+        self.dpweb('--listen', '127.0.0.1:0', '--read-only')
+        status, _, body = self.request('/api/services/web/start', 'POST',
+                                       {'X-DPWeb-Token': TOKEN})
+        self.assertEqual(status, 403, body)
+        self.assertIn(b'read-only', body)
+
+
+class Startup(DpwebTest):
+    def test_non_loopback_without_token_refuses_to_start(self):
+        self.daemon()
+        p = self.dpweb('--listen', '0.0.0.0:0', token=False, wait=False)
+        self.assertEqual(p.wait(TIMEOUT), 2)
+        self.assertIn('needs a token', self.read_text('dpweb.err'))
+
+    def test_the_daemon_restarted_is_found_again(self):
+        d = self.daemon()
+        self.define(d, 'first', ['true'])
+        self.dpweb()
+        self.wait_row('first', lambda r: True, 'dpweb sees first')
+        d.kill()
+        d.wait()
+        wait_for(lambda: not self.get('/api/daemon')['connected'], msg='dpweb sees it gone')
+        d2 = self.daemon()
+        self.define(d2, 'second', ['true'])
+        wait_for(lambda: [r['name'] for r in self.get('/api/services')] == ['second'],
+                 msg='dpweb serves the new daemon')
+        self.assertEqual(self.get('/api/daemon')['reconnects_total'], 1)
