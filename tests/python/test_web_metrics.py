@@ -71,7 +71,7 @@ class Escaping(unittest.TestCase):
         f = Fed(service_lines('ok'))
         f.event('\t'.join(['service.state', name, 'up', '995', '77', '-', '-', '0', '-']))
         f.model.flush()
-        text = f.model.metrics()
+        text = f.model.metrics().decode()
         fams = parse(text)
         self.assertNotIn('fake_metric', fams)
         lab = '{service="%s"}' % escape_label(name)
@@ -91,7 +91,7 @@ class Values(unittest.TestCase):
         self.f = Fed(dump, exits)
 
     def fams(self):
-        return parse(self.f.model.metrics())
+        return parse(self.f.model.metrics().decode())
 
     def test_values_follow_the_model(self):
         f = self.fams()
@@ -127,8 +127,8 @@ class Values(unittest.TestCase):
         self.assertEqual(self.f.model.row('crash')['exits']['count'], 8)
 
     def test_the_cache_follows_every_flush_and_the_clock(self):
-        first = self.f.model.metrics()
-        self.assertEqual(self.f.model.metrics(), first)
+        first = self.f.model.metrics().decode()
+        self.assertEqual(self.f.model.metrics().decode(), first)
         self.f.clock.advance(5)
         f = self.fams()
         self.assertEqual(value(f, 'daemonproxy_service_uptime_seconds', '{service="web"}'), 15)
@@ -145,7 +145,7 @@ class Values(unittest.TestCase):
     @unittest.skipIf(text_string_to_metric_families is None,
                      'prometheus_client not installed (Debian: python3-prometheus-client)')
     def test_a_real_parser_reads_it(self):
-        fams = {f.name: f for f in text_string_to_metric_families(self.f.model.metrics())}
+        fams = {f.name: f for f in text_string_to_metric_families(self.f.model.metrics().decode())}
         self.assertEqual(fams['daemonproxy_service_restarts'].type, 'counter')
         up = {s.labels['service']: s.value for s in fams['daemonproxy_service_up'].samples}
         self.assertEqual(up, {'web': 1, 'db': 1, 'crash': 0})

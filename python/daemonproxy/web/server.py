@@ -241,6 +241,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = 'dpweb/' + __version__
     sys_version = ''
     timeout = 30            # an idle keep-alive connection or a slow request line
+    # answers go out in several writes (headers, then parts): without this,
+    # Nagle's algorithm holds the last one for the peer's delayed ACK (40 ms)
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt: str, *args: Any) -> None:
         if self.server.settings.log:
@@ -319,9 +322,11 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._send(200, f[0], f[1])
         elif path == '/metrics':
-            body = self.server.model.metrics(self.server.process_metrics()).encode(
-                'utf-8', 'replace')
-            self._send(200, body, METRICS_TYPE)
+            parts = self.server.model.metrics_parts(self.server.process_metrics().encode())
+            self._headers(200, METRICS_TYPE, sum(map(len, parts)))
+            if self.command != 'HEAD':
+                for part in parts:
+                    self.wfile.write(part)
         elif path == '/events':
             self._events()
         elif path == '/api/daemon':
