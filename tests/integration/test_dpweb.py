@@ -16,6 +16,9 @@
 - `<script>` in a STATUS= text, a tag and an argument comes through the
   JSON intact (service names cannot hold it: [A-Za-z0-9._-]);
 - a --listen other than loopback without a token refuses to start (2);
+  on loopback without one, dpweb makes one in a 0600 file of the user's
+  runtime directory, says where, and takes actions with it; SIGTERM ends
+  it with 0;
 - the daemon restarted on the same socket: dpweb connects again and
   serves the new daemon's services.
 """
@@ -288,6 +291,27 @@ class Startup(DpwebTest):
         p = self.dpweb('--listen', '0.0.0.0:0', token=False, wait=False)
         self.assertEqual(p.wait(TIMEOUT), 2)
         self.assertIn('needs a token', self.read_text('dpweb.err'))
+
+    def test_without_a_token_one_is_made_for_the_user(self):
+        d = self.daemon()
+        self.define(d, 'web', ['sleep', '100'])
+        rt = self.path('run')
+        os.mkdir(rt, 0o700)
+        self.dpweb(token=False, env={'XDG_RUNTIME_DIR': rt})
+        tf = os.path.join(rt, 'dpweb.token')
+        self.assertIn('the token in %s' % tf, self.read_text('dpweb.err'))
+        self.assertEqual(os.stat(tf).st_mode & 0o777, 0o600)
+        with open(tf) as f:
+            token = f.read().strip()
+        self.assertGreaterEqual(len(token), 32)
+        self.assertEqual(self.request('/api/services/web/start', 'POST')[0], 403)
+        status, _, body = self.request('/api/services/web/start', 'POST',
+                                       {'X-DPWeb-Token': token})
+        self.assertEqual(status, 200, body)
+        self.expect_state(d, 'web', 'up')
+        p = self.bg[-1]
+        p.terminate()
+        self.assertEqual(p.wait(TIMEOUT), 0)
 
     def test_the_daemon_restarted_is_found_again(self):
         d = self.daemon()

@@ -328,7 +328,10 @@ class Handler(BaseHTTPRequestHandler):
                 for part in parts:
                     self.wfile.write(part)
         elif path == '/events':
-            self._events()
+            if self.command == 'HEAD':
+                self._headers(200, 'text/event-stream; charset=utf-8', 0)
+            else:
+                self._events()
         elif path == '/api/daemon':
             d = self.server.model.daemon_info()
             d['error'] = self.server.feed.error if self.server.feed else None
