@@ -528,14 +528,6 @@ class Install(DPTest):
                            stderr=subprocess.PIPE, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertRegex(p.stdout, r'(?m)^# .*services\.toml: \d+ services$')
-        # dpweb beside it, with its page and its man page
-        self.assertTrue(os.path.exists(os.path.join(lib, 'web', 'static', 'index.html')))
-        self.assertTrue(os.path.exists(os.path.join(dest, 'usr', 'share', 'man', 'man1',
-                                                    'dpweb.1')))
-        p = subprocess.run([os.path.join(bindir, 'dpweb'), '--version'], cwd=cwd, env=env,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, timeout=60)
-        self.assertEqual((p.returncode, p.stdout), (0, 'dpweb 0.1.0\n'), p.stderr)
         self.assertRegex(p.stdout, r'(?m)^# start wave 1: ')
         # A bad file: the controller's own error, exit status 1.
         bad = self.write_file('bad.toml', '[service.x]\nrun = 3\n')
@@ -544,6 +536,14 @@ class Install(DPTest):
                            stderr=subprocess.PIPE, text=True, timeout=60)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn('dpcontroller: %s: service.x' % bad, p.stderr)
+        # dpweb beside it, with its page and its man page
+        self.assertTrue(os.path.exists(os.path.join(lib, 'web', 'static', 'index.html')))
+        self.assertTrue(os.path.exists(os.path.join(dest, 'usr', 'share', 'man', 'man1',
+                                                    'dpweb.1')))
+        p = subprocess.run([os.path.join(bindir, 'dpweb'), '--version'], cwd=cwd, env=env,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual((p.returncode, p.stdout), (0, 'dpweb 0.1.0\n'), p.stderr)
 
     def test_python_sitedir_gets_a_pth(self):
         dest = self.path('dest')

@@ -24,6 +24,7 @@
 """
 
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -38,8 +39,17 @@ from dp import TIMEOUT, wait_for
 from svc_util import PY
 from test_dpctl import DpctlTest
 
-sys.path.insert(0, os.path.join(dp.REPO, 'tests', 'python'))
-from _web import prometheus_parser  # noqa: E402
+
+
+def prometheus_parser():
+    """tests/python/_prom.py's, loaded by path: tests/python is not put on
+    sys.path here (its test_protocol would shadow ours)."""
+    spec = importlib.util.spec_from_file_location(
+        '_prom', os.path.join(dp.REPO, 'tests', 'python', '_prom.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.prometheus_parser()
+
 
 PYDIR = os.path.join(dp.REPO, 'python')
 TOKEN = 'integration-token-0123456789'
