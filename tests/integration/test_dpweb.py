@@ -7,6 +7,8 @@
 - /metrics parses with Prometheus's own parser (Debian's
   python3-prometheus-client; skipped without it) and its values are those
   of `dpctl status --json`;
+- a service's log records (its log_dir= tag, a directory dplog wrote,
+  rotated) are those `dpctl logs` prints, with the token only;
 - a crash is an SSE `changes` event within the deadline, after the
   `snapshot`;
 - POST stop: without the token 403, with the token from a foreign Origin
@@ -202,6 +204,35 @@ class Api(DpwebTest):
                                                          'daemonproxy_up')}
         self.assertEqual(daemon, {'daemonproxy_services': 4.0, 'daemonproxy_up': 1.0})
         self.assertGreater(fams['daemonproxy_resident_memory_bytes'].samples[0].value, 0)
+
+
+class Logs(DpwebTest):
+    def test_logs_are_dpctl_logs_and_need_the_token(self):
+        d = self.daemon()
+        logdir = self.path('logs')
+        lines = ''.join('line %d <b>\n' % i for i in range(3000))
+        subprocess.run([dp.dplog_binary(), '-s', '4096', '-n', '3', logdir],
+                       input=lines.encode(), check=True, timeout=TIMEOUT)
+        self.define(d, 'web', ['true'], tags=['log_dir=' + logdir])
+        self.define(d, 'quiet', ['true'])
+        self.dpweb()
+        self.wait_row('web', lambda r: True, 'dpweb sees web')
+        path = '/api/services/web/logs?n=1000'
+        self.assertEqual(self.request(path)[0], 403)
+        status, _, body = self.request(path, headers={'X-DPWeb-Token': TOKEN})
+        self.assertEqual(status, 200, body)
+        got = ['%s %s' % (r['time'], r['text']) for r in json.loads(body)['records']]
+        r = self.dpctl('logs', '--dir', logdir, '-n', '1000')
+        self.assertEqual(got, r.outb.decode().splitlines())
+        self.assertGreater(len(got), 100)               # across rotated files
+        self.assertEqual(got[-1].split(' ', 1)[1], 'line 2999 <b>')
+        status, _, body = self.request('/api/services/web/logs?n=2',
+                                       headers={'X-DPWeb-Token': TOKEN})
+        self.assertEqual(['%s %s' % (x['time'], x['text']) for x in json.loads(body)['records']],
+                         got[-2:])
+        status, _, body = self.request('/api/services/quiet/logs',
+                                       headers={'X-DPWeb-Token': TOKEN})
+        self.assertEqual((status, json.loads(body)['records']), (200, []))
 
 
 class Events(DpwebTest):

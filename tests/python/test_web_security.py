@@ -157,6 +157,10 @@ class OverHttp(unittest.TestCase):
         self.assertEqual(self.post(self.tok, '/api/services/web/explode'), 404)
         self.assertEqual(self.srv.request('PUT', '/api/services/web/stop', self.tok)[0], 405)
 
+    def test_logs_need_the_token_even_on_loopback(self):
+        self.assertEqual(self.srv.request('GET', '/api/services/web/logs')[0], 403)
+        self.assertEqual(self.srv.request('GET', '/api/services/web/logs', self.tok)[0], 200)
+
     def test_read_only_refuses_every_action(self):
         self.srv.settings.read_only = True
         self.assertEqual(self.post(self.tok), 403)

@@ -29,7 +29,9 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..client import Client
-from ..errors import CommandError, ConnectionClosed, DaemonProxyError, UntrustedSocket
+from ..errors import (
+    CommandError, ConnectionClosed, DaemonProxyError, InvalidArgument, UntrustedSocket,
+)
 from ..events import EventsDropped, RawEvent, Resynced
 from .model import FLUSH_INTERVAL, Model
 
@@ -186,6 +188,12 @@ class Feed:
                     answer.put(e)
                 except CommandError as e:
                     answer.put(ActionError(409, e.message))
+                except InvalidArgument as e:
+                    answer.put(ActionError(400, str(e)))
+                except BaseException:
+                    # the connection failed meanwhile: answered, then a new one
+                    answer.put(ActionError(503, 'connection to daemonproxy lost'))
+                    raise
 
     def _fail_actions(self, err: ActionError) -> None:
         while True:

@@ -188,6 +188,8 @@ class Model:
         t = type(ev)
         if t is ServiceState:
             self._on_state(ev)                  # type: ignore[arg-type]
+            if ev.state == 'deleted':           # type: ignore[attr-defined]
+                return
         elif t is ServiceWant:
             self._on_want(ev)                   # type: ignore[arg-type]
         elif t is Orphan:

@@ -12,7 +12,7 @@ GET /metrics                               Prometheus text format 0.0.4
 GET /api/services                          ``dpctl status --json``'s list
 GET /api/services/NAME                     one of them
 GET /api/services/NAME/history             its last transitions (the timeline)
-GET /api/services/NAME/logs?n=N            the last N records of its log_dir=
+GET /api/services/NAME/logs?n=N            its log_dir='s last N records (token)
 GET /api/daemon                            daemonproxy's counters, dpweb's
 GET /events                                SSE: ``snapshot``, then ``changes``
 POST /api/services/NAME/start|stop|restart  through the desired state
@@ -364,6 +364,11 @@ class Handler(BaseHTTPRequestHandler):
             h = model.history(name) or []
             self._json(200, {'service': name, 'history': [_history_item(e) for e in h]})
         elif sub == 'logs':
+            if not security.token_ok(security.given_token(self.headers),
+                                     self.server.settings.token):
+                # dpweb may read what the asker could not (root's 0600 files)
+                self._error(403, 'logs need the token (X-DPWeb-Token or Authorization: Bearer)')
+                return
             q = parse_qs(query)
             try:
                 n = int(q.get('n', ['50'])[0])
