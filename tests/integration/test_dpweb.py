@@ -316,6 +316,32 @@ class Actions(DpwebTest):
         self.expect_state(d, 'web', 'up')
         self.assertEqual(self.status_json('web')[0]['want']['want'], 'up')
 
+    def test_restart_and_the_stop_tags(self):
+        d = self.daemon()
+        self.define(d, 'web', ['sleep', '100'])
+        pid = self.start_svc(d, 'web')
+        # ignores SIGTERM: its stop_timeout= tag (1 s) says when SIGKILL comes
+        stubborn = self.term_ignorer(d, 'stubborn')[0]
+        d.cmd('service.tags\tstubborn\tstop_timeout=1')
+        self.dpweb()
+        self.wait_row('stubborn', lambda r: r['tags'] == ['stop_timeout=1'], 'dpweb sees tags')
+        hdr = {'X-DPWeb-Token': TOKEN}
+        status, _, body = self.request('/api/services/web/restart', 'POST', hdr)
+        self.assertEqual(status, 200, body)
+        # want down (why "restart"), the stop, want up, a new run: dpctl restart's order
+        seen = []
+        d.expect(lambda l: seen.append(l) or l.startswith('service.state\tweb\tup\t'))
+        mine = [l.split('\t')[:3] for l in seen if l.split('\t')[1:2] == ['web']
+                and l.split('\t')[2] != 'start']          # a pending start, then up
+        self.assertEqual(mine, [['service.want', 'web', 'down'], ['service.state', 'web', 'down'],
+                                ['service.want', 'web', 'up'], ['service.state', 'web', 'up']])
+        self.assertIn('\trestart', [l for l in seen if l.startswith('service.want\tweb\tdown')][0])
+        self.assertNotEqual(int(seen[-1].split('\t')[4]), pid)
+        status, _, body = self.request('/api/services/stubborn/stop', 'POST', hdr)
+        self.assertEqual(status, 200, body)
+        down = self.expect_state(d, 'stubborn', 'down')
+        self.assertEqual((down[4], down[5], down[6]), (str(stubborn), 'signal', 'SIGKILL'))
+
     def test_read_only_refuses_actions(self):
         d = self.daemon()
         self.define(d, 'web', ['sleep', '100'])

@@ -112,8 +112,7 @@ class Feed:
         delay = _BACKOFF_MIN
         while not self._stop.is_set():
             try:
-                # and the statedump: Resynced follows
-                c = self._connect(self.path, timeout=_TIMEOUT)
+                c = self._connect(self.path, timeout=_TIMEOUT, sync=False)
             except UntrustedSocket as e:
                 self._problem(str(e))
             except (OSError, DaemonProxyError) as e:
@@ -143,7 +142,8 @@ class Feed:
     def _serve(self, c: Client) -> None:
         model = self.model
         exits: Dict[str, str] = {}
-        model.note_command()        # the statedump
+        c.resync()                  # the statedump: its service.exits lines, then Resynced
+        model.note_command()
         model.set_connected(True, _peer_pid(c))
         if self.error is not None:
             self.log('connected to %s' % self.path)

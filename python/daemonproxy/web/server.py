@@ -54,6 +54,7 @@ RING_MAX = 64
 SSE_SEND_TIMEOUT = 10.0
 SSE_PING = 15.0
 SSE_CLIENTS_MAX = 64
+CONNECTIONS_MAX = 256
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 _NAME_RE = re.compile(r'^[A-Za-z0-9._-]{1,31}$')
@@ -184,6 +185,7 @@ class WebServer(ThreadingHTTPServer):
         model.listeners.append(self.hub.publish)
         self.static = load_static()
         self.sse_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(CONNECTIONS_MAX)
         super().__init__((settings.host, settings.port), Handler)
         # the port bound (port 0: the kernel's choice) is the one Host names
         settings.port = self.server_address[1]
@@ -193,6 +195,20 @@ class WebServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         self.hub.close()
         super().server_close()
+
+    def process_request(self, request, client_address) -> None:
+        # one thread per connection, but never more than CONNECTIONS_MAX:
+        # beyond, a new connection is closed at once
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def process_metrics(self) -> str:
         """dpweb's own process (the client libraries' ``process_`` names)
