@@ -38,7 +38,6 @@ import urllib.request
 
 import dp
 from dp import TIMEOUT, wait_for
-from svc_util import PY
 from test_dpctl import DpctlTest
 
 

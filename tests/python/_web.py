@@ -6,7 +6,6 @@ import http.client
 import threading
 
 import _path
-from _prom import prometheus_parser  # noqa: F401 (for the tests)
 from daemonproxy import Mirror
 from daemonproxy.events import parse_event
 from daemonproxy.web.model import Model

@@ -9,7 +9,8 @@ import re
 import unittest
 
 import _path
-from _web import Fed, prometheus_parser, service_lines
+from _prom import prometheus_parser
+from _web import Fed, service_lines
 from daemonproxy.web.metrics import escape_help, escape_label, labels
 
 _path.check()

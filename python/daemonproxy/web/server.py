@@ -29,13 +29,12 @@ bounded by the ring whatever the clients do.
 from __future__ import annotations
 
 import collections
+import socket
 import json
 import os
 import re
 import resource
 import threading
-import time
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Set, Tuple
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -175,9 +174,8 @@ class WebServer(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(self, settings: Settings, model: Model, feed: Optional[Feed]) -> None:
-        import socket as _socket
         if ':' in settings.host:
-            self.address_family = _socket.AF_INET6
+            self.address_family = socket.AF_INET6
         self.settings = settings
         self.model = model
         self.feed = feed
@@ -457,7 +455,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
             try:
                 hub.serve(write)
-            except TimeoutError:
+            except socket.timeout:          # TimeoutError from 3.10 on
                 hub.dropped_total += 1
             except (OSError, ValueError):
                 pass
