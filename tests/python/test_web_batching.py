@@ -26,6 +26,29 @@ def storm_dump(n):
     return lines
 
 
+class History(unittest.TestCase):
+    def test_all_histories_together_are_bounded(self):
+        # each service keeps HISTORY_MAX, but all of them HISTORY_TOTAL at
+        # most: with 2,000 crash-looping services, 100 each
+        from daemonproxy.web import model as m
+        n = 2000
+        f = Fed(storm_dump(n))
+        for rnd in range(60):
+            for i in range(n):
+                name = 's%04d' % i
+                pid = 10000 + rnd * n + i
+                f.event('service.state\t%s\tup\t%d\t%d\t-\t-\t0\t-' % (name, 991 + rnd, pid))
+                f.event('service.state\t%s\tdown\t%d\t%d\texit\t1\t0\t0'
+                        % (name, 991 + rnd, pid))
+        each = m.HISTORY_TOTAL // n
+        self.assertLess(each, 2 * 60)
+        lens = [len(f.model.history('s%04d' % i)) for i in range(n)]
+        self.assertEqual(max(lens), each)
+        self.assertLessEqual(sum(lens), m.HISTORY_TOTAL)
+        # the newest kept: the last down of the last round
+        self.assertEqual(f.model.history('s0000')[-1][1], 'down')
+
+
 class Batching(unittest.TestCase):
     def test_a_storm_of_1000_crash_loops_is_one_batch(self):
         f = Fed(storm_dump(1000))

@@ -20,7 +20,8 @@ Per service the model keeps:
   are recovered from those 5;
 * a **history**: its last HISTORY_MAX transitions (up, down with the exit,
   start pending, wants), wall-clock milliseconds, none older than
-  HISTORY_AGE, for the page's timeline.
+  HISTORY_AGE, and fewer when there are so many services that all their
+  histories would pass HISTORY_TOTAL, for the page's timeline.
 
 Changes are **batched**: an event only marks its service dirty; a flush
 turns the dirty services into new rows and metric lines and one batch
@@ -46,6 +47,12 @@ __all__ = ['Model', 'FLUSH_INTERVAL', 'HISTORY_MAX', 'HISTORY_AGE', 'parse_exits
 FLUSH_INTERVAL = 0.15
 HISTORY_MAX = 1000
 HISTORY_AGE = 24 * 3600
+# All services' histories together: beyond HISTORY_TOTAL / n services,
+# each keeps its newest HISTORY_TOTAL // n (but never fewer than
+# HISTORY_MIN), so 10,000 crash-looping services cost tens of MB, not a
+# gigabyte.
+HISTORY_TOTAL = 200000
+HISTORY_MIN = 20
 # daemonproxy keeps a service's last 5 exits (docs/protocol.md, "Exit history")
 EXITS_KEPT = 5
 
@@ -248,13 +255,17 @@ class Model:
                 return
             if ev.want == 'up':
                 st.count, st.since = 0, ev.ts   # an operator's start: a new count
-            st.history.append((int(self.wall() * 1000), 'want', ev.want))
+            wall_ms = int(self.wall() * 1000)
+            st.history.append((wall_ms, 'want', ev.want))
+            self._prune(st, wall_ms)
 
-    @staticmethod
-    def _prune(st: _Stats, wall_ms: int) -> None:
+    def _prune(self, st: _Stats, wall_ms: int) -> None:
         h = st.history
         limit = wall_ms - HISTORY_AGE * 1000
         while h and h[0][0] < limit:
+            h.popleft()
+        keep = max(HISTORY_MIN, HISTORY_TOTAL // max(1, len(self.stats)))
+        while len(h) > keep:
             h.popleft()
 
     def refresh(self) -> None:
