@@ -22,7 +22,7 @@
 #                     runit, s6; without one, its baseline is '-')
 #   make install      PREFIX=/usr/local DESTDIR= : binaries, man pages, dpctl's
 #                     bash and zsh completion, and the Python library with its
-#                     dpcontroller (no pip: see install-python)
+#                     dpcontroller and dpweb (no pip: see install-python)
 #   make clean
 
 VERSION   := 0.1.0
@@ -382,7 +382,7 @@ ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 install: daemonproxy dpctl dplog install-completion install-python
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
 	install -m 0755 daemonproxy dpctl dplog $(DESTDIR)$(BINDIR)/
-	install -m 0644 docs/daemonproxy.1 docs/dpctl.1 docs/dplog.1 $(DESTDIR)$(MANDIR)/
+	install -m 0644 docs/daemonproxy.1 docs/dpctl.1 docs/dplog.1 docs/dpweb.1 $(DESTDIR)$(MANDIR)/
 
 install-completion:
 	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
@@ -391,7 +391,8 @@ install-completion:
 
 # The Python library (standard library only) in a directory of its own, and
 # dpcontroller, which puts that directory first on sys.path and runs the
-# reference controller as `python3 -m daemonproxy.controller` would.  No
+# reference controller as `python3 -m daemonproxy.controller` would (and
+# dpweb the same way: `python3 -m daemonproxy.web`, with its static/).  No
 # pip: Debian 12's python3 refuses `pip install` outside a venv (PEP 668),
 # and a file copied into its dist-packages would be one apt does not know.
 # A private directory also survives an upgrade of python3 (3.11 -> 3.12),
@@ -406,21 +407,28 @@ install-completion:
 PYLIBDIR       ?= $(PREFIX)/lib/daemonproxy/python
 PYTHON_SHEBANG ?= /usr/bin/env python3
 PYTHON_SITEDIR ?=
-install-python:
-	rm -rf $(DESTDIR)$(PYLIBDIR)/daemonproxy
-	cd python && find daemonproxy -name __pycache__ -prune -o -type f \( -name '*.py' -o -name py.typed \) \
-	    -exec install -D -m 0644 {} $(DESTDIR)$(PYLIBDIR)/{} \;
-	install -d $(DESTDIR)$(BINDIR)
-	printf '%s\n' '#!$(PYTHON_SHEBANG)' \
-	    '# dpcontroller: python3 -m daemonproxy.controller, with the library in' \
+# A script in BINDIR that runs `python3 -m MODULE` with the library found
+# from where the script lies: $(1) its name, $(2) the module.
+define PY_SCRIPT
+printf '%s\n' '#!$(PYTHON_SHEBANG)' \
+	    '# $(1): python3 -m $(2), with the library in' \
 	    '# $(PYLIBDIR), found from where this file lies (make install).' \
 	    'import os, runpy, sys' \
 	    "here = os.path.dirname(os.path.realpath(__file__))" \
 	    "sys.path.insert(0, os.path.join(here, os.path.relpath('$(PYLIBDIR)', '$(BINDIR)')))" \
-	    "runpy.run_module('daemonproxy.controller', run_name='__main__', alter_sys=True)" \
-	    > $(DESTDIR)$(BINDIR)/dpcontroller.tmp
-	chmod 0755 $(DESTDIR)$(BINDIR)/dpcontroller.tmp
-	mv $(DESTDIR)$(BINDIR)/dpcontroller.tmp $(DESTDIR)$(BINDIR)/dpcontroller
+	    "runpy.run_module('$(2)', run_name='__main__', alter_sys=True)" \
+	    > $(DESTDIR)$(BINDIR)/$(1).tmp
+	chmod 0755 $(DESTDIR)$(BINDIR)/$(1).tmp
+	mv $(DESTDIR)$(BINDIR)/$(1).tmp $(DESTDIR)$(BINDIR)/$(1)
+endef
+
+install-python:
+	rm -rf $(DESTDIR)$(PYLIBDIR)/daemonproxy
+	cd python && find daemonproxy -name __pycache__ -prune -o -type f \( -name '*.py' -o -name py.typed \
+	    -o -path 'daemonproxy/web/static/*' \) -exec install -D -m 0644 {} $(DESTDIR)$(PYLIBDIR)/{} \;
+	install -d $(DESTDIR)$(BINDIR)
+	$(call PY_SCRIPT,dpcontroller,daemonproxy.controller)
+	$(call PY_SCRIPT,dpweb,daemonproxy.web)
 	$(if $(PYTHON_SITEDIR),install -d $(DESTDIR)$(PYTHON_SITEDIR) && \
 	    echo '$(PYLIBDIR)' > $(DESTDIR)$(PYTHON_SITEDIR)/daemonproxy.pth)
 

@@ -330,6 +330,19 @@ def main():
     figure('python: mirror a 10k+10k statedump', [r['mirror_10k_s'] for r in py], 's', None,
            ('value', 0.2))
 
+    # dpweb at 10k services (1k running): a scrape of /metrics with the
+    # picture unchanged and just after a change, /api/services, against
+    # dpctl status --json of the same daemon (each the median of 7 inside).
+    web = [run_py('web_bench.py', DP, DPCTL) for _ in range(3)]
+    figure('dpweb /metrics, 10k services vs dpctl status --json',
+           [r['metrics_s'] for r in web], 'ms', [r['dpctl_json_s'] for r in web],
+           ('value', 0.100))
+    figure('  same, just after a change', [r['metrics_cold_s'] for r in web], 'ms',
+           [r['dpctl_json_s'] for r in web], ('value', 0.100))
+    figure('  dpweb /api/services, same', [r['api_s'] for r in web], 'ms',
+           [r['dpctl_json_s'] for r in web])
+    figure('  dpweb RSS then', [r['dpweb_rss_kb'] for r in web], 'kB')
+
     # The reference controller: 1,000 services from a TOML file until all
     # are ready, against daemonproxy alone starting the same (each the
     # median of 3 inside the script), and the controller's RSS.  It runs

@@ -513,7 +513,7 @@ class Install(DPTest):
         dest = self.path('dest')
         run_make('install', 'DESTDIR=' + dest, 'PREFIX=/usr')
         bindir = os.path.join(dest, 'usr', 'bin')
-        for b in ('daemonproxy', 'dpctl', 'dplog', 'dpcontroller'):
+        for b in ('daemonproxy', 'dpctl', 'dplog', 'dpcontroller', 'dpweb'):
             self.assertTrue(os.access(os.path.join(bindir, b), os.X_OK), b)
         lib = os.path.join(dest, 'usr', 'lib', 'daemonproxy', 'python', 'daemonproxy')
         self.assertTrue(os.path.exists(os.path.join(lib, 'controller', '__main__.py')))
@@ -536,6 +536,14 @@ class Install(DPTest):
                            stderr=subprocess.PIPE, text=True, timeout=60)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn('dpcontroller: %s: service.x' % bad, p.stderr)
+        # dpweb beside it, with its page and its man page
+        self.assertTrue(os.path.exists(os.path.join(lib, 'web', 'static', 'index.html')))
+        self.assertTrue(os.path.exists(os.path.join(dest, 'usr', 'share', 'man', 'man1',
+                                                    'dpweb.1')))
+        p = subprocess.run([os.path.join(bindir, 'dpweb'), '--version'], cwd=cwd, env=env,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual((p.returncode, p.stdout), (0, 'dpweb 0.1.0\n'), p.stderr)
 
     def test_python_sitedir_gets_a_pth(self):
         dest = self.path('dest')

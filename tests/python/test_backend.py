@@ -34,7 +34,8 @@ def package_files():
     for d, dirs, files in os.walk(os.path.join(PROJECT, 'daemonproxy')):
         dirs[:] = [x for x in dirs if x != '__pycache__']
         rel = os.path.relpath(d, PROJECT).replace(os.sep, '/')
-        out += [rel + '/' + f for f in files if f.endswith('.py') or f == 'py.typed']
+        out += [rel + '/' + f for f in files if f.endswith('.py') or f == 'py.typed'
+                or rel.endswith('/web/static')]       # dpweb's page
     return sorted(out)
 
 

@@ -128,18 +128,19 @@ class Names(unittest.TestCase):
         # dpcontroller is the library's first user and its example: what it
         # needs from a Client is the Client's documented API (mirror,
         # send_many, next_event, terminate), never the session behind it.
+        # dpweb (web/, its Client is `c`) keeps to the same rule.
         import daemonproxy
-        public = {n for n in dir(daemonproxy.Client) if not private(n)} | {'mirror'}
+        public = {n for n in dir(daemonproxy.Client) if not private(n)} | {'mirror', 'sock'}
         bad = []
         for rel, tree in sources():
-            if not rel.startswith('controller' + os.sep):
+            if not rel.startswith(('controller' + os.sep, 'web' + os.sep)):
                 continue
             for node in ast.walk(tree):
                 if not isinstance(node, ast.Attribute):
                     continue
                 if node.attr == 'session':
                     bad.append('%s:%d uses %s' % (rel, node.lineno, ast.unparse(node)))
-                elif ast.unparse(node.value) == 'self.dp' and node.attr not in public:
+                elif ast.unparse(node.value) in ('self.dp', 'c') and node.attr not in public:
                     bad.append('%s:%d uses %s, not in the Client API'
                                % (rel, node.lineno, ast.unparse(node)))
         self.assertEqual(bad, [], "the controller reaches behind the Client's API")
