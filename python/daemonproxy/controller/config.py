@@ -711,18 +711,18 @@ def _check_attribute(svc: Service, k: str, v: object, fail) -> None:
         else:
             svc.no_new_privs = v
     elif k == 'capabilities':
-        names = [c.lower() for c in v] if isinstance(v, list) and \
-            all(isinstance(c, str) for c in v) else None
+        names = [name.lower() for name in v] if isinstance(v, list) and \
+            all(isinstance(name, str) for name in v) else None
         if names is None:
             fail(k, 'must be a list of capability names (["cap_net_bind_service"]), not %r'
                     % (v,))
             return
-        unknown = [c for c in names if c.removeprefix('cap_') not in CAPABILITIES]
+        unknown = [name for name in names if name.removeprefix('cap_') not in CAPABILITIES]
         if unknown:
             fail(k, 'no such capability %r (capabilities(7): cap_net_bind_service, ...)'
                     % unknown[0])
         else:
-            nums = sorted({CAPABILITIES.index(c.removeprefix('cap_')) for c in names})
+            nums = sorted({CAPABILITIES.index(name.removeprefix('cap_')) for name in names})
             svc.capabilities = tuple('cap_' + CAPABILITIES[n] for n in nums)
 
 
