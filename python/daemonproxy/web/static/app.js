@@ -42,7 +42,7 @@
   // What tests and the bench read: counters of what the page applied.
   const stats = window.dpweb = {
     snapshots: 0, batches: 0, updates: 0, seq: 0, applyMs: 0, applyMaxMs: 0,
-    renders: 0, rowsInDom: 0, firstRender: 0, interactive: 0, errors: 0,
+    renders: 0, rowsInDom: 0, snapshotAt: 0, firstRender: 0, interactive: 0, errors: 0,
   };
 
   // --- time --------------------------------------------------------------------
@@ -190,6 +190,7 @@
         a.href = '#/service/' + encodeURIComponent(name);
         a.appendChild(document.createTextNode(name));
         td.appendChild(a);
+        td.title = name;
       } else {
         td.appendChild(document.createTextNode(''));
       }
@@ -323,6 +324,7 @@
 
   function onSnapshot(msg) {
     const t0 = performance.now();
+    if (!stats.firstRender) stats.snapshotAt = t0;
     setMono(msg.services);
     const now = monoNow();
     svcs.clear();
@@ -645,7 +647,7 @@
       if (state === null && v.r.since !== null && v.r.state !== 'start') {
         state = cur; from = v.r.since * 1000;
       }
-      if (state === null) { state = null; } else seg(from, end, state);
+      if (state !== null) seg(from, end, state);
     }
     // the axis: a label every 10 minutes (hour) or 3 hours (day)
     svg('line', { class: 'axis', x1: L, x2: W - R, y1: AXIS_Y, y2: AXIS_Y }, s);
