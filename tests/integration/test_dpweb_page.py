@@ -187,7 +187,7 @@ class Page(DpwebTest):
             ups = [e for e in hist if e['event'] == 'up']
             n = self.js('document.querySelectorAll("#d-plot svg line.restart").length')
             return n >= 3 and n in (len(ups) - 1, len(ups) - 2, len(ups))
-        self.js('document.querySelector("#detail .range button").click(); 0')  # redraw
+        self.js('document.querySelector(\'#detail button[data-range="600"]\').click(); 0')
         wait_for(ticks_match, msg='one tick per restart')
         # the log needs the token
         wait_for(lambda: 'token needed' in self.js(

@@ -649,24 +649,27 @@
       }
       if (state !== null) seg(from, end, state);
     }
-    // the axis: a label every 10 minutes (hour) or 3 hours (day)
+    // the axis: a label every minute (10 minutes), 10 minutes (hour) or
+    // 3 hours (day)
     svg('line', { class: 'axis', x1: L, x2: W - R, y1: AXIS_Y, y2: AXIS_Y }, s);
-    const step = range <= 3600 ? 600000 : 10800000;
+    const step = range <= 600 ? 60000 : range <= 3600 ? 600000 : 10800000;
     const minGap = 44;
     let lastX = -Infinity;
     for (let t = Math.ceil(start / step) * step; t <= end; t += step) {
       const tx = x(t);
       svg('line', { class: 'axis', x1: tx, x2: tx, y1: AXIS_Y, y2: AXIS_Y + 4 }, s);
-      if (tx - lastX < minGap || tx < L + 16 || tx > W - R - 16) continue;
+      if (tx - lastX < minGap || tx < L + 16 || tx > W - R - 40) continue;
       const d = new Date(t);
       const label = svg('text', { x: tx.toFixed(1), y: AXIS_Y + 17, 'text-anchor': 'middle' }, s);
       label.textContent = pad2(d.getHours()) + ':' + pad2(d.getMinutes());
       lastX = tx;
     }
+    const names = { 600: 'last 10 minutes', 3600: 'last hour', 86400: 'last 24 hours' };
     const lab0 = svg('text', { x: L, y: BAR_Y - 3 }, s);
-    lab0.textContent = range <= 3600 ? 'last hour' : 'last 24 hours';
-    const lab1 = svg('text', { x: W - R, y: BAR_Y - 3, 'text-anchor': 'end' }, s);
-    lab1.textContent = restarts + (restarts === 1 ? ' restart' : ' restarts') + ' · now';
+    lab0.textContent = (names[range] || '') + ' · ' + restarts +
+      (restarts === 1 ? ' restart' : ' restarts');
+    const lab1 = svg('text', { x: W - R, y: AXIS_Y + 17, 'text-anchor': 'end' }, s);
+    lab1.textContent = 'now';
     s.dataset.restarts = String(restarts);
     box.replaceChildren(s);
   }
