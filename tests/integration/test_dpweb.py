@@ -33,6 +33,7 @@ import re
 import subprocess
 import sys
 import time
+import unittest
 import urllib.error
 import urllib.request
 
@@ -349,6 +350,49 @@ class Actions(DpwebTest):
                                        {'X-DPWeb-Token': TOKEN})
         self.assertEqual(status, 403, body)
         self.assertIn(b'read-only', body)
+
+
+OTHER_GET = r'''
+import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1], headers=dict(h.split(': ', 1) for h in sys.argv[2:]))
+try:
+    with urllib.request.urlopen(req, timeout=30) as r:
+        print(r.status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+'''
+
+
+@unittest.skipUnless(os.geteuid() == 0, 'needs root to be a second local user')
+class SecondUser(DpwebTest):
+    def as_nobody(self, path, *headers):
+        """The HTTP status a GET of path gets from uid/gid 65534."""
+        def drop():
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+        # a python that uid 65534 may run (this one may live under /root)
+        py = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
+        out = subprocess.run([py, '-c', OTHER_GET, self.url + path] + list(headers),
+                             preexec_fn=drop, stdout=subprocess.PIPE, text=True,
+                             timeout=TIMEOUT, check=True).stdout
+        return int(out)
+
+    def test_another_user_reads_nothing_without_the_token(self):
+        # loopback is every local user's: what dpctl shows only to
+        # daemonproxy's user and root, dpweb shows them only with the token
+        d = self.daemon()
+        self.define(d, 'web', ['sleep', '100'])
+        self.dpweb()
+        self.wait_row('web', lambda r: True, 'dpweb sees web')
+        for path in ('/api/services', '/api/services/web', '/metrics', '/events',
+                     '/api/daemon', '/api/services/web/history'):
+            self.assertEqual(self.as_nobody(path), 401, path)
+        self.assertEqual(self.as_nobody('/api/services', 'X-DPWeb-Token: ' + TOKEN), 200)
+        # the page itself holds no data: it loads, and asks for the token
+        self.assertEqual(self.as_nobody('/'), 200)
+        # root (this test) reads without it
+        self.assertEqual(self.request('/api/services')[0], 200)
 
 
 class Startup(DpwebTest):

@@ -11,6 +11,7 @@ import unittest
 import _path
 from _prom import prometheus_parser
 from _web import Fed, service_lines
+from daemonproxy.events import parse_event
 from daemonproxy.web.metrics import escape_help, escape_label, labels
 
 _path.check()
@@ -126,6 +127,24 @@ class Values(unittest.TestCase):
         self.assertEqual(value(f, ex, '{service="crash",reason="signal",value="SIGKILL"}'), 1)
         self.assertEqual(value(f, 'daemonproxy_service_restarts_total', '{service="crash"}'), 7)
         self.assertEqual(self.f.model.row('crash')['exits']['count'], 8)
+
+    def test_an_exit_during_the_first_statedump_is_counted_once(self):
+        # the library queues the events that came during the dump before
+        # its end: the model hears of the exit, then the dump lists it too
+        f = Fed([])
+        f.mirror.begin_rebuild()
+        for line in service_lines('late', 'down', 996, 4100, 'signal', 'SIGTERM', '1', '0'):
+            f.mirror.apply_fields(line.split('\t'))
+        f.mirror.end_rebuild()
+        f.model.event(parse_event('service.state\tlate\tdown\t996\t4100\tsignal\tSIGTERM\t1\t0'))
+        f.model.resynced(f.mirror, {'late': 'service.exits\tlate\t2\t990\t996,signal,SIGTERM,1'
+                                            '\t993,exit,0,2'})
+        f.model.flush()
+        fams = parse(f.model.metrics().decode())
+        ex = 'daemonproxy_service_exits_total'
+        self.assertEqual(value(fams, ex, '{service="late",reason="signal",value="SIGTERM"}'), 1)
+        self.assertEqual(value(fams, ex, '{service="late",reason="exit",value="0"}'), 1)
+        self.assertEqual(value(fams, 'daemonproxy_service_restarts_total', '{service="late"}'), 1)
 
     def test_the_cache_follows_every_flush_and_the_clock(self):
         first = self.f.model.metrics().decode()

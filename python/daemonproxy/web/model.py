@@ -87,7 +87,8 @@ def _clean_list(v) -> List[str]:
 class _Stats:
     """dpweb's own record of one service (kept across resyncs)."""
 
-    __slots__ = ('count', 'since', 'last', 'by_reason', 'restarts', 'history', 'was_up')
+    __slots__ = ('count', 'since', 'last', 'by_reason', 'restarts', 'history', 'was_up',
+                 'seeded')
 
     def __init__(self) -> None:
         self.count = 0                  # daemonproxy's exit count (reset by want up)
@@ -97,6 +98,7 @@ class _Stats:
         self.restarts = 0
         self.history: Deque[Tuple[int, str, Any]] = collections.deque(maxlen=HISTORY_MAX)
         self.was_up = False             # ran at least once (so an up is a restart)
+        self.seeded = False             # a statedump has set the counters
 
     def add_exit(self, e: ExitTuple, n: int = 1) -> None:
         key = (e[1], e[2])
@@ -150,9 +152,13 @@ class Model:
 
     def _seed(self, name: str, info: ServiceInfo, parsed, now: int) -> None:
         st = self.stats.get(name)
-        fresh = st is None
-        if fresh:
+        if st is None:
             st = self.stats[name] = _Stats()
+        # first seen in this statedump (events during it may have made the
+        # record: what they counted is in the dump's exits too)
+        fresh = not st.seeded
+        if fresh:
+            st.by_reason = {}
         count, since, last = (parsed[1], parsed[2], parsed[3]) if parsed else (0, None, [])
         up = info.state.state == 'up'
         if fresh:
@@ -180,6 +186,7 @@ class Model:
             if missed:      # each followed by a run, but the last one if down now
                 st.restarts += max(0, len(missed) - (0 if up else 1))
         st.count, st.since, st.last = count, since, list(last)
+        st.seeded = True
         st.was_up = st.was_up or up or bool(last) or info.state.reason is not None
 
     def event(self, ev: Event) -> None:

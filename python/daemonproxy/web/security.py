@@ -2,6 +2,9 @@
 
 * dpweb binds 127.0.0.1:9100 unless told otherwise; binding anything but
   a loopback address needs a token, and then every request needs it too.
+* On loopback, a read without the token is answered only for a peer
+  that is root or dpweb's own user (peer.py asks the kernel), as
+  daemonproxy's control socket admits only them.
 * The token comes from a file (``--token-file``) or ``$DPWEB_TOKEN``,
   never from the command line (which any local user reads in ps).  With
   neither, dpweb makes one at start and writes it to a 0600 file in the

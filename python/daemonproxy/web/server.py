@@ -41,6 +41,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .. import __version__
 from . import logs as logs_mod
+from . import peer
 from . import security
 from .feed import VERBS, ActionError, Feed
 from .metrics import CONTENT_TYPE as METRICS_TYPE
@@ -162,6 +163,9 @@ class Settings:
         self.read_only = read_only
         self.loopback = security.is_loopback(host)
         self.read_needs_token = not self.loopback
+        # On loopback, who reads without the token: as dpctl's socket
+        # allows, root and dpweb's own user (peer.py).
+        self.trusted_uids = {0, os.geteuid()}
         self.allow_hosts = allow_hosts
         self.hosts: Optional[Set[str]] = security.allowed_hosts(host, port, allow_hosts)
         self.log = log
@@ -304,6 +308,20 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle()
 
+    @staticmethod
+    def _page(path: str) -> bool:
+        """The page itself, which holds no data: anyone may load it (and
+        then give the token)."""
+        return path == '/' or path.startswith('/static/')
+
+    def _peer_trusted(self) -> bool:
+        """Whether the peer's uid may read without the token (once per
+        connection: a keep-alive one keeps its peer)."""
+        if getattr(self, '_trusted', None) is None:
+            uid = peer.peer_uid(self.client_address, self.connection.getsockname())
+            self._trusted = uid is not None and uid in self.server.settings.trusted_uids
+        return self._trusted
+
     def _other(self) -> None:
         self._error(405, 'method not allowed', (('Allow', 'GET, HEAD, POST'),))
 
@@ -318,12 +336,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         given = security.given_token(self.headers)
         authed = security.token_ok(given, s.token)
-        if s.read_needs_token and not authed:
-            self._error(401, 'a token is needed (X-DPWeb-Token or Authorization: Bearer)',
-                        (('WWW-Authenticate', 'Bearer realm="dpweb"'),))
-            return
         url = urlsplit(self.path)
         path = url.path
+        if not authed and (s.read_needs_token or not (self._page(path) or self._peer_trusted())):
+            self._error(401, 'a token is needed (X-DPWeb-Token or Authorization: Bearer)%s'
+                        % ('' if s.read_needs_token else ': without it, only root and '
+                           "dpweb's own user may read"),
+                        (('WWW-Authenticate', 'Bearer realm="dpweb"'),))
+            return
         if self.command == 'POST':
             self._post(path, host, authed)
             return
