@@ -12,6 +12,8 @@ real daemonproxy and a real dpweb:
   needed without one, and the Stop button (with the token entered in the
   page) stops it: wanted down in `dpctl status`, and it stays down while
   a clock service restarts three times;
+- on a wildcard address (every read needs the token) the page loads,
+  says a token is needed, and streams once it is entered;
 - screenshots at 1280x800 and 390x844, of the table and of a detail view,
   kept in $DP_ARTEFACTS (default build-test/artefacts/) and checked by
   script: nothing wider than the viewport but inside the table's scroll
@@ -20,6 +22,7 @@ real daemonproxy and a real dpweb:
 
 import json
 import os
+import re
 import signal
 import unittest
 
@@ -222,6 +225,29 @@ class Page(DpwebTest):
                  .startswith('statestopped'), msg='the page says stopped')
         self.assertEqual(self.browser.navigations, navigations)
         self.assertGreaterEqual(row['restarts'], 3)
+        self.assert_no_errors()
+
+    def test_reads_with_the_token_where_it_is_needed(self):
+        # on a wildcard address every read needs the token: the page loads,
+        # says so, and streams with the token once it is entered
+        d = self.daemon()
+        self.define(d, 'web', ['sleep', '100'])
+        pid = self.start_svc(d, 'web')
+        self.dpweb('--listen', '0.0.0.0:0', wait=False)
+        m = wait_for(lambda: re.search(r'serving http://0\.0\.0\.0:(\d+)/',
+                                       self.read_text('dpweb.err') or ''), msg='dpweb serving')
+        self.url = 'http://127.0.0.1:%s' % m.group(1)
+        self.assertEqual(self.request('/api/services')[0], 401)
+        self.browser.navigate(self.url + '/')
+        wait_for(lambda: self.js('document.getElementById("conn") && '
+                                 'document.getElementById("conn").textContent') ==
+                 'a token is needed to read', msg='the page asks for the token')
+        self.assertEqual(self.js('window.dpweb.snapshots'), 0)
+        self.js('document.getElementById("token").value = %s; '
+                'document.getElementById("tokensave").click(); 0' % json.dumps(TOKEN))
+        cells = self.wait_cells('web', lambda c: c[1] == 'up', 'web in the page')
+        self.assertEqual(cells[2], str(pid))
+        self.assertEqual(self.js('document.getElementById("conn").textContent'), 'live')
         self.assert_no_errors()
 
     def test_layout_at_desktop_and_phone_widths(self):

@@ -37,7 +37,6 @@
   let range = 3600;
   let history = null;           // the detail service's history, as fetched
   let historyAt = 0;
-  let es = null;
 
   // What tests and the bench read: counters of what the page applied.
   const stats = window.dpweb = {
@@ -393,22 +392,88 @@
     };
   }
 
+  // The stream is read with fetch, not EventSource: EventSource cannot
+  // send the token, which a reader needs on any address but loopback and,
+  // on loopback, whenever the browser's user is not dpweb's own or root.
+  // The same SSE format; a reconnect gets a new snapshot.
   let live = false;
+  let needToken = false;
+  let retry = 500;
+  let streamGen = 0;
+  let abort = null;
+  const handlers = { snapshot: guarded(onSnapshot), changes: guarded(onChanges) };
+
   function connect() {
-    es = new EventSource('/events');
-    es.addEventListener('snapshot', guarded(onSnapshot));
-    es.addEventListener('changes', guarded(onChanges));
-    es.onopen = () => { live = true; connState(); };
-    es.onerror = () => { live = false; connState(); };   // EventSource retries by itself
+    const gen = ++streamGen;
+    if (abort) abort.abort();
+    abort = new AbortController();
+    fetch('/events', { headers: authHeaders(), cache: 'no-store', signal: abort.signal })
+      .then((res) => {
+        if (gen !== streamGen) return null;
+        if (res.status === 401 || res.status === 403) {
+          needToken = true;
+          return null;
+        }
+        if (!res.ok || !res.body) throw new Error('HTTP ' + res.status);
+        needToken = false;
+        live = true;
+        retry = 500;
+        connState();
+        return readStream(res.body.getReader(), gen);
+      })
+      .catch(() => {})
+      .then(() => {
+        if (gen !== streamGen) return;
+        live = false;
+        connState();
+        if (!needToken) {                 // a token, when given, connects again
+          setTimeout(() => { if (gen === streamGen) connect(); }, retry);
+          retry = Math.min(retry * 2, 5000);
+        }
+      });
+  }
+
+  // SSE: messages end with a blank line; "event:" and "data:" lines
+  async function readStream(reader, gen) {
+    const dec = new TextDecoder();
+    let buf = '';
+    let from = 0;                         // where a message end may start
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done || gen !== streamGen) return;
+      buf += dec.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf('\n\n', from)) >= 0) {
+        message(buf.slice(0, i));
+        buf = buf.slice(i + 2);
+        from = 0;
+      }
+      from = Math.max(0, buf.length - 1);
+    }
+  }
+
+  function message(block) {
+    let event = 'message';
+    const data = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event:')) event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
+    }
+    const fn = handlers[event];
+    if (fn && data.length) fn({ data: data.join('\n') });
   }
 
   function connState() {
     const el = $('conn');
     let text = 'live', ok = true;
-    if (!live) { text = 'reconnecting to dpweb…'; ok = false; }
+    if (needToken) { text = 'a token is needed to read'; ok = false; }
+    else if (!live) { text = 'reconnecting to dpweb…'; ok = false; }
     else if (daemon.connected === false) { text = 'dpweb has lost daemonproxy'; ok = false; }
     el.textContent = text;
     el.className = 'conn ' + (ok ? 'ok' : 'bad');
+    if (needToken && !svcs.size) {
+      $('summary').textContent = 'dpweb answers only with its token here: enter it (right).';
+    }
   }
 
   // --- ticking -------------------------------------------------------------------
@@ -470,6 +535,7 @@
     } catch (err) { /* storage refused: actions will say a token is needed */ }
     $('token').value = '';
     tokenState();
+    connect();                            // the stream again, with the token
     if (detailName !== null) loadLogs();
   }
 
