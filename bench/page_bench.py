@@ -30,10 +30,8 @@ reports no figure).
 import http.client
 import json
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,21 +45,12 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'integration'))
 
 import chromium  # noqa: E402
 import daemonproxy  # noqa: E402
+import web_bench  # noqa: E402
+from web_bench import NRUN, NSVC, deadline_wait  # noqa: E402
 
-NSVC, NRUN, NFLAP = 10000, 1000, 1000
+NFLAP = 1000
 REPS = 5
 STORM = 5.0
-
-
-def deadline_wait(cond, what, timeout=120, interval=0.05):
-    end = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise SystemExit('page_bench: no %s within %ds' % (what, timeout))
-        time.sleep(interval)        # polling the page or an HTTP answer: no event to wait on
 
 
 class SseSeq(threading.Thread):
@@ -92,33 +81,7 @@ def main():
     procs = []
     browser = None
     try:
-        d = subprocess.Popen([dp_bin, '-S', sock], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(d)
-        deadline_wait(lambda: os.path.exists(sock), 'socket')
-        with daemonproxy.Client.connect(sock, timeout=120, sync=False) as c:
-            cmds = []
-            for i in range(NSVC):
-                name = 'svc%05d' % i
-                cmds.append(('service.args', name, 'sleep', '1000') if i < NRUN else
-                            ('service.args', name, 'true'))
-                cmds.append(('service.tags', name, 'tier=%d' % (i % 3)))
-                if i < NRUN:
-                    cmds.append(('service.start', name))
-            for k in range(0, len(cmds), 2000):
-                c.send_many(cmds[k:k + 2000])
-                c.request('echo', 'x')
-        errf = open(os.path.join(tmp, 'dpweb.err'), 'w+')
-        env = dict(os.environ, PYTHONPATH=PYDIR, DPWEB_TOKEN='b' * 32)
-        w = subprocess.Popen([sys.executable, '-m', 'daemonproxy.web', '-S', sock,
-                              '--listen', '127.0.0.1:0'], env=env, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=errf)
-        procs.append(w)
-
-        def served():
-            errf.seek(0)
-            return re.search(r'serving http://127\.0\.0\.1:(\d+)/', errf.read())
-        port = int(deadline_wait(served, 'dpweb').group(1))
+        _, port = web_bench.start(dp_bin, tmp, procs)
         url = 'http://127.0.0.1:%d/' % port
 
         def api(path):
@@ -144,7 +107,7 @@ def main():
             deadline_wait(lambda: browser.eval('location.href') == 'about:blank', 'blank')
             browser.navigate(url)
             deadline_wait(lambda: browser.eval('window.dpweb && window.dpweb.interactive || 0'),
-                          'the page', interval=0.02)
+                          'the page')
             s = browser.eval('[dpweb.firstRender, dpweb.interactive, dpweb.rowsInDom, '
                              'document.querySelectorAll("#rows tr[data-name]").length, '
                              'document.getElementById("summary").textContent]')
