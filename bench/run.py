@@ -343,6 +343,29 @@ def main():
            [r['dpctl_json_s'] for r in web])
     figure('  dpweb RSS then', [r['dpweb_rss_kb'] for r in web], 'kB')
 
+    # dpweb's page in headless Chromium (none without chromium): from the
+    # navigation to the 10k services' table laid out, against the same
+    # rows fetched from /api/services by Python (server and transfer, no
+    # browser); then 1,000 services crash-looping: the events per second
+    # daemonproxy sends and the page applies (lag: messages a second SSE
+    # client had that the page had not; 0 or 1 is keeping up).
+    page = [run_py('page_bench.py', DP, timeout=600) for _ in range(1 if QUICK else 2)]
+    page = [p for p in page if p]
+    if page:
+        figure('dpweb page: 10k services, navigation to rows shown',
+               [p['load_render_s'] for p in page], 's',
+               [p['api_services_s'] for p in page], ('value', 1.0))
+        figure('  same, to the main thread free (interactive)',
+               [p['load_interactive_s'] for p in page], 's', None, ('value', 1.0))
+        figure('dpweb page: events/s applied, 1k services crash-looping',
+               [p['storm_events_per_s'] for p in page], 'ev/s')
+        figure('  service rows the page updated per second',
+               [p['storm_updates_per_s'] for p in page], 'rows/s')
+        figure('  JavaScript per changes batch (mean)',
+               [p['storm_batch_ms_mean'] / 1e3 for p in page], 'ms', None, ('value', 0.016))
+        figure('  batches behind at the end (0-1: kept up)',
+               [p['storm_lag_batches'] for p in page], '', None, ('value', 1))
+
     # The reference controller: 1,000 services from a TOML file until all
     # are ready, against daemonproxy alone starting the same (each the
     # median of 3 inside the script), and the controller's RSS.  It runs

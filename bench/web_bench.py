@@ -54,39 +54,47 @@ def timed(fn):
     return time.perf_counter() - t
 
 
+def start(dp_bin, tmp, procs):
+    """daemonproxy with NSVC services (NRUN running) on tmp/dp.sock, and
+    dpweb on it; both appended to procs.  Returns dpweb's Popen and port
+    (page_bench.py uses it too)."""
+    sock = os.path.join(tmp, 'dp.sock')
+    d = subprocess.Popen([dp_bin, '-S', sock], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(d)
+    deadline_wait(lambda: os.path.exists(sock), 'socket')
+    with daemonproxy.Client.connect(sock, timeout=120, sync=False) as c:
+        cmds = []
+        for i in range(NSVC):
+            name = 'svc%05d' % i
+            cmds.append(('service.args', name, 'sleep', '1000') if i < NRUN else
+                        ('service.args', name, 'true'))
+            cmds.append(('service.tags', name, 'tier=%d' % (i % 3)))
+            if i < NRUN:
+                cmds.append(('service.start', name))
+        for k in range(0, len(cmds), 2000):
+            c.send_many(cmds[k:k + 2000])
+            c.request('echo', 'x')
+    errf = open(os.path.join(tmp, 'dpweb.err'), 'w+')
+    env = dict(os.environ, PYTHONPATH=PYDIR, DPWEB_TOKEN='b' * 32)
+    w = subprocess.Popen([sys.executable, '-m', 'daemonproxy.web', '-S', sock,
+                          '--listen', '127.0.0.1:0'], env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=errf)
+    procs.append(w)
+
+    def served():
+        errf.seek(0)
+        return re.search(r'serving http://127\.0\.0\.1:(\d+)/', errf.read())
+    return w, int(deadline_wait(served, 'dpweb').group(1))
+
+
 def main():
     dp_bin, dpctl = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix='dpwebbench')
     sock = os.path.join(tmp, 'dp.sock')
     procs = []
     try:
-        d = subprocess.Popen([dp_bin, '-S', sock], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(d)
-        deadline_wait(lambda: os.path.exists(sock), 'socket')
-        with daemonproxy.Client.connect(sock, timeout=120, sync=False) as c:
-            cmds = []
-            for i in range(NSVC):
-                name = 'svc%05d' % i
-                cmds.append(('service.args', name, 'sleep', '1000') if i < NRUN else
-                            ('service.args', name, 'true'))
-                cmds.append(('service.tags', name, 'tier=%d' % (i % 3)))
-                if i < NRUN:
-                    cmds.append(('service.start', name))
-            for k in range(0, len(cmds), 2000):
-                c.send_many(cmds[k:k + 2000])
-                c.request('echo', 'x')
-        errf = open(os.path.join(tmp, 'dpweb.err'), 'w+')
-        env = dict(os.environ, PYTHONPATH=PYDIR, DPWEB_TOKEN='b' * 32)
-        w = subprocess.Popen([sys.executable, '-m', 'daemonproxy.web', '-S', sock,
-                              '--listen', '127.0.0.1:0'], env=env, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=errf)
-        procs.append(w)
-
-        def served():
-            errf.seek(0)
-            return re.search(r'serving http://127\.0\.0\.1:(\d+)/', errf.read())
-        port = int(deadline_wait(served, 'dpweb').group(1))
+        w, port = start(dp_bin, tmp, procs)
         conn = http.client.HTTPConnection('127.0.0.1', port, timeout=60)
 
         def get(path):

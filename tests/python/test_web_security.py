@@ -173,6 +173,10 @@ class OverHttp(unittest.TestCase):
         self.assertEqual(self.srv.request('GET', '/api/services', self.tok)[0], 200)
         self.assertEqual(self.srv.request('GET', '/metrics', {
             'Authorization': 'Bearer ' + self.srv.token})[0], 200)
+        # but the page, which holds no data (it reads with the token it is given)
+        for p in ('/', '/static/app.js', '/static/style.css'):
+            self.assertEqual(self.srv.request('GET', p)[0], 200, p)
+        self.assertEqual(self.srv.request('GET', '/events')[0], 401)
 
     def test_static_files_only_from_the_package(self):
         status, h, body = self.srv.request('GET', '/')

@@ -338,7 +338,10 @@ class Handler(BaseHTTPRequestHandler):
         authed = security.token_ok(given, s.token)
         url = urlsplit(self.path)
         path = url.path
-        if not authed and (s.read_needs_token or not (self._page(path) or self._peer_trusted())):
+        # the page holds no data: a browser loads it anywhere, then reads
+        # with the token it is given
+        if not authed and not self._page(path) and (s.read_needs_token or
+                                                    not self._peer_trusted()):
             self._error(401, 'a token is needed (X-DPWeb-Token or Authorization: Bearer)%s'
                         % ('' if s.read_needs_token else ': without it, only root and '
                            "dpweb's own user may read"),
