@@ -90,9 +90,15 @@ restart = "on-failure"
         self.assertEqual(len(ups), 2)
         self.assertEqual([(d.reason, d.value) for d in downs], [('signal', 'SIGTERM')] * 2,
                          'stopped by its stop procedure')
-        self.assertEqual(sum(1 for line in self.d.log.snapshot() if line and
-                             'slow: not ready within start_timeout 1s: a failure; stopping it'
-                             in line), 2)
+        # the controller's log reaches daemonproxy's stderr by another path
+        # than the want event: wait for its lines, then count them
+        def logged():
+            return sum(1 for line in self.d.log.snapshot() if line and
+                       'slow: not ready within start_timeout 1s: a failure; stopping it'
+                       in line)
+        dp.wait_for(lambda: logged() >= 2, msg='two start_timeout lines')
+        self.c.echo('sync')
+        self.assertEqual(logged(), 2)
 
     def test_autostart_false_waits_for_dpctl_start(self):
         self.boot('''
