@@ -106,7 +106,8 @@ class Hub:
         if kind == 'changes':
             now, wall = int(self.model.clock()), self.model.wall()
             data = sse_message('changes', seq, {
-                'seq': seq, 'services': [live(r, now, wall) for r in rows],
+                'seq': seq, 'mono': round(self.model.clock(), 3),
+                'services': [live(r, now, wall) for r in rows],
                 'deleted': deleted, 'daemon': self.model.daemon_info()})
         with self.cond:
             self.ring.append((seq, data))
@@ -122,7 +123,8 @@ class Hub:
         now, wall = int(self.model.clock()), self.model.wall()
         self.snapshots_total += 1
         return seq, sse_message('snapshot', seq, {
-            'seq': seq, 'services': [live(r, now, wall) for r in rows],
+            'seq': seq, 'mono': round(self.model.clock(), 3),
+            'services': [live(r, now, wall) for r in rows],
             'daemon': self.model.daemon_info()})
 
     def serve(self, write, ping: float = SSE_PING) -> None:

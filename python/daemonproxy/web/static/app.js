@@ -46,8 +46,15 @@
 
   // --- time --------------------------------------------------------------------
 
-  function setMono(rows) {
-    for (const r of rows) {
+  // The server's monotonic clock (daemonproxy's, which its ts fields
+  // count): sent with each message; else worked out from a row that is up
+  // or down (a page of services all pending a start has none such).
+  function setMono(msg) {
+    if (typeof msg.mono === 'number') {
+      mono = { s: msg.mono, at: performance.now() };
+      return;
+    }
+    for (const r of msg.services) {
       if (r.ts === null || r.ts === undefined) continue;
       const d = r.state === 'up' ? r.uptime : r.state === 'down' ? r.downtime : null;
       if (typeof d === 'number') {
@@ -324,7 +331,7 @@
   function onSnapshot(msg) {
     const t0 = performance.now();
     if (!stats.firstRender) stats.snapshotAt = t0;
-    setMono(msg.services);
+    setMono(msg);
     const now = monoNow();
     svcs.clear();
     for (const r of msg.services) {
@@ -351,7 +358,7 @@
 
   function onChanges(msg) {
     const t0 = performance.now();
-    setMono(msg.services);
+    setMono(msg);
     const now = monoNow();
     for (const r of msg.services) {
       const old = svcs.get(r.name);
