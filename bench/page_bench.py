@@ -30,7 +30,6 @@ reports no figure).
 import http.client
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -157,10 +156,7 @@ def main():
     finally:
         if browser is not None:
             browser.close()
-        for p in reversed(procs):
-            p.kill()
-            p.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        web_bench.stop(procs, tmp)
 
 
 if __name__ == '__main__':

@@ -88,6 +88,14 @@ def start(dp_bin, tmp, procs):
     return w, int(deadline_wait(served, 'dpweb').group(1))
 
 
+def stop(procs, tmp):
+    """End what start() started (the newest first) and remove tmp."""
+    for p in reversed(procs):
+        p.kill()
+        p.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     dp_bin, dpctl = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix='dpwebbench')
@@ -130,10 +138,7 @@ def main():
                      ('metrics_bytes', size), ('dpweb_rss_kb', rss)):
             print(k, v)
     finally:
-        for p in reversed(procs):
-            p.kill()
-            p.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop(procs, tmp)
 
 
 if __name__ == '__main__':
