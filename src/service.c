@@ -1244,6 +1244,10 @@ struct svc_rec {
 /* "u=UID g=GID G=" and a groups= list's ids (the words' line holds at
  * most 2048 of them), or a user's (getgrouplist: at most 65536). */
 #define ATTR_IDS_MAX (32 + 65536 * 11)
+/* The words as execattr_each gives them may be longer than the command's
+ * line: "cap_" before each capability name (41 of them), umask's 4 digits;
+ * every other canonical form is as long as given or shorter. */
+#define ATTR_WORDS_MAX (PROTO_LINE_MAX + 256)
 static const struct state_def svc_defs[] = {
     STATE_STR(struct svc_rec, name, SVC_NAME_MAX),
     STATE_STR(struct svc_rec, args, SVC_LIST_MAX),
@@ -1267,7 +1271,7 @@ static const struct state_def svc_defs[] = {
     STATE_STR(struct svc_rec, want_by, SVC_BY_MAX),
     STATE_INT(struct svc_rec, want_ms, 0, INT64_MAX, 0),
     STATE_STR(struct svc_rec, want_why, SVC_WHY_MAX),
-    STATE_STR(struct svc_rec, attr, PROTO_LINE_MAX),
+    STATE_STR(struct svc_rec, attr, ATTR_WORDS_MAX),
     STATE_STR(struct svc_rec, attr_ids, ATTR_IDS_MAX),
 };
 /* Every field up to timer_room was in the first version. */
@@ -1292,12 +1296,17 @@ STATE_RECORD(svc_pool_record, "service.pool", struct svc_pool_rec, svc_pool_defs
 struct words {
     char *buf;
     size_t len;
+    bool full;          /* a word did not fit (never, by ATTR_WORDS_MAX) */
 };
 
 static void join_word(void *ctx, const char *word)
 {
     struct words *w = ctx;
     size_t n = strlen(word);
+    if (w->full || w->len + 1 + n > ATTR_WORDS_MAX) {
+        w->full = true;
+        return;
+    }
     if (w->len)
         w->buf[w->len++] = '\t';
     memcpy(w->buf + w->len, word, n + 1);
@@ -1307,7 +1316,7 @@ static void join_word(void *ctx, const char *word)
 /* a's words, TAB-joined, and its ids (execattr_ids), allocated. */
 static bool attr_texts(const struct execattr *a, char **words, char **ids)
 {
-    struct words w = { malloc(PROTO_LINE_MAX + 1), 0 };
+    struct words w = { malloc(ATTR_WORDS_MAX + 1), 0, false };
     size_t ids_size = 40 + (size_t)execattr_spawn(a)->ngroups * 11;
     *ids = malloc(ids_size);
     if (!w.buf || !*ids) {
@@ -1317,6 +1326,11 @@ static bool attr_texts(const struct execattr *a, char **words, char **ids)
     }
     w.buf[0] = '\0';
     execattr_each(a, join_word, &w);
+    if (w.full) {
+        free(w.buf);
+        free(*ids);
+        return false;
+    }
     execattr_ids(a, *ids, ids_size);
     *words = w.buf;
     return true;

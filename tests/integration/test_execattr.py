@@ -737,6 +737,25 @@ class Reexec(AttrBase):
         if ids:
             self.assertEqual(proc_status(pid)['CapAmb'], '%016x' % (1 << CAP_NET_BIND_SERVICE))
 
+    def test_words_longer_shown_than_given_survive_reexec(self):
+        # "cap_" before each of 41 names and umask's 4 digits make the
+        # words longer than the command line that gave them (4,095 bytes)
+        caps = ('chown,kill,setgid,setuid,setpcap,lease,bpf,syslog,mknod,perfmon,fowner,'
+                'fsetid,sys_boot,sys_nice,sys_time,net_raw,ipc_lock,net_admin,sys_admin,'
+                'sys_pacct,sys_rawio,sys_chroot,sys_ptrace,ipc_owner,sys_module,wake_alarm,'
+                'audit_read,audit_write,setfcap,mac_admin,mac_override,linux_immutable,'
+                'dac_override,net_broadcast,net_bind_service,sys_resource,block_suspend,'
+                'audit_control,sys_tty_config,dac_read_search,checkpoint_restore')
+        head = ['user=%d' % NOBODY, 'group=%d' % NOGROUP, 'caps=' + caps, 'umask=7']
+        fixed = len('service.opts\ts\t') + len('\t'.join(head)) + len('\tcwd=/')
+        words = head + ['cwd=/' + 'a' * (4095 - fixed)]
+        d = self.start(cwd=self.tmp)
+        self.define(d, 's', [SLEEP, '1000'])
+        shown = self.set_opts(d, 's', *words)
+        self.assertGreater(len(shown), 4096)
+        self.reexec(d)
+        self.assertEqual(self.opts_line(d, 's'), shown)
+
     def test_ids_resolved_at_set_time_kept_across_reexec(self):
         d, passwd, group = self.with_etc('dpta:x:4711:4712::/:/bin/false\n',
                                          'dptp:x:4712:\ndptx:x:4713:dpta\n', cwd=self.tmp)
